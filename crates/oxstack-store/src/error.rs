@@ -1,0 +1,29 @@
+//! The store's error type: callers care whether a row was missing, whether a
+//! uniqueness rule was hit, or whether the database itself failed.
+
+/// What can go wrong below the domain layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0}: expected sqlite://... or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("no such record")]
+    NotFound,
+    #[error("a record with the same unique key already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Database(err),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Persistence for oxstack: one schema, migrated at start, behind typed
+//! repositories that run unchanged on SQLite (the embedded default) and
+//! PostgreSQL (shared by several API nodes and compute hosts).
+//!
+//! Both engines are reached through sqlx's `Any` driver with portable SQL
+//! (`$n` placeholders, TEXT/BIGINT/BOOLEAN columns), so there is one
+//! implementation of every query rather than a twin per engine.
+
+mod error;
+pub mod identity;
+
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use error::{StoreError, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The engine named by a database URL's scheme.
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact(url)))
+        }
+    }
+
+    /// Short lowercase name, as shown by the health endpoint.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+        }
+    }
+}
+
+/// A connection pool plus the knowledge of which engine is behind it.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a
+    /// missing SQLite file, and applies every pending migration.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool_options = match backend {
+            // WAL lets readers run beside the single writer; NORMAL sync in WAL
+            // mode keeps every committed transaction across a process crash.
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(8)
+                .min_connections(1)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Round-trips a trivial query, for health checks.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Waits for checked-out connections to return and closes the pool, so
+    /// that SQLite checkpoints its WAL and PostgreSQL sessions end cleanly.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Users, projects, roles, assignments, revocations and settings.
+    pub fn identity(&self) -> identity::IdentityRepo<'_> {
+        identity::IdentityRepo::new(&self.pool)
+    }
+}
+
+/// A database URL with any password replaced, safe for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://bob:secret@db:5432/ox"),
+            "postgres://bob:***@db:5432/ox"
+        );
+        assert_eq!(redact("postgres://bob@db/ox"), "postgres://bob@db/ox");
+        assert_eq!(redact("sqlite://data/ox.db"), "sqlite://data/ox.db");
+    }
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://x").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
+}
+
+/// Creates an empty PostgreSQL database with a unique name on the server of
+/// `server_url` and returns the URL of the new database. Used by the test
+/// suites so that parallel runs never share state.
+pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<String> {
+    use sqlx::Connection;
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+    let name = format!(
+        "oxstack_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let mut conn = sqlx::AnyConnection::connect(server_url).await?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    conn.close().await?;
+    let base = match server_url.rfind('/') {
+        Some(slash) if slash > server_url.find("://").map_or(0, |i| i + 2) => &server_url[..slash],
+        _ => server_url,
+    };
+    let query = server_url.find('?').map_or("", |q| &server_url[q..]);
+    Ok(format!("{base}/{name}{query}"))
+}

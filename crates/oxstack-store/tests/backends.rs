@@ -1,0 +1,215 @@
+//! One storage test suite, run against every backend: SQLite always, and
+//! PostgreSQL when `OXSTACK_TEST_POSTGRES_URL` names a server (CI sets it).
+
+use oxstack_store::identity::{
+    AssignmentFilter, AssignmentRow, DomainRow, ListFilter, ProjectRow, RevocationRow, RoleRow,
+    UserRow,
+};
+use oxstack_store::{Store, StoreError};
+
+async fn each_backend(run: impl AsyncFn(Store)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/test.db", dir.path().display());
+    run(Store::connect(&url).await.expect("sqlite store")).await;
+
+    match std::env::var("OXSTACK_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            let url = oxstack_store::create_scratch_postgres_database(&server)
+                .await
+                .expect("scratch postgres database");
+            run(Store::connect(&url).await.expect("postgres store")).await;
+        }
+        _ => eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL backend not exercised"),
+    }
+}
+
+fn project(id: &str, name: &str) -> ProjectRow {
+    ProjectRow {
+        id: id.into(),
+        name: name.into(),
+        domain_id: "default".into(),
+        description: String::new(),
+        enabled: true,
+        created_at: 1,
+    }
+}
+
+fn user(id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        name: name.into(),
+        domain_id: "default".into(),
+        default_project_id: None,
+        enabled: true,
+        email: None,
+        description: None,
+        password_hash: Some("$argon2id$x".into()),
+        created_at: 2,
+    }
+}
+
+#[tokio::test]
+async fn identity_rows_round_trip_and_enforce_uniqueness() {
+    each_backend(async |store: Store| {
+        store.ping().await.expect("ping");
+        let repo = store.identity();
+        repo.insert_domain(&DomainRow {
+            id: "default".into(),
+            name: "Default".into(),
+            description: String::new(),
+            enabled: true,
+        })
+        .await
+        .expect("domain");
+        assert_eq!(
+            repo.get_domain_by_name("Default")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            "default"
+        );
+
+        repo.insert_project(&project("p1", "alpha"))
+            .await
+            .expect("p1");
+        let mut disabled = project("p2", "beta");
+        disabled.enabled = false;
+        repo.insert_project(&disabled).await.expect("p2");
+        assert!(matches!(
+            repo.insert_project(&project("p3", "alpha")).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            repo.get_project("p2").await.unwrap(),
+            Some(disabled.clone())
+        );
+        let enabled = repo
+            .list_projects(&ListFilter {
+                enabled: Some(true),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            enabled.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+            ["p1"]
+        );
+        let named = repo
+            .list_projects(&ListFilter {
+                name: Some("beta".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(named, vec![disabled]);
+
+        repo.insert_user(&user("u1", "bob")).await.expect("u1");
+        assert!(matches!(
+            repo.insert_user(&user("u2", "bob")).await,
+            Err(StoreError::Conflict)
+        ));
+        let mut bob = repo
+            .get_user_by_name("default", "bob")
+            .await
+            .unwrap()
+            .unwrap();
+        bob.default_project_id = Some("p1".into());
+        bob.email = Some("bob@example.org".into());
+        repo.update_user(&bob).await.unwrap();
+        assert_eq!(repo.get_user("u1").await.unwrap(), Some(bob));
+
+        repo.insert_role(&RoleRow {
+            id: "r1".into(),
+            name: "member".into(),
+            description: None,
+        })
+        .await
+        .unwrap();
+        let grant = AssignmentRow {
+            project_id: "p1".into(),
+            user_id: "u1".into(),
+            role_id: "r1".into(),
+        };
+        repo.grant(&grant).await.unwrap();
+        repo.grant(&grant)
+            .await
+            .expect("granting twice is idempotent");
+        assert_eq!(repo.roles_of("u1", "p1").await.unwrap().len(), 1);
+        assert_eq!(repo.list_projects_of_user("u1").await.unwrap().len(), 1);
+        let by_user = AssignmentFilter {
+            user_id: Some("u1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            repo.list_assignments(&by_user).await.unwrap(),
+            vec![grant.clone()]
+        );
+        repo.revoke_grant(&grant).await.unwrap();
+        assert!(matches!(
+            repo.revoke_grant(&grant).await,
+            Err(StoreError::NotFound)
+        ));
+
+        repo.grant(&grant).await.unwrap();
+        repo.delete_project("p1")
+            .await
+            .expect("delete cascades to grants");
+        assert!(repo.list_assignments(&by_user).await.unwrap().is_empty());
+        assert!(matches!(
+            repo.delete_project("p1").await,
+            Err(StoreError::NotFound)
+        ));
+
+        let old = RevocationRow {
+            id: "e1".into(),
+            audit_id: None,
+            user_id: Some("u1".into()),
+            project_id: None,
+            issued_before: 5,
+            expires_at: 10,
+        };
+        let live = RevocationRow {
+            id: "e2".into(),
+            audit_id: Some("a".into()),
+            user_id: None,
+            project_id: None,
+            issued_before: 50,
+            expires_at: 100,
+        };
+        repo.insert_revocation(&old).await.unwrap();
+        repo.insert_revocation(&live).await.unwrap();
+        assert_eq!(repo.live_revocations(20).await.unwrap(), vec![live]);
+
+        assert_eq!(repo.setting_or_insert("k", "first").await.unwrap(), "first");
+        assert_eq!(
+            repo.setting_or_insert("k", "second").await.unwrap(),
+            "first"
+        );
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/again.db", dir.path().display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .identity()
+        .setting_or_insert("kept", "yes")
+        .await
+        .unwrap();
+    store.close().await;
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        store
+            .identity()
+            .get_setting("kept")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("yes")
+    );
+}
