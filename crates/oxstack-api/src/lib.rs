@@ -1,1 +1,94 @@
-//! placeholder
+//! The HTTP layer of oxstack: one listener serving the Keystone v3 subset
+//! under `/identity`, the Nova API under `/compute` (and `/`, `/v2.1`,
+//! `/v2` for compatibility), and the control plane under `/_oxstack`.
+//!
+//! Handlers translate between the wire and the domain crates; they decide
+//! nothing themselves.
+
+mod auth;
+mod body;
+mod compute;
+mod health;
+mod identity;
+mod request_id;
+mod urls;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use oxstack_identity::IdentityService;
+use oxstack_store::Store;
+
+/// How callers prove who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Signed tokens issued by the built-in Keystone subset.
+    Keystone,
+    /// Nova's noauth2: `X-Auth-Token: user:project`, admin when the user is
+    /// `admin`. For tests and benchmarks only.
+    NoAuth,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub auth: AuthMode,
+    /// Base URL advertised in the catalog and in links (e.g.
+    /// `https://cloud.example.org`); when unset, the address the client
+    /// reached (its `Host` header) is used.
+    pub public_url: Option<String>,
+    pub region: String,
+    /// Largest accepted request body (Nova's `osapi_max_request_body_size`).
+    pub max_body_bytes: usize,
+    /// Name of the virt driver, reported by the health endpoint.
+    pub driver: String,
+}
+
+/// Everything a handler may reach, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    identity: Arc<IdentityService>,
+    store: Store,
+    config: ApiConfig,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn new(identity: Arc<IdentityService>, store: Store, config: ApiConfig) -> Self {
+        Self(Arc::new(Inner {
+            identity,
+            store,
+            config,
+            started: Instant::now(),
+        }))
+    }
+
+    fn identity(&self) -> &IdentityService {
+        &self.0.identity
+    }
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    fn config(&self) -> &ApiConfig {
+        &self.0.config
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let compute = compute::router(state.clone());
+    Router::new()
+        .nest("/identity", identity::router())
+        // Nesting matches `/identity` but not `/identity/`; discovery needs both.
+        .route("/identity/", axum::routing::get(identity::list_versions))
+        .route("/_oxstack/health", axum::routing::get(health::get_health))
+        .nest_service("/compute", compute.clone())
+        .fallback_service(compute)
+        .layer(axum::middleware::from_fn(request_id::request_id_and_log))
+        .with_state(state)
+}

@@ -1,1 +1,52 @@
-fn main() {}
+//! `oxstack`: an OpenStack-compatible compute cloud in one binary.
+
+mod clouds_yaml;
+mod config;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigArgs};
+
+#[derive(Parser)]
+#[command(version, about = "An OpenStack-compatible compute cloud in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run identity, compute and image in one process.
+    Serve(ConfigArgs),
+    /// Print a clouds.yaml for this cloud (clouds `oxstack` and `oxstack-demo`).
+    CloudsYaml(ConfigArgs),
+    /// Apply database migrations and exit (for deployments that migrate before rolling out).
+    Migrate(ConfigArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(&args)?;
+            serve::init_logging(&config.log_level)?;
+            runtime()?.block_on(serve::serve(config))
+        }
+        Command::CloudsYaml(args) => {
+            print!("{}", clouds_yaml::render(&Config::load(&args)?));
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let config = Config::load(&args)?;
+            serve::init_logging(&config.log_level)?;
+            runtime()?.block_on(serve::migrate(config))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,95 @@
+//! Reading JSON request bodies the OpenStack way: a missing or `text/plain`
+//! Content-Type is taken as JSON (as Nova does), other types are refused,
+//! oversized bodies are refused, and malformed JSON is the caller's error,
+//! never a 500. Each service renders these failures in its own error shape.
+
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    UnsupportedMediaType,
+    TooLarge,
+    /// Not JSON at all.
+    Malformed,
+    /// JSON, but not the expected shape; the message names the problem.
+    Invalid(String),
+}
+
+/// The bytes of a request body, bounded by the router's body limit.
+pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, BodyError> {
+    if !acceptable_content_type(request.headers().get(CONTENT_TYPE)) {
+        return Err(BodyError::UnsupportedMediaType);
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                BodyError::TooLarge
+            } else {
+                BodyError::Malformed
+            }
+        })
+}
+
+/// Parses JSON into `T`; syntax errors and shape errors are told apart.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| BodyError::Malformed)?;
+    serde_json::from_value(value).map_err(|e| BodyError::Invalid(e.to_string()))
+}
+
+fn acceptable_content_type(value: Option<&http::HeaderValue>) -> bool {
+    let Some(value) = value else { return true };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "" | "application/json" | "text/plain" | "application/vnd.openstack.compute+json"
+    ) || essence.ends_with("+json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let ok = |v: &str| acceptable_content_type(Some(&http::HeaderValue::from_str(v).unwrap()));
+        assert!(acceptable_content_type(None));
+        assert!(ok("application/json"));
+        assert!(ok("application/json; charset=UTF-8"));
+        assert!(ok("text/plain"));
+        assert!(ok("application/openstack-images-v2.1-json-patch+json"));
+        assert!(!ok("application/xml"));
+        assert!(!ok("multipart/form-data"));
+    }
+
+    #[test]
+    fn malformed_versus_invalid() {
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            #[allow(dead_code)]
+            a: u32,
+        }
+        assert!(matches!(
+            parse_json::<T>(b"{\"a\": "),
+            Err(BodyError::Malformed)
+        ));
+        assert!(matches!(
+            parse_json::<T>(b"{\"a\": \"x\"}"),
+            Err(BodyError::Invalid(_))
+        ));
+        assert!(parse_json::<T>(b"{\"a\": 1}").is_ok());
+    }
+}

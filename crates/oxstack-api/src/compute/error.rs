@@ -1,0 +1,128 @@
+//! Nova's error bodies: `{"<faultName>": {"code": N, "message": "..."}}`
+//! with the fault name fixed by the status code, as `nova.api.openstack.wsgi.Fault`
+//! renders them. Every failure of the compute API goes through here.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use oxstack_identity::PolicyDenied;
+use serde_json::json;
+
+use crate::body::BodyError;
+
+/// A failed compute request.
+#[derive(Debug)]
+pub struct NovaError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl NovaError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+/// The fault name Nova uses for a status code.
+pub fn fault_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        409 => "conflictingRequest",
+        413 | 429 => "overLimit",
+        415 => "badMediaType",
+        501 => "notImplemented",
+        503 => "serviceUnavailable",
+        _ => "computeFault",
+    }
+}
+
+impl IntoResponse for NovaError {
+    fn into_response(self) -> Response {
+        let body = json!({ fault_name(self.status): {"code": self.status.as_u16(), "message": self.message} });
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        response
+    }
+}
+
+impl From<BodyError> for NovaError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::UnsupportedMediaType => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Content-Type",
+            ),
+            BodyError::TooLarge => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
+            }
+            BodyError::Malformed => Self::bad_request("Malformed request body"),
+            BodyError::Invalid(detail) => {
+                Self::bad_request(format!("Invalid input for field/attribute: {detail}"))
+            }
+        }
+    }
+}
+
+impl From<PolicyDenied> for NovaError {
+    fn from(err: PolicyDenied) -> Self {
+        Self::new(StatusCode::FORBIDDEN, err.to_string())
+    }
+}
+
+/// The body Nova's router gives a path no route matches: webob's plain
+/// `HTTPNotFound` rendered as JSON, not a fault (see the captured sample).
+pub fn route_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({
+            "message": "The resource could not be found.<br /><br />\n\n\n",
+            "code": "404 Not Found",
+            "title": "Not Found",
+        })),
+    )
+        .into_response()
+}
+
+/// A route that exists but not for this method.
+pub fn method_not_allowed(method: &http::Method) -> Response {
+    NovaError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("The method {method} is not allowed for this resource."),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names_follow_nova() {
+        assert_eq!(fault_name(StatusCode::BAD_REQUEST), "badRequest");
+        assert_eq!(fault_name(StatusCode::PAYLOAD_TOO_LARGE), "overLimit");
+        assert_eq!(fault_name(StatusCode::NOT_ACCEPTABLE), "computeFault");
+        assert_eq!(fault_name(StatusCode::GONE), "computeFault");
+        assert_eq!(
+            fault_name(StatusCode::INTERNAL_SERVER_ERROR),
+            "computeFault"
+        );
+    }
+}

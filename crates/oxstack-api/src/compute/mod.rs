@@ -1,0 +1,172 @@
+//! The compute (Nova) API.
+//!
+//! Requests reach it under `/compute` or at the root, then under a version
+//! segment (`v2.1`, or the legacy `v2`) and an optional project id segment.
+//! [`dispatch`] peels those prefixes off into an [`ApiRoot`] that views use
+//! for links, and hands the rest to [`versioned_routes`]: the one table of
+//! every compute route.
+
+mod error;
+mod microversion;
+mod versions;
+
+use axum::Router;
+use axum::extract::{OriginalUri, Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{Method, StatusCode, Uri};
+use tower::ServiceExt;
+
+use crate::{AppState, auth, urls};
+pub use error::NovaError;
+
+/// Where the client reached the compute API, for building links.
+#[derive(Clone, Debug)]
+pub struct ApiRoot {
+    /// The legacy `/v2` API: no microversions.
+    pub legacy_v2: bool,
+    /// `http://host[/compute]`: the service root.
+    pub service_url: String,
+    /// The project id segment of the URL, if the client used one.
+    pub project_in_path: Option<String>,
+}
+
+/// The compute API as a service, mounted both at `/compute` and at `/`.
+pub fn router(state: AppState) -> Router {
+    let versioned = versioned_routes(state.clone());
+    Router::new()
+        .fallback(move |State(state): State<AppState>, request: Request| {
+            dispatch(state, versioned.clone(), request)
+        })
+        .with_state(state)
+}
+
+/// Every route of the versioned API, relative to `/v2.1[/{project_id}]`.
+fn versioned_routes(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(versions::show_current))
+        .route("/versions/{version_id}", get(versions::show_by_id))
+        .method_not_allowed_fallback(
+            |method: Method| async move { error::method_not_allowed(&method) },
+        )
+        .fallback(|| async { error::route_not_found() })
+        .layer(from_fn(microversion::negotiate_layer))
+        .layer(from_fn_with_state(state.clone(), require_project_token))
+        .with_state(state)
+}
+
+/// Version documents are public; everything else needs a token.
+fn is_public(path: &str) -> bool {
+    path == "/" || path.starts_with("/versions/")
+}
+
+/// Authenticates (before routing and negotiation, as keystonemiddleware runs
+/// in front of Nova), then checks that a project id in the URL is the token's.
+async fn require_project_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let context = match auth::resolve(&state, request.headers()) {
+        Ok(context) => context,
+        Err(()) => return auth::unauthorized(&state, request.headers()),
+    };
+    let in_path = request
+        .extensions()
+        .get::<ApiRoot>()
+        .and_then(|r| r.project_in_path.clone());
+    if let Some(project) = in_path {
+        if project != context.project_id {
+            return NovaError::bad_request(format!(
+                "Malformed request URL: URL's project_id '{project}' doesn't match Context's project_id '{}'",
+                context.project_id
+            ))
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(context);
+    next.run(request).await
+}
+
+/// A project id segment, as Nova's router accepts it.
+fn looks_like_project_id(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase() || b == b'-')
+}
+
+async fn dispatch(state: AppState, versioned: Router, mut request: Request) -> Response {
+    let original = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.0.path().to_owned());
+    let original = original.as_deref().unwrap_or_else(|| request.uri().path());
+    let mount = if original == "/compute" || original.starts_with("/compute/") {
+        "/compute"
+    } else {
+        ""
+    };
+    let service_url = format!(
+        "{}{mount}",
+        urls::base_url(request.headers(), state.config())
+    );
+
+    let path = request.uri().path().trim_start_matches('/').to_owned();
+    let (first, rest) = path
+        .split_once('/')
+        .map_or((path.as_str(), ""), |(a, b)| (a, b));
+    let legacy_v2 = match first {
+        "v2.1" => false,
+        "v2" => true,
+        "" if request.method() == Method::GET => {
+            return axum::Json(versions::list(&service_url)).into_response();
+        }
+        _ if request.method() == Method::GET => {
+            let body = axum::Json(versions::choices(&service_url, &format!("/{path}")));
+            return (StatusCode::MULTIPLE_CHOICES, body).into_response();
+        }
+        _ => return error::route_not_found(),
+    };
+    let (project, rest) = match rest.split_once('/').map_or((rest, ""), |(a, b)| (a, b)) {
+        (segment, tail) if looks_like_project_id(segment) => (Some(segment.to_owned()), tail),
+        _ => (None, rest),
+    };
+    let root = ApiRoot {
+        legacy_v2,
+        service_url,
+        project_in_path: project,
+    };
+    let inner = match request.uri().query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    match inner.parse::<Uri>() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return error::route_not_found(),
+    }
+    request.extensions_mut().insert(root);
+    match versioned.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_segments() {
+        assert!(looks_like_project_id("4f1c0e8a9b2d4e6f8a0b1c2d3e4f5a6b"));
+        assert!(looks_like_project_id("abc-123"));
+        assert!(!looks_like_project_id("servers"));
+        assert!(!looks_like_project_id("flavors"));
+        assert!(!looks_like_project_id("ABC"));
+        assert!(!looks_like_project_id(""));
+    }
+}

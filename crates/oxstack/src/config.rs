@@ -1,0 +1,236 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `OXSTACK_*`
+//! environment variables, then command-line flags, each stronger than the
+//! one before. `oxstack serve` with none of them works. Every key is
+//! documented in `docs/config.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use oxstack_api::AuthMode;
+use oxstack_identity::BootstrapConfig;
+use serde::Deserialize;
+
+/// `--auth` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthArg {
+    Keystone,
+    Noauth,
+}
+
+/// Flags shared by every command that needs the cloud's configuration.
+#[derive(Args, Debug, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "OXSTACK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8774].
+    #[arg(long, env = "OXSTACK_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the SQLite database and image data [default: ./oxstack-data].
+    #[arg(long, env = "OXSTACK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB` [default: SQLite in the data directory].
+    #[arg(long, env = "OXSTACK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// How callers authenticate [default: keystone].
+    #[arg(long, env = "OXSTACK_AUTH")]
+    pub auth: Option<AuthArg>,
+    /// Virt driver [default: fake].
+    #[arg(long, env = "OXSTACK_DRIVER")]
+    pub driver: Option<String>,
+    /// Log filter, e.g. `info` or `oxstack_api=debug` [default: info].
+    #[arg(long, env = "OXSTACK_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Base URL published in the catalog and links [default: the address clients reach].
+    #[arg(long, env = "OXSTACK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// The `[bootstrap]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootstrapFile {
+    admin_user: Option<String>,
+    admin_password: Option<String>,
+    admin_project: Option<String>,
+    demo_user: Option<String>,
+    demo_password: Option<String>,
+    demo_project: Option<String>,
+}
+
+/// What the TOML file may contain.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    auth: Option<AuthArg>,
+    driver: Option<String>,
+    log_level: Option<String>,
+    public_url: Option<String>,
+    region: Option<String>,
+    max_body_bytes: Option<usize>,
+    token_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    bootstrap: BootstrapFile,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub auth: AuthMode,
+    pub driver: String,
+    pub log_level: String,
+    pub public_url: Option<String>,
+    pub region: String,
+    pub max_body_bytes: usize,
+    pub token_ttl: Duration,
+    pub bootstrap: BootstrapConfig,
+}
+
+/// Nova's `osapi_max_request_body_size` default (112 KiB).
+const DEFAULT_MAX_BODY: usize = 114_688;
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap) over the file.
+    pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen_text = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8774".into());
+        let listen = listen_text
+            .parse()
+            .with_context(|| format!("invalid listen address {listen_text:?}"))?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("oxstack-data"));
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("oxstack.db").display()));
+        let auth = match args.auth.or(file.auth).unwrap_or(AuthArg::Keystone) {
+            AuthArg::Keystone => AuthMode::Keystone,
+            AuthArg::Noauth => AuthMode::NoAuth,
+        };
+        let driver = args
+            .driver
+            .clone()
+            .or(file.driver)
+            .unwrap_or_else(|| "fake".into());
+        if driver != "fake" {
+            bail!("unknown driver {driver:?}: this build supports `fake`");
+        }
+        let ttl = file.token_ttl_seconds.unwrap_or(3600);
+        if ttl == 0 {
+            bail!("token_ttl_seconds must be positive");
+        }
+        let defaults = BootstrapConfig::default();
+        let b = file.bootstrap;
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            auth,
+            driver,
+            log_level: args
+                .log_level
+                .clone()
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+            public_url: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .filter(|u| !u.is_empty()),
+            region: file.region.unwrap_or_else(|| "RegionOne".into()),
+            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+            token_ttl: Duration::from_secs(ttl),
+            bootstrap: BootstrapConfig {
+                admin_user: b.admin_user.unwrap_or(defaults.admin_user),
+                admin_password: b.admin_password.unwrap_or(defaults.admin_password),
+                admin_project: b.admin_project.unwrap_or(defaults.admin_project),
+                demo_user: b.demo_user.unwrap_or(defaults.demo_user),
+                demo_password: b.demo_password.unwrap_or(defaults.demo_password),
+                demo_project: b.demo_project.unwrap_or(defaults.demo_project),
+            },
+        })
+    }
+
+    /// The URL clients should use to reach this cloud.
+    pub fn client_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let ip = match self.listen.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("http://{ip}:{}", self.listen.port())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = Config::load(&ConfigArgs::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8774");
+        assert_eq!(c.database_url, "sqlite://oxstack-data/oxstack.db");
+        assert_eq!(c.auth, AuthMode::Keystone);
+        assert_eq!(c.client_url(), "http://127.0.0.1:8774");
+        assert_eq!(c.bootstrap.admin_password, "admin");
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ox.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\nauth = \"noauth\"\nregion = \"Two\"\n[bootstrap]\nadmin_password = \"pw\"\n",
+        )
+        .unwrap();
+        let mut args = ConfigArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(
+            (c.listen.port(), c.auth, c.region.as_str()),
+            (9000, AuthMode::NoAuth, "Two")
+        );
+        assert_eq!(c.client_url(), "http://127.0.0.1:9000");
+        assert_eq!(c.bootstrap.admin_password, "pw");
+        args.listen = Some("127.0.0.1:1".into());
+        assert_eq!(Config::load(&args).unwrap().listen.port(), 1);
+        std::fs::write(&path, "listne = \"x\"\n").unwrap();
+        assert!(Config::load(&args).is_err(), "unknown keys are refused");
+    }
+}

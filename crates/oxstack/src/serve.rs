@@ -1,0 +1,122 @@
+//! Wiring: open the store, bootstrap identity, serve HTTP until a signal,
+//! then drain in-flight requests and close the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use oxstack_api::{ApiConfig, AppState};
+use oxstack_identity::{IdentityConfig, IdentityService};
+use oxstack_store::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+/// How often revocations made through other API nodes are picked up.
+const REVOCATION_REFRESH: Duration = Duration::from_secs(5);
+
+pub fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_new(filter).with_context(|| format!("invalid log level {filter:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    Store::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "opening database {}",
+            oxstack_store::redact(&config.database_url)
+        )
+    })
+}
+
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    store.close().await;
+    tracing::info!(database = %oxstack_store::redact(&config.database_url), "migrations applied");
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let identity_config = IdentityConfig {
+        token_ttl: config.token_ttl,
+        hash_parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    let identity = Arc::new(IdentityService::new(store.clone(), identity_config).await?);
+    identity
+        .bootstrap(&config.bootstrap)
+        .await
+        .context("bootstrapping identity")?;
+
+    let refresher = {
+        let identity = identity.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REVOCATION_REFRESH);
+            loop {
+                tick.tick().await;
+                if let Err(e) = identity.refresh_revocations().await {
+                    tracing::warn!(error = %e, "refreshing token revocations failed");
+                }
+            }
+        })
+    };
+
+    let api_config = ApiConfig {
+        auth: config.auth,
+        public_url: config.public_url.clone(),
+        region: config.region.clone(),
+        max_body_bytes: config.max_body_bytes,
+        driver: config.driver.clone(),
+    };
+    let app = oxstack_api::router(AppState::new(identity, store.clone(), api_config))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = store.backend().name(), auth = ?config.auth, "oxstack serving");
+    // Tests and scripts read this line to learn the port chosen for `:0`.
+    println!("oxstack listening on http://{addr}");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    refresher.abort();
+    store.close().await;
+    tracing::info!("oxstack stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,212 @@
+//! Test harness: starts the real `oxstack` binary on an ephemeral port with
+//! a scratch data directory and talks HTTP to it, as a user would.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A running `oxstack serve`.
+pub struct Server {
+    pub base: String,
+    child: Child,
+    pub data_dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+/// Extra settings for a server.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub args: Vec<String>,
+    /// TOML written to a config file passed with `--config`.
+    pub config_toml: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(data_dir, options).await
+    }
+
+    /// Starts a server on an existing data directory (for restart tests).
+    pub async fn start_in(data_dir: tempfile::TempDir, options: Options) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oxstack"));
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .arg("--log-level")
+            .arg("warn")
+            .args(&options.args)
+            .env_remove("OXSTACK_CONFIG")
+            .env_remove("OXSTACK_DATABASE_URL")
+            .env_remove("OXSTACK_AUTH")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &options.database_url {
+            command.arg("--database-url").arg(url);
+        }
+        if let Some(toml) = &options.config_toml {
+            let path = data_dir.path().join("test-config.toml");
+            std::fs::write(&path, toml).expect("write config");
+            command.arg("--config").arg(path);
+        }
+        let mut child = command.spawn().expect("spawn oxstack");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("read stdout");
+            line
+        });
+        let line = tokio::time::timeout(Duration::from_secs(30), line)
+            .await
+            .expect("server did not start within 30 s")
+            .expect("reader");
+        let base = line
+            .trim()
+            .strip_prefix("oxstack listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self {
+            base,
+            child,
+            data_dir,
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the data directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "oxstack exited with {status}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "oxstack did not stop within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.data_dir, dir)
+    }
+
+    /// Issues a project-scoped token by user and project name.
+    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let response = self
+            .post_token(password_auth(user, password, Some(project)))
+            .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "token for {user}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        subject_token(&response)
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token("admin", "admin", "admin").await
+    }
+
+    pub async fn post_token(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/identity/v3/auth/tokens"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("X-Auth-Token", token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A password-method auth body for a Default-domain user, optionally
+/// scoped to a Default-domain project by name.
+pub fn password_auth(user: &str, password: &str, project: Option<&str>) -> Value {
+    let mut body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}}}});
+    if let Some(project) = project {
+        body["auth"]["scope"] =
+            json!({"project": {"name": project, "domain": {"name": "Default"}}});
+    }
+    body
+}
+
+pub fn subject_token(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-subject-token")
+        .expect("X-Subject-Token header")
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// All values of a repeated header.
+pub fn header_all(response: &reqwest::Response, name: &str) -> Vec<String> {
+    response
+        .headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+pub async fn json_of(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The PostgreSQL server to test against, if CI (or the developer) set one.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("OXSTACK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}

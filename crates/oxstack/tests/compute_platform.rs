@@ -1,0 +1,302 @@
+//! The compute API's foundation, black-box: version discovery documents as
+//! Nova serves them, microversion negotiation, error bodies, request ids.
+//! Expected values are Nova's (captured from Nova 34 / the api-ref).
+
+mod common;
+
+use common::{Server, header, header_all, json_of};
+use serde_json::json;
+
+const MAX: &str = "2.1";
+
+#[tokio::test]
+async fn root_lists_both_versions_without_auth_or_version_headers() {
+    let server = Server::start().await;
+    for (path, prefix) in [
+        ("/", ""),
+        ("/compute", "/compute"),
+        ("/compute/", "/compute"),
+    ] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            header(&response, "openstack-api-version").is_none(),
+            "root is not microversioned"
+        );
+        let body = json_of(response).await;
+        assert_eq!(
+            body,
+            json!({"versions": [
+                {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+                 "updated": "2025-07-04T12:00:00Z",
+                 "links": [{"rel": "self", "href": server.url(&format!("{prefix}/v2/"))}]},
+                {"id": "v2.1", "status": "CURRENT", "version": MAX, "min_version": "2.1",
+                 "updated": "2013-07-23T11:33:21Z",
+                 "links": [{"rel": "self", "href": server.url(&format!("{prefix}/v2.1/"))}]},
+            ]}),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn version_document_at_every_spelling_of_the_root() {
+    let server = Server::start().await;
+    for path in [
+        "/compute/v2.1",
+        "/compute/v2.1/",
+        "/v2.1",
+        "/v2.1/",
+        "/compute/v2.1/versions/v2.1",
+    ] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            header(&response, "openstack-api-version"),
+            Some("compute 2.1")
+        );
+        let prefix = if path.starts_with("/compute") {
+            "/compute"
+        } else {
+            ""
+        };
+        assert_eq!(
+            json_of(response).await,
+            json!({"version": {
+                "id": "v2.1", "status": "CURRENT", "version": MAX, "min_version": "2.1",
+                "updated": "2013-07-23T11:33:21Z",
+                "links": [
+                    {"rel": "self", "href": server.url(&format!("{prefix}/v2.1/"))},
+                    {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+                ],
+                "media-types": [{"base": "application/json",
+                                 "type": "application/vnd.openstack.compute+json;version=2.1"}],
+            }}),
+            "{path}"
+        );
+    }
+    let legacy = server
+        .http
+        .get(server.url("/compute/v2/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), 200);
+    assert!(
+        header(&legacy, "openstack-api-version").is_none(),
+        "the legacy v2 API has no microversions"
+    );
+    let body = json_of(legacy).await;
+    assert_eq!(body["version"]["id"], "v2.0");
+    assert_eq!(body["version"]["status"], "DEPRECATED");
+    assert_eq!(
+        body["version"]["media-types"][0]["type"],
+        "application/vnd.openstack.compute+json;version=2"
+    );
+
+    let unknown = server
+        .http
+        .get(server.url("/compute/v2.1/versions/v3.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(json_of(unknown).await["itemNotFound"]["code"], 404);
+}
+
+#[tokio::test]
+async fn other_root_paths_offer_multiple_choices() {
+    let server = Server::start().await;
+    let response = server
+        .http
+        .get(server.url("/compute/servers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 300);
+    let body = json_of(response).await;
+    assert_eq!(body["choices"][0]["id"], "v2.0");
+    assert_eq!(
+        body["choices"][1]["links"][0]["href"],
+        server.url("/compute/v2.1/servers")
+    );
+}
+
+#[tokio::test]
+async fn microversion_header_matrix() {
+    let server = Server::start().await;
+    let token = server.admin_token().await;
+    let get = |headers: Vec<(&'static str, &'static str)>| {
+        let mut request = server
+            .http
+            .get(server.url("/compute/v2.1/"))
+            .header("X-Auth-Token", &token);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        request.send()
+    };
+
+    let cases: Vec<(Vec<(&'static str, &'static str)>, &str)> = vec![
+        (vec![], "2.1"),
+        (vec![("OpenStack-API-Version", "compute 2.1")], "2.1"),
+        (vec![("OpenStack-API-Version", "compute latest")], MAX),
+        (vec![("X-OpenStack-Nova-API-Version", "2.1")], "2.1"),
+        (vec![("X-OpenStack-Nova-API-Version", "latest")], MAX),
+        (
+            vec![("OpenStack-API-Version", "volume 3.0, compute 2.1")],
+            "2.1",
+        ),
+    ];
+    for (headers, expected) in cases {
+        let response = get(headers.clone()).await.unwrap();
+        assert_eq!(response.status(), 200, "{headers:?}");
+        assert_eq!(
+            header(&response, "openstack-api-version"),
+            Some(format!("compute {expected}").as_str())
+        );
+        assert_eq!(
+            header(&response, "x-openstack-nova-api-version"),
+            Some(expected)
+        );
+        assert_eq!(
+            header_all(&response, "vary"),
+            ["OpenStack-API-Version", "X-OpenStack-Nova-API-Version"]
+        );
+    }
+
+    for (headers, requested) in [
+        (vec![("OpenStack-API-Version", "compute 9.999")], "9.999"),
+        (vec![("OpenStack-API-Version", "compute 2.0")], "2.0"),
+        (vec![("X-OpenStack-Nova-API-Version", "2.105")], "2.105"),
+    ] {
+        let response = get(headers).await.unwrap();
+        assert_eq!(response.status(), 406);
+        assert_eq!(
+            header(&response, "openstack-api-version"),
+            Some(format!("compute {requested}").as_str())
+        );
+        assert_eq!(
+            header(&response, "content-type"),
+            Some("application/json; charset=UTF-8")
+        );
+        assert_eq!(
+            json_of(response).await,
+            json!({"computeFault": {"code": 406, "message": format!(
+                "Version {requested} is not supported by the API. Minimum is 2.1 and maximum is {MAX}.")}})
+        );
+    }
+
+    for bad in ["compute abc", "compute 2.01", "compute Latest"] {
+        let response = get(vec![("OpenStack-API-Version", bad)]).await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        assert!(header(&response, "openstack-api-version").is_none());
+        let version = bad.trim_start_matches("compute ");
+        assert_eq!(
+            json_of(response).await,
+            json!({"badRequest": {"code": 400, "message": format!(
+                "API Version String {version} is of invalid format. Must be of format MajorNum.MinorNum.")}})
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_methods_and_foreign_project_ids() {
+    let server = Server::start().await;
+    let token = server.admin_token().await;
+
+    let missing = server.get("/compute/v2.1/nonexistent", &token).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        header(&missing, "openstack-api-version"),
+        Some("compute 2.1")
+    );
+    assert_eq!(
+        json_of(missing).await,
+        json!({"message": "The resource could not be found.<br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"})
+    );
+
+    let wrong_method = server
+        .http
+        .delete(server.url("/compute/v2.1/"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(json_of(wrong_method).await["badMethod"]["code"], 405);
+
+    // No token: authentication comes before routing.
+    let anonymous = server
+        .http
+        .get(server.url("/compute/v2.1/nonexistent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // A project id in the URL must be the token's project.
+    let response = server
+        .get("/compute/v2.1/0123abcd/nonexistent", &token)
+        .await;
+    assert_eq!(response.status(), 400);
+    let message = json_of(response).await["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("Malformed request URL: URL's project_id '0123abcd' doesn't match Context's project_id '"),
+        "{message}"
+    );
+    let tokens = json_of(
+        server
+            .http
+            .get(server.url("/identity/v3/auth/tokens"))
+            .header("X-Auth-Token", &token)
+            .header("X-Subject-Token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let own = tokens["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = server
+        .get(&format!("/compute/v2.1/{own}/nonexistent"), &token)
+        .await;
+    assert_eq!(
+        response.status(),
+        404,
+        "own project id in the path is accepted"
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_a_fresh_request_id() {
+    let server = Server::start().await;
+    let token = server.admin_token().await;
+    let mut seen = std::collections::HashSet::new();
+    for path in [
+        "/",
+        "/compute/v2.1/",
+        "/compute/v2.1/nonexistent",
+        "/identity/v3",
+        "/_oxstack/health",
+        "/image/nothing",
+    ] {
+        let response = server.get(path, &token).await;
+        let id = header(&response, "x-openstack-request-id")
+            .unwrap_or_else(|| panic!("{path}: no request id"))
+            .to_owned();
+        assert_eq!(
+            header(&response, "x-compute-request-id"),
+            Some(id.as_str()),
+            "{path}"
+        );
+        let uuid = id.strip_prefix("req-").unwrap_or_else(|| panic!("{id}"));
+        assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{id}");
+        assert!(seen.insert(id), "request ids are unique");
+    }
+}
