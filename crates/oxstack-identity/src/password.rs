@@ -65,10 +65,10 @@ impl Passwords {
         stored: &str,
     ) -> IdentityResult<bool> {
         let digest = self.digest(password);
-        if let Some((hash, known)) = self.lock().get(user_id) {
-            if hash == stored {
-                return Ok(constant_time_eq(known, &digest));
-            }
+        if let Some((hash, known)) = self.lock().get(user_id)
+            && hash == stored
+        {
+            return Ok(constant_time_eq(known, &digest));
         }
         let argon = self.argon.clone();
         let (password, stored_owned) = (password.to_owned(), stored.to_owned());

@@ -139,31 +139,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(
-            redact("postgres://bob:secret@db:5432/ox"),
-            "postgres://bob:***@db:5432/ox"
-        );
-        assert_eq!(redact("postgres://bob@db/ox"), "postgres://bob@db/ox");
-        assert_eq!(redact("sqlite://data/ox.db"), "sqlite://data/ox.db");
-    }
-
-    #[test]
-    fn backend_from_url() {
-        assert_eq!(Backend::from_url("sqlite://x").ok(), Some(Backend::Sqlite));
-        assert_eq!(
-            Backend::from_url("postgresql://h/db").ok(),
-            Some(Backend::Postgres)
-        );
-        assert!(Backend::from_url("mysql://h/db").is_err());
-    }
-}
-
 /// Creates an empty PostgreSQL database with a unique name on the server of
 /// `server_url` and returns the URL of the new database. Used by the test
 /// suites so that parallel runs never share state.
@@ -190,4 +165,29 @@ pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<S
     };
     let query = server_url.find('?').map_or("", |q| &server_url[q..]);
     Ok(format!("{base}/{name}{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://bob:secret@db:5432/ox"),
+            "postgres://bob:***@db:5432/ox"
+        );
+        assert_eq!(redact("postgres://bob@db/ox"), "postgres://bob@db/ox");
+        assert_eq!(redact("sqlite://data/ox.db"), "sqlite://data/ox.db");
+    }
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://x").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
 }

@@ -1,6 +1,8 @@
 //! One storage test suite, run against every backend: SQLite always, and
 //! PostgreSQL when `OXSTACK_TEST_POSTGRES_URL` names a server (CI sets it).
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use oxstack_store::identity::{
     AssignmentFilter, AssignmentRow, DomainRow, ListFilter, ProjectRow, RevocationRow, RoleRow,
     UserRow,

@@ -2,6 +2,8 @@
 //! Nova serves them, microversion negotiation, error bodies, request ids.
 //! Expected values are Nova's (captured from Nova 34 / the api-ref).
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use common::{Server, header, header_all, json_of};

@@ -1,6 +1,8 @@
 //! The Keystone v3 subset, black-box: tokens and their catalog, validation
 //! and revocation, and the admin API that tempest-style set-ups use.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use common::{Options, Server, header, json_of, password_auth, subject_token};

@@ -75,8 +75,7 @@ fn requested(headers: &HeaderMap) -> Option<String> {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .next_back()
+            .rfind(|v| !v.is_empty())
     })
 }
 

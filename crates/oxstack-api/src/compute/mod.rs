@@ -79,14 +79,14 @@ async fn require_project_token(
         .extensions()
         .get::<ApiRoot>()
         .and_then(|r| r.project_in_path.clone());
-    if let Some(project) = in_path {
-        if project != context.project_id {
-            return NovaError::bad_request(format!(
-                "Malformed request URL: URL's project_id '{project}' doesn't match Context's project_id '{}'",
-                context.project_id
-            ))
-            .into_response();
-        }
+    if let Some(project) = in_path
+        && project != context.project_id
+    {
+        return NovaError::bad_request(format!(
+            "Malformed request URL: URL's project_id '{project}' doesn't match Context's project_id '{}'",
+            context.project_id
+        ))
+        .into_response();
     }
     request.extensions_mut().insert(context);
     next.run(request).await
