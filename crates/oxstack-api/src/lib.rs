@@ -12,6 +12,7 @@ mod health;
 mod identity;
 mod request_id;
 mod urls;
+pub mod validation;
 
 use std::sync::Arc;
 use std::time::Instant;
