@@ -199,15 +199,13 @@ fn check(
                     );
                 }
             }
-            "const" => {
-                if !json_equal(value, instance) {
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!("{} was expected", repr(value)),
-                    );
-                }
+            "const" if !json_equal(value, instance) => {
+                fail(
+                    failures,
+                    path,
+                    instance,
+                    format!("{} was expected", repr(value)),
+                );
             }
             "properties" => {
                 if let (Some(props), Some(obj)) = (value.as_object(), instance.as_object()) {
@@ -463,19 +461,17 @@ fn check(
                     });
                 }
             }
-            "not" => {
-                if is_valid(value, instance) {
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!(
-                            "{} should not be valid under {}",
-                            repr(instance),
-                            repr(value)
-                        ),
-                    );
-                }
+            "not" if is_valid(value, instance) => {
+                fail(
+                    failures,
+                    path,
+                    instance,
+                    format!(
+                        "{} should not be valid under {}",
+                        repr(instance),
+                        repr(value)
+                    ),
+                );
             }
             _ => {}
         }
