@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult, flag, missing_if_none};
 
 /// A Keystone domain (only `default` is created today; more can be added).
 #[derive(Clone, Debug, PartialEq)]
@@ -440,19 +440,6 @@ impl<'a> IdentityRepo<'a> {
             .await?;
         self.get_setting(key).await?.ok_or(StoreError::NotFound)
     }
-}
-
-fn missing_if_none(rows: u64) -> StoreResult<()> {
-    if rows == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-/// Reads a 0/1 flag column (see the migration's note on booleans).
-fn flag(row: &AnyRow, column: &str) -> sqlx::Result<bool> {
-    Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
 impl FromRow<'_, AnyRow> for DomainRow {

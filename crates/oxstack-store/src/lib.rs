@@ -7,14 +7,15 @@
 //! implementation of every query rather than a twin per engine.
 
 mod error;
+pub mod flavors;
 pub mod identity;
 
 use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 pub use error::{StoreError, StoreResult};
 
@@ -117,6 +118,26 @@ impl Store {
     /// Users, projects, roles, assignments, revocations and settings.
     pub fn identity(&self) -> identity::IdentityRepo<'_> {
         identity::IdentityRepo::new(&self.pool)
+    }
+
+    /// Flavors, extra specs and flavor access.
+    pub fn flavors(&self) -> flavors::FlavorRepo<'_> {
+        flavors::FlavorRepo::new(&self.pool)
+    }
+}
+
+/// Reads a 0/1 flag column (sqlx's Any driver cannot read SQLite booleans,
+/// so flags are stored as integers).
+pub(crate) fn flag(row: &AnyRow, column: &str) -> sqlx::Result<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+/// `NotFound` when an UPDATE or DELETE touched nothing.
+pub(crate) fn missing_if_none(rows: u64) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
     }
 }
 

@@ -215,3 +215,152 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
         Some("yes")
     );
 }
+
+fn flavor(
+    id: &str,
+    name: &str,
+    ram: i64,
+    disk: i64,
+    public: bool,
+) -> oxstack_store::flavors::FlavorRow {
+    oxstack_store::flavors::FlavorRow {
+        id: id.into(),
+        seq: 0,
+        name: name.into(),
+        memory_mb: ram,
+        vcpus: 1,
+        root_gb: disk,
+        ephemeral_gb: 0,
+        swap: 0,
+        rxtx_factor: 1.0,
+        vcpu_weight: None,
+        is_public: public,
+        disabled: false,
+        description: None,
+        created_at: 1,
+        updated_at: None,
+    }
+}
+
+#[tokio::test]
+async fn flavors_filter_sort_page_and_carry_specs_and_access() {
+    use oxstack_store::flavors::{FlavorQuery, FlavorSortKey};
+    each_backend(async |store: Store| {
+        let repo = store.flavors();
+        let first = repo
+            .insert(&flavor("1", "m1.tiny", 512, 1, true))
+            .await
+            .unwrap();
+        assert_eq!(first.seq, 1);
+        repo.insert(&flavor("2", "m1.small", 2048, 20, true))
+            .await
+            .unwrap();
+        repo.insert(&flavor("3", "m1.medium", 4096, 40, true))
+            .await
+            .unwrap();
+        repo.insert(&flavor("p", "private", 1024, 10, false))
+            .await
+            .unwrap();
+        assert!(matches!(
+            repo.insert(&flavor("9", "m1.tiny", 1, 1, true)).await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(matches!(
+            repo.insert(&flavor("1", "other", 1, 1, true)).await,
+            Err(StoreError::Conflict)
+        ));
+
+        let base = FlavorQuery {
+            is_public: Some(true),
+            project_id: Some("proj".into()),
+            min_memory_mb: None,
+            min_root_gb: None,
+            name_contains: None,
+            sort_key: FlavorSortKey::FlavorId,
+            descending: false,
+            limit: None,
+            marker: None,
+        };
+        let ids = |rows: Vec<oxstack_store::flavors::FlavorRow>| {
+            rows.into_iter().map(|f| f.id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(repo.list(&base).await.unwrap()), ["1", "2", "3"]);
+        repo.add_access("p", "proj").await.unwrap();
+        assert!(matches!(
+            repo.add_access("p", "proj").await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(repo.has_access("p", "proj").await.unwrap());
+        assert_eq!(
+            ids(repo.list(&base).await.unwrap()),
+            ["1", "2", "3", "p"],
+            "private flavor visible with access"
+        );
+        let all = FlavorQuery {
+            is_public: None,
+            ..base.clone()
+        };
+        assert_eq!(repo.list(&all).await.unwrap().len(), 4);
+        let private = FlavorQuery {
+            is_public: Some(false),
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&private).await.unwrap()), ["p"]);
+
+        let filtered = FlavorQuery {
+            min_memory_mb: Some(1024),
+            min_root_gb: Some(20),
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&filtered).await.unwrap()), ["2", "3"]);
+        let named = FlavorQuery {
+            name_contains: Some("m1.s".into()),
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&named).await.unwrap()), ["2"]);
+
+        // Paging by memory, descending, two at a time, never repeating or skipping.
+        let mut page = FlavorQuery {
+            is_public: None,
+            sort_key: FlavorSortKey::MemoryMb,
+            descending: true,
+            limit: Some(2),
+            ..base.clone()
+        };
+        let first_page = repo.list(&page).await.unwrap();
+        assert_eq!(ids(first_page.clone()), ["3", "2"]);
+        page.marker = first_page.last().cloned();
+        assert_eq!(ids(repo.list(&page).await.unwrap()), ["p", "1"]);
+
+        let mut specs = std::collections::BTreeMap::new();
+        specs.insert("hw:cpu_policy".to_owned(), "dedicated".to_owned());
+        repo.put_extra_specs("2", &specs).await.unwrap();
+        specs.insert("hw:cpu_policy".to_owned(), "shared".to_owned());
+        repo.put_extra_specs("2", &specs).await.unwrap();
+        assert_eq!(
+            repo.extra_specs("2").await.unwrap()["hw:cpu_policy"],
+            "shared"
+        );
+        let many = repo
+            .extra_specs_of(&["1".into(), "2".into()])
+            .await
+            .unwrap();
+        assert_eq!(many.len(), 1);
+        repo.delete_extra_spec("2", "hw:cpu_policy").await.unwrap();
+        assert!(matches!(
+            repo.delete_extra_spec("2", "hw:cpu_policy").await,
+            Err(StoreError::NotFound)
+        ));
+
+        repo.set_description("2", Some("small"), 5).await.unwrap();
+        assert_eq!(
+            repo.get("2").await.unwrap().unwrap().description.as_deref(),
+            Some("small")
+        );
+        repo.delete("p").await.unwrap();
+        assert!(repo.get("p").await.unwrap().is_none());
+        assert!(repo.access("p").await.unwrap().is_empty());
+        assert_eq!(repo.count().await.unwrap(), 3);
+    })
+    .await;
+}
