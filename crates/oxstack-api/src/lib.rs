@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use oxstack_compute::Compute;
 use oxstack_identity::IdentityService;
 use oxstack_store::Store;
 
@@ -52,15 +53,22 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     identity: Arc<IdentityService>,
+    compute: Compute,
     store: Store,
     config: ApiConfig,
     started: Instant,
 }
 
 impl AppState {
-    pub fn new(identity: Arc<IdentityService>, store: Store, config: ApiConfig) -> Self {
+    pub fn new(
+        identity: Arc<IdentityService>,
+        compute: Compute,
+        store: Store,
+        config: ApiConfig,
+    ) -> Self {
         Self(Arc::new(Inner {
             identity,
+            compute,
             store,
             config,
             started: Instant::now(),
@@ -69,6 +77,10 @@ impl AppState {
 
     fn identity(&self) -> &IdentityService {
         &self.0.identity
+    }
+
+    fn compute(&self) -> &Compute {
+        &self.0.compute
     }
 
     fn store(&self) -> &Store {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
 use oxstack_api::{ApiConfig, AppState};
+use oxstack_compute::Compute;
 use oxstack_identity::{IdentityConfig, IdentityService};
 use oxstack_store::Store;
 use tracing_subscriber::EnvFilter;
@@ -78,7 +79,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
     };
-    let app = oxstack_api::router(AppState::new(identity, store.clone(), api_config))
+    let compute = Compute::new(store.clone());
+    compute
+        .seed_default_flavors()
+        .await
+        .context("creating the default flavors")?;
+    let app = oxstack_api::router(AppState::new(identity, compute, store.clone(), api_config))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
+use oxstack_compute::ComputeError;
 use oxstack_identity::PolicyDenied;
 use serde_json::json;
 
@@ -31,6 +32,11 @@ impl NovaError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A route that exists, but not at the requested microversion.
+    pub fn not_at_this_version() -> Self {
+        Self::not_found("The resource could not be found.")
     }
 }
 
@@ -76,6 +82,24 @@ impl From<BodyError> for NovaError {
             BodyError::Malformed => Self::bad_request("Malformed request body"),
             BodyError::Invalid(detail) => {
                 Self::bad_request(format!("Invalid input for field/attribute: {detail}"))
+            }
+        }
+    }
+}
+
+impl From<ComputeError> for NovaError {
+    fn from(err: ComputeError) -> Self {
+        match err {
+            ComputeError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, m),
+            ComputeError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            ComputeError::Invalid(m) => Self::bad_request(m),
+            ComputeError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
+            ComputeError::Store(e) => {
+                tracing::error!(error = %e, "compute store failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Unexpected API Error. Please contact the administrator",
+                )
             }
         }
     }

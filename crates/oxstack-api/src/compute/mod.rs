@@ -7,14 +7,17 @@
 //! every compute route.
 
 mod error;
+mod flavors;
 mod microversion;
+mod pagination;
+mod request;
 mod versions;
 
 use axum::Router;
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::{Method, StatusCode, Uri};
 use tower::ServiceExt;
 
@@ -28,6 +31,10 @@ pub struct ApiRoot {
     pub legacy_v2: bool,
     /// `http://host[/compute]`: the service root.
     pub service_url: String,
+    /// `http://host[/compute]/v2.1[/project]`: base of `self` links.
+    pub version_url: String,
+    /// `http://host[/compute][/project]`: base of `bookmark` links.
+    pub bookmark_url: String,
     /// The project id segment of the URL, if the client used one.
     pub project_in_path: Option<String>,
 }
@@ -47,6 +54,32 @@ fn versioned_routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(versions::show_current))
         .route("/versions/{version_id}", get(versions::show_by_id))
+        .route(
+            "/flavors",
+            get(flavors::list_flavors).post(flavors::create_flavor),
+        )
+        .route("/flavors/detail", get(flavors::list_flavors_detail))
+        .route(
+            "/flavors/{flavor_id}",
+            get(flavors::show_flavor)
+                .put(flavors::update_flavor)
+                .delete(flavors::delete_flavor),
+        )
+        .route("/flavors/{flavor_id}/action", post(flavors::flavor_action))
+        .route(
+            "/flavors/{flavor_id}/os-flavor-access",
+            get(flavors::list_flavor_access),
+        )
+        .route(
+            "/flavors/{flavor_id}/os-extra_specs",
+            get(flavors::list_extra_specs).post(flavors::create_extra_specs),
+        )
+        .route(
+            "/flavors/{flavor_id}/os-extra_specs/{key}",
+            get(flavors::show_extra_spec)
+                .put(flavors::update_extra_spec)
+                .delete(flavors::delete_extra_spec),
+        )
         .method_not_allowed_fallback(
             |method: Method| async move { error::method_not_allowed(&method) },
         )
@@ -136,8 +169,15 @@ async fn dispatch(state: AppState, versioned: Router, mut request: Request) -> R
         (segment, tail) if looks_like_project_id(segment) => (Some(segment.to_owned()), tail),
         _ => (None, rest),
     };
+    let version_segment = if legacy_v2 { "v2" } else { "v2.1" };
+    let project_suffix = project
+        .as_ref()
+        .map(|p| format!("/{p}"))
+        .unwrap_or_default();
     let root = ApiRoot {
         legacy_v2,
+        version_url: format!("{service_url}/{version_segment}{project_suffix}"),
+        bookmark_url: format!("{service_url}{project_suffix}"),
         service_url,
         project_in_path: project,
     };

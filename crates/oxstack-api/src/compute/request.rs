@@ -1,0 +1,139 @@
+//! What every compute handler needs about its request: the caller, the
+//! negotiated microversion, where the client reached the API (for links),
+//! the query parameters, and a JSON body read the Nova way.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::request::Parts;
+use oxstack_identity::{Context, Rule};
+use serde_json::{Map, Value};
+
+use super::ApiRoot;
+use super::error::NovaError;
+use super::microversion::Microversion;
+use crate::AppState;
+use crate::body::{BodyError, read_body};
+use crate::validation::{self, Source};
+
+/// The caller, the microversion and the API root of a compute request.
+#[derive(Clone, Debug)]
+pub struct Req {
+    pub ctx: Context,
+    pub version: Microversion,
+    pub root: ApiRoot,
+    /// Query parameters in order, repeated keys kept.
+    pub query: Vec<(String, String)>,
+}
+
+impl FromRequestParts<AppState> for Req {
+    type Rejection = NovaError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let missing = || {
+            NovaError::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "request context missing",
+            )
+        };
+        let query = match parts.uri.query() {
+            Some(q) => serde_urlencoded::from_str(q)
+                .map_err(|_| NovaError::bad_request("Malformed request URL"))?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            ctx: parts
+                .extensions
+                .get::<Context>()
+                .cloned()
+                .ok_or_else(missing)?,
+            version: parts
+                .extensions
+                .get::<Microversion>()
+                .copied()
+                .ok_or_else(missing)?,
+            root: parts
+                .extensions
+                .get::<ApiRoot>()
+                .cloned()
+                .ok_or_else(missing)?,
+            query,
+        })
+    }
+}
+
+impl Req {
+    /// Nova's policy check against the caller's own project.
+    pub fn authorize(&self, policy: &str, rule: Rule) -> Result<(), NovaError> {
+        Ok(self.ctx.authorize(policy, rule, &self.ctx.project_id)?)
+    }
+
+    /// Whether the request asked for microversion `2.minor` or later.
+    pub fn at_least(&self, minor: u32) -> bool {
+        self.version >= Microversion::v2(minor)
+    }
+
+    /// The last value of a query parameter (Nova reads the last one).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The query as Nova's query schemas see it: `{name: [values...]}`.
+    pub fn query_value(&self) -> Value {
+        let mut map = Map::new();
+        for (k, v) in &self.query {
+            let entry = map
+                .entry(k.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(values) = entry {
+                values.push(Value::String(v.clone()));
+            }
+        }
+        Value::Object(map)
+    }
+
+    /// Validates the query string against a Nova query schema.
+    pub fn validate_query(&self, schema: &Value) -> Result<(), NovaError> {
+        validation::validate(schema, &self.query_value(), Source::Query)
+            .map_err(NovaError::bad_request)
+    }
+
+    /// `self` and `bookmark` links of `collection/id`.
+    pub fn links(&self, collection: &str, id: &str) -> Value {
+        serde_json::json!([
+            {"rel": "self", "href": format!("{}/{collection}/{id}", self.root.version_url)},
+            {"rel": "bookmark", "href": format!("{}/{collection}/{id}", self.root.bookmark_url)},
+        ])
+    }
+}
+
+/// A request body parsed as JSON (any shape; handlers validate it against
+/// the operation's schema).
+pub struct NovaBody(pub Value);
+
+impl FromRequest<AppState> for NovaBody {
+    type Rejection = NovaError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, state).await?;
+        if bytes.is_empty() {
+            return Ok(Self(Value::Null));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|_| BodyError::Malformed.into())
+    }
+}
+
+impl NovaBody {
+    /// Validates against a body schema, Nova's way.
+    pub fn validate(&self, schema: &Value) -> Result<&Value, NovaError> {
+        validation::validate(schema, &self.0, Source::Body).map_err(NovaError::bad_request)?;
+        Ok(&self.0)
+    }
+}

@@ -1,0 +1,24 @@
+//! Compute errors, each carrying Nova's message; the API maps the variant
+//! to the status code.
+
+use oxstack_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// 403 (quota, policy decided in the domain).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type ComputeResult<T> = Result<T, ComputeError>;
