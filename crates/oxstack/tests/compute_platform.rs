@@ -9,7 +9,7 @@ mod common;
 use common::{Server, header, header_all, json_of};
 use serde_json::json;
 
-const MAX: &str = "2.1";
+const MAX: &str = "2.104";
 
 #[tokio::test]
 async fn root_lists_both_versions_without_auth_or_version_headers() {
@@ -171,6 +171,7 @@ async fn microversion_header_matrix() {
         (vec![("OpenStack-API-Version", "compute 9.999")], "9.999"),
         (vec![("OpenStack-API-Version", "compute 2.0")], "2.0"),
         (vec![("X-OpenStack-Nova-API-Version", "2.105")], "2.105"),
+        (vec![("X-OpenStack-Nova-API-Version", "3.0")], "3.0"),
     ] {
         let response = get(headers).await.unwrap();
         assert_eq!(response.status(), 406);

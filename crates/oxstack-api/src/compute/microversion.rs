@@ -29,7 +29,7 @@ pub const MIN: Microversion = Microversion::v2(1);
 
 /// The newest microversion whose behaviour oxstack implements in full. Raise
 /// it only together with the behaviour of every version up to it.
-pub const MAX: Microversion = Microversion::v2(1);
+pub const MAX: Microversion = Microversion::v2(104);
 
 impl Microversion {
     pub const fn v2(minor: u32) -> Self {

@@ -210,3 +210,98 @@ pub fn postgres_server() -> Option<String> {
         .ok()
         .filter(|u| !u.is_empty())
 }
+
+/// A compute API client speaking as one noauth caller at one microversion.
+pub struct Compute<'a> {
+    pub server: &'a Server,
+    pub token: String,
+    pub version: String,
+}
+
+impl Server {
+    /// Requests as `user:project` (noauth mode) at `version`.
+    pub fn compute(&self, token: &str, version: &str) -> Compute<'_> {
+        Compute {
+            server: self,
+            token: token.to_owned(),
+            version: version.to_owned(),
+        }
+    }
+
+    /// A server in noauth mode (compute API tests do not need keystone).
+    pub async fn start_noauth() -> Self {
+        Self::start_with(Options {
+            args: vec!["--auth".into(), "noauth".into()],
+            ..Default::default()
+        })
+        .await
+    }
+}
+
+impl Compute<'_> {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.server
+            .http
+            .request(method, self.server.url(&format!("/compute/v2.1{path}")))
+            .header("X-Auth-Token", &self.token)
+            .header("OpenStack-API-Version", format!("compute {}", self.version))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.request(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    /// GET expecting 200 and returning the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body = json_of(response).await;
+        assert_eq!(status, 200, "GET {path} at {}: {body}", self.version);
+        body
+    }
+}
+
+/// Asserts a Nova fault: status, fault key and message.
+pub async fn assert_fault(response: reqwest::Response, status: u16, message: &str) {
+    let got = response.status().as_u16();
+    let body = json_of(response).await;
+    assert_eq!(got, status, "{body}");
+    let fault = body
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(fault["code"], status, "{body}");
+    assert_eq!(fault["message"], message, "{body}");
+}
