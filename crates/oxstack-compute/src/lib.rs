@@ -5,6 +5,7 @@
 
 mod error;
 pub mod flavors;
+pub mod quotas;
 
 use oxstack_store::Store;
 
@@ -14,11 +15,15 @@ pub use error::{ComputeError, ComputeResult};
 #[derive(Clone, Debug)]
 pub struct Compute {
     store: Store,
+    quota_defaults: quotas::QuotaDefaults,
 }
 
 impl Compute {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, quota_defaults: quotas::QuotaDefaults) -> Self {
+        Self {
+            store,
+            quota_defaults,
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 mod error;
 pub mod flavors;
 pub mod identity;
+pub mod quotas;
 
 use std::str::FromStr;
 use std::sync::Once;
@@ -118,6 +119,11 @@ impl Store {
     /// Users, projects, roles, assignments, revocations and settings.
     pub fn identity(&self) -> identity::IdentityRepo<'_> {
         identity::IdentityRepo::new(&self.pool)
+    }
+
+    /// Per-project quota overrides.
+    pub fn quotas(&self) -> quotas::QuotaRepo<'_> {
+        quotas::QuotaRepo::new(&self.pool)
     }
 
     /// Flavors, extra specs and flavor access.

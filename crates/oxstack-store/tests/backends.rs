@@ -364,3 +364,22 @@ async fn flavors_filter_sort_page_and_carry_specs_and_access() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn quota_overrides_set_replace_and_clear() {
+    each_backend(async |store: Store| {
+        let repo = store.quotas();
+        assert!(repo.overrides("p").await.unwrap().is_empty());
+        let mut limits = std::collections::BTreeMap::new();
+        limits.insert("instances".to_owned(), 20);
+        limits.insert("cores".to_owned(), -1);
+        repo.set("p", &limits).await.unwrap();
+        limits.insert("instances".to_owned(), 30);
+        repo.set("p", &limits).await.unwrap();
+        assert_eq!(repo.overrides("p").await.unwrap(), limits);
+        assert!(repo.overrides("q").await.unwrap().is_empty());
+        repo.clear("p").await.unwrap();
+        assert!(repo.overrides("p").await.unwrap().is_empty());
+    })
+    .await;
+}

@@ -3,6 +3,7 @@
 //! one before. `oxstack serve` with none of them works. Every key is
 //! documented in `docs/config.md`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use oxstack_api::AuthMode;
+use oxstack_compute::quotas::{QuotaDefaults, Resource};
 use oxstack_identity::BootstrapConfig;
 use serde::Deserialize;
 
@@ -78,6 +80,9 @@ struct FileConfig {
     token_ttl_seconds: Option<u64>,
     #[serde(default)]
     bootstrap: BootstrapFile,
+    /// Default quota limits, by the quota API's resource names.
+    #[serde(default)]
+    quota: BTreeMap<String, i64>,
 }
 
 /// The resolved configuration.
@@ -94,6 +99,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub token_ttl: Duration,
     pub bootstrap: BootstrapConfig,
+    pub quota_defaults: QuotaDefaults,
 }
 
 /// Nova's `osapi_max_request_body_size` default (112 KiB).
@@ -141,6 +147,15 @@ impl Config {
         if ttl == 0 {
             bail!("token_ttl_seconds must be positive");
         }
+        let mut quota_defaults = QuotaDefaults::default();
+        for (name, limit) in file.quota {
+            let resource = Resource::parse(&name)
+                .with_context(|| format!("unknown quota resource {name:?}"))?;
+            if limit < -1 {
+                bail!("quota {name} must be -1 (unlimited) or more, not {limit}");
+            }
+            quota_defaults.0.insert(resource, limit);
+        }
         let defaults = BootstrapConfig::default();
         let b = file.bootstrap;
         Ok(Self {
@@ -170,6 +185,7 @@ impl Config {
                 demo_password: b.demo_password.unwrap_or(defaults.demo_password),
                 demo_project: b.demo_project.unwrap_or(defaults.demo_project),
             },
+            quota_defaults,
         })
     }
 
@@ -214,7 +230,7 @@ mod tests {
         let path = dir.path().join("ox.toml");
         std::fs::write(
             &path,
-            "listen = \"0.0.0.0:9000\"\nauth = \"noauth\"\nregion = \"Two\"\n[bootstrap]\nadmin_password = \"pw\"\n",
+            "listen = \"0.0.0.0:9000\"\nauth = \"noauth\"\nregion = \"Two\"\n[bootstrap]\nadmin_password = \"pw\"\n[quota]\ninstances = 50\n",
         )
         .unwrap();
         let mut args = ConfigArgs {
@@ -228,6 +244,8 @@ mod tests {
         );
         assert_eq!(c.client_url(), "http://127.0.0.1:9000");
         assert_eq!(c.bootstrap.admin_password, "pw");
+        assert_eq!(c.quota_defaults.0[&Resource::Instances], 50);
+        assert_eq!(c.quota_defaults.0[&Resource::Cores], 20);
         args.listen = Some("127.0.0.1:1".into());
         assert_eq!(Config::load(&args).unwrap().listen.port(), 1);
         std::fs::write(&path, "listne = \"x\"\n").unwrap();

@@ -79,7 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
     };
-    let compute = Compute::new(store.clone());
+    let compute = Compute::new(store.clone(), config.quota_defaults.clone());
     compute
         .seed_default_flavors()
         .await

@@ -8,8 +8,10 @@
 
 mod error;
 mod flavors;
+mod limits;
 mod microversion;
 mod pagination;
+mod quota_sets;
 mod request;
 mod versions;
 
@@ -54,6 +56,21 @@ fn versioned_routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(versions::show_current))
         .route("/versions/{version_id}", get(versions::show_by_id))
+        .route("/limits", get(limits::show_limits))
+        .route(
+            "/os-quota-sets/{tenant_id}",
+            get(quota_sets::show_quota_set)
+                .put(quota_sets::update_quota_set)
+                .delete(quota_sets::delete_quota_set),
+        )
+        .route(
+            "/os-quota-sets/{tenant_id}/detail",
+            get(quota_sets::show_quota_set_detail),
+        )
+        .route(
+            "/os-quota-sets/{tenant_id}/defaults",
+            get(quota_sets::show_quota_defaults),
+        )
         .route(
             "/flavors",
             get(flavors::list_flavors).post(flavors::create_flavor),

@@ -20,6 +20,7 @@ pub use access::{flavor_action, list_flavor_access};
 pub use extra_specs::{
     create_extra_specs, delete_extra_spec, list_extra_specs, show_extra_spec, update_extra_spec,
 };
+pub use schema::{boolean as boolean_schema, truthy as is_true};
 
 use super::error::NovaError;
 use super::pagination::{limit_and_marker, next_links};

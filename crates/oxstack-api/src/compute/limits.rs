@@ -1,0 +1,75 @@
+//! `GET /limits`: the caller's (or, for admins, `?tenant_id=`'s) absolute
+//! limits and usage, with the keys each microversion has
+//! (`views/limits.py`). Rate limits are always empty, as in Nova.
+
+use axum::Json;
+use axum::extract::State;
+use oxstack_compute::quotas::Resource;
+use oxstack_identity::Rule;
+use serde_json::{Map, Value, json};
+
+use super::error::NovaError;
+use super::request::Req;
+use crate::AppState;
+
+fn query_schema(req: &Req) -> Value {
+    json!({
+        "type": "object",
+        "properties": {"tenant_id": {"type": "array", "items": {"type": "string"}}},
+        "additionalProperties": !req.at_least(75),
+    })
+}
+
+pub async fn show_limits(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    req.validate_query(&query_schema(&req))?;
+    let project = match req.param("tenant_id") {
+        Some(other) if other != req.ctx.project_id => {
+            req.authorize("os_compute_api:limits:other_project", Rule::Admin)?;
+            other.to_owned()
+        }
+        _ => req.ctx.project_id.clone(),
+    };
+    let limits = state.compute().quota_limits(&project).await?;
+    let usage = state.compute().quota_usage(&project).await?;
+    let limit = |r: Resource| json!(limits.get(&r).copied().unwrap_or(-1));
+
+    let mut absolute = Map::new();
+    let mut put = |key: &str, value: Value| {
+        absolute.insert(key.to_owned(), value);
+    };
+    put("maxTotalCores", limit(Resource::Cores));
+    if !req.at_least(57) {
+        put("maxPersonality", limit(Resource::InjectedFiles));
+        put(
+            "maxPersonalitySize",
+            limit(Resource::InjectedFileContentBytes),
+        );
+    }
+    put("maxTotalInstances", limit(Resource::Instances));
+    put("maxTotalKeypairs", limit(Resource::KeyPairs));
+    put("maxServerMeta", limit(Resource::MetadataItems));
+    if !req.at_least(39) {
+        put("maxImageMeta", limit(Resource::MetadataItems));
+    }
+    put("maxTotalRAMSize", limit(Resource::Ram));
+    put("maxServerGroups", limit(Resource::ServerGroups));
+    put("maxServerGroupMembers", limit(Resource::ServerGroupMembers));
+    let network_era = !req.at_least(36);
+    if network_era {
+        put("maxTotalFloatingIps", json!(-1));
+        put("maxSecurityGroups", json!(-1));
+        put("maxSecurityGroupRules", json!(-1));
+    }
+    put("totalRAMUsed", json!(usage.ram));
+    put("totalCoresUsed", json!(usage.cores));
+    put("totalInstancesUsed", json!(usage.instances));
+    if network_era {
+        put("totalFloatingIpsUsed", json!(0));
+        put("totalSecurityGroupsUsed", json!(0));
+    }
+    put("totalServerGroupsUsed", json!(usage.server_groups));
+    Ok(Json(json!({"limits": {"rate": [], "absolute": absolute}})))
+}

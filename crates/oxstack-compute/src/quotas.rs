@@ -1,0 +1,164 @@
+//! Quotas: per-project limits (configured defaults, overridable per project
+//! by admins) and what each project uses.
+
+use std::collections::BTreeMap;
+
+use crate::{Compute, ComputeError, ComputeResult};
+
+/// A resource with a quota, named as Nova's quota API names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    Instances,
+    Cores,
+    Ram,
+    MetadataItems,
+    KeyPairs,
+    ServerGroups,
+    ServerGroupMembers,
+    InjectedFiles,
+    InjectedFileContentBytes,
+    InjectedFilePathBytes,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 10] = [
+        Self::Instances,
+        Self::Cores,
+        Self::Ram,
+        Self::MetadataItems,
+        Self::KeyPairs,
+        Self::ServerGroups,
+        Self::ServerGroupMembers,
+        Self::InjectedFiles,
+        Self::InjectedFileContentBytes,
+        Self::InjectedFilePathBytes,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Instances => "instances",
+            Self::Cores => "cores",
+            Self::Ram => "ram",
+            Self::MetadataItems => "metadata_items",
+            Self::KeyPairs => "key_pairs",
+            Self::ServerGroups => "server_groups",
+            Self::ServerGroupMembers => "server_group_members",
+            Self::InjectedFiles => "injected_files",
+            Self::InjectedFileContentBytes => "injected_file_content_bytes",
+            Self::InjectedFilePathBytes => "injected_file_path_bytes",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// The configured default limit of every resource (-1: unlimited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaDefaults(pub BTreeMap<Resource, i64>);
+
+impl Default for QuotaDefaults {
+    /// Nova's defaults (`nova/conf/quota.py`).
+    fn default() -> Self {
+        Self(BTreeMap::from([
+            (Resource::Instances, 10),
+            (Resource::Cores, 20),
+            (Resource::Ram, 51200),
+            (Resource::MetadataItems, 128),
+            (Resource::KeyPairs, 100),
+            (Resource::ServerGroups, 10),
+            (Resource::ServerGroupMembers, 10),
+            (Resource::InjectedFiles, 5),
+            (Resource::InjectedFileContentBytes, 10240),
+            (Resource::InjectedFilePathBytes, 255),
+        ]))
+    }
+}
+
+/// A project's limits, every resource present.
+pub type Limits = BTreeMap<Resource, i64>;
+
+/// What a project consumes of each counted resource. Servers (instances,
+/// cores, RAM), key pairs and server groups are the only things that
+/// consume quota, and none of them exists in this build yet, so every
+/// count is zero until they arrive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+    pub key_pairs: i64,
+    pub server_groups: i64,
+}
+
+impl Usage {
+    /// The usage of a resource (0 for limits that are not counted, such as
+    /// metadata items, which are checked per request).
+    pub fn of(&self, resource: Resource) -> i64 {
+        match resource {
+            Resource::Instances => self.instances,
+            Resource::Cores => self.cores,
+            Resource::Ram => self.ram,
+            Resource::KeyPairs => self.key_pairs,
+            Resource::ServerGroups => self.server_groups,
+            _ => 0,
+        }
+    }
+}
+
+impl Compute {
+    /// The defaults every project starts with.
+    pub fn default_limits(&self) -> Limits {
+        self.quota_defaults.0.clone()
+    }
+
+    /// A project's limits: defaults overlaid with its overrides.
+    pub async fn quota_limits(&self, project_id: &str) -> ComputeResult<Limits> {
+        let mut limits = self.default_limits();
+        for (name, limit) in self.store.quotas().overrides(project_id).await? {
+            if let Some(resource) = Resource::parse(&name) {
+                limits.insert(resource, limit);
+            }
+        }
+        Ok(limits)
+    }
+
+    /// What a project uses now.
+    pub async fn quota_usage(&self, _project_id: &str) -> ComputeResult<Usage> {
+        Ok(Usage::default())
+    }
+
+    /// Sets limits; unless `force`, a limit below current usage is refused
+    /// with Nova's message.
+    pub async fn set_quota_limits(
+        &self,
+        project_id: &str,
+        changes: &Limits,
+        force: bool,
+    ) -> ComputeResult<Limits> {
+        if !force {
+            let usage = self.quota_usage(project_id).await?;
+            for (resource, limit) in changes {
+                let used = usage.of(*resource);
+                if *limit != -1 && *limit < used {
+                    return Err(ComputeError::Invalid(format!(
+                        "Quota limit {limit} for {} must be greater than or equal to already used and reserved {used}.",
+                        resource.name()
+                    )));
+                }
+            }
+        }
+        let named: BTreeMap<String, i64> = changes
+            .iter()
+            .map(|(r, l)| (r.name().to_owned(), *l))
+            .collect();
+        self.store.quotas().set(project_id, &named).await?;
+        self.quota_limits(project_id).await
+    }
+
+    /// Back to the defaults.
+    pub async fn reset_quota_limits(&self, project_id: &str) -> ComputeResult<()> {
+        Ok(self.store.quotas().clear(project_id).await?)
+    }
+}
