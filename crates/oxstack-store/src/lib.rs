@@ -9,6 +9,7 @@
 mod error;
 pub mod flavors;
 pub mod identity;
+pub mod images;
 pub mod quotas;
 
 use std::str::FromStr;
@@ -119,6 +120,11 @@ impl Store {
     /// Users, projects, roles, assignments, revocations and settings.
     pub fn identity(&self) -> identity::IdentityRepo<'_> {
         identity::IdentityRepo::new(&self.pool)
+    }
+
+    /// Images, their properties and tags.
+    pub fn images(&self) -> images::ImageRepo<'_> {
+        images::ImageRepo::new(&self.pool)
     }
 
     /// Per-project quota overrides.

@@ -383,3 +383,165 @@ async fn quota_overrides_set_replace_and_clear() {
     })
     .await;
 }
+
+fn image(
+    id: &str,
+    owner: &str,
+    visibility: &str,
+    created_at: i64,
+) -> oxstack_store::images::ImageRecord {
+    oxstack_store::images::ImageRecord {
+        row: oxstack_store::images::ImageRow {
+            id: id.into(),
+            name: Some(format!("img-{id}")),
+            status: "queued".into(),
+            visibility: visibility.into(),
+            protected: false,
+            os_hidden: false,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            disk_format: Some("qcow2".into()),
+            container_format: Some("bare".into()),
+            owner: Some(owner.into()),
+            created_at,
+            updated_at: created_at,
+        },
+        properties: std::collections::BTreeMap::from([("os_distro".to_owned(), id.to_owned())]),
+        tags: vec!["t-".to_owned() + owner],
+    }
+}
+
+#[tokio::test]
+async fn images_scope_filter_sort_page_and_transition() {
+    use oxstack_store::images::{ImageQuery, ImageScope, ImageSortKey, UploadedData};
+    each_backend(async |store: Store| {
+        let repo = store.images();
+        repo.insert(&image("a", "p1", "public", 1)).await.unwrap();
+        repo.insert(&image("b", "p1", "private", 2)).await.unwrap();
+        repo.insert(&image("c", "p2", "private", 3)).await.unwrap();
+        repo.insert(&image("d", "p2", "community", 4))
+            .await
+            .unwrap();
+        repo.insert(&image("e", "p2", "shared", 5)).await.unwrap();
+        let base = ImageQuery {
+            scope: ImageScope::Project("p1".into()),
+            visibility: None,
+            name: None,
+            status: None,
+            owner: None,
+            disk_format: None,
+            container_format: None,
+            tags: vec![],
+            protected: None,
+            os_hidden: None,
+            size_min: None,
+            size_max: None,
+            properties: Default::default(),
+            sort: vec![(ImageSortKey::CreatedAt, true)],
+            limit: None,
+            marker: None,
+        };
+        let ids = |v: Vec<oxstack_store::images::ImageRecord>| {
+            v.into_iter().map(|i| i.row.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(repo.list(&base).await.unwrap()),
+            ["b", "a"],
+            "public and own, newest first"
+        );
+        let all = ImageQuery {
+            visibility: Some("all".into()),
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&all).await.unwrap()), ["d", "b", "a"]);
+        let community = ImageQuery {
+            visibility: Some("community".into()),
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&community).await.unwrap()), ["d"]);
+        let admin = ImageQuery {
+            scope: ImageScope::All,
+            ..base.clone()
+        };
+        assert_eq!(
+            ids(repo.list(&admin).await.unwrap()),
+            ["e", "d", "c", "b", "a"]
+        );
+        let tagged = ImageQuery {
+            scope: ImageScope::All,
+            tags: vec!["t-p2".into()],
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&tagged).await.unwrap()), ["e", "d", "c"]);
+        let by_prop = ImageQuery {
+            scope: ImageScope::All,
+            properties: [("os_distro".to_owned(), "c".to_owned())].into(),
+            ..base.clone()
+        };
+        assert_eq!(ids(repo.list(&by_prop).await.unwrap()), ["c"]);
+
+        // Two keys, mixed directions, two at a time.
+        let mut page = ImageQuery {
+            scope: ImageScope::All,
+            sort: vec![
+                (ImageSortKey::Owner, false),
+                (ImageSortKey::CreatedAt, true),
+            ],
+            limit: Some(2),
+            ..base.clone()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let rows = repo.list(&page).await.unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            page.marker = rows.last().map(|r| r.row.clone());
+            seen.extend(ids(rows));
+        }
+        assert_eq!(seen, ["b", "a", "e", "d", "c"]);
+
+        assert!(repo.transition("a", "queued", "saving", 9).await.unwrap());
+        assert!(
+            !repo.transition("a", "queued", "saving", 9).await.unwrap(),
+            "compare-and-swap"
+        );
+        let data = UploadedData {
+            size: 3,
+            checksum: "md5".into(),
+            os_hash_algo: "sha512".into(),
+            os_hash_value: "h".into(),
+            virtual_size: Some(10),
+        };
+        assert!(repo.finish_upload("a", &data, 10).await.unwrap());
+        let a = repo.get("a").await.unwrap().unwrap();
+        assert_eq!(
+            (a.row.status.as_str(), a.row.size, a.row.virtual_size),
+            ("active", Some(3), Some(10))
+        );
+        assert_eq!(a.properties["os_distro"], "a");
+
+        let mut changed = a.clone();
+        changed.row.name = Some("renamed".into());
+        changed.tags = vec!["x".into(), "y".into()];
+        changed.properties.clear();
+        assert!(
+            matches!(
+                repo.update(&changed, "queued").await,
+                Err(StoreError::NotFound)
+            ),
+            "status guard"
+        );
+        repo.update(&changed, "active").await.unwrap();
+        assert_eq!(repo.get("a").await.unwrap().unwrap(), changed);
+        repo.delete("a").await.unwrap();
+        assert!(repo.get("a").await.unwrap().is_none());
+        assert!(matches!(repo.delete("a").await, Err(StoreError::NotFound)));
+    })
+    .await;
+}

@@ -1,0 +1,541 @@
+//! Rows and queries of the image tables.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, FromRow, Row};
+
+use crate::{StoreResult, flag, missing_if_none};
+
+/// The core columns of an image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub visibility: String,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub checksum: Option<String>,
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
+    pub min_disk: i64,
+    pub min_ram: i64,
+    pub size: Option<i64>,
+    pub virtual_size: Option<i64>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub owner: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl FromRow<'_, AnyRow> for ImageRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            status: row.try_get("status")?,
+            visibility: row.try_get("visibility")?,
+            protected: flag(row, "protected")?,
+            os_hidden: flag(row, "os_hidden")?,
+            checksum: row.try_get("checksum")?,
+            os_hash_algo: row.try_get("os_hash_algo")?,
+            os_hash_value: row.try_get("os_hash_value")?,
+            min_disk: row.try_get("min_disk")?,
+            min_ram: row.try_get("min_ram")?,
+            size: row.try_get("size")?,
+            virtual_size: row.try_get("virtual_size")?,
+            disk_format: row.try_get("disk_format")?,
+            container_format: row.try_get("container_format")?,
+            owner: row.try_get("owner")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// An image with its extra properties and tags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageRecord {
+    pub row: ImageRow,
+    pub properties: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+}
+
+/// Columns an image listing may sort by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageSortKey {
+    Name,
+    Status,
+    ContainerFormat,
+    DiskFormat,
+    Size,
+    Id,
+    CreatedAt,
+    UpdatedAt,
+    MinDisk,
+    MinRam,
+    Visibility,
+    Owner,
+}
+
+impl ImageSortKey {
+    pub fn parse(key: &str) -> Option<Self> {
+        Some(match key {
+            "name" => Self::Name,
+            "status" => Self::Status,
+            "container_format" => Self::ContainerFormat,
+            "disk_format" => Self::DiskFormat,
+            "size" => Self::Size,
+            "id" => Self::Id,
+            "created_at" => Self::CreatedAt,
+            "updated_at" => Self::UpdatedAt,
+            "min_disk" => Self::MinDisk,
+            "min_ram" => Self::MinRam,
+            "visibility" => Self::Visibility,
+            "owner" => Self::Owner,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Name => "COALESCE(name, '')",
+            Self::Status => "status",
+            Self::ContainerFormat => "COALESCE(container_format, '')",
+            Self::DiskFormat => "COALESCE(disk_format, '')",
+            Self::Size => "COALESCE(size, -1)",
+            Self::Id => "id",
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::MinDisk => "min_disk",
+            Self::MinRam => "min_ram",
+            Self::Visibility => "visibility",
+            Self::Owner => "COALESCE(owner, '')",
+        }
+    }
+
+    fn value_of(self, r: &ImageRow) -> Bind {
+        let text = |v: &Option<String>| Bind::Text(v.clone().unwrap_or_default());
+        match self {
+            Self::Name => text(&r.name),
+            Self::Status => Bind::Text(r.status.clone()),
+            Self::ContainerFormat => text(&r.container_format),
+            Self::DiskFormat => text(&r.disk_format),
+            Self::Size => Bind::Int(r.size.unwrap_or(-1)),
+            Self::Id => Bind::Text(r.id.clone()),
+            Self::CreatedAt => Bind::Int(r.created_at),
+            Self::UpdatedAt => Bind::Int(r.updated_at),
+            Self::MinDisk => Bind::Int(r.min_disk),
+            Self::MinRam => Bind::Int(r.min_ram),
+            Self::Visibility => Bind::Text(r.visibility.clone()),
+            Self::Owner => text(&r.owner),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Which images a caller may list.
+#[derive(Clone, Debug)]
+pub enum ImageScope {
+    /// Admins: every image (narrowed by `visibility` if given).
+    All,
+    /// A project: public and community images, and its own.
+    Project(String),
+}
+
+/// Filters, order and page of an image listing.
+#[derive(Clone, Debug)]
+pub struct ImageQuery {
+    pub scope: ImageScope,
+    /// `public`, `private`, `shared`, `community` or `all`; `None` is
+    /// Glance's default (everything the caller may see except others'
+    /// community images).
+    pub visibility: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub owner: Option<String>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    /// All of these tags.
+    pub tags: Vec<String>,
+    pub protected: Option<bool>,
+    pub os_hidden: Option<bool>,
+    pub size_min: Option<i64>,
+    pub size_max: Option<i64>,
+    /// Extra-property equality filters.
+    pub properties: BTreeMap<String, String>,
+    /// Sort keys with `true` for descending; the id breaks ties.
+    pub sort: Vec<(ImageSortKey, bool)>,
+    pub limit: Option<i64>,
+    pub marker: Option<ImageRow>,
+}
+
+/// Queries over images.
+pub struct ImageRepo<'a> {
+    pool: &'a AnyPool,
+}
+
+impl<'a> ImageRepo<'a> {
+    pub(crate) fn new(pool: &'a AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts the image with its properties and tags.
+    pub async fn insert(&self, image: &ImageRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let r = &image.row;
+        sqlx::query(
+            "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
+             os_hash_value, min_disk, min_ram, size, virtual_size, disk_format, container_format, owner, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(&r.id)
+        .bind(r.name.as_deref())
+        .bind(&r.status)
+        .bind(&r.visibility)
+        .bind(i64::from(r.protected))
+        .bind(i64::from(r.os_hidden))
+        .bind(r.checksum.as_deref())
+        .bind(r.os_hash_algo.as_deref())
+        .bind(r.os_hash_value.as_deref())
+        .bind(r.min_disk)
+        .bind(r.min_ram)
+        .bind(r.size)
+        .bind(r.virtual_size)
+        .bind(r.disk_format.as_deref())
+        .bind(r.container_format.as_deref())
+        .bind(r.owner.as_deref())
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        write_children(&mut tx, image).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the image's mutable columns, properties and tags, provided
+    /// its status is still `expected_status` (so an update never undoes a
+    /// concurrent upload). `NotFound` otherwise.
+    pub async fn update(&self, image: &ImageRecord, expected_status: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let r = &image.row;
+        let done = sqlx::query(
+            "UPDATE images SET name = $2, visibility = $3, protected = $4, os_hidden = $5, min_disk = $6, \
+             min_ram = $7, disk_format = $8, container_format = $9, owner = $10, updated_at = $11, status = $12 \
+             WHERE id = $1 AND status = $13",
+        )
+        .bind(&r.id)
+        .bind(r.name.as_deref())
+        .bind(&r.visibility)
+        .bind(i64::from(r.protected))
+        .bind(i64::from(r.os_hidden))
+        .bind(r.min_disk)
+        .bind(r.min_ram)
+        .bind(r.disk_format.as_deref())
+        .bind(r.container_format.as_deref())
+        .bind(r.owner.as_deref())
+        .bind(r.updated_at)
+        .bind(&r.status)
+        .bind(expected_status)
+        .execute(&mut *tx)
+        .await?;
+        missing_if_none(done.rows_affected())?;
+        for table in ["image_properties", "image_tags"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE image_id = $1"))
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        write_children(&mut tx, image).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves the image from one status to another; `false` if it was not in
+    /// `from` (someone else got there first).
+    pub async fn transition(&self, id: &str, from: &str, to: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .execute(self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records uploaded data and makes a `saving` image `active`.
+    pub async fn finish_upload(
+        &self,
+        id: &str,
+        data: &UploadedData,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE images SET status = 'active', size = $2, checksum = $3, os_hash_algo = $4, \
+             os_hash_value = $5, virtual_size = $6, updated_at = $7 WHERE id = $1 AND status = 'saving'",
+        )
+        .bind(id)
+        .bind(data.size)
+        .bind(&data.checksum)
+        .bind(&data.os_hash_algo)
+        .bind(&data.os_hash_value)
+        .bind(data.virtual_size)
+        .bind(now)
+        .execute(self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn get(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
+        let Some(row) = sqlx::query_as::<_, ImageRow>("SELECT * FROM images WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self.with_children(vec![row]).await?.pop())
+    }
+
+    pub async fn delete(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["image_properties", "image_tags"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE image_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM images WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        missing_if_none(done.rows_affected())?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn count(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM images")
+            .fetch_one(self.pool)
+            .await?)
+    }
+
+    /// Images with the given extra property value (e.g. snapshots of a server).
+    pub async fn ids_with_property(&self, name: &str, value: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT image_id FROM image_properties WHERE name = $1 AND value = $2",
+        )
+        .bind(name)
+        .bind(value)
+        .fetch_all(self.pool)
+        .await?)
+    }
+
+    /// One page of images, in three queries whatever the page size.
+    pub async fn list(&self, q: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
+        let mut sql = String::from("SELECT * FROM images WHERE 1 = 1");
+        let mut binds: Vec<Bind> = Vec::new();
+        let param = |binds: &mut Vec<Bind>, value: Bind| {
+            binds.push(value);
+            format!("${}", binds.len())
+        };
+        let visibility = q.visibility.as_deref();
+        match &q.scope {
+            ImageScope::All => {
+                if let Some(v) = visibility.filter(|v| *v != "all") {
+                    sql.push_str(&format!(
+                        " AND visibility = {}",
+                        param(&mut binds, Bind::Text(v.into()))
+                    ));
+                }
+            }
+            ImageScope::Project(project) => {
+                let own = param(&mut binds, Bind::Text(project.clone()));
+                match visibility {
+                    None => sql.push_str(&format!(" AND (visibility = 'public' OR owner = {own})")),
+                    Some("all") => sql.push_str(&format!(
+                        " AND (visibility IN ('public', 'community') OR owner = {own})"
+                    )),
+                    Some(v @ ("public" | "community")) => {
+                        sql.push_str(&format!(" AND visibility = '{v}'"))
+                    }
+                    Some(v) => {
+                        let v = param(&mut binds, Bind::Text(v.into()));
+                        sql.push_str(&format!(" AND visibility = {v} AND owner = {own}"));
+                    }
+                }
+            }
+        }
+        for (column, value) in [
+            ("name", &q.name),
+            ("status", &q.status),
+            ("owner", &q.owner),
+            ("disk_format", &q.disk_format),
+            ("container_format", &q.container_format),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(
+                    " AND {column} = {}",
+                    param(&mut binds, Bind::Text(value.clone()))
+                ));
+            }
+        }
+        for (column, value) in [("protected", q.protected), ("os_hidden", q.os_hidden)] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = {}", i64::from(value)));
+            }
+        }
+        if let Some(min) = q.size_min {
+            sql.push_str(&format!(
+                " AND size >= {}",
+                param(&mut binds, Bind::Int(min))
+            ));
+        }
+        if let Some(max) = q.size_max {
+            sql.push_str(&format!(
+                " AND size <= {}",
+                param(&mut binds, Bind::Int(max))
+            ));
+        }
+        for tag in &q.tags {
+            let t = param(&mut binds, Bind::Text(tag.clone()));
+            sql.push_str(&format!(
+                " AND id IN (SELECT image_id FROM image_tags WHERE tag = {t})"
+            ));
+        }
+        for (name, value) in &q.properties {
+            let n = param(&mut binds, Bind::Text(name.clone()));
+            let v = param(&mut binds, Bind::Text(value.clone()));
+            sql.push_str(&format!(" AND id IN (SELECT image_id FROM image_properties WHERE name = {n} AND value = {v})"));
+        }
+        let mut keys = q.sort.clone();
+        let tie_desc = keys.first().is_some_and(|(_, d)| *d);
+        if !keys.iter().any(|(k, _)| *k == ImageSortKey::Id) {
+            keys.push((ImageSortKey::Id, tie_desc));
+        }
+        if let Some(marker) = &q.marker {
+            // (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ..., each in its direction.
+            let mut alternatives = Vec::new();
+            for i in 0..keys.len() {
+                let mut terms = Vec::new();
+                for (key, _) in &keys[..i] {
+                    let m = param(&mut binds, key.value_of(marker));
+                    terms.push(format!("{} = {m}", key.column()));
+                }
+                let (key, desc) = keys[i];
+                let m = param(&mut binds, key.value_of(marker));
+                terms.push(format!(
+                    "{} {} {m}",
+                    key.column(),
+                    if desc { "<" } else { ">" }
+                ));
+                alternatives.push(format!("({})", terms.join(" AND ")));
+            }
+            sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+        }
+        let order: Vec<String> = keys
+            .iter()
+            .map(|(k, d)| format!("{} {}", k.column(), if *d { "DESC" } else { "ASC" }))
+            .collect();
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        if let Some(limit) = q.limit {
+            sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+        }
+        let mut query = sqlx::query_as::<_, ImageRow>(&sql);
+        for b in binds {
+            query = match b {
+                Bind::Int(i) => query.bind(i),
+                Bind::Text(t) => query.bind(t),
+            };
+        }
+        let rows = query.fetch_all(self.pool).await?;
+        self.with_children(rows).await
+    }
+
+    /// Attaches properties and tags to rows, with one query each.
+    async fn with_children(&self, rows: Vec<ImageRow>) -> StoreResult<Vec<ImageRecord>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=rows.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut props: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let sql = format!(
+            "SELECT image_id, name, value FROM image_properties WHERE image_id IN ({placeholders})"
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+        for r in &rows {
+            query = query.bind(&r.id);
+        }
+        for (id, name, value) in query.fetch_all(self.pool).await? {
+            props.entry(id).or_default().insert(name, value);
+        }
+        let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let sql = format!(
+            "SELECT image_id, tag FROM image_tags WHERE image_id IN ({placeholders}) ORDER BY tag"
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for r in &rows {
+            query = query.bind(&r.id);
+        }
+        for (id, tag) in query.fetch_all(self.pool).await? {
+            tags.entry(id).or_default().push(tag);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| ImageRecord {
+                properties: props.remove(&row.id).unwrap_or_default(),
+                tags: tags.remove(&row.id).unwrap_or_default(),
+                row,
+            })
+            .collect())
+    }
+}
+
+/// What an upload produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadedData {
+    pub size: i64,
+    pub checksum: String,
+    pub os_hash_algo: String,
+    pub os_hash_value: String,
+    pub virtual_size: Option<i64>,
+}
+
+async fn write_children(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    image: &ImageRecord,
+) -> StoreResult<()> {
+    for (name, value) in &image.properties {
+        sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
+            .bind(&image.row.id)
+            .bind(name)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for tag in &image.tags {
+        sqlx::query(
+            "INSERT INTO image_tags (image_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&image.row.id)
+        .bind(tag)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
