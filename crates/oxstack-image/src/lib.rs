@@ -1,0 +1,383 @@
+//! Images for oxstack: records (with Glance's visibility and ownership
+//! rules and status transitions) and their data, streamed to files in the
+//! data directory with md5 and sha512 computed on the way.
+//!
+//! Data is written to `<id>.partial` and renamed into place only when the
+//! upload completed, so an interrupted upload never leaves partial data
+//! visible; the image goes back to `queued`.
+
+mod error;
+pub mod qcow2;
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use md5::Md5;
+use oxstack_store::images::{ImageQuery, ImageRecord, ImageRow, ImageScope, UploadedData};
+use oxstack_store::{Store, StoreError};
+use sha2::{Digest, Sha512};
+use tokio::io::AsyncWriteExt;
+
+pub use error::{ImageError, ImageResult};
+pub use oxstack_store::images::{
+    ImageQuery as Query, ImageRecord as Image, ImageScope as Scope, ImageSortKey,
+};
+
+/// Who is asking: admins see and change everything; projects see public
+/// and community images and their own, and change only their own.
+#[derive(Clone, Copy, Debug)]
+pub struct Viewer<'a> {
+    pub project_id: &'a str,
+    pub is_admin: bool,
+}
+
+impl Viewer<'_> {
+    fn can_see(&self, image: &ImageRow) -> bool {
+        self.is_admin
+            || matches!(image.visibility.as_str(), "public" | "community")
+            || image.owner.as_deref() == Some(self.project_id)
+    }
+
+    fn owns(&self, image: &ImageRow) -> bool {
+        self.is_admin || image.owner.as_deref() == Some(self.project_id)
+    }
+
+    /// The listing scope of this viewer.
+    pub fn scope(&self) -> ImageScope {
+        if self.is_admin {
+            ImageScope::All
+        } else {
+            ImageScope::Project(self.project_id.to_owned())
+        }
+    }
+}
+
+/// The visibilities Glance knows.
+pub const VISIBILITIES: [&str; 4] = ["public", "private", "shared", "community"];
+
+/// The image service.
+#[derive(Clone, Debug)]
+pub struct Images {
+    store: Store,
+    dir: PathBuf,
+    max_size: u64,
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn not_found(id: &str) -> ImageError {
+    ImageError::NotFound(format!("No image found with ID {id}"))
+}
+
+impl Images {
+    /// Opens the data directory `dir` (created if missing) and recovers from
+    /// uploads a crash interrupted: their partial files are removed and the
+    /// images go back to `queued`.
+    pub async fn open(store: Store, dir: &Path, max_size: u64) -> ImageResult<Self> {
+        tokio::fs::create_dir_all(dir).await?;
+        let mut entries = tokio::fs::read_dir(dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "partial") {
+                tracing::warn!(path = %path.display(), "removing the data of an interrupted upload");
+                tokio::fs::remove_file(&path).await?;
+                if let Some(id) = path.file_stem().and_then(|s| s.to_str()) {
+                    store
+                        .images()
+                        .transition(id, "saving", "queued", now_micros())
+                        .await?;
+                }
+            }
+        }
+        Ok(Self {
+            store,
+            dir: dir.to_owned(),
+            max_size,
+        })
+    }
+
+    fn data_path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Creates a `queued` image owned by `owner` (default: the viewer's project).
+    pub async fn create(&self, viewer: Viewer<'_>, mut image: Image) -> ImageResult<Image> {
+        if image.row.visibility == "public" && !viewer.is_admin {
+            return Err(ImageError::Forbidden(
+                "You are not authorized to complete publicize_image action.".into(),
+            ));
+        }
+        if image.row.owner.is_none() {
+            image.row.owner = Some(viewer.project_id.to_owned());
+        }
+        let now = now_micros();
+        image.row.created_at = now;
+        image.row.updated_at = now;
+        image.row.status = "queued".into();
+        match self.store.images().insert(&image).await {
+            Err(StoreError::Conflict) => Err(ImageError::Conflict(format!(
+                "Image with identifier {} already exists!",
+                image.row.id
+            ))),
+            other => other.map_err(ImageError::from),
+        }?;
+        Ok(image)
+    }
+
+    /// An image the viewer may see.
+    pub async fn get(&self, viewer: Viewer<'_>, id: &str) -> ImageResult<Image> {
+        match self.store.images().get(id).await? {
+            Some(image) if viewer.can_see(&image.row) => Ok(image),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// An image the viewer may change (others' visible images are 403).
+    async fn owned(&self, viewer: Viewer<'_>, id: &str, action: &str) -> ImageResult<Image> {
+        let image = self.get(viewer, id).await?;
+        if !viewer.owns(&image.row) {
+            return Err(ImageError::Forbidden(format!(
+                "You are not authorized to complete {action} action."
+            )));
+        }
+        Ok(image)
+    }
+
+    pub async fn list(&self, query: &ImageQuery) -> ImageResult<Vec<Image>> {
+        Ok(self.store.images().list(query).await?)
+    }
+
+    /// Applies `change` to the image and stores it, unless its status
+    /// changed meanwhile (then 409).
+    pub async fn update(
+        &self,
+        viewer: Viewer<'_>,
+        id: &str,
+        change: impl FnOnce(&mut Image) -> ImageResult<()>,
+    ) -> ImageResult<Image> {
+        let before = self.owned(viewer, id, "modify_image").await?;
+        let mut image = before.clone();
+        change(&mut image)?;
+        if image.row.visibility == "public" && before.row.visibility != "public" && !viewer.is_admin
+        {
+            return Err(ImageError::Forbidden(
+                "You are not authorized to complete publicize_image action.".into(),
+            ));
+        }
+        image.row.updated_at = now_micros();
+        match self.store.images().update(&image, &before.row.status).await {
+            Err(StoreError::NotFound) => Err(ImageError::Conflict(format!(
+                "Image {id} changed status meanwhile; try again."
+            ))),
+            other => other.map_err(ImageError::from),
+        }?;
+        Ok(image)
+    }
+
+    /// Deletes the image and its data; protected images refuse.
+    pub async fn delete(&self, viewer: Viewer<'_>, id: &str) -> ImageResult<()> {
+        let image = self.owned(viewer, id, "delete_image").await?;
+        if image.row.protected {
+            return Err(ImageError::Forbidden(format!(
+                "Image {id} is protected and cannot be deleted."
+            )));
+        }
+        match self.store.images().delete(id).await {
+            Err(StoreError::NotFound) => return Err(not_found(id)),
+            other => other?,
+        }
+        match tokio::fs::remove_file(self.data_path(id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Streams data into a `queued` image, which becomes `active`. Past the
+    /// size limit (or if the stream fails) nothing is kept and the image is
+    /// `queued` again.
+    pub async fn upload<S, E>(
+        &self,
+        viewer: Viewer<'_>,
+        id: &str,
+        mut data: S,
+    ) -> ImageResult<Image>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let image = self.owned(viewer, id, "upload_image").await?;
+        if image.row.status != "queued" {
+            return Err(ImageError::Conflict(format!(
+                "Image status transition from {} to saving is not allowed",
+                image.row.status
+            )));
+        }
+        if !self
+            .store
+            .images()
+            .transition(id, "queued", "saving", now_micros())
+            .await?
+        {
+            return Err(ImageError::Conflict(
+                "Image status transition from saving to saving is not allowed".into(),
+            ));
+        }
+        let partial = self.dir.join(format!("{id}.partial"));
+        let written = self.write_data(&partial, &mut data).await;
+        let uploaded = match written {
+            Ok(uploaded) => uploaded,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                self.store
+                    .images()
+                    .transition(id, "saving", "queued", now_micros())
+                    .await?;
+                return Err(e);
+            }
+        };
+        tokio::fs::rename(&partial, self.data_path(id)).await?;
+        if !self
+            .store
+            .images()
+            .finish_upload(id, &uploaded, now_micros())
+            .await?
+        {
+            // Deleted while uploading: drop the data too.
+            let _ = tokio::fs::remove_file(self.data_path(id)).await;
+            return Err(not_found(id));
+        }
+        self.get(viewer, id).await
+    }
+
+    async fn write_data<S, E>(&self, path: &Path, data: &mut S) -> ImageResult<UploadedData>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut file = tokio::fs::File::create(path).await?;
+        let (mut md5, mut sha512) = (Md5::new(), Sha512::new());
+        let mut size: u64 = 0;
+        let mut head = Vec::with_capacity(32);
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|e| ImageError::Interrupted(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > self.max_size {
+                return Err(ImageError::TooLarge(format!(
+                    "Image exceeds the storage quota: the upload is larger than {} bytes.",
+                    self.max_size
+                )));
+            }
+            if head.len() < 32 {
+                head.extend_from_slice(&chunk[..chunk.len().min(32 - head.len())]);
+            }
+            md5.update(&chunk);
+            sha512.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        Ok(UploadedData {
+            size: size as i64,
+            checksum: format!("{:x}", md5.finalize()),
+            os_hash_algo: "sha512".into(),
+            os_hash_value: format!("{:x}", sha512.finalize()),
+            virtual_size: qcow2::virtual_size(&head).map(|v| v as i64),
+        })
+    }
+
+    /// The image and an open handle on its data; `None` when it has none.
+    pub async fn download(
+        &self,
+        viewer: Viewer<'_>,
+        id: &str,
+    ) -> ImageResult<(Image, Option<tokio::fs::File>)> {
+        let image = self.get(viewer, id).await?;
+        if image.row.status != "active" {
+            return Ok((image, None));
+        }
+        let file = tokio::fs::File::open(self.data_path(id)).await?;
+        Ok((image, Some(file)))
+    }
+
+    pub async fn add_tag(&self, viewer: Viewer<'_>, id: &str, tag: &str) -> ImageResult<()> {
+        self.update(viewer, id, |image| {
+            if !image.tags.iter().any(|t| t == tag) {
+                image.tags.push(tag.to_owned());
+            }
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn remove_tag(&self, viewer: Viewer<'_>, id: &str, tag: &str) -> ImageResult<()> {
+        self.update(viewer, id, |image| {
+            let before = image.tags.len();
+            image.tags.retain(|t| t != tag);
+            if image.tags.len() == before {
+                return Err(ImageError::NotFound(format!("Tag {tag} not found")));
+            }
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// On a cloud's first start: a public `cirros` image (an empty 112 MiB
+    /// qcow2 disk generated here) owned by `owner`, so that servers can be
+    /// booted without uploading anything.
+    pub async fn bootstrap_cirros(&self, owner: &str) -> ImageResult<()> {
+        if self.store.images().count().await? > 0 {
+            return Ok(());
+        }
+        let viewer = Viewer {
+            project_id: owner,
+            is_admin: true,
+        };
+        let mut image = blank(uuid::Uuid::new_v4().to_string());
+        image.row.name = Some("cirros".into());
+        image.row.visibility = "public".into();
+        image.row.disk_format = Some("qcow2".into());
+        image.row.container_format = Some("bare".into());
+        image
+            .properties
+            .insert("hw_architecture".into(), "x86_64".into());
+        image.properties.insert("os_distro".into(), "cirros".into());
+        let image = self.create(viewer, image).await?;
+        let bytes = Bytes::from(qcow2::empty(112 * 1024 * 1024));
+        let stream = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
+        self.upload(viewer, &image.row.id, stream).await?;
+        Ok(())
+    }
+}
+
+/// A new image record with Glance's defaults (to be filled in and passed
+/// to [`Images::create`]).
+pub fn blank(id: String) -> Image {
+    ImageRecord {
+        row: ImageRow {
+            id,
+            name: None,
+            status: "queued".into(),
+            visibility: "shared".into(),
+            protected: false,
+            os_hidden: false,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            disk_format: None,
+            container_format: None,
+            owner: None,
+            created_at: 0,
+            updated_at: 0,
+        },
+        properties: Default::default(),
+        tags: Vec::new(),
+    }
+}

@@ -1,0 +1,185 @@
+"""Helpers shared by the client tests: run the real `openstack` CLI, speak raw
+HTTP to the server for independent checks.
+
+Every CLI run carries `--debug`, so when a command fails the AssertionError
+already holds the whole HTTP exchange (requests, statuses, response bodies)
+and the failure can be diagnosed without running it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+OPENSTACK = str(VENV_BIN / "openstack") if (VENV_BIN / "openstack").exists() else "openstack"
+
+# Verbs whose output is a table or a record: those get `-f json`.
+_JSON_VERBS = {"list", "show", "create", "issue"}
+
+# urllib3's debug line for each response: 'http://h:p "GET /path HTTP/1.1" 200 123'
+_STATUS_LINE = re.compile(r'^\S+ "(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
+_TRANSCRIPT_LINE = re.compile(r'^(REQ: |RESP: |RESP BODY: |\S+ "[A-Z]+ \S+ HTTP/)')
+
+CLI_TIMEOUT = 60
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or earlier run on the same data dir) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class CliResult:
+    argv: list[str]
+    env_overrides: dict[str, str]
+    returncode: int
+    stdout: str
+    stderr: str
+    data: object = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> str:
+        shown = {k: ("***" if "PASSWORD" in k else v) for k, v in self.env_overrides.items()}
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in shown.items())
+        return (prefix + " " if prefix else "") + shlex.join(self.argv)
+
+    def http_statuses(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) for every HTTP response the CLI received."""
+        out = []
+        for line in self.stderr.splitlines():
+            m = _STATUS_LINE.match(line)
+            if m:
+                out.append((m["method"], m["path"], int(m["status"])))
+        return out
+
+    def transcript(self) -> str:
+        """The HTTP exchange from the --debug output."""
+        return "\n".join(l for l in self.stderr.splitlines() if _TRANSCRIPT_LINE.match(l))
+
+    def error_message(self) -> str:
+        """stderr without the --debug chatter: what a user would have seen."""
+        lines = self.stderr.splitlines()
+        keep = [l for l in lines if re.search(r"(Exception|HTTP \d{3}|Error|error|No \w+ with)", l)]
+        return "\n".join(keep)
+
+    def describe(self, headline: str) -> str:
+        stderr_tail = "\n".join(self.stderr.splitlines()[-25:])
+        parts = [
+            headline,
+            f"command:   {self.command}",
+            f"exit code: {self.returncode}",
+            *self.notes,
+            "--- stdout ---",
+            self.stdout.rstrip() or "(empty)",
+            "--- HTTP exchange (from --debug) ---",
+            self.transcript() or "(no HTTP traffic)",
+            "--- stderr (last 25 lines) ---",
+            stderr_tail or "(empty)",
+        ]
+        return "\n".join(parts)
+
+
+def _wants_json(args: tuple[str, ...]) -> bool:
+    if any(a in ("-f", "--format") or a.startswith("--format=") for a in args):
+        return False
+    words = []
+    for a in args:
+        if a.startswith("-"):
+            break
+        words.append(a)
+    return bool(set(words[:3]) & _JSON_VERBS)
+
+
+def run_openstack(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | None = None,
+                  fmt: str = "auto") -> CliResult:
+    """Run `openstack [--os-cloud CLOUD] --debug ARGS [-f json]`; never raises
+    on a non-zero exit. cloud=None leaves authentication to OS_* variables in
+    `env`."""
+    argv = [OPENSTACK]
+    if cloud is not None:
+        argv += ["--os-cloud", cloud]
+    argv += ["--debug", *args]
+    as_json = fmt == "json" or (fmt == "auto" and _wants_json(args))
+    if as_json:
+        argv += ["-f", "json"]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    result = CliResult(argv, dict(env or {}), proc.returncode, proc.stdout, proc.stderr)
+    if as_json and proc.returncode == 0:
+        try:
+            result.data = json.loads(proc.stdout)
+        except json.JSONDecodeError as e:
+            result.notes.append(f"stdout is not JSON: {e}")
+            result.returncode = -1000  # make the caller's check fail loudly
+    else:
+        result.data = proc.stdout
+    return result
+
+
+def openstack(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | None = None,
+              fmt: str = "auto"):
+    """Run the CLI and return its parsed `-f json` output (or its stdout for
+    commands without one). A failure raises AssertionError with the command,
+    exit code, stdout, the HTTP exchange and stderr."""
+    result = run_openstack(*args, cloud=cloud, env=env, fmt=fmt)
+    if result.returncode != 0:
+        raise AssertionError(result.describe("openstack CLI command failed"))
+    return result.data
+
+
+def openstack_fails(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | None = None,
+                    fmt: str = "auto") -> CliResult:
+    """Run a CLI command that must fail; returns the result to inspect."""
+    result = run_openstack(*args, cloud=cloud, env=env, fmt=fmt)
+    if result.returncode == 0:
+        raise AssertionError(result.describe("openstack CLI command succeeded but was expected to fail"))
+    return result
+
+
+def expect_status(result: CliResult, method: str, path: str, status: int) -> None:
+    """Assert the CLI got `status` for `method path` (path may include a query)."""
+    seen = result.http_statuses()
+    if (method, path, status) not in seen:
+        raise AssertionError(result.describe(
+            f"expected the CLI to receive {status} for {method} {path}; it saw {seen}"))
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status} {self.headers} {self.body[:2000]!r}"
+
+
+def http(method: str, url: str, headers: dict[str, str] | None = None,
+         body: object = None, timeout: float = 10) -> HttpResponse:
+    """A raw request that never raises on an HTTP error status."""
+    data = None
+    hdrs = {"Accept": "application/json", **(headers or {})}
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
+    except urllib.error.HTTPError as e:
+        return HttpResponse(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
