@@ -10,6 +10,7 @@ mod body;
 mod compute;
 mod health;
 mod identity;
+mod image;
 mod request_id;
 mod urls;
 pub mod validation;
@@ -20,6 +21,7 @@ use std::time::Instant;
 use axum::Router;
 use oxstack_compute::Compute;
 use oxstack_identity::IdentityService;
+use oxstack_image::Images;
 use oxstack_store::Store;
 
 /// How callers prove who they are.
@@ -54,6 +56,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     identity: Arc<IdentityService>,
     compute: Compute,
+    images: Images,
     store: Store,
     config: ApiConfig,
     started: Instant,
@@ -63,12 +66,14 @@ impl AppState {
     pub fn new(
         identity: Arc<IdentityService>,
         compute: Compute,
+        images: Images,
         store: Store,
         config: ApiConfig,
     ) -> Self {
         Self(Arc::new(Inner {
             identity,
             compute,
+            images,
             store,
             config,
             started: Instant::now(),
@@ -81,6 +86,10 @@ impl AppState {
 
     fn compute(&self) -> &Compute {
         &self.0.compute
+    }
+
+    fn images(&self) -> &Images {
+        &self.0.images
     }
 
     fn store(&self) -> &Store {
@@ -99,6 +108,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/identity", identity::router())
         // Nesting matches `/identity` but not `/identity/`; discovery needs both.
         .route("/identity/", axum::routing::get(identity::list_versions))
+        .nest("/image", image::router())
+        .route("/image/", axum::routing::get(image::list_versions))
         .route("/_oxstack/health", axum::routing::get(health::get_health))
         .nest_service("/compute", compute.clone())
         .fallback_service(compute)

@@ -112,6 +112,18 @@ impl IdentityService {
         Ok(row)
     }
 
+    /// The id of a project of the default domain, by name.
+    pub async fn project_id_by_name(&self, name: &str) -> IdentityResult<String> {
+        let project = self
+            .store
+            .identity()
+            .get_project_by_name(crate::DEFAULT_DOMAIN_ID, name)
+            .await?;
+        project
+            .map(|p| p.id)
+            .ok_or_else(|| IdentityError::not_found("project", name))
+    }
+
     pub async fn get_project(&self, id: &str) -> IdentityResult<ProjectRow> {
         self.store
             .identity()

@@ -77,6 +77,7 @@ struct FileConfig {
     public_url: Option<String>,
     region: Option<String>,
     max_body_bytes: Option<usize>,
+    image_max_bytes: Option<u64>,
     token_ttl_seconds: Option<u64>,
     #[serde(default)]
     bootstrap: BootstrapFile,
@@ -97,6 +98,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub region: String,
     pub max_body_bytes: usize,
+    /// Largest image upload accepted (413 beyond).
+    pub image_max_bytes: u64,
     pub token_ttl: Duration,
     pub bootstrap: BootstrapConfig,
     pub quota_defaults: QuotaDefaults,
@@ -104,6 +107,9 @@ pub struct Config {
 
 /// Nova's `osapi_max_request_body_size` default (112 KiB).
 const DEFAULT_MAX_BODY: usize = 114_688;
+
+/// 10 GiB: far above a cloud image, well below filling a disk by accident.
+const DEFAULT_IMAGE_MAX: u64 = 10 * 1024 * 1024 * 1024;
 
 impl Config {
     /// Resolves flags and environment (already merged by clap) over the file.
@@ -176,6 +182,7 @@ impl Config {
                 .filter(|u| !u.is_empty()),
             region: file.region.unwrap_or_else(|| "RegionOne".into()),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+            image_max_bytes: file.image_max_bytes.unwrap_or(DEFAULT_IMAGE_MAX),
             token_ttl: Duration::from_secs(ttl),
             bootstrap: BootstrapConfig {
                 admin_user: b.admin_user.unwrap_or(defaults.admin_user),

@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use oxstack_api::{ApiConfig, AppState};
 use oxstack_compute::Compute;
 use oxstack_identity::{IdentityConfig, IdentityService};
+use oxstack_image::Images;
 use oxstack_store::Store;
 use tracing_subscriber::EnvFilter;
 
@@ -84,8 +85,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .seed_default_flavors()
         .await
         .context("creating the default flavors")?;
-    let app = oxstack_api::router(AppState::new(identity, compute, store.clone(), api_config))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let images = Images::open(
+        store.clone(),
+        &config.data_dir.join("images"),
+        config.image_max_bytes,
+    )
+    .await
+    .context("opening the image store")?;
+    let admin_project = identity
+        .project_id_by_name(&config.bootstrap.admin_project)
+        .await?;
+    images
+        .bootstrap_cirros(&admin_project)
+        .await
+        .context("creating the cirros image")?;
+    let app = oxstack_api::router(AppState::new(
+        identity,
+        compute,
+        images,
+        store.clone(),
+        api_config,
+    ))
+    .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -47,12 +47,22 @@ struct Failure {
     weak: bool,
 }
 
-/// Validates `instance` against `schema`; the error is Nova's message.
-pub fn validate(schema: &Value, instance: &Value, source: Source) -> Result<(), String> {
+fn best_failure(schema: &Value, instance: &Value) -> Option<Failure> {
     let mut failures = Vec::new();
     let mut path = Vec::new();
     check(schema, instance, &mut path, &mut failures);
-    let Some(best) = best_match(failures) else {
+    best_match(failures)
+}
+
+/// The bare python-jsonschema message of the best error, as services other
+/// than Nova (Glance) report it.
+pub fn jsonschema_message(schema: &Value, instance: &Value) -> Option<String> {
+    best_failure(schema, instance).map(|f| f.message)
+}
+
+/// Validates `instance` against `schema`; the error is Nova's message.
+pub fn validate(schema: &Value, instance: &Value, source: Source) -> Result<(), String> {
+    let Some(best) = best_failure(schema, instance) else {
         return Ok(());
     };
     if best.replaced {
