@@ -183,3 +183,16 @@ def http(method: str, url: str, headers: dict[str, str] | None = None,
             return HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
     except urllib.error.HTTPError as e:
         return HttpResponse(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
+
+
+def password_token(base_url: str, user: str, password: str, project: str) -> str:
+    """A project-scoped token from a raw POST /v3/auth/tokens (no CLI start-up
+    cost), for the independent checks that tests make beside the clients."""
+    body = {"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "password": password, "domain": {"id": "default"}}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+    }}
+    resp = http("POST", base_url + "/identity/v3/auth/tokens", body=body)
+    assert resp.status == 201, f"POST /identity/v3/auth/tokens as {user}: {resp}"
+    return resp.headers["x-subject-token"]

@@ -46,4 +46,4 @@ export PYTHONDONTWRITEBYTECODE=1
 # -q ends with pytest's "N passed, N failed in Ts" line; -rfEs lists the
 # failures, errors and skips just above it; the JUnit XML is for tools.
 exec "$VENV/bin/python" -m pytest "$HERE" -q -rfEs -p no:cacheprovider \
-    --junitxml="$JUNIT" -o junit_family=xunit2 "$@"
+    --junitxml="$JUNIT" "$@"
