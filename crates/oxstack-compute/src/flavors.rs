@@ -41,29 +41,34 @@ pub struct FlavorListing {
     pub is_public: Option<bool>,
     pub min_memory_mb: Option<i64>,
     pub min_root_gb: Option<i64>,
-    pub name_contains: Option<String>,
+    /// 2.102 `name` filter: an unanchored regular expression.
+    pub name_pattern: Option<String>,
     pub sort_key: FlavorSortKey,
     pub descending: bool,
     pub limit: Option<i64>,
     pub marker: Option<String>,
 }
 
-/// DevStack's flavors, created on a cloud's first start:
-/// (id, name, MiB of RAM, vCPUs, GiB of disk).
+/// DevStack's flavors (`lib/nova`, `lib/tempest`), created on a cloud's
+/// first start: (id, name, MiB of RAM, vCPUs, GiB of disk). DevStack gives
+/// each the extra spec [`DEFAULT_FLAVOR_SPEC`].
 pub const DEFAULT_FLAVORS: &[(&str, &str, i64, i64, i64)] = &[
     ("1", "m1.tiny", 512, 1, 1),
     ("2", "m1.small", 2048, 1, 20),
     ("3", "m1.medium", 4096, 2, 40),
     ("4", "m1.large", 8192, 4, 80),
     ("5", "m1.xlarge", 16384, 8, 160),
-    ("42", "m1.nano", 128, 1, 1),
-    ("84", "m1.micro", 192, 1, 1),
+    ("42", "m1.nano", 192, 1, 1),
+    ("84", "m1.micro", 256, 1, 1),
     ("c1", "cirros256", 256, 1, 1),
     ("d1", "ds512M", 512, 1, 5),
     ("d2", "ds1G", 1024, 1, 10),
     ("d3", "ds2G", 2048, 2, 10),
     ("d4", "ds4G", 4096, 4, 20),
 ];
+
+/// The extra spec DevStack sets on its flavors.
+pub const DEFAULT_FLAVOR_SPEC: (&str, &str) = ("hw_rng:allowed", "True");
 
 fn flavor_not_found(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Flavor {id} could not be found."))
@@ -90,8 +95,13 @@ impl Compute {
                 description: None,
             };
             match self.create_flavor(new).await {
+                Ok(flavor) => {
+                    let (key, value) = DEFAULT_FLAVOR_SPEC;
+                    let spec = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+                    repo.put_extra_specs(&flavor.id, &spec).await?;
+                }
                 // Another node seeding at the same moment got there first.
-                Ok(_) | Err(ComputeError::Conflict(_)) => {}
+                Err(ComputeError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -120,13 +130,28 @@ impl Compute {
             project_id: Some(project_id.to_owned()),
             min_memory_mb: listing.min_memory_mb,
             min_root_gb: listing.min_root_gb,
-            name_contains: listing.name_contains,
             sort_key: listing.sort_key,
             descending: listing.descending,
-            limit: listing.limit,
+            // Name patterns are matched here, so the page is cut after matching.
+            limit: if listing.name_pattern.is_some() {
+                None
+            } else {
+                listing.limit
+            },
             marker,
         };
-        Ok(repo.list(&query).await?)
+        let flavors = repo.list(&query).await?;
+        let Some(pattern) = &listing.name_pattern else {
+            return Ok(flavors);
+        };
+        let regex = fancy_regex::Regex::new(pattern)
+            .map_err(|e| ComputeError::Invalid(format!("Invalid name filter [{pattern}]: {e}")))?;
+        let limit = listing.limit.map_or(usize::MAX, |l| l.max(0) as usize);
+        Ok(flavors
+            .into_iter()
+            .filter(|f| regex.is_match(&f.name).unwrap_or(false))
+            .take(limit)
+            .collect())
     }
 
     async fn visible(&self, flavor: &Flavor, viewer: Viewer<'_>) -> ComputeResult<bool> {

@@ -198,11 +198,20 @@ impl Images {
     /// Streams data into a `queued` image, which becomes `active`. Past the
     /// size limit (or if the stream fails) nothing is kept and the image is
     /// `queued` again.
-    pub async fn upload<S, E>(
+    pub async fn upload<S, E>(&self, viewer: Viewer<'_>, id: &str, data: S) -> ImageResult<Image>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.upload_within(viewer, id, data, self.max_size).await
+    }
+
+    async fn upload_within<S, E>(
         &self,
         viewer: Viewer<'_>,
         id: &str,
         mut data: S,
+        max_size: u64,
     ) -> ImageResult<Image>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -226,7 +235,7 @@ impl Images {
             ));
         }
         let partial = self.dir.join(format!("{id}.partial"));
-        let written = self.write_data(&partial, &mut data).await;
+        let written = self.write_data(&partial, &mut data, max_size).await;
         let uploaded = match written {
             Ok(uploaded) => uploaded,
             Err(e) => {
@@ -252,7 +261,12 @@ impl Images {
         self.get(viewer, id).await
     }
 
-    async fn write_data<S, E>(&self, path: &Path, data: &mut S) -> ImageResult<UploadedData>
+    async fn write_data<S, E>(
+        &self,
+        path: &Path,
+        data: &mut S,
+        max_size: u64,
+    ) -> ImageResult<UploadedData>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -264,10 +278,9 @@ impl Images {
         while let Some(chunk) = data.next().await {
             let chunk = chunk.map_err(|e| ImageError::Interrupted(e.to_string()))?;
             size += chunk.len() as u64;
-            if size > self.max_size {
+            if size > max_size {
                 return Err(ImageError::TooLarge(format!(
-                    "Image exceeds the storage quota: the upload is larger than {} bytes.",
-                    self.max_size
+                    "Image exceeds the storage quota: the upload is larger than {max_size} bytes."
                 )));
             }
             if head.len() < 32 {
@@ -348,7 +361,9 @@ impl Images {
         let image = self.create(viewer, image).await?;
         let bytes = Bytes::from(qcow2::empty(112 * 1024 * 1024));
         let stream = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
-        self.upload(viewer, &image.row.id, stream).await?;
+        // The cloud's own image is not subject to the users' upload limit.
+        self.upload_within(viewer, &image.row.id, stream, u64::MAX)
+            .await?;
         Ok(())
     }
 }

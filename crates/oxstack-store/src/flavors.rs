@@ -149,8 +149,6 @@ pub struct FlavorQuery {
     pub project_id: Option<String>,
     pub min_memory_mb: Option<i64>,
     pub min_root_gb: Option<i64>,
-    /// Substring of the name (2.102 `name` filter).
-    pub name_contains: Option<String>,
     pub sort_key: FlavorSortKey,
     pub descending: bool,
     pub limit: Option<i64>,
@@ -280,14 +278,6 @@ impl<'a> FlavorRepo<'a> {
         if let Some(min) = q.min_root_gb {
             sql.push_str(&format!(" AND root_gb >= {}", next()));
             binds.push(SortValue::Int(min));
-        }
-        if let Some(name) = &q.name_contains {
-            sql.push_str(&format!(" AND name LIKE {} ESCAPE '\\'", next()));
-            let escaped = name
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            binds.push(SortValue::Text(format!("%{escaped}%")));
         }
         let column = q.sort_key.column();
         let (cmp, dir) = if q.descending {

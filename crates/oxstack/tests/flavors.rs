@@ -61,7 +61,7 @@ async fn default_flavors_in_nova_shapes_across_microversions() {
         latest,
         json!({"flavor": {"id": "1", "name": "m1.tiny", "ram": 512, "disk": 1, "swap": 0,
                "OS-FLV-EXT-DATA:ephemeral": 0, "vcpus": 1, "os-flavor-access:is_public": true,
-               "links": tiny_links, "description": null, "extra_specs": {}}})
+               "links": tiny_links, "description": null, "extra_specs": {"hw_rng:allowed": "True"}}})
     );
 
     // Each field appears, changes or vanishes exactly at its microversion.
@@ -175,6 +175,39 @@ async fn filters_sorting_and_errors() {
         server
             .compute(ALICE, "2.101")
             .get("/flavors?name=m1.")
+            .await
+            .status(),
+        400
+    );
+    // Regular expressions, unanchored (Nova uses the database's REGEXP).
+    assert_eq!(
+        ids(&server
+            .compute(ALICE, "2.102")
+            .get_ok("/flavors?name=^ds[12]")
+            .await),
+        ["d2", "d3"]
+    );
+    // From 2.102 no GET takes unknown parameters.
+    assert_eq!(
+        server
+            .compute(ALICE, "2.101")
+            .get("/flavors/1?x=1")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        server
+            .compute(ALICE, "2.102")
+            .get("/flavors/1?x=1")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        server
+            .compute(ALICE, "2.102")
+            .get("/flavors/1/os-extra_specs?x=1")
             .await
             .status(),
         400
@@ -561,7 +594,8 @@ async fn extra_specs_crud() {
     );
     assert_eq!(
         alice.get_ok("/flavors/1/os-extra_specs").await,
-        json!({"extra_specs": {"hw:cpu_policy": "dedicated", "hw:numa_nodes": "2"}})
+        json!({"extra_specs": {"hw:cpu_policy": "dedicated", "hw:numa_nodes": "2", "hw_rng:allowed": "True"}}),
+        "merged with DevStack's spec"
     );
     assert_eq!(
         alice

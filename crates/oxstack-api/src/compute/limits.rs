@@ -25,12 +25,13 @@ pub async fn show_limits(
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
     req.validate_query(&query_schema(&req))?;
+    // Naming a project, even one's own, is the admin's `other_project` rule.
     let project = match req.param("tenant_id") {
-        Some(other) if other != req.ctx.project_id => {
+        Some(named) => {
             req.authorize("os_compute_api:limits:other_project", Rule::Admin)?;
-            other.to_owned()
+            named.to_owned()
         }
-        _ => req.ctx.project_id.clone(),
+        None => req.ctx.project_id.clone(),
     };
     let limits = state.compute().quota_limits(&project).await?;
     let usage = state.compute().quota_usage(&project).await?;

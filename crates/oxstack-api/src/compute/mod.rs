@@ -8,6 +8,8 @@
 
 mod error;
 mod flavors;
+mod image_metadata;
+mod images;
 mod limits;
 mod microversion;
 mod pagination;
@@ -57,6 +59,24 @@ fn versioned_routes(state: AppState) -> Router {
         .route("/", get(versions::show_current))
         .route("/versions/{version_id}", get(versions::show_by_id))
         .route("/limits", get(limits::show_limits))
+        .route("/images", get(images::list_images))
+        .route("/images/detail", get(images::list_images_detail))
+        .route(
+            "/images/{image_id}",
+            get(images::show_image).delete(images::delete_image),
+        )
+        .route(
+            "/images/{image_id}/metadata",
+            get(image_metadata::list_image_metadata)
+                .post(image_metadata::update_image_metadata)
+                .put(image_metadata::replace_image_metadata),
+        )
+        .route(
+            "/images/{image_id}/metadata/{key}",
+            get(image_metadata::show_image_metadata_item)
+                .put(image_metadata::set_image_metadata_item)
+                .delete(image_metadata::delete_image_metadata_item),
+        )
         .route(
             "/os-quota-sets/{tenant_id}",
             get(quota_sets::show_quota_set)

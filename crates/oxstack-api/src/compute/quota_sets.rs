@@ -70,6 +70,7 @@ fn quota_set(req: &Req, id: Option<&str>, limits: &Limits, usage: Option<&Usage>
 }
 
 fn refuse_user_quotas(req: &Req) -> Result<(), NovaError> {
+    req.refuse_unknown_query(&["user_id"], 75)?;
     if req.param("user_id").is_some() {
         return Err(NovaError::bad_request(
             "Per-user quotas are not supported by this cloud; omit user_id.",
@@ -113,13 +114,10 @@ pub async fn show_quota_defaults(
     State(state): State<AppState>,
     req: Req,
     Path(project): Path<String>,
-) -> Json<Value> {
-    Json(quota_set(
-        &req,
-        Some(&project),
-        &state.compute().default_limits(),
-        None,
-    ))
+) -> Result<Json<Value>, NovaError> {
+    req.refuse_unknown_query(&[], 75)?;
+    let defaults = state.compute().default_limits();
+    Ok(Json(quota_set(&req, Some(&project), &defaults, None)))
 }
 
 fn update_schema(req: &Req) -> Value {

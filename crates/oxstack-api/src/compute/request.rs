@@ -103,6 +103,24 @@ impl Req {
             .map_err(NovaError::bad_request)
     }
 
+    /// From microversion `2.strict_from`, query parameters other than
+    /// `allowed` are refused with 400, as Nova's query schemas do (2.75 for
+    /// some APIs, 2.102 for all); before, they are ignored.
+    pub fn refuse_unknown_query(
+        &self,
+        allowed: &[&str],
+        strict_from: u32,
+    ) -> Result<(), NovaError> {
+        if !self.at_least(strict_from) {
+            return Ok(());
+        }
+        let properties: Map<String, Value> = allowed
+            .iter()
+            .map(|k| ((*k).to_owned(), Value::Bool(true)))
+            .collect();
+        self.validate_query(&serde_json::json!({"type": "object", "properties": properties, "additionalProperties": false}))
+    }
+
     /// `self` and `bookmark` links of `collection/id`.
     pub fn links(&self, collection: &str, id: &str) -> Value {
         serde_json::json!([

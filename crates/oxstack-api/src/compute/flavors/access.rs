@@ -25,6 +25,7 @@ pub async fn list_flavor_access(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-flavor-access", Rule::Admin)?;
+    req.refuse_unknown_query(&[], 102)?;
     let projects = state.compute().flavor_access(&id).await?;
     Ok(access_list(&id, &projects))
 }

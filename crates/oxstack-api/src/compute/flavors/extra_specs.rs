@@ -41,6 +41,7 @@ pub async fn list_extra_specs(
         "os_compute_api:os-flavor-extra-specs:index",
         Rule::ProjectReader,
     )?;
+    req.refuse_unknown_query(&[], 102)?;
     state.compute().get_flavor(&id, viewer(&req)).await?;
     Ok(Json(
         json!({"extra_specs": state.compute().flavor_extra_specs(&id).await?}),
@@ -56,6 +57,7 @@ pub async fn show_extra_spec(
         "os_compute_api:os-flavor-extra-specs:show",
         Rule::ProjectReader,
     )?;
+    req.refuse_unknown_query(&[], 102)?;
     state.compute().get_flavor(&id, viewer(&req)).await?;
     let value = state.compute().flavor_extra_spec(&id, &key).await?;
     Ok(Json(json!({ key: value })))

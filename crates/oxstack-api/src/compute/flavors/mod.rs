@@ -72,7 +72,7 @@ fn listing_from_query(req: &Req) -> Result<FlavorListing, NovaError> {
         is_public,
         min_memory_mb: int_filter("minRam")?,
         min_root_gb: int_filter("minDisk")?,
-        name_contains: if req.at_least(102) {
+        name_pattern: if req.at_least(102) {
             req.param("name").map(str::to_owned)
         } else {
             None
@@ -138,6 +138,7 @@ pub async fn list_flavors_detail(
 }
 
 async fn show(state: &AppState, req: &Req, id: &str) -> Result<Json<Value>, NovaError> {
+    req.refuse_unknown_query(&[], 102)?;
     let flavor = state.compute().get_flavor(id, viewer(req)).await?;
     let specs = if shows_extra_specs(req) {
         Some(state.compute().flavor_extra_specs(id).await?)
