@@ -303,3 +303,63 @@ async fn every_response_carries_a_fresh_request_id() {
         assert!(seen.insert(id), "request ids are unique");
     }
 }
+
+#[tokio::test]
+async fn extensions_list_as_nova_serves_it() {
+    let server = Server::start().await;
+    let token = server.admin_token().await;
+    let list = json_of(server.get("/compute/v2.1/extensions", &token).await).await;
+    let extensions = list["extensions"].as_array().unwrap();
+    assert_eq!(extensions.len(), 99);
+    assert_eq!(
+        extensions[0],
+        json!({"alias": "NMN", "description": "Multiple network support.", "links": [], "name": "Multinic",
+               "namespace": "http://docs.openstack.org/compute/ext/fake_xml", "updated": "2014-12-03T00:00:00Z"})
+    );
+    let aliases: Vec<&str> = extensions
+        .iter()
+        .map(|e| e["alias"].as_str().unwrap())
+        .collect();
+    let mut sorted = aliases.clone();
+    sorted.sort_unstable();
+    assert_eq!(aliases, sorted);
+    assert!(aliases.contains(&"os-keypairs") && aliases.contains(&"OS-EXT-STS"));
+
+    let one = json_of(server.get("/compute/v2.1/extensions/OS-DCF", &token).await).await;
+    assert_eq!(one["extension"]["name"], "DiskConfig");
+    let missing = server.get("/compute/v2.1/extensions/OS-NOPE", &token).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        json_of(missing).await["itemNotFound"]["message"],
+        "The resource could not be found."
+    );
+    // The legacy v2 API lists one more.
+    let legacy = json_of(server.get("/compute/v2/extensions", &token).await).await;
+    assert_eq!(legacy["extensions"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        server
+            .get("/compute/v2.1/extensions/OS-EXT-VIF-NET", &token)
+            .await
+            .status(),
+        404
+    );
+    let strict = server
+        .http
+        .get(server.url("/compute/v2.1/extensions?verbose=1"))
+        .header("X-Auth-Token", &token)
+        .header("OpenStack-API-Version", "compute 2.102")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), 400);
+    assert_eq!(
+        server
+            .http
+            .get(server.url("/compute/v2.1/extensions"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}

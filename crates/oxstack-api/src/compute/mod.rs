@@ -7,6 +7,7 @@
 //! every compute route.
 
 mod error;
+mod extensions;
 mod flavors;
 mod image_metadata;
 mod images;
@@ -58,6 +59,8 @@ fn versioned_routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(versions::show_current))
         .route("/versions/{version_id}", get(versions::show_by_id))
+        .route("/extensions", get(extensions::list_extensions))
+        .route("/extensions/{alias}", get(extensions::show_extension))
         .route("/limits", get(limits::show_limits))
         .route("/images", get(images::list_images))
         .route("/images/detail", get(images::list_images_detail))
