@@ -277,6 +277,37 @@ impl IdentityService {
         Ok(self.store.identity().list_roles(name).await?)
     }
 
+    pub async fn create_role(
+        &self,
+        name: &str,
+        description: Option<String>,
+    ) -> IdentityResult<RoleRow> {
+        check_name("role", name, MAX_USER_NAME)?;
+        let row = RoleRow {
+            id: new_id(),
+            name: name.to_owned(),
+            description,
+        };
+        match self.store.identity().insert_role(&row).await {
+            Err(StoreError::Conflict) => Err(IdentityError::Conflict(format!(
+                "Duplicate entry found with name {name}."
+            ))),
+            other => Ok(other.map(|()| row)?),
+        }
+    }
+
+    /// Deletes a role, its grants, and the tokens of everyone who held it.
+    pub async fn delete_role(&self, id: &str) -> IdentityResult<()> {
+        let holders = match self.store.identity().delete_role(id).await {
+            Err(StoreError::NotFound) => return Err(IdentityError::not_found("role", id)),
+            other => other?,
+        };
+        for user in holders {
+            self.revoke_for(Some(&user), None).await?;
+        }
+        Ok(())
+    }
+
     pub async fn get_role(&self, id: &str) -> IdentityResult<RoleRow> {
         self.store
             .identity()

@@ -319,6 +319,27 @@ impl<'a> IdentityRepo<'a> {
         Ok(())
     }
 
+    /// Deletes a role with every grant of it; returns the users who held it.
+    pub async fn delete_role(&self, id: &str) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let holders: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT user_id FROM role_assignments WHERE role_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM role_assignments WHERE role_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        missing_if_none(done.rows_affected())?;
+        tx.commit().await?;
+        Ok(holders)
+    }
+
     pub async fn get_role(&self, id: &str) -> StoreResult<Option<RoleRow>> {
         Ok(sqlx::query_as("SELECT * FROM roles WHERE id = $1")
             .bind(id)

@@ -704,3 +704,103 @@ async fn discovery_documents() {
     .await;
     assert_eq!(domain["domain"]["name"], "Default");
 }
+
+#[tokio::test]
+async fn roles_can_be_created_and_deleted() {
+    let server = Server::start().await;
+    let admin = server.admin_token().await;
+    let created = send_json(
+        &server,
+        reqwest::Method::POST,
+        "/identity/v3/roles",
+        &admin,
+        json!({"role": {"name": "auditor"}}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let role = json_of(created).await["role"].clone();
+    assert_eq!(role["name"], "auditor");
+    let dup = send_json(
+        &server,
+        reqwest::Method::POST,
+        "/identity/v3/roles",
+        &admin,
+        json!({"role": {"name": "auditor"}}),
+    )
+    .await;
+    assert_eq!(dup.status(), 409);
+    let demo = server.token("demo", "demo", "demo").await;
+    let denied = send_json(
+        &server,
+        reqwest::Method::POST,
+        "/identity/v3/roles",
+        &demo,
+        json!({"role": {"name": "x"}}),
+    )
+    .await;
+    assert_eq!(denied.status(), 403);
+
+    // Grant it to demo, then delete it: the grant and demo's tokens go too.
+    let me = token_body(&server, &demo).await;
+    let (pid, uid) = (
+        me["token"]["project"]["id"].as_str().unwrap().to_owned(),
+        me["token"]["user"]["id"].as_str().unwrap().to_owned(),
+    );
+    let rid = role["id"].as_str().unwrap();
+    let grant = format!("/identity/v3/projects/{pid}/users/{uid}/roles/{rid}");
+    assert_eq!(
+        server
+            .http
+            .put(server.url(&grant))
+            .header("X-Auth-Token", &admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let delete = server
+        .http
+        .delete(server.url(&format!("/identity/v3/roles/{rid}")))
+        .header("X-Auth-Token", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+    assert_eq!(
+        server
+            .get(&format!("/identity/v3/roles/{rid}"), &admin)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        server.get("/compute/v2.1/nothing", &demo).await.status(),
+        401,
+        "holders' tokens revoked"
+    );
+    let still = json_of(
+        server
+            .get(
+                &format!("/identity/v3/role_assignments?user.id={uid}"),
+                &admin,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        still["role_assignments"].as_array().unwrap().len(),
+        2,
+        "only member and reader remain"
+    );
+
+    let wrong = server
+        .http
+        .put(server.url("/identity/v3/roles"))
+        .header("X-Auth-Token", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 405);
+    assert_eq!(json_of(wrong).await["error"]["code"], 405);
+}

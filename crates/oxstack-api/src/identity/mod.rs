@@ -72,9 +72,18 @@ pub fn router() -> Router<AppState> {
             "/v3/users/{user_id}/projects",
             get(projects::list_user_projects),
         )
-        .route("/v3/roles", get(roles::list_roles))
-        .route("/v3/roles/{role_id}", get(roles::show_role))
+        .route("/v3/roles", get(roles::list_roles).post(roles::create_role))
+        .route(
+            "/v3/roles/{role_id}",
+            get(roles::show_role).delete(roles::delete_role),
+        )
         .route("/v3/role_assignments", get(roles::list_assignments))
+        .method_not_allowed_fallback(|method: http::Method| async move {
+            KeystoneError::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                format!("The method {method} is not allowed for this resource."),
+            )
+        })
         .fallback(|| async {
             KeystoneError::new(
                 http::StatusCode::NOT_FOUND,

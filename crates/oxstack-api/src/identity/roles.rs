@@ -10,7 +10,7 @@ use oxstack_store::identity::{AssignmentFilter, AssignmentRow, RoleRow};
 use serde_json::{Value, json};
 
 use super::views::{collection_links, domain_ref, role, v3_url};
-use super::{Caller, KeystoneError};
+use super::{Caller, KeystoneError, KeystoneJson};
 use crate::{AppState, urls};
 
 pub async fn list_roles(
@@ -29,6 +29,48 @@ pub async fn list_roles(
     Ok(Json(
         json!({"roles": items, "links": collection_links(&base, "roles")}),
     ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct RoleBody {
+    role: RoleFields,
+}
+
+#[derive(serde::Deserialize)]
+struct RoleFields {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+pub async fn create_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    KeystoneJson(body): KeystoneJson<RoleBody>,
+) -> Result<(StatusCode, Json<Value>), KeystoneError> {
+    caller.require_admin("identity:create_role")?;
+    let name = body.role.name.ok_or_else(|| {
+        KeystoneError::bad_request("Invalid input for field 'role': 'name' is a required property")
+    })?;
+    let row = state
+        .identity()
+        .create_role(&name, body.role.description)
+        .await?;
+    let base = urls::base_url(&headers, state.config());
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"role": role(&base, &row)})),
+    ))
+}
+
+pub async fn delete_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, KeystoneError> {
+    caller.require_admin("identity:delete_role")?;
+    state.identity().delete_role(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn show_role(
