@@ -13,6 +13,8 @@
 #   discovery  GET /compute/v2.1/ (version document; public, token sent)
 #   auth-get   authenticated GET of a compute path that does not exist yet
 #              (token validation + negotiation + routing + Nova 404 body)
+#   flavor     GET /compute/v2.1/flavors/1 at 2.latest (token check + two
+#              database reads: the flavor and its extra specs)
 #   token      POST /identity/v3/auth/tokens (password method)
 #   startup    cold start to the first 200, fresh and existing data dir; idle RSS
 set -euo pipefail
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 DURATION=${DURATION:-10s}
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get token startup)
+((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor token startup)
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --locked -q
@@ -77,6 +79,11 @@ for s in "${SCENARIOS[@]}"; do
         for c in 1 32; do load "GET /compute/v2.1/" "$c" "$URL/compute/v2.1/" -H "X-Auth-Token: $TOKEN"; done ;;
     auth-get)
         for c in 1 32; do load "authenticated GET (404)" "$c" "$URL/compute/v2.1/not-yet" -H "X-Auth-Token: $TOKEN"; done ;;
+    flavor)
+        for c in 1 32; do
+            load "GET /compute/v2.1/flavors/1 (2.latest)" "$c" "$URL/compute/v2.1/flavors/1" \
+                -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
+        done ;;
     token)
         for c in 1 32; do load "POST /identity/v3/auth/tokens" "$c" "$URL/identity/v3/auth/tokens" -s bench/post-token.lua; done ;;
     startup) ;;

@@ -338,6 +338,23 @@ async fn admin_creates_updates_and_deletes_flavors() {
         .await
         .unwrap();
     assert_fault(malformed, 400, "Malformed request body").await;
+    let xml = server
+        .http
+        .post(server.url("/compute/v2.1/flavors"))
+        .header("X-Auth-Token", ADMIN)
+        .header("Content-Type", "application/xml")
+        .body("<flavor/>")
+        .send()
+        .await
+        .unwrap();
+    assert_fault(xml, 415, "Unsupported Content-Type").await;
+    let huge = json!({"flavor": {"name": "x".repeat(200_000), "ram": 1, "vcpus": 1, "disk": 0}});
+    assert_fault(
+        admin.post("/flavors", &huge).await,
+        413,
+        "Request is too large.",
+    )
+    .await;
 
     // 2.55: description on create and update; update does not exist before.
     let v55 = server.compute(ADMIN, "2.55");
