@@ -94,7 +94,14 @@ def _wants_json(args: tuple[str, ...]) -> bool:
     if any(a in ("-f", "--format") or a.startswith("--format=") for a in args):
         return False
     words = []
-    for a in args:
+    rest = list(args)
+    # Leading global options (`--os-compute-api-version 2.55 flavor show`)
+    # come before the command words.
+    while rest and rest[0].startswith("--os-"):
+        option = rest.pop(0)
+        if "=" not in option and rest:
+            rest.pop(0)
+    for a in rest:
         if a.startswith("-"):
             break
         words.append(a)
@@ -139,6 +146,16 @@ def openstack(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | N
     return result.data
 
 
+def openstack_ok(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | None = None,
+                fmt: str = "auto") -> CliResult:
+    """Like openstack(), but returns the whole CliResult (its .data is what
+    openstack() returns) so the caller can also inspect the HTTP exchange."""
+    result = run_openstack(*args, cloud=cloud, env=env, fmt=fmt)
+    if result.returncode != 0:
+        raise AssertionError(result.describe("openstack CLI command failed"))
+    return result
+
+
 def openstack_fails(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | None = None,
                     fmt: str = "auto") -> CliResult:
     """Run a CLI command that must fail; returns the result to inspect."""
@@ -171,10 +188,15 @@ class HttpResponse:
 
 def http(method: str, url: str, headers: dict[str, str] | None = None,
          body: object = None, timeout: float = 10) -> HttpResponse:
-    """A raw request that never raises on an HTTP error status."""
+    """A raw request that never raises on an HTTP error status. A `bytes`
+    body is sent as it is (application/octet-stream unless `headers` say
+    otherwise); anything else is sent as JSON."""
     data = None
     hdrs = {"Accept": "application/json", **(headers or {})}
-    if body is not None:
+    if isinstance(body, (bytes, bytearray)):
+        data = bytes(body)
+        hdrs.setdefault("Content-Type", "application/octet-stream")
+    elif body is not None:
         data = json.dumps(body).encode()
         hdrs.setdefault("Content-Type", "application/json")
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
@@ -196,3 +218,57 @@ def password_token(base_url: str, user: str, password: str, project: str) -> str
     resp = http("POST", base_url + "/identity/v3/auth/tokens", body=body)
     assert resp.status == 201, f"POST /identity/v3/auth/tokens as {user}: {resp}"
     return resp.headers["x-subject-token"]
+
+
+def user_env(server, username: str, password: str, project: str) -> dict[str, str]:
+    """OS_* variables that authenticate the CLI as a user without clouds.yaml
+    (use with `cloud=None`)."""
+    return {
+        "OS_AUTH_URL": server.url("/identity"),
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": username,
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": project,
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne",
+    }
+
+
+@dataclass
+class ProjectUser:
+    project_id: str
+    project: str
+    user_id: str
+    username: str
+    password: str
+
+
+def create_project_user(base_url: str, admin_token: str, role: str = "member") -> ProjectUser:
+    """A fresh project and a user holding `role` on it, made through the raw
+    identity admin API (no CLI start-up cost). Undo with delete_project_user."""
+    auth = {"X-Auth-Token": admin_token}
+    project, username, password = unique("proj"), unique("user"), unique("pw")
+    resp = http("POST", base_url + "/identity/v3/projects", headers=auth,
+                body={"project": {"name": project, "domain_id": "default"}})
+    assert resp.status == 201, f"POST /v3/projects: {resp}"
+    project_id = resp.json()["project"]["id"]
+    resp = http("POST", base_url + "/identity/v3/users", headers=auth, body={"user": {
+        "name": username, "password": password, "domain_id": "default",
+        "default_project_id": project_id}})
+    assert resp.status == 201, f"POST /v3/users: {resp}"
+    user_id = resp.json()["user"]["id"]
+    resp = http("GET", base_url + f"/identity/v3/roles?name={role}", headers=auth)
+    assert resp.status == 200 and len(resp.json()["roles"]) == 1, f"GET /v3/roles?name={role}: {resp}"
+    role_id = resp.json()["roles"][0]["id"]
+    resp = http("PUT", base_url + f"/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+                headers=auth)
+    assert resp.status == 204, f"PUT role assignment: {resp}"
+    return ProjectUser(project_id, project, user_id, username, password)
+
+
+def delete_project_user(base_url: str, admin_token: str, pu: ProjectUser) -> None:
+    auth = {"X-Auth-Token": admin_token}
+    for path in (f"/identity/v3/users/{pu.user_id}", f"/identity/v3/projects/{pu.project_id}"):
+        resp = http("DELETE", base_url + path, headers=auth)
+        assert resp.status == 204, f"DELETE {path}: {resp}"

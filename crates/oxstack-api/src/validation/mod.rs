@@ -256,40 +256,6 @@ fn check(
                     }
                 }
             }
-            "minProperties" => {
-                if let (Some(min), Some(obj)) = (value.as_u64(), instance.as_object())
-                    && (obj.len() as u64) < min
-                {
-                    let message = if min == 1 {
-                        "should be non-empty"
-                    } else {
-                        "does not have enough properties"
-                    };
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!("{} {message}", repr(instance)),
-                    );
-                }
-            }
-            "maxProperties" => {
-                if let (Some(max), Some(obj)) = (value.as_u64(), instance.as_object())
-                    && (obj.len() as u64) > max
-                {
-                    let message = if max == 0 {
-                        "is expected to be empty"
-                    } else {
-                        "has too many properties"
-                    };
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!("{} {message}", repr(instance)),
-                    );
-                }
-            }
             "items" => {
                 if let Some(items) = instance.as_array() {
                     for (i, item) in items.iter().enumerate() {
@@ -299,32 +265,11 @@ fn check(
                     }
                 }
             }
-            "minItems" => {
-                if let (Some(min), Some(items)) = (value.as_u64(), instance.as_array())
-                    && (items.len() as u64) < min
+            "minProperties" | "maxProperties" | "minItems" | "maxItems" | "minLength"
+            | "maxLength" => {
+                if let (Some(limit), Some(size)) = (value.as_u64(), size_of(keyword, instance))
+                    && let Some(message) = size_message(keyword, limit, size)
                 {
-                    let message = if min == 1 {
-                        "should be non-empty"
-                    } else {
-                        "is too short"
-                    };
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!("{} {message}", repr(instance)),
-                    );
-                }
-            }
-            "maxItems" => {
-                if let (Some(max), Some(items)) = (value.as_u64(), instance.as_array())
-                    && (items.len() as u64) > max
-                {
-                    let message = if max == 0 {
-                        "is expected to be empty"
-                    } else {
-                        "is too long"
-                    };
                     fail(
                         failures,
                         path,
@@ -346,40 +291,6 @@ fn check(
                         path,
                         instance,
                         format!("{} has non-unique elements", repr(instance)),
-                    );
-                }
-            }
-            "minLength" => {
-                if let (Some(min), Some(s)) = (value.as_u64(), instance.as_str())
-                    && (s.chars().count() as u64) < min
-                {
-                    let message = if min == 1 {
-                        "should be non-empty"
-                    } else {
-                        "is too short"
-                    };
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!("{} {message}", repr(instance)),
-                    );
-                }
-            }
-            "maxLength" => {
-                if let (Some(max), Some(s)) = (value.as_u64(), instance.as_str())
-                    && (s.chars().count() as u64) > max
-                {
-                    let message = if max == 0 {
-                        "is expected to be empty"
-                    } else {
-                        "is too long"
-                    };
-                    fail(
-                        failures,
-                        path,
-                        instance,
-                        format!("{} {message}", repr(instance)),
                     );
                 }
             }
@@ -486,6 +397,34 @@ fn check(
             _ => {}
         }
     }
+}
+
+/// The size a `min*`/`max*` keyword measures, if it applies to the instance
+/// (string lengths count characters, as Python does).
+fn size_of(keyword: &str, instance: &Value) -> Option<u64> {
+    let size = match (keyword, instance) {
+        ("minProperties" | "maxProperties", Value::Object(o)) => o.len(),
+        ("minItems" | "maxItems", Value::Array(a)) => a.len(),
+        ("minLength" | "maxLength", Value::String(s)) => s.chars().count(),
+        _ => return None,
+    };
+    Some(size as u64)
+}
+
+/// python-jsonschema's wording (4.23 and later) for a size outside its bound.
+fn size_message(keyword: &str, limit: u64, size: u64) -> Option<&'static str> {
+    let is_min = keyword.starts_with("min");
+    if (is_min && size >= limit) || (!is_min && size <= limit) {
+        return None;
+    }
+    Some(match (is_min, limit, keyword) {
+        (true, 1, _) => "should be non-empty",
+        (false, 0, _) => "is expected to be empty",
+        (true, _, "minProperties") => "does not have enough properties",
+        (false, _, "maxProperties") => "has too many properties",
+        (true, _, _) => "is too short",
+        (false, _, _) => "is too long",
+    })
 }
 
 fn is_valid(schema: &Value, instance: &Value) -> bool {
