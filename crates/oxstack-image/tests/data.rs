@@ -222,6 +222,8 @@ async fn cirros_is_bootstrapped_once() {
             size_min: None,
             size_max: None,
             properties: Default::default(),
+            id: None,
+            times: vec![],
             sort: vec![],
             limit: None,
             marker: None,

@@ -171,10 +171,29 @@ pub struct ImageQuery {
     pub size_max: Option<i64>,
     /// Extra-property equality filters.
     pub properties: BTreeMap<String, String>,
+    /// Exactly this image.
+    pub id: Option<String>,
+    /// Comparisons on `created_at` / `updated_at` (µs since the epoch).
+    pub times: Vec<TimeFilter>,
     /// Sort keys with `true` for descending; the id breaks ties.
     pub sort: Vec<(ImageSortKey, bool)>,
     pub limit: Option<i64>,
     pub marker: Option<ImageRow>,
+}
+
+/// A column of time an image listing can compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeColumn {
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// `column <op> value`, with `op` one of `=`, `<>`, `<`, `<=`, `>`, `>=`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeFilter {
+    pub column: TimeColumn,
+    pub op: &'static str,
+    pub micros: i64,
 }
 
 /// Queries over images.
@@ -396,6 +415,27 @@ impl<'a> ImageRepo<'a> {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = {}", i64::from(value)));
             }
+        }
+        if let Some(id) = &q.id {
+            sql.push_str(&format!(
+                " AND id = {}",
+                param(&mut binds, Bind::Text(id.clone()))
+            ));
+        }
+        for t in &q.times {
+            let column = match t.column {
+                TimeColumn::CreatedAt => "created_at",
+                TimeColumn::UpdatedAt => "updated_at",
+            };
+            // `op` comes from a fixed set, never from the request.
+            let op = match t.op {
+                "=" | "<>" | "<" | "<=" | ">" | ">=" => t.op,
+                _ => "=",
+            };
+            sql.push_str(&format!(
+                " AND {column} {op} {}",
+                param(&mut binds, Bind::Int(t.micros))
+            ));
         }
         if let Some(min) = q.size_min {
             sql.push_str(&format!(

@@ -436,6 +436,8 @@ async fn images_scope_filter_sort_page_and_transition() {
             size_min: None,
             size_max: None,
             properties: Default::default(),
+            id: None,
+            times: vec![],
             sort: vec![(ImageSortKey::CreatedAt, true)],
             limit: None,
             marker: None,

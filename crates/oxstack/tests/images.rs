@@ -491,6 +491,41 @@ async fn list_filters_sorting_and_paging() {
         assert!(next.starts_with("/v2/images?limit=3&marker="), "{next}");
         path = next.trim_start_matches("/v2").to_owned();
     }
+    // Filters apply before paging: the oldest image is found by id.
+    let oldest =
+        json_of(glance.get("/images?sort=created_at:asc&limit=1").await).await["images"][0].clone();
+    let by_id = json_of(
+        glance
+            .get(&format!(
+                "/images?id={}&limit=1",
+                oldest["id"].as_str().unwrap()
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(by_id["images"][0]["id"], oldest["id"]);
+    assert_eq!(
+        glance.names("?created_at=gt:2099-01-01T00:00:00Z").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        glance
+            .names("?created_at=lt:2099-01-01T00:00:00Z&limit=100")
+            .await
+            .len(),
+        8
+    );
+    assert_eq!(
+        glance.get("/images?created_at=gt:yesterday").await.status(),
+        400
+    );
+    assert_eq!(
+        glance
+            .get("/images?updated_at=around:2020-01-01T00:00:00Z")
+            .await
+            .status(),
+        400
+    );
     let mut all = glance.names("?limit=100").await;
     assert_eq!(seen, all, "paging visits every image once, newest first");
     all.sort();

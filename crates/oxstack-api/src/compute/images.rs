@@ -162,6 +162,8 @@ async fn list(state: &AppState, req: &Req, detailed: bool) -> Result<Json<Value>
         size_min: None,
         size_max: None,
         properties,
+        id: None,
+        times: Vec::new(),
         sort: vec![(ImageSortKey::CreatedAt, true)],
         limit: None,
         marker,

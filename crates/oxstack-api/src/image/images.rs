@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use oxstack_image::{ImageSortKey, Query, blank};
+use oxstack_image::{ImageSortKey, Query, TimeColumn, TimeFilter, blank};
 use serde_json::{Map, Value, json};
 
 use super::error::GlanceError;
@@ -276,6 +276,46 @@ fn filter_value(raw: &str) -> Result<String, GlanceError> {
     }
 }
 
+/// `created_at=gte:2026-01-01T00:00:00Z` and the like.
+fn time_filters(params: &[(String, String)]) -> Result<Vec<TimeFilter>, GlanceError> {
+    let mut out = Vec::new();
+    for (key, value) in params {
+        let column = match key.as_str() {
+            "created_at" => TimeColumn::CreatedAt,
+            "updated_at" => TimeColumn::UpdatedAt,
+            _ => continue,
+        };
+        let bad = || {
+            GlanceError::bad_request(format!(
+                "Bad \"{key}\" query filter format. Use ISO 8601 DateTime notation."
+            ))
+        };
+        let (op, time) = value.split_once(':').ok_or_else(bad)?;
+        let op = match op {
+            "eq" => "=",
+            "neq" => "<>",
+            "lt" => "<",
+            "lte" => "<=",
+            "gt" => ">",
+            "gte" => ">=",
+            other => {
+                return Err(GlanceError::bad_request(format!(
+                    "Unable to filter by unknown operator '{other}'."
+                )));
+            }
+        };
+        let micros = chrono::DateTime::parse_from_rfc3339(time)
+            .map(|t| t.timestamp_micros())
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S")
+                    .map(|t| t.and_utc().timestamp_micros())
+            })
+            .map_err(|_| bad())?;
+        out.push(TimeFilter { column, op, micros });
+    }
+    Ok(out)
+}
+
 fn strict_bool(name: &str, value: &str, lowercase: bool) -> Result<bool, GlanceError> {
     let v = if lowercase {
         value.to_ascii_lowercase()
@@ -474,14 +514,13 @@ pub async fn list_images(
         size_min: size("size_min")?,
         size_max: size("size_max")?,
         properties,
+        id: param("id").map(filter_value).transpose()?,
+        times: time_filters(&params)?,
         sort: parse_sort(&params)?,
         limit: Some(limit),
         marker,
     };
-    let mut images = state.images().list(&query).await?;
-    if let Some(id) = param("id").map(filter_value).transpose()? {
-        images.retain(|i| i.row.id == id);
-    }
+    let images = state.images().list(&query).await?;
     let without_marker: Vec<(String, String)> = params
         .iter()
         .filter(|(k, _)| k != "marker")
