@@ -107,20 +107,55 @@ impl Usage {
     }
 }
 
+/// The quota class whose limits are every project's defaults.
+pub const DEFAULT_CLASS: &str = "default";
+
+fn overlay(limits: &mut Limits, named: BTreeMap<String, i64>) {
+    for (name, limit) in named {
+        if let Some(resource) = Resource::parse(&name) {
+            limits.insert(resource, limit);
+        }
+    }
+}
+
 impl Compute {
-    /// The defaults every project starts with.
-    pub fn default_limits(&self) -> Limits {
-        self.quota_defaults.0.clone()
+    /// The defaults every project starts with: the configured defaults
+    /// overlaid with the `default` quota class.
+    pub async fn default_limits(&self) -> ComputeResult<Limits> {
+        self.quota_class_limits(DEFAULT_CLASS).await
+    }
+
+    /// A quota class's limits: configured defaults overlaid with the class.
+    pub async fn quota_class_limits(&self, class_name: &str) -> ComputeResult<Limits> {
+        let mut limits = self.quota_defaults.0.clone();
+        overlay(
+            &mut limits,
+            self.store.quotas().class_overrides(class_name).await?,
+        );
+        Ok(limits)
+    }
+
+    /// Sets limits of a quota class (`default` changes every project's defaults).
+    pub async fn set_quota_class_limits(
+        &self,
+        class_name: &str,
+        changes: &Limits,
+    ) -> ComputeResult<Limits> {
+        let named: BTreeMap<String, i64> = changes
+            .iter()
+            .map(|(r, l)| (r.name().to_owned(), *l))
+            .collect();
+        self.store.quotas().set_class(class_name, &named).await?;
+        self.quota_class_limits(class_name).await
     }
 
     /// A project's limits: defaults overlaid with its overrides.
     pub async fn quota_limits(&self, project_id: &str) -> ComputeResult<Limits> {
-        let mut limits = self.default_limits();
-        for (name, limit) in self.store.quotas().overrides(project_id).await? {
-            if let Some(resource) = Resource::parse(&name) {
-                limits.insert(resource, limit);
-            }
-        }
+        let mut limits = self.default_limits().await?;
+        overlay(
+            &mut limits,
+            self.store.quotas().overrides(project_id).await?,
+        );
         Ok(limits)
     }
 

@@ -320,3 +320,150 @@ async fn quota_sets_show_detail_defaults_and_update_rules() {
         400
     );
 }
+
+#[tokio::test]
+async fn quota_classes_and_the_default_class() {
+    let server = Server::start_noauth().await;
+    let show = async |v: &str| {
+        server
+            .compute(ADMIN, v)
+            .get_ok("/os-quota-class-sets/default")
+            .await["quota_class_set"]
+            .clone()
+    };
+    assert_eq!(
+        keys(&show("2.1").await),
+        sorted(&[
+            "id",
+            "cores",
+            "fixed_ips",
+            "floating_ips",
+            "injected_file_content_bytes",
+            "injected_file_path_bytes",
+            "injected_files",
+            "instances",
+            "key_pairs",
+            "metadata_items",
+            "ram",
+            "security_group_rules",
+            "security_groups"
+        ])
+    );
+    assert_eq!(
+        keys(&show("2.50").await),
+        sorted(&[
+            "id",
+            "cores",
+            "injected_file_content_bytes",
+            "injected_file_path_bytes",
+            "injected_files",
+            "instances",
+            "key_pairs",
+            "metadata_items",
+            "ram",
+            "server_group_members",
+            "server_groups"
+        ])
+    );
+    let latest = show("2.57").await;
+    assert_eq!(
+        latest,
+        json!({"id": "default", "cores": 20, "instances": 10, "key_pairs": 100, "metadata_items": 128, "ram": 51200,
+               "server_group_members": 10, "server_groups": 10})
+    );
+
+    let admin = server.compute(ADMIN, "2.57");
+    admin
+        .put(
+            "/os-quota-sets/proj-b",
+            &json!({"quota_set": {"instances": 3}}),
+        )
+        .await;
+    let updated = admin
+        .put(
+            "/os-quota-class-sets/default",
+            &json!({"quota_class_set": {"instances": 15, "cores": "30"}}),
+        )
+        .await;
+    assert_eq!(updated.status(), 200);
+    let body = json_of(updated).await;
+    assert!(body["quota_class_set"].get("id").is_none());
+    assert_eq!(
+        (
+            body["quota_class_set"]["instances"].clone(),
+            body["quota_class_set"]["cores"].clone()
+        ),
+        (json!(15), json!(30))
+    );
+    let alice = server.compute(ALICE, "2.57").get_ok("/limits").await;
+    assert_eq!(
+        alice["limits"]["absolute"]["maxTotalInstances"], 15,
+        "the default class sets every project's defaults"
+    );
+    let bob = server.compute(BOB, "2.57").get_ok("/limits").await;
+    assert_eq!(
+        bob["limits"]["absolute"]["maxTotalInstances"], 3,
+        "project overrides still win"
+    );
+    assert_eq!(
+        admin.get_ok("/os-quota-sets/x/defaults").await["quota_set"]["cores"],
+        30
+    );
+
+    // Other classes are kept and shown, but apply to no project.
+    admin
+        .put(
+            "/os-quota-class-sets/gold",
+            &json!({"quota_class_set": {"instances": 99}}),
+        )
+        .await;
+    assert_eq!(
+        admin.get_ok("/os-quota-class-sets/gold").await["quota_class_set"]["instances"],
+        99
+    );
+    assert_eq!(
+        server.compute(ALICE, "2.57").get_ok("/limits").await["limits"]["absolute"]["maxTotalInstances"],
+        15
+    );
+
+    assert_eq!(
+        admin
+            .put(
+                "/os-quota-class-sets/default",
+                &json!({"quota_class_set": {"force": true}})
+            )
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        admin
+            .put(
+                "/os-quota-class-sets/default",
+                &json!({"quota_class_set": {"instances": -5}})
+            )
+            .await
+            .status(),
+        400
+    );
+    assert_fault(
+        server
+            .compute(ALICE, "2.57")
+            .get("/os-quota-class-sets/default")
+            .await,
+        403,
+        "Policy doesn't allow os_compute_api:os-quota-class-sets:show to be performed.",
+    )
+    .await;
+    assert_eq!(
+        server
+            .compute(ALICE, "2.57")
+            .put(
+                "/os-quota-class-sets/default",
+                &json!({"quota_class_set": {"instances": 1}})
+            )
+            .await
+            .status(),
+        403
+    );
+}

@@ -87,6 +87,10 @@ fn versioned_routes(state: AppState) -> Router {
                 .delete(quota_sets::delete_quota_set),
         )
         .route(
+            "/os-quota-class-sets/{class}",
+            get(quota_sets::show_quota_class_set).put(quota_sets::update_quota_class_set),
+        )
+        .route(
             "/os-quota-sets/{tenant_id}/detail",
             get(quota_sets::show_quota_set_detail),
         )

@@ -1,6 +1,8 @@
-//! `/os-quota-sets/{tenant_id}`: show, detail (with usage), defaults, and
-//! the admin's update and reset. Keys follow the microversion: network
-//! quotas until 2.35, injected-file quotas until 2.56.
+//! `/os-quota-sets/{tenant_id}` (show, detail with usage, defaults, and the
+//! admin's update and reset) and `/os-quota-class-sets/{class}` (admin).
+//! Keys follow the microversion: network quotas until 2.35 for quota sets
+//! and 2.49 for classes, server-group quotas on classes from 2.50,
+//! injected-file quotas until 2.56.
 
 use std::collections::BTreeMap;
 
@@ -22,8 +24,26 @@ const NETWORK_QUOTAS: [&str; 4] = [
     "security_groups",
 ];
 
+/// Where the key set of a quota document changes.
+#[derive(Clone, Copy)]
+struct Era {
+    /// Network quotas are shown up to this minor version.
+    network_until: u32,
+    /// Server-group quotas are shown from this minor version.
+    server_groups_from: u32,
+}
+
+const QUOTA_SETS: Era = Era {
+    network_until: 35,
+    server_groups_from: 1,
+};
+const QUOTA_CLASSES: Era = Era {
+    network_until: 49,
+    server_groups_from: 50,
+};
+
 /// The resources shown at the request's microversion, in Nova's order.
-fn resources(req: &Req) -> Vec<Resource> {
+fn resources(req: &Req, era: Era) -> Vec<Resource> {
     let mut out = vec![Resource::Cores];
     if !req.at_least(57) {
         out.extend([
@@ -37,18 +57,29 @@ fn resources(req: &Req) -> Vec<Resource> {
         Resource::KeyPairs,
         Resource::MetadataItems,
         Resource::Ram,
-        Resource::ServerGroupMembers,
-        Resource::ServerGroups,
     ]);
+    if req.at_least(era.server_groups_from) {
+        out.extend([Resource::ServerGroupMembers, Resource::ServerGroups]);
+    }
     out
 }
 
 fn quota_set(req: &Req, id: Option<&str>, limits: &Limits, usage: Option<&Usage>) -> Value {
+    json!({ "quota_set": render(req, QUOTA_SETS, id, limits, usage) })
+}
+
+fn render(
+    req: &Req,
+    era: Era,
+    id: Option<&str>,
+    limits: &Limits,
+    usage: Option<&Usage>,
+) -> Map<String, Value> {
     let mut set = Map::new();
     if let Some(id) = id {
         set.insert("id".into(), json!(id));
     }
-    for r in resources(req) {
+    for r in resources(req, era) {
         let limit = limits.get(&r).copied().unwrap_or(-1);
         let value = match usage {
             Some(u) => json!({"in_use": u.of(r), "limit": limit, "reserved": 0}),
@@ -56,7 +87,7 @@ fn quota_set(req: &Req, id: Option<&str>, limits: &Limits, usage: Option<&Usage>
         };
         set.insert(r.name().to_owned(), value);
     }
-    if !req.at_least(36) {
+    if !req.at_least(era.network_until + 1) {
         for name in NETWORK_QUOTAS {
             let value = if usage.is_some() {
                 json!({"in_use": 0, "limit": -1, "reserved": 0})
@@ -66,7 +97,7 @@ fn quota_set(req: &Req, id: Option<&str>, limits: &Limits, usage: Option<&Usage>
             set.insert(name.to_owned(), value);
         }
     }
-    json!({ "quota_set": set })
+    set
 }
 
 fn refuse_user_quotas(req: &Req) -> Result<(), NovaError> {
@@ -116,28 +147,79 @@ pub async fn show_quota_defaults(
     Path(project): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     req.refuse_unknown_query(&[], 75)?;
-    let defaults = state.compute().default_limits();
+    let defaults = state.compute().default_limits().await?;
     Ok(Json(quota_set(&req, Some(&project), &defaults, None)))
 }
 
-fn update_schema(req: &Req) -> Value {
+/// The update body of a quota set (`wrapper` `quota_set`, with `force`) or
+/// a quota class (`quota_class_set`).
+fn update_schema(req: &Req, era: Era, wrapper: &str) -> Value {
     let quota = json!({"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1, "maximum": 2147483647});
     let mut props = Map::new();
-    for r in resources(req) {
+    for r in resources(req, era) {
         props.insert(r.name().to_owned(), quota.clone());
     }
-    if !req.at_least(36) {
+    if !req.at_least(era.network_until + 1) {
         for name in NETWORK_QUOTAS {
             props.insert(name.to_owned(), quota.clone());
         }
     }
-    props.insert("force".into(), super::flavors::boolean_schema());
+    if wrapper == "quota_set" {
+        props.insert("force".into(), super::flavors::boolean_schema());
+    }
     json!({
         "type": "object",
-        "properties": {"quota_set": {"type": "object", "properties": props, "additionalProperties": false}},
-        "required": ["quota_set"],
+        "properties": {wrapper: {"type": "object", "properties": props, "additionalProperties": false}},
+        "required": [wrapper],
         "additionalProperties": false,
     })
+}
+
+/// The resource limits of an update body (network quotas are accepted and
+/// ignored: they are always unlimited here).
+fn limits_of(body: &Value) -> Limits {
+    let mut changes = BTreeMap::new();
+    for (key, value) in body.as_object().into_iter().flatten() {
+        if let Some(resource) = Resource::parse(key) {
+            let limit = match value {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            };
+            changes.insert(resource, limit.unwrap_or(-1));
+        }
+    }
+    changes
+}
+
+pub async fn show_quota_class_set(
+    State(state): State<AppState>,
+    req: Req,
+    Path(class): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    req.authorize("os_compute_api:os-quota-class-sets:show", Rule::Admin)?;
+    req.refuse_unknown_query(&[], 102)?;
+    let limits = state.compute().quota_class_limits(&class).await?;
+    Ok(Json(
+        json!({"quota_class_set": render(&req, QUOTA_CLASSES, Some(&class), &limits, None)}),
+    ))
+}
+
+pub async fn update_quota_class_set(
+    State(state): State<AppState>,
+    req: Req,
+    Path(class): Path<String>,
+    body: NovaBody,
+) -> Result<Json<Value>, NovaError> {
+    req.authorize("os_compute_api:os-quota-class-sets:update", Rule::Admin)?;
+    let body = body.validate(&update_schema(&req, QUOTA_CLASSES, "quota_class_set"))?;
+    let limits = state
+        .compute()
+        .set_quota_class_limits(&class, &limits_of(&body["quota_class_set"]))
+        .await?;
+    Ok(Json(
+        json!({"quota_class_set": render(&req, QUOTA_CLASSES, None, &limits, None)}),
+    ))
 }
 
 pub async fn update_quota_set(
@@ -148,24 +230,12 @@ pub async fn update_quota_set(
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-quota-sets:update", Rule::Admin)?;
     refuse_user_quotas(&req)?;
-    let body = body.validate(&update_schema(&req))?;
-    let mut changes = BTreeMap::new();
-    let mut force = false;
-    for (key, value) in body["quota_set"].as_object().into_iter().flatten() {
-        if key == "force" {
-            force = super::flavors::is_true(value);
-        } else if let Some(resource) = Resource::parse(key) {
-            let limit = match value {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => s.parse().ok(),
-                _ => None,
-            };
-            changes.insert(resource, limit.unwrap_or(-1));
-        }
-    }
+    let body = body.validate(&update_schema(&req, QUOTA_SETS, "quota_set"))?;
+    let set = &body["quota_set"];
+    let force = set.get("force").is_some_and(super::flavors::is_true);
     let limits = state
         .compute()
-        .set_quota_limits(&project, &changes, force)
+        .set_quota_limits(&project, &limits_of(set), force)
         .await?;
     Ok(Json(quota_set(&req, None, &limits, None)))
 }
