@@ -49,13 +49,6 @@ pub fn gate(req: &Req, last: u32) -> Result<(), NovaError> {
     }
 }
 
-fn date(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 fn links(req: &Req, id: &str) -> Value {
     let mut links = req.links("images", id);
     if let Some(list) = links.as_array_mut() {
@@ -98,8 +91,8 @@ fn detail(req: &Req, image: &Image) -> Value {
         "minRam": r.min_ram,
         "minDisk": r.min_disk,
         "metadata": image.properties,
-        "created": date(r.created_at),
-        "updated": date(r.updated_at),
+        "created": crate::image::isotime(r.created_at),
+        "updated": crate::image::isotime(r.updated_at),
         "status": status,
         "progress": progress,
         "OS-EXT-IMG-SIZE:size": r.size,

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::{AppState, auth, urls};
 pub use error::GlanceError;
+pub use views::isotime;
 
 pub fn router() -> Router<AppState> {
     let v2 = Router::new()

@@ -5,7 +5,8 @@
 use oxstack_image::Image;
 use serde_json::{Map, Value, json};
 
-/// Glance's timestamp format (no fractional seconds).
+/// Glance's timestamp format (no fractional seconds), also that of Nova's
+/// image proxy.
 pub fn isotime(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .unwrap_or_default()
