@@ -750,7 +750,10 @@ async fn compute_image_proxy_and_metadata() {
         ),
         (json!("SAVING"), json!(25), json!(64), json!(0))
     );
-    assert_eq!(shown["OS-EXT-IMG-SIZE:size"], Value::Null);
+    assert_eq!(
+        shown["OS-EXT-IMG-SIZE:size"], 0,
+        "Nova shows an unknown size as 0"
+    );
     assert_eq!(
         shown["server"]["id"],
         "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"

@@ -95,7 +95,8 @@ fn detail(req: &Req, image: &Image) -> Value {
         "updated": crate::image::isotime(r.updated_at),
         "status": status,
         "progress": progress,
-        "OS-EXT-IMG-SIZE:size": r.size,
+        // Nova reports a size Glance does not know yet as 0 (`nova/image/glance.py`).
+        "OS-EXT-IMG-SIZE:size": r.size.unwrap_or(0),
         "links": links(req, &r.id),
     });
     if let Some(server) = image.properties.get("instance_uuid") {
