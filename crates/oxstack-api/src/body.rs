@@ -19,6 +19,28 @@ pub enum BodyError {
     Invalid(String),
 }
 
+impl BodyError {
+    /// The status every service answers with.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::UnsupportedMediaType => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Malformed | Self::Invalid(_) => http::StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The message, in a service's own words for JSON it cannot parse and
+    /// for a shape it does not expect (`invalid_prefix` + serde's detail).
+    pub fn into_message(self, malformed: &str, invalid_prefix: &str) -> String {
+        match self {
+            Self::UnsupportedMediaType => "Unsupported Content-Type".into(),
+            Self::TooLarge => "Request is too large.".into(),
+            Self::Malformed => malformed.into(),
+            Self::Invalid(detail) => format!("{invalid_prefix}{detail}"),
+        }
+    }
+}
+
 /// The bytes of a request body, bounded by the router's body limit.
 pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, BodyError> {
     if !acceptable_content_type(request.headers().get(CONTENT_TYPE)) {

@@ -1,4 +1,4 @@
-//! Per-project quota overrides.
+//! Quota limits stored per project (overrides) and per quota class.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +6,23 @@ use sqlx::AnyPool;
 
 use crate::StoreResult;
 
-/// Queries over the quota table.
+/// Where a set of limits is stored: (table, owner column).
+#[derive(Clone, Copy)]
+enum Owner {
+    Project,
+    Class,
+}
+
+impl Owner {
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Project => ("quotas", "project_id"),
+            Self::Class => ("quota_classes", "class_name"),
+        }
+    }
+}
+
+/// Queries over the quota tables.
 pub struct QuotaRepo<'a> {
     pool: &'a AnyPool,
 }
@@ -18,40 +34,17 @@ impl<'a> QuotaRepo<'a> {
 
     /// The overrides of one project, by resource name.
     pub async fn overrides(&self, project_id: &str) -> StoreResult<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_all(self.pool)
-                .await?;
-        Ok(rows.into_iter().collect())
+        self.read(Owner::Project, project_id).await
     }
 
-    /// Sets several overrides atomically.
+    /// Sets several overrides of a project atomically.
     pub async fn set(&self, project_id: &str, limits: &BTreeMap<String, i64>) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for (resource, limit) in limits {
-            sqlx::query(
-                "INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3) \
-                 ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
-            )
-            .bind(project_id)
-            .bind(resource)
-            .bind(limit)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write(Owner::Project, project_id, limits).await
     }
 
     /// The limits stored for a quota class, by resource name.
     pub async fn class_overrides(&self, class_name: &str) -> StoreResult<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT resource, hard_limit FROM quota_classes WHERE class_name = $1")
-                .bind(class_name)
-                .fetch_all(self.pool)
-                .await?;
-        Ok(rows.into_iter().collect())
+        self.read(Owner::Class, class_name).await
     }
 
     /// Sets several limits of a quota class atomically.
@@ -60,20 +53,7 @@ impl<'a> QuotaRepo<'a> {
         class_name: &str,
         limits: &BTreeMap<String, i64>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for (resource, limit) in limits {
-            sqlx::query(
-                "INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES ($1, $2, $3) \
-                 ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
-            )
-            .bind(class_name)
-            .bind(resource)
-            .bind(limit)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write(Owner::Class, class_name, limits).await
     }
 
     /// Drops every override of a project (back to the defaults).
@@ -82,6 +62,37 @@ impl<'a> QuotaRepo<'a> {
             .bind(project_id)
             .execute(self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn read(&self, owner: Owner, key: &str) -> StoreResult<BTreeMap<String, i64>> {
+        let (table, column) = owner.table();
+        let sql = format!("SELECT resource, hard_limit FROM {table} WHERE {column} = $1");
+        let rows: Vec<(String, i64)> = sqlx::query_as(&sql).bind(key).fetch_all(self.pool).await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn write(
+        &self,
+        owner: Owner,
+        key: &str,
+        limits: &BTreeMap<String, i64>,
+    ) -> StoreResult<()> {
+        let (table, column) = owner.table();
+        let sql = format!(
+            "INSERT INTO {table} ({column}, resource, hard_limit) VALUES ($1, $2, $3) \
+             ON CONFLICT ({column}, resource) DO UPDATE SET hard_limit = excluded.hard_limit"
+        );
+        let mut tx = self.pool.begin().await?;
+        for (resource, limit) in limits {
+            sqlx::query(&sql)
+                .bind(key)
+                .bind(resource)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -71,19 +71,14 @@ impl IntoResponse for NovaError {
 
 impl From<BodyError> for NovaError {
     fn from(err: BodyError) -> Self {
-        match err {
-            BodyError::UnsupportedMediaType => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Content-Type",
+        let status = err.status();
+        Self::new(
+            status,
+            err.into_message(
+                "Malformed request body",
+                "Invalid input for field/attribute: ",
             ),
-            BodyError::TooLarge => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
-            }
-            BodyError::Malformed => Self::bad_request("Malformed request body"),
-            BodyError::Invalid(detail) => {
-                Self::bad_request(format!("Invalid input for field/attribute: {detail}"))
-            }
-        }
+        )
     }
 }
 

@@ -72,20 +72,13 @@ impl From<IdentityError> for KeystoneError {
 
 impl From<BodyError> for KeystoneError {
     fn from(err: BodyError) -> Self {
-        match err {
-            BodyError::UnsupportedMediaType => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Content-Type",
+        let status = err.status();
+        Self::new(
+            status,
+            err.into_message(
+                "Malformed request body: the body is not valid JSON.",
+                "Invalid input for field: ",
             ),
-            BodyError::TooLarge => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
-            }
-            BodyError::Malformed => {
-                Self::bad_request("Malformed request body: the body is not valid JSON.")
-            }
-            BodyError::Invalid(detail) => {
-                Self::bad_request(format!("Invalid input for field: {detail}"))
-            }
-        }
+        )
     }
 }

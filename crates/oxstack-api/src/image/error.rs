@@ -91,17 +91,11 @@ impl From<ImageError> for GlanceError {
 
 impl From<BodyError> for GlanceError {
     fn from(err: BodyError) -> Self {
-        match err {
-            BodyError::UnsupportedMediaType => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Content-Type",
-            ),
-            BodyError::TooLarge => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
-            }
-            BodyError::Malformed => Self::bad_request("Malformed JSON in request body."),
-            BodyError::Invalid(m) => Self::bad_request(m),
-        }
+        let status = err.status();
+        Self::new(
+            status,
+            err.into_message("Malformed JSON in request body.", ""),
+        )
     }
 }
 
