@@ -1,29 +1,79 @@
 //! The compute domain of oxstack. It decides what may happen to flavors,
-//! quotas and (later) instances; it knows nothing of HTTP, JSON field names
-//! or microversions. Error messages are Nova's (`nova/exception.py`), since
+//! quotas and servers, and runs servers through a hypervisor driver; it
+//! knows nothing of HTTP, JSON field names or microversions. Error messages are Nova's (`nova/exception.py`), since
 //! users and clients read them.
 
 mod error;
 pub mod flavors;
 pub mod quotas;
+pub mod servers;
+
+use std::sync::Arc;
 
 use oxstack_store::Store;
+use oxstack_virt::Driver;
 
 pub use error::{ComputeError, ComputeResult};
+
+/// Deployment choices of the compute service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComputeSettings {
+    pub quota_defaults: quotas::QuotaDefaults,
+    /// Nova's `[api]enable_instance_password`: return `adminPass`.
+    pub enable_instance_password: bool,
+    /// The one availability zone (Nova's default `nova`).
+    pub availability_zone: String,
+    pub network: servers::network::NetworkConfig,
+}
+
+impl Default for ComputeSettings {
+    fn default() -> Self {
+        Self {
+            quota_defaults: quotas::QuotaDefaults::default(),
+            enable_instance_password: true,
+            availability_zone: "nova".into(),
+            network: servers::network::NetworkConfig::default(),
+        }
+    }
+}
 
 /// The compute service: one per process, cheap to share.
 #[derive(Clone, Debug)]
 pub struct Compute {
     store: Store,
     quota_defaults: quotas::QuotaDefaults,
+    settings: Arc<ComputeSettings>,
+    network: Arc<servers::network::NetworkConfig>,
+    driver: Arc<dyn Driver>,
+    /// This compute host's name (`OS-EXT-SRV-ATTR:host`).
+    host: String,
 }
 
 impl Compute {
-    pub fn new(store: Store, quota_defaults: quotas::QuotaDefaults) -> Self {
+    pub fn new(
+        store: Store,
+        settings: ComputeSettings,
+        driver: Arc<dyn Driver>,
+        host: String,
+    ) -> Self {
         Self {
             store,
-            quota_defaults,
+            quota_defaults: settings.quota_defaults.clone(),
+            network: Arc::new(settings.network.clone()),
+            settings: Arc::new(settings),
+            driver,
+            host,
         }
+    }
+
+    /// The deployment settings.
+    pub fn settings(&self) -> &ComputeSettings {
+        &self.settings
+    }
+
+    /// The compute host's name.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 }
 

@@ -79,10 +79,9 @@ impl Default for QuotaDefaults {
 /// A project's limits, every resource present.
 pub type Limits = BTreeMap<Resource, i64>;
 
-/// What a project consumes of each counted resource. Servers (instances,
-/// cores, RAM), key pairs and server groups are the only things that
-/// consume quota, and none of them exists in this build yet, so every
-/// count is zero until they arrive.
+/// What a project consumes of each counted resource: servers count
+/// (instances, cores, RAM) from the live instances; key pairs and server
+/// groups do not exist in this build, so they count zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub instances: i64,
@@ -160,8 +159,14 @@ impl Compute {
     }
 
     /// What a project uses now.
-    pub async fn quota_usage(&self, _project_id: &str) -> ComputeResult<Usage> {
-        Ok(Usage::default())
+    pub async fn quota_usage(&self, project_id: &str) -> ComputeResult<Usage> {
+        let counted = self.store.instances().usage(project_id).await?;
+        Ok(Usage {
+            instances: counted.instances,
+            cores: counted.cores,
+            ram: counted.ram,
+            ..Usage::default()
+        })
     }
 
     /// Sets limits; unless `force`, a limit below current usage is refused

@@ -10,6 +10,8 @@ pub enum StoreError {
     NotFound,
     #[error("a record with the same unique key already exists")]
     Conflict,
+    #[error("the change would exceed a limit")]
+    LimitExceeded,
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]

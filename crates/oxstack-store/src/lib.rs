@@ -10,6 +10,7 @@ mod error;
 pub mod flavors;
 pub mod identity;
 pub mod images;
+pub mod instances;
 pub mod quotas;
 
 use std::str::FromStr;
@@ -125,6 +126,11 @@ impl Store {
     /// Images, their properties and tags.
     pub fn images(&self) -> images::ImageRepo<'_> {
         images::ImageRepo::new(&self.pool)
+    }
+
+    /// Instances with their metadata, tags and addresses.
+    pub fn instances(&self) -> instances::InstanceRepo<'_> {
+        instances::InstanceRepo::new(&self.pool, self.backend)
     }
 
     /// Per-project quota overrides.

@@ -11,8 +11,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use oxstack_api::AuthMode;
+use oxstack_compute::ComputeSettings;
 use oxstack_compute::quotas::{QuotaDefaults, Resource};
+use oxstack_compute::servers::network::{Cidr, NetworkConfig};
 use oxstack_identity::BootstrapConfig;
+use oxstack_virt::Operation;
+use oxstack_virt::fake::FakeSettings;
 use serde::Deserialize;
 
 /// `--auth` values.
@@ -64,6 +68,28 @@ struct BootstrapFile {
     demo_project: Option<String>,
 }
 
+/// The `[network]` table: the built-in network servers attach to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkFile {
+    name: Option<String>,
+    /// IPv4 subnet, e.g. `10.0.0.0/24`; "" for none.
+    ipv4_cidr: Option<String>,
+    /// IPv6 subnet (SLAAC, /64 or shorter), e.g. `fd00:0:0:1::/64`; "" for none.
+    ipv6_cidr: Option<String>,
+}
+
+/// The `[fake_driver]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FakeDriverFile {
+    /// How long each driver operation takes, in milliseconds.
+    delay_ms: Option<u64>,
+    /// Operations that fail (`spawn`, `destroy`).
+    #[serde(default)]
+    fail: Vec<String>,
+}
+
 /// What the TOML file may contain.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,8 +105,15 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     image_max_bytes: Option<u64>,
     token_ttl_seconds: Option<u64>,
+    /// This compute host's name.
+    host: Option<String>,
+    enable_instance_password: Option<bool>,
     #[serde(default)]
     bootstrap: BootstrapFile,
+    #[serde(default)]
+    network: NetworkFile,
+    #[serde(default)]
+    fake_driver: FakeDriverFile,
     /// Default quota limits, by the quota API's resource names.
     #[serde(default)]
     quota: BTreeMap<String, i64>,
@@ -102,7 +135,11 @@ pub struct Config {
     pub image_max_bytes: u64,
     pub token_ttl: Duration,
     pub bootstrap: BootstrapConfig,
-    pub quota_defaults: QuotaDefaults,
+    /// Settings of the compute service (quota defaults included).
+    pub compute: ComputeSettings,
+    /// This compute host's name [default: the machine's hostname].
+    pub host: String,
+    pub fake_driver: FakeSettings,
 }
 
 /// Nova's `osapi_max_request_body_size` default (112 KiB).
@@ -162,6 +199,28 @@ impl Config {
             }
             quota_defaults.0.insert(resource, limit);
         }
+        let network = network(&file.network)?;
+        let mut fail = std::collections::HashSet::new();
+        for name in &file.fake_driver.fail {
+            fail.insert(
+                Operation::parse(name)
+                    .with_context(|| format!("unknown fake driver operation {name:?}"))?,
+            );
+        }
+        let fake_driver = FakeSettings {
+            delay: Duration::from_millis(file.fake_driver.delay_ms.unwrap_or(0)),
+            fail,
+        };
+        let compute = ComputeSettings {
+            quota_defaults,
+            enable_instance_password: file.enable_instance_password.unwrap_or(true),
+            network,
+            ..ComputeSettings::default()
+        };
+        let host = file
+            .host
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(default_host);
         let defaults = BootstrapConfig::default();
         let b = file.bootstrap;
         Ok(Self {
@@ -192,7 +251,9 @@ impl Config {
                 demo_password: b.demo_password.unwrap_or(defaults.demo_password),
                 demo_project: b.demo_project.unwrap_or(defaults.demo_project),
             },
-            quota_defaults,
+            compute,
+            host,
+            fake_driver,
         })
     }
 
@@ -209,6 +270,36 @@ impl Config {
         };
         format!("http://{ip}:{}", self.listen.port())
     }
+}
+
+/// The machine's hostname, as Nova's `[DEFAULT]host` defaults to it.
+fn default_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "oxstack".into())
+}
+
+fn network(file: &NetworkFile) -> anyhow::Result<NetworkConfig> {
+    let defaults = NetworkConfig::default();
+    let name = file.name.clone().unwrap_or(defaults.name.clone());
+    let ipv4 = match file.ipv4_cidr.as_deref() {
+        None => defaults.ipv4,
+        Some("") => None,
+        Some(text) => {
+            Some(Cidr::parse(text, 30).with_context(|| format!("invalid ipv4_cidr {text:?}"))?)
+        }
+    };
+    let ipv6 = match file.ipv6_cidr.as_deref() {
+        None => defaults.ipv6,
+        Some("") => None,
+        Some(text) => Some(
+            Cidr::parse(text, 64)
+                .with_context(|| format!("invalid ipv6_cidr {text:?} (a /64 or shorter)"))?,
+        ),
+    };
+    Ok(NetworkConfig::new(&name, ipv4, ipv6))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -251,8 +342,8 @@ mod tests {
         );
         assert_eq!(c.client_url(), "http://127.0.0.1:9000");
         assert_eq!(c.bootstrap.admin_password, "pw");
-        assert_eq!(c.quota_defaults.0[&Resource::Instances], 50);
-        assert_eq!(c.quota_defaults.0[&Resource::Cores], 20);
+        assert_eq!(c.compute.quota_defaults.0[&Resource::Instances], 50);
+        assert_eq!(c.compute.quota_defaults.0[&Resource::Cores], 20);
         args.listen = Some("127.0.0.1:1".into());
         assert_eq!(Config::load(&args).unwrap().listen.port(), 1);
         std::fs::write(&path, "listne = \"x\"\n").unwrap();

@@ -11,6 +11,7 @@ use oxstack_compute::Compute;
 use oxstack_identity::{IdentityConfig, IdentityService};
 use oxstack_image::Images;
 use oxstack_store::Store;
+use oxstack_virt::fake::FakeDriver;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
@@ -80,11 +81,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
     };
-    let compute = Compute::new(store.clone(), config.quota_defaults.clone());
+    let driver = Arc::new(FakeDriver::new(
+        config.host.clone(),
+        config.fake_driver.clone(),
+    ));
+    let compute = Compute::new(
+        store.clone(),
+        config.compute.clone(),
+        driver,
+        config.host.clone(),
+    );
     compute
         .seed_default_flavors()
         .await
         .context("creating the default flavors")?;
+    let resumed = compute
+        .recover()
+        .await
+        .context("resuming unfinished server work")?;
+    if resumed > 0 {
+        tracing::info!(
+            servers = resumed,
+            "resumed work left unfinished by the last run"
+        );
+    }
     let images = Images::open(
         store.clone(),
         &config.data_dir.join("images"),

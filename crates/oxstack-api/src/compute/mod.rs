@@ -16,6 +16,7 @@ mod microversion;
 mod pagination;
 mod quota_sets;
 mod request;
+mod servers;
 mod versions;
 
 use axum::Router;
@@ -97,6 +98,46 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/os-quota-sets/{tenant_id}/defaults",
             get(quota_sets::show_quota_defaults),
+        )
+        .route(
+            "/servers",
+            get(servers::list_servers).post(servers::create_server),
+        )
+        .route("/servers/detail", get(servers::list_servers_detail))
+        .route(
+            "/servers/{server_id}",
+            get(servers::show_server)
+                .put(servers::update_server)
+                .delete(servers::delete_server),
+        )
+        .route(
+            "/servers/{server_id}/metadata",
+            get(servers::list_metadata)
+                .post(servers::create_metadata)
+                .put(servers::replace_metadata),
+        )
+        .route(
+            "/servers/{server_id}/metadata/{key}",
+            get(servers::show_metadata_item)
+                .put(servers::set_metadata_item)
+                .delete(servers::delete_metadata_item),
+        )
+        .route("/servers/{server_id}/ips", get(servers::list_ips))
+        .route(
+            "/servers/{server_id}/ips/{network_label}",
+            get(servers::show_ips),
+        )
+        .route(
+            "/servers/{server_id}/tags",
+            get(servers::list_tags)
+                .put(servers::replace_tags)
+                .delete(servers::delete_tags),
+        )
+        .route(
+            "/servers/{server_id}/tags/{tag}",
+            get(servers::check_tag)
+                .put(servers::add_tag)
+                .delete(servers::delete_tag),
         )
         .route(
             "/flavors",

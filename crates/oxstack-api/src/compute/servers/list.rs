@@ -1,0 +1,431 @@
+//! `GET /servers` and `/servers/detail`: Nova's query processing
+//! (`servers.py _get_servers`) — per-version filter whitelists, status to
+//! states, time windows, tags, tenancy, sorting and paging — into one
+//! domain [`ListRequest`].
+
+use axum::Json;
+use axum::extract::State;
+use fancy_regex::Regex;
+use http::StatusCode;
+use oxstack_compute::servers::list::RegexField;
+use oxstack_compute::servers::states::states_for_statuses;
+use oxstack_compute::servers::{ListRequest, Server, SortColumn};
+use oxstack_identity::Rule;
+use oxstack_store::instances::{Condition, SqlValue};
+use serde_json::{Value, json};
+
+use super::super::error::NovaError;
+use super::super::pagination::{limit_and_marker, next_links};
+use super::super::request::Req;
+use super::{schema, views};
+use crate::AppState;
+
+/// Filters every caller may use, by the microversion that allowed them.
+const USER_FILTERS: &[(u32, &str)] = &[
+    (1, "reservation_id"),
+    (1, "name"),
+    (1, "status"),
+    (1, "image"),
+    (1, "flavor"),
+    (1, "ip"),
+    (1, "changes-since"),
+    (1, "all_tenants"),
+    (5, "ip6"),
+    (26, "tags"),
+    (26, "tags-any"),
+    (26, "not-tags"),
+    (26, "not-tags-any"),
+    (66, "changes-before"),
+    (73, "locked"),
+    (83, "availability_zone"),
+    (83, "config_drive"),
+    (83, "key_name"),
+    (83, "created_at"),
+    (83, "launched_at"),
+    (83, "terminated_at"),
+    (83, "power_state"),
+    (83, "task_state"),
+    (83, "vm_state"),
+    (83, "progress"),
+    (83, "user_id"),
+    (90, "hostname"),
+];
+
+const JOINED_TABLES: [&str; 7] = [
+    "block_device_mapping",
+    "services",
+    "metadata",
+    "system_metadata",
+    "info_cache",
+    "security_groups",
+    "pci_devices",
+];
+
+const PAGING: [&str; 4] = ["sort_key", "sort_dir", "limit", "marker"];
+
+/// oslo's `bool_from_string(strict=True)`.
+fn strict_bool(value: &str) -> Result<bool, NovaError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+        _ => Err(NovaError::bad_request(format!(
+            "Unrecognized value '{value}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+        ))),
+    }
+}
+
+/// An ISO 8601 time as oslo's `parse_isotime` reads it, in µs.
+pub fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+    .map(|t| t.and_utc().timestamp_micros())
+}
+
+fn sort_column(key: &str) -> Option<SortColumn> {
+    Some(match key {
+        "access_ip_v4" => SortColumn::AccessIpV4,
+        "access_ip_v6" => SortColumn::AccessIpV6,
+        "auto_disk_config" => SortColumn::AutoDiskConfig,
+        "availability_zone" => SortColumn::AvailabilityZone,
+        "config_drive" => SortColumn::ConfigDrive,
+        "created_at" => SortColumn::CreatedAt,
+        "display_description" => SortColumn::DisplayDescription,
+        "display_name" => SortColumn::DisplayName,
+        "host" => SortColumn::Host,
+        "hostname" => SortColumn::Hostname,
+        "image_ref" => SortColumn::ImageRef,
+        "instance_type_id" => SortColumn::FlavorId,
+        "key_name" => SortColumn::KeyName,
+        "launch_index" => SortColumn::LaunchIndex,
+        "launched_at" => SortColumn::LaunchedAt,
+        "locked" => SortColumn::Locked,
+        "locked_by" => SortColumn::LockedBy,
+        "node" => SortColumn::Node,
+        "power_state" => SortColumn::PowerState,
+        "progress" => SortColumn::Progress,
+        "project_id" => SortColumn::ProjectId,
+        "root_device_name" => SortColumn::RootDeviceName,
+        "task_state" => SortColumn::TaskState,
+        "terminated_at" => SortColumn::TerminatedAt,
+        "updated_at" => SortColumn::UpdatedAt,
+        "user_id" => SortColumn::UserId,
+        "uuid" => SortColumn::Uuid,
+        "vm_state" => SortColumn::VmState,
+        // kernel_id, ramdisk_id: never set here, every server sorts equal.
+        _ => return None,
+    })
+}
+
+fn regex_field(key: &str) -> Option<RegexField> {
+    Some(match key {
+        "name" | "display_name" => RegexField::DisplayName,
+        "description" | "display_description" => RegexField::DisplayDescription,
+        "hostname" => RegexField::Hostname,
+        "reservation_id" => RegexField::ReservationId,
+        "node" => RegexField::Node,
+        "key_name" => RegexField::KeyName,
+        "availability_zone" => RegexField::AvailabilityZone,
+        "config_drive" => RegexField::ConfigDrive,
+        "access_ip_v4" => RegexField::AccessIpV4,
+        "access_ip_v6" => RegexField::AccessIpV6,
+        "progress" => RegexField::Progress,
+        "power_state" => RegexField::PowerState,
+        "launch_index" => RegexField::LaunchIndex,
+        "locked_by" => RegexField::LockedBy,
+        "root_device_name" => RegexField::RootDeviceName,
+        "auto_disk_config" => RegexField::AutoDiskConfig,
+        "ip" => RegexField::Ip,
+        "ip6" => RegexField::Ip6,
+        _ => return None,
+    })
+}
+
+/// The sort of a listing: keys and directions as Nova pairs them.
+fn sort(req: &Req) -> Result<Vec<(SortColumn, bool)>, NovaError> {
+    let mut keys: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k == "sort_key")
+        .map(|(_, v)| v.trim().to_owned())
+        .collect();
+    let mut dirs: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k == "sort_dir")
+        .map(|(_, v)| v.trim().to_owned())
+        .collect();
+    if keys.is_empty() && dirs.is_empty() {
+        return Ok(vec![(SortColumn::CreatedAt, true)]);
+    }
+    let ignored =
+        |k: &str| schema::IGNORED_SORT_KEYS.contains(&k) && !(req.at_least(73) && k == "locked");
+    let mut i = 0;
+    while i < keys.len() {
+        if ignored(&keys[i]) {
+            keys.remove(i);
+            if i < dirs.len() {
+                dirs.remove(i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if !req.ctx.is_admin() {
+        if let Some(k) = keys.iter().find(|k| *k == "host" || *k == "node") {
+            return Err(NovaError::new(
+                StatusCode::FORBIDDEN,
+                format!("Only administrators can sort servers by {k}"),
+            ));
+        }
+    }
+    if dirs.iter().any(|d| d != "asc" && d != "desc") {
+        return Err(NovaError::bad_request(
+            "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'",
+        ));
+    }
+    if keys.is_empty() {
+        keys.push("created_at".into());
+    }
+    if dirs.len() > keys.len() {
+        return Err(NovaError::bad_request(
+            "Invalid input received: Sort direction size exceeds sort key size",
+        ));
+    }
+    let default_dir = dirs.first().cloned().unwrap_or_else(|| "desc".into());
+    let mut out = Vec::new();
+    for (n, key) in keys.iter().enumerate() {
+        let desc = dirs.get(n).unwrap_or(&default_dir) == "desc";
+        if let Some(column) = sort_column(key) {
+            out.push((column, desc));
+        }
+    }
+    if !keys.iter().any(|k| k == "created_at") {
+        out.push((SortColumn::CreatedAt, default_dir == "desc"));
+    }
+    Ok(out)
+}
+
+fn text_values(value: &str) -> Vec<SqlValue> {
+    vec![SqlValue::Text(value.to_owned())]
+}
+
+/// Builds the domain request; `Ok(None)` means Nova answers an empty list
+/// (an unknown status before 2.38).
+fn listing(req: &Req) -> Result<Option<ListRequest>, NovaError> {
+    let minor = if req.root.legacy_v2 {
+        1
+    } else {
+        req.version.minor
+    };
+    req.validate_query(&schema::index_query(minor))?;
+    let admin = req.ctx.is_admin();
+    let allowed = |key: &str| {
+        admin
+            || USER_FILTERS
+                .iter()
+                .any(|(v, k)| *k == key && req.at_least(*v))
+    };
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for (k, v) in &req.query {
+        if PAGING.contains(&k.as_str()) || k == "status" || !allowed(k) {
+            continue;
+        }
+        filters.retain(|(fk, _)| fk != k);
+        filters.push((k.clone(), v.clone()));
+    }
+    if let Some((k, _)) = filters
+        .iter()
+        .find(|(k, _)| JOINED_TABLES.contains(&k.as_str()) || k.starts_with('_'))
+    {
+        return Err(NovaError::bad_request(format!(
+            "Invalid filter field: {k}."
+        )));
+    }
+    let get = |name: &str| {
+        filters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    let mut out = ListRequest::default();
+    let mut vm_states: Option<Vec<String>> = None;
+    let statuses: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k == "status")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if !statuses.is_empty() {
+        match states_for_statuses(&statuses) {
+            None if req.at_least(38) => return Err(NovaError::bad_request("Invalid status value")),
+            None => return Ok(None),
+            Some((vm, tasks)) => {
+                if let Some(tasks) = tasks {
+                    out.conditions.push(Condition::TaskStateIn(
+                        tasks.into_iter().map(Some).collect(),
+                    ));
+                }
+                vm_states = Some(vm);
+            }
+        }
+    }
+    let since = get("changes-since").map(|t| {
+        parse_time(t).ok_or_else(|| NovaError::bad_request("Invalid filter field: changes-since."))
+    });
+    let before = get("changes-before").map(|t| {
+        parse_time(t).ok_or_else(|| NovaError::bad_request("Invalid filter field: changes-before."))
+    });
+    let (since, before) = (since.transpose()?, before.transpose()?);
+    if let (Some(s), Some(b)) = (since, before) {
+        if b < s {
+            return Err(NovaError::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
+        }
+    }
+    out.conditions.extend(since.map(Condition::ChangedSince));
+    out.conditions.extend(before.map(Condition::ChangedBefore));
+    if let Some(deleted) = get("deleted") {
+        out.deleted = Some(matches!(
+            deleted.trim().to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        ));
+    }
+    if let Some(vm) = &vm_states {
+        if vm.len() == 1 && vm[0] == "deleted" {
+            if !admin {
+                return Err(NovaError::new(
+                    StatusCode::FORBIDDEN,
+                    "Only administrators may list deleted instances",
+                ));
+            }
+            out.deleted = Some(true);
+        }
+    }
+    if let Some(vm) = get("vm_state") {
+        vm_states = Some(vec![vm.to_owned()]);
+    }
+    if let Some(vm) = vm_states {
+        out.conditions.push(Condition::In(
+            SortColumn::VmState,
+            vm.into_iter().map(SqlValue::Text).collect(),
+        ));
+    }
+    if let Some(task) = get("task_state") {
+        out.conditions
+            .push(Condition::TaskStateIn(vec![Some(task.to_owned())]));
+    }
+    if req.at_least(26) {
+        let split = |v: &str| v.split(',').map(str::to_owned).collect::<Vec<_>>();
+        out.conditions
+            .extend(get("tags").map(|v| Condition::TagsAll(split(v))));
+        out.conditions
+            .extend(get("tags-any").map(|v| Condition::TagsAny(split(v))));
+        out.conditions
+            .extend(get("not-tags").map(|v| Condition::NotTagsAll(split(v))));
+        out.conditions
+            .extend(get("not-tags-any").map(|v| Condition::NotTagsAny(split(v))));
+    }
+    if let Some(all) = get("all_tenants") {
+        out.all_projects = all.is_empty() || strict_bool(all)?;
+    }
+    if out.all_projects {
+        req.authorize("os_compute_api:servers:index:get_all_tenants", Rule::Admin)?;
+        out.project_id = get("project_id").or(get("tenant_id")).map(str::to_owned);
+    }
+    if req.at_least(73) {
+        if let Some(locked) = get("locked") {
+            let locked = strict_bool(locked)?;
+            out.conditions.push(Condition::In(
+                SortColumn::Locked,
+                vec![SqlValue::Int(i64::from(locked))],
+            ));
+        }
+    }
+    let exact = [
+        ("image", SortColumn::ImageRef),
+        ("image_ref", SortColumn::ImageRef),
+        ("flavor", SortColumn::FlavorId),
+        ("uuid", SortColumn::Uuid),
+        ("user_id", SortColumn::UserId),
+        ("host", SortColumn::Host),
+    ];
+    for (key, column) in exact {
+        if let Some(v) = get(key) {
+            let v = if key == "image" {
+                v.trim_end_matches('/').rsplit('/').next().unwrap_or(v)
+            } else {
+                v
+            };
+            out.conditions.push(Condition::In(column, text_values(v)));
+        }
+    }
+    for (key, value) in &filters {
+        if let Some(field) = regex_field(key) {
+            let re = Regex::new(value)
+                .map_err(|_| NovaError::bad_request(format!("Invalid filter field: {key}.")))?;
+            out.regex.push((field, re));
+        }
+    }
+    let (limit, marker) = limit_and_marker(req)?;
+    out.limit = limit;
+    out.marker = marker;
+    out.sort = sort(req)?;
+    Ok(Some(out))
+}
+
+async fn servers(state: &AppState, req: &Req, policy: &str) -> Result<Vec<Server>, NovaError> {
+    req.authorize(policy, Rule::ProjectReader)?;
+    let Some(listing) = listing(req)? else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .compute()
+        .list_servers(&views::caller(req), listing)
+        .await?)
+}
+
+fn page(req: &Req, collection: &str, servers: &[Server], items: Vec<Value>) -> Value {
+    let mut body = json!({"servers": items});
+    if let Some(links) = next_links(
+        req,
+        collection,
+        servers.len(),
+        servers.last().map(|s| s.uuid.as_str()),
+    ) {
+        body["servers_links"] = links;
+    }
+    body
+}
+
+pub async fn list_servers(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    let servers = servers(&state, &req, "os_compute_api:servers:index").await?;
+    let items = servers.iter().map(|s| views::summary(&req, s)).collect();
+    Ok(Json(page(&req, "servers", &servers, items)))
+}
+
+pub async fn list_servers_detail(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    let servers = servers(&state, &req, "os_compute_api:servers:detail").await?;
+    let label = &state.compute().settings().network.name;
+    let items = servers
+        .iter()
+        .map(|s| views::server(&req, s, views::Kind::Detail, label))
+        .collect();
+    Ok(Json(page(&req, "servers/detail", &servers, items)))
+}

@@ -1,0 +1,108 @@
+//! `/servers`: create, list, show, update, delete, and the sub-resources
+//! metadata, ips and tags.
+
+mod create;
+mod ips;
+mod list;
+mod metadata;
+mod schema;
+mod tags;
+mod views;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use oxstack_compute::servers::ServerUpdate;
+use oxstack_identity::Rule;
+use serde_json::{Value, json};
+
+pub use create::create_server;
+pub use ips::{list_ips, show_ips};
+pub use list::{list_servers, list_servers_detail};
+pub use metadata::{
+    create_metadata, delete_metadata_item, list_metadata, replace_metadata, set_metadata_item,
+    show_metadata_item,
+};
+pub use tags::{add_tag, check_tag, delete_tag, delete_tags, list_tags, replace_tags};
+
+use super::error::NovaError;
+use super::request::{NovaBody, Req};
+use crate::AppState;
+
+pub async fn show_server(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    req.refuse_unknown_query(&[], 102)?;
+    req.authorize("os_compute_api:servers:show", Rule::ProjectReader)?;
+    let server = state
+        .compute()
+        .get_server(&views::caller(&req), &id)
+        .await?;
+    let label = &state.compute().settings().network.name;
+    Ok(Json(
+        json!({"server": views::server(&req, &server, views::Kind::Show, label)}),
+    ))
+}
+
+pub async fn update_server(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+    body: NovaBody,
+) -> Result<Json<Value>, NovaError> {
+    let minor = if req.root.legacy_v2 {
+        1
+    } else {
+        req.version.minor
+    };
+    let body = body.validate(&schema::update(minor))?;
+    req.authorize("os_compute_api:servers:update", Rule::ProjectMember)?;
+    let fields = &body["server"];
+    let text = |k: &str| fields.get(k).map(|v| v.as_str().map(str::to_owned));
+    let update = ServerUpdate {
+        name: fields
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|n| n.trim().to_owned()),
+        description: text("description"),
+        hostname: fields
+            .get("hostname")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        access_ip_v4: text("accessIPv4"),
+        access_ip_v6: text("accessIPv6"),
+        auto_disk_config: fields
+            .get("OS-DCF:diskConfig")
+            .and_then(Value::as_str)
+            .map(|d| d == "AUTO"),
+        pinned_availability_zone: text("pinned_availability_zone"),
+    };
+    let server = state
+        .compute()
+        .update_server(&views::caller(&req), &id, update)
+        .await?;
+    let kind = if req.at_least(75) {
+        views::Kind::Show
+    } else {
+        views::Kind::UpdateBefore275
+    };
+    let label = &state.compute().settings().network.name;
+    Ok(Json(
+        json!({"server": views::server(&req, &server, kind, label)}),
+    ))
+}
+
+pub async fn delete_server(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<StatusCode, NovaError> {
+    req.authorize("os_compute_api:servers:delete", Rule::ProjectMember)?;
+    state
+        .compute()
+        .delete_server(&views::caller(&req), &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,304 @@
+//! The server representation, per microversion and caller
+//! (`nova/api/openstack/compute/views/servers.py`): the base keys in Nova's
+//! order, then the extension keys, each appearing at the version Nova
+//! added it; admin-only attributes only for admins.
+
+use oxstack_compute::servers::states::{self, vm};
+use oxstack_compute::servers::{Caller, Server};
+use oxstack_identity::Rule;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha224};
+
+use super::super::request::Req;
+
+/// Which response a server is rendered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `GET /servers/{id}`, and update/rebuild from 2.75.
+    Show,
+    /// An item of `GET /servers/detail`.
+    Detail,
+    /// `PUT /servers/{id}` before 2.75: the short form.
+    UpdateBefore275,
+}
+
+/// Statuses that show `progress`.
+const WITH_PROGRESS: [&str; 6] = [
+    "ACTIVE",
+    "BUILD",
+    "REBUILD",
+    "RESIZE",
+    "VERIFY_RESIZE",
+    "MIGRATING",
+];
+
+/// The caller of a compute request, as the domain sees it.
+pub fn caller(req: &Req) -> Caller {
+    Caller {
+        project_id: req.ctx.project_id.clone(),
+        user_id: req.ctx.user_id.clone(),
+        is_admin: req.ctx.is_admin(),
+    }
+}
+
+/// Nova's `utils.isotime`: seconds, `Z`.
+pub fn isotime(micros: i64) -> String {
+    crate::image::isotime(micros)
+}
+
+/// A naive datetime as Nova's jsonutils prints it (microseconds, no zone).
+fn naive_time(micros: Option<i64>) -> Value {
+    match micros.and_then(chrono::DateTime::from_timestamp_micros) {
+        Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+        None => Value::Null,
+    }
+}
+
+/// Nova's `generate_hostid`: per project, so projects cannot correlate hosts.
+pub fn host_id(s: &Server) -> String {
+    match s.host.as_deref() {
+        Some(host) if !host.is_empty() => {
+            let digest = Sha224::digest(format!("{}{host}", s.project_id).as_bytes());
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The API status of a server.
+pub fn status(s: &Server) -> &'static str {
+    if s.deleted {
+        "DELETED"
+    } else {
+        states::status(&s.vm_state, s.task_state.as_deref())
+    }
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// `addresses`: `{label: [{version, addr, (type, mac)}]}`.
+pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
+    let items: Vec<Value> = s
+        .fixed_ips
+        .iter()
+        .map(|ip| {
+            if extended {
+                json!({"version": ip.version, "addr": ip.address,
+                       "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": ip.mac})
+            } else {
+                json!({"version": ip.version, "addr": ip.address})
+            }
+        })
+        .collect();
+    if items.is_empty() {
+        json!({})
+    } else {
+        json!({ label: items })
+    }
+}
+
+fn flavor(req: &Req, s: &Server) -> Value {
+    if !req.at_least(47) {
+        return json!({
+            "id": s.flavor_id,
+            "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", req.root.bookmark_url, s.flavor_id)}],
+        });
+    }
+    let mut f = match parse_json(&s.flavor) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    if !req.ctx.allows(Rule::ProjectReader, &s.project_id) {
+        f.shift_remove("extra_specs");
+    }
+    Value::Object(f)
+}
+
+fn image(req: &Req, s: &Server) -> Value {
+    if s.image_ref.is_empty() {
+        return json!("");
+    }
+    let mut image = json!({
+        "id": s.image_ref,
+        "links": [{"rel": "bookmark", "href": format!("{}/images/{}", req.root.bookmark_url, s.image_ref)}],
+    });
+    if req.at_least(98) {
+        image["properties"] = parse_json(&s.image_properties);
+    }
+    image
+}
+
+fn fault(req: &Req, s: &Server) -> Option<Value> {
+    let Value::Object(stored) = parse_json(s.fault.as_deref()?) else {
+        return None;
+    };
+    let code = stored.get("code").and_then(Value::as_i64).unwrap_or(500);
+    let mut out = json!({
+        "code": code,
+        "created": isotime(stored.get("created").and_then(Value::as_i64).unwrap_or(s.created_at)),
+        "message": stored.get("message").cloned().unwrap_or(json!("")),
+    });
+    let details = stored.get("details").and_then(Value::as_str).unwrap_or("");
+    if !details.is_empty() && (req.ctx.is_admin() || code != 500) {
+        out["details"] = json!(details);
+    }
+    Some(out)
+}
+
+fn security_groups(s: &Server) -> Option<Value> {
+    let names: Vec<String> = serde_json::from_str(&s.security_groups).unwrap_or_default();
+    (!names.is_empty() && !s.fixed_ips.is_empty())
+        .then(|| Value::Array(names.into_iter().map(|n| json!({"name": n})).collect()))
+}
+
+/// The full representation of a server.
+pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
+    let admin = req.ctx.is_admin();
+    let status = status(s);
+    let mut v = Map::new();
+    let mut put = |k: &str, value: Value| {
+        v.insert(k.to_owned(), value);
+    };
+    put(
+        "accessIPv4",
+        json!(s.access_ip_v4.clone().unwrap_or_default()),
+    );
+    put(
+        "accessIPv6",
+        json!(s.access_ip_v6.clone().unwrap_or_default()),
+    );
+    let addresses = if s.vm_state == vm::BUILDING {
+        json!({})
+    } else {
+        addresses(s, network_label, kind != Kind::UpdateBefore275)
+    };
+    put("addresses", addresses);
+    put("created", json!(isotime(s.created_at)));
+    put("flavor", flavor(req, s));
+    put("hostId", json!(host_id(s)));
+    put("id", json!(s.uuid));
+    put("image", image(req, s));
+    put("links", req.links("servers", &s.uuid));
+    put("metadata", json!(s.metadata));
+    put("name", json!(s.display_name));
+    put("status", json!(status));
+    put("tenant_id", json!(s.project_id));
+    put("user_id", json!(s.user_id));
+    put(
+        "updated",
+        json!(isotime(s.updated_at.unwrap_or(s.created_at))),
+    );
+    put(
+        "OS-DCF:diskConfig",
+        json!(if s.auto_disk_config { "AUTO" } else { "MANUAL" }),
+    );
+    if matches!(status, "ERROR" | "DELETED") {
+        if let Some(fault) = fault(req, s) {
+            put("fault", fault);
+        }
+    }
+    if WITH_PROGRESS.contains(&status) {
+        put("progress", json!(s.progress));
+    }
+    let full = kind != Kind::UpdateBefore275;
+    if full {
+        put(
+            "OS-EXT-AZ:availability_zone",
+            json!(s.availability_zone.clone().unwrap_or_default()),
+        );
+        put("config_drive", json!(s.config_drive));
+        put("key_name", json!(s.key_name));
+        put("OS-SRV-USG:launched_at", naive_time(s.launched_at));
+        put("OS-SRV-USG:terminated_at", naive_time(s.terminated_at));
+        if kind == Kind::Show {
+            if let Some(groups) = security_groups(s) {
+                put("security_groups", groups);
+            }
+        }
+        if admin {
+            put("OS-EXT-SRV-ATTR:host", json!(s.host));
+            put(
+                "OS-EXT-SRV-ATTR:instance_name",
+                json!(format!("instance-{:08x}", s.seq)),
+            );
+            put("OS-EXT-SRV-ATTR:hypervisor_hostname", json!(s.node));
+            if req.at_least(3) {
+                put("OS-EXT-SRV-ATTR:hostname", json!(s.hostname));
+                put("OS-EXT-SRV-ATTR:kernel_id", json!(""));
+                put("OS-EXT-SRV-ATTR:launch_index", json!(s.launch_index));
+                put("OS-EXT-SRV-ATTR:ramdisk_id", json!(""));
+                put("OS-EXT-SRV-ATTR:reservation_id", json!(s.reservation_id));
+                put(
+                    "OS-EXT-SRV-ATTR:root_device_name",
+                    json!(s.root_device_name),
+                );
+                put("OS-EXT-SRV-ATTR:user_data", json!(s.user_data));
+            }
+        }
+        put("OS-EXT-STS:task_state", json!(s.task_state));
+        put("OS-EXT-STS:vm_state", json!(s.vm_state));
+        put("OS-EXT-STS:power_state", json!(s.power_state));
+        put("os-extended-volumes:volumes_attached", json!([]));
+    }
+    if req.at_least(9) {
+        put("locked", json!(s.locked_by.is_some()));
+    }
+    let host_status = (full && admin && req.at_least(16)).then(|| json!(host_status(s)));
+    if kind == Kind::Show {
+        if let Some(hs) = &host_status {
+            put("host_status", hs.clone());
+        }
+    }
+    if req.at_least(19) {
+        put("description", json!(s.display_description));
+    }
+    if req.at_least(26) {
+        put("tags", json!(s.tags));
+    }
+    if req.at_least(63) {
+        put(
+            "trusted_image_certificates",
+            s.trusted_certs.as_deref().map_or(Value::Null, parse_json),
+        );
+    }
+    if req.at_least(71) && kind != Kind::Detail {
+        put("server_groups", json!([]));
+    }
+    if req.at_least(73) {
+        put("locked_reason", json!(s.locked_reason));
+    }
+    if req.at_least(90) && !admin {
+        put("OS-EXT-SRV-ATTR:hostname", json!(s.hostname));
+    }
+    if req.at_least(96) && full {
+        put(
+            "pinned_availability_zone",
+            json!(s.pinned_availability_zone),
+        );
+    }
+    if req.at_least(100) {
+        put("scheduler_hints", parse_json(&s.scheduler_hints));
+    }
+    if kind == Kind::Detail {
+        if let Some(hs) = host_status {
+            put("host_status", hs);
+        }
+        if let Some(groups) = security_groups(s) {
+            put("security_groups", groups);
+        }
+    }
+    Value::Object(v)
+}
+
+/// `UP` for a server on this (the only, always running) compute host; ""
+/// before it has a host.
+fn host_status(s: &Server) -> &'static str {
+    if s.host.is_some() { "UP" } else { "" }
+}
+
+/// An item of `GET /servers`.
+pub fn summary(req: &Req, s: &Server) -> Value {
+    json!({"id": s.uuid, "links": req.links("servers", &s.uuid), "name": s.display_name})
+}

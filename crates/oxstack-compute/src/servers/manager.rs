@@ -1,0 +1,216 @@
+//! The compute manager: performs what the API recorded, through the
+//! driver, one compare-and-swap per step so that a step that lost a race
+//! (the server was deleted meanwhile) stops quietly instead of overwriting.
+//!
+//! All work in flight is visible in the database (`task_state`), so after a
+//! crash [`Compute::recover`] finishes it, as Nova's `init_host` does:
+//! interrupted builds are built again (spawning is idempotent), interrupted
+//! deletes are completed.
+
+use oxstack_store::instances::{StateChange, StateGuard};
+use oxstack_virt::{GuestSpec, PowerState};
+
+use super::Server;
+use super::states::{task, vm};
+use crate::{Compute, ComputeResult, now_micros};
+
+/// The task states of an unfinished build.
+const BUILD_TASKS: [&str; 4] = [
+    task::SCHEDULING,
+    task::NETWORKING,
+    task::BLOCK_DEVICE_MAPPING,
+    task::SPAWNING,
+];
+
+fn guard(vm_state: &str, task_state: &str) -> StateGuard {
+    StateGuard {
+        vm_states: Some(vec![vm_state.to_owned()]),
+        task_states: Some(vec![Some(task_state.to_owned())]),
+    }
+}
+
+fn set_task(task_state: &str) -> StateChange {
+    StateChange {
+        task_state: Some(Some(task_state.to_owned())),
+        ..StateChange::default()
+    }
+}
+
+/// A fault record as the server view shows it.
+fn fault(code: i64, message: &str, details: &str) -> String {
+    serde_json::json!({
+        "code": code,
+        "message": message,
+        "details": details,
+        "created": now_micros(),
+    })
+    .to_string()
+}
+
+impl Compute {
+    /// Runs the build of a new server in the background.
+    pub(crate) fn start_build(&self, uuid: String) {
+        let compute = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = compute.build(&uuid).await {
+                tracing::error!(server = %uuid, error = %e, "build failed");
+            }
+        });
+    }
+
+    /// Runs the deletion of a server in the background.
+    pub(crate) fn start_delete(&self, uuid: String) {
+        let compute = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = compute.finish_delete(&uuid).await {
+                tracing::error!(server = %uuid, error = %e, "delete failed");
+            }
+        });
+    }
+
+    /// scheduling → networking → block_device_mapping → spawning → active.
+    async fn build(&self, uuid: &str) -> ComputeResult<()> {
+        let repo = self.store.instances();
+        let scheduled = StateChange {
+            host: Some(Some(self.host.clone())),
+            node: Some(Some(self.driver.node_name().to_owned())),
+            ..set_task(task::NETWORKING)
+        };
+        let steps = [
+            (task::SCHEDULING, scheduled),
+            (task::NETWORKING, set_task(task::BLOCK_DEVICE_MAPPING)),
+            (task::BLOCK_DEVICE_MAPPING, set_task(task::SPAWNING)),
+        ];
+        for (from, change) in steps {
+            if !repo
+                .transition(uuid, &guard(vm::BUILDING, from), &change, now_micros())
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        let Some(server) = repo.get(uuid).await? else {
+            return Ok(());
+        };
+        let spawning = guard(vm::BUILDING, task::SPAWNING);
+        match self.driver.spawn(&guest_spec(&server)).await {
+            Ok(()) => {
+                let power = self.driver.power_state(uuid).await;
+                let active = StateChange {
+                    vm_state: Some(vm::ACTIVE.into()),
+                    task_state: Some(None),
+                    power_state: Some(power.code()),
+                    launched_at: Some(now_micros()),
+                    ..StateChange::default()
+                };
+                if !repo
+                    .transition(uuid, &spawning, &active, now_micros())
+                    .await?
+                {
+                    // Deleted while spawning: do not leave the guest behind.
+                    let _ = self.driver.destroy(uuid).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(server = %uuid, error = %e, "spawn failed");
+                let failed = StateChange {
+                    vm_state: Some(vm::ERROR.into()),
+                    task_state: Some(None),
+                    power_state: Some(PowerState::NoState.code()),
+                    fault: Some(Some(fault(
+                        500,
+                        &format!("Build of instance {uuid} aborted: {}", e.message),
+                        &e.message,
+                    ))),
+                    ..StateChange::default()
+                };
+                repo.transition(uuid, &spawning, &failed, now_micros())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Destroys the guest and marks the server deleted (addresses freed).
+    async fn finish_delete(&self, uuid: &str) -> ComputeResult<()> {
+        if let Err(e) = self.driver.destroy(uuid).await {
+            tracing::warn!(server = %uuid, error = %e, "destroy failed; server goes to ERROR");
+            let failed = StateChange {
+                vm_state: Some(vm::ERROR.into()),
+                task_state: Some(None),
+                fault: Some(Some(fault(500, &e.message, &e.message))),
+                ..StateChange::default()
+            };
+            self.store
+                .instances()
+                .transition(uuid, &StateGuard::default(), &failed, now_micros())
+                .await?;
+            return Ok(());
+        }
+        self.store
+            .instances()
+            .finish_delete(uuid, now_micros())
+            .await?;
+        Ok(())
+    }
+
+    /// Finishes the work a previous run of this host left unfinished.
+    /// Returns how many servers were picked up.
+    pub async fn recover(&self) -> ComputeResult<usize> {
+        let unsettled = self.store.instances().unsettled(&self.host).await?;
+        let count = unsettled.len();
+        for server in unsettled {
+            self.resume(server).await?;
+        }
+        Ok(count)
+    }
+
+    async fn resume(&self, server: Server) -> ComputeResult<()> {
+        let repo = self.store.instances();
+        match server.task_state.as_deref() {
+            Some(task::DELETING) => self.start_delete(server.uuid),
+            Some(t) if server.vm_state == vm::BUILDING && BUILD_TASKS.contains(&t) => {
+                let restart = set_task(task::SCHEDULING);
+                if repo
+                    .transition(
+                        &server.uuid,
+                        &guard(vm::BUILDING, t),
+                        &restart,
+                        now_micros(),
+                    )
+                    .await?
+                {
+                    tracing::info!(server = %server.uuid, from = t, "resuming an interrupted build");
+                    self.start_build(server.uuid);
+                }
+            }
+            other => {
+                // A task this version does not run: clear it, leaving the
+                // server in its last settled vm_state.
+                tracing::warn!(server = %server.uuid, task = ?other, "clearing an unknown task");
+                let clear = StateChange {
+                    task_state: Some(None),
+                    ..StateChange::default()
+                };
+                let guard = StateGuard {
+                    vm_states: None,
+                    task_states: Some(vec![other.map(str::to_owned)]),
+                };
+                repo.transition(&server.uuid, &guard, &clear, now_micros())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn guest_spec(server: &Server) -> GuestSpec {
+    GuestSpec {
+        uuid: server.uuid.clone(),
+        name: format!("instance-{:08x}", server.seq),
+        vcpus: server.vcpus,
+        memory_mb: server.memory_mb,
+        root_gb: server.root_gb,
+        image_id: server.image_ref.clone(),
+    }
+}

@@ -1,0 +1,68 @@
+//! Servers (Nova's instances): creation with quota and addresses, the
+//! build and delete flows run by the compute manager through the driver,
+//! listing, updates, metadata and tags. Records are the store's
+//! [`InstanceRow`]s; the API renders them.
+
+mod create;
+pub mod list;
+pub mod manager;
+pub mod network;
+pub mod states;
+mod update;
+
+use oxstack_store::instances::InstanceRow;
+
+use crate::{Compute, ComputeError, ComputeResult};
+
+pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic};
+pub use list::{ListRequest, ServerSort};
+pub use oxstack_store::instances::{Column as SortColumn, FixedIp, InstanceRow as Server};
+pub use update::{MAX_TAGS, ServerUpdate};
+
+/// Who is acting on servers: their project and user, and whether they are
+/// an admin (who sees and may act on every project's servers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub project_id: String,
+    pub user_id: String,
+    pub is_admin: bool,
+}
+
+/// Nova's not-found message for a server.
+pub fn not_found(id: &str) -> ComputeError {
+    ComputeError::NotFound(format!("Instance {id} could not be found."))
+}
+
+/// Nova's message for a refused state.
+pub fn invalid_state(action: &str, server: &InstanceRow, attr: &str, state: &str) -> ComputeError {
+    ComputeError::Conflict(format!(
+        "Cannot '{action}' instance {} while it is in {attr} {state}",
+        server.uuid
+    ))
+}
+
+/// Nova's `check_instance_lock`: a locked server refuses changes unless
+/// the caller is an admin.
+pub fn check_lock(server: &InstanceRow, caller: &Caller) -> ComputeResult<()> {
+    if server.locked_by.is_some() && !caller.is_admin {
+        return Err(ComputeError::Conflict(format!(
+            "Instance {} is locked",
+            server.uuid
+        )));
+    }
+    Ok(())
+}
+
+impl Compute {
+    /// A live server the caller may see: their project's, or any for
+    /// admins. Everything else (other projects', deleted, unknown) is the
+    /// same "not found", so ids of other projects never leak.
+    pub async fn get_server(&self, caller: &Caller, id: &str) -> ComputeResult<Server> {
+        match self.store.instances().get(id).await? {
+            Some(s) if !s.deleted && (caller.is_admin || s.project_id == caller.project_id) => {
+                Ok(s)
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Changes to existing servers: update, delete, metadata and tags, each
+//! with Nova's lock and state rules.
+
+use std::collections::BTreeMap;
+
+use oxstack_store::StoreError;
+use oxstack_store::instances::{InstanceUpdate, StateChange, StateGuard};
+
+use super::states::{task, vm};
+use super::{Caller, Server, check_lock, invalid_state};
+use crate::quotas::Resource;
+use crate::{Compute, ComputeError, ComputeResult, now_micros};
+
+/// Nova's `MAX_TAG_COUNT`.
+pub const MAX_TAGS: i64 = 50;
+
+/// The states in which metadata and tags may change.
+const SETTLED: [&str; 4] = [vm::ACTIVE, vm::PAUSED, vm::SUSPENDED, vm::STOPPED];
+
+/// The fields `PUT /servers/{id}` may change; `None` leaves one alone.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerUpdate {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub hostname: Option<String>,
+    pub access_ip_v4: Option<Option<String>>,
+    pub access_ip_v6: Option<Option<String>>,
+    pub auto_disk_config: Option<bool>,
+    /// 2.104: `Some(None)` unpins.
+    pub pinned_availability_zone: Option<Option<String>>,
+}
+
+impl Compute {
+    /// `PUT /servers/{id}`: no lock or state rule applies (as in Nova).
+    pub async fn update_server(
+        &self,
+        caller: &Caller,
+        id: &str,
+        u: ServerUpdate,
+    ) -> ComputeResult<Server> {
+        let server = self.get_server(caller, id).await?;
+        let pinned = match &u.pinned_availability_zone {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(wanted)) => match &server.pinned_availability_zone {
+                Some(current) if current == wanted => None,
+                Some(_) => {
+                    return Err(ComputeError::Conflict(
+                        "Cannot change pinned availability zone directly. Unpin first by setting pinned_availability_zone to null."
+                            .into(),
+                    ));
+                }
+                None => {
+                    let current = server
+                        .availability_zone
+                        .clone()
+                        .unwrap_or_else(|| self.settings.availability_zone.clone());
+                    if &current != wanted {
+                        return Err(ComputeError::Conflict(format!(
+                            "Server can only be pinned to its current availability zone '{current}', but '{wanted}' was requested."
+                        )));
+                    }
+                    Some(Some(current))
+                }
+            },
+        };
+        let change = InstanceUpdate {
+            display_name: u.name,
+            display_description: u.description,
+            hostname: u.hostname,
+            access_ip_v4: u.access_ip_v4,
+            access_ip_v6: u.access_ip_v6,
+            auto_disk_config: u.auto_disk_config,
+            pinned_availability_zone: pinned,
+            ..InstanceUpdate::default()
+        };
+        match self
+            .store
+            .instances()
+            .update(id, &change, now_micros())
+            .await
+        {
+            Err(StoreError::NotFound) => return Err(super::not_found(id)),
+            other => other?,
+        }
+        self.get_server(caller, id).await
+    }
+
+    /// `DELETE /servers/{id}`: any state, unless locked; the server goes
+    /// `deleting` and the manager finishes the job.
+    pub async fn delete_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
+        let server = self.get_server(caller, id).await?;
+        check_lock(&server, caller)?;
+        let deleting = StateChange {
+            task_state: Some(Some(task::DELETING.into())),
+            ..StateChange::default()
+        };
+        if self
+            .store
+            .instances()
+            .transition(id, &StateGuard::default(), &deleting, now_micros())
+            .await?
+        {
+            self.start_delete(server.uuid);
+        }
+        Ok(())
+    }
+
+    fn check_metadata_state(
+        &self,
+        server: &Server,
+        caller: &Caller,
+        action: &str,
+    ) -> ComputeResult<()> {
+        check_lock(server, caller)?;
+        if !SETTLED.contains(&server.vm_state.as_str()) {
+            return Err(invalid_state(action, server, "vm_state", &server.vm_state));
+        }
+        if server.launched_at.is_none() {
+            return Err(invalid_state(action, server, "launched_at", "None"));
+        }
+        Ok(())
+    }
+
+    /// Merges (`replace` false) or replaces server metadata; returns the
+    /// resulting set.
+    pub async fn write_server_metadata(
+        &self,
+        caller: &Caller,
+        id: &str,
+        items: &BTreeMap<String, String>,
+        replace: bool,
+    ) -> ComputeResult<BTreeMap<String, String>> {
+        let server = self.get_server(caller, id).await?;
+        self.check_metadata_state(&server, caller, "update metadata")?;
+        let limit = self
+            .quota_limits(&server.project_id)
+            .await?
+            .get(&Resource::MetadataItems)
+            .copied()
+            .unwrap_or(-1);
+        match self
+            .store
+            .instances()
+            .write_metadata(id, items, replace, limit, now_micros())
+            .await
+        {
+            Err(StoreError::LimitExceeded) => {
+                return Err(ComputeError::Forbidden(format!(
+                    "Maximum number of metadata items exceeds {limit}"
+                )));
+            }
+            Err(StoreError::NotFound) => return Err(super::not_found(id)),
+            other => other?,
+        }
+        Ok(self.get_server(caller, id).await?.metadata)
+    }
+
+    /// Deletes one metadata item.
+    pub async fn delete_server_metadata(
+        &self,
+        caller: &Caller,
+        id: &str,
+        key: &str,
+    ) -> ComputeResult<()> {
+        let server = self.get_server(caller, id).await?;
+        if !server.metadata.contains_key(key) {
+            return Err(metadata_not_found());
+        }
+        self.check_metadata_state(&server, caller, "delete metadata")?;
+        match self
+            .store
+            .instances()
+            .delete_metadata(id, key, now_micros())
+            .await
+        {
+            Err(StoreError::NotFound) => Err(metadata_not_found()),
+            other => Ok(other?),
+        }
+    }
+
+    fn check_tag_state(server: &Server, action: &str) -> ComputeResult<()> {
+        if !SETTLED.contains(&server.vm_state.as_str()) {
+            return Err(invalid_state(action, server, "vm_state", &server.vm_state));
+        }
+        Ok(())
+    }
+
+    /// Replaces every tag; returns the resulting tags.
+    pub async fn replace_server_tags(
+        &self,
+        caller: &Caller,
+        id: &str,
+        tags: &[String],
+    ) -> ComputeResult<Vec<String>> {
+        let server = self.get_server(caller, id).await?;
+        Self::check_tag_state(&server, "update tags")?;
+        self.write_tags(id, tags, true).await?;
+        Ok(self.get_server(caller, id).await?.tags)
+    }
+
+    /// Adds one tag; `true` when it was new.
+    pub async fn add_server_tag(
+        &self,
+        caller: &Caller,
+        id: &str,
+        tag: &str,
+    ) -> ComputeResult<bool> {
+        let server = self.get_server(caller, id).await?;
+        Self::check_tag_state(&server, "update tag")?;
+        if server.tags.len() as i64 >= MAX_TAGS {
+            return Err(ComputeError::Invalid(format!(
+                "The number of tags exceeded the per-server limit {MAX_TAGS}"
+            )));
+        }
+        self.write_tags(id, &[tag.to_owned()], false).await
+    }
+
+    async fn write_tags(&self, id: &str, tags: &[String], replace: bool) -> ComputeResult<bool> {
+        match self
+            .store
+            .instances()
+            .write_tags(id, tags, replace, MAX_TAGS, now_micros())
+            .await
+        {
+            Err(StoreError::LimitExceeded) => Err(ComputeError::Invalid(format!(
+                "The number of tags exceeded the per-server limit {MAX_TAGS}"
+            ))),
+            Err(StoreError::NotFound) => Err(super::not_found(id)),
+            other => Ok(other?),
+        }
+    }
+
+    /// Deletes one tag (`Some`) or all of them.
+    pub async fn delete_server_tags(
+        &self,
+        caller: &Caller,
+        id: &str,
+        tag: Option<&str>,
+    ) -> ComputeResult<()> {
+        let server = self.get_server(caller, id).await?;
+        Self::check_tag_state(
+            &server,
+            if tag.is_some() {
+                "delete tag"
+            } else {
+                "delete tags"
+            },
+        )?;
+        match self
+            .store
+            .instances()
+            .delete_tags(id, tag, now_micros())
+            .await
+        {
+            Err(StoreError::NotFound) => Err(ComputeError::NotFound(format!(
+                "Instance {id} has no tag '{}'",
+                tag.unwrap_or_default()
+            ))),
+            other => Ok(other?),
+        }
+    }
+}
+
+fn metadata_not_found() -> ComputeError {
+    ComputeError::NotFound("Metadata item was not found".into())
+}

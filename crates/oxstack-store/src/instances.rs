@@ -1,0 +1,983 @@
+//! Rows and queries of the instance tables.
+//!
+//! A server is read whole in one query: its metadata, tags and fixed
+//! addresses come back as JSON aggregates beside the row (the aggregate
+//! functions differ per engine, so the SELECT is built per backend). A page
+//! of a listing is therefore one query whatever its size.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, FromRow, Row, Transaction};
+
+use crate::{Backend, StoreError, StoreResult, missing_if_none};
+
+/// The columns of an instance, plus its metadata, tags and addresses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceRow {
+    pub uuid: String,
+    pub seq: i64,
+    pub project_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub display_description: Option<String>,
+    pub hostname: String,
+    pub reservation_id: String,
+    pub launch_index: i64,
+    pub image_ref: String,
+    /// JSON object: the image's properties when the server was built.
+    pub image_properties: String,
+    pub flavor_id: String,
+    /// JSON object: the flavor as it was when the server was built.
+    pub flavor: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub availability_zone: Option<String>,
+    pub pinned_availability_zone: Option<String>,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: i64,
+    pub progress: i64,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub auto_disk_config: bool,
+    pub config_drive: String,
+    pub root_device_name: Option<String>,
+    /// `owner` or `admin` when locked.
+    pub locked_by: Option<String>,
+    pub locked_reason: Option<String>,
+    /// JSON array of security group names.
+    pub security_groups: String,
+    /// JSON object.
+    pub scheduler_hints: String,
+    /// JSON array, or none.
+    pub trusted_certs: Option<String>,
+    /// JSON object `{code, message, details, created}`, or none.
+    pub fault: Option<String>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+    pub launched_at: Option<i64>,
+    pub terminated_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub deleted: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub fixed_ips: Vec<FixedIp>,
+}
+
+/// One fixed address of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FixedIp {
+    pub network_id: String,
+    pub address: String,
+    pub version: i64,
+    pub mac: String,
+    /// The NIC's position in the server's network list.
+    pub position: i64,
+}
+
+fn json_column<T: for<'de> Deserialize<'de> + Default>(
+    row: &AnyRow,
+    column: &str,
+) -> sqlx::Result<T> {
+    let text: Option<String> = row.try_get(column)?;
+    match text {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        }),
+    }
+}
+
+impl FromRow<'_, AnyRow> for InstanceRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            uuid: row.try_get("uuid")?,
+            seq: row.try_get("seq")?,
+            project_id: row.try_get("project_id")?,
+            user_id: row.try_get("user_id")?,
+            display_name: row.try_get("display_name")?,
+            display_description: row.try_get("display_description")?,
+            hostname: row.try_get("hostname")?,
+            reservation_id: row.try_get("reservation_id")?,
+            launch_index: row.try_get("launch_index")?,
+            image_ref: row.try_get("image_ref")?,
+            image_properties: row.try_get("image_properties")?,
+            flavor_id: row.try_get("flavor_id")?,
+            flavor: row.try_get("flavor")?,
+            vcpus: row.try_get("vcpus")?,
+            memory_mb: row.try_get("memory_mb")?,
+            root_gb: row.try_get("root_gb")?,
+            ephemeral_gb: row.try_get("ephemeral_gb")?,
+            key_name: row.try_get("key_name")?,
+            key_data: row.try_get("key_data")?,
+            user_data: row.try_get("user_data")?,
+            availability_zone: row.try_get("availability_zone")?,
+            pinned_availability_zone: row.try_get("pinned_availability_zone")?,
+            host: row.try_get("host")?,
+            node: row.try_get("node")?,
+            vm_state: row.try_get("vm_state")?,
+            task_state: row.try_get("task_state")?,
+            power_state: row.try_get("power_state")?,
+            progress: row.try_get("progress")?,
+            access_ip_v4: row.try_get("access_ip_v4")?,
+            access_ip_v6: row.try_get("access_ip_v6")?,
+            auto_disk_config: crate::flag(row, "auto_disk_config")?,
+            config_drive: row.try_get("config_drive")?,
+            root_device_name: row.try_get("root_device_name")?,
+            locked_by: row.try_get("locked_by")?,
+            locked_reason: row.try_get("locked_reason")?,
+            security_groups: row.try_get("security_groups")?,
+            scheduler_hints: row.try_get("scheduler_hints")?,
+            trusted_certs: row.try_get("trusted_certs")?,
+            fault: row.try_get("fault")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            launched_at: row.try_get("launched_at")?,
+            terminated_at: row.try_get("terminated_at")?,
+            deleted_at: row.try_get("deleted_at")?,
+            deleted: crate::flag(row, "deleted")?,
+            metadata: json_column(row, "metadata_json")?,
+            tags: json_column(row, "tags_json")?,
+            fixed_ips: json_column(row, "ips_json")?,
+        })
+    }
+}
+
+/// The SELECT list of a whole instance, aggregates included.
+fn select_instance(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT i.*, \
+             (SELECT json_group_object(key, value) FROM instance_metadata m \
+              WHERE m.instance_uuid = i.uuid) AS metadata_json, \
+             (SELECT json_group_array(tag) FROM (SELECT tag FROM instance_tags t \
+              WHERE t.instance_uuid = i.uuid ORDER BY tag)) AS tags_json, \
+             (SELECT json_group_array(json_object('network_id', network_id, 'address', address, \
+              'version', version, 'mac', mac, 'position', position)) FROM (SELECT * FROM fixed_ips f \
+              WHERE f.instance_uuid = i.uuid ORDER BY position, version, address)) AS ips_json \
+             FROM instances i"
+        }
+        Backend::Postgres => {
+            "SELECT i.*, \
+             (SELECT COALESCE(json_object_agg(key, value), '{}')::text FROM instance_metadata m \
+              WHERE m.instance_uuid = i.uuid) AS metadata_json, \
+             (SELECT COALESCE(json_agg(tag ORDER BY tag), '[]')::text FROM instance_tags t \
+              WHERE t.instance_uuid = i.uuid) AS tags_json, \
+             (SELECT COALESCE(json_agg(json_build_object('network_id', network_id, 'address', address, \
+              'version', version, 'mac', mac, 'position', position) ORDER BY position, version, address), \
+              '[]')::text FROM fixed_ips f WHERE f.instance_uuid = i.uuid) AS ips_json \
+             FROM instances i"
+        }
+    }
+}
+
+/// A value bound into a dynamically built query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    Int(i64),
+    Text(String),
+}
+
+/// The columns a listing may filter on exactly or sort by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    Uuid,
+    ProjectId,
+    UserId,
+    DisplayName,
+    DisplayDescription,
+    Hostname,
+    ReservationId,
+    LaunchIndex,
+    ImageRef,
+    FlavorId,
+    KeyName,
+    AvailabilityZone,
+    Host,
+    Node,
+    VmState,
+    TaskState,
+    PowerState,
+    Progress,
+    AccessIpV4,
+    AccessIpV6,
+    AutoDiskConfig,
+    ConfigDrive,
+    RootDeviceName,
+    LockedBy,
+    Locked,
+    CreatedAt,
+    UpdatedAt,
+    LaunchedAt,
+    TerminatedAt,
+    Seq,
+}
+
+impl Column {
+    /// The SQL expression; nullable columns compare as '' / 0 so that keyset
+    /// paging works on them.
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Uuid => "i.uuid",
+            Self::ProjectId => "i.project_id",
+            Self::UserId => "i.user_id",
+            Self::DisplayName => "i.display_name",
+            Self::DisplayDescription => "COALESCE(i.display_description, '')",
+            Self::Hostname => "i.hostname",
+            Self::ReservationId => "i.reservation_id",
+            Self::LaunchIndex => "i.launch_index",
+            Self::ImageRef => "i.image_ref",
+            Self::FlavorId => "i.flavor_id",
+            Self::KeyName => "COALESCE(i.key_name, '')",
+            Self::AvailabilityZone => "COALESCE(i.availability_zone, '')",
+            Self::Host => "COALESCE(i.host, '')",
+            Self::Node => "COALESCE(i.node, '')",
+            Self::VmState => "i.vm_state",
+            Self::TaskState => "COALESCE(i.task_state, '')",
+            Self::PowerState => "i.power_state",
+            Self::Progress => "i.progress",
+            Self::AccessIpV4 => "COALESCE(i.access_ip_v4, '')",
+            Self::AccessIpV6 => "COALESCE(i.access_ip_v6, '')",
+            Self::AutoDiskConfig => "i.auto_disk_config",
+            Self::ConfigDrive => "i.config_drive",
+            Self::RootDeviceName => "COALESCE(i.root_device_name, '')",
+            Self::LockedBy => "COALESCE(i.locked_by, '')",
+            Self::Locked => "(CASE WHEN i.locked_by IS NULL THEN 0 ELSE 1 END)",
+            Self::CreatedAt => "i.created_at",
+            Self::UpdatedAt => "COALESCE(i.updated_at, 0)",
+            Self::LaunchedAt => "COALESCE(i.launched_at, 0)",
+            Self::TerminatedAt => "COALESCE(i.terminated_at, 0)",
+            Self::Seq => "i.seq",
+        }
+    }
+}
+
+/// One SQL-level condition of a listing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    /// The column equals one of the values.
+    In(Column, Vec<SqlValue>),
+    /// `task_state IS NULL` (Nova's `task_state=None`), or one of the values.
+    TaskStateIn(Vec<Option<String>>),
+    /// Changed at or after (`changes-since`) / at or before (`changes-before`).
+    ChangedSince(i64),
+    ChangedBefore(i64),
+    /// Server tags: all of / any of / not all of / none of.
+    TagsAll(Vec<String>),
+    TagsAny(Vec<String>),
+    NotTagsAll(Vec<String>),
+    NotTagsAny(Vec<String>),
+}
+
+/// Which instances a listing returns, in which order, from where.
+#[derive(Clone, Debug, Default)]
+pub struct InstanceQuery {
+    /// `None`: every project (admin).
+    pub project_id: Option<String>,
+    /// `None`: deleted and live; `Some(d)`: only `deleted = d`.
+    pub deleted: Option<bool>,
+    pub conditions: Vec<Condition>,
+    /// Sort keys with `true` for descending; the internal id breaks ties.
+    pub sort: Vec<(Column, bool)>,
+    /// Start after this instance.
+    pub marker: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The counted usage of a project.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceUsage {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+}
+
+/// Fields a server update may change; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstanceUpdate {
+    pub display_name: Option<String>,
+    pub display_description: Option<Option<String>>,
+    pub hostname: Option<String>,
+    pub access_ip_v4: Option<Option<String>>,
+    pub access_ip_v6: Option<Option<String>>,
+    pub auto_disk_config: Option<bool>,
+    pub pinned_availability_zone: Option<Option<String>>,
+    pub locked_by: Option<Option<String>>,
+    pub locked_reason: Option<Option<String>>,
+}
+
+/// Which states a transition starts from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateGuard {
+    /// `None`: any vm_state.
+    pub vm_states: Option<Vec<String>>,
+    /// `None`: any task_state; otherwise one of these (None = no task).
+    pub task_states: Option<Vec<Option<String>>>,
+}
+
+/// What a transition sets; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateChange {
+    pub vm_state: Option<String>,
+    pub task_state: Option<Option<String>>,
+    pub power_state: Option<i64>,
+    pub progress: Option<i64>,
+    pub host: Option<Option<String>>,
+    pub node: Option<Option<String>>,
+    pub launched_at: Option<i64>,
+    pub fault: Option<Option<String>>,
+}
+
+struct Builder {
+    sql: String,
+    binds: Vec<SqlValue>,
+}
+
+impl Builder {
+    fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            binds: Vec::new(),
+        }
+    }
+
+    fn bind(&mut self, value: SqlValue) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    fn push(&mut self, fragment: &str) {
+        self.sql.push_str(fragment);
+    }
+
+    fn placeholders(&mut self, values: Vec<SqlValue>) -> String {
+        values
+            .into_iter()
+            .map(|v| self.bind(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn tags_clause(&mut self, tags: &[String], every: bool, negate: bool) {
+        let list = self.placeholders(tags.iter().cloned().map(SqlValue::Text).collect());
+        let count = tags.len();
+        let inner = if every {
+            format!(
+                "(SELECT COUNT(DISTINCT tag) FROM instance_tags t WHERE t.instance_uuid = i.uuid \
+                 AND t.tag IN ({list})) = {count}"
+            )
+        } else {
+            format!(
+                "EXISTS (SELECT 1 FROM instance_tags t WHERE t.instance_uuid = i.uuid AND t.tag IN ({list}))"
+            )
+        };
+        if negate {
+            self.push(&format!(" AND NOT ({inner})"));
+        } else {
+            self.push(&format!(" AND {inner}"));
+        }
+    }
+
+    fn condition(&mut self, condition: &Condition) {
+        match condition {
+            Condition::In(column, values) => {
+                let list = self.placeholders(values.clone());
+                self.push(&format!(" AND {} IN ({list})", column.sql()));
+            }
+            Condition::TaskStateIn(states) => {
+                let named: Vec<SqlValue> = states
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .map(SqlValue::Text)
+                    .collect();
+                let none = states.iter().any(Option::is_none);
+                let mut parts = Vec::new();
+                if none {
+                    parts.push("i.task_state IS NULL".to_owned());
+                }
+                if !named.is_empty() {
+                    parts.push(format!("i.task_state IN ({})", self.placeholders(named)));
+                }
+                if parts.is_empty() {
+                    parts.push("1 = 0".to_owned());
+                }
+                self.push(&format!(" AND ({})", parts.join(" OR ")));
+            }
+            Condition::ChangedSince(t) => {
+                let p = self.bind(SqlValue::Int(*t));
+                self.push(&format!(" AND COALESCE(i.updated_at, i.created_at) >= {p}"));
+            }
+            Condition::ChangedBefore(t) => {
+                let p = self.bind(SqlValue::Int(*t));
+                self.push(&format!(" AND COALESCE(i.updated_at, i.created_at) <= {p}"));
+            }
+            Condition::TagsAll(tags) => self.tags_clause(tags, true, false),
+            Condition::TagsAny(tags) => self.tags_clause(tags, false, false),
+            Condition::NotTagsAll(tags) => self.tags_clause(tags, true, true),
+            Condition::NotTagsAny(tags) => self.tags_clause(tags, false, true),
+        }
+    }
+
+    /// Runs a built statement; returns the rows affected.
+    async fn execute(&self, pool: &AnyPool) -> sqlx::Result<u64> {
+        let mut query = sqlx::query(&self.sql);
+        for value in &self.binds {
+            query = match value {
+                SqlValue::Int(i) => query.bind(*i),
+                SqlValue::Text(t) => query.bind(t.as_str()),
+            };
+        }
+        Ok(query.execute(pool).await?.rows_affected())
+    }
+
+    fn query(&self) -> sqlx::query::QueryAs<'_, Any, InstanceRow, sqlx::any::AnyArguments<'_>> {
+        let mut query = sqlx::query_as::<_, InstanceRow>(&self.sql);
+        for value in &self.binds {
+            query = match value {
+                SqlValue::Int(i) => query.bind(*i),
+                SqlValue::Text(t) => query.bind(t.as_str()),
+            };
+        }
+        query
+    }
+}
+
+/// Queries over instances.
+pub struct InstanceRepo<'a> {
+    pool: &'a AnyPool,
+    backend: Backend,
+}
+
+impl<'a> InstanceRepo<'a> {
+    pub(crate) fn new(pool: &'a AnyPool, backend: Backend) -> Self {
+        Self { pool, backend }
+    }
+
+    /// One instance, deleted or not.
+    pub async fn get(&self, uuid: &str) -> StoreResult<Option<InstanceRow>> {
+        let sql = format!("{} WHERE i.uuid = $1", select_instance(self.backend));
+        Ok(sqlx::query_as(&sql)
+            .bind(uuid)
+            .fetch_optional(self.pool)
+            .await?)
+    }
+
+    /// Whether an instance with this uuid exists at all (for markers).
+    pub async fn exists(&self, uuid: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_one(self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// The instance holding a fixed address, if any.
+    pub async fn holder_of(&self, network_id: &str, address: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
+        )
+        .bind(network_id)
+        .bind(address)
+        .fetch_optional(self.pool)
+        .await?)
+    }
+
+    /// One page of instances in one query.
+    pub async fn list(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceRow>> {
+        let mut b = Builder::new(select_instance(self.backend));
+        b.push(" WHERE 1 = 1");
+        if let Some(project) = &q.project_id {
+            let p = b.bind(SqlValue::Text(project.clone()));
+            b.push(&format!(" AND i.project_id = {p}"));
+        }
+        if let Some(deleted) = q.deleted {
+            b.push(&format!(" AND i.deleted = {}", i64::from(deleted)));
+        }
+        for condition in &q.conditions {
+            b.condition(condition);
+        }
+        let mut keys = q.sort.clone();
+        let descending_tiebreak = keys.first().is_none_or(|(_, desc)| *desc);
+        keys.push((Column::Seq, descending_tiebreak));
+        if let Some(marker) = &q.marker {
+            let m = b.bind(SqlValue::Text(marker.clone()));
+            let of_marker =
+                |c: Column| format!("(SELECT {} FROM instances i WHERE i.uuid = {m})", c.sql());
+            let mut alternatives = Vec::new();
+            for (n, (column, desc)) in keys.iter().enumerate() {
+                let mut parts: Vec<String> = keys[..n]
+                    .iter()
+                    .map(|(c, _)| format!("{} = {}", c.sql(), of_marker(*c)))
+                    .collect();
+                let cmp = if *desc { "<" } else { ">" };
+                parts.push(format!("{} {cmp} {}", column.sql(), of_marker(*column)));
+                alternatives.push(format!("({})", parts.join(" AND ")));
+            }
+            b.push(&format!(" AND ({})", alternatives.join(" OR ")));
+        }
+        let order: Vec<String> = keys
+            .iter()
+            .map(|(c, desc)| format!("{} {}", c.sql(), if *desc { "DESC" } else { "ASC" }))
+            .collect();
+        b.push(&format!(" ORDER BY {}", order.join(", ")));
+        if let Some(limit) = q.limit {
+            b.push(&format!(" LIMIT {}", limit.max(0)));
+        }
+        Ok(b.query().fetch_all(self.pool).await?)
+    }
+
+    /// What a project's live instances consume.
+    pub async fn usage(&self, project_id: &str) -> StoreResult<InstanceUsage> {
+        usage(self.pool, project_id).await
+    }
+
+    /// Changes the user-editable fields of a live instance.
+    pub async fn update(&self, uuid: &str, u: &InstanceUpdate, now: i64) -> StoreResult<()> {
+        let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
+        let p = b.bind(SqlValue::Int(now));
+        b.push(&p);
+        let required = |v: &Option<String>| v.clone().map(Some);
+        set_nullable(&mut b, "display_name", &required(&u.display_name));
+        set_nullable(&mut b, "display_description", &u.display_description);
+        set_nullable(&mut b, "hostname", &required(&u.hostname));
+        set_nullable(&mut b, "access_ip_v4", &u.access_ip_v4);
+        set_nullable(&mut b, "access_ip_v6", &u.access_ip_v6);
+        set_nullable(
+            &mut b,
+            "pinned_availability_zone",
+            &u.pinned_availability_zone,
+        );
+        set_nullable(&mut b, "locked_by", &u.locked_by);
+        set_nullable(&mut b, "locked_reason", &u.locked_reason);
+        if let Some(auto) = u.auto_disk_config {
+            b.push(&format!(", auto_disk_config = {}", i64::from(auto)));
+        }
+        let p = b.bind(SqlValue::Text(uuid.to_owned()));
+        b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
+        missing_if_none(b.execute(self.pool).await?)
+    }
+
+    /// Compare-and-swap of the state columns: applies `change` only if the
+    /// live instance is in a state `guard` allows. `Ok(false)`: it was not.
+    pub async fn transition(
+        &self,
+        uuid: &str,
+        guard: &StateGuard,
+        change: &StateChange,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
+        let p = b.bind(SqlValue::Int(now));
+        b.push(&p);
+        if let Some(vm) = &change.vm_state {
+            let p = b.bind(SqlValue::Text(vm.clone()));
+            b.push(&format!(", vm_state = {p}"));
+        }
+        set_nullable(&mut b, "task_state", &change.task_state);
+        set_nullable(&mut b, "host", &change.host);
+        set_nullable(&mut b, "node", &change.node);
+        set_nullable(&mut b, "fault", &change.fault);
+        for (column, value) in [
+            ("power_state", change.power_state),
+            ("progress", change.progress),
+            ("launched_at", change.launched_at),
+        ] {
+            if let Some(v) = value {
+                let p = b.bind(SqlValue::Int(v));
+                b.push(&format!(", {column} = {p}"));
+            }
+        }
+        let p = b.bind(SqlValue::Text(uuid.to_owned()));
+        b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
+        guard_clause(&mut b, guard);
+        Ok(b.execute(self.pool).await? == 1)
+    }
+
+    /// Marks an instance deleted and frees its addresses, in one
+    /// transaction. `Ok(false)`: it was already gone.
+    pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE instances SET deleted = 1, deleted_at = $2, terminated_at = $2, updated_at = $2, \
+             vm_state = 'deleted', task_state = NULL, power_state = 0 WHERE uuid = $1 AND deleted = 0",
+        )
+        .bind(uuid)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM fixed_ips WHERE instance_uuid = $1")
+            .bind(uuid)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Live instances of `host` with work in flight (building, or a task
+    /// set), for the compute manager to finish after a restart.
+    pub async fn unsettled(&self, host: &str) -> StoreResult<Vec<InstanceRow>> {
+        let sql = format!(
+            "{} WHERE i.deleted = 0 AND (i.host = $1 OR i.host IS NULL) \
+             AND (i.task_state IS NOT NULL OR i.vm_state = 'building') ORDER BY i.seq",
+            select_instance(self.backend)
+        );
+        Ok(sqlx::query_as(&sql).bind(host).fetch_all(self.pool).await?)
+    }
+
+    // --- metadata ------------------------------------------------------
+
+    /// Writes metadata of a live instance: replaces the whole set, or
+    /// merges `items` into it; then the count must stay within
+    /// `max_items` (-1: unlimited), else nothing changes and
+    /// `Err(LimitExceeded)` is returned.
+    pub async fn write_metadata(
+        &self,
+        uuid: &str,
+        items: &BTreeMap<String, String>,
+        replace: bool,
+        max_items: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        touch_live(&mut tx, uuid, now).await?;
+        if replace {
+            sqlx::query("DELETE FROM instance_metadata WHERE instance_uuid = $1")
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (key, value) in items {
+            sqlx::query(
+                "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (instance_uuid, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(uuid)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM instance_metadata WHERE instance_uuid = $1")
+                .bind(uuid)
+                .fetch_one(&mut *tx)
+                .await?;
+        if max_items >= 0 && count > max_items {
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes one metadata item; `NotFound` when absent.
+    pub async fn delete_metadata(&self, uuid: &str, key: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        touch_live(&mut tx, uuid, now).await?;
+        let done =
+            sqlx::query("DELETE FROM instance_metadata WHERE instance_uuid = $1 AND key = $2")
+                .bind(uuid)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        missing_if_none(done.rows_affected())?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- tags ------------------------------------------------------------
+
+    /// Replaces (`replace`) or extends the tags of a live instance; the
+    /// result may hold at most `max_tags`. Returns whether anything was added.
+    pub async fn write_tags(
+        &self,
+        uuid: &str,
+        tags: &[String],
+        replace: bool,
+        max_tags: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        touch_live(&mut tx, uuid, now).await?;
+        if replace {
+            sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1")
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut added = false;
+        for tag in tags {
+            let done = sqlx::query(
+                "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(uuid)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+            added |= done.rows_affected() > 0;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM instance_tags WHERE instance_uuid = $1")
+                .bind(uuid)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count > max_tags {
+            return Err(StoreError::LimitExceeded);
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Deletes one tag (`Some`) or all tags (`None`); `NotFound` when a
+    /// named tag is absent.
+    pub async fn delete_tags(&self, uuid: &str, tag: Option<&str>, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        touch_live(&mut tx, uuid, now).await?;
+        match tag {
+            Some(tag) => {
+                let done =
+                    sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1 AND tag = $2")
+                        .bind(uuid)
+                        .bind(tag)
+                        .execute(&mut *tx)
+                        .await?;
+                missing_if_none(done.rows_affected())?;
+            }
+            None => {
+                sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1")
+                    .bind(uuid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- creation --------------------------------------------------------
+
+    /// Starts the transaction that creates instances of `project_id`. It
+    /// first takes the project's lock row, so concurrent creates of one
+    /// project check their quota one after the other (SQLite: the write
+    /// lock; PostgreSQL: the row lock), and never both pass on one slot.
+    pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx<'a>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO project_locks (project_id, version) VALUES ($1, 1) \
+             ON CONFLICT (project_id) DO UPDATE SET version = project_locks.version + 1",
+        )
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await?;
+        Ok(CreateTx {
+            tx,
+            project_id: project_id.to_owned(),
+        })
+    }
+}
+
+/// `, column = value` (or NULL) when the change names the column.
+fn set_nullable(b: &mut Builder, column: &str, value: &Option<Option<String>>) {
+    match value {
+        Some(Some(v)) => {
+            let p = b.bind(SqlValue::Text(v.clone()));
+            b.push(&format!(", {column} = {p}"));
+        }
+        Some(None) => b.push(&format!(", {column} = NULL")),
+        None => {}
+    }
+}
+
+fn guard_clause(b: &mut Builder, guard: &StateGuard) {
+    if let Some(vm) = &guard.vm_states {
+        b.condition(&Condition::In(
+            Column::VmState,
+            vm.iter().cloned().map(SqlValue::Text).collect(),
+        ));
+    }
+    if let Some(tasks) = &guard.task_states {
+        b.condition(&Condition::TaskStateIn(tasks.clone()));
+    }
+}
+
+/// Bumps `updated_at` of a live instance inside a transaction; `NotFound`
+/// when it is gone.
+async fn touch_live(tx: &mut Transaction<'_, Any>, uuid: &str, now: i64) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE instances SET updated_at = $2 WHERE uuid = $1 AND deleted = 0")
+        .bind(uuid)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    missing_if_none(done.rows_affected())
+}
+
+async fn usage<'e, E>(executor: E, project_id: &str) -> StoreResult<InstanceUsage>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let (instances, cores, ram): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) \
+         FROM instances WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(project_id)
+    .fetch_one(executor)
+    .await?;
+    Ok(InstanceUsage {
+        instances,
+        cores,
+        ram,
+    })
+}
+
+/// The transaction of one create request (see [`InstanceRepo::begin_create`]).
+pub struct CreateTx<'a> {
+    tx: Transaction<'a, Any>,
+    project_id: String,
+}
+
+impl CreateTx<'_> {
+    /// The project's usage, as of this transaction.
+    pub async fn usage(&mut self) -> StoreResult<InstanceUsage> {
+        usage(&mut *self.tx, &self.project_id).await
+    }
+
+    /// Reserves `n` consecutive values of a counter; returns the first.
+    pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(counter)
+        .execute(&mut *self.tx)
+        .await?;
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value",
+        )
+        .bind(counter)
+        .bind(n)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(last - n + 1)
+    }
+
+    /// The addresses of a network that are taken.
+    pub async fn used_addresses(&mut self, network_id: &str) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT address FROM fixed_ips WHERE network_id = $1")
+                .bind(network_id)
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    /// Inserts an instance with its metadata, tags and addresses.
+    pub async fn insert(&mut self, i: &InstanceRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO instances (uuid, seq, project_id, user_id, display_name, display_description, \
+             hostname, reservation_id, launch_index, image_ref, image_properties, flavor_id, flavor, vcpus, \
+             memory_mb, root_gb, ephemeral_gb, key_name, key_data, user_data, availability_zone, \
+             pinned_availability_zone, host, node, vm_state, task_state, power_state, progress, \
+             access_ip_v4, access_ip_v6, auto_disk_config, config_drive, root_device_name, locked_by, \
+             locked_reason, security_groups, scheduler_hints, trusted_certs, fault, created_at, updated_at, \
+             launched_at, terminated_at, deleted_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, \
+             $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45)",
+        )
+        .bind(&i.uuid)
+        .bind(i.seq)
+        .bind(&i.project_id)
+        .bind(&i.user_id)
+        .bind(&i.display_name)
+        .bind(i.display_description.as_deref())
+        .bind(&i.hostname)
+        .bind(&i.reservation_id)
+        .bind(i.launch_index)
+        .bind(&i.image_ref)
+        .bind(&i.image_properties)
+        .bind(&i.flavor_id)
+        .bind(&i.flavor)
+        .bind(i.vcpus)
+        .bind(i.memory_mb)
+        .bind(i.root_gb)
+        .bind(i.ephemeral_gb)
+        .bind(i.key_name.as_deref())
+        .bind(i.key_data.as_deref())
+        .bind(i.user_data.as_deref())
+        .bind(i.availability_zone.as_deref())
+        .bind(i.pinned_availability_zone.as_deref())
+        .bind(i.host.as_deref())
+        .bind(i.node.as_deref())
+        .bind(&i.vm_state)
+        .bind(i.task_state.as_deref())
+        .bind(i.power_state)
+        .bind(i.progress)
+        .bind(i.access_ip_v4.as_deref())
+        .bind(i.access_ip_v6.as_deref())
+        .bind(i64::from(i.auto_disk_config))
+        .bind(&i.config_drive)
+        .bind(i.root_device_name.as_deref())
+        .bind(i.locked_by.as_deref())
+        .bind(i.locked_reason.as_deref())
+        .bind(&i.security_groups)
+        .bind(&i.scheduler_hints)
+        .bind(i.trusted_certs.as_deref())
+        .bind(i.fault.as_deref())
+        .bind(i.created_at)
+        .bind(i.updated_at)
+        .bind(i.launched_at)
+        .bind(i.terminated_at)
+        .bind(i.deleted_at)
+        .bind(i64::from(i.deleted))
+        .execute(&mut *self.tx)
+        .await?;
+        for (key, value) in &i.metadata {
+            sqlx::query(
+                "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+            )
+            .bind(&i.uuid)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        for tag in &i.tags {
+            sqlx::query(
+                "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&i.uuid)
+            .bind(tag)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        for ip in &i.fixed_ips {
+            sqlx::query(
+                "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&ip.network_id)
+            .bind(&ip.address)
+            .bind(ip.version)
+            .bind(&ip.mac)
+            .bind(&i.uuid)
+            .bind(ip.position)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! The fake driver: guests are entries in a map, each operation can be
+//! slowed down (to observe transient task states) or made to fail (to
+//! exercise ERROR paths), like Nova's `fake` driver and its failing variants.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{Driver, DriverError, GuestSpec, Operation, PowerState};
+
+/// How the fake hypervisor behaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FakeSettings {
+    /// How long every operation takes.
+    pub delay: Duration,
+    /// Operations that fail.
+    pub fail: HashSet<Operation>,
+}
+
+/// An in-memory hypervisor.
+#[derive(Debug)]
+pub struct FakeDriver {
+    node: String,
+    settings: FakeSettings,
+    guests: Mutex<HashMap<String, PowerState>>,
+}
+
+impl FakeDriver {
+    pub fn new(node: impl Into<String>, settings: FakeSettings) -> Self {
+        Self {
+            node: node.into(),
+            settings,
+            guests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn perform(&self, op: Operation) -> Result<(), DriverError> {
+        if !self.settings.delay.is_zero() {
+            tokio::time::sleep(self.settings.delay).await;
+        }
+        if self.settings.fail.contains(&op) {
+            return Err(DriverError {
+                message: format!("The fake driver was told to fail {}.", op.name()),
+            });
+        }
+        Ok(())
+    }
+
+    fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, PowerState>> {
+        // A panic while holding the lock cannot leave the map inconsistent
+        // (every critical section is a single insert/remove/get).
+        self.guests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Driver for FakeDriver {
+    fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    async fn spawn(&self, spec: &GuestSpec) -> Result<(), DriverError> {
+        self.perform(Operation::Spawn).await?;
+        self.guests().insert(spec.uuid.clone(), PowerState::Running);
+        Ok(())
+    }
+
+    async fn destroy(&self, uuid: &str) -> Result<(), DriverError> {
+        self.perform(Operation::Destroy).await?;
+        self.guests().remove(uuid);
+        Ok(())
+    }
+
+    async fn power_state(&self, uuid: &str) -> PowerState {
+        self.guests()
+            .get(uuid)
+            .copied()
+            .unwrap_or(PowerState::NoState)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> GuestSpec {
+        GuestSpec {
+            uuid: "u1".into(),
+            name: "instance-00000001".into(),
+            vcpus: 1,
+            memory_mb: 512,
+            root_gb: 1,
+            image_id: "img".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn spawn_then_destroy() {
+        let driver = FakeDriver::new("node1", FakeSettings::default());
+        driver.spawn(&spec()).await.expect("spawn");
+        assert_eq!(driver.power_state("u1").await, PowerState::Running);
+        driver.destroy("u1").await.expect("destroy");
+        assert_eq!(driver.power_state("u1").await, PowerState::NoState);
+    }
+
+    #[tokio::test]
+    async fn configured_failures_fail() {
+        let settings = FakeSettings {
+            fail: HashSet::from([Operation::Spawn]),
+            ..FakeSettings::default()
+        };
+        let driver = FakeDriver::new("node1", settings);
+        let err = driver.spawn(&spec()).await.expect_err("must fail");
+        assert!(err.message.contains("spawn"));
+        assert_eq!(driver.power_state("u1").await, PowerState::NoState);
+    }
+}
