@@ -122,6 +122,7 @@ fn versioned_routes(state: AppState) -> Router {
                 .put(servers::set_metadata_item)
                 .delete(servers::delete_metadata_item),
         )
+        .route("/servers/{server_id}/action", post(servers::server_action))
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(
             "/servers/{server_id}/ips/{network_label}",

@@ -265,3 +265,51 @@ impl Compute {
 fn metadata_not_found() -> ComputeError {
     ComputeError::NotFound("Metadata item was not found".into())
 }
+
+impl Compute {
+    /// `lock`: any state; remembers whether the owner or an admin locked it.
+    pub async fn lock_server(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: Option<String>,
+    ) -> ComputeResult<()> {
+        let server = self.get_server(caller, id).await?;
+        let by = if server.project_id == caller.project_id {
+            "owner"
+        } else {
+            "admin"
+        };
+        let change = InstanceUpdate {
+            locked_by: Some(Some(by.into())),
+            locked_reason: Some(reason),
+            ..InstanceUpdate::default()
+        };
+        self.store
+            .instances()
+            .update(id, &change, now_micros())
+            .await?;
+        Ok(())
+    }
+
+    /// `unlock`: a lock an admin placed only an admin may lift.
+    pub async fn unlock_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
+        let server = self.get_server(caller, id).await?;
+        if server.locked_by.as_deref() == Some("admin") && !caller.is_admin {
+            return Err(ComputeError::Forbidden(
+                "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed."
+                    .into(),
+            ));
+        }
+        let change = InstanceUpdate {
+            locked_by: Some(None),
+            locked_reason: Some(None),
+            ..InstanceUpdate::default()
+        };
+        self.store
+            .instances()
+            .update(id, &change, now_micros())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,634 @@
+//! `/servers`, black-box: create (schema per microversion, quota, addresses,
+//! multi-create), the build to ACTIVE through the fake driver, list filters
+//! and paging, show per microversion and caller, update, delete, metadata,
+//! ips, tags, tenancy, concurrency at the quota edge, and restart mid-build.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Compute, Options, Server, assert_fault, header, json_of};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin:admin";
+const ALICE: &str = "alice:proj-a";
+const BOB: &str = "bob:proj-b";
+
+/// The id of the bootstrap cirros image.
+async fn cirros(server: &Server) -> String {
+    let images = server
+        .http
+        .get(server.url("/image/v2/images"))
+        .header("X-Auth-Token", ADMIN)
+        .send()
+        .await
+        .unwrap();
+    json_of(images).await["images"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn server_body(name: &str, image: &str, extra: Value) -> Value {
+    let mut server = json!({"name": name, "imageRef": image, "flavorRef": "1"});
+    for (k, v) in extra.as_object().unwrap() {
+        server[k] = v.clone();
+    }
+    json!({ "server": server })
+}
+
+/// Whether a client's microversion requires `networks` (2.37).
+fn needs_networks(c: &Compute<'_>) -> bool {
+    c.version == "latest" || c.version.split('.').nth(1).unwrap().parse::<u32>().unwrap() >= 37
+}
+
+/// A create body valid at the client's microversion.
+fn body_for(c: &Compute<'_>, name: &str, image: &str, extra: Value) -> Value {
+    let mut body = server_body(name, image, extra);
+    if needs_networks(c) && body["server"].get("networks").is_none() {
+        body["server"]["networks"] = json!("auto");
+    }
+    body
+}
+
+/// Creates a server and returns its id.
+async fn boot(c: &Compute<'_>, image: &str, name: &str, extra: Value) -> String {
+    let response = c.post("/servers", &body_for(c, name, image, extra)).await;
+    let status = response.status();
+    let body = json_of(response).await;
+    assert_eq!(status, 202, "{body}");
+    body["server"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls until the server reaches `status` (or fails after 10 s).
+async fn wait_for(c: &Compute<'_>, id: &str, status: &str) -> Value {
+    for _ in 0..500 {
+        let response = c.get(&format!("/servers/{id}")).await;
+        if response.status() == 200 {
+            let body = json_of(response).await;
+            if body["server"]["status"] == status {
+                return body["server"].clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server {id} never reached {status}");
+}
+
+/// Polls until the server is gone (404).
+async fn wait_gone(c: &Compute<'_>, id: &str) {
+    for _ in 0..500 {
+        if c.get(&format!("/servers/{id}")).await.status() == 404 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server {id} was never deleted");
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The keys of a captured Nova response's server.
+fn sample_keys(file: &str) -> Vec<String> {
+    let path = format!(
+        "{}/../../../shared/reference/nova-samples/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let sample: Value = serde_json::from_str(&text).unwrap();
+    keys(&sample["response"]["body"]["server"])
+}
+
+#[tokio::test]
+async fn create_answers_like_nova_and_the_build_reaches_active() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    for version in ["2.1", "latest"] {
+        let c = server.compute(ADMIN, version);
+        let response = c
+            .post("/servers", &body_for(&c, "vm-one", &image, json!({})))
+            .await;
+        assert_eq!(response.status(), 202);
+        let location = header(&response, "location").unwrap().to_owned();
+        let body = json_of(response).await;
+        let created = &body["server"];
+        assert_eq!(
+            keys(created),
+            [
+                "OS-DCF:diskConfig",
+                "adminPass",
+                "id",
+                "links",
+                "security_groups"
+            ]
+        );
+        assert_eq!(created["links"][0]["href"], location.as_str());
+        assert!(location.ends_with(&format!(
+            "/compute/v2.1/servers/{}",
+            created["id"].as_str().unwrap()
+        )));
+        assert_eq!(created["security_groups"], json!([{"name": "default"}]));
+        assert_eq!(created["OS-DCF:diskConfig"], "MANUAL");
+        assert_eq!(created["adminPass"].as_str().unwrap().len(), 12);
+
+        let id = created["id"].as_str().unwrap();
+        let active = wait_for(&c, id, "ACTIVE").await;
+        assert_eq!(active["OS-EXT-STS:vm_state"], "active");
+        assert_eq!(active["OS-EXT-STS:task_state"], Value::Null);
+        assert_eq!(active["OS-EXT-STS:power_state"], 1);
+        assert!(active["OS-SRV-USG:launched_at"].is_string());
+        assert_eq!(active["hostId"].as_str().unwrap().len(), 56);
+        let private = active["addresses"]["private"].as_array().unwrap();
+        assert_eq!(private[0]["version"], 4);
+        assert!(private[0]["addr"].as_str().unwrap().starts_with("10.0.0."));
+        assert_eq!(private[0]["OS-EXT-IPS:type"], "fixed");
+        assert!(
+            private[0]["OS-EXT-IPS-MAC:mac_addr"]
+                .as_str()
+                .unwrap()
+                .starts_with("fa:16:3e:")
+        );
+        assert_eq!(private[1]["version"], 6);
+        assert!(private[1]["addr"].as_str().unwrap().starts_with("fd00::1:"));
+        // The same keys as Nova's captured responses (plus security groups,
+        // which Nova omits only because its capture had no ports).
+        let sample = if version == "2.1" {
+            "get_server_v2.1.json"
+        } else {
+            "get_server_latest.json"
+        };
+        let mut expected = sample_keys(sample);
+        expected.push("security_groups".into());
+        expected.sort();
+        assert_eq!(keys(&active), expected, "show keys at {version}");
+    }
+}
+
+#[tokio::test]
+async fn show_fields_follow_microversions_and_roles() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "2.1");
+    let id = boot(&alice, &image, "versions", json!({})).await;
+    wait_for(&alice, &id, "ACTIVE").await;
+    let show = |version: &'static str, token: &'static str| {
+        let server = &server;
+        let id = id.clone();
+        async move {
+            server
+                .compute(token, version)
+                .get_ok(&format!("/servers/{id}"))
+                .await["server"]
+                .clone()
+        }
+    };
+    let has = |v: &Value, k: &str| v.as_object().unwrap().contains_key(k);
+    let v21 = show("2.1", ALICE).await;
+    for k in [
+        "locked",
+        "description",
+        "tags",
+        "OS-EXT-SRV-ATTR:host",
+        "host_status",
+    ] {
+        assert!(!has(&v21, k), "{k} at 2.1");
+    }
+    assert_eq!(v21["flavor"]["id"], "1");
+    assert!(
+        v21["flavor"]["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/flavors/1")
+    );
+    assert!(has(&show("2.9", ALICE).await, "locked"));
+    assert!(
+        !has(&show("2.16", ALICE).await, "host_status"),
+        "admin only"
+    );
+    assert_eq!(show("2.16", ADMIN).await["host_status"], "UP");
+    assert_eq!(
+        show("2.3", ADMIN).await["OS-EXT-SRV-ATTR:reservation_id"]
+            .as_str()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert!(!has(
+        &show("2.3", ALICE).await,
+        "OS-EXT-SRV-ATTR:reservation_id"
+    ));
+    // Created at 2.1, the description is the name (Nova's rule).
+    assert_eq!(show("2.19", ALICE).await["description"], "versions");
+    assert_eq!(show("2.26", ALICE).await["tags"], json!([]));
+    let v247 = show("2.47", ALICE).await;
+    assert_eq!(v247["flavor"]["original_name"], "m1.tiny");
+    assert_eq!(v247["flavor"]["ram"], 512);
+    assert_eq!(v247["flavor"]["extra_specs"]["hw_rng:allowed"], "True");
+    assert_eq!(
+        show("2.63", ALICE).await["trusted_image_certificates"],
+        Value::Null
+    );
+    assert_eq!(show("2.71", ALICE).await["server_groups"], json!([]));
+    assert_eq!(show("2.73", ALICE).await["locked_reason"], Value::Null);
+    assert!(!has(&show("2.89", ALICE).await, "OS-EXT-SRV-ATTR:hostname"));
+    assert_eq!(
+        show("2.90", ALICE).await["OS-EXT-SRV-ATTR:hostname"],
+        "versions"
+    );
+    assert!(has(&show("2.96", ALICE).await, "pinned_availability_zone"));
+    assert!(!has(&show("2.97", ALICE).await["image"], "properties"));
+    assert_eq!(
+        show("2.98", ALICE).await["image"]["properties"]["os_distro"],
+        "cirros"
+    );
+    assert_eq!(show("2.100", ALICE).await["scheduler_hints"], json!({}));
+    // Detail lists never carry server_groups.
+    let detail = server
+        .compute(ALICE, "latest")
+        .get_ok("/servers/detail")
+        .await;
+    assert!(!has(&detail["servers"][0], "server_groups"));
+    // 2.102: query parameters on show are refused.
+    let response = server
+        .compute(ALICE, "2.102")
+        .get(&format!("/servers/{id}?foo=1"))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        server
+            .compute(ALICE, "2.101")
+            .get(&format!("/servers/{id}?foo=1"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn create_refuses_bad_requests_with_nova_messages() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c21 = server.compute(ALICE, "2.1");
+    let latest = server.compute(ALICE, "latest");
+    let c257 = server.compute(ALICE, "2.57");
+    let c274 = server.compute(ALICE, "2.74");
+    let cases: Vec<(&Compute<'_>, Value, u16, String)> = vec![
+        (&c21, json!({"server": {"imageRef": image, "flavorRef": "1"}}), 400,
+         format!("Invalid input for field/attribute server. Value: {{'imageRef': '{image}', 'flavorRef': '1'}}. 'name' is a required property")),
+        (&c21, json!({"server": {"name": "x", "imageRef": image}}), 400,
+         format!("Invalid input for field/attribute server. Value: {{'name': 'x', 'imageRef': '{image}'}}. 'flavorRef' is a required property")),
+        (&latest, json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1"}}), 400,
+         format!("Invalid input for field/attribute server. Value: {{'name': 'x', 'imageRef': '{image}', 'flavorRef': '1'}}. 'networks' is a required property")),
+        (&c21, server_body(" x", &image, json!({})), 400,
+         "An invalid 'name' value was provided. The name must be: printable characters. Can not start or end with whitespace.".into()),
+        (&c21, server_body("", &image, json!({})), 400,
+         "Invalid input for field/attribute name. Value: . '' should be non-empty".into()),
+        (&c21, server_body("x", &image, json!({"flavorRef": "999"})), 400, "Flavor 999 could not be found.".into()),
+        (&c21, server_body("x", "00000000-0000-0000-0000-000000000000", json!({})), 400, "Can not find requested image".into()),
+        (&c21, server_body("x", &image, json!({"foo": 1})), 400,
+         format!("Invalid input for field/attribute server. Value: {{'name': 'x', 'imageRef': '{image}', 'flavorRef': '1', 'foo': 1}}. Additional properties are not allowed ('foo' was unexpected)")),
+        (&c21, json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1"}, "extra": 1}), 400,
+         "Additional properties are not allowed ('extra' was unexpected)".into()),
+        (&c21, server_body("x", &image, json!({"min_count": 3, "max_count": 2})), 400, "min_count must be <= max_count".into()),
+        (&c21, server_body("x", &image, json!({"key_name": "nokey"})), 400, "Invalid key_name provided.".into()),
+        (&c21, server_body("x", &image, json!({"availability_zone": "elsewhere"})), 400,
+         "The requested availability zone is not available".into()),
+        (&c21, server_body("x", &image, json!({"security_groups": [{"name": "web"}]})), 400,
+         "Security group web not found.".into()),
+        (&c21, server_body("x", &image, json!({"networks": [{"uuid": "00000000-0000-0000-0000-000000000001"}]})), 400,
+         "Network 00000000-0000-0000-0000-000000000001 could not be found.".into()),
+        (&c21, server_body("x", &image, json!({"networks": [{"fixed_ip": "10.0.0.9"}]})), 400,
+         "Bad network format: missing 'uuid'".into()),
+        (&c21, server_body("x", &image, json!({"metadata": {"k": "v".repeat(256)}})), 400,
+         format!("Invalid input for field/attribute k. Value: {}. '{}' is too long", "v".repeat(256), "v".repeat(256))),
+        (&c257, body_for(&c257, "x", &image, json!({"personality": []})), 400,
+         "Invalid input for field/attribute server. Value: {'name': 'x', 'imageRef': 'IMAGE', 'flavorRef': '1', 'personality': [], 'networks': 'auto'}. Additional properties are not allowed ('personality' was unexpected)".replace("IMAGE", &image)),
+        (&c274, body_for(&c274, "x", &image, json!({"host": "elsewhere"})), 403,
+         "Policy doesn't allow compute:servers:create:requested_destination to be performed.".into()),
+        (&c21, server_body("x", &image, json!({"user_data": "not base64!"})), 400,
+         "Invalid input for field/attribute user_data. Value: not base64!. 'not base64!' is not a 'base64'".into()),
+        (&c21, server_body("x", &image, json!({"block_device_mapping_v2": [{"source_type": "volume", "uuid": "vol-1", "destination_type": "volume", "boot_index": 0}]})), 400,
+         "Block Device Mapping is Invalid: failed to get volume vol-1.".into()),
+    ];
+    for (client, body, status, message) in cases {
+        let response = client.post("/servers", &body).await;
+        assert_fault(response, status, &message).await;
+    }
+    // Tags arrive at 2.52.
+    let response = server
+        .compute(ALICE, "2.51")
+        .post(
+            "/servers",
+            &body_for(
+                &server.compute(ALICE, "2.51"),
+                "x",
+                &image,
+                json!({"tags": ["a"]}),
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let too_many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
+    let response = server
+        .compute(ALICE, "2.52")
+        .post(
+            "/servers",
+            &body_for(
+                &server.compute(ALICE, "2.52"),
+                "x",
+                &image,
+                json!({"tags": too_many}),
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    // Malformed JSON is a 400, never a 500.
+    let response = server
+        .http
+        .post(server.url("/compute/v2.1/servers"))
+        .header("X-Auth-Token", ALICE)
+        .header("Content-Type", "application/json")
+        .body("{\"server\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // Nothing was created by any of the refused requests.
+    let list = c21.get_ok("/servers").await;
+    assert_eq!(list["servers"], json!([]));
+    // A missing token is a 401.
+    let response = server
+        .http
+        .post(server.url("/compute/v2.1/servers"))
+        .json(&server_body("x", &image, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn networks_allocate_fixed_addresses() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let net_id = private_network_id();
+    let fixed = boot(
+        &c,
+        &image,
+        "fixed",
+        json!({"networks": [{"uuid": net_id, "fixed_ip": "10.0.0.50"}]}),
+    )
+    .await;
+    let active = wait_for(&c, &fixed, "ACTIVE").await;
+    assert_eq!(active["addresses"]["private"][0]["addr"], "10.0.0.50");
+    let taken = c
+        .post(
+            "/servers",
+            &body_for(
+                &c,
+                "again",
+                &image,
+                json!({"networks": [{"uuid": net_id, "fixed_ip": "10.0.0.50"}]}),
+            ),
+        )
+        .await;
+    assert_fault(
+        taken,
+        400,
+        &format!("Fixed IP address 10.0.0.50 is already in use on instance {fixed}."),
+    )
+    .await;
+    let outside = c
+        .post(
+            "/servers",
+            &body_for(
+                &c,
+                "outside",
+                &image,
+                json!({"networks": [{"uuid": net_id, "fixed_ip": "192.168.1.5"}]}),
+            ),
+        )
+        .await;
+    assert_fault(outside, 400, "Fixed IP address 192.168.1.5 is invalid.").await;
+    let none = boot(&c, &image, "isolated", json!({"networks": "none"})).await;
+    let isolated = wait_for(&c, &none, "ACTIVE").await;
+    assert_eq!(isolated["addresses"], json!({}));
+    assert!(
+        !isolated
+            .as_object()
+            .unwrap()
+            .contains_key("security_groups")
+    );
+    // Deleting frees the address for the next server.
+    assert_eq!(c.delete(&format!("/servers/{fixed}")).await.status(), 204);
+    wait_gone(&c, &fixed).await;
+    let reused = boot(
+        &c,
+        &image,
+        "reused",
+        json!({"networks": [{"uuid": net_id, "fixed_ip": "10.0.0.50"}]}),
+    )
+    .await;
+    wait_for(&c, &reused, "ACTIVE").await;
+}
+
+/// The id of the `private` network: derived from its name, so the same in
+/// every oxstack with the default configuration.
+fn private_network_id() -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"oxstack-network:private").to_string()
+}
+
+#[tokio::test]
+async fn multi_create_names_servers_and_shares_a_reservation() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let response = c
+        .post(
+            "/servers",
+            &body_for(
+                &c,
+                "web",
+                &image,
+                json!({"min_count": 2, "max_count": 3, "return_reservation_id": true}),
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    assert!(header(&response, "location").is_none());
+    let body = json_of(response).await;
+    assert_eq!(keys(&body), ["reservation_id"]);
+    let reservation = body["reservation_id"].as_str().unwrap();
+    assert!(reservation.starts_with("r-"));
+    let listed = c
+        .get_ok(&format!(
+            "/servers/detail?reservation_id={reservation}&sort_key=display_name&sort_dir=asc"
+        ))
+        .await;
+    let names: Vec<&str> = listed["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-1", "web-2", "web-3"]);
+    let hostnames: Vec<&str> = listed["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["OS-EXT-SRV-ATTR:hostname"].as_str().unwrap())
+        .collect();
+    assert_eq!(hostnames, ["web-1", "web-2", "web-3"]);
+    // Without return_reservation_id the body describes the first server.
+    let response = c
+        .post(
+            "/servers",
+            &body_for(&c, "db", &image, json!({"max_count": 2})),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let first = json_of(response).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(wait_for(&c, &first, "ACTIVE").await["name"], "db-1");
+    // A fixed address cannot be shared by several servers.
+    let response = c
+        .post(
+            "/servers",
+            &body_for(&c, "x", &image, json!({"max_count": 2, "networks": [{"uuid": private_network_id(), "fixed_ip": "10.0.0.9"}]})),
+        )
+        .await;
+    assert_fault(
+        response,
+        400,
+        "Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn quota_is_checked_and_reduces_multi_create_to_what_fits() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let admin = server.compute(ADMIN, "2.1");
+    let response = admin
+        .put(
+            "/os-quota-sets/proj-a",
+            &json!({"quota_set": {"instances": 3, "cores": 20}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let c = server.compute(ALICE, "2.1");
+    let response = c
+        .post(
+            "/servers",
+            &body_for(&c, "big", &image, json!({"min_count": 4})),
+        )
+        .await;
+    assert_fault(
+        response,
+        403,
+        "Quota exceeded for instances: Requested 4, but already used 0 of 3 instances",
+    )
+    .await;
+    // min 1, max 5: the three that fit are created.
+    let response = c
+        .post(
+            "/servers",
+            &body_for(&c, "fit", &image, json!({"min_count": 1, "max_count": 5})),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let list = c.get_ok("/servers").await;
+    assert_eq!(list["servers"].as_array().unwrap().len(), 3);
+    let limits = c.get_ok("/limits").await;
+    assert_eq!(limits["limits"]["absolute"]["totalInstancesUsed"], 3);
+    assert_eq!(limits["limits"]["absolute"]["totalCoresUsed"], 3);
+    assert_eq!(limits["limits"]["absolute"]["totalRAMUsed"], 1536);
+    let response = c
+        .post("/servers", &body_for(&c, "one-more", &image, json!({})))
+        .await;
+    assert_fault(
+        response,
+        403,
+        "Quota exceeded for instances: Requested 1, but already used 3 of 3 instances",
+    )
+    .await;
+    // Cores are counted too (m1.medium has 2 vCPUs).
+    admin
+        .put(
+            "/os-quota-sets/proj-a",
+            &json!({"quota_set": {"instances": 10, "cores": 4}}),
+        )
+        .await;
+    let response = c
+        .post(
+            "/servers",
+            &body_for(&c, "wide", &image, json!({"flavorRef": "3"})),
+        )
+        .await;
+    assert_fault(
+        response,
+        403,
+        "Quota exceeded for cores: Requested 2, but already used 3 of 4 cores",
+    )
+    .await;
+    // Deleting gives the quota back.
+    let ids: Vec<String> = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &ids {
+        assert_eq!(c.delete(&format!("/servers/{id}")).await.status(), 204);
+    }
+    for id in &ids {
+        wait_gone(&c, id).await;
+    }
+    let limits = c.get_ok("/limits").await;
+    assert_eq!(limits["limits"]["absolute"]["totalInstancesUsed"], 0);
+    let detail = admin.get_ok("/os-quota-sets/proj-a/detail").await;
+    assert_eq!(detail["quota_set"]["instances"]["in_use"], 0);
+}
+
+#[tokio::test]
+async fn concurrent_creates_never_exceed_the_quota() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let body = body_for(&c, "racer", &image, json!({}));
+    let attempts = (0..50).map(|_| c.post("/servers", &body));
+    let responses = futures_util::future::join_all(attempts).await;
+    let mut accepted = 0;
+    let mut refused = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            202 => accepted += 1,
+            403 => refused += 1,
+            other => panic!("unexpected status {other}: {}", json_of(response).await),
+        }
+    }
+    assert_eq!((accepted, refused), (10, 40));
+    let list = c.get_ok("/servers/detail").await;
+    let servers = list["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 10);
+    let mut addresses: Vec<&str> = servers
+        .iter()
+        .filter_map(|s| s["addresses"]["private"][0]["addr"].as_str())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(
+        addresses.len(),
+        servers.iter().filter(|s| s["status"] == "ACTIVE").count()
+    );
+}
