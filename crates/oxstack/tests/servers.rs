@@ -632,3 +632,631 @@ async fn concurrent_creates_never_exceed_the_quota() {
         servers.iter().filter(|s| s["status"] == "ACTIVE").count()
     );
 }
+
+#[tokio::test]
+async fn lists_filter_sort_and_page_like_nova() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let mut ids = Vec::new();
+    for (name, tags) in [
+        ("alpha", json!(["red"])),
+        ("beta", json!(["red", "blue"])),
+        ("gamma", json!([])),
+    ] {
+        let id = boot(&c, &image, name, json!({"tags": tags})).await;
+        wait_for(&c, &id, "ACTIVE").await;
+        ids.push(id);
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Default order: newest first. Index items are {id, links, name}.
+    let index = c.get_ok("/servers").await;
+    assert_eq!(names(&index), ["gamma", "beta", "alpha"]);
+    assert_eq!(keys(&index["servers"][0]), ["id", "links", "name"]);
+    assert_eq!(names(&c.get_ok("/servers?name=^al").await), ["alpha"]);
+    assert_eq!(
+        names(
+            &c.get_ok("/servers?name=a$&sort_key=display_name&sort_dir=asc")
+                .await
+        ),
+        ["alpha", "beta", "gamma"]
+    );
+    assert_eq!(names(&c.get_ok("/servers?tags=red,blue").await), ["beta"]);
+    assert_eq!(
+        names(&c.get_ok("/servers?tags-any=red").await),
+        ["beta", "alpha"]
+    );
+    assert_eq!(
+        names(&c.get_ok("/servers?not-tags-any=red").await),
+        ["gamma"]
+    );
+    assert_eq!(
+        names(&c.get_ok("/servers?not-tags=red,blue").await),
+        ["gamma", "alpha"]
+    );
+    assert_eq!(names(&c.get_ok("/servers?status=active").await).len(), 3);
+    assert_eq!(names(&c.get_ok("/servers?status=SHUTOFF").await).len(), 0);
+    assert_eq!(
+        names(&c.get_ok(&format!("/servers?image={image}")).await).len(),
+        3
+    );
+    assert_eq!(names(&c.get_ok("/servers?flavor=2").await).len(), 0);
+    assert_eq!(names(&c.get_ok("/servers?ip=10.0.0.2$").await), ["alpha"]);
+    assert_eq!(names(&c.get_ok("/servers?ip6=fd00").await).len(), 3);
+    assert_eq!(
+        names(
+            &c.get_ok("/servers?changes-since=2999-01-01T00:00:00Z")
+                .await
+        )
+        .len(),
+        0
+    );
+    assert_eq!(names(&c.get_ok("/servers?locked=false").await).len(), 3);
+    // Admin-only filters are ignored for project users, not refused.
+    assert_eq!(names(&c.get_ok("/servers?host=nowhere").await).len(), 3);
+    assert_eq!(
+        names(
+            &server
+                .compute(ADMIN, "latest")
+                .get_ok("/servers?all_tenants=1&host=nowhere")
+                .await
+        )
+        .len(),
+        0
+    );
+    // Paging: a full page links to the next one.
+    let page = c.get_ok("/servers?limit=2").await;
+    assert_eq!(names(&page), ["gamma", "beta"]);
+    let next = page["servers_links"][0]["href"].as_str().unwrap();
+    assert!(next.contains(&format!("marker={}", ids[1])), "{next}");
+    let rest = c
+        .get_ok(&format!("/servers?limit=2&marker={}", ids[1]))
+        .await;
+    assert_eq!(names(&rest), ["alpha"]);
+    assert!(rest.get("servers_links").is_none());
+    let detail_page = c.get_ok("/servers/detail?limit=1").await;
+    assert!(
+        detail_page["servers_links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .contains("/servers/detail?")
+    );
+    // Errors.
+    assert_fault(
+        c.get("/servers?marker=nonexistent").await,
+        400,
+        "marker [nonexistent] not found",
+    )
+    .await;
+    assert_eq!(c.get("/servers?limit=-1").await.status(), 400);
+    assert_eq!(c.get("/servers?limit=abc").await.status(), 400);
+    assert_fault(
+        c.get("/servers?status=bogus").await,
+        400,
+        "Invalid status value",
+    )
+    .await;
+    let old = server.compute(ALICE, "2.37");
+    assert_eq!(
+        old.get_ok("/servers?status=bogus").await["servers"],
+        json!([])
+    );
+    // python-jsonschema's wording when patternProperties (`^_`) exist.
+    assert_fault(
+        c.get("/servers?foo=bar").await,
+        400,
+        "'foo' does not match any of the regexes: '^_'",
+    )
+    .await;
+    assert_eq!(
+        server
+            .compute(ALICE, "2.74")
+            .get("/servers?foo=bar")
+            .await
+            .status(),
+        200
+    );
+    assert_fault(
+        c.get("/servers?sort_key=host").await,
+        403,
+        "Only administrators can sort servers by host",
+    )
+    .await;
+    assert_fault(
+        c.get("/servers?sort_key=display_name&sort_dir=up").await,
+        400,
+        "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'",
+    )
+    .await;
+    assert_fault(
+        c.get("/servers?all_tenants=1").await,
+        403,
+        "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.",
+    )
+    .await;
+    assert_fault(
+        c.get("/servers?changes-since=2020-01-02T00:00:00Z&changes-before=2020-01-01T00:00:00Z")
+            .await,
+        400,
+        "The value of changes-since must be less than or equal to changes-before.",
+    )
+    .await;
+    assert_fault(
+        server
+            .compute(ADMIN, "latest")
+            .get("/servers?metadata=x")
+            .await,
+        400,
+        "Invalid filter field: metadata.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn update_changes_fields_with_the_response_of_the_version() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = boot(&c, &image, "before", json!({})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}");
+    let old = server.compute(ALICE, "2.74");
+    let response = old
+        .put(
+            &path,
+            &json!({"server": {"name": "renamed", "accessIPv4": "192.0.2.1", "description": "d"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = json_of(response).await["server"].clone();
+    assert_eq!(body["name"], "renamed");
+    assert_eq!(body["accessIPv4"], "192.0.2.1");
+    assert_eq!(body["description"], "d");
+    // Before 2.75 the short form: no extended attributes, short addresses.
+    assert!(body.get("OS-EXT-STS:vm_state").is_none());
+    assert!(
+        body["addresses"]["private"][0]
+            .get("OS-EXT-IPS:type")
+            .is_none()
+    );
+    let response = c
+        .put(&path, &json!({"server": {"OS-DCF:diskConfig": "AUTO", "hostname": "new-host", "description": null}}))
+        .await;
+    let body = json_of(response).await["server"].clone();
+    assert_eq!(body["OS-DCF:diskConfig"], "AUTO");
+    assert_eq!(body["OS-EXT-SRV-ATTR:hostname"], "new-host");
+    assert_eq!(body["description"], Value::Null);
+    assert_eq!(body["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(
+        body["name"], "renamed",
+        "renaming keeps the hostname and vice versa"
+    );
+    // Pinning (2.104): only to the current zone, and unpin before moving.
+    let response = c
+        .put(
+            &path,
+            &json!({"server": {"pinned_availability_zone": "other"}}),
+        )
+        .await;
+    assert_fault(
+        response,
+        409,
+        "Server can only be pinned to its current availability zone 'nova', but 'other' was requested.",
+    )
+    .await;
+    let pinned = c
+        .put(
+            &path,
+            &json!({"server": {"pinned_availability_zone": "nova"}}),
+        )
+        .await;
+    assert_eq!(
+        json_of(pinned).await["server"]["pinned_availability_zone"],
+        "nova"
+    );
+    let unpinned = c
+        .put(
+            &path,
+            &json!({"server": {"pinned_availability_zone": null}}),
+        )
+        .await;
+    assert_eq!(
+        json_of(unpinned).await["server"]["pinned_availability_zone"],
+        Value::Null
+    );
+    // Bad bodies.
+    assert_fault(
+        c.put(&path, &json!({"server": {"name": ""}})).await,
+        400,
+        "Invalid input for field/attribute name. Value: . '' should be non-empty",
+    )
+    .await;
+    assert_fault(
+        server.compute(ALICE, "2.18").put(&path, &json!({"server": {"description": "x"}})).await,
+        400,
+        "Invalid input for field/attribute server. Value: {'description': 'x'}. Additional properties are not allowed ('description' was unexpected)",
+    )
+    .await;
+    assert_fault(
+        server.compute(ALICE, "2.103").put(&path, &json!({"server": {"pinned_availability_zone": null}})).await,
+        400,
+        "Invalid input for field/attribute server. Value: {'pinned_availability_zone': None}. Additional properties are not allowed ('pinned_availability_zone' was unexpected)",
+    )
+    .await;
+    assert_fault(
+        c.put(
+            "/servers/00000000-0000-0000-0000-000000000000",
+            &json!({"server": {}}),
+        )
+        .await,
+        404,
+        "Instance 00000000-0000-0000-0000-000000000000 could not be found.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn delete_frees_everything_and_leaves_a_record_for_admins() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = boot(&c, &image, "doomed", json!({})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}");
+    // Locked: the owner cannot delete, an admin can lock and only an admin unlock.
+    let admin = server.compute(ADMIN, "latest");
+    let lock = admin
+        .post(
+            &format!("{path}/action"),
+            &json!({"lock": {"locked_reason": "audit"}}),
+        )
+        .await;
+    assert_eq!(lock.status(), 202);
+    let shown = c.get_ok(&path).await["server"].clone();
+    assert_eq!(
+        (shown["locked"].clone(), shown["locked_reason"].clone()),
+        (json!(true), json!("audit"))
+    );
+    assert_fault(
+        c.delete(&path).await,
+        409,
+        &format!("Instance {id} is locked"),
+    )
+    .await;
+    assert_fault(
+        c.post(&format!("{path}/action"), &json!({"unlock": null})).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.",
+    )
+    .await;
+    assert_eq!(
+        admin
+            .post(&format!("{path}/action"), &json!({"unlock": null}))
+            .await
+            .status(),
+        202
+    );
+    assert_fault(
+        c.post(&format!("{path}/action"), &json!({"fly": null}))
+            .await,
+        400,
+        "There is no such action: fly",
+    )
+    .await;
+    let response = c.delete(&path).await;
+    assert_eq!(response.status(), 204);
+    wait_gone(&c, &id).await;
+    assert_fault(
+        c.get(&path).await,
+        404,
+        &format!("Instance {id} could not be found."),
+    )
+    .await;
+    assert_eq!(c.get_ok("/servers").await["servers"], json!([]));
+    assert_eq!(c.delete(&path).await.status(), 404);
+    // Admins see it with deleted=true, and changes-since shows it to its project.
+    let deleted = admin
+        .get_ok("/servers/detail?all_tenants=1&deleted=true")
+        .await;
+    let record = &deleted["servers"][0];
+    assert_eq!(
+        (record["id"].as_str(), record["status"].as_str()),
+        (Some(id.as_str()), Some("DELETED"))
+    );
+    assert!(record["OS-SRV-USG:terminated_at"].is_string());
+    assert_eq!(record["addresses"], json!({}));
+    let changes = c
+        .get_ok("/servers?changes-since=2000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(changes["servers"][0]["id"], id.as_str());
+    assert_fault(
+        c.get("/servers?status=deleted").await,
+        403,
+        "Only administrators may list deleted instances",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn metadata_ips_and_tags_follow_nova_rules() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = boot(&c, &image, "meta", json!({"metadata": {"a": "1"}})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let m = format!("/servers/{id}/metadata");
+    assert_eq!(c.get_ok(&m).await, json!({"metadata": {"a": "1"}}));
+    let merged = json_of(c.post(&m, &json!({"metadata": {"b": "2"}})).await).await;
+    assert_eq!(merged, json!({"metadata": {"a": "1", "b": "2"}}));
+    let replaced = json_of(c.put(&m, &json!({"metadata": {"c": "3"}})).await).await;
+    assert_eq!(replaced, json!({"metadata": {"c": "3"}}));
+    assert_eq!(
+        c.get_ok(&format!("{m}/c")).await,
+        json!({"meta": {"c": "3"}})
+    );
+    assert_fault(
+        c.get(&format!("{m}/zz")).await,
+        404,
+        "Metadata item was not found",
+    )
+    .await;
+    let item = c.put(&format!("{m}/d"), &json!({"meta": {"d": "4"}})).await;
+    assert_eq!(json_of(item).await, json!({"meta": {"d": "4"}}));
+    assert_fault(
+        c.put(&format!("{m}/d"), &json!({"meta": {"e": "5"}})).await,
+        400,
+        "Request body and URI mismatch",
+    )
+    .await;
+    assert_fault(
+        c.put(&format!("{m}/d"), &json!({"meta": {"d": "4", "e": "5"}})).await,
+        400,
+        "Invalid input for field/attribute meta. Value: {'d': '4', 'e': '5'}. {'d': '4', 'e': '5'} has too many properties",
+    )
+    .await;
+    assert_eq!(c.delete(&format!("{m}/d")).await.status(), 204);
+    assert_fault(
+        c.delete(&format!("{m}/d")).await,
+        404,
+        "Metadata item was not found",
+    )
+    .await;
+    server
+        .compute(ADMIN, "2.1")
+        .put(
+            "/os-quota-sets/proj-a",
+            &json!({"quota_set": {"metadata_items": 2}}),
+        )
+        .await;
+    assert_fault(
+        c.post(&m, &json!({"metadata": {"x": "1", "y": "2"}})).await,
+        403,
+        "Maximum number of metadata items exceeds 2",
+    )
+    .await;
+    assert_eq!(
+        c.get_ok(&m).await,
+        json!({"metadata": {"c": "3"}}),
+        "nothing changed"
+    );
+
+    // ips: the short form, per network label.
+    let ips = c.get_ok(&format!("/servers/{id}/ips")).await;
+    let private = ips["addresses"]["private"].as_array().unwrap();
+    assert_eq!(keys(&private[0]), ["addr", "version"]);
+    assert_eq!(
+        c.get_ok(&format!("/servers/{id}/ips/private")).await["private"],
+        json!(private)
+    );
+    assert_fault(
+        c.get(&format!("/servers/{id}/ips/public")).await,
+        404,
+        "Instance is not a member of specified network",
+    )
+    .await;
+
+    // tags: from 2.26.
+    let t = format!("/servers/{id}/tags");
+    assert_fault(
+        server.compute(ALICE, "2.25").get(&t).await,
+        404,
+        "The resource could not be found.",
+    )
+    .await;
+    let added = c
+        .send(reqwest::Method::PUT, &format!("{t}/one"), &Value::Null)
+        .await;
+    assert_eq!(added.status(), 201);
+    assert!(
+        header(&added, "location")
+            .unwrap()
+            .ends_with(&format!("/servers/{id}/tags/one"))
+    );
+    assert_eq!(
+        c.send(reqwest::Method::PUT, &format!("{t}/one"), &Value::Null)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(c.get(&format!("{t}/one")).await.status(), 204);
+    assert_fault(
+        c.get(&format!("{t}/two")).await,
+        404,
+        &format!("Server {id} has no tag 'two'"),
+    )
+    .await;
+    let all = json_of(c.put(&t, &json!({"tags": ["b", "a", "b"]})).await).await;
+    assert_eq!(all, json!({"tags": ["a", "b"]}));
+    assert_eq!(c.delete(&format!("{t}/a")).await.status(), 204);
+    assert_fault(
+        c.delete(&format!("{t}/a")).await,
+        404,
+        &format!("Instance {id} has no tag 'a'"),
+    )
+    .await;
+    let fifty: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+    assert_eq!(c.put(&t, &json!({"tags": fifty})).await.status(), 200);
+    assert_fault(
+        c.send(reqwest::Method::PUT, &format!("{t}/extra"), &Value::Null)
+            .await,
+        400,
+        "The number of tags exceeded the per-server limit 50",
+    )
+    .await;
+    assert_eq!(c.delete(&t).await.status(), 204);
+    assert_eq!(c.get_ok(&t).await, json!({"tags": []}));
+    assert_eq!(
+        c.get_ok(&format!("/servers/{id}")).await["server"]["tags"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn another_projects_servers_are_invisible_everywhere() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "latest");
+    let id = boot(&alice, &image, "private", json!({})).await;
+    wait_for(&alice, &id, "ACTIVE").await;
+    let bob = server.compute(BOB, "latest");
+    let missing = format!("Instance {id} could not be found.");
+    let s = format!("/servers/{id}");
+    assert_fault(bob.get(&s).await, 404, &missing).await;
+    assert_fault(
+        bob.put(&s, &json!({"server": {"name": "x"}})).await,
+        404,
+        &missing,
+    )
+    .await;
+    assert_fault(bob.delete(&s).await, 404, &missing).await;
+    assert_fault(bob.get(&format!("{s}/metadata")).await, 404, &missing).await;
+    assert_fault(
+        bob.post(&format!("{s}/metadata"), &json!({"metadata": {"a": "b"}}))
+            .await,
+        404,
+        &missing,
+    )
+    .await;
+    assert_fault(bob.delete(&format!("{s}/metadata/a")).await, 404, &missing).await;
+    assert_fault(bob.get(&format!("{s}/ips")).await, 404, &missing).await;
+    assert_fault(bob.get(&format!("{s}/tags")).await, 404, &missing).await;
+    assert_fault(
+        bob.put(&format!("{s}/tags"), &json!({"tags": []})).await,
+        404,
+        &missing,
+    )
+    .await;
+    assert_fault(
+        bob.post(&format!("{s}/action"), &json!({"lock": null}))
+            .await,
+        404,
+        &missing,
+    )
+    .await;
+    assert_eq!(bob.get_ok("/servers/detail").await["servers"], json!([]));
+    assert_eq!(
+        bob.get_ok("/servers?changes-since=2000-01-01T00:00:00Z")
+            .await["servers"],
+        json!([])
+    );
+    // Marker of another project's server pages nothing of theirs either.
+    assert_eq!(
+        bob.get_ok(&format!("/servers?marker={id}")).await["servers"],
+        json!([])
+    );
+    // Alice's server is untouched; the admin sees it with all_tenants.
+    assert_eq!(alice.get_ok(&s).await["server"]["name"], "private");
+    let admin = server.compute(ADMIN, "latest");
+    let all = admin.get_ok("/servers?all_tenants=1").await;
+    assert_eq!(all["servers"][0]["id"], id.as_str());
+    assert_eq!(
+        admin.get_ok("/servers").await["servers"],
+        json!([]),
+        "admins list their project by default"
+    );
+    let filtered = admin
+        .get_ok("/servers?all_tenants=1&project_id=proj-b")
+        .await;
+    assert_eq!(filtered["servers"], json!([]));
+}
+
+#[tokio::test]
+async fn a_failing_driver_leaves_the_server_in_error_with_a_fault() {
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("[fake_driver]\nfail = [\"spawn\"]\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = boot(&c, &image, "broken", json!({})).await;
+    let failed = wait_for(&c, &id, "ERROR").await;
+    assert_eq!(failed["OS-EXT-STS:vm_state"], "error");
+    assert_eq!(failed["OS-EXT-STS:task_state"], Value::Null);
+    assert_eq!(failed["fault"]["code"], 500);
+    assert!(
+        failed["fault"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spawn")
+    );
+    assert!(
+        failed["fault"].get("details").is_none(),
+        "details are for admins"
+    );
+    assert!(failed.get("progress").is_none());
+    let admin_view = server
+        .compute(ADMIN, "latest")
+        .get_ok(&format!("/servers/{id}"))
+        .await;
+    assert!(admin_view["server"]["fault"]["details"].is_string());
+    // An errored server can still be deleted.
+    assert_eq!(c.delete(&format!("/servers/{id}")).await.status(), 204);
+    wait_gone(&c, &id).await;
+}
+
+#[tokio::test]
+async fn a_restart_mid_build_loses_nothing() {
+    let options = Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("[fake_driver]\ndelay_ms = 300\n".into()),
+        ..Default::default()
+    };
+    let server = Server::start_with(options.clone()).await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(boot(&c, &image, &format!("survivor-{n}"), json!({})).await);
+    }
+    let building = c.get_ok("/servers/detail").await;
+    assert!(
+        building["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "BUILD")
+    );
+    let dir = server.stop();
+    let server = Server::start_in(dir, options).await;
+    let c = server.compute(ALICE, "latest");
+    for id in &ids {
+        let active = wait_for(&c, id, "ACTIVE").await;
+        assert_eq!(active["addresses"]["private"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(
+        c.get_ok("/servers").await["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+}
