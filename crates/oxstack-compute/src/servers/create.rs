@@ -219,13 +219,13 @@ impl Compute {
             ));
         }
         if req.max_count > 1 {
-            if let Networks::List(nics) = &req.networks {
-                if nics.iter().any(|n| n.fixed_ip.is_some()) {
-                    return Err(ComputeError::Invalid(
+            if let Networks::List(nics) = &req.networks
+                && nics.iter().any(|n| n.fixed_ip.is_some())
+            {
+                return Err(ComputeError::Invalid(
                         "Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified."
                             .into(),
                     ));
-                }
             }
             if req.hostname.is_some() {
                 return Err(ComputeError::Invalid(
@@ -240,9 +240,9 @@ impl Compute {
                 crate::flavors::Viewer::Project(&caller.project_id),
             )
             .await
-            .or_else(|e| match e {
-                ComputeError::NotFound(m) => Err(ComputeError::Invalid(m)),
-                other => Err(other),
+            .map_err(|e| match e {
+                ComputeError::NotFound(m) => ComputeError::Invalid(m),
+                other => other,
             })?;
         if flavor.disabled {
             return Err(ComputeError::Invalid(format!(
@@ -250,15 +250,14 @@ impl Compute {
                 flavor.id
             )));
         }
-        if let Some(user_data) = &req.user_data {
-            if base64::engine::general_purpose::STANDARD
+        if let Some(user_data) = &req.user_data
+            && base64::engine::general_purpose::STANDARD
                 .decode(user_data)
                 .is_err()
-            {
-                return Err(ComputeError::Invalid(
-                    "User data needs to be valid base 64.".into(),
-                ));
-            }
+        {
+            return Err(ComputeError::Invalid(
+                "User data needs to be valid base 64.".into(),
+            ));
         }
         for group in &req.security_groups {
             if group != "default" {
@@ -422,12 +421,12 @@ impl Compute {
                 "The requested availability zone is not available".into(),
             ));
         }
-        if let Some(host) = parts.get(1).filter(|h| !h.is_empty()) {
-            if *host != self.host {
-                return Err(ComputeError::Invalid(format!(
-                    "Compute host {host} could not be found."
-                )));
-            }
+        if let Some(host) = parts.get(1).filter(|h| !h.is_empty())
+            && *host != self.host
+        {
+            return Err(ComputeError::Invalid(format!(
+                "Compute host {host} could not be found."
+            )));
         }
         Ok(())
     }
@@ -448,12 +447,12 @@ impl Compute {
                 Some(id) => missing.push(id.clone()),
                 None => {}
             }
-            if let Some(addr) = nic.fixed_ip {
-                if !self.network.contains(addr) {
-                    return Err(ComputeError::Invalid(format!(
-                        "Fixed IP address {addr} is invalid."
-                    )));
-                }
+            if let Some(addr) = nic.fixed_ip
+                && !self.network.contains(addr)
+            {
+                return Err(ComputeError::Invalid(format!(
+                    "Fixed IP address {addr} is invalid."
+                )));
             }
         }
         if !missing.is_empty() {
@@ -536,18 +535,18 @@ impl Compute {
         };
         let mut ips = Vec::new();
         for (position, fixed) in requested.into_iter().enumerate() {
-            if let Some(addr) = fixed {
-                if taken.contains(&addr.to_string()) {
-                    let holder = self
-                        .store
-                        .instances()
-                        .holder_of(&self.network.id, &addr.to_string())
-                        .await?
-                        .unwrap_or_default();
-                    return Err(ComputeError::Invalid(format!(
-                        "Fixed IP address {addr} is already in use on instance {holder}."
-                    )));
-                }
+            if let Some(addr) = fixed
+                && taken.contains(&addr.to_string())
+            {
+                let holder = self
+                    .store
+                    .instances()
+                    .holder_of(&self.network.id, &addr.to_string())
+                    .await?
+                    .unwrap_or_default();
+                return Err(ComputeError::Invalid(format!(
+                    "Fixed IP address {addr} is already in use on instance {holder}."
+                )));
             }
             let mac = mac_for(tx.next_values("macs", 1).await?);
             let addresses =

@@ -96,12 +96,12 @@ impl Compute {
         req: ListRequest,
     ) -> ComputeResult<Vec<Server>> {
         let repo = self.store.instances();
-        if let Some(marker) = &req.marker {
-            if !repo.exists(marker).await? {
-                return Err(ComputeError::Invalid(format!(
-                    "marker [{marker}] not found"
-                )));
-            }
+        if let Some(marker) = &req.marker
+            && !repo.exists(marker).await?
+        {
+            return Err(ComputeError::Invalid(format!(
+                "marker [{marker}] not found"
+            )));
         }
         let changes = req
             .conditions

@@ -179,13 +179,13 @@ fn sort(req: &Req) -> Result<Vec<(SortColumn, bool)>, NovaError> {
             i += 1;
         }
     }
-    if !req.ctx.is_admin() {
-        if let Some(k) = keys.iter().find(|k| *k == "host" || *k == "node") {
-            return Err(NovaError::new(
-                StatusCode::FORBIDDEN,
-                format!("Only administrators can sort servers by {k}"),
-            ));
-        }
+    if !req.ctx.is_admin()
+        && let Some(k) = keys.iter().find(|k| *k == "host" || *k == "node")
+    {
+        return Err(NovaError::new(
+            StatusCode::FORBIDDEN,
+            format!("Only administrators can sort servers by {k}"),
+        ));
     }
     if dirs.iter().any(|d| d != "asc" && d != "desc") {
         return Err(NovaError::bad_request(
@@ -286,12 +286,12 @@ fn listing(req: &Req) -> Result<Option<ListRequest>, NovaError> {
         parse_time(t).ok_or_else(|| NovaError::bad_request("Invalid filter field: changes-before."))
     });
     let (since, before) = (since.transpose()?, before.transpose()?);
-    if let (Some(s), Some(b)) = (since, before) {
-        if b < s {
-            return Err(NovaError::bad_request(
-                "The value of changes-since must be less than or equal to changes-before.",
-            ));
-        }
+    if let (Some(s), Some(b)) = (since, before)
+        && b < s
+    {
+        return Err(NovaError::bad_request(
+            "The value of changes-since must be less than or equal to changes-before.",
+        ));
     }
     out.conditions.extend(since.map(Condition::ChangedSince));
     out.conditions.extend(before.map(Condition::ChangedBefore));
@@ -301,16 +301,17 @@ fn listing(req: &Req) -> Result<Option<ListRequest>, NovaError> {
             "1" | "t" | "true" | "on" | "y" | "yes"
         ));
     }
-    if let Some(vm) = &vm_states {
-        if vm.len() == 1 && vm[0] == "deleted" {
-            if !admin {
-                return Err(NovaError::new(
-                    StatusCode::FORBIDDEN,
-                    "Only administrators may list deleted instances",
-                ));
-            }
-            out.deleted = Some(true);
+    if let Some(vm) = &vm_states
+        && vm.len() == 1
+        && vm[0] == "deleted"
+    {
+        if !admin {
+            return Err(NovaError::new(
+                StatusCode::FORBIDDEN,
+                "Only administrators may list deleted instances",
+            ));
         }
+        out.deleted = Some(true);
     }
     if let Some(vm) = get("vm_state") {
         vm_states = Some(vec![vm.to_owned()]);
@@ -343,14 +344,14 @@ fn listing(req: &Req) -> Result<Option<ListRequest>, NovaError> {
         req.authorize("os_compute_api:servers:index:get_all_tenants", Rule::Admin)?;
         out.project_id = get("project_id").or(get("tenant_id")).map(str::to_owned);
     }
-    if req.at_least(73) {
-        if let Some(locked) = get("locked") {
-            let locked = strict_bool(locked)?;
-            out.conditions.push(Condition::In(
-                SortColumn::Locked,
-                vec![SqlValue::Int(i64::from(locked))],
-            ));
-        }
+    if req.at_least(73)
+        && let Some(locked) = get("locked")
+    {
+        let locked = strict_bool(locked)?;
+        out.conditions.push(Condition::In(
+            SortColumn::Locked,
+            vec![SqlValue::Int(i64::from(locked))],
+        ));
     }
     let exact = [
         ("image", SortColumn::ImageRef),

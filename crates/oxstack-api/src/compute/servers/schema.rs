@@ -143,10 +143,10 @@ pub fn create(minor: u32) -> Value {
     if minor >= 52 {
         server["tags"] = json!({"type": "array", "items": tag(), "maxItems": 50});
     }
-    if minor >= 57 {
-        if let Some(map) = server.as_object_mut() {
-            map.shift_remove("personality");
-        }
+    if minor >= 57
+        && let Some(map) = server.as_object_mut()
+    {
+        map.shift_remove("personality");
     }
     if minor >= 63 {
         server["trusted_image_certificates"] = json!({"type": ["array", "null"], "minItems": 1,

@@ -194,10 +194,10 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         "OS-DCF:diskConfig",
         json!(if s.auto_disk_config { "AUTO" } else { "MANUAL" }),
     );
-    if matches!(status, "ERROR" | "DELETED") {
-        if let Some(fault) = fault(req, s) {
-            put("fault", fault);
-        }
+    if matches!(status, "ERROR" | "DELETED")
+        && let Some(fault) = fault(req, s)
+    {
+        put("fault", fault);
     }
     if WITH_PROGRESS.contains(&status) {
         put("progress", json!(s.progress));
@@ -212,10 +212,10 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         put("key_name", json!(s.key_name));
         put("OS-SRV-USG:launched_at", naive_time(s.launched_at));
         put("OS-SRV-USG:terminated_at", naive_time(s.terminated_at));
-        if kind == Kind::Show {
-            if let Some(groups) = security_groups(s) {
-                put("security_groups", groups);
-            }
+        if kind == Kind::Show
+            && let Some(groups) = security_groups(s)
+        {
+            put("security_groups", groups);
         }
         if admin {
             put("OS-EXT-SRV-ATTR:host", json!(s.host));
@@ -246,10 +246,10 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         put("locked", json!(s.locked_by.is_some()));
     }
     let host_status = (full && admin && req.at_least(16)).then(|| json!(host_status(s)));
-    if kind == Kind::Show {
-        if let Some(hs) = &host_status {
-            put("host_status", hs.clone());
-        }
+    if kind == Kind::Show
+        && let Some(hs) = &host_status
+    {
+        put("host_status", hs.clone());
     }
     if req.at_least(19) {
         put("description", json!(s.display_description));
