@@ -1260,3 +1260,50 @@ async fn a_restart_mid_build_loses_nothing() {
         5
     );
 }
+
+#[tokio::test]
+async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
+    let Some(pg) = common::postgres_server() else {
+        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL servers test not run");
+        return;
+    };
+    let url = oxstack_store::create_scratch_postgres_database(&pg)
+        .await
+        .expect("scratch database");
+    let options = Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        database_url: Some(url),
+        ..Default::default()
+    };
+    let one = Server::start_with(options.clone()).await;
+    let two = Server::start_with(options).await;
+    let image = cirros(&one).await;
+    let (c1, c2) = (one.compute(ALICE, "latest"), two.compute(ALICE, "latest"));
+    let body = body_for(&c1, "racer", &image, json!({"tags": ["pg"], "metadata": {"k": "v"}}));
+    let attempts = (0..40).map(|n| if n % 2 == 0 { c1.post("/servers", &body) } else { c2.post("/servers", &body) });
+    let responses = futures_util::future::join_all(attempts).await;
+    let accepted = responses.iter().filter(|r| r.status() == 202).count();
+    let refused = responses.iter().filter(|r| r.status() == 403).count();
+    assert_eq!((accepted, refused), (10, 30));
+    let listed = c2.get_ok("/servers/detail?tags=pg").await;
+    let servers = listed["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 10);
+    for s in servers {
+        let id = s["id"].as_str().unwrap();
+        let active = wait_for(&c1, id, "ACTIVE").await;
+        assert_eq!(active["metadata"], json!({"k": "v"}));
+    }
+    let mut addresses: Vec<String> = c1.get_ok("/servers/detail").await["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["addresses"]["private"][0]["addr"].as_str().unwrap().to_owned())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 10, "every server got its own address");
+    let first = servers[0]["id"].as_str().unwrap();
+    assert_eq!(c2.delete(&format!("/servers/{first}")).await.status(), 204);
+    wait_gone(&c1, first).await;
+    assert_eq!(c1.get_ok("/limits").await["limits"]["absolute"]["totalInstancesUsed"], 9);
+}
