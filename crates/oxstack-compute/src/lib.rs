@@ -24,6 +24,9 @@ pub struct ComputeSettings {
     /// The one availability zone (Nova's default `nova`).
     pub availability_zone: String,
     pub network: servers::network::NetworkConfig,
+    /// Nova's `reclaim_instance_interval`: zero deletes at once; otherwise
+    /// deleted servers are kept `SOFT_DELETED` (restorable) this long.
+    pub reclaim_instance_interval: std::time::Duration,
 }
 
 impl Default for ComputeSettings {
@@ -33,6 +36,7 @@ impl Default for ComputeSettings {
             enable_instance_password: true,
             availability_zone: "nova".into(),
             network: servers::network::NetworkConfig::default(),
+            reclaim_instance_interval: std::time::Duration::ZERO,
         }
     }
 }

@@ -284,7 +284,8 @@ pub enum Condition {
 pub struct InstanceQuery {
     /// `None`: every project (admin).
     pub project_id: Option<String>,
-    /// `None`: deleted and live; `Some(d)`: only `deleted = d`.
+    /// `None`: deleted and live; `Some(true)`: deleted or soft-deleted only;
+    /// `Some(false)`: neither.
     pub deleted: Option<bool>,
     pub conditions: Vec<Condition>,
     /// Sort keys with `true` for descending; the internal id breaks ties.
@@ -335,6 +336,8 @@ pub struct StateChange {
     pub host: Option<Option<String>>,
     pub node: Option<Option<String>>,
     pub launched_at: Option<i64>,
+    /// Set when soft-deleted (the reclaim clock), cleared on restore.
+    pub deleted_at: Option<Option<i64>>,
     pub fault: Option<Option<String>>,
 }
 
@@ -501,8 +504,11 @@ impl<'a> InstanceRepo<'a> {
             let p = b.bind(SqlValue::Text(project.clone()));
             b.push(&format!(" AND i.project_id = {p}"));
         }
-        if let Some(deleted) = q.deleted {
-            b.push(&format!(" AND i.deleted = {}", i64::from(deleted)));
+        // Soft-deleted servers count as deleted in listings (Nova's rule).
+        match q.deleted {
+            Some(false) => b.push(" AND i.deleted = 0 AND i.vm_state <> 'soft-delete'"),
+            Some(true) => b.push(" AND (i.deleted = 1 OR i.vm_state = 'soft-delete')"),
+            None => {}
         }
         for condition in &q.conditions {
             b.condition(condition);
@@ -598,6 +604,14 @@ impl<'a> InstanceRepo<'a> {
                 b.push(&format!(", {column} = {p}"));
             }
         }
+        match change.deleted_at {
+            Some(Some(t)) => {
+                let p = b.bind(SqlValue::Int(t));
+                b.push(&format!(", deleted_at = {p}"));
+            }
+            Some(None) => b.push(", deleted_at = NULL"),
+            None => {}
+        }
         let p = b.bind(SqlValue::Text(uuid.to_owned()));
         b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
         guard_clause(&mut b, guard);
@@ -622,6 +636,18 @@ impl<'a> InstanceRepo<'a> {
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Soft-deleted instances whose reclaim time (soft deletion before
+    /// `before`) has come.
+    pub async fn reclaimable(&self, before: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT uuid FROM instances WHERE deleted = 0 AND vm_state = 'soft-delete' \
+             AND task_state IS NULL AND deleted_at <= $1 ORDER BY deleted_at",
+        )
+        .bind(before)
+        .fetch_all(self.pool)
+        .await?)
     }
 
     /// Live instances of `host` with work in flight (building, or a task

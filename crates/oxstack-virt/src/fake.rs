@@ -48,6 +48,20 @@ impl FakeDriver {
         Ok(())
     }
 
+    /// Changes the power state of an existing guest; a guest the fake
+    /// hypervisor does not know (lost with a restart of the process) is
+    /// recreated in that state, as a real host keeps its disks.
+    async fn set_power(
+        &self,
+        uuid: &str,
+        op: Operation,
+        state: PowerState,
+    ) -> Result<(), DriverError> {
+        self.perform(op).await?;
+        self.guests().insert(uuid.to_owned(), state);
+        Ok(())
+    }
+
     fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, PowerState>> {
         // A panic while holding the lock cannot leave the map inconsistent
         // (every critical section is a single insert/remove/get).
@@ -73,6 +87,16 @@ impl Driver for FakeDriver {
         self.perform(Operation::Destroy).await?;
         self.guests().remove(uuid);
         Ok(())
+    }
+
+    async fn power_off(&self, uuid: &str) -> Result<(), DriverError> {
+        self.set_power(uuid, Operation::PowerOff, PowerState::Shutdown)
+            .await
+    }
+
+    async fn power_on(&self, uuid: &str) -> Result<(), DriverError> {
+        self.set_power(uuid, Operation::PowerOn, PowerState::Running)
+            .await
     }
 
     async fn power_state(&self, uuid: &str) -> PowerState {

@@ -32,15 +32,19 @@ impl PowerState {
 pub enum Operation {
     Spawn,
     Destroy,
+    PowerOff,
+    PowerOn,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 2] = [Self::Spawn, Self::Destroy];
+    pub const ALL: [Operation; 4] = [Self::Spawn, Self::Destroy, Self::PowerOff, Self::PowerOn];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Spawn => "spawn",
             Self::Destroy => "destroy",
+            Self::PowerOff => "power_off",
+            Self::PowerOn => "power_on",
         }
     }
 
@@ -80,6 +84,12 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
 
     /// Stops and removes a guest; a missing guest is not an error.
     async fn destroy(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// Shuts a guest down (kept, not removed).
+    async fn power_off(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// Starts a shut-down guest.
+    async fn power_on(&self, uuid: &str) -> Result<(), DriverError>;
 
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;

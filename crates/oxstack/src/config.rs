@@ -108,6 +108,8 @@ struct FileConfig {
     /// This compute host's name.
     host: Option<String>,
     enable_instance_password: Option<bool>,
+    /// Seconds deleted servers stay restorable (0: delete at once).
+    reclaim_instance_interval: Option<u64>,
     #[serde(default)]
     bootstrap: BootstrapFile,
     #[serde(default)]
@@ -215,6 +217,9 @@ impl Config {
             quota_defaults,
             enable_instance_password: file.enable_instance_password.unwrap_or(true),
             network,
+            reclaim_instance_interval: Duration::from_secs(
+                file.reclaim_instance_interval.unwrap_or(0),
+            ),
             ..ComputeSettings::default()
         };
         let host = file

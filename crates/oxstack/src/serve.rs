@@ -105,6 +105,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "resumed work left unfinished by the last run"
         );
     }
+    let reclaimer = tokio::spawn(compute.clone().run_reclaimer());
     let images = Images::open(
         store.clone(),
         &config.data_dir.join("images"),
@@ -140,6 +141,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     refresher.abort();
+    reclaimer.abort();
     store.close().await;
     tracing::info!("oxstack stopped");
     Ok(())

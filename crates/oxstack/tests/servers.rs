@@ -1279,8 +1279,19 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
     let two = Server::start_with(options).await;
     let image = cirros(&one).await;
     let (c1, c2) = (one.compute(ALICE, "latest"), two.compute(ALICE, "latest"));
-    let body = body_for(&c1, "racer", &image, json!({"tags": ["pg"], "metadata": {"k": "v"}}));
-    let attempts = (0..40).map(|n| if n % 2 == 0 { c1.post("/servers", &body) } else { c2.post("/servers", &body) });
+    let body = body_for(
+        &c1,
+        "racer",
+        &image,
+        json!({"tags": ["pg"], "metadata": {"k": "v"}}),
+    );
+    let attempts = (0..40).map(|n| {
+        if n % 2 == 0 {
+            c1.post("/servers", &body)
+        } else {
+            c2.post("/servers", &body)
+        }
+    });
     let responses = futures_util::future::join_all(attempts).await;
     let accepted = responses.iter().filter(|r| r.status() == 202).count();
     let refused = responses.iter().filter(|r| r.status() == 403).count();
@@ -1297,7 +1308,12 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["addresses"]["private"][0]["addr"].as_str().unwrap().to_owned())
+        .map(|s| {
+            s["addresses"]["private"][0]["addr"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     addresses.sort();
     addresses.dedup();
@@ -1305,5 +1321,70 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
     let first = servers[0]["id"].as_str().unwrap();
     assert_eq!(c2.delete(&format!("/servers/{first}")).await.status(), 204);
     wait_gone(&c1, first).await;
-    assert_eq!(c1.get_ok("/limits").await["limits"]["absolute"]["totalInstancesUsed"], 9);
+    assert_eq!(
+        c1.get_ok("/limits").await["limits"]["absolute"]["totalInstancesUsed"],
+        9
+    );
+}
+
+#[tokio::test]
+async fn soft_delete_restore_force_delete_and_reclaim() {
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("reclaim_instance_interval = 2\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = boot(&c, &image, "keeper", json!({})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}");
+    let action = format!("{path}/action");
+    assert_fault(
+        c.post(&action, &json!({"restore": null})).await,
+        409,
+        &format!("Cannot 'restore' instance {id} while it is in vm_state active"),
+    )
+    .await;
+    assert_eq!(c.delete(&path).await.status(), 204);
+    let soft = wait_for(&c, &id, "SOFT_DELETED").await;
+    assert_eq!(soft["OS-EXT-STS:power_state"], 4);
+    assert_eq!(
+        c.get_ok("/servers").await["servers"],
+        json!([]),
+        "hidden from lists"
+    );
+    let limits = c.get_ok("/limits").await;
+    assert_eq!(
+        limits["limits"]["absolute"]["totalInstancesUsed"], 1,
+        "still counts"
+    );
+    assert_eq!(
+        c.post(&action, &json!({"restore": null})).await.status(),
+        202
+    );
+    let back = wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(back["OS-EXT-STS:power_state"], 1);
+    assert_eq!(back["addresses"]["private"].as_array().unwrap().len(), 2);
+    // forceDelete skips the waiting period.
+    assert_eq!(
+        c.post(&action, &json!({"forceDelete": null}))
+            .await
+            .status(),
+        202
+    );
+    wait_gone(&c, &id).await;
+    // The reclaimer deletes soft-deleted servers after the interval.
+    let other = boot(&c, &image, "reclaimed", json!({})).await;
+    wait_for(&c, &other, "ACTIVE").await;
+    assert_eq!(c.delete(&format!("/servers/{other}")).await.status(), 204);
+    wait_for(&c, &other, "SOFT_DELETED").await;
+    for _ in 0..100 {
+        if c.get(&format!("/servers/{other}")).await.status() == 404 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the soft-deleted server was never reclaimed");
 }

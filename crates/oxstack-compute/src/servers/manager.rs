@@ -169,6 +169,8 @@ impl Compute {
         let repo = self.store.instances();
         match server.task_state.as_deref() {
             Some(task::DELETING) => self.start_delete(server.uuid),
+            Some(task::SOFT_DELETING) => self.finish_soft_delete(&server.uuid).await?,
+            Some(task::RESTORING) => self.finish_restore(&server.uuid).await,
             Some(t) if server.vm_state == vm::BUILDING && BUILD_TASKS.contains(&t) => {
                 let restart = set_task(task::SCHEDULING);
                 if repo

@@ -4,6 +4,7 @@
 //! [`InstanceRow`]s; the API renders them.
 
 mod create;
+mod deferred_delete;
 pub mod list;
 pub mod manager;
 pub mod network;

@@ -87,10 +87,23 @@ impl Compute {
     }
 
     /// `DELETE /servers/{id}`: any state, unless locked; the server goes
-    /// `deleting` and the manager finishes the job.
+    /// `deleting` and the manager finishes the job. With a reclaim
+    /// interval, a launched server is soft-deleted instead.
     pub async fn delete_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
+        if !self.settings.reclaim_instance_interval.is_zero()
+            && server.launched_at.is_some()
+            && self.soft_delete(&server).await?
+        {
+            return Ok(());
+        }
+        self.hard_delete(server).await
+    }
+
+    /// Marks a server `deleting` (any state) and has it destroyed.
+    pub(crate) async fn hard_delete(&self, server: Server) -> ComputeResult<()> {
+        let id = server.uuid.as_str();
         let deleting = StateChange {
             task_state: Some(Some(task::DELETING.into())),
             ..StateChange::default()

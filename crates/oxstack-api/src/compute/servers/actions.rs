@@ -1,6 +1,7 @@
 //! `POST /servers/{id}/action`: the body's one key names the action.
-//! This build runs `lock` and `unlock`; every other action of Nova is
-//! refused as unknown until the state machine lands.
+//! This build runs `lock`/`unlock` and the deferred-delete pair
+//! `restore`/`forceDelete`; every other action of Nova is refused as
+//! unknown until the state machine lands.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +48,20 @@ pub async fn server_action(
         "unlock" => {
             req.authorize("os_compute_api:os-lock-server:unlock", Rule::ProjectMember)?;
             state.compute().unlock_server(&caller, &id).await?;
+        }
+        "restore" => {
+            req.authorize(
+                "os_compute_api:os-deferred-delete:restore",
+                Rule::ProjectMember,
+            )?;
+            state.compute().restore_server(&caller, &id).await?;
+        }
+        "forceDelete" => {
+            req.authorize(
+                "os_compute_api:os-deferred-delete:force",
+                Rule::ProjectMember,
+            )?;
+            state.compute().force_delete_server(&caller, &id).await?;
         }
         other => {
             return Err(NovaError::bad_request(format!(
