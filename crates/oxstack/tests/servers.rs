@@ -1388,3 +1388,135 @@ async fn soft_delete_restore_force_delete_and_reclaim() {
     }
     panic!("the soft-deleted server was never reclaimed");
 }
+
+/// Sends an identity admin call and returns the JSON body.
+async fn identity_post(server: &Server, token: &str, path: &str, body: Value) -> Value {
+    let response = server
+        .http
+        .post(server.url(&format!("/identity/v3{path}")))
+        .header("X-Auth-Token", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    json_of(response).await
+}
+
+#[tokio::test]
+async fn readers_read_and_members_write() {
+    let server = Server::start().await;
+    let admin = server.admin_token().await;
+    let projects = json_of(server.get("/identity/v3/projects?name=demo", &admin).await).await;
+    let demo_project = projects["projects"][0]["id"].as_str().unwrap().to_owned();
+    let roles = json_of(server.get("/identity/v3/roles?name=reader", &admin).await).await;
+    let reader_role = roles["roles"][0]["id"].as_str().unwrap().to_owned();
+    let user = identity_post(
+        &server,
+        &admin,
+        "/users",
+        json!({"user": {"name": "viewer", "password": "pw"}}),
+    )
+    .await;
+    let user_id = user["user"]["id"].as_str().unwrap();
+    let grant = server
+        .http
+        .put(server.url(&format!(
+            "/identity/v3/projects/{demo_project}/users/{user_id}/roles/{reader_role}"
+        )))
+        .header("X-Auth-Token", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), 204);
+    let member_token = server.token("demo", "demo", "demo").await;
+    let reader_token = server.token("viewer", "pw", "demo").await;
+    let image = {
+        let images = server.get("/image/v2/images", &member_token).await;
+        json_of(images).await["images"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let member = server.compute(&member_token, "latest");
+    let id = boot(&member, &image, "watched", json!({})).await;
+    wait_for(&member, &id, "ACTIVE").await;
+    let reader = server.compute(&reader_token, "latest");
+    let path = format!("/servers/{id}");
+    assert_eq!(reader.get_ok(&path).await["server"]["name"], "watched");
+    assert_eq!(
+        reader.get_ok("/servers/detail").await["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        reader.get_ok(&format!("{path}/metadata")).await,
+        json!({"metadata": {}})
+    );
+    assert_eq!(
+        reader.get_ok(&format!("{path}/ips")).await["addresses"]["private"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let denied = |policy: &str| format!("Policy doesn't allow {policy} to be performed.");
+    assert_fault(
+        reader
+            .post("/servers", &body_for(&reader, "nope", &image, json!({})))
+            .await,
+        403,
+        &denied("os_compute_api:servers:create"),
+    )
+    .await;
+    assert_fault(
+        reader.put(&path, &json!({"server": {"name": "x"}})).await,
+        403,
+        &denied("os_compute_api:servers:update"),
+    )
+    .await;
+    assert_fault(
+        reader.delete(&path).await,
+        403,
+        &denied("os_compute_api:servers:delete"),
+    )
+    .await;
+    assert_fault(
+        reader
+            .post(
+                &format!("{path}/metadata"),
+                &json!({"metadata": {"a": "b"}}),
+            )
+            .await,
+        403,
+        &denied("os_compute_api:server-metadata:create"),
+    )
+    .await;
+    assert_fault(
+        reader
+            .put(&format!("{path}/tags"), &json!({"tags": ["a"]}))
+            .await,
+        403,
+        &denied("os_compute_api:os-server-tags:update_all"),
+    )
+    .await;
+    assert_fault(
+        reader
+            .post(&format!("{path}/action"), &json!({"lock": null}))
+            .await,
+        403,
+        &denied("os_compute_api:os-lock-server:lock"),
+    )
+    .await;
+    assert_eq!(
+        member.get_ok(&path).await["server"]["name"],
+        "watched",
+        "unchanged"
+    );
+}
