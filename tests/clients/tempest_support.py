@@ -38,6 +38,7 @@ from tempest.lib.services.compute.images_client import ImagesClient
 from tempest.lib.services.compute.limits_client import LimitsClient
 from tempest.lib.services.compute.quota_classes_client import QuotaClassesClient
 from tempest.lib.services.compute.quotas_client import QuotasClient
+from tempest.lib.services.compute.servers_client import ServersClient
 from tempest.lib.services.compute.versions_client import VersionsClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,6 +113,7 @@ RecordingQuotaClassesClient = _recording(QuotaClassesClient)
 RecordingImagesClient = _recording(ImagesClient)
 RecordingExtensionsClient = _recording(ExtensionsClient)
 RecordingVersionsClient = _recording(VersionsClient)
+RecordingServersClient = _recording(ServersClient)
 
 
 @contextlib.contextmanager
@@ -153,6 +155,7 @@ class Compute:
         self.images = make(RecordingImagesClient)
         self.extensions = make(RecordingExtensionsClient)
         self.versions = make(RecordingVersionsClient)
+        self.servers = make(RecordingServersClient)
 
     @property
     def project_id(self) -> str:
@@ -179,6 +182,8 @@ def nova_operation(method_name: str, args: tuple, kwargs: dict) -> str | None:
         return "images.detail" if (args[:1] or [kwargs.get("detail")])[0] else "images.index"
     if method_name == "show_quota_set":
         return "quota_sets.detail" if kwargs.get("detail") else "quota_sets.show"
+    if method_name == "list_servers":
+        return "servers.detail" if (args[:1] or [kwargs.get("detail")])[0] else "servers.index"
     return {
         "show_flavor": "flavors.show",
         "create_flavor": "flavors.create",
@@ -210,6 +215,26 @@ def nova_operation(method_name: str, args: tuple, kwargs: dict) -> str | None:
         "delete_image_metadata_item": "image_metadata.delete",
         "list_versions": "versions.Versions.index",
         "get_version_by_url": "versionsV21.VersionsController.show",
+        "create_server": "servers.create",
+        "show_server": "servers.show",
+        "update_server": "servers.update",
+        "delete_server": "servers.delete",
+        "list_server_metadata": "server_metadata.index",
+        "update_server_metadata": "server_metadata.create",      # POST .../metadata
+        "set_server_metadata": "server_metadata.update_all",     # PUT .../metadata
+        "show_server_metadata_item": "server_metadata.show",
+        "set_server_metadata_item": "server_metadata.update",    # PUT .../metadata/{key}
+        "delete_server_metadata_item": "server_metadata.delete",
+        "list_addresses": "ips.index",
+        "list_addresses_by_network": "ips.show",
+        "list_tags": "server_tags.index",
+        "update_all_tags": "server_tags.update_all",
+        "delete_all_tags": "server_tags.delete_all",
+        "check_tag_existence": "server_tags.show",
+        "update_tag": "server_tags.update",
+        "delete_tag": "server_tags.delete",
+        "lock_server": "lock_server._lock",
+        "unlock_server": "lock_server._unlock",
     }.get(method_name)
 
 
@@ -226,6 +251,11 @@ _CONTROLLER_SCHEMAS = {
     "image_metadata": "image_metadata",
     "versions": "versions",
     "versionsV21": "versions",
+    "servers": "servers",
+    "server_metadata": "server_metadata",
+    "server_tags": "server_tags",
+    "ips": "ips",
+    "lock_server": "lock_server",
 }
 
 
@@ -304,11 +334,15 @@ class NovaSchemas:
         stubs["nova.exception"] = exception
 
         tag = types.ModuleType("nova.objects.tag")
-        tag_src = None
+        instance = types.ModuleType("nova.objects.instance")
         with zipfile.ZipFile(self.wheel) as zf:
             tag_src = zf.read("nova/objects/tag.py").decode()
+            instance_src = zf.read("nova/objects/instance.py").decode()
         tag.MAX_TAG_LENGTH = int(re.search(r"^MAX_TAG_LENGTH = (\d+)", tag_src, re.M).group(1))
         stubs["nova.objects.tag"] = tag
+        # The servers and server_tags schemas only need MAX_TAG_COUNT.
+        instance.MAX_TAG_COUNT = int(re.search(r"^MAX_TAG_COUNT = (\d+)", instance_src, re.M).group(1))
+        stubs["nova.objects.instance"] = instance
 
         saved = {k: v for k, v in sys.modules.items() if k == "nova" or k.startswith("nova.")}
         loaded: dict[str, types.ModuleType] = {}

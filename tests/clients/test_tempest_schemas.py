@@ -1,5 +1,7 @@
 """tempest's compute service clients against oxstack: every response of the
-compute APIs oxstack implements is validated by tempest against its copy of
+compute APIs oxstack implements (flavors, limits, quotas, extensions,
+versions, the image proxy, and servers with their metadata, addresses, tags
+and lock/unlock) is validated by tempest against its copy of
 Nova's response schemas (a mismatch raises inside the client), and again
 against the response schemas of the `nova` package itself (tempest_support),
 which also know the microversions tempest's schemas do not (2.75's integer
@@ -11,13 +13,15 @@ AssertionError holding the HTTP request and response.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import time
 import uuid
 
 import pytest
 
 from oxhelpers import http
-from tempest_support import NOVA_VERSION, Checker, Compute, lib_exc, load_nova_schemas
+from tempest_support import NOVA_VERSION, Checker, Compute, lib_exc, load_nova_schemas, microversion
 
 
 def unavailable(reason):
@@ -96,7 +100,12 @@ def test_nova_schemas_available(nova_schemas, admin):
                "quota_sets.delete", "quota_classes.show", "quota_classes.update", "extension_info.index",
                "extension_info.show", "images.index", "images.detail", "images.show", "images.delete",
                "image_metadata.index", "image_metadata.update_all", "versions.Versions.index",
-               "versionsV21.VersionsController.show"):
+               "versionsV21.VersionsController.show", "servers.create", "servers.show", "servers.index",
+               "servers.detail", "servers.update", "servers.delete", "server_metadata.index",
+               "server_metadata.create", "server_metadata.update_all", "server_metadata.show",
+               "server_metadata.update", "server_metadata.delete", "ips.index", "ips.show",
+               "server_tags.index", "server_tags.show", "server_tags.update", "server_tags.update_all",
+               "server_tags.delete", "server_tags.delete_all", "lock_server._lock", "lock_server._unlock"):
         assert schemas.ranges.get(op), op
 
 

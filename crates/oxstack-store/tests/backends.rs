@@ -541,3 +541,166 @@ async fn images_scope_filter_sort_page_and_transition() {
     })
     .await;
 }
+
+fn instance(
+    uuid: &str,
+    seq: i64,
+    project: &str,
+    name: &str,
+    created_at: i64,
+) -> oxstack_store::instances::InstanceRow {
+    oxstack_store::instances::InstanceRow {
+        uuid: uuid.into(),
+        seq,
+        project_id: project.into(),
+        user_id: "u".into(),
+        display_name: name.into(),
+        display_description: None,
+        hostname: name.into(),
+        reservation_id: "r-00000000".into(),
+        launch_index: 0,
+        image_ref: "img".into(),
+        image_properties: "{}".into(),
+        flavor_id: "1".into(),
+        flavor: "{}".into(),
+        vcpus: 2,
+        memory_mb: 512,
+        root_gb: 1,
+        ephemeral_gb: 0,
+        key_name: None,
+        key_data: None,
+        user_data: None,
+        availability_zone: None,
+        pinned_availability_zone: None,
+        host: None,
+        node: None,
+        vm_state: "building".into(),
+        task_state: Some("scheduling".into()),
+        power_state: 0,
+        progress: 0,
+        access_ip_v4: None,
+        access_ip_v6: None,
+        auto_disk_config: false,
+        config_drive: String::new(),
+        root_device_name: None,
+        locked_by: None,
+        locked_reason: None,
+        security_groups: "[]".into(),
+        scheduler_hints: "{}".into(),
+        trusted_certs: None,
+        fault: None,
+        created_at,
+        updated_at: Some(created_at),
+        launched_at: None,
+        terminated_at: None,
+        deleted_at: None,
+        deleted: false,
+        metadata: std::collections::BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+        tags: vec!["b".into(), "a".into()],
+        fixed_ips: vec![oxstack_store::instances::FixedIp {
+            network_id: "net".into(),
+            address: format!("10.0.0.{seq}"),
+            version: 4,
+            mac: "fa:16:3e:00:00:01".into(),
+            position: 0,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn instances_round_trip_page_and_change_state_atomically() {
+    use oxstack_store::instances::{Column, Condition, InstanceQuery, StateChange, StateGuard};
+    each_backend(async |store: Store| {
+        let repo = store.instances();
+        let mut tx = repo.begin_create("p1").await.unwrap();
+        assert_eq!(tx.usage().await.unwrap().instances, 0);
+        let first = tx.next_values("instances", 3).await.unwrap();
+        assert_eq!(first, 1);
+        for (n, name) in ["a", "b", "c"].iter().enumerate() {
+            let n = n as i64;
+            tx.insert(&instance(&format!("u{n}"), first + n, "p1", name, 100 + n))
+                .await
+                .unwrap();
+        }
+        assert_eq!(tx.used_addresses("net").await.unwrap().len(), 3);
+        tx.commit().await.unwrap();
+
+        let got = repo.get("u1").await.unwrap().unwrap();
+        assert_eq!(got, instance("u1", 2, "p1", "b", 101).with_sorted_tags());
+        let usage = repo.usage("p1").await.unwrap();
+        assert_eq!((usage.instances, usage.cores, usage.ram), (3, 6, 1536));
+
+        // Keyset paging on a sort key, newest first by default.
+        let page = |marker: Option<&str>| InstanceQuery {
+            project_id: Some("p1".into()),
+            deleted: Some(false),
+            sort: vec![(Column::CreatedAt, true)],
+            marker: marker.map(str::to_owned),
+            limit: Some(2),
+            ..InstanceQuery::default()
+        };
+        let names = |rows: Vec<oxstack_store::instances::InstanceRow>| {
+            rows.into_iter().map(|r| r.display_name).collect::<Vec<_>>()
+        };
+        assert_eq!(names(repo.list(&page(None)).await.unwrap()), ["c", "b"]);
+        assert_eq!(names(repo.list(&page(Some("u1"))).await.unwrap()), ["a"]);
+        let tagged = InstanceQuery {
+            conditions: vec![Condition::TagsAll(vec!["a".into(), "b".into()])],
+            ..page(None)
+        };
+        assert_eq!(repo.list(&tagged).await.unwrap().len(), 2);
+        let other_project = InstanceQuery {
+            project_id: Some("p2".into()),
+            ..page(None)
+        };
+        assert!(repo.list(&other_project).await.unwrap().is_empty());
+
+        // Compare-and-swap: only the first of two identical transitions wins.
+        let guard = StateGuard {
+            vm_states: Some(vec!["building".into()]),
+            task_states: Some(vec![Some("scheduling".into())]),
+        };
+        let change = StateChange {
+            task_state: Some(Some("networking".into())),
+            ..StateChange::default()
+        };
+        assert!(repo.transition("u0", &guard, &change, 200).await.unwrap());
+        assert!(!repo.transition("u0", &guard, &change, 201).await.unwrap());
+
+        // Metadata beyond the limit changes nothing.
+        let items = std::collections::BTreeMap::from([("x".to_owned(), "1".to_owned())]);
+        assert!(matches!(
+            repo.write_metadata("u0", &items, false, 1, 300).await,
+            Err(StoreError::LimitExceeded)
+        ));
+        assert_eq!(repo.get("u0").await.unwrap().unwrap().metadata.len(), 1);
+        repo.write_metadata("u0", &items, true, 1, 301)
+            .await
+            .unwrap();
+        assert_eq!(repo.get("u0").await.unwrap().unwrap().metadata, items);
+
+        // Deletion frees addresses and hides the row from live listings.
+        assert!(repo.finish_delete("u2", 400).await.unwrap());
+        assert!(!repo.finish_delete("u2", 401).await.unwrap());
+        let mut tx = repo.begin_create("p1").await.unwrap();
+        assert_eq!(tx.used_addresses("net").await.unwrap().len(), 2);
+        assert_eq!(tx.usage().await.unwrap().instances, 2);
+        drop(tx);
+        assert_eq!(names(repo.list(&page(None)).await.unwrap()), ["b", "a"]);
+        let deleted = repo.get("u2").await.unwrap().unwrap();
+        assert!(deleted.deleted && deleted.fixed_ips.is_empty());
+        assert_eq!(deleted.terminated_at, Some(400));
+    })
+    .await;
+}
+
+trait SortedTags {
+    fn with_sorted_tags(self) -> Self;
+}
+
+impl SortedTags for oxstack_store::instances::InstanceRow {
+    fn with_sorted_tags(mut self) -> Self {
+        self.tags.sort();
+        self
+    }
+}
