@@ -15,6 +15,7 @@ use rand::seq::SliceRandom;
 use super::network::{addresses_for_port, format_mac, mac_for};
 use super::states::{task, vm};
 use super::{Caller, Server};
+use crate::flavors::Flavor;
 use crate::quotas::{Limits, Resource};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -213,6 +214,65 @@ impl Compute {
         caller: &Caller,
         req: CreateRequest,
     ) -> ComputeResult<Created> {
+        let (flavor, limits) = self.check_create(caller, &req).await?;
+        let template = self.template(caller, &req, &flavor).await?;
+        let reservation_id = template.reservation_id.clone();
+        let admin_pass = self.settings.enable_instance_password.then(|| {
+            req.admin_pass
+                .clone()
+                .unwrap_or_else(|| generate_password(12))
+        });
+
+        let repo = self.store.instances();
+        let mut tx = repo.begin_create(&caller.project_id).await?;
+        let usage = tx.usage().await?;
+        let count = instances_that_fit(
+            &limits,
+            usage,
+            flavor.vcpus,
+            flavor.memory_mb,
+            req.min_count,
+            req.max_count,
+        )?;
+        let first_seq = tx.next_values("instances", count).await?;
+        let mut taken: Option<HashSet<String>> = None;
+        let mut servers = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for index in 0..count {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let (display_name, hostname) = names(&req, &uuid, index, count);
+            let fixed_ips = self
+                .allocate_ports(&mut tx, &req.networks, &mut taken)
+                .await?;
+            let row = InstanceRow {
+                uuid,
+                seq: first_seq + index,
+                display_name,
+                hostname,
+                launch_index: index,
+                fixed_ips,
+                ..template.clone()
+            };
+            tx.insert(&row).await?;
+            servers.push(row);
+        }
+        tx.commit().await?;
+        for server in &servers {
+            self.start_build(server.uuid.clone());
+        }
+        Ok(Created {
+            servers,
+            reservation_id,
+            admin_pass,
+        })
+    }
+
+    /// Nova's checks before anything is written, in Nova's order; returns
+    /// the flavor and the project's limits.
+    async fn check_create(
+        &self,
+        caller: &Caller,
+        req: &CreateRequest,
+    ) -> ComputeResult<(Flavor, Limits)> {
         if req.min_count > req.max_count {
             return Err(ComputeError::Invalid(
                 "min_count must be <= max_count".into(),
@@ -223,9 +283,9 @@ impl Compute {
                 && nics.iter().any(|n| n.fixed_ip.is_some())
             {
                 return Err(ComputeError::Invalid(
-                        "Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified."
-                            .into(),
-                    ));
+                    "Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified."
+                        .into(),
+                ));
             }
             if req.hostname.is_some() {
                 return Err(ComputeError::Invalid(
@@ -259,12 +319,10 @@ impl Compute {
                 "User data needs to be valid base 64.".into(),
             ));
         }
-        for group in &req.security_groups {
-            if group != "default" {
-                return Err(ComputeError::Invalid(format!(
-                    "Security group {group} not found."
-                )));
-            }
+        if let Some(group) = req.security_groups.iter().find(|g| *g != "default") {
+            return Err(ComputeError::Invalid(format!(
+                "Security group {group} not found."
+            )));
         }
         self.check_networks(&req.networks)?;
         if req.key_name.is_some() {
@@ -272,133 +330,94 @@ impl Compute {
             return Err(ComputeError::Invalid("Invalid key_name provided.".into()));
         }
         let limits = self.quota_limits(&caller.project_id).await?;
-        self.check_injection_quotas(&limits, &req)?;
+        self.check_injection_quotas(&limits, req)?;
         if let Some(image) = &req.image {
             check_image_fits(image, &flavor, caller.is_admin)?;
         }
-        for wanted in [&req.requested_host, &req.requested_node]
+        if let Some(wanted) = [&req.requested_host, &req.requested_node]
             .into_iter()
             .flatten()
+            .find(|w| **w != self.host && w.as_str() != self.driver.node_name())
         {
-            if wanted != &self.host && wanted != self.driver.node_name() {
-                return Err(ComputeError::Invalid(format!(
-                    "Compute host {wanted} could not be found."
-                )));
-            }
+            return Err(ComputeError::Invalid(format!(
+                "Compute host {wanted} could not be found."
+            )));
         }
+        Ok((flavor, limits))
+    }
 
-        let flavor_json = self.flavor_snapshot(&flavor).await?;
-        let reservation_id = reservation_id();
-        let admin_pass = self.settings.enable_instance_password.then(|| {
-            req.admin_pass
-                .clone()
-                .unwrap_or_else(|| generate_password(12))
-        });
+    /// What every instance of one request shares, as a new `building` row.
+    async fn template(
+        &self,
+        caller: &Caller,
+        req: &CreateRequest,
+        flavor: &Flavor,
+    ) -> ComputeResult<InstanceRow> {
         let now = now_micros();
-
-        let repo = self.store.instances();
-        let mut tx = repo.begin_create(&caller.project_id).await?;
-        let usage = tx.usage().await?;
-        let count = instances_that_fit(
-            &limits,
-            usage,
-            flavor.vcpus,
-            flavor.memory_mb,
-            req.min_count,
-            req.max_count,
-        )?;
-        let first_seq = tx.next_values("instances", count).await?;
-        let mut taken: Option<HashSet<String>> = None;
-        let mut servers = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        for index in 0..count {
-            let uuid = uuid::Uuid::new_v4().to_string();
-            let (display_name, hostname) = names(&req, &uuid, index, count);
-            let fixed_ips = self
-                .allocate_ports(&mut tx, &req.networks, &mut taken)
-                .await?;
-            let row = InstanceRow {
-                uuid,
-                seq: first_seq + index,
-                project_id: caller.project_id.clone(),
-                user_id: caller.user_id.clone(),
-                display_name,
-                display_description: req.description.clone(),
-                hostname,
-                reservation_id: reservation_id.clone(),
-                launch_index: index,
-                image_ref: req.image.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
-                image_properties: serde_json::to_string(
-                    &req.image
-                        .as_ref()
-                        .map(|i| i.properties.clone())
-                        .unwrap_or_default(),
-                )
-                .unwrap_or_else(|_| "{}".into()),
-                flavor_id: flavor.id.clone(),
-                flavor: flavor_json.clone(),
-                vcpus: flavor.vcpus,
-                memory_mb: flavor.memory_mb,
-                root_gb: flavor.root_gb,
-                ephemeral_gb: flavor.ephemeral_gb,
-                key_name: None,
-                key_data: None,
-                user_data: req.user_data.clone(),
-                availability_zone: req
-                    .availability_zone
-                    .as_deref()
-                    .map(|az| az.split(':').next().unwrap_or(az).to_owned())
-                    .filter(|az| !az.is_empty()),
-                pinned_availability_zone: req
-                    .availability_zone
-                    .as_deref()
-                    .map(|az| az.split(':').next().unwrap_or(az).to_owned())
-                    .filter(|az| !az.is_empty()),
-                host: None,
-                node: None,
-                vm_state: vm::BUILDING.into(),
-                task_state: Some(task::SCHEDULING.into()),
-                power_state: 0,
-                progress: 0,
-                access_ip_v4: req.access_ip_v4.clone(),
-                access_ip_v6: req.access_ip_v6.clone(),
-                auto_disk_config: req.auto_disk_config,
-                config_drive: if req.config_drive {
-                    "True".into()
-                } else {
-                    String::new()
-                },
-                root_device_name: None,
-                locked_by: None,
-                locked_reason: None,
-                security_groups: serde_json::to_string(&security_groups(&req))
-                    .unwrap_or_else(|_| "[]".into()),
-                scheduler_hints: req.scheduler_hints.clone(),
-                trusted_certs: req
-                    .trusted_certs
+        let zone = req
+            .availability_zone
+            .as_deref()
+            .and_then(|az| az.split(':').next())
+            .filter(|az| !az.is_empty())
+            .map(str::to_owned);
+        Ok(InstanceRow {
+            uuid: String::new(),
+            seq: 0,
+            project_id: caller.project_id.clone(),
+            user_id: caller.user_id.clone(),
+            display_name: String::new(),
+            display_description: req.description.clone(),
+            hostname: String::new(),
+            reservation_id: reservation_id(),
+            launch_index: 0,
+            image_ref: req.image.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
+            image_properties: to_json(
+                &req.image
                     .as_ref()
-                    .and_then(|c| serde_json::to_string(c).ok()),
-                fault: None,
-                created_at: now,
-                updated_at: Some(now),
-                launched_at: None,
-                terminated_at: None,
-                deleted_at: None,
-                deleted: false,
-                metadata: req.metadata.clone(),
-                tags: req.tags.clone(),
-                fixed_ips,
-            };
-            tx.insert(&row).await?;
-            servers.push(row);
-        }
-        tx.commit().await?;
-        for server in &servers {
-            self.start_build(server.uuid.clone());
-        }
-        Ok(Created {
-            servers,
-            reservation_id,
-            admin_pass,
+                    .map(|i| i.properties.clone())
+                    .unwrap_or_default(),
+            ),
+            flavor_id: flavor.id.clone(),
+            flavor: self.flavor_snapshot(flavor).await?,
+            vcpus: flavor.vcpus,
+            memory_mb: flavor.memory_mb,
+            root_gb: flavor.root_gb,
+            ephemeral_gb: flavor.ephemeral_gb,
+            key_name: None,
+            key_data: None,
+            user_data: req.user_data.clone(),
+            availability_zone: zone.clone(),
+            pinned_availability_zone: zone,
+            host: None,
+            node: None,
+            vm_state: vm::BUILDING.into(),
+            task_state: Some(task::SCHEDULING.into()),
+            power_state: 0,
+            progress: 0,
+            access_ip_v4: req.access_ip_v4.clone(),
+            access_ip_v6: req.access_ip_v6.clone(),
+            auto_disk_config: req.auto_disk_config,
+            config_drive: if req.config_drive {
+                "True".into()
+            } else {
+                String::new()
+            },
+            root_device_name: None,
+            locked_by: None,
+            locked_reason: None,
+            security_groups: to_json(&security_groups(req)),
+            scheduler_hints: req.scheduler_hints.clone(),
+            trusted_certs: req.trusted_certs.as_ref().map(to_json),
+            fault: None,
+            created_at: now,
+            updated_at: Some(now),
+            launched_at: None,
+            terminated_at: None,
+            deleted_at: None,
+            deleted: false,
+            metadata: req.metadata.clone(),
+            tags: req.tags.clone(),
+            fixed_ips: Vec::new(),
         })
     }
 
@@ -496,7 +515,7 @@ impl Compute {
     }
 
     /// The flavor as servers show it from 2.47, frozen at boot.
-    async fn flavor_snapshot(&self, flavor: &crate::flavors::Flavor) -> ComputeResult<String> {
+    async fn flavor_snapshot(&self, flavor: &Flavor) -> ComputeResult<String> {
         let specs = self.flavor_extra_specs(&flavor.id).await?;
         Ok(serde_json::json!({
             "vcpus": flavor.vcpus,
@@ -571,12 +590,13 @@ impl Compute {
     }
 }
 
+/// A JSON column's text.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
 /// Nova's `_validate_flavor_image` checks.
-fn check_image_fits(
-    image: &BootImage,
-    flavor: &crate::flavors::Flavor,
-    is_admin: bool,
-) -> ComputeResult<()> {
+fn check_image_fits(image: &BootImage, flavor: &Flavor, is_admin: bool) -> ComputeResult<()> {
     if image.status != "active" {
         return Err(ComputeError::Invalid(format!(
             "Image {} is not active.",

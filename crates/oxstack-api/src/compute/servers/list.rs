@@ -214,8 +214,205 @@ fn sort(req: &Req) -> Result<Vec<(SortColumn, bool)>, NovaError> {
     Ok(out)
 }
 
-fn text_values(value: &str) -> Vec<SqlValue> {
-    vec![SqlValue::Text(value.to_owned())]
+/// The filters a caller may use (Nova's per-version whitelist for
+/// non-admins), the last value of each.
+struct SearchOptions(Vec<(String, String)>);
+
+impl SearchOptions {
+    fn from_request(req: &Req) -> Result<Self, NovaError> {
+        let admin = req.ctx.is_admin();
+        let allowed = |key: &str| {
+            admin
+                || USER_FILTERS
+                    .iter()
+                    .any(|(v, k)| *k == key && req.at_least(*v))
+        };
+        let mut options: Vec<(String, String)> = Vec::new();
+        for (k, v) in &req.query {
+            if PAGING.contains(&k.as_str()) || k == "status" || !allowed(k) {
+                continue;
+            }
+            options.retain(|(known, _)| known != k);
+            options.push((k.clone(), v.clone()));
+        }
+        if let Some((k, _)) = options
+            .iter()
+            .find(|(k, _)| JOINED_TABLES.contains(&k.as_str()) || k.starts_with('_'))
+        {
+            return Err(NovaError::bad_request(format!(
+                "Invalid filter field: {k}."
+            )));
+        }
+        Ok(Self(options))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `status` → vm_states (returned) and task states (added to `out`).
+/// `Ok(None)`: no status matched before 2.38, which lists nothing.
+fn status_filter(req: &Req, out: &mut ListRequest) -> Result<Option<Vec<String>>, NovaError> {
+    let statuses: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k == "status")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if statuses.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    match states_for_statuses(&statuses) {
+        None if req.at_least(38) => Err(NovaError::bad_request("Invalid status value")),
+        None => Ok(None),
+        Some((vm, tasks)) => {
+            if let Some(tasks) = tasks {
+                out.conditions.push(Condition::TaskStateIn(
+                    tasks.into_iter().map(Some).collect(),
+                ));
+            }
+            Ok(Some(vm))
+        }
+    }
+}
+
+/// `changes-since` / `changes-before`.
+fn time_window(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaError> {
+    let parse = |name: &str| {
+        opts.get(name)
+            .map(|t| {
+                parse_time(t)
+                    .ok_or_else(|| NovaError::bad_request(format!("Invalid filter field: {name}.")))
+            })
+            .transpose()
+    };
+    let (since, before) = (parse("changes-since")?, parse("changes-before")?);
+    if let (Some(s), Some(b)) = (since, before)
+        && b < s
+    {
+        return Err(NovaError::bad_request(
+            "The value of changes-since must be less than or equal to changes-before.",
+        ));
+    }
+    out.conditions.extend(since.map(Condition::ChangedSince));
+    out.conditions.extend(before.map(Condition::ChangedBefore));
+    Ok(())
+}
+
+/// `deleted`, and the vm/task state filters (`status=deleted` is for admins).
+fn state_filters(
+    req: &Req,
+    opts: &SearchOptions,
+    mut vm_states: Vec<String>,
+    out: &mut ListRequest,
+) -> Result<(), NovaError> {
+    if let Some(deleted) = opts.get("deleted") {
+        out.deleted = Some(matches!(
+            deleted.trim().to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        ));
+    }
+    if vm_states == ["deleted"] {
+        if !req.ctx.is_admin() {
+            return Err(NovaError::new(
+                StatusCode::FORBIDDEN,
+                "Only administrators may list deleted instances",
+            ));
+        }
+        out.deleted = Some(true);
+    }
+    if let Some(vm) = opts.get("vm_state") {
+        vm_states = vec![vm.to_owned()];
+    }
+    if !vm_states.is_empty() {
+        out.conditions.push(Condition::In(
+            SortColumn::VmState,
+            vm_states.into_iter().map(SqlValue::Text).collect(),
+        ));
+    }
+    if let Some(task) = opts.get("task_state") {
+        out.conditions
+            .push(Condition::TaskStateIn(vec![Some(task.to_owned())]));
+    }
+    if req.at_least(73)
+        && let Some(locked) = opts.get("locked")
+    {
+        out.conditions.push(Condition::In(
+            SortColumn::Locked,
+            vec![SqlValue::Int(i64::from(strict_bool(locked)?))],
+        ));
+    }
+    Ok(())
+}
+
+/// The 2.26 tag filters: comma-separated, exact.
+fn tag_filters(req: &Req, opts: &SearchOptions, out: &mut ListRequest) {
+    if !req.at_least(26) {
+        return;
+    }
+    let split = |v: &str| v.split(',').map(str::to_owned).collect::<Vec<_>>();
+    type MakeCondition = fn(Vec<String>) -> Condition;
+    let kinds: [(&str, MakeCondition); 4] = [
+        ("tags", Condition::TagsAll),
+        ("tags-any", Condition::TagsAny),
+        ("not-tags", Condition::NotTagsAll),
+        ("not-tags-any", Condition::NotTagsAny),
+    ];
+    for (name, condition) in kinds {
+        out.conditions
+            .extend(opts.get(name).map(|v| condition(split(v))));
+    }
+}
+
+/// `all_tenants` (admin) with an optional `project_id`/`tenant_id`.
+fn tenancy(req: &Req, opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaError> {
+    if let Some(all) = opts.get("all_tenants") {
+        out.all_projects = all.is_empty() || strict_bool(all)?;
+    }
+    if out.all_projects {
+        req.authorize("os_compute_api:servers:index:get_all_tenants", Rule::Admin)?;
+        out.project_id = opts
+            .get("project_id")
+            .or(opts.get("tenant_id"))
+            .map(str::to_owned);
+    }
+    Ok(())
+}
+
+/// Exact column filters, then Nova's regular-expression ones.
+fn column_filters(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaError> {
+    let exact = [
+        ("image", SortColumn::ImageRef),
+        ("image_ref", SortColumn::ImageRef),
+        ("flavor", SortColumn::FlavorId),
+        ("uuid", SortColumn::Uuid),
+        ("user_id", SortColumn::UserId),
+        ("host", SortColumn::Host),
+    ];
+    for (key, column) in exact {
+        if let Some(v) = opts.get(key) {
+            // An image may be named by its URL; the id is the last segment.
+            let v = if key == "image" {
+                v.trim_end_matches('/').rsplit('/').next().unwrap_or(v)
+            } else {
+                v
+            };
+            out.conditions
+                .push(Condition::In(column, vec![SqlValue::Text(v.to_owned())]));
+        }
+    }
+    for (key, value) in &opts.0 {
+        if let Some(field) = regex_field(key) {
+            let re = Regex::new(value)
+                .map_err(|_| NovaError::bad_request(format!("Invalid filter field: {key}.")))?;
+            out.regex.push((field, re));
+        }
+    }
+    Ok(())
 }
 
 /// Builds the domain request; `Ok(None)` means Nova answers an empty list
@@ -227,157 +424,16 @@ fn listing(req: &Req) -> Result<Option<ListRequest>, NovaError> {
         req.version.minor
     };
     req.validate_query(&schema::index_query(minor))?;
-    let admin = req.ctx.is_admin();
-    let allowed = |key: &str| {
-        admin
-            || USER_FILTERS
-                .iter()
-                .any(|(v, k)| *k == key && req.at_least(*v))
-    };
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for (k, v) in &req.query {
-        if PAGING.contains(&k.as_str()) || k == "status" || !allowed(k) {
-            continue;
-        }
-        filters.retain(|(fk, _)| fk != k);
-        filters.push((k.clone(), v.clone()));
-    }
-    if let Some((k, _)) = filters
-        .iter()
-        .find(|(k, _)| JOINED_TABLES.contains(&k.as_str()) || k.starts_with('_'))
-    {
-        return Err(NovaError::bad_request(format!(
-            "Invalid filter field: {k}."
-        )));
-    }
-    let get = |name: &str| {
-        filters
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-
+    let opts = SearchOptions::from_request(req)?;
     let mut out = ListRequest::default();
-    let mut vm_states: Option<Vec<String>> = None;
-    let statuses: Vec<String> = req
-        .query
-        .iter()
-        .filter(|(k, _)| k == "status")
-        .map(|(_, v)| v.clone())
-        .collect();
-    if !statuses.is_empty() {
-        match states_for_statuses(&statuses) {
-            None if req.at_least(38) => return Err(NovaError::bad_request("Invalid status value")),
-            None => return Ok(None),
-            Some((vm, tasks)) => {
-                if let Some(tasks) = tasks {
-                    out.conditions.push(Condition::TaskStateIn(
-                        tasks.into_iter().map(Some).collect(),
-                    ));
-                }
-                vm_states = Some(vm);
-            }
-        }
-    }
-    let since = get("changes-since").map(|t| {
-        parse_time(t).ok_or_else(|| NovaError::bad_request("Invalid filter field: changes-since."))
-    });
-    let before = get("changes-before").map(|t| {
-        parse_time(t).ok_or_else(|| NovaError::bad_request("Invalid filter field: changes-before."))
-    });
-    let (since, before) = (since.transpose()?, before.transpose()?);
-    if let (Some(s), Some(b)) = (since, before)
-        && b < s
-    {
-        return Err(NovaError::bad_request(
-            "The value of changes-since must be less than or equal to changes-before.",
-        ));
-    }
-    out.conditions.extend(since.map(Condition::ChangedSince));
-    out.conditions.extend(before.map(Condition::ChangedBefore));
-    if let Some(deleted) = get("deleted") {
-        out.deleted = Some(matches!(
-            deleted.trim().to_ascii_lowercase().as_str(),
-            "1" | "t" | "true" | "on" | "y" | "yes"
-        ));
-    }
-    if let Some(vm) = &vm_states
-        && vm.len() == 1
-        && vm[0] == "deleted"
-    {
-        if !admin {
-            return Err(NovaError::new(
-                StatusCode::FORBIDDEN,
-                "Only administrators may list deleted instances",
-            ));
-        }
-        out.deleted = Some(true);
-    }
-    if let Some(vm) = get("vm_state") {
-        vm_states = Some(vec![vm.to_owned()]);
-    }
-    if let Some(vm) = vm_states {
-        out.conditions.push(Condition::In(
-            SortColumn::VmState,
-            vm.into_iter().map(SqlValue::Text).collect(),
-        ));
-    }
-    if let Some(task) = get("task_state") {
-        out.conditions
-            .push(Condition::TaskStateIn(vec![Some(task.to_owned())]));
-    }
-    if req.at_least(26) {
-        let split = |v: &str| v.split(',').map(str::to_owned).collect::<Vec<_>>();
-        out.conditions
-            .extend(get("tags").map(|v| Condition::TagsAll(split(v))));
-        out.conditions
-            .extend(get("tags-any").map(|v| Condition::TagsAny(split(v))));
-        out.conditions
-            .extend(get("not-tags").map(|v| Condition::NotTagsAll(split(v))));
-        out.conditions
-            .extend(get("not-tags-any").map(|v| Condition::NotTagsAny(split(v))));
-    }
-    if let Some(all) = get("all_tenants") {
-        out.all_projects = all.is_empty() || strict_bool(all)?;
-    }
-    if out.all_projects {
-        req.authorize("os_compute_api:servers:index:get_all_tenants", Rule::Admin)?;
-        out.project_id = get("project_id").or(get("tenant_id")).map(str::to_owned);
-    }
-    if req.at_least(73)
-        && let Some(locked) = get("locked")
-    {
-        let locked = strict_bool(locked)?;
-        out.conditions.push(Condition::In(
-            SortColumn::Locked,
-            vec![SqlValue::Int(i64::from(locked))],
-        ));
-    }
-    let exact = [
-        ("image", SortColumn::ImageRef),
-        ("image_ref", SortColumn::ImageRef),
-        ("flavor", SortColumn::FlavorId),
-        ("uuid", SortColumn::Uuid),
-        ("user_id", SortColumn::UserId),
-        ("host", SortColumn::Host),
-    ];
-    for (key, column) in exact {
-        if let Some(v) = get(key) {
-            let v = if key == "image" {
-                v.trim_end_matches('/').rsplit('/').next().unwrap_or(v)
-            } else {
-                v
-            };
-            out.conditions.push(Condition::In(column, text_values(v)));
-        }
-    }
-    for (key, value) in &filters {
-        if let Some(field) = regex_field(key) {
-            let re = Regex::new(value)
-                .map_err(|_| NovaError::bad_request(format!("Invalid filter field: {key}.")))?;
-            out.regex.push((field, re));
-        }
-    }
+    let Some(vm_states) = status_filter(req, &mut out)? else {
+        return Ok(None);
+    };
+    time_window(&opts, &mut out)?;
+    state_filters(req, &opts, vm_states, &mut out)?;
+    tag_filters(req, &opts, &mut out);
+    tenancy(req, &opts, &mut out)?;
+    column_filters(&opts, &mut out)?;
     let (limit, marker) = limit_and_marker(req)?;
     out.limit = limit;
     out.marker = marker;
