@@ -15,6 +15,8 @@
 #              (token validation + negotiation + routing + Nova 404 body)
 #   flavor     GET /compute/v2.1/flavors/1 at 2.latest (token check + two
 #              database reads: the flavor and its extra specs)
+#   show       GET /compute/v2.1/servers/{id} at 2.latest (token check + one
+#              database read: the server with its metadata, tags, addresses)
 #   token      POST /identity/v3/auth/tokens (password method)
 #   startup    cold start to the first 200, fresh and existing data dir; idle RSS
 set -euo pipefail
@@ -22,7 +24,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 DURATION=${DURATION:-10s}
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor token startup)
+((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show token startup)
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --locked -q
@@ -59,6 +61,22 @@ load() { # name connections url [wrk args...]
     record "| $name | $conns | $rps | $p50 | $p90 | $p99 | ${errors:-none} |"
 }
 
+# Boots one server and prints its id once it is ACTIVE.
+active_server() {
+    local image id
+    image=$(curl -s "$URL/image/v2/images" -H "X-Auth-Token: $TOKEN" | sed -n 's/.*"id": *"\([0-9a-f-]*\)".*/\1/p' | head -1)
+    id=$(curl -s "$URL/compute/v2.1/servers" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -H 'OpenStack-API-Version: compute latest' \
+        -d "{\"server\": {\"name\": \"bench\", \"imageRef\": \"$image\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" |
+        sed -n 's/^{"server":{"id":"\([0-9a-f-]*\)".*/\1/p')
+    [[ -n $id ]] || { echo "could not create a server" >&2; exit 1; }
+    for _ in $(seq 1 200); do
+        curl -s "$URL/compute/v2.1/servers/$id" -H "X-Auth-Token: $TOKEN" | grep -q '"status": *"ACTIVE"' && break
+        sleep 0.05
+    done
+    echo "$id"
+}
+
 token_for() {
     curl -si -X POST "$URL/identity/v3/auth/tokens" -H 'Content-Type: application/json' \
         -d "$(sed -n "s/^wrk.body = '\(.*\)' ../\1/p; s/^  '\(.*\)' ../\1/p; s/^  '\(.*\)'$/\1/p" bench/post-token.lua | tr -d '\n')" |
@@ -82,6 +100,12 @@ for s in "${SCENARIOS[@]}"; do
     flavor)
         for c in 1 32; do
             load "GET /compute/v2.1/flavors/1 (2.latest)" "$c" "$URL/compute/v2.1/flavors/1" \
+                -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
+        done ;;
+    show)
+        SERVER_ID=$(active_server)
+        for c in 1 32; do
+            load "GET /compute/v2.1/servers/{id} (2.latest)" "$c" "$URL/compute/v2.1/servers/$SERVER_ID" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done ;;
     token)
