@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oxhelpers import http  # noqa: E402
+from oxhelpers import compute, http, password_token, wait_gone  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LISTEN_LINE = re.compile(r"^oxstack listening on http://127\.0\.0\.1:(\d+)$")
@@ -169,3 +169,44 @@ def pytest_runtest_makereport(item, call):
         if len(text) > 8000:
             text = "...\n" + text[-8000:]
         report.sections.append(("oxstack server log during this test", text))
+
+
+# --- shared per-module fixtures ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def admin_token(oxstack) -> str:
+    return password_token(oxstack.base_url, "admin", "admin", "admin")
+
+
+@pytest.fixture(scope="module")
+def demo_token(oxstack) -> str:
+    return password_token(oxstack.base_url, "demo", "demo", "demo")
+
+
+@pytest.fixture(scope="module")
+def conn():
+    import openstack
+
+    c = openstack.connect(cloud="oxstack")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def demo_conn():
+    import openstack
+
+    c = openstack.connect(cloud="oxstack-demo")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def cleanup(oxstack, admin_token):
+    """Server ids to delete (as admin, any project) and wait for after the test."""
+    ids: list[str] = []
+    yield ids
+    for sid in ids:
+        compute(oxstack, admin_token, "DELETE", f"/servers/{sid}")
+    for sid in ids:
+        wait_gone(oxstack, admin_token, sid)

@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -272,3 +273,42 @@ def delete_project_user(base_url: str, admin_token: str, pu: ProjectUser) -> Non
     for path in (f"/identity/v3/users/{pu.user_id}", f"/identity/v3/projects/{pu.project_id}"):
         resp = http("DELETE", base_url + path, headers=auth)
         assert resp.status == 204, f"DELETE {path}: {resp}"
+
+
+# --- compute API over raw HTTP ---------------------------------------------------
+
+SERVER_TIMEOUT = 30
+
+
+def compute(server, token, method, path, body=None, version=None):
+    """One compute API call as `token`, optionally at a microversion."""
+    headers = {"X-Auth-Token": token}
+    if version:
+        headers["OpenStack-API-Version"] = f"compute {version}"
+    return http(method, server.url("/compute/v2.1" + path), headers=headers, body=body)
+
+
+def wait_gone(server, token, sid) -> None:
+    """Waits until a deleted server answers 404."""
+    deadline = time.monotonic() + SERVER_TIMEOUT
+    while compute(server, token, "GET", f"/servers/{sid}").status != 404:
+        assert time.monotonic() < deadline, f"server {sid} still there {SERVER_TIMEOUT}s after DELETE"
+        time.sleep(0.1)
+
+
+class RequestLog:
+    """Records (method, url) of every HTTP request an openstacksdk connection sends."""
+
+    def __init__(self, connection):
+        self.requests: list[tuple[str, str]] = []
+        self._hooks = connection.session.session.hooks["response"]
+
+    def _hook(self, resp, *args, **kwargs):
+        self.requests.append((resp.request.method, resp.request.url))
+
+    def __enter__(self):
+        self._hooks.append(self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.remove(self._hook)

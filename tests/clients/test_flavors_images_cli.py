@@ -15,8 +15,17 @@ import re
 import pytest
 
 from oxhelpers import (
-    create_project_user, delete_project_user, expect_status, http, openstack, openstack_fails,
-    openstack_ok, password_token, unique, user_env,
+    compute,
+    create_project_user,
+    delete_project_user,
+    expect_status,
+    http,
+    openstack,
+    openstack_fails,
+    openstack_ok,
+    password_token,
+    unique,
+    user_env,
 )
 
 # DevStack's flavors (lib/nova create_flavors and lib/tempest's m1.nano and
@@ -41,27 +50,10 @@ HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 @pytest.fixture(scope="module")
-def admin_token(oxstack) -> str:
-    return password_token(oxstack.base_url, "admin", "admin", "admin")
-
-
-@pytest.fixture(scope="module")
-def demo_token(oxstack) -> str:
-    return password_token(oxstack.base_url, "demo", "demo", "demo")
-
-
-@pytest.fixture(scope="module")
 def project_ids(oxstack, admin_token) -> dict[str, str]:
     resp = http("GET", oxstack.url("/identity/v3/projects"), headers={"X-Auth-Token": admin_token})
     assert resp.status == 200, resp
     return {p["name"]: p["id"] for p in resp.json()["projects"]}
-
-
-def compute(server, token, method, path, body=None, version=None):
-    headers = {"X-Auth-Token": token}
-    if version:
-        headers["OpenStack-API-Version"] = f"compute {version}"
-    return http(method, server.url("/compute/v2.1" + path), headers=headers, body=body)
 
 
 def glance(server, token, method, path, body=None, headers=None):

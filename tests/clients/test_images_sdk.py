@@ -13,7 +13,7 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from oxhelpers import http, password_token, unique
+from oxhelpers import RequestLog, http, password_token, unique
 
 # (id, name, ram, disk, vcpus) of DevStack's flavors, in Nova's order.
 DEVSTACK_FLAVORS = [
@@ -30,38 +30,6 @@ DEVSTACK_FLAVORS = [
     ("d3", "ds2G", 2048, 10, 2),
     ("d4", "ds4G", 4096, 20, 4),
 ]
-
-
-@pytest.fixture(scope="module")
-def conn():
-    c = openstack.connect(cloud="oxstack")
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def demo_conn():
-    c = openstack.connect(cloud="oxstack-demo")
-    yield c
-    c.close()
-
-
-class RequestLog:
-    """Records (method, url) of every HTTP request a connection sends."""
-
-    def __init__(self, connection):
-        self.requests: list[tuple[str, str]] = []
-        self._hooks = connection.session.session.hooks["response"]
-
-    def _hook(self, resp, *args, **kwargs):
-        self.requests.append((resp.request.method, resp.request.url))
-
-    def __enter__(self):
-        self._hooks.append(self._hook)
-        return self
-
-    def __exit__(self, *exc):
-        self._hooks.remove(self._hook)
 
 
 # --- images -----------------------------------------------------------------------

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
 from oxhelpers import http, unique
-
-
-@pytest.fixture(scope="module")
-def conn():
-    c = openstack.connect(cloud="oxstack")
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def demo_conn():
-    c = openstack.connect(cloud="oxstack-demo")
-    yield c
-    c.close()
 
 
 def test_authorize(conn, oxstack):

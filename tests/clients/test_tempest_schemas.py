@@ -53,6 +53,23 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def exercise_metadata(check, client, noun, resource_id, initial):
+    """The six metadata calls of the image proxy and of servers (same API
+    shape): list, replace, merge, show item, set item, delete item."""
+    def call(verb, *args):
+        return check(client, verb.format(noun), resource_id, *args)
+
+    assert call("list_{}_metadata")["metadata"] == initial
+    replaced = call("set_{}_metadata", {"a": "1", "b": "2"})["metadata"]
+    assert replaced == {"a": "1", "b": "2"}, replaced
+    merged = call("update_{}_metadata", {"b": "3", "c": "4"})["metadata"]
+    assert merged == {"a": "1", "b": "3", "c": "4"}, merged
+    assert call("show_{}_metadata_item", "c")["meta"] == {"c": "4"}
+    assert call("set_{}_metadata_item", "d", {"d": "5"})["meta"] == {"d": "5"}
+    call("delete_{}_metadata_item", "a")
+    assert call("list_{}_metadata")["metadata"] == {"b": "3", "c": "4", "d": "5"}
+
+
 @pytest.fixture(scope="module")
 def nova_schemas():
     return load_nova_schemas()  # (NovaSchemas | None, why not)
@@ -145,6 +162,14 @@ def test_validators_reject_known_bad_bodies(nova_schemas):
         schemas.validate("flavors.show", "2.54", {"flavor": flavor})   # added at 2.55
     with pytest.raises(AssertionError, match="is not of type 'null'"):
         schemas.validate("flavors.delete", "2.1", {})                  # 202 with no body
+    # The server schemas are loaded and strict too.
+    with pytest.raises(AssertionError, match="'id' is a required property"):
+        schemas.validate("servers.index", "2.1", {"servers": [{"name": "x", "links": []}]})
+    with pytest.raises(AssertionError, match="servers.py"):
+        schemas.validate("servers.show", "2.100", {"server": {}})
+    schemas.validate("server_tags.index", "2.26", {"tags": ["a"]})
+    with pytest.raises(AssertionError, match="is not of type 'null'"):
+        schemas.validate("lock_server._lock", "2.1", {})              # 202 with no body
 
 
 # ---------------------------------------------------------------- flavors
@@ -424,15 +449,7 @@ def test_compute_image_metadata(mv, admin, oxstack, checker):
     images = admin.images
     image_id = _glance_image(oxstack, admin.token, b"meta", os_distro="cirros")
     try:
-        assert check(images, "list_image_metadata", image_id)["metadata"] == {"os_distro": "cirros"}
-        replaced = check(images, "set_image_metadata", image_id, {"a": "1", "b": "2"})["metadata"]
-        assert replaced == {"a": "1", "b": "2"}, replaced
-        merged = check(images, "update_image_metadata", image_id, {"b": "3", "c": "4"})["metadata"]
-        assert merged == {"a": "1", "b": "3", "c": "4"}, merged
-        assert check(images, "show_image_metadata_item", image_id, "c")["meta"] == {"c": "4"}
-        assert check(images, "set_image_metadata_item", image_id, "d", {"d": "5"})["meta"] == {"d": "5"}
-        check(images, "delete_image_metadata_item", image_id, "a")
-        assert check(images, "list_image_metadata", image_id)["metadata"] == {"b": "3", "c": "4", "d": "5"}
+        exercise_metadata(check, images, "image", image_id, {"os_distro": "cirros"})
     finally:
         http("DELETE", oxstack.url(f"/image/v2/images/{image_id}"), headers={"X-Auth-Token": admin.token})
 
@@ -440,3 +457,312 @@ def test_compute_image_metadata(mv, admin, oxstack, checker):
 def test_compute_image_metadata_gone_after_2_38(admin, oxstack, glance_images, checker):
     check = checker("2.39")
     check.fails(lib_exc.NotFound, admin.images, "list_image_metadata", glance_images[0])
+
+
+# ---------------------------------------------------------------- servers
+
+# oxstack's built-in network (DevStack's `private`, no Neutron): its id is
+# derived from its name, uuid5(OID, "oxstack-network:<name>").
+PRIVATE_NET = "private"
+PRIVATE_NET_ID = str(uuid.uuid5(uuid.NAMESPACE_OID, "oxstack-network:private"))
+PRIVATE_V4 = ipaddress.ip_network("10.0.0.0/24")
+PRIVATE_V6 = ipaddress.ip_network("fd00:0:0:1::/64")
+BUILD_TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def cirros_id(oxstack, admin) -> str:
+    resp = http("GET", oxstack.url("/image/v2/images?name=cirros"), headers={"X-Auth-Token": admin.token})
+    assert resp.status == 200 and len(resp.json()["images"]) == 1, resp
+    return resp.json()["images"][0]["id"]
+
+
+def wait_for_status(check, client, server_id: str, status: str = "ACTIVE") -> dict:
+    """Polls show_server (each answer validated by both schemas) until the
+    server reaches `status`."""
+    deadline = time.monotonic() + BUILD_TIMEOUT
+    seen = []
+    while True:
+        server = check(client, "show_server", server_id)["server"]
+        if not seen or seen[-1] != server["status"]:
+            seen.append(server["status"])
+        if server["status"] == status:
+            return server
+        if server["status"] == "ERROR" or time.monotonic() > deadline:
+            raise AssertionError(f"server {server_id} never became {status} (statuses seen: {seen}): {server}")
+        time.sleep(0.1)
+
+
+def wait_for_deletion(check, client, server_id: str) -> None:
+    """Polls show_server until it answers 404 (delete is asynchronous)."""
+    deadline = time.monotonic() + BUILD_TIMEOUT
+    while True:
+        try:
+            with microversion(check.version):
+                client.show_server(server_id)
+        except lib_exc.NotFound:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server {server_id} still exists {BUILD_TIMEOUT}s after DELETE\n"
+                                 f"{client.exchanges[-1]}")
+        time.sleep(0.1)
+
+
+def addresses_of(server: dict) -> tuple[list, list]:
+    """(IPv4, IPv6) addresses of the `private` network in an `addresses` dict."""
+    items = server["addresses"].get(PRIVATE_NET, [])
+    v4 = [ipaddress.ip_address(a["addr"]) for a in items if a["version"] == 4]
+    v6 = [ipaddress.ip_address(a["addr"]) for a in items if a["version"] == 6]
+    return v4, v6
+
+
+def expected_flavor(mv: str, flavor: dict) -> None:
+    if at_least(mv, "2.47"):
+        assert {k: flavor[k] for k in ("vcpus", "ram", "disk", "ephemeral", "swap", "original_name")} == {
+            "vcpus": 1, "ram": 512, "disk": 1, "ephemeral": 0, "swap": 0, "original_name": "m1.tiny"}, flavor
+        assert "id" not in flavor, flavor
+    else:
+        assert flavor["id"] == "1" and [l["rel"] for l in flavor["links"]] == ["bookmark"], flavor
+
+
+@pytest.fixture
+def server_cleanup(admin, demo):
+    """Server ids a test created, deleted (as admin) if the test did not."""
+    created: list[str] = []
+    yield created
+    for sid in created:
+        http("DELETE", admin.base_url.rstrip("/") + f"/servers/{sid}", headers={"X-Auth-Token": admin.token})
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_servers(mv, admin, cirros_id, checker, server_cleanup):
+    """The whole life of two admin servers (one on the private network, one
+    without networks from 2.37) through every server call tempest has for
+    the APIs oxstack implements."""
+    check = checker(mv)
+    servers = admin.servers
+    index = MICROVERSIONS.index(mv)
+    name = unique("tempest-srv")
+
+    # --- create
+    wired = dict(name=name, imageRef=cirros_id, flavorRef="1", metadata={"m1": "v1"})
+    if at_least(mv, "2.37"):
+        wired["networks"] = "auto"
+    if at_least(mv, "2.19"):
+        wired["description"] = "made by tempest"
+    if at_least(mv, "2.52"):
+        wired["tags"] = ["boot-tag"]
+    created = check(servers, "create_server", **wired)["server"]
+    server_cleanup.append(created["id"])
+    assert created["adminPass"] and created["security_groups"] == [{"name": "default"}], created
+    assert created["OS-DCF:diskConfig"] == "MANUAL", created
+    assert [l["rel"] for l in created["links"]] == ["self", "bookmark"], created
+    bare = None
+    if at_least(mv, "2.37"):
+        bare = check(servers, "create_server", name=name + "-bare", imageRef=cirros_id, flavorRef="1",
+                     networks="none")["server"]
+        server_cleanup.append(bare["id"])
+    # The built-in network by uuid with a fixed IP (a list: any microversion).
+    fixed_ip = f"10.0.0.{200 + index}"
+    pinned = check(servers, "create_server", name=name + "-fixed", imageRef=cirros_id, flavorRef="1",
+                   networks=[{"uuid": PRIVATE_NET_ID, "fixed_ip": fixed_ip}])["server"]
+    server_cleanup.append(pinned["id"])
+
+    # --- show
+    shown = wait_for_status(check, servers, created["id"])
+    assert (shown["id"], shown["name"], shown["status"]) == (created["id"], name, "ACTIVE"), shown
+    assert shown["metadata"] == {"m1": "v1"}, shown
+    assert shown["image"]["id"] == cirros_id, shown
+    assert shown["tenant_id"] == admin.project_id, shown
+    expected_flavor(mv, shown["flavor"])
+    v4, v6 = addresses_of(shown)
+    assert len(v4) == 1 and v4[0] in PRIVATE_V4 and len(v6) == 1 and v6[0] in PRIVATE_V6, shown["addresses"]
+    assert shown["OS-EXT-STS:vm_state"] == "active" and shown["OS-EXT-STS:power_state"] == 1, shown
+    if at_least(mv, "2.9"):
+        assert shown["locked"] is False, shown
+    if at_least(mv, "2.19"):
+        assert shown["description"] == "made by tempest", shown
+    if at_least(mv, "2.26"):
+        assert shown["tags"] == (["boot-tag"] if at_least(mv, "2.52") else []), shown
+    if bare is not None:
+        assert wait_for_status(check, servers, bare["id"])["addresses"] == {}
+    pinned_shown = wait_for_status(check, servers, pinned["id"])
+    assert addresses_of(pinned_shown)[0] == [ipaddress.ip_address(fixed_ip)], pinned_shown["addresses"]
+
+    # --- list
+    ours = {created["id"], pinned["id"]} | ({bare["id"]} if bare else set())
+    for detail in (False, True):
+        listed = check(servers, "list_servers", detail=detail)["servers"]
+        assert ours <= {s["id"] for s in listed}, listed
+        named = check(servers, "list_servers", detail=detail, name=f"^{name}")["servers"]
+        assert {s["id"] for s in named} == ours, named
+        page1 = check(servers, "list_servers", detail=detail, name=f"^{name}", limit=1)
+        assert len(page1["servers"]) == 1, page1
+        assert [l["rel"] for l in page1.get("servers_links", [])] == ["next"], page1
+        page2 = check(servers, "list_servers", detail=detail, name=f"^{name}", limit=1,
+                      marker=page1["servers"][0]["id"])
+        assert page2["servers"] and page2["servers"][0]["id"] != page1["servers"][0]["id"], page2
+        check(servers, "list_servers", detail=detail, status="ACTIVE", flavor="1", image=cirros_id)
+        by_ip = check(servers, "list_servers", detail=detail, ip=fixed_ip.replace(".", r"\.") + "$")["servers"]
+        assert [s["id"] for s in by_ip] == [pinned["id"]], by_ip
+        if at_least(mv, "2.26"):
+            check(servers, "list_servers", detail=detail, tags="boot-tag")
+    detailed = {s["id"]: s for s in check(servers, "list_servers", detail=True, name=f"^{name}")["servers"]}
+    assert detailed[created["id"]]["metadata"] == {"m1": "v1"}, detailed
+
+    # --- update
+    new_name = name + "-renamed"
+    updated = check(servers, "update_server", created["id"], name=new_name)["server"]
+    assert updated["name"] == new_name and updated["id"] == created["id"], updated
+    if at_least(mv, "2.19"):
+        updated = check(servers, "update_server", created["id"], description="changed")["server"]
+        assert updated["description"] == "changed", updated
+        updated = check(servers, "update_server", created["id"], description=None)["server"]
+        assert updated["description"] is None, updated
+    assert check(servers, "show_server", created["id"])["server"]["name"] == new_name
+
+    # --- metadata
+    sid = created["id"]
+    exercise_metadata(check, servers, "server", sid, {"m1": "v1"})
+    check.fails(lib_exc.NotFound, servers, "show_server_metadata_item", sid, "a")
+    assert check(servers, "show_server", sid)["server"]["metadata"] == {"b": "3", "c": "4", "d": "5"}
+
+    # --- addresses
+    ips = check(servers, "list_addresses", sid)["addresses"]
+    assert list(ips) == [PRIVATE_NET], ips
+    assert ips[PRIVATE_NET] == [{"version": a["version"], "addr": a["addr"]}
+                                for a in shown["addresses"][PRIVATE_NET]], (ips, shown["addresses"])
+    assert check(servers, "list_addresses_by_network", sid, PRIVATE_NET) == {PRIVATE_NET: ips[PRIVATE_NET]}
+    check.fails(lib_exc.NotFound, servers, "list_addresses_by_network", sid, "public")
+    if bare is not None:
+        assert check(servers, "list_addresses", bare["id"])["addresses"] == {}
+        check.fails(lib_exc.NotFound, servers, "list_addresses_by_network", bare["id"], PRIVATE_NET)
+
+    # --- tags (2.26)
+    if at_least(mv, "2.26"):
+        start = ["boot-tag"] if at_least(mv, "2.52") else []
+        assert check(servers, "list_tags", sid)["tags"] == start
+        assert sorted(check(servers, "update_all_tags", sid, ["t-a", "t-b"])["tags"]) == ["t-a", "t-b"]
+        check(servers, "check_tag_existence", sid, "t-a")
+        check.fails(lib_exc.NotFound, servers, "check_tag_existence", sid, "t-zz")
+        added = check(servers, "update_tag", sid, "t-c")
+        assert added.response.status == 201, added.response
+        assert added.response.get("location", "").endswith(f"/servers/{sid}/tags/t-c"), added.response
+        # Adding it again is a 204 without a Location header in Nova
+        # (server_tags.py update), which tempest's update_tag schema (it
+        # requires `location` for 201 and 204 alike) would refuse: raw.
+        again = http("PUT", servers.base_url.rstrip("/") + f"/servers/{sid}/tags/t-c",
+                     headers={"X-Auth-Token": admin.token, "OpenStack-API-Version": f"compute {mv}"})
+        assert (again.status, again.body, "location" in again.headers) == (204, b"", False), again
+        check(servers, "delete_tag", sid, "t-a")
+        check.fails(lib_exc.NotFound, servers, "delete_tag", sid, "t-a")
+        assert sorted(check(servers, "list_tags", sid)["tags"]) == ["t-b", "t-c"]
+        assert sorted(check(servers, "show_server", sid)["server"]["tags"]) == ["t-b", "t-c"]
+        found = check(servers, "list_servers", detail=True, tags="t-b,t-c", name=f"^{name}")["servers"]
+        assert [s["id"] for s in found] == [sid], found
+        check(servers, "delete_all_tags", sid)
+        assert check(servers, "list_tags", sid)["tags"] == []
+    else:
+        check.fails(lib_exc.NotFound, servers, "list_tags", sid)
+
+    # --- lock / unlock
+    reason = {"locked_reason": "tempest"} if at_least(mv, "2.73") else {}
+    check(servers, "lock_server", sid, **reason)
+    locked = check(servers, "show_server", sid)["server"]
+    if at_least(mv, "2.9"):
+        assert locked["locked"] is True, locked
+    if at_least(mv, "2.73"):
+        assert locked["locked_reason"] == "tempest", locked
+        found = check(servers, "list_servers", detail=True, locked="true", name=f"^{name}")["servers"]
+        assert [s["id"] for s in found] == [sid], found
+    check(servers, "list_servers", detail=True)
+    check(servers, "unlock_server", sid)
+    unlocked = check(servers, "show_server", sid)["server"]
+    if at_least(mv, "2.9"):
+        assert unlocked["locked"] is False, unlocked
+    if at_least(mv, "2.73"):
+        assert unlocked["locked_reason"] is None, unlocked
+
+    # --- delete
+    for server_id in ours:
+        check(servers, "delete_server", server_id)
+    for server_id in ours:
+        wait_for_deletion(check, servers, server_id)
+        check.fails(lib_exc.NotFound, servers, "show_server", server_id)
+        check.fails(lib_exc.NotFound, servers, "list_server_metadata", server_id)
+    for detail in (False, True):
+        left = check(servers, "list_servers", detail=detail, name=f"^{name}")["servers"]
+        assert left == [], left
+
+    # Nova's schemas really were applied to every kind of call.
+    if check.nova is not None:
+        validated = {op for op, _ in check.validated}
+        wanted = {"servers.create", "servers.show", "servers.index", "servers.detail", "servers.update",
+                  "servers.delete", "server_metadata.index", "server_metadata.update_all",
+                  "server_metadata.create", "server_metadata.show", "server_metadata.update",
+                  "server_metadata.delete", "ips.index", "ips.show", "lock_server._lock", "lock_server._unlock"}
+        if at_least(mv, "2.26"):
+            wanted |= {"server_tags.index", "server_tags.update_all", "server_tags.show", "server_tags.update",
+                       "server_tags.delete", "server_tags.delete_all"}
+        assert wanted <= validated, sorted(wanted - validated)
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_servers_as_member(mv, demo, cirros_id, checker, server_cleanup):
+    """A project member's own server: the non-admin view (no extended
+    server attributes, host_status only when UNKNOWN)."""
+    check = checker(mv)
+    servers = demo.servers
+    name = unique("tempest-member")
+    kwargs = dict(name=name, imageRef=cirros_id, flavorRef="1")
+    if at_least(mv, "2.37"):
+        kwargs["networks"] = "auto"
+    created = check(servers, "create_server", **kwargs)["server"]
+    server_cleanup.append(created["id"])
+    shown = wait_for_status(check, servers, created["id"])
+    assert shown["tenant_id"] == demo.project_id, shown
+    assert not any(k.startswith("OS-EXT-SRV-ATTR:") for k in shown if k != "OS-EXT-SRV-ATTR:hostname"), shown
+    assert ("OS-EXT-SRV-ATTR:hostname" in shown) == at_least(mv, "2.90"), shown
+    expected_flavor(mv, shown["flavor"])
+    for detail in (False, True):
+        listed = check(servers, "list_servers", detail=detail, name=f"^{name}$")["servers"]
+        assert [s["id"] for s in listed] == [created["id"]], listed
+    check(servers, "update_server", created["id"], name=name + "-2")
+    check(servers, "set_server_metadata", created["id"], {"k": "v"})
+    check(servers, "list_addresses", created["id"])
+    if at_least(mv, "2.26"):
+        check(servers, "update_tag", created["id"], "mine")
+        assert check(servers, "list_tags", created["id"])["tags"] == ["mine"]
+    check(servers, "lock_server", created["id"])
+    # Locked by its owner: a member may not change its metadata (409).
+    check.fails(lib_exc.Conflict, servers, "set_server_metadata", created["id"], {"k": "w"})
+    check(servers, "unlock_server", created["id"])
+    check(servers, "delete_server", created["id"])
+    wait_for_deletion(check, servers, created["id"])
+
+
+@pytest.mark.parametrize("mv", ["2.1", "2.37", "2.75", "2.104"])
+def test_server_list_bad_queries(mv, admin, checker):
+    """Nova's query-string validation: the message names the parameter
+    (`Invalid input for query parameters <name>. Value: ...`)."""
+    check = checker(mv)
+    servers = admin.servers
+    wrong = []
+    for params, needle in (
+        ({"changes-since": "2011/01/01"}, "Invalid input for query parameters changes-since. Value: 2011/01/01."),
+        ({"limit": "-1"}, "Invalid input for query parameters limit. Value: -1."),
+        ({"limit": "testing"}, "Invalid input for query parameters limit. Value: testing."),
+        # The regex filters refuse an empty pattern (Nova's 'regex' format).
+        ({"name": ""}, "Invalid input for query parameters name. Value: . '' is not a 'regex'"),
+    ):
+        for detail in (False, True):
+            try:
+                err = check.fails(lib_exc.BadRequest, servers, "list_servers", detail=detail, **params)
+            except AssertionError as e:
+                wrong.append(f"{params} (detail={detail}): {e}")
+                continue
+            message = (err.resp_body or {}).get("message", "") if isinstance(err.resp_body, dict) else str(err)
+            if needle not in message:
+                wrong.append(f"{params} (detail={detail}): expected a message containing {needle!r}, "
+                             f"got {message!r}")
+    assert not wrong, "\n".join(wrong)

@@ -335,6 +335,7 @@ pub struct StateChange {
     pub progress: Option<i64>,
     pub host: Option<Option<String>>,
     pub node: Option<Option<String>>,
+    pub availability_zone: Option<Option<String>>,
     pub launched_at: Option<i64>,
     /// Set when soft-deleted (the reclaim clock), cleared on restore.
     pub deleted_at: Option<Option<i64>>,
@@ -593,6 +594,7 @@ impl<'a> InstanceRepo<'a> {
         set_nullable(&mut b, "task_state", &change.task_state);
         set_nullable(&mut b, "host", &change.host);
         set_nullable(&mut b, "node", &change.node);
+        set_nullable(&mut b, "availability_zone", &change.availability_zone);
         set_nullable(&mut b, "fault", &change.fault);
         for (column, value) in [
             ("power_state", change.power_state),

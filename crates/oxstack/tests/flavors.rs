@@ -136,7 +136,7 @@ async fn filters_sorting_and_errors() {
             .as_str()
             .unwrap()
             .starts_with(
-                "Invalid input for query parameters 0. Value: colour. 'colour' is not one of"
+                "Invalid input for query parameters sort_key. Value: colour. 'colour' is not one of"
             ),
         "{bad_key}"
     );

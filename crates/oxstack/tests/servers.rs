@@ -142,6 +142,7 @@ async fn create_answers_like_nova_and_the_build_reaches_active() {
         assert_eq!(active["OS-EXT-STS:vm_state"], "active");
         assert_eq!(active["OS-EXT-STS:task_state"], Value::Null);
         assert_eq!(active["OS-EXT-STS:power_state"], 1);
+        assert_eq!(active["OS-EXT-AZ:availability_zone"], "nova");
         assert!(active["OS-SRV-USG:launched_at"].is_string());
         assert_eq!(active["hostId"].as_str().unwrap().len(), 56);
         let private = active["addresses"]["private"].as_array().unwrap();
@@ -735,7 +736,20 @@ async fn lists_filter_sort_and_page_like_nova() {
         "marker [nonexistent] not found",
     )
     .await;
-    assert_eq!(c.get("/servers?limit=-1").await.status(), 400);
+    let bad_limit = json_of(c.get("/servers?limit=-1").await).await;
+    assert!(
+        bad_limit["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid input for query parameters limit. Value: -1."),
+        "{bad_limit}"
+    );
+    assert_fault(
+        c.get("/servers?name=").await,
+        400,
+        "Invalid input for query parameters name. Value: . '' is not a 'regex'",
+    )
+    .await;
     assert_eq!(c.get("/servers?limit=abc").await.status(), 400);
     assert_fault(
         c.get("/servers?status=bogus").await,
@@ -1519,4 +1533,38 @@ async fn readers_read_and_members_write() {
         "watched",
         "unchanged"
     );
+}
+
+#[tokio::test]
+async fn the_network_proxy_lists_the_built_in_network_until_2_35() {
+    let server = Server::start_noauth().await;
+    let c = server.compute(ALICE, "2.1");
+    let list = c.get_ok("/os-networks").await;
+    let net = &list["networks"][0];
+    assert_eq!(net["id"], private_network_id().as_str());
+    assert_eq!(net["label"], "private");
+    assert_eq!(
+        net.as_object().unwrap().len(),
+        11,
+        "non-admins see 11 fields"
+    );
+    assert_eq!(net["cidr"], Value::Null, "Nova fills only id and label");
+    let admin = server.compute(ADMIN, "2.1").get_ok("/os-networks").await;
+    assert_eq!(admin["networks"][0].as_object().unwrap().len(), 32);
+    let shown = c
+        .get_ok(&format!("/os-networks/{}", private_network_id()))
+        .await;
+    assert_eq!(shown["network"], *net);
+    assert_fault(
+        c.get("/os-networks/private").await,
+        404,
+        "Network not found",
+    )
+    .await;
+    assert_fault(
+        server.compute(ALICE, "2.36").get("/os-networks").await,
+        404,
+        "The resource could not be found.",
+    )
+    .await;
 }

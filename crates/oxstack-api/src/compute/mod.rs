@@ -13,6 +13,7 @@ mod image_metadata;
 mod images;
 mod limits;
 mod microversion;
+mod networks;
 mod pagination;
 mod quota_sets;
 mod request;
@@ -99,6 +100,8 @@ fn versioned_routes(state: AppState) -> Router {
             "/os-quota-sets/{tenant_id}/defaults",
             get(quota_sets::show_quota_defaults),
         )
+        .route("/os-networks", get(networks::list_networks))
+        .route("/os-networks/{network_id}", get(networks::show_network))
         .route(
             "/servers",
             get(servers::list_servers).post(servers::create_server),

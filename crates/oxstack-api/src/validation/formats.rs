@@ -68,7 +68,8 @@ pub fn check(format: &str, value: &str) -> Result<(), FormatError> {
         "uri" => value
             .split_once("://")
             .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty()),
-        "regex" => fancy_regex::Regex::new(value).is_ok(),
+        // Nova's checker refuses the empty pattern too.
+        "regex" => !value.is_empty() && fancy_regex::Regex::new(value).is_ok(),
         _ => true,
     };
     if ok {

@@ -68,7 +68,13 @@ pub fn validate(schema: &Value, instance: &Value, source: Source) -> Result<(), 
     if best.replaced {
         return Err(best.message);
     }
-    Err(match best.path.last() {
+    // Nova names the last path element of a body error, but the first of a
+    // query error: the parameter, not the index into its list of values.
+    let named = match source {
+        Source::Body => best.path.last(),
+        Source::Query => best.path.first(),
+    };
+    Err(match named {
         None => best.message,
         Some(last) => {
             let field = match last {

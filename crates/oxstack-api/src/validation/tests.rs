@@ -142,7 +142,7 @@ fn query_errors_say_query_parameters_and_valid_input_passes() {
     let schema = json!({"type": "object", "properties": {"limit": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]+$"}}}});
     assert_eq!(
         validate(&schema, &json!({"limit": ["x"]}), Source::Query).unwrap_err(),
-        "Invalid input for query parameters 0. Value: x. 'x' does not match '^[0-9]+$'"
+        "Invalid input for query parameters limit. Value: x. 'x' does not match '^[0-9]+$'"
     );
     assert!(validate(&schema, &json!({"limit": ["10"]}), Source::Query).is_ok());
     let s = server_schema();

@@ -74,6 +74,8 @@ impl Compute {
         let scheduled = StateChange {
             host: Some(Some(self.host.clone())),
             node: Some(Some(self.driver.node_name().to_owned())),
+            // The host's zone (this cloud has one), as Nova's scheduler sets it.
+            availability_zone: Some(Some(self.settings.availability_zone.clone())),
             ..set_task(task::NETWORKING)
         };
         let steps = [

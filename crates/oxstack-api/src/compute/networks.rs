@@ -1,0 +1,93 @@
+//! `/os-networks` (deprecated, 2.1–2.35): Nova's read-only proxy view of
+//! the networks a project may use — here the built-in network. The
+//! `openstack` CLI resolves `--nic net-id=NAME` and `--network` through it
+//! when the cloud has no network service.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use oxstack_compute::servers::network::NetworkConfig;
+use oxstack_identity::Rule;
+use serde_json::{Map, Value, json};
+
+use super::error::NovaError;
+use super::images::gate;
+use super::request::Req;
+use crate::AppState;
+
+const FIELDS: [&str; 11] = [
+    "id",
+    "cidr",
+    "netmask",
+    "gateway",
+    "broadcast",
+    "dns1",
+    "dns2",
+    "cidr_v6",
+    "gateway_v6",
+    "label",
+    "netmask_v6",
+];
+
+const ADMIN_FIELDS: [&str; 21] = [
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted",
+    "injected",
+    "bridge",
+    "vlan",
+    "vpn_public_address",
+    "vpn_public_port",
+    "vpn_private_address",
+    "dhcp_start",
+    "project_id",
+    "host",
+    "bridge_interface",
+    "multi_host",
+    "priority",
+    "rxtx_base",
+    "mtu",
+    "dhcp_server",
+    "enable_dhcp",
+    "share_address",
+];
+
+/// Nova's `network_dict`: the id and label, every other field null (Nova
+/// fills nothing else since nova-network is gone).
+fn network(req: &Req, net: &NetworkConfig) -> Value {
+    let mut out = Map::new();
+    let admin = req.ctx.is_admin();
+    for field in FIELDS.iter().chain(ADMIN_FIELDS.iter().filter(|_| admin)) {
+        let value = match *field {
+            "id" => json!(net.id),
+            "label" => json!(net.name),
+            _ => Value::Null,
+        };
+        out.insert((*field).to_owned(), value);
+    }
+    Value::Object(out)
+}
+
+pub async fn list_networks(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-networks:list", Rule::ProjectReader)?;
+    let net = &state.compute().settings().network;
+    Ok(Json(json!({"networks": [network(&req, net)]})))
+}
+
+pub async fn show_network(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-networks:view", Rule::ProjectReader)?;
+    let net = &state.compute().settings().network;
+    if id != net.id {
+        return Err(NovaError::not_found("Network not found"));
+    }
+    Ok(Json(json!({"network": network(&req, net)})))
+}
