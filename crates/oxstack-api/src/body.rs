@@ -3,7 +3,7 @@
 //! oversized bodies are refused, and malformed JSON is the caller's error,
 //! never a 500. Each service renders these failures in its own error shape.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::Request;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
@@ -41,20 +41,36 @@ impl BodyError {
     }
 }
 
-/// The bytes of a request body, bounded by the router's body limit.
-pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, BodyError> {
+/// How much of an oversized body is read and thrown away before answering
+/// 413: a client still writing its body when the connection closes sees a
+/// broken pipe instead of the error, so bodies up to this size are drained.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The bytes of a request body, at most the configured `max_body_bytes`.
+pub async fn read_body(request: Request, state: &crate::AppState) -> Result<Bytes, BodyError> {
+    use futures_util::StreamExt as _;
+
     if !acceptable_content_type(request.headers().get(CONTENT_TYPE)) {
         return Err(BodyError::UnsupportedMediaType);
     }
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                BodyError::TooLarge
-            } else {
-                BodyError::Malformed
-            }
-        })
+    let limit = state.config().max_body_bytes;
+    let mut stream = request.into_body().into_data_stream();
+    let mut body = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Malformed)?;
+        seen += chunk.len();
+        if seen > DRAIN_LIMIT.max(limit) {
+            break;
+        }
+        if seen <= limit {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(body.freeze())
 }
 
 /// Parses JSON into `T`; syntax errors and shape errors are told apart.

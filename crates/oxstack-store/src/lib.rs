@@ -10,6 +10,7 @@ mod error;
 pub mod flavors;
 pub mod identity;
 pub mod images;
+pub mod instance_actions;
 pub mod instances;
 pub mod quotas;
 
@@ -131,6 +132,11 @@ impl Store {
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
         instances::InstanceRepo::new(&self.pool, self.backend)
+    }
+
+    /// Instance actions and their events.
+    pub fn instance_actions(&self) -> instance_actions::ActionRepo<'_> {
+        instance_actions::ActionRepo::new(&self.pool)
     }
 
     /// Per-project quota overrides.

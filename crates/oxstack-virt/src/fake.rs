@@ -48,20 +48,6 @@ impl FakeDriver {
         Ok(())
     }
 
-    /// Changes the power state of an existing guest; a guest the fake
-    /// hypervisor does not know (lost with a restart of the process) is
-    /// recreated in that state, as a real host keeps its disks.
-    async fn set_power(
-        &self,
-        uuid: &str,
-        op: Operation,
-        state: PowerState,
-    ) -> Result<(), DriverError> {
-        self.perform(op).await?;
-        self.guests().insert(uuid.to_owned(), state);
-        Ok(())
-    }
-
     fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, PowerState>> {
         // A panic while holding the lock cannot leave the map inconsistent
         // (every critical section is a single insert/remove/get).
@@ -89,14 +75,38 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
-    async fn power_off(&self, uuid: &str) -> Result<(), DriverError> {
-        self.set_power(uuid, Operation::PowerOff, PowerState::Shutdown)
-            .await
+    async fn operate(&self, uuid: &str, op: Operation) -> Result<(), DriverError> {
+        self.perform(op).await?;
+        match op.resulting_power() {
+            Some(PowerState::NoState) => {
+                self.guests().remove(uuid);
+            }
+            // A guest the fake hypervisor does not know (lost with a restart
+            // of the process) is recreated, as a real host keeps its disks.
+            Some(state) => {
+                self.guests().insert(uuid.to_owned(), state);
+            }
+            None => {}
+        }
+        Ok(())
     }
 
-    async fn power_on(&self, uuid: &str) -> Result<(), DriverError> {
-        self.set_power(uuid, Operation::PowerOn, PowerState::Running)
-            .await
+    async fn console_output(
+        &self,
+        uuid: &str,
+        lines: Option<usize>,
+    ) -> Result<String, DriverError> {
+        let log = format!(
+            "FAKE CONSOLE OUTPUT\nguest {uuid}\npower state {:?}\nlogin: ",
+            self.power_state(uuid).await
+        );
+        Ok(match lines {
+            Some(n) => {
+                let all: Vec<&str> = log.lines().collect();
+                all[all.len().saturating_sub(n)..].join("\n")
+            }
+            None => log,
+        })
     }
 
     async fn power_state(&self, uuid: &str) -> PowerState {

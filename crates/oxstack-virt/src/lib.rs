@@ -34,10 +34,33 @@ pub enum Operation {
     Destroy,
     PowerOff,
     PowerOn,
+    Reboot,
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Rescue,
+    Unrescue,
+    SetAdminPassword,
+    TriggerCrashDump,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [Self::Spawn, Self::Destroy, Self::PowerOff, Self::PowerOn];
+    pub const ALL: [Operation; 13] = [
+        Self::Spawn,
+        Self::Destroy,
+        Self::PowerOff,
+        Self::PowerOn,
+        Self::Reboot,
+        Self::Pause,
+        Self::Unpause,
+        Self::Suspend,
+        Self::Resume,
+        Self::Rescue,
+        Self::Unrescue,
+        Self::SetAdminPassword,
+        Self::TriggerCrashDump,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,11 +68,36 @@ impl Operation {
             Self::Destroy => "destroy",
             Self::PowerOff => "power_off",
             Self::PowerOn => "power_on",
+            Self::Reboot => "reboot",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Rescue => "rescue",
+            Self::Unrescue => "unrescue",
+            Self::SetAdminPassword => "set_admin_password",
+            Self::TriggerCrashDump => "trigger_crash_dump",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// The power state a guest is in after the operation succeeded; `None`
+    /// for operations that leave it alone.
+    pub fn resulting_power(self) -> Option<PowerState> {
+        match self {
+            Self::Spawn | Self::PowerOn | Self::Reboot | Self::Unpause | Self::Resume => {
+                Some(PowerState::Running)
+            }
+            Self::Rescue | Self::Unrescue => Some(PowerState::Running),
+            Self::PowerOff => Some(PowerState::Shutdown),
+            Self::Pause => Some(PowerState::Paused),
+            Self::Suspend => Some(PowerState::Suspended),
+            Self::Destroy => Some(PowerState::NoState),
+            Self::SetAdminPassword | Self::TriggerCrashDump => None,
+        }
     }
 }
 
@@ -85,11 +133,13 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// Stops and removes a guest; a missing guest is not an error.
     async fn destroy(&self, uuid: &str) -> Result<(), DriverError>;
 
-    /// Shuts a guest down (kept, not removed).
-    async fn power_off(&self, uuid: &str) -> Result<(), DriverError>;
+    /// Performs a lifecycle operation on an existing guest (power off/on,
+    /// reboot, pause, suspend, rescue, password, crash dump, ...).
+    async fn operate(&self, uuid: &str, op: Operation) -> Result<(), DriverError>;
 
-    /// Starts a shut-down guest.
-    async fn power_on(&self, uuid: &str) -> Result<(), DriverError>;
+    /// The guest's console log, the last `lines` lines if given.
+    async fn console_output(&self, uuid: &str, lines: Option<usize>)
+    -> Result<String, DriverError>;
 
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use oxstack_store::instances::{StateChange, StateGuard};
-use oxstack_virt::PowerState;
+use oxstack_virt::{Operation, PowerState};
 
 use super::states::{task, vm};
 use super::{Caller, Server, check_lock, invalid_state};
@@ -50,7 +50,7 @@ impl Compute {
     }
 
     pub(crate) async fn finish_soft_delete(&self, uuid: &str) -> ComputeResult<()> {
-        if let Err(e) = self.driver.power_off(uuid).await {
+        if let Err(e) = self.driver.operate(uuid, Operation::PowerOff).await {
             tracing::warn!(server = %uuid, error = %e, "power off for soft delete failed");
         }
         let guard = StateGuard {
@@ -101,7 +101,7 @@ impl Compute {
     }
 
     pub(crate) async fn finish_restore(&self, uuid: &str) {
-        let power = match self.driver.power_on(uuid).await {
+        let power = match self.driver.operate(uuid, Operation::PowerOn).await {
             Ok(()) => PowerState::Running,
             Err(e) => {
                 tracing::warn!(server = %uuid, error = %e, "power on for restore failed");

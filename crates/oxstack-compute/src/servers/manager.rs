@@ -37,7 +37,7 @@ fn set_task(task_state: &str) -> StateChange {
 }
 
 /// A fault record as the server view shows it.
-fn fault(code: i64, message: &str, details: &str) -> String {
+pub(crate) fn fault(code: i64, message: &str, details: &str) -> String {
     serde_json::json!({
         "code": code,
         "message": message,
@@ -188,6 +188,7 @@ impl Compute {
                     self.start_build(server.uuid);
                 }
             }
+            Some(_) if self.resume_action(&server).await? => {}
             other => {
                 // A task this version does not run: clear it, leaving the
                 // server in its last settled vm_state.

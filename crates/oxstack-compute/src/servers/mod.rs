@@ -3,6 +3,7 @@
 //! listing, updates, metadata and tags. Records are the store's
 //! [`InstanceRow`]s; the API renders them.
 
+pub mod actions;
 mod create;
 mod deferred_delete;
 pub mod list;
