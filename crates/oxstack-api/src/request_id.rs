@@ -9,9 +9,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
 
-pub async fn request_id_and_log(request: Request, next: Next) -> Response {
+/// The id of the request being served, for handlers that record it (Nova
+/// keys instance actions by it).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub async fn request_id_and_log(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = format!("req-{}", uuid::Uuid::new_v4());
+    request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;

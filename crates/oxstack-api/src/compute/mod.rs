@@ -17,6 +17,7 @@ mod networks;
 mod pagination;
 mod quota_sets;
 mod request;
+mod server_actions;
 mod servers;
 mod versions;
 
@@ -125,7 +126,10 @@ fn versioned_routes(state: AppState) -> Router {
                 .put(servers::set_metadata_item)
                 .delete(servers::delete_metadata_item),
         )
-        .route("/servers/{server_id}/action", post(servers::server_action))
+        .route(
+            "/servers/{server_id}/action",
+            post(server_actions::server_action),
+        )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(
             "/servers/{server_id}/ips/{network_label}",

@@ -22,6 +22,8 @@ pub struct Req {
     pub root: ApiRoot,
     /// Query parameters in order, repeated keys kept.
     pub query: Vec<(String, String)>,
+    /// `req-<uuid>`, as in the response headers.
+    pub request_id: String,
 }
 
 impl FromRequestParts<AppState> for Req {
@@ -59,6 +61,11 @@ impl FromRequestParts<AppState> for Req {
                 .cloned()
                 .ok_or_else(missing)?,
             query,
+            request_id: parts
+                .extensions
+                .get::<crate::request_id::RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
         })
     }
 }

@@ -418,3 +418,46 @@ fn refusal(rule: &Rule, server: &Server) -> ComputeError {
         server.task_state.as_deref().unwrap_or("None"),
     )
 }
+
+impl Compute {
+    /// `os-resetState` (admin): sets the vm_state (`active` or `error`)
+    /// and clears any task, whatever the server is doing.
+    pub async fn reset_server_state(
+        &self,
+        caller: &Caller,
+        id: &str,
+        to: &str,
+    ) -> ComputeResult<()> {
+        self.get_server(caller, id).await?;
+        let change = StateChange {
+            vm_state: Some(to.to_owned()),
+            task_state: Some(None),
+            ..StateChange::default()
+        };
+        self.store
+            .instances()
+            .transition(id, &StateGuard::default(), &change, now_micros())
+            .await?;
+        Ok(())
+    }
+
+    /// The console log of a server that runs on a host.
+    pub async fn console_output(
+        &self,
+        caller: &Caller,
+        id: &str,
+        lines: Option<usize>,
+    ) -> ComputeResult<String> {
+        let server = self.get_server(caller, id).await?;
+        if server.host.is_none() {
+            return Err(ComputeError::Conflict(format!(
+                "Instance {} is not ready",
+                server.uuid
+            )));
+        }
+        self.driver
+            .console_output(&server.uuid, lines)
+            .await
+            .map_err(|e| ComputeError::Conflict(e.message))
+    }
+}

@@ -91,7 +91,7 @@ pub struct Created {
 
 /// Nova's `generate_password`: one character of each group, the rest
 /// from all, shuffled; no look-alike characters.
-fn generate_password(length: usize) -> String {
+pub fn generate_password(length: usize) -> String {
     const GROUPS: [&str; 3] = [
         "23456789",
         "ABCDEFGHJKLMNPQRSTUVWXYZ",

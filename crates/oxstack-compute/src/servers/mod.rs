@@ -16,7 +16,7 @@ use oxstack_store::instances::InstanceRow;
 
 use crate::{Compute, ComputeError, ComputeResult};
 
-pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic};
+pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password};
 pub use list::{ListRequest, ServerSort};
 pub use oxstack_store::instances::{Column as SortColumn, FixedIp, InstanceRow as Server};
 pub use update::{MAX_TAGS, ServerUpdate};

@@ -1,14 +1,13 @@
 //! `/servers`: create, list, show, update, delete, and the sub-resources
 //! metadata, ips and tags.
 
-mod actions;
 mod create;
 mod ips;
 mod list;
 mod metadata;
 mod schema;
 mod tags;
-mod views;
+pub(super) mod views;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +16,6 @@ use oxstack_compute::servers::ServerUpdate;
 use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
-pub use actions::server_action;
 pub use create::create_server;
 pub use ips::{list_ips, show_ips};
 pub use list::{list_servers, list_servers_detail};

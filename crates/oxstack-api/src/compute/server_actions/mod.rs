@@ -1,0 +1,104 @@
+//! `POST /servers/{id}/action`: the body's one key names the action; each
+//! action validates its body with Nova's schema for the microversion, is
+//! checked against its policy, and is handed to the compute domain, whose
+//! table decides whether the server's state allows it.
+
+mod admin;
+mod console;
+mod lifecycle;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use oxstack_compute::servers::actions::{ActionKind, ActionRequest};
+use oxstack_identity::Rule;
+use serde_json::{Value, json};
+
+use super::error::NovaError;
+use super::request::{NovaBody, Req};
+use super::servers::views;
+use crate::AppState;
+
+/// Actions whose body is ignored (`{"pause": null}` and the like) and that
+/// map directly onto the domain's action table.
+fn table_action(name: &str) -> Option<(ActionKind, &'static str)> {
+    Some(match name {
+        "os-stop" => (ActionKind::Stop, "os_compute_api:servers:stop"),
+        "os-start" => (ActionKind::Start, "os_compute_api:servers:start"),
+        "pause" => (ActionKind::Pause, "os_compute_api:os-pause-server:pause"),
+        "unpause" => (
+            ActionKind::Unpause,
+            "os_compute_api:os-pause-server:unpause",
+        ),
+        "suspend" => (
+            ActionKind::Suspend,
+            "os_compute_api:os-suspend-server:suspend",
+        ),
+        "resume" => (
+            ActionKind::Resume,
+            "os_compute_api:os-suspend-server:resume",
+        ),
+        "unrescue" => (ActionKind::Unrescue, "os_compute_api:os-rescue:unrescue"),
+        _ => return None,
+    })
+}
+
+/// Runs a table action for the request.
+pub(super) async fn run(
+    state: &AppState,
+    req: &Req,
+    id: &str,
+    kind: ActionKind,
+) -> Result<(), NovaError> {
+    let caller = views::caller(req);
+    let request = ActionRequest {
+        caller: &caller,
+        request_id: &req.request_id,
+    };
+    Ok(state.compute().server_action(&request, id, kind).await?)
+}
+
+/// Validates the action body against `{action: schema}`.
+pub(super) fn validate(body: &NovaBody, action: &str, schema: Value) -> Result<(), NovaError> {
+    body.validate(&json!({
+        "type": "object",
+        "properties": {action: schema},
+        "required": [action],
+        "additionalProperties": false,
+    }))?;
+    Ok(())
+}
+
+pub async fn server_action(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+    body: NovaBody,
+) -> Result<Response, NovaError> {
+    let Some((action, _)) = body.0.as_object().and_then(|o| o.iter().next()) else {
+        return Err(NovaError::bad_request("Malformed request body"));
+    };
+    let action = action.clone();
+    if let Some((kind, policy)) = table_action(&action) {
+        req.authorize(policy, Rule::ProjectMember)?;
+        run(&state, &req, &id, kind).await?;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    match action.as_str() {
+        "reboot" | "trigger_crash_dump" | "rescue" | "changePassword" => {
+            lifecycle::perform(&state, &req, &id, &action, &body).await
+        }
+        "lock" | "unlock" | "restore" | "forceDelete" | "os-resetState" | "injectNetworkInfo" => {
+            admin::perform(&state, &req, &id, &action, &body).await
+        }
+        "os-getConsoleOutput" => console::console_output(&state, &req, &id, &body).await,
+        "resetNetwork" => Err(NovaError::new(
+            StatusCode::GONE,
+            // webob's HTTPGone, which Nova's `@wsgi.removed` raises.
+            "This resource is no longer available.  No forwarding address is given.",
+        )),
+        other => Err(NovaError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
+    }
+}

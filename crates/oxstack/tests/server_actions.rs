@@ -1,0 +1,354 @@
+//! `POST /servers/{id}/action`, black-box: every action of the table with
+//! its resulting state, the states it refuses (409 with Nova's message),
+//! locks, tenancy, readers, bad bodies, microversion gates, transient task
+//! states with a slow fake driver, failures, and racing requests.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Compute, Options, Server, assert_fault, json_of};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin:admin";
+const ALICE: &str = "alice:proj-a";
+const BOB: &str = "bob:proj-b";
+
+async fn cirros(server: &Server) -> String {
+    let images = server
+        .http
+        .get(server.url("/image/v2/images"))
+        .header("X-Auth-Token", ADMIN)
+        .send()
+        .await
+        .unwrap();
+    json_of(images).await["images"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Boots an ACTIVE server and returns its id.
+async fn active_server(c: &Compute<'_>, image: &str) -> String {
+    let body = json!({"server": {"name": "acted", "imageRef": image, "flavorRef": "1", "networks": "none"}});
+    let response = c.post("/servers", &body).await;
+    assert_eq!(response.status(), 202);
+    let id = json_of(response).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(c, &id, "ACTIVE").await;
+    id
+}
+
+async fn show(c: &Compute<'_>, id: &str) -> Value {
+    c.get_ok(&format!("/servers/{id}")).await["server"].clone()
+}
+
+/// Polls until the server settles in `status` with no task (10 s at most).
+async fn wait_for(c: &Compute<'_>, id: &str, status: &str) -> Value {
+    for _ in 0..500 {
+        let s = show(c, id).await;
+        if s["status"] == status && s["OS-EXT-STS:task_state"].is_null() {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "server {id} never settled in {status}: {}",
+        show(c, id).await
+    );
+}
+
+async fn act(c: &Compute<'_>, id: &str, body: Value) -> reqwest::Response {
+    c.post(&format!("/servers/{id}/action"), &body).await
+}
+
+#[tokio::test]
+async fn the_power_actions_walk_the_state_machine() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let refused = |action: &str, attr: &str, state: &str| {
+        format!("Cannot '{action}' instance {id} while it is in {attr} {state}")
+    };
+    // (action body, status reached, power state)
+    let steps = [
+        (json!({"os-stop": null}), "SHUTOFF", 4),
+        (json!({"os-start": null}), "ACTIVE", 1),
+        (json!({"pause": null}), "PAUSED", 3),
+        (json!({"unpause": null}), "ACTIVE", 1),
+        (json!({"suspend": null}), "SUSPENDED", 7),
+        (json!({"resume": null}), "ACTIVE", 1),
+        (json!({"reboot": {"type": "SOFT"}}), "ACTIVE", 1),
+        (json!({"os-stop": null}), "SHUTOFF", 4),
+        (json!({"reboot": {"type": "hard"}}), "ACTIVE", 1),
+        (
+            json!({"changePassword": {"adminPass": "s3cret"}}),
+            "ACTIVE",
+            1,
+        ),
+        (json!({"trigger_crash_dump": null}), "ACTIVE", 1),
+    ];
+    for (body, status, power) in steps {
+        let response = act(&c, &id, body.clone()).await;
+        assert_eq!(
+            response.status(),
+            202,
+            "{body}: {}",
+            json_of(response).await
+        );
+        let s = wait_for(&c, &id, status).await;
+        assert_eq!(s["OS-EXT-STS:power_state"], power, "{body}");
+    }
+    // Refused states, with Nova's messages.
+    assert_fault(
+        act(&c, &id, json!({"os-start": null})).await,
+        409,
+        &refused("start", "vm_state", "active"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"unpause": null})).await,
+        409,
+        &refused("unpause", "vm_state", "active"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"resume": null})).await,
+        409,
+        &refused("resume", "vm_state", "active"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"unrescue": null})).await,
+        409,
+        &refused("unrescue", "vm_state", "active"),
+    )
+    .await;
+    act(&c, &id, json!({"pause": null})).await;
+    wait_for(&c, &id, "PAUSED").await;
+    assert_fault(
+        act(&c, &id, json!({"os-stop": null})).await,
+        409,
+        &refused("stop", "vm_state", "paused"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"reboot": {"type": "SOFT"}})).await,
+        409,
+        &refused("reboot", "vm_state", "paused"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"suspend": null})).await,
+        409,
+        &refused("suspend", "vm_state", "paused"),
+    )
+    .await;
+    // A hard reboot brings a paused server back.
+    assert_eq!(
+        act(&c, &id, json!({"reboot": {"type": "HARD"}}))
+            .await
+            .status(),
+        202
+    );
+    wait_for(&c, &id, "ACTIVE").await;
+    // Rescue answers 200 with the password, and unrescue returns.
+    let rescued = act(&c, &id, json!({"rescue": {"adminPass": "rescue-me"}})).await;
+    assert_eq!(rescued.status(), 200);
+    assert_eq!(json_of(rescued).await, json!({"adminPass": "rescue-me"}));
+    wait_for(&c, &id, "RESCUE").await;
+    assert_fault(
+        act(&c, &id, json!({"os-stop": null})).await,
+        409,
+        &refused("stop", "vm_state", "rescued"),
+    )
+    .await;
+    assert_eq!(act(&c, &id, json!({"unrescue": null})).await.status(), 202);
+    wait_for(&c, &id, "ACTIVE").await;
+    let generated = json_of(act(&c, &id, json!({"rescue": null})).await).await;
+    assert_eq!(generated["adminPass"].as_str().unwrap().len(), 12);
+}
+
+#[tokio::test]
+async fn bad_bodies_versions_locks_tenancy_and_policy() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    assert_fault(
+        act(&c, &id, json!({"reboot": {"type": "GENTLE"}})).await,
+        400,
+        "Invalid input for field/attribute type. Value: GENTLE. 'GENTLE' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"reboot": {}})).await,
+        400,
+        "Invalid input for field/attribute reboot. Value: {}. 'type' is a required property",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"changePassword": {"adminPass": "x", "extra": 1}})).await,
+        400,
+        "Invalid input for field/attribute changePassword. Value: {'adminPass': 'x', 'extra': 1}. Additional properties are not allowed ('extra' was unexpected)",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"dance": null})).await,
+        400,
+        "There is no such action: dance",
+    )
+    .await;
+    assert_fault(
+        act(
+            &server.compute(ALICE, "2.16"),
+            &id,
+            json!({"trigger_crash_dump": null}),
+        )
+        .await,
+        404,
+        "The resource could not be found.",
+    )
+    .await;
+    assert_eq!(
+        act(&c, &id, json!({"resetNetwork": null})).await.status(),
+        410
+    );
+    // Locked: the owner is refused, an admin may act.
+    assert_eq!(act(&c, &id, json!({"lock": null})).await.status(), 202);
+    assert_fault(
+        act(&c, &id, json!({"os-stop": null})).await,
+        409,
+        &format!("Instance {id} is locked"),
+    )
+    .await;
+    let admin = server.compute(ADMIN, "latest");
+    assert_eq!(
+        act(&admin, &id, json!({"os-stop": null})).await.status(),
+        202
+    );
+    wait_for(&c, &id, "SHUTOFF").await;
+    assert_eq!(act(&c, &id, json!({"unlock": null})).await.status(), 202);
+    // Another project's server does not exist for bob.
+    let bob = server.compute(BOB, "latest");
+    assert_fault(
+        act(&bob, &id, json!({"os-start": null})).await,
+        404,
+        &format!("Instance {id} could not be found."),
+    )
+    .await;
+    // Admin-only actions.
+    assert_fault(
+        act(&c, &id, json!({"os-resetState": {"state": "error"}})).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed.",
+    )
+    .await;
+    assert_eq!(
+        act(&admin, &id, json!({"os-resetState": {"state": "error"}}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(show(&c, &id).await["status"], "ERROR");
+    assert_eq!(
+        act(&admin, &id, json!({"os-resetState": {"state": "active"}}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(show(&c, &id).await["status"], "ACTIVE");
+    // The console log.
+    let output = act(&c, &id, json!({"os-getConsoleOutput": {"length": 2}})).await;
+    assert_eq!(output.status(), 200);
+    let text = json_of(output).await["output"].as_str().unwrap().to_owned();
+    assert_eq!(text.lines().count(), 2);
+    assert_eq!(
+        act(&admin, &id, json!({"injectNetworkInfo": null}))
+            .await
+            .status(),
+        202
+    );
+}
+
+#[tokio::test]
+async fn transient_task_states_are_visible_and_racing_requests_get_one_202() {
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("[fake_driver]\ndelay_ms = 400\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let reboots = (0..20).map(|_| act(&c, &id, json!({"reboot": {"type": "SOFT"}})));
+    let responses = futures_util::future::join_all(reboots).await;
+    let accepted = responses.iter().filter(|r| r.status() == 202).count();
+    let conflicts = responses.iter().filter(|r| r.status() == 409).count();
+    assert_eq!((accepted, conflicts), (1, 19));
+    let during = show(&c, &id).await;
+    assert_eq!(during["status"], "REBOOT");
+    assert!(
+        during["OS-EXT-STS:task_state"]
+            .as_str()
+            .unwrap()
+            .starts_with("reboot")
+    );
+    assert_fault(
+        act(&c, &id, json!({"os-stop": null})).await,
+        409,
+        &format!(
+            "Cannot 'stop' instance {id} while it is in task_state {}",
+            show(&c, &id).await["OS-EXT-STS:task_state"]
+                .as_str()
+                .unwrap()
+        ),
+    )
+    .await;
+    wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(act(&c, &id, json!({"os-stop": null})).await.status(), 202);
+    let stopping = show(&c, &id).await;
+    assert_eq!(
+        (
+            stopping["status"].as_str(),
+            stopping["OS-EXT-STS:task_state"].as_str()
+        ),
+        (Some("ACTIVE"), Some("powering-off"))
+    );
+    wait_for(&c, &id, "SHUTOFF").await;
+}
+
+#[tokio::test]
+async fn a_failed_action_reverts_its_task_and_a_restart_finishes_interrupted_ones() {
+    let options = Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("[fake_driver]\nfail = [\"pause\"]\ndelay_ms = 300\n".into()),
+        ..Default::default()
+    };
+    let server = Server::start_with(options).await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    assert_eq!(act(&c, &id, json!({"pause": null})).await.status(), 202);
+    let after = wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(after["OS-EXT-STS:power_state"], 1);
+    // Interrupt a stop: the restarted service finishes it.
+    assert_eq!(act(&c, &id, json!({"os-stop": null})).await.status(), 202);
+    let dir = server.stop();
+    let server = Server::start_in(
+        dir,
+        Options {
+            args: vec!["--auth".into(), "noauth".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = server.compute(ALICE, "latest");
+    wait_for(&c, &id, "SHUTOFF").await;
+}
