@@ -352,3 +352,131 @@ async fn a_failed_action_reverts_its_task_and_a_restart_finishes_interrupted_one
     let c = server.compute(ALICE, "latest");
     wait_for(&c, &id, "SHUTOFF").await;
 }
+
+#[tokio::test]
+async fn instance_actions_record_what_happened() {
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("[fake_driver]\nfail = [\"suspend\"]\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let stop = act(&c, &id, json!({"os-stop": null})).await;
+    let stop_request = stop.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "SHUTOFF").await;
+    act(&c, &id, json!({"os-start": null})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    act(&c, &id, json!({"suspend": null})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-instance-actions");
+    let list = c.get_ok(&path).await;
+    let names: Vec<&str> = list["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["suspend", "start", "stop", "create"]);
+    let newest = &list["instanceActions"][0];
+    assert_eq!(newest["message"], "Error");
+    assert_eq!(newest["user_id"], "alice");
+    assert!(newest["updated_at"].is_string());
+    assert!(
+        newest["start_time"].as_str().unwrap().contains('.'),
+        "naive microseconds"
+    );
+    // One action with its event.
+    let shown = c.get_ok(&format!("{path}/{stop_request}")).await["instanceAction"].clone();
+    assert_eq!(shown["action"], "stop");
+    assert_eq!(shown["request_id"], stop_request.as_str());
+    let event = &shown["events"][0];
+    assert_eq!(event["event"], "compute_stop_instance");
+    assert_eq!(event["result"], "Success");
+    assert_eq!(event["hostId"].as_str().unwrap().len(), 56);
+    assert!(
+        event.get("host").is_none() && event.get("traceback").is_none(),
+        "admin only"
+    );
+    let failed_id = newest["request_id"].as_str().unwrap();
+    let failed = c.get_ok(&format!("{path}/{failed_id}")).await["instanceAction"].clone();
+    assert_eq!(failed["events"][0]["result"], "Error");
+    assert!(
+        failed["events"][0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("suspend")
+    );
+    // Microversion shapes.
+    let v250 = server
+        .compute(ALICE, "2.50")
+        .get_ok(&format!("{path}/{stop_request}"))
+        .await;
+    assert!(
+        v250["instanceAction"].get("events").is_none(),
+        "events for admins only before 2.51"
+    );
+    let v251 = server
+        .compute(ALICE, "2.51")
+        .get_ok(&format!("{path}/{stop_request}"))
+        .await;
+    assert!(v251["instanceAction"]["events"][0].get("hostId").is_none());
+    assert!(v251["instanceAction"].get("updated_at").is_none());
+    let admin = server
+        .compute(ADMIN, "latest")
+        .get_ok(&format!("{path}/{stop_request}"))
+        .await;
+    assert!(admin["instanceAction"]["events"][0]["host"].is_string());
+    // Paging from 2.58.
+    let page = c.get_ok(&format!("{path}?limit=2")).await;
+    assert_eq!(page["instanceActions"].as_array().unwrap().len(), 2);
+    assert!(
+        page["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .contains("marker=")
+    );
+    let marker = page["instanceActions"][1]["request_id"].as_str().unwrap();
+    let rest = c.get_ok(&format!("{path}?limit=2&marker={marker}")).await;
+    let rest_names: Vec<&str> = rest["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest_names, ["stop", "create"]);
+    assert_fault(
+        c.get(&format!("{path}?marker=req-nope")).await,
+        400,
+        "Marker req-nope could not be found.",
+    )
+    .await;
+    assert_fault(
+        c.get(&format!("{path}/req-nope")).await,
+        404,
+        &format!("Action for request_id req-nope on instance {id} not found"),
+    )
+    .await;
+    assert_fault(
+        server.compute(BOB, "latest").get(&path).await,
+        404,
+        &format!("Instance {id} could not be found."),
+    )
+    .await;
+    // Deleted servers keep their history from 2.21.
+    assert_eq!(c.delete(&format!("/servers/{id}")).await.status(), 204);
+    for _ in 0..200 {
+        if c.get(&format!("/servers/{id}")).await.status() == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = c.get_ok(&path).await;
+    assert_eq!(after["instanceActions"][0]["action"], "delete");
+    assert_eq!(server.compute(ALICE, "2.20").get(&path).await.status(), 404);
+}

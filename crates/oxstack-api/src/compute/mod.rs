@@ -11,6 +11,7 @@ mod extensions;
 mod flavors;
 mod image_metadata;
 mod images;
+mod instance_actions;
 mod limits;
 mod microversion;
 mod networks;
@@ -129,6 +130,14 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/servers/{server_id}/action",
             post(server_actions::server_action),
+        )
+        .route(
+            "/servers/{server_id}/os-instance-actions",
+            get(instance_actions::list_instance_actions),
+        )
+        .route(
+            "/servers/{server_id}/os-instance-actions/{request_id}",
+            get(instance_actions::show_instance_action),
         )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(

@@ -229,13 +229,6 @@ impl ActionKind {
     }
 }
 
-/// Who asked, and under which request id (the instance action's key).
-#[derive(Clone, Debug)]
-pub struct ActionRequest<'a> {
-    pub caller: &'a Caller,
-    pub request_id: &'a str,
-}
-
 fn owned(states: &[&str]) -> Vec<String> {
     states.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -245,13 +238,13 @@ impl Compute {
     /// atomically, records it) and has the manager perform it.
     pub async fn server_action(
         &self,
-        req: &ActionRequest<'_>,
+        caller: &Caller,
         id: &str,
         kind: ActionKind,
     ) -> ComputeResult<()> {
         let rule = kind.rule();
-        let server = self.get_server(req.caller, id).await?;
-        check_lock(&server, req.caller)?;
+        let server = self.get_server(caller, id).await?;
+        check_lock(&server, caller)?;
         if server.launched_at.is_none() {
             return Err(invalid_state(rule.api_name, &server, "launched_at", "None"));
         }
@@ -270,10 +263,10 @@ impl Compute {
         };
         let repo = self.store.instances();
         if !repo.transition(id, &guard, &change, now_micros()).await? {
-            let now = self.get_server(req.caller, id).await?;
+            let now = self.get_server(caller, id).await?;
             return Err(refusal(&rule, &now));
         }
-        let action_id = self.record_action(&server, req, rule.record).await?;
+        let action_id = self.record_action(&server, caller, rule.record).await?;
         let compute = self.clone();
         let uuid = server.uuid.clone();
         tokio::spawn(async move {
@@ -363,7 +356,7 @@ impl Compute {
     pub(crate) async fn record_action(
         &self,
         server: &Server,
-        req: &ActionRequest<'_>,
+        caller: &Caller,
         action: &str,
     ) -> ComputeResult<i64> {
         Ok(self
@@ -371,10 +364,10 @@ impl Compute {
             .instance_actions()
             .start(&oxstack_store::instance_actions::NewAction {
                 instance_uuid: &server.uuid,
-                request_id: req.request_id,
+                request_id: &caller.request_id,
                 action,
-                project_id: &req.caller.project_id,
-                user_id: &req.caller.user_id,
+                project_id: &caller.project_id,
+                user_id: &caller.user_id,
                 now: now_micros(),
             })
             .await?)

@@ -257,6 +257,7 @@ impl Compute {
         }
         tx.commit().await?;
         for server in &servers {
+            self.record_action(server, caller, "create").await?;
             self.start_build(server.uuid.clone());
         }
         Ok(Created {

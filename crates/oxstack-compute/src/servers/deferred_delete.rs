@@ -132,6 +132,7 @@ impl Compute {
         if let Some(t) = server.task_state.as_deref() {
             return Err(invalid_state("forceDelete", &server, "task_state", t));
         }
+        self.record_action(&server, caller, "delete").await?;
         self.hard_delete(server).await
     }
 

@@ -48,28 +48,61 @@ pub(crate) fn fault(code: i64, message: &str, details: &str) -> String {
 }
 
 impl Compute {
-    /// Runs the build of a new server in the background.
+    /// Runs the build of a new server in the background, as the event of
+    /// its `create` action.
     pub(crate) fn start_build(&self, uuid: String) {
         let compute = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = compute.build(&uuid).await {
+            let work = compute.build(&uuid);
+            let done =
+                compute.as_event(&uuid, "create", "compute__do_build_and_run_instance", work);
+            if let Err(e) = done.await {
                 tracing::error!(server = %uuid, error = %e, "build failed");
             }
         });
     }
 
-    /// Runs the deletion of a server in the background.
+    /// Runs the deletion of a server in the background, as the event of its
+    /// `delete` action.
     pub(crate) fn start_delete(&self, uuid: String) {
         let compute = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = compute.finish_delete(&uuid).await {
+            let work = compute.finish_delete(&uuid);
+            let done = compute.as_event(&uuid, "delete", "compute_terminate_instance", work);
+            if let Err(e) = done.await {
                 tracing::error!(server = %uuid, error = %e, "delete failed");
             }
         });
     }
 
+    /// Runs `work` as `event` of the newest unfinished `action` of the
+    /// server (when one was recorded), ending the event with the work's
+    /// outcome: `Ok(Some(message))` is a failure the server reports.
+    async fn as_event(
+        &self,
+        uuid: &str,
+        action: &str,
+        event: &str,
+        work: impl std::future::Future<Output = ComputeResult<Option<String>>>,
+    ) -> ComputeResult<()> {
+        let actions = self.store.instance_actions();
+        let action_id = actions.latest_unfinished(uuid, action).await?;
+        if let Some(id) = action_id {
+            actions
+                .start_event(id, event, &self.host, now_micros())
+                .await?;
+        }
+        let failure = work.await?;
+        if let Some(id) = action_id {
+            actions
+                .finish(id, event, failure.as_deref(), now_micros())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// scheduling → networking → block_device_mapping → spawning → active.
-    async fn build(&self, uuid: &str) -> ComputeResult<()> {
+    async fn build(&self, uuid: &str) -> ComputeResult<Option<String>> {
         let repo = self.store.instances();
         let scheduled = StateChange {
             host: Some(Some(self.host.clone())),
@@ -88,11 +121,11 @@ impl Compute {
                 .transition(uuid, &guard(vm::BUILDING, from), &change, now_micros())
                 .await?
             {
-                return Ok(());
+                return Ok(None);
             }
         }
         let Some(server) = repo.get(uuid).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let spawning = guard(vm::BUILDING, task::SPAWNING);
         match self.driver.spawn(&guest_spec(&server)).await {
@@ -112,6 +145,7 @@ impl Compute {
                     // Deleted while spawning: do not leave the guest behind.
                     let _ = self.driver.destroy(uuid).await;
                 }
+                Ok(None)
             }
             Err(e) => {
                 tracing::warn!(server = %uuid, error = %e, "spawn failed");
@@ -128,13 +162,13 @@ impl Compute {
                 };
                 repo.transition(uuid, &spawning, &failed, now_micros())
                     .await?;
+                Ok(Some(e.message))
             }
         }
-        Ok(())
     }
 
     /// Destroys the guest and marks the server deleted (addresses freed).
-    async fn finish_delete(&self, uuid: &str) -> ComputeResult<()> {
+    async fn finish_delete(&self, uuid: &str) -> ComputeResult<Option<String>> {
         if let Err(e) = self.driver.destroy(uuid).await {
             tracing::warn!(server = %uuid, error = %e, "destroy failed; server goes to ERROR");
             let failed = StateChange {
@@ -147,13 +181,13 @@ impl Compute {
                 .instances()
                 .transition(uuid, &StateGuard::default(), &failed, now_micros())
                 .await?;
-            return Ok(());
+            return Ok(Some(e.message));
         }
         self.store
             .instances()
             .finish_delete(uuid, now_micros())
             .await?;
-        Ok(())
+        Ok(None)
     }
 
     /// Finishes the work a previous run of this host left unfinished.

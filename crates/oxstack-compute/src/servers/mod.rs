@@ -6,6 +6,7 @@
 pub mod actions;
 mod create;
 mod deferred_delete;
+pub mod instance_actions;
 pub mod list;
 pub mod manager;
 pub mod network;
@@ -21,13 +22,15 @@ pub use list::{ListRequest, ServerSort};
 pub use oxstack_store::instances::{Column as SortColumn, FixedIp, InstanceRow as Server};
 pub use update::{MAX_TAGS, ServerUpdate};
 
-/// Who is acting on servers: their project and user, and whether they are
-/// an admin (who sees and may act on every project's servers).
+/// Who is acting on servers: their project and user, whether they are an
+/// admin (who sees and may act on every project's servers), and the
+/// request they act through (instance actions are recorded under its id).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub project_id: String,
     pub user_id: String,
     pub is_admin: bool,
+    pub request_id: String,
 }
 
 /// Nova's not-found message for a server.

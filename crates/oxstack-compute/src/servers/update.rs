@@ -98,6 +98,7 @@ impl Compute {
         {
             return Ok(());
         }
+        self.record_action(&server, caller, "delete").await?;
         self.hard_delete(server).await
     }
 
@@ -302,6 +303,7 @@ impl Compute {
             .instances()
             .update(id, &change, now_micros())
             .await?;
+        self.record_action(&server, caller, "lock").await?;
         Ok(())
     }
 
@@ -323,6 +325,7 @@ impl Compute {
             .instances()
             .update(id, &change, now_micros())
             .await?;
+        self.record_action(&server, caller, "unlock").await?;
         Ok(())
     }
 }

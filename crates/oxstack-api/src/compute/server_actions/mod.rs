@@ -10,7 +10,7 @@ mod lifecycle;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use oxstack_compute::servers::actions::{ActionKind, ActionRequest};
+use oxstack_compute::servers::actions::ActionKind;
 use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
@@ -50,12 +50,10 @@ pub(super) async fn run(
     id: &str,
     kind: ActionKind,
 ) -> Result<(), NovaError> {
-    let caller = views::caller(req);
-    let request = ActionRequest {
-        caller: &caller,
-        request_id: &req.request_id,
-    };
-    Ok(state.compute().server_action(&request, id, kind).await?)
+    Ok(state
+        .compute()
+        .server_action(&views::caller(req), id, kind)
+        .await?)
 }
 
 /// Validates the action body against `{action: schema}`.

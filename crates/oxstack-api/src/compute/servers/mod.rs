@@ -3,7 +3,7 @@
 
 mod create;
 mod ips;
-mod list;
+pub(super) mod list;
 mod metadata;
 mod schema;
 mod tags;

@@ -38,6 +38,7 @@ pub fn caller(req: &Req) -> Caller {
         project_id: req.ctx.project_id.clone(),
         user_id: req.ctx.user_id.clone(),
         is_admin: req.ctx.is_admin(),
+        request_id: req.request_id.clone(),
     }
 }
 
@@ -47,7 +48,7 @@ pub fn isotime(micros: i64) -> String {
 }
 
 /// A naive datetime as Nova's jsonutils prints it (microseconds, no zone).
-fn naive_time(micros: Option<i64>) -> Value {
+pub fn naive_time(micros: Option<i64>) -> Value {
     match micros.and_then(chrono::DateTime::from_timestamp_micros) {
         Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
         None => Value::Null,
