@@ -62,6 +62,9 @@ pub struct InstanceRow {
     pub trusted_certs: Option<String>,
     /// JSON object `{code, message, details, created}`, or none.
     pub fault: Option<String>,
+    /// JSON of the [`FlavorColumns`] a resize started from, until it is
+    /// confirmed or reverted.
+    pub old_flavor: Option<String>,
     pub created_at: i64,
     pub updated_at: Option<i64>,
     pub launched_at: Option<i64>,
@@ -140,6 +143,7 @@ impl FromRow<'_, AnyRow> for InstanceRow {
             scheduler_hints: row.try_get("scheduler_hints")?,
             trusted_certs: row.try_get("trusted_certs")?,
             fault: row.try_get("fault")?,
+            old_flavor: row.try_get("old_flavor")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             launched_at: row.try_get("launched_at")?,
@@ -340,6 +344,42 @@ pub struct StateChange {
     /// Set when soft-deleted (the reclaim clock), cleared on restore.
     pub deleted_at: Option<Option<i64>>,
     pub fault: Option<Option<String>>,
+    /// A resize: the flavor columns to switch to.
+    pub flavor: Option<FlavorColumns>,
+    pub old_flavor: Option<Option<String>>,
+}
+
+/// The flavor an instance runs with: its id, the snapshot servers show,
+/// and the sizes quotas count.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct FlavorColumns {
+    pub flavor_id: String,
+    pub flavor: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+}
+
+impl FlavorColumns {
+    /// The flavor columns of a row.
+    pub fn of(row: &InstanceRow) -> Self {
+        Self {
+            flavor_id: row.flavor_id.clone(),
+            flavor: row.flavor.clone(),
+            vcpus: row.vcpus,
+            memory_mb: row.memory_mb,
+            root_gb: row.root_gb,
+            ephemeral_gb: row.ephemeral_gb,
+        }
+    }
+}
+
+/// Limits a resize must stay within (-1: unlimited).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeLimits {
+    pub cores: i64,
+    pub ram: i64,
 }
 
 struct Builder {
@@ -434,7 +474,10 @@ impl Builder {
     }
 
     /// Runs a built statement; returns the rows affected.
-    async fn execute(&self, pool: &AnyPool) -> sqlx::Result<u64> {
+    async fn execute<'e, E>(&self, executor: E) -> sqlx::Result<u64>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
         let mut query = sqlx::query(&self.sql);
         for value in &self.binds {
             query = match value {
@@ -442,7 +485,7 @@ impl Builder {
                 SqlValue::Text(t) => query.bind(t.as_str()),
             };
         }
-        Ok(query.execute(pool).await?.rows_affected())
+        Ok(query.execute(executor).await?.rows_affected())
     }
 
     fn query(&self) -> sqlx::query::QueryAs<'_, Any, InstanceRow, sqlx::any::AnyArguments<'_>> {
@@ -584,42 +627,46 @@ impl<'a> InstanceRepo<'a> {
         change: &StateChange,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
-        let p = b.bind(SqlValue::Int(now));
-        b.push(&p);
-        if let Some(vm) = &change.vm_state {
-            let p = b.bind(SqlValue::Text(vm.clone()));
-            b.push(&format!(", vm_state = {p}"));
-        }
-        set_nullable(&mut b, "task_state", &change.task_state);
-        set_nullable(&mut b, "host", &change.host);
-        set_nullable(&mut b, "node", &change.node);
-        set_nullable(&mut b, "availability_zone", &change.availability_zone);
-        set_nullable(&mut b, "fault", &change.fault);
-        for (column, value) in [
-            ("power_state", change.power_state),
-            ("progress", change.progress),
-            ("launched_at", change.launched_at),
-        ] {
-            if let Some(v) = value {
-                let p = b.bind(SqlValue::Int(v));
-                b.push(&format!(", {column} = {p}"));
-            }
-        }
-        match change.deleted_at {
-            Some(Some(t)) => {
-                let p = b.bind(SqlValue::Int(t));
-                b.push(&format!(", deleted_at = {p}"));
-            }
-            Some(None) => b.push(", deleted_at = NULL"),
-            None => {}
-        }
-        let p = b.bind(SqlValue::Text(uuid.to_owned()));
-        b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
-        guard_clause(&mut b, guard);
-        Ok(b.execute(self.pool).await? == 1)
+        let statement = transition_statement(uuid, guard, change, now);
+        Ok(statement.execute(self.pool).await? == 1)
     }
 
+    /// A transition that changes the flavor (a resize, or its revert),
+    /// checked against the project's core and RAM limits under the
+    /// project's lock, so concurrent creates and resizes never over-commit.
+    /// `Err(LimitExceeded)`: the new size does not fit.
+    pub async fn transition_within_quota(
+        &self,
+        uuid: &str,
+        project_id: &str,
+        limits: SizeLimits,
+        guard: &StateGuard,
+        change: &StateChange,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        lock_project(&mut tx, project_id).await?;
+        if let Some(new) = &change.flavor {
+            let used = usage(&mut *tx, project_id).await?;
+            let (cores, ram): (i64, i64) =
+                sqlx::query_as("SELECT vcpus, memory_mb FROM instances WHERE uuid = $1")
+                    .bind(uuid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let over = |limit: i64, used: i64, old: i64, new: i64| {
+                limit >= 0 && new > old && used - old + new > limit
+            };
+            if over(limits.cores, used.cores, cores, new.vcpus)
+                || over(limits.ram, used.ram, ram, new.memory_mb)
+            {
+                return Err(StoreError::LimitExceeded);
+            }
+        }
+        let statement = transition_statement(uuid, guard, change, now);
+        let done = statement.execute(&mut *tx).await? == 1;
+        tx.commit().await?;
+        Ok(done)
+    }
     /// Marks an instance deleted and frees its addresses, in one
     /// transaction. `Ok(false)`: it was already gone.
     pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
@@ -800,18 +847,68 @@ impl<'a> InstanceRepo<'a> {
     /// lock; PostgreSQL: the row lock), and never both pass on one slot.
     pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx<'a>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO project_locks (project_id, version) VALUES ($1, 1) \
-             ON CONFLICT (project_id) DO UPDATE SET version = project_locks.version + 1",
-        )
-        .bind(project_id)
-        .execute(&mut *tx)
-        .await?;
+        lock_project(&mut tx, project_id).await?;
         Ok(CreateTx {
             tx,
             project_id: project_id.to_owned(),
         })
     }
+}
+
+/// The UPDATE of a state transition (see [`InstanceRepo::transition`]).
+fn transition_statement(uuid: &str, guard: &StateGuard, change: &StateChange, now: i64) -> Builder {
+    let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
+    let p = b.bind(SqlValue::Int(now));
+    b.push(&p);
+    if let Some(vm) = &change.vm_state {
+        let p = b.bind(SqlValue::Text(vm.clone()));
+        b.push(&format!(", vm_state = {p}"));
+    }
+    set_nullable(&mut b, "task_state", &change.task_state);
+    set_nullable(&mut b, "host", &change.host);
+    set_nullable(&mut b, "node", &change.node);
+    set_nullable(&mut b, "availability_zone", &change.availability_zone);
+    set_nullable(&mut b, "fault", &change.fault);
+    set_nullable(&mut b, "old_flavor", &change.old_flavor);
+    if let Some(f) = &change.flavor {
+        let text = [("flavor_id", &f.flavor_id), ("flavor", &f.flavor)];
+        for (column, value) in text {
+            let p = b.bind(SqlValue::Text(value.clone()));
+            b.push(&format!(", {column} = {p}"));
+        }
+        let ints = [
+            ("vcpus", f.vcpus),
+            ("memory_mb", f.memory_mb),
+            ("root_gb", f.root_gb),
+            ("ephemeral_gb", f.ephemeral_gb),
+        ];
+        for (column, value) in ints {
+            let p = b.bind(SqlValue::Int(value));
+            b.push(&format!(", {column} = {p}"));
+        }
+    }
+    for (column, value) in [
+        ("power_state", change.power_state),
+        ("progress", change.progress),
+        ("launched_at", change.launched_at),
+    ] {
+        if let Some(v) = value {
+            let p = b.bind(SqlValue::Int(v));
+            b.push(&format!(", {column} = {p}"));
+        }
+    }
+    match change.deleted_at {
+        Some(Some(t)) => {
+            let p = b.bind(SqlValue::Int(t));
+            b.push(&format!(", deleted_at = {p}"));
+        }
+        Some(None) => b.push(", deleted_at = NULL"),
+        None => {}
+    }
+    let p = b.bind(SqlValue::Text(uuid.to_owned()));
+    b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
+    guard_clause(&mut b, guard);
+    b
 }
 
 /// `, column = value` (or NULL) when the change names the column.
@@ -836,6 +933,20 @@ fn guard_clause(b: &mut Builder, guard: &StateGuard) {
     if let Some(tasks) = &guard.task_states {
         b.condition(&Condition::TaskStateIn(tasks.clone()));
     }
+}
+
+/// Takes a project's lock row for the rest of the transaction: quota
+/// checks of one project then run one after the other on both engines
+/// (SQLite: the write lock; PostgreSQL: the row lock).
+async fn lock_project(tx: &mut Transaction<'_, Any>, project_id: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO project_locks (project_id, version) VALUES ($1, 1) \
+         ON CONFLICT (project_id) DO UPDATE SET version = project_locks.version + 1",
+    )
+    .bind(project_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Bumps `updated_at` of a live instance inside a transaction; `NotFound`

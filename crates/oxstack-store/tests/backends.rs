@@ -589,6 +589,7 @@ fn instance(
         scheduler_hints: "{}".into(),
         trusted_certs: None,
         fault: None,
+        old_flavor: None,
         created_at,
         updated_at: Some(created_at),
         launched_at: None,

@@ -480,3 +480,102 @@ async fn instance_actions_record_what_happened() {
     assert_eq!(after["instanceActions"][0]["action"], "delete");
     assert_eq!(server.compute(ALICE, "2.20").get(&path).await.status(), 404);
 }
+
+#[tokio::test]
+async fn resize_confirm_and_revert_with_quota() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    assert_fault(
+        act(&c, &id, json!({"resize": {"flavorRef": "1"}})).await,
+        400,
+        "When resizing, instances must change flavor!",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"resize": {"flavorRef": "999"}})).await,
+        400,
+        "Unable to locate requested flavor.",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"resize": {}})).await,
+        400,
+        "Invalid input for field/attribute resize. Value: {}. 'flavorRef' is a required property",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"confirmResize": null})).await,
+        409,
+        &format!("Cannot 'confirmResize' instance {id} while it is in vm_state active"),
+    )
+    .await;
+    // Resize up (m1.tiny → m1.small), then revert.
+    assert_eq!(
+        act(&c, &id, json!({"resize": {"flavorRef": "2"}}))
+            .await
+            .status(),
+        202
+    );
+    let verify = wait_for(&c, &id, "VERIFY_RESIZE").await;
+    assert_eq!(verify["flavor"]["original_name"], "m1.small");
+    let limits = c.get_ok("/limits").await;
+    assert_eq!(limits["limits"]["absolute"]["totalRAMUsed"], 2048);
+    assert_eq!(
+        act(&c, &id, json!({"revertResize": null})).await.status(),
+        202
+    );
+    let back = wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(back["flavor"]["original_name"], "m1.tiny");
+    assert_eq!(
+        c.get_ok("/limits").await["limits"]["absolute"]["totalRAMUsed"],
+        512
+    );
+    // Resize a stopped server and confirm: it stays stopped.
+    act(&c, &id, json!({"os-stop": null})).await;
+    wait_for(&c, &id, "SHUTOFF").await;
+    assert_eq!(
+        act(&c, &id, json!({"resize": {"flavorRef": "2"}}))
+            .await
+            .status(),
+        202
+    );
+    wait_for(&c, &id, "VERIFY_RESIZE").await;
+    assert_eq!(
+        act(&c, &id, json!({"confirmResize": null})).await.status(),
+        204
+    );
+    let confirmed = wait_for(&c, &id, "SHUTOFF").await;
+    assert_eq!(confirmed["flavor"]["original_name"], "m1.small");
+    assert_fault(
+        act(&c, &id, json!({"resize": {"flavorRef": "1"}})).await,
+        400,
+        "Resize error: Unable to resize disk down.",
+    )
+    .await;
+    // Over quota: the increase is refused with Nova's message.
+    server
+        .compute(ADMIN, "2.1")
+        .put("/os-quota-sets/proj-a", &json!({"quota_set": {"cores": 2}}))
+        .await;
+    assert_fault(
+        act(&c, &id, json!({"resize": {"flavorRef": "4"}})).await,
+        403,
+        "Quota exceeded for cores: Requested 3, but already used 1 of 2 cores",
+    )
+    .await;
+    let actions = c
+        .get_ok(&format!("/servers/{id}/os-instance-actions"))
+        .await;
+    let names: Vec<&str> = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names[..5],
+        ["confirmResize", "resize", "stop", "revertResize", "resize"]
+    );
+}

@@ -141,7 +141,9 @@ pub(crate) fn sanitize_hostname(name: &str) -> String {
         .to_owned()
 }
 
-fn over_quota(
+/// Nova's `TooManyInstances` message for the resources over their limit:
+/// (resource, requested, used, allowed).
+pub(crate) fn over_quota(
     resources: &[(Resource, i64, i64, i64)],
     min_count: i64,
     max_count: i64,
@@ -410,6 +412,7 @@ impl Compute {
             scheduler_hints: req.scheduler_hints.clone(),
             trusted_certs: req.trusted_certs.as_ref().map(to_json),
             fault: None,
+            old_flavor: None,
             created_at: now,
             updated_at: Some(now),
             launched_at: None,
@@ -516,7 +519,7 @@ impl Compute {
     }
 
     /// The flavor as servers show it from 2.47, frozen at boot.
-    async fn flavor_snapshot(&self, flavor: &Flavor) -> ComputeResult<String> {
+    pub(crate) async fn flavor_snapshot(&self, flavor: &Flavor) -> ComputeResult<String> {
         let specs = self.flavor_extra_specs(&flavor.id).await?;
         Ok(serde_json::json!({
             "vcpus": flavor.vcpus,

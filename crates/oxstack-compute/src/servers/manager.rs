@@ -223,6 +223,7 @@ impl Compute {
                 }
             }
             Some(_) if self.resume_action(&server).await? => {}
+            Some(_) if self.resume_resize(&server).await? => {}
             other => {
                 // A task this version does not run: clear it, leaving the
                 // server in its last settled vm_state.

@@ -10,6 +10,7 @@ pub mod instance_actions;
 pub mod list;
 pub mod manager;
 pub mod network;
+mod resize;
 pub mod states;
 mod update;
 

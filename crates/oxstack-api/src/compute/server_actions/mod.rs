@@ -6,6 +6,7 @@
 mod admin;
 mod console;
 mod lifecycle;
+mod resize;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -88,6 +89,9 @@ pub async fn server_action(
         }
         "lock" | "unlock" | "restore" | "forceDelete" | "os-resetState" | "injectNetworkInfo" => {
             admin::perform(&state, &req, &id, &action, &body).await
+        }
+        "resize" | "confirmResize" | "revertResize" => {
+            resize::perform(&state, &req, &id, &action, &body).await
         }
         "os-getConsoleOutput" => console::console_output(&state, &req, &id, &body).await,
         "resetNetwork" => Err(NovaError::new(
