@@ -3,10 +3,11 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use oxstack_identity::Rule;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::super::error::NovaError;
 use super::super::request::{NovaBody, Req};
+use super::super::servers::create::id_from_href;
 use super::super::servers::views;
 use super::validate;
 use crate::AppState;
@@ -33,15 +34,7 @@ pub(super) async fn perform(
             )?;
             req.authorize("os_compute_api:servers:resize", Rule::ProjectMember)?;
             let resize = &body.0["resize"];
-            let flavor = match &resize["flavorRef"] {
-                Value::String(s) => s
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(s)
-                    .to_owned(),
-                other => other.to_string(),
-            };
+            let flavor = id_from_href(&resize["flavorRef"]);
             let disk = resize["OS-DCF:diskConfig"].as_str().map(|d| d == "AUTO");
             compute.resize_server(&caller, id, &flavor, disk).await?;
             Ok(StatusCode::ACCEPTED.into_response())

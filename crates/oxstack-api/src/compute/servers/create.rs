@@ -65,7 +65,7 @@ fn count_of(value: Option<&Value>) -> Option<i64> {
 }
 
 /// Nova's `get_id_from_href`: the last path segment of a flavor reference.
-fn id_from_href(value: &Value) -> String {
+pub(in crate::compute) fn id_from_href(value: &Value) -> String {
     match value {
         Value::String(s) => s
             .trim_end_matches('/')

@@ -1,7 +1,7 @@
 //! `/servers`: create, list, show, update, delete, and the sub-resources
 //! metadata, ips and tags.
 
-mod create;
+pub(super) mod create;
 mod ips;
 pub(super) mod list;
 mod metadata;
