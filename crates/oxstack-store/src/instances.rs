@@ -319,6 +319,12 @@ pub struct InstanceUpdate {
     pub pinned_availability_zone: Option<Option<String>>,
     pub locked_by: Option<Option<String>>,
     pub locked_reason: Option<Option<String>>,
+    /// A rebuild: the new image and what it says about the guest.
+    pub image_ref: Option<String>,
+    pub image_properties: Option<String>,
+    pub user_data: Option<Option<String>>,
+    pub trusted_certs: Option<Option<String>>,
+    pub key_name: Option<Option<String>>,
 }
 
 /// Which states a transition starts from.
@@ -610,6 +616,11 @@ impl<'a> InstanceRepo<'a> {
         );
         set_nullable(&mut b, "locked_by", &u.locked_by);
         set_nullable(&mut b, "locked_reason", &u.locked_reason);
+        set_nullable(&mut b, "image_ref", &required(&u.image_ref));
+        set_nullable(&mut b, "image_properties", &required(&u.image_properties));
+        set_nullable(&mut b, "user_data", &u.user_data);
+        set_nullable(&mut b, "trusted_certs", &u.trusted_certs);
+        set_nullable(&mut b, "key_name", &u.key_name);
         if let Some(auto) = u.auto_disk_config {
             b.push(&format!(", auto_disk_config = {}", i64::from(auto)));
         }

@@ -579,3 +579,76 @@ async fn resize_confirm_and_revert_with_quota() {
         ["confirmResize", "resize", "stop", "revertResize", "resize"]
     );
 }
+
+#[tokio::test]
+async fn rebuild_replaces_the_image_and_answers_per_microversion() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let response = act(
+        &c,
+        &id,
+        json!({"rebuild": {"imageRef": image, "name": "reborn", "adminPass": "pw",
+                           "metadata": {"new": "yes"}, "user_data": "aGVsbG8=",
+                           "description": "second life"}}),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    assert!(
+        common::header(&response, "location")
+            .unwrap()
+            .ends_with(&format!("/servers/{id}"))
+    );
+    let body = json_of(response).await["server"].clone();
+    assert_eq!(body["adminPass"], "pw");
+    assert_eq!(body["user_data"], "aGVsbG8=");
+    assert_eq!(body["name"], "reborn");
+    assert_eq!(body["status"], "REBUILD");
+    assert_eq!(body["metadata"], json!({"new": "yes"}));
+    assert!(
+        body.get("OS-EXT-STS:vm_state").is_some(),
+        "full form from 2.75"
+    );
+    let rebuilt = wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(rebuilt["description"], "second life");
+    // Before 2.75 the short form; a stopped server stays stopped.
+    act(&c, &id, json!({"os-stop": null})).await;
+    wait_for(&c, &id, "SHUTOFF").await;
+    let old = server.compute(ALICE, "2.74");
+    let response = act(&old, &id, json!({"rebuild": {"imageRef": image}})).await;
+    assert_eq!(response.status(), 202);
+    let short = json_of(response).await["server"].clone();
+    assert!(short.get("OS-EXT-STS:vm_state").is_none());
+    assert!(short.get("user_data").is_some(), "2.57 adds user_data");
+    let stopped = wait_for(&c, &id, "SHUTOFF").await;
+    assert_eq!(stopped["name"], "reborn", "a rebuild without name keeps it");
+    // Refusals.
+    assert_fault(
+        act(
+            &c,
+            &id,
+            json!({"rebuild": {"imageRef": "00000000-0000-0000-0000-000000000000"}}),
+        )
+        .await,
+        400,
+        "Cannot find image for rebuild",
+    )
+    .await;
+    assert_fault(
+        act(&server.compute(ALICE, "2.56"), &id, json!({"rebuild": {"imageRef": image, "user_data": "aGk="}})).await,
+        400,
+        &format!("Invalid input for field/attribute rebuild. Value: {{'imageRef': '{image}', 'user_data': 'aGk='}}. Additional properties are not allowed ('user_data' was unexpected)"),
+    )
+    .await;
+    act(&c, &id, json!({"os-start": null})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    act(&c, &id, json!({"pause": null})).await;
+    wait_for(&c, &id, "PAUSED").await;
+    assert_fault(
+        act(&c, &id, json!({"rebuild": {"imageRef": image}})).await,
+        409,
+        &format!("Cannot 'rebuild' instance {id} while it is in vm_state paused"),
+    )
+    .await;
+}

@@ -600,7 +600,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Nova's `_validate_flavor_image` checks.
-fn check_image_fits(image: &BootImage, flavor: &Flavor, is_admin: bool) -> ComputeResult<()> {
+pub(crate) fn check_image_fits(
+    image: &BootImage,
+    flavor: &Flavor,
+    is_admin: bool,
+) -> ComputeResult<()> {
     if image.status != "active" {
         return Err(ComputeError::Invalid(format!(
             "Image {} is not active.",

@@ -224,6 +224,7 @@ impl Compute {
             }
             Some(_) if self.resume_action(&server).await? => {}
             Some(_) if self.resume_resize(&server).await? => {}
+            Some(_) if self.resume_rebuild(&server).await? => {}
             other => {
                 // A task this version does not run: clear it, leaving the
                 // server in its last settled vm_state.
@@ -244,7 +245,7 @@ impl Compute {
     }
 }
 
-fn guest_spec(server: &Server) -> GuestSpec {
+pub(crate) fn guest_spec(server: &Server) -> GuestSpec {
     GuestSpec {
         uuid: server.uuid.clone(),
         name: format!("instance-{:08x}", server.seq),

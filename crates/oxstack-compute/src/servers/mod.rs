@@ -10,6 +10,7 @@ pub mod instance_actions;
 pub mod list;
 pub mod manager;
 pub mod network;
+mod rebuild;
 mod resize;
 pub mod states;
 mod update;
@@ -21,6 +22,7 @@ use crate::{Compute, ComputeError, ComputeResult};
 pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password};
 pub use list::{ListRequest, ServerSort};
 pub use oxstack_store::instances::{Column as SortColumn, FixedIp, InstanceRow as Server};
+pub use rebuild::RebuildRequest;
 pub use update::{MAX_TAGS, ServerUpdate};
 
 /// Who is acting on servers: their project and user, whether they are an

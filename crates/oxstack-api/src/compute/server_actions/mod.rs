@@ -6,6 +6,7 @@
 mod admin;
 mod console;
 mod lifecycle;
+mod rebuild;
 mod resize;
 
 use axum::extract::{Path, State};
@@ -90,6 +91,7 @@ pub async fn server_action(
         "lock" | "unlock" | "restore" | "forceDelete" | "os-resetState" | "injectNetworkInfo" => {
             admin::perform(&state, &req, &id, &action, &body).await
         }
+        "rebuild" => rebuild::rebuild(&state, &req, &id, &body).await,
         "resize" | "confirmResize" | "revertResize" => {
             resize::perform(&state, &req, &id, &action, &body).await
         }

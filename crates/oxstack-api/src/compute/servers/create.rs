@@ -36,7 +36,7 @@ fn is_guest_property(name: &str) -> bool {
         && !name.starts_with("os_glance")
 }
 
-fn boot_image(image: &Image) -> BootImage {
+pub(in crate::compute) fn boot_image(image: &Image) -> BootImage {
     BootImage {
         id: image.row.id.clone(),
         status: image.row.status.clone(),

@@ -5,7 +5,7 @@ pub(super) mod create;
 mod ips;
 pub(super) mod list;
 mod metadata;
-mod schema;
+pub(super) mod schema;
 mod tags;
 pub(super) mod views;
 

@@ -172,6 +172,50 @@ pub fn create(minor: u32) -> Value {
     })
 }
 
+/// The `rebuild` action at microversion `2.minor`.
+pub fn rebuild(minor: u32) -> Value {
+    let mut rebuild = json!({
+        "imageRef": {"type": "string", "format": "uuid"},
+        "name": name(),
+        "adminPass": {"type": "string"},
+        "metadata": metadata(),
+        "preserve_ephemeral": boolean(),
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"},
+        "personality": {"type": "array", "items": {"type": "object", "properties": {
+            "path": {"type": "string"}, "contents": {"type": "string", "format": "base64"}},
+            "additionalProperties": false}},
+    });
+    if minor >= 19 {
+        rebuild["description"] = description();
+    }
+    if minor >= 54 {
+        rebuild["key_name"] = json!({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "null"}]});
+    }
+    if minor >= 57 {
+        if let Some(map) = rebuild.as_object_mut() {
+            map.shift_remove("personality");
+        }
+        rebuild["user_data"] = json!({"oneOf": [
+            {"type": "string", "format": "base64", "maxLength": 65535}, {"type": "null"}]});
+    }
+    if minor >= 63 {
+        rebuild["trusted_image_certificates"] = json!({"type": ["array", "null"], "minItems": 1,
+            "maxItems": 50, "uniqueItems": true, "items": {"type": "string", "minLength": 1}});
+    }
+    if minor >= 90 {
+        rebuild["hostname"] = hostname(minor >= 94);
+    }
+    json!({
+        "type": "object",
+        "properties": {"rebuild": {"type": "object", "properties": rebuild,
+                                   "required": ["imageRef"], "additionalProperties": false}},
+        "required": ["rebuild"],
+        "additionalProperties": false,
+    })
+}
+
 /// `PUT /servers/{id}` at microversion `2.minor`.
 pub fn update(minor: u32) -> Value {
     let mut server = json!({
