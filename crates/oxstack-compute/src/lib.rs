@@ -10,6 +10,7 @@ pub mod servers;
 
 use std::sync::Arc;
 
+use oxstack_image::Images;
 use oxstack_store::Store;
 use oxstack_virt::Driver;
 
@@ -49,6 +50,8 @@ pub struct Compute {
     settings: Arc<ComputeSettings>,
     network: Arc<servers::network::NetworkConfig>,
     driver: Arc<dyn Driver>,
+    /// Where snapshots and backups go.
+    images: Images,
     /// This compute host's name (`OS-EXT-SRV-ATTR:host`).
     host: String,
 }
@@ -58,6 +61,7 @@ impl Compute {
         store: Store,
         settings: ComputeSettings,
         driver: Arc<dyn Driver>,
+        images: Images,
         host: String,
     ) -> Self {
         Self {
@@ -66,6 +70,7 @@ impl Compute {
             network: Arc::new(settings.network.clone()),
             settings: Arc::new(settings),
             driver,
+            images,
             host,
         }
     }

@@ -81,6 +81,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
     };
+    let images = Images::open(
+        store.clone(),
+        &config.data_dir.join("images"),
+        config.image_max_bytes,
+    )
+    .await
+    .context("opening the image store")?;
+    let admin_project = identity
+        .project_id_by_name(&config.bootstrap.admin_project)
+        .await?;
+    images
+        .bootstrap_cirros(&admin_project)
+        .await
+        .context("creating the cirros image")?;
     let driver = Arc::new(FakeDriver::new(
         config.host.clone(),
         config.fake_driver.clone(),
@@ -89,6 +103,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.clone(),
         config.compute.clone(),
         driver,
+        images.clone(),
         config.host.clone(),
     );
     compute
@@ -106,20 +121,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let reclaimer = tokio::spawn(compute.clone().run_reclaimer());
-    let images = Images::open(
-        store.clone(),
-        &config.data_dir.join("images"),
-        config.image_max_bytes,
-    )
-    .await
-    .context("opening the image store")?;
-    let admin_project = identity
-        .project_id_by_name(&config.bootstrap.admin_project)
-        .await?;
-    images
-        .bootstrap_cirros(&admin_project)
-        .await
-        .context("creating the cirros image")?;
     let app = oxstack_api::router(AppState::new(
         identity,
         compute,

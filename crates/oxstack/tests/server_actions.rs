@@ -652,3 +652,111 @@ async fn rebuild_replaces_the_image_and_answers_per_microversion() {
     )
     .await;
 }
+
+/// An image of the image service, as the owner sees it.
+async fn glance_image(server: &Server, token: &str, id: &str) -> reqwest::Response {
+    server
+        .http
+        .get(server.url(&format!("/image/v2/images/{id}")))
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_image_and_backups_land_in_the_image_service() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let response = act(
+        &c,
+        &id,
+        json!({"createImage": {"name": "snap", "metadata": {"purpose": "test"}}}),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let image_id = json_of(response).await["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "ACTIVE").await;
+    let mut snapshot = Value::Null;
+    for _ in 0..100 {
+        snapshot = json_of(glance_image(&server, ALICE, &image_id).await).await;
+        if snapshot["status"] == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(snapshot["status"], "active", "{snapshot}");
+    assert_eq!(snapshot["name"], "snap");
+    assert_eq!(snapshot["owner"], "proj-a");
+    assert_eq!(snapshot["visibility"], "private");
+    assert_eq!(snapshot["instance_uuid"], id.as_str());
+    assert_eq!(snapshot["image_type"], "snapshot");
+    assert_eq!(snapshot["purpose"], "test");
+    assert_eq!(glance_image(&server, BOB, &image_id).await.status(), 404);
+    // Up to 2.44: no body, the image URL in Location.
+    let old = act(
+        &server.compute(ALICE, "2.44"),
+        &id,
+        json!({"createImage": {"name": "old"}}),
+    )
+    .await;
+    assert_eq!(old.status(), 202);
+    assert!(
+        common::header(&old, "location")
+            .unwrap()
+            .contains("/image/images/")
+    );
+    wait_for(&c, &id, "ACTIVE").await;
+    // Backups rotate: only the newest `rotation` of a type are kept.
+    let mut backups = Vec::new();
+    for n in 0..3 {
+        let response = act(
+            &c,
+            &id,
+            json!({"createBackup": {"name": format!("daily-{n}"), "backup_type": "daily", "rotation": 2}}),
+        )
+        .await;
+        assert_eq!(response.status(), 202);
+        backups.push(
+            json_of(response).await["image_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        wait_for(&c, &id, "ACTIVE").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut gone = false;
+    for _ in 0..100 {
+        gone = glance_image(&server, ALICE, &backups[0]).await.status() == 404;
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the oldest backup was rotated out");
+    assert_eq!(
+        glance_image(&server, ALICE, &backups[2]).await.status(),
+        200
+    );
+    // Refusals.
+    assert_fault(
+        act(&c, &id, json!({"createBackup": {"name": "x", "backup_type": "daily"}})).await,
+        400,
+        "Invalid input for field/attribute createBackup. Value: {'name': 'x', 'backup_type': 'daily'}. 'rotation' is a required property",
+    )
+    .await;
+    act(&c, &id, json!({"rescue": null})).await;
+    wait_for(&c, &id, "RESCUE").await;
+    assert_fault(
+        act(&c, &id, json!({"createImage": {"name": "x"}})).await,
+        409,
+        &format!("Cannot 'createImage' instance {id} while it is in vm_state rescued"),
+    )
+    .await;
+}

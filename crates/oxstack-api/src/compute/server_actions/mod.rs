@@ -8,6 +8,7 @@ mod console;
 mod lifecycle;
 mod rebuild;
 mod resize;
+mod snapshot;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -92,6 +93,9 @@ pub async fn server_action(
             admin::perform(&state, &req, &id, &action, &body).await
         }
         "rebuild" => rebuild::rebuild(&state, &req, &id, &body).await,
+        "createImage" | "createBackup" => {
+            snapshot::perform(&state, &req, &id, &action, &body).await
+        }
         "resize" | "confirmResize" | "revertResize" => {
             resize::perform(&state, &req, &id, &action, &body).await
         }
