@@ -760,3 +760,62 @@ async fn create_image_and_backups_land_in_the_image_service() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn shelve_offloads_and_unshelve_spawns_again() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    assert_eq!(act(&c, &id, json!({"shelve": null})).await.status(), 202);
+    let offloaded = wait_for(&c, &id, "SHELVED_OFFLOADED").await;
+    assert_eq!(offloaded["OS-EXT-STS:power_state"], 0);
+    let admin = server.compute(ADMIN, "latest");
+    let admin_view = show(&admin, &id).await;
+    assert_eq!(admin_view["OS-EXT-SRV-ATTR:host"], Value::Null);
+    assert_fault(
+        act(&c, &id, json!({"os-start": null})).await,
+        409,
+        &format!("Cannot 'start' instance {id} while it is in vm_state shelved_offloaded"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"shelveOffload": null})).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-shelve:shelve_offload to be performed.",
+    )
+    .await;
+    assert_fault(
+        act(
+            &c,
+            &id,
+            json!({"unshelve": {"availability_zone": "elsewhere"}}),
+        )
+        .await,
+        400,
+        "The requested availability zone is not available",
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"unshelve": {"host": "somewhere"}})).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-shelve:unshelve_to_host to be performed.",
+    )
+    .await;
+    assert_fault(
+        act(&server.compute(ALICE, "2.77"), &id, json!({"unshelve": {}})).await,
+        400,
+        "Invalid input for field/attribute unshelve. Value: {}. 'availability_zone' is a required property",
+    )
+    .await;
+    assert_eq!(act(&c, &id, json!({"unshelve": null})).await.status(), 202);
+    let back = wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(back["OS-EXT-STS:power_state"], 1);
+    assert!(show(&admin, &id).await["OS-EXT-SRV-ATTR:host"].is_string());
+    assert_fault(
+        act(&c, &id, json!({"unshelve": null})).await,
+        409,
+        &format!("Cannot 'unshelve' instance {id} while it is in vm_state active"),
+    )
+    .await;
+}

@@ -225,6 +225,7 @@ impl Compute {
             Some(_) if self.resume_action(&server).await? => {}
             Some(_) if self.resume_resize(&server).await? => {}
             Some(_) if self.resume_rebuild(&server).await? => {}
+            Some(_) if self.resume_shelving(&server).await? => {}
             other => {
                 // A task this version does not run: clear it, leaving the
                 // server in its last settled vm_state.
@@ -253,5 +254,27 @@ pub(crate) fn guest_spec(server: &Server) -> GuestSpec {
         memory_mb: server.memory_mb,
         root_gb: server.root_gb,
         image_id: server.image_ref.clone(),
+    }
+}
+
+impl Compute {
+    /// Moves a server through consecutive task states (`steps[0]` is the
+    /// one it is in); `false` when a step lost its race (the server was
+    /// deleted or reset meanwhile) and the flow should stop.
+    pub(crate) async fn walk_tasks(&self, uuid: &str, steps: &[&str]) -> ComputeResult<bool> {
+        let repo = self.store.instances();
+        for pair in steps.windows(2) {
+            let from = StateGuard {
+                vm_states: None,
+                task_states: Some(vec![Some(pair[0].to_owned())]),
+            };
+            if !repo
+                .transition(uuid, &from, &set_task(pair[1]), now_micros())
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }

@@ -12,6 +12,7 @@ pub mod manager;
 pub mod network;
 mod rebuild;
 mod resize;
+pub mod shelve;
 pub mod snapshot;
 pub mod states;
 mod update;

@@ -8,6 +8,7 @@ mod console;
 mod lifecycle;
 mod rebuild;
 mod resize;
+mod shelve;
 mod snapshot;
 
 use axum::extract::{Path, State};
@@ -93,6 +94,9 @@ pub async fn server_action(
             admin::perform(&state, &req, &id, &action, &body).await
         }
         "rebuild" => rebuild::rebuild(&state, &req, &id, &body).await,
+        "shelve" | "shelveOffload" | "unshelve" => {
+            shelve::perform(&state, &req, &id, &action, &body).await
+        }
         "createImage" | "createBackup" => {
             snapshot::perform(&state, &req, &id, &action, &body).await
         }
