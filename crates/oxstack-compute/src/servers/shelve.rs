@@ -36,7 +36,7 @@ impl ShelveKind {
         }
     }
 
-    fn from_states(self) -> &'static [&'static str] {
+    fn starting_states(self) -> &'static [&'static str] {
         match self {
             Self::Shelve => &[vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED],
             Self::Offload => &[vm::SHELVED],
@@ -78,7 +78,7 @@ impl Compute {
     ) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
-        let from = kind.from_states();
+        let from = kind.starting_states();
         let guard = StateGuard {
             vm_states: Some(from.iter().map(|s| (*s).to_owned()).collect()),
             task_states: Some(vec![None]),
