@@ -6,6 +6,7 @@
 //! (`$n` placeholders, TEXT/BIGINT/BOOLEAN columns), so there is one
 //! implementation of every query rather than a twin per engine.
 
+pub mod console_tokens;
 mod error;
 pub mod flavors;
 pub mod identity;
@@ -132,6 +133,11 @@ impl Store {
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
         instances::InstanceRepo::new(&self.pool, self.backend)
+    }
+
+    /// Console access tokens.
+    pub fn console_tokens(&self) -> console_tokens::ConsoleTokenRepo<'_> {
+        console_tokens::ConsoleTokenRepo::new(&self.pool)
     }
 
     /// Instance actions and their events.

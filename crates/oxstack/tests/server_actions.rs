@@ -819,3 +819,134 @@ async fn shelve_offloads_and_unshelve_spawns_again() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn remote_consoles_carry_tokens_admins_can_check() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let path = format!("/servers/{id}/remote-consoles");
+    let response = c
+        .post(
+            &path,
+            &json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let console = json_of(response).await["remote_console"].clone();
+    assert_eq!(
+        (console["protocol"].as_str(), console["type"].as_str()),
+        (Some("vnc"), Some("novnc"))
+    );
+    let url = console["url"].as_str().unwrap();
+    let token = url.rsplit("token%3D").next().unwrap();
+    let admin = server.compute(ADMIN, "latest");
+    let checked = admin
+        .get_ok(&format!("/os-console-auth-tokens/{token}"))
+        .await;
+    assert_eq!(checked["console"]["instance_uuid"], id.as_str());
+    assert_eq!(checked["console"]["port"], 5900);
+    assert!(checked["console"].get("tls_port").is_some(), "2.99");
+    assert_fault(
+        admin.get("/os-console-auth-tokens/not-a-token").await,
+        404,
+        "Token not found",
+    )
+    .await;
+    assert_fault(
+        server
+            .compute(ADMIN, "2.30")
+            .get(&format!("/os-console-auth-tokens/{token}"))
+            .await,
+        401,
+        "The requested console type details are not accessible",
+    )
+    .await;
+    assert_fault(
+        c.get(&format!("/os-console-auth-tokens/{token}")).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-console-auth-tokens to be performed.",
+    )
+    .await;
+    // Mismatched and unavailable types; version gates.
+    assert_fault(
+        c.post(
+            &path,
+            &json!({"remote_console": {"protocol": "vnc", "type": "serial"}}),
+        )
+        .await,
+        400,
+        "Invalid console type serial",
+    )
+    .await;
+    assert_fault(
+        c.post(
+            &path,
+            &json!({"remote_console": {"protocol": "rdp", "type": "rdp-html5"}}),
+        )
+        .await,
+        400,
+        "Unavailable console type rdp-html5.",
+    )
+    .await;
+    assert_eq!(
+        server
+            .compute(ALICE, "2.7")
+            .post(
+                &path,
+                &json!({"remote_console": {"protocol": "mks", "type": "webmks"}})
+            )
+            .await
+            .status(),
+        400,
+        "mks arrives at 2.8"
+    );
+    assert_eq!(
+        server
+            .compute(ALICE, "2.5")
+            .post(&path, &json!({}))
+            .await
+            .status(),
+        404
+    );
+    let old = server.compute(ALICE, "2.5");
+    let legacy = act(&old, &id, json!({"os-getVNCConsole": {"type": "xvpvnc"}})).await;
+    assert_eq!(legacy.status(), 200);
+    let legacy = json_of(legacy).await;
+    assert_eq!(legacy["console"]["type"], "xvpvnc");
+    assert!(
+        legacy["console"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("token=")
+    );
+    assert_eq!(
+        act(&c, &id, json!({"os-getVNCConsole": {"type": "novnc"}}))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        act(
+            &old,
+            &id,
+            json!({"os-getRDPConsole": {"type": "rdp-html5"}})
+        )
+        .await
+        .status(),
+        410
+    );
+    assert_fault(
+        server
+            .compute(BOB, "latest")
+            .post(
+                &path,
+                &json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}),
+            )
+            .await,
+        404,
+        &format!("Instance {id} could not be found."),
+    )
+    .await;
+}

@@ -6,6 +6,7 @@
 //! for links, and hands the rest to [`versioned_routes`]: the one table of
 //! every compute route.
 
+mod consoles;
 mod error;
 mod extensions;
 mod flavors;
@@ -138,6 +139,14 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/servers/{server_id}/os-instance-actions/{request_id}",
             get(instance_actions::show_instance_action),
+        )
+        .route(
+            "/servers/{server_id}/remote-consoles",
+            post(consoles::create_remote_console),
+        )
+        .route(
+            "/os-console-auth-tokens/{token}",
+            get(consoles::show_console_token),
         )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(

@@ -4,6 +4,7 @@
 //! [`InstanceRow`]s; the API renders them.
 
 pub mod actions;
+mod consoles;
 mod create;
 mod deferred_delete;
 pub mod instance_actions;

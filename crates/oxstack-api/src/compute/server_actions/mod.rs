@@ -103,6 +103,9 @@ pub async fn server_action(
         "resize" | "confirmResize" | "revertResize" => {
             resize::perform(&state, &req, &id, &action, &body).await
         }
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
+            super::consoles::legacy_console_action(&state, &req, &id, &action, &body).await
+        }
         "os-getConsoleOutput" => console::console_output(&state, &req, &id, &body).await,
         "resetNetwork" => Err(NovaError::new(
             StatusCode::GONE,
