@@ -10,7 +10,7 @@ use oxstack_store::instances::{StateChange, StateGuard};
 use oxstack_virt::{Operation, PowerState};
 
 use super::states::vm;
-use super::{Caller, Server, check_lock, invalid_state};
+use super::{Caller, Server, check_lock, invalid_state, refused};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 /// The actions of the table.
@@ -264,7 +264,7 @@ impl Compute {
         let repo = self.store.instances();
         if !repo.transition(id, &guard, &change, now_micros()).await? {
             let now = self.get_server(caller, id).await?;
-            return Err(refusal(&rule, &now));
+            return Err(refused(rule.api_name, &now, rule.vm_states));
         }
         let action_id = self.record_action(&server, caller, rule.record).await?;
         let compute = self.clone();
@@ -300,17 +300,11 @@ impl Compute {
             task_states: Some(vec![task.map(str::to_owned)]),
         };
         // Walk the intermediate task states (Nova's reboot_pending, ...).
-        for pair in rule.steps.get(step..).unwrap_or_default().windows(2) {
-            let next = StateChange {
-                task_state: Some(Some(pair[1].to_owned())),
-                ..StateChange::default()
-            };
-            if !repo
-                .transition(uuid, &task_guard(Some(pair[0])), &next, now_micros())
-                .await?
-            {
-                return Ok(());
-            }
+        if !self
+            .walk_tasks(uuid, rule.steps.get(step..).unwrap_or_default())
+            .await?
+        {
+            return Ok(());
         }
         let current = rule.steps.last().copied();
         let result = self.driver.operate(uuid, rule.operation).await;
@@ -397,19 +391,6 @@ impl Compute {
         tokio::spawn(async move { compute.run_action(&uuid, kind, step, action_id).await });
         Ok(true)
     }
-}
-
-/// Nova's 409 for a server in a state the action does not start from.
-fn refusal(rule: &Rule, server: &Server) -> ComputeError {
-    if !rule.vm_states.contains(&server.vm_state.as_str()) {
-        return invalid_state(rule.api_name, server, "vm_state", &server.vm_state);
-    }
-    invalid_state(
-        rule.api_name,
-        server,
-        "task_state",
-        server.task_state.as_deref().unwrap_or("None"),
-    )
 }
 
 impl Compute {

@@ -52,6 +52,21 @@ pub fn invalid_state(action: &str, server: &InstanceRow, attr: &str, state: &str
     ))
 }
 
+/// Nova's 409 for a server that is not where an action may start: its
+/// vm_state when that is not one of `vm_states`, else its task state.
+pub fn refused(action: &str, server: &InstanceRow, vm_states: &[&str]) -> ComputeError {
+    if vm_states.contains(&server.vm_state.as_str()) {
+        invalid_state(
+            action,
+            server,
+            "task_state",
+            server.task_state.as_deref().unwrap_or("None"),
+        )
+    } else {
+        invalid_state(action, server, "vm_state", &server.vm_state)
+    }
+}
+
 /// Nova's `check_instance_lock`: a locked server refuses changes unless
 /// the caller is an admin.
 pub fn check_lock(server: &InstanceRow, caller: &Caller) -> ComputeResult<()> {

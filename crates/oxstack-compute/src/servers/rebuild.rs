@@ -11,7 +11,7 @@ use oxstack_virt::{Operation, PowerState};
 use super::create::{BootImage, check_image_fits};
 use super::manager::guest_spec;
 use super::states::vm;
-use super::{Caller, Server, check_lock, invalid_state};
+use super::{Caller, Server, check_lock, refused};
 use crate::quotas::Resource;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -71,16 +71,7 @@ impl Compute {
         let repo = self.store.instances();
         if !repo.transition(id, &guard, &change, now_micros()).await? {
             let now = self.get_server(caller, id).await?;
-            return Err(if from.contains(&now.vm_state.as_str()) {
-                invalid_state(
-                    "rebuild",
-                    &now,
-                    "task_state",
-                    now.task_state.as_deref().unwrap_or("None"),
-                )
-            } else {
-                invalid_state("rebuild", &now, "vm_state", &now.vm_state)
-            });
+            return Err(refused("rebuild", &now, &from));
         }
         if let Some(metadata) = &req.metadata {
             let limit = self
@@ -168,17 +159,11 @@ impl Compute {
             vm_states: None,
             task_states: Some(vec![Some(t.to_owned())]),
         };
-        for pair in REBUILD_STEPS.get(step..).unwrap_or_default().windows(2) {
-            let next = StateChange {
-                task_state: Some(Some(pair[1].to_owned())),
-                ..StateChange::default()
-            };
-            if !repo
-                .transition(uuid, &task(pair[0]), &next, now_micros())
-                .await?
-            {
-                return Ok(());
-            }
+        if !self
+            .walk_tasks(uuid, REBUILD_STEPS.get(step..).unwrap_or_default())
+            .await?
+        {
+            return Ok(());
         }
         let Some(server) = repo.get(uuid).await? else {
             return Ok(());

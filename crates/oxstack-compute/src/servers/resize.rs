@@ -9,7 +9,7 @@ use oxstack_store::instances::{FlavorColumns, SizeLimits, StateChange, StateGuar
 use oxstack_virt::PowerState;
 
 use super::states::vm;
-use super::{Caller, Server, check_lock, invalid_state};
+use super::{Caller, Server, check_lock, refused};
 use crate::quotas::Resource;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -25,20 +25,6 @@ fn guard(vm_states: &[&str], task: Option<&str>) -> StateGuard {
     StateGuard {
         vm_states: Some(vm_states.iter().map(|s| (*s).to_owned()).collect()),
         task_states: Some(vec![task.map(str::to_owned)]),
-    }
-}
-
-/// Nova's 409 when a server is not where an action may start.
-fn refused(action: &str, server: &Server, vm_states: &[&str]) -> ComputeError {
-    if vm_states.contains(&server.vm_state.as_str()) {
-        invalid_state(
-            action,
-            server,
-            "task_state",
-            server.task_state.as_deref().unwrap_or("None"),
-        )
-    } else {
-        invalid_state(action, server, "vm_state", &server.vm_state)
     }
 }
 
@@ -188,18 +174,9 @@ impl Compute {
             .start_event(action_id, event, &self.host, now_micros())
             .await?;
         let repo = self.store.instances();
-        for pair in RESIZE_STEPS.windows(2) {
-            let next = StateChange {
-                task_state: Some(Some(pair[1].to_owned())),
-                ..StateChange::default()
-            };
-            let from = StateGuard {
-                vm_states: None,
-                task_states: Some(vec![Some(pair[0].to_owned())]),
-            };
-            // A step that lost its race (e.g. the server was deleted) ends
-            // the flow; a restart resumes from the step it reached.
-            let _ = repo.transition(uuid, &from, &next, now_micros()).await?;
+        // A step that lost its race (the server was deleted) ends the flow.
+        if !self.walk_tasks(uuid, &RESIZE_STEPS).await? {
+            return Ok(());
         }
         let done = StateChange {
             vm_state: Some(vm::RESIZED.into()),

@@ -8,7 +8,7 @@ use oxstack_virt::{Operation, PowerState};
 
 use super::manager::guest_spec;
 use super::states::vm;
-use super::{Caller, Server, check_lock, invalid_state};
+use super::{Caller, Server, check_lock, refused};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 const SHELVE_STEPS: [&str; 3] = [
@@ -90,16 +90,7 @@ impl Compute {
         let repo = self.store.instances();
         if !repo.transition(id, &guard, &change, now_micros()).await? {
             let now = self.get_server(caller, id).await?;
-            return Err(if from.contains(&now.vm_state.as_str()) {
-                invalid_state(
-                    kind.api_name(),
-                    &now,
-                    "task_state",
-                    now.task_state.as_deref().unwrap_or("None"),
-                )
-            } else {
-                invalid_state(kind.api_name(), &now, "vm_state", &now.vm_state)
-            });
+            return Err(refused(kind.api_name(), &now, from));
         }
         let action_id = self.record_action(&server, caller, kind.api_name()).await?;
         let compute = self.clone();

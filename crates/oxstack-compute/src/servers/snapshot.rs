@@ -10,7 +10,7 @@ use oxstack_image::{ImageSortKey, Query, Scope, Viewer};
 use oxstack_store::instances::{StateChange, StateGuard};
 
 use super::states::vm;
-use super::{Caller, Server, invalid_state};
+use super::{Caller, Server, refused};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 /// A `createImage` (no `backup`) or `createBackup` request.
@@ -48,16 +48,7 @@ impl Compute {
         let repo = self.store.instances();
         if !repo.transition(id, &guard, &change, now_micros()).await? {
             let now = self.get_server(caller, id).await?;
-            return Err(if SNAPSHOT_FROM.contains(&now.vm_state.as_str()) {
-                invalid_state(
-                    action,
-                    &now,
-                    "task_state",
-                    now.task_state.as_deref().unwrap_or("None"),
-                )
-            } else {
-                invalid_state(action, &now, "vm_state", &now.vm_state)
-            });
+            return Err(refused(action, &now, &SNAPSHOT_FROM));
         }
         let image_id = match self.new_snapshot_image(&server, &req).await {
             Ok(image_id) => image_id,
@@ -160,18 +151,8 @@ impl Compute {
             steps.push("image_snapshot");
         }
         steps.extend(["image_pending_upload", "image_uploading"]);
-        for pair in steps.windows(2) {
-            let next = StateChange {
-                task_state: Some(Some(pair[1].to_owned())),
-                ..StateChange::default()
-            };
-            let from = StateGuard {
-                vm_states: None,
-                task_states: Some(vec![Some(pair[0].to_owned())]),
-            };
-            if !repo.transition(uuid, &from, &next, now_micros()).await? {
-                return Ok(());
-            }
+        if !self.walk_tasks(uuid, &steps).await? {
+            return Ok(());
         }
         let Some(server) = repo.get(uuid).await? else {
             return Ok(());
