@@ -28,6 +28,9 @@ pub struct ComputeSettings {
     /// Nova's `reclaim_instance_interval`: zero deletes at once; otherwise
     /// deleted servers are kept `SOFT_DELETED` (restorable) this long.
     pub reclaim_instance_interval: std::time::Duration,
+    /// Nova's `resize_confirm_window`: zero never confirms by itself;
+    /// otherwise a resize left unconfirmed this long is confirmed.
+    pub resize_confirm_window: std::time::Duration,
 }
 
 impl Default for ComputeSettings {
@@ -38,6 +41,7 @@ impl Default for ComputeSettings {
             availability_zone: "nova".into(),
             network: servers::network::NetworkConfig::default(),
             reclaim_instance_interval: std::time::Duration::ZERO,
+            resize_confirm_window: std::time::Duration::ZERO,
         }
     }
 }

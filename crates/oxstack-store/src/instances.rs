@@ -698,13 +698,16 @@ impl<'a> InstanceRepo<'a> {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Soft-deleted instances whose reclaim time (soft deletion before
-    /// `before`) has come.
-    pub async fn reclaimable(&self, before: i64) -> StoreResult<Vec<String>> {
+    /// Live instances that have rested in `vm_state` with no task since
+    /// before `before` (soft-deleted ones counted from their soft deletion,
+    /// others from their last change): what periodic tasks act on.
+    pub async fn waiting_in(&self, vm_state: &str, before: i64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT uuid FROM instances WHERE deleted = 0 AND vm_state = 'soft-delete' \
-             AND task_state IS NULL AND deleted_at <= $1 ORDER BY deleted_at",
+            "SELECT uuid FROM instances WHERE deleted = 0 AND vm_state = $1 \
+             AND task_state IS NULL AND COALESCE(deleted_at, updated_at, created_at) <= $2 \
+             ORDER BY uuid",
         )
+        .bind(vm_state)
         .bind(before)
         .fetch_all(self.pool)
         .await?)

@@ -110,6 +110,8 @@ struct FileConfig {
     enable_instance_password: Option<bool>,
     /// Seconds deleted servers stay restorable (0: delete at once).
     reclaim_instance_interval: Option<u64>,
+    /// Seconds after which an unconfirmed resize is confirmed (0: never).
+    resize_confirm_window: Option<u64>,
     #[serde(default)]
     bootstrap: BootstrapFile,
     #[serde(default)]
@@ -220,6 +222,7 @@ impl Config {
             reclaim_instance_interval: Duration::from_secs(
                 file.reclaim_instance_interval.unwrap_or(0),
             ),
+            resize_confirm_window: Duration::from_secs(file.resize_confirm_window.unwrap_or(0)),
             ..ComputeSettings::default()
         };
         let host = file

@@ -120,7 +120,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "resumed work left unfinished by the last run"
         );
     }
-    let reclaimer = tokio::spawn(compute.clone().run_reclaimer());
+    let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
     let app = oxstack_api::router(AppState::new(
         identity,
         compute,
@@ -142,7 +142,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     refresher.abort();
-    reclaimer.abort();
+    periodic.abort();
     store.close().await;
     tracing::info!("oxstack stopped");
     Ok(())

@@ -950,3 +950,25 @@ async fn remote_consoles_carry_tokens_admins_can_check() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn unconfirmed_resizes_are_confirmed_after_the_window() {
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("resize_confirm_window = 1\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    assert_eq!(
+        act(&c, &id, json!({"resize": {"flavorRef": "2"}}))
+            .await
+            .status(),
+        202
+    );
+    wait_for(&c, &id, "VERIFY_RESIZE").await;
+    let confirmed = wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(confirmed["flavor"]["original_name"], "m1.small");
+}

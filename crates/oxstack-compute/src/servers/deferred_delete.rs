@@ -3,8 +3,6 @@
 //! `forceDelete` it, and the reaper deletes it for real once the interval
 //! has passed.
 
-use std::time::Duration;
-
 use oxstack_store::instances::{StateChange, StateGuard};
 use oxstack_virt::{Operation, PowerState};
 
@@ -136,33 +134,13 @@ impl Compute {
         self.hard_delete(server).await
     }
 
-    /// Deletes for real the soft-deleted servers whose interval is over;
-    /// runs until the process ends (a no-op without an interval).
-    pub async fn run_reclaimer(self) {
+    /// Deletes for real the soft-deleted servers whose interval is over.
+    pub(crate) async fn reclaim_due(&self) -> ComputeResult<()> {
         let interval = self.settings.reclaim_instance_interval;
-        if interval.is_zero() {
-            return;
+        for server in self.waiting(vm::SOFT_DELETED, interval).await? {
+            tracing::info!(server = %server.uuid, "reclaiming a soft-deleted server");
+            self.hard_delete(server).await?;
         }
-        let tick = (interval / 2).clamp(Duration::from_millis(500), Duration::from_secs(60));
-        let mut timer = tokio::time::interval(tick);
-        loop {
-            timer.tick().await;
-            let before = now_micros() - i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
-            let due = match self.store.instances().reclaimable(before).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::warn!(error = %e, "listing servers to reclaim failed");
-                    continue;
-                }
-            };
-            for uuid in due {
-                if let Ok(Some(server)) = self.store.instances().get(&uuid).await {
-                    tracing::info!(server = %uuid, "reclaiming a soft-deleted server");
-                    if let Err(e) = self.hard_delete(server).await {
-                        tracing::warn!(server = %uuid, error = %e, "reclaim failed");
-                    }
-                }
-            }
-        }
+        Ok(())
     }
 }

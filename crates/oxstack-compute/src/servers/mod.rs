@@ -11,6 +11,7 @@ pub mod instance_actions;
 pub mod list;
 pub mod manager;
 pub mod network;
+mod periodic;
 mod rebuild;
 mod resize;
 pub mod shelve;

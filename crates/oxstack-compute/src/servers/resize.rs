@@ -220,21 +220,40 @@ impl Compute {
     pub async fn confirm_resize(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
+        if !self.confirm(&server).await? {
+            return Err(refused("confirmResize", &server, &[vm::RESIZED]));
+        }
+        self.record_action(&server, caller, "confirmResize").await?;
+        Ok(())
+    }
+
+    /// Settles a resized server in its new size; `false` when it was not
+    /// waiting for confirmation.
+    async fn confirm(&self, server: &Server) -> ComputeResult<bool> {
         let change = StateChange {
-            vm_state: Some(settled(&server).into()),
+            vm_state: Some(settled(server).into()),
             old_flavor: Some(None),
             ..StateChange::default()
         };
-        let from = [vm::RESIZED];
-        if !self
+        Ok(self
             .store
             .instances()
-            .transition(id, &guard(&from, None), &change, now_micros())
-            .await?
-        {
-            return Err(refused("confirmResize", &server, &from));
+            .transition(
+                &server.uuid,
+                &guard(&[vm::RESIZED], None),
+                &change,
+                now_micros(),
+            )
+            .await?)
+    }
+
+    /// Confirms the resizes left unconfirmed for `resize_confirm_window`.
+    pub(crate) async fn confirm_due_resizes(&self) -> ComputeResult<()> {
+        let window = self.settings.resize_confirm_window;
+        for server in self.waiting(vm::RESIZED, window).await? {
+            tracing::info!(server = %server.uuid, "confirming a resize after the confirm window");
+            self.confirm(&server).await?;
         }
-        self.record_action(&server, caller, "confirmResize").await?;
         Ok(())
     }
 
