@@ -201,6 +201,26 @@ def demo_conn():
     c.close()
 
 
+@pytest.fixture(scope="module")
+def cirros_id(oxstack, admin_token) -> str:
+    """The id of the `cirros` image every oxstack starts with."""
+    resp = http("GET", oxstack.url("/image/v2/images?name=cirros"), headers={"X-Auth-Token": admin_token})
+    assert resp.status == 200 and len(resp.json()["images"]) == 1, resp
+    return resp.json()["images"][0]["id"]
+
+
+@pytest.fixture(scope="module")
+def cirros(conn):
+    """The `cirros` image, as openstacksdk sees it."""
+    return conn.image.find_image("cirros", ignore_missing=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(conn):
+    """The m1.tiny flavor, as openstacksdk sees it."""
+    return conn.compute.find_flavor("m1.tiny", ignore_missing=False)
+
+
 @pytest.fixture
 def cleanup(oxstack, admin_token):
     """Server ids to delete (as admin, any project) and wait for after the test."""
@@ -210,3 +230,12 @@ def cleanup(oxstack, admin_token):
         compute(oxstack, admin_token, "DELETE", f"/servers/{sid}")
     for sid in ids:
         wait_gone(oxstack, admin_token, sid)
+
+
+@pytest.fixture
+def image_cleanup(oxstack, admin_token):
+    """Image ids to delete (as admin) after the test."""
+    ids: list[str] = []
+    yield ids
+    for image_id in ids:
+        http("DELETE", oxstack.url(f"/image/v2/images/{image_id}"), headers={"X-Auth-Token": admin_token})

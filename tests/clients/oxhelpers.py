@@ -279,6 +279,39 @@ def delete_project_user(base_url: str, admin_token: str, pu: ProjectUser) -> Non
 
 SERVER_TIMEOUT = 30
 
+# The events Nova records for each instance action (the names of the
+# `@wrap_instance_event` methods that run for it, nova 34.0.0
+# compute/manager.py and conductor/manager.py). Nova's shelve offloads at
+# once (shelved_offload_time 0) inside compute_shelve_instance; lock,
+# unlock and os-resetState record the action with no events.
+NOVA_ACTION_EVENTS = {
+    "create": ["compute__do_build_and_run_instance"],
+    "stop": ["compute_stop_instance"],
+    "start": ["compute_start_instance"],
+    "reboot": ["compute_reboot_instance"],
+    "pause": ["compute_pause_instance"],
+    "unpause": ["compute_unpause_instance"],
+    "suspend": ["compute_suspend_instance"],
+    "resume": ["compute_resume_instance"],
+    "rebuild": ["compute_rebuild_instance"],
+    "resize": ["conductor_migrate_server", "compute_prep_resize", "compute_resize_instance",
+               "compute_finish_resize"],
+    "confirmResize": ["compute_confirm_resize"],
+    "revertResize": ["compute_revert_resize", "compute_finish_revert_resize"],
+    "rescue": ["compute_rescue_instance"],
+    "unrescue": ["compute_unrescue_instance"],
+    "shelve": ["compute_shelve_instance"],
+    "shelveOffload": ["compute_shelve_offload_instance"],
+    "unshelve": ["compute_unshelve_instance"],
+    "createImage": ["compute_snapshot_instance"],
+    "createBackup": ["compute_backup_instance"],
+    "changePassword": ["compute_set_admin_password"],
+    "trigger_crash_dump": ["compute_trigger_crash_dump"],
+    "lock": [],
+    "unlock": [],
+    "resetState": [],
+}
+
 
 def compute(server, token, method, path, body=None, version=None):
     """One compute API call as `token`, optionally at a microversion."""
@@ -286,6 +319,32 @@ def compute(server, token, method, path, body=None, version=None):
     if version:
         headers["OpenStack-API-Version"] = f"compute {version}"
     return http(method, server.url("/compute/v2.1" + path), headers=headers, body=body)
+
+
+def raw_server(server, token, sid, version="2.100") -> dict:
+    """GET /servers/{id} as `token`: the server's JSON (the answer must be 200)."""
+    resp = compute(server, token, "GET", f"/servers/{sid}", version=version)
+    assert resp.status == 200, f"GET /servers/{sid}: {resp}"
+    return resp.json()["server"]
+
+
+def wait_server(server, token, sid, status="ACTIVE", passing=None) -> dict:
+    """Polls GET /servers/{id} until the server shows `status` with no task
+    in progress (OS-EXT-STS:task_state null) and returns it. `passing`, when
+    given, lists the only other statuses it may show on the way; ERROR is
+    never waited through."""
+    deadline = time.monotonic() + SERVER_TIMEOUT
+    seen = []
+    while True:
+        found = raw_server(server, token, sid)
+        if not seen or seen[-1] != found["status"]:
+            seen.append(found["status"])
+        if found["status"] == status and found["OS-EXT-STS:task_state"] is None:
+            return found
+        stray = found["status"] == "ERROR" or (passing is not None and found["status"] not in (status, *passing))
+        if stray or time.monotonic() > deadline:
+            raise AssertionError(f"server {sid} did not reach {status} (statuses seen: {seen}): {found}")
+        time.sleep(0.1)
 
 
 def wait_gone(server, token, sid) -> None:
@@ -312,3 +371,32 @@ class RequestLog:
 
     def __exit__(self, *exc):
         self._hooks.remove(self._hook)
+
+
+# --- python-novaclient -------------------------------------------------------------
+
+def novaclient_at(conn, version: str):
+    """A python-novaclient Client on `conn`'s session at `version`; "2.latest"
+    is what `nova --os-compute-api-version 2.latest` does: the highest version
+    both the server and this client know."""
+    from novaclient import api_versions
+    from novaclient import client as nova_client
+
+    if version == "2.latest":
+        probe = nova_client.Client("2.1", session=conn.session)
+        version = api_versions.discover_version(probe, api_versions.APIVersion("2.latest")).get_string()
+    return nova_client.Client(version, session=conn.session)
+
+
+def nova_wait(nova, sid, status="ACTIVE", passing=None):
+    """Polls novaclient's servers.get until `status` with no task state;
+    `passing` as for wait_server."""
+    deadline = time.monotonic() + SERVER_TIMEOUT
+    while True:
+        found = nova.servers.get(sid)
+        info = found.to_dict()
+        if found.status == status and info.get("OS-EXT-STS:task_state") is None:
+            return found
+        stray = found.status == "ERROR" or (passing is not None and found.status not in (status, *passing))
+        assert not stray and time.monotonic() < deadline, f"server {sid} did not reach {status}: {info}"
+        time.sleep(0.1)

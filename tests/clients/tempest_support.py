@@ -212,6 +212,8 @@ def nova_operation(method_name: str, args: tuple, kwargs: dict) -> str | None:
         return "quota_sets.detail" if kwargs.get("detail") else "quota_sets.show"
     if method_name == "list_servers":
         return "servers.detail" if (args[:1] or [kwargs.get("detail")])[0] else "servers.index"
+    if method_name == "action":  # ServersClient.action(server_id, name, ...): the generic action call
+        return _SERVER_ACTIONS.get(args[1] if len(args) > 1 else kwargs.get("action_name"))
     return {
         "show_flavor": "flavors.show",
         "create_flavor": "flavors.create",
@@ -263,7 +265,38 @@ def nova_operation(method_name: str, args: tuple, kwargs: dict) -> str | None:
         "delete_tag": "server_tags.delete",
         "lock_server": "lock_server._lock",
         "unlock_server": "lock_server._unlock",
+        "stop_server": "servers._stop",
+        "start_server": "servers._start",
+        "reboot_server": "servers._reboot",
+        "resize_server": "servers._resize",
+        "confirm_resize_server": "servers._confirm_resize",
+        "revert_resize_server": "servers._revert_resize",
+        "rebuild_server": "servers._rebuild",
+        "create_image": "servers._create_image",                 # ImagesClient: POST .../action createImage
+        "pause_server": "pause_server._pause",
+        "unpause_server": "pause_server._unpause",
+        "suspend_server": "suspend_server._suspend",
+        "resume_server": "suspend_server._resume",
+        "rescue_server": "rescue._rescue",
+        "unrescue_server": "rescue._unrescue",
+        "change_password": "admin_password.change_password",
+        "create_backup": "create_backup._create_backup",
+        "shelve_server": "shelve._shelve",
+        "shelve_offload_server": "shelve._shelve_offload",
+        "unshelve_server": "shelve._unshelve",
+        "get_console_output": "console_output.get_console_output",
+        "reset_state": "admin_actions._reset_state",
+        "inject_network_info": "admin_actions._inject_network_info",
+        "list_instance_actions": "instance_actions.index",
+        "show_instance_action": "instance_actions.show",
     }.get(method_name)
+
+
+# Server actions tempest's ServersClient has no method for, sent with its
+# generic `action(server_id, name, ...)`: action name -> Nova controller method.
+_SERVER_ACTIONS = {
+    "trigger_crash_dump": "servers._trigger_crash_dump",
+}
 
 
 # Controller module -> its schema module (both under nova/api/openstack/compute/).
@@ -284,6 +317,15 @@ _CONTROLLER_SCHEMAS = {
     "server_tags": "server_tags",
     "ips": "ips",
     "lock_server": "lock_server",
+    "pause_server": "pause_server",
+    "suspend_server": "suspend_server",
+    "rescue": "rescue",
+    "admin_password": "admin_password",
+    "create_backup": "create_backup",
+    "shelve": "shelve",
+    "console_output": "console_output",
+    "admin_actions": "admin_actions",
+    "instance_actions": "instance_actions",
 }
 
 

@@ -13,7 +13,7 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from oxhelpers import RequestLog, http, password_token, unique
+from oxhelpers import RequestLog, http, novaclient_at, password_token, unique
 
 # (id, name, ram, disk, vcpus) of DevStack's flavors, in Nova's order.
 DEVSTACK_FLAVORS = [
@@ -173,23 +173,11 @@ LIMITS_2_47 = LIMITS_2_1 - {"maxTotalFloatingIps", "maxSecurityGroups", "maxSecu
 LIMITS_LATEST = LIMITS_2_47 - {"maxPersonality", "maxPersonalitySize"}
 
 
-def _novaclient(conn, version: str):
-    from novaclient import api_versions
-    from novaclient import client as nova_client
-
-    if version == "2.latest":
-        # What `nova --os-compute-api-version 2.latest` does: the highest
-        # version both the server and this client know.
-        probe = nova_client.Client("2.1", session=conn.session)
-        version = api_versions.discover_version(probe, api_versions.APIVersion("2.latest")).get_string()
-    return nova_client.Client(version, session=conn.session)
-
-
 @pytest.mark.parametrize("version", ["2.1", "2.47", "2.latest"])
 def test_novaclient(conn, oxstack, version):
     import novaclient
 
-    nova = _novaclient(conn, version)
+    nova = novaclient_at(conn, version)
     api = nova.api_version
     if version == "2.latest":
         server_max = http("GET", oxstack.url("/compute/v2.1")).json()["version"]["version"]

@@ -12,38 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
 
 import pytest
 
-from oxhelpers import compute, expect_status, http, openstack, openstack_fails, openstack_ok, unique
+from oxhelpers import (compute, expect_status, openstack, openstack_fails, openstack_ok, raw_server, unique,
+                       wait_server)
 
 PRIVATE_V4 = ipaddress.ip_network("10.0.0.0/24")
 PRIVATE_V6 = ipaddress.ip_network("fd00:0:0:1::/64")
-TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def cirros_id(oxstack, admin_token) -> str:
-    resp = http("GET", oxstack.url("/image/v2/images?name=cirros"), headers={"X-Auth-Token": admin_token})
-    assert resp.status == 200 and len(resp.json()["images"]) == 1, resp
-    return resp.json()["images"][0]["id"]
-
-
-def raw_server(oxstack, token, sid, version="2.100") -> dict:
-    resp = compute(oxstack, token, "GET", f"/servers/{sid}", version=version)
-    assert resp.status == 200, f"GET /servers/{sid}: {resp}"
-    return resp.json()["server"]
-
-
-def wait_active(oxstack, token, sid) -> dict:
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        server = raw_server(oxstack, token, sid)
-        if server["status"] == "ACTIVE":
-            return server
-        assert server["status"] == "BUILD" and time.monotonic() < deadline, server
-        time.sleep(0.1)
 
 
 def raw_create(oxstack, token, name, networks="none", **extra) -> str:
@@ -270,8 +246,8 @@ def test_server_list(oxstack, admin_token, demo_token, cirros_id, cleanup):
     demo_sid = raw_create(oxstack, demo_token, f"{prefix}-demo", image=cirros_id)
     cleanup.append(demo_sid)
     for sid in ids:
-        wait_active(oxstack, admin_token, sid)
-    wait_active(oxstack, demo_token, demo_sid)
+        wait_server(oxstack, admin_token, sid, passing=("BUILD",))
+    wait_server(oxstack, demo_token, demo_sid, passing=("BUILD",))
 
     rows = openstack("server", "list", "--name", f"^{prefix}-")
     by_id = {r["ID"]: r for r in rows}
@@ -314,7 +290,7 @@ def test_server_list_limit_and_marker(oxstack, admin_token, cirros_id, cleanup):
     ids = [raw_create(oxstack, admin_token, f"{prefix}-{i}", image=cirros_id) for i in range(5)]
     cleanup.extend(ids)
     for sid in ids:
-        wait_active(oxstack, admin_token, sid)
+        wait_server(oxstack, admin_token, sid, passing=("BUILD",))
     # The server's order (created_at desc, then id desc) decides the pages.
     listed = compute(oxstack, admin_token, "GET", f"/servers?name=^{prefix}-")
     order = [s["id"] for s in listed.json()["servers"]]

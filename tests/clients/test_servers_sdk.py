@@ -15,21 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from openstack import exceptions as sdk_exc
 
-from oxhelpers import RequestLog, compute, unique
+from oxhelpers import RequestLog, compute, nova_wait, novaclient_at, unique
 
 PRIVATE_V4 = ipaddress.ip_network("10.0.0.0/24")
 PRIVATE_V6 = ipaddress.ip_network("fd00:0:0:1::/64")
 TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def cirros(conn):
-    return conn.image.find_image("cirros", ignore_missing=False)
-
-
-@pytest.fixture(scope="module")
-def tiny(conn):
-    return conn.compute.find_flavor("m1.tiny", ignore_missing=False)
 
 
 def split_addresses(addresses: dict) -> tuple[list, list]:
@@ -183,31 +173,11 @@ def test_sdk_servers_paginated(conn, oxstack, admin_token, cirros, tiny, cleanup
 
 # --- python-novaclient -------------------------------------------------------------
 
-def _novaclient(conn, version: str):
-    from novaclient import api_versions
-    from novaclient import client as nova_client
-
-    if version == "2.latest":
-        probe = nova_client.Client("2.1", session=conn.session)
-        version = api_versions.discover_version(probe, api_versions.APIVersion("2.latest")).get_string()
-    return nova_client.Client(version, session=conn.session)
-
-
-def _nova_wait(nova, sid, status="ACTIVE"):
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        server = nova.servers.get(sid)
-        if server.status == status:
-            return server
-        assert server.status == "BUILD" and time.monotonic() < deadline, server.to_dict()
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("version", ["2.1", "2.47", "2.latest"])
 def test_novaclient_servers(conn, oxstack, admin_token, cirros, version, cleanup):
     from novaclient import exceptions as nova_exc
 
-    nova = _novaclient(conn, version)
+    nova = novaclient_at(conn, version)
     minor = nova.api_version.ver_minor
     name = unique(f"nova-{version}")
     # Before 2.37 `networks` may be left out (the one network is picked);
@@ -219,7 +189,7 @@ def test_novaclient_servers(conn, oxstack, admin_token, cirros, version, cleanup
     cleanup.append(created.id)
     assert created.adminPass and created.security_groups == [{"name": "default"}], created.to_dict()
 
-    server = _nova_wait(nova, created.id)
+    server = nova_wait(nova, created.id, passing=("BUILD",))
     info = server.to_dict()
     assert (server.name, server.status, server.tenant_id) == (name, "ACTIVE", conn.current_project_id), info
     assert server.image["id"] == cirros.id, info
@@ -299,7 +269,7 @@ def test_novaclient_bad_list_query(conn, version):
     novaclient shows that message to the user."""
     from novaclient import exceptions as nova_exc
 
-    nova = _novaclient(conn, version)
+    nova = novaclient_at(conn, version)
     with pytest.raises(nova_exc.BadRequest) as err:
         nova.servers.list(search_opts={"changes-since": "yesterday"})
     assert "Invalid input for query parameters changes-since. Value: yesterday." in str(err.value), str(err.value)

@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from oxhelpers import http
+from oxhelpers import http, unique
 from tempest_support import NOVA_VERSION, Checker, Compute, lib_exc, load_nova_schemas, microversion
 
 
@@ -47,10 +47,6 @@ IMAGE_METADATA_MICROVERSIONS = ["2.1", "2.19", "2.26", "2.35", "2.36", "2.38"]  
 
 def at_least(version: str, floor: str) -> bool:
     return tuple(map(int, version.split("."))) >= tuple(map(int, floor.split(".")))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def exercise_metadata(check, client, noun, resource_id, initial):
@@ -470,23 +466,16 @@ PRIVATE_V6 = ipaddress.ip_network("fd00:0:0:1::/64")
 BUILD_TIMEOUT = 30
 
 
-@pytest.fixture(scope="module")
-def cirros_id(oxstack, admin) -> str:
-    resp = http("GET", oxstack.url("/image/v2/images?name=cirros"), headers={"X-Auth-Token": admin.token})
-    assert resp.status == 200 and len(resp.json()["images"]) == 1, resp
-    return resp.json()["images"][0]["id"]
-
-
 def wait_for_status(check, client, server_id: str, status: str = "ACTIVE") -> dict:
     """Polls show_server (each answer validated by both schemas) until the
-    server reaches `status`."""
+    server reaches `status` with no task in progress."""
     deadline = time.monotonic() + BUILD_TIMEOUT
     seen = []
     while True:
         server = check(client, "show_server", server_id)["server"]
         if not seen or seen[-1] != server["status"]:
             seen.append(server["status"])
-        if server["status"] == status:
+        if server["status"] == status and server.get("OS-EXT-STS:task_state") is None:
             return server
         if server["status"] == "ERROR" or time.monotonic() > deadline:
             raise AssertionError(f"server {server_id} never became {status} (statuses seen: {seen}): {server}")

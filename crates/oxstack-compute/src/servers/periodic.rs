@@ -41,15 +41,15 @@ impl Compute {
         let mut timer = tokio::time::interval(tick);
         loop {
             timer.tick().await;
-            if !self.settings.reclaim_instance_interval.is_zero() {
-                if let Err(e) = self.reclaim_due().await {
-                    tracing::warn!(error = %e, "reclaiming soft-deleted servers failed");
-                }
+            if !self.settings.reclaim_instance_interval.is_zero()
+                && let Err(e) = self.reclaim_due().await
+            {
+                tracing::warn!(error = %e, "reclaiming soft-deleted servers failed");
             }
-            if !self.settings.resize_confirm_window.is_zero() {
-                if let Err(e) = self.confirm_due_resizes().await {
-                    tracing::warn!(error = %e, "confirming resizes failed");
-                }
+            if !self.settings.resize_confirm_window.is_zero()
+                && let Err(e) = self.confirm_due_resizes().await
+            {
+                tracing::warn!(error = %e, "confirming resizes failed");
             }
         }
     }
