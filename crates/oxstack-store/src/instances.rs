@@ -325,6 +325,8 @@ pub struct InstanceUpdate {
     pub user_data: Option<Option<String>>,
     pub trusted_certs: Option<Option<String>>,
     pub key_name: Option<Option<String>>,
+    /// JSON array of security group names.
+    pub security_groups: Option<String>,
 }
 
 /// Which states a transition starts from.
@@ -621,6 +623,7 @@ impl<'a> InstanceRepo<'a> {
         set_nullable(&mut b, "user_data", &u.user_data);
         set_nullable(&mut b, "trusted_certs", &u.trusted_certs);
         set_nullable(&mut b, "key_name", &u.key_name);
+        set_nullable(&mut b, "security_groups", &required(&u.security_groups));
         if let Some(auto) = u.auto_disk_config {
             b.push(&format!(", auto_disk_config = {}", i64::from(auto)));
         }

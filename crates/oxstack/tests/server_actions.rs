@@ -972,3 +972,62 @@ async fn unconfirmed_resizes_are_confirmed_after_the_window() {
     let confirmed = wait_for(&c, &id, "ACTIVE").await;
     assert_eq!(confirmed["flavor"]["original_name"], "m1.small");
 }
+
+#[tokio::test]
+async fn security_groups_of_a_server() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let body =
+        json!({"server": {"name": "sg", "imageRef": image, "flavorRef": "1", "networks": "auto"}});
+    let id = json_of(c.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-security-groups");
+    let groups = c.get_ok(&path).await;
+    assert_eq!(groups["security_groups"][0]["name"], "default");
+    assert_eq!(groups["security_groups"][0]["tenant_id"], "proj-a");
+    assert_fault(
+        act(&c, &id, json!({"addSecurityGroup": {"name": "default"}})).await,
+        400,
+        &format!("Security group default is already associated with the instance {id}"),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"addSecurityGroup": {"name": "web"}})).await,
+        404,
+        "Security group web not found.",
+    )
+    .await;
+    assert_eq!(
+        act(&c, &id, json!({"removeSecurityGroup": {"name": "default"}}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(c.get_ok(&path).await["security_groups"], json!([]));
+    assert!(show(&c, &id).await.get("security_groups").is_none());
+    assert_fault(
+        act(&c, &id, json!({"removeSecurityGroup": {"name": "default"}})).await,
+        400,
+        &format!("Security group default is not associated with the instance {id}"),
+    )
+    .await;
+    assert_eq!(
+        act(&c, &id, json!({"addSecurityGroup": {"name": "default"}}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        show(&c, &id).await["security_groups"],
+        json!([{"name": "default"}])
+    );
+    assert_eq!(
+        act(&c, &id, json!({"addSecurityGroup": {}})).await.status(),
+        400,
+        "name is required"
+    );
+}

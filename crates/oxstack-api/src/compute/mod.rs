@@ -148,6 +148,10 @@ fn versioned_routes(state: AppState) -> Router {
             "/os-console-auth-tokens/{token}",
             get(consoles::show_console_token),
         )
+        .route(
+            "/servers/{server_id}/os-security-groups",
+            get(server_actions::list_server_security_groups),
+        )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(
             "/servers/{server_id}/ips/{network_label}",

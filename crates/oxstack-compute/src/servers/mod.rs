@@ -14,6 +14,7 @@ pub mod network;
 mod periodic;
 mod rebuild;
 mod resize;
+pub mod security_groups;
 pub mod shelve;
 pub mod snapshot;
 pub mod states;

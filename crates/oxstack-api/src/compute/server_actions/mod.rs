@@ -8,6 +8,7 @@ mod console;
 mod lifecycle;
 mod rebuild;
 mod resize;
+mod security_groups;
 mod shelve;
 mod snapshot;
 
@@ -71,6 +72,8 @@ pub(super) fn validate(body: &NovaBody, action: &str, schema: Value) -> Result<(
     Ok(())
 }
 
+pub use security_groups::list_server_security_groups;
+
 pub async fn server_action(
     State(state): State<AppState>,
     req: Req,
@@ -94,6 +97,9 @@ pub async fn server_action(
             admin::perform(&state, &req, &id, &action, &body).await
         }
         "rebuild" => rebuild::rebuild(&state, &req, &id, &body).await,
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            security_groups::perform(&state, &req, &id, &action, &body).await
+        }
         "shelve" | "shelveOffload" | "unshelve" => {
             shelve::perform(&state, &req, &id, &action, &body).await
         }
