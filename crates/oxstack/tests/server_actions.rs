@@ -1031,3 +1031,76 @@ async fn security_groups_of_a_server() {
         "name is required"
     );
 }
+
+#[tokio::test]
+async fn migrations_need_another_host() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    let admin = server.compute(ADMIN, "latest");
+    assert_fault(
+        act(&c, &id, json!({"migrate": null})).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-migrate-server:migrate to be performed.",
+    )
+    .await;
+    assert_fault(
+        act(&admin, &id, json!({"migrate": null})).await,
+        400,
+        "No valid host was found. No valid host found for cold migrate",
+    )
+    .await;
+    assert_fault(
+        act(&admin, &id, json!({"migrate": {"host": "elsewhere"}})).await,
+        400,
+        "Compute host elsewhere could not be found.",
+    )
+    .await;
+    // Live migration is accepted, then fails: the server stays, the action says why.
+    let live = act(
+        &admin,
+        &id,
+        json!({"os-migrateLive": {"block_migration": "auto", "host": null}}),
+    )
+    .await;
+    assert_eq!(live.status(), 202);
+    let request = live.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "ACTIVE").await;
+    let mut event = Value::Null;
+    for _ in 0..100 {
+        let action = admin
+            .get_ok(&format!("/servers/{id}/os-instance-actions/{request}"))
+            .await;
+        event = action["instanceAction"]["events"][0].clone();
+        if !event["result"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(event["result"], "Error");
+    assert_eq!(
+        act(&admin, &id, json!({"os-migrateLive": {"host": null}}))
+            .await
+            .status(),
+        400,
+        "block_migration is required"
+    );
+    let evacuate = act(&admin, &id, json!({"evacuate": {}})).await;
+    assert_eq!(evacuate.status(), 400);
+    assert!(
+        json_of(evacuate).await["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("is still in use.")
+    );
+    assert_fault(
+        act(&c, &id, json!({"evacuate": {}})).await,
+        403,
+        "Policy doesn't allow os_compute_api:os-evacuate to be performed.",
+    )
+    .await;
+}

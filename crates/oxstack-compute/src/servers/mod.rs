@@ -10,6 +10,7 @@ mod deferred_delete;
 pub mod instance_actions;
 pub mod list;
 pub mod manager;
+mod migrate;
 pub mod network;
 mod periodic;
 mod rebuild;

@@ -6,6 +6,7 @@
 mod admin;
 mod console;
 mod lifecycle;
+mod migrate;
 mod rebuild;
 mod resize;
 mod security_groups;
@@ -97,6 +98,9 @@ pub async fn server_action(
             admin::perform(&state, &req, &id, &action, &body).await
         }
         "rebuild" => rebuild::rebuild(&state, &req, &id, &body).await,
+        "migrate" | "os-migrateLive" | "evacuate" => {
+            migrate::perform(&state, &req, &id, &action, &body).await
+        }
         "addSecurityGroup" | "removeSecurityGroup" => {
             security_groups::perform(&state, &req, &id, &action, &body).await
         }
