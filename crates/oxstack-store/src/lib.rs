@@ -13,6 +13,7 @@ pub mod identity;
 pub mod images;
 pub mod instance_actions;
 pub mod instances;
+pub mod migrations;
 pub mod quotas;
 
 use std::str::FromStr;
@@ -143,6 +144,11 @@ impl Store {
     /// Instance actions and their events.
     pub fn instance_actions(&self) -> instance_actions::ActionRepo<'_> {
         instance_actions::ActionRepo::new(&self.pool)
+    }
+
+    /// Migration records.
+    pub fn migrations(&self) -> migrations::MigrationRepo<'_> {
+        migrations::MigrationRepo::new(&self.pool)
     }
 
     /// Per-project quota overrides.

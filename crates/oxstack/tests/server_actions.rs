@@ -1104,3 +1104,73 @@ async fn migrations_need_another_host() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn resizes_and_live_migrations_leave_migration_records() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let id = active_server(&c, &image).await;
+    act(&c, &id, json!({"resize": {"flavorRef": "2"}})).await;
+    wait_for(&c, &id, "VERIFY_RESIZE").await;
+    let admin = server.compute(ADMIN, "latest");
+    let finished = admin
+        .get_ok(&format!("/os-migrations?instance_uuid={id}"))
+        .await;
+    let record = &finished["migrations"][0];
+    assert_eq!(record["migration_type"], "resize");
+    assert_eq!(record["status"], "finished");
+    assert_eq!(
+        (
+            record["old_instance_type_id"].as_i64(),
+            record["new_instance_type_id"].as_i64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert!(record["uuid"].is_string() && record["project_id"] == "proj-a");
+    act(&c, &id, json!({"confirmResize": null})).await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let confirmed = admin.get_ok("/os-migrations").await;
+    assert_eq!(confirmed["migrations"][0]["status"], "confirmed");
+    let v21 = server.compute(ADMIN, "2.1").get_ok("/os-migrations").await;
+    assert!(v21["migrations"][0].get("migration_type").is_none());
+    assert!(v21["migrations"][0].get("uuid").is_none());
+    // Live migration: recorded, then in error; nothing in progress remains.
+    act(
+        &admin,
+        &id,
+        json!({"os-migrateLive": {"block_migration": "auto", "host": null}}),
+    )
+    .await;
+    wait_for(&c, &id, "ACTIVE").await;
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let live = admin
+            .get_ok("/os-migrations?migration_type=live-migration")
+            .await;
+        status = live["migrations"][0]["status"].clone();
+        if status == "error" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "error");
+    assert_eq!(
+        admin.get_ok(&format!("/servers/{id}/migrations")).await,
+        json!({"migrations": []})
+    );
+    assert_eq!(
+        server
+            .compute(ADMIN, "2.22")
+            .get(&format!("/servers/{id}/migrations"))
+            .await
+            .status(),
+        404
+    );
+    assert_fault(
+        c.get("/os-migrations").await,
+        403,
+        "Policy doesn't allow os_compute_api:os-migrations:index to be performed.",
+    )
+    .await;
+}

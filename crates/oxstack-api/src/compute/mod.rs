@@ -15,6 +15,7 @@ mod images;
 mod instance_actions;
 mod limits;
 mod microversion;
+mod migrations;
 mod networks;
 mod pagination;
 mod quota_sets;
@@ -151,6 +152,11 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/servers/{server_id}/os-security-groups",
             get(server_actions::list_server_security_groups),
+        )
+        .route("/os-migrations", get(migrations::list_migrations))
+        .route(
+            "/servers/{server_id}/migrations",
+            get(migrations::list_server_migrations),
         )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(

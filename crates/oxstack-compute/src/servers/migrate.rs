@@ -78,6 +78,8 @@ impl Compute {
         let action_id = self
             .record_action(&server, caller, "live-migration")
             .await?;
+        self.record_migration(&server, caller, "live-migration", "accepted", (None, None))
+            .await?;
         let compute = self.clone();
         let uuid = server.uuid.clone();
         tokio::spawn(async move {
@@ -106,6 +108,7 @@ impl Compute {
             .instances()
             .transition(uuid, &from, &back, now_micros())
             .await?;
+        self.advance_migration(uuid, &["accepted"], "error").await?;
         let reason = no_valid_host("live migration");
         actions
             .finish(action_id, event, Some(&reason), now_micros())

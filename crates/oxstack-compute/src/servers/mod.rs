@@ -11,6 +11,7 @@ pub mod instance_actions;
 pub mod list;
 pub mod manager;
 mod migrate;
+mod migrations;
 pub mod network;
 mod periodic;
 mod rebuild;

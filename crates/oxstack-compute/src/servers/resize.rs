@@ -156,6 +156,20 @@ impl Compute {
             repo.update(id, &update, now_micros()).await?;
         }
         let action_id = self.record_action(&server, caller, "resize").await?;
+        let old_seq = self
+            .store
+            .flavors()
+            .get(&server.flavor_id)
+            .await?
+            .map(|f| f.seq);
+        self.record_migration(
+            &server,
+            caller,
+            "resize",
+            "pre-migrating",
+            (old_seq, Some(flavor.seq)),
+        )
+        .await?;
         let compute = self.clone();
         let uuid = server.uuid.clone();
         tokio::spawn(async move {
@@ -188,6 +202,8 @@ impl Compute {
             task_states: Some(vec![Some(RESIZE_STEPS[3].to_owned())]),
         };
         repo.transition(uuid, &from, &done, now_micros()).await?;
+        self.advance_migration(uuid, &["pre-migrating"], "finished")
+            .await?;
         actions.finish(action_id, event, None, now_micros()).await?;
         Ok(())
     }
@@ -223,6 +239,8 @@ impl Compute {
         if !self.confirm(&server).await? {
             return Err(refused("confirmResize", &server, &[vm::RESIZED]));
         }
+        self.advance_migration(&server.uuid, &["finished"], "confirmed")
+            .await?;
         self.record_action(&server, caller, "confirmResize").await?;
         Ok(())
     }
@@ -252,7 +270,10 @@ impl Compute {
         let window = self.settings.resize_confirm_window;
         for server in self.waiting(vm::RESIZED, window).await? {
             tracing::info!(server = %server.uuid, "confirming a resize after the confirm window");
-            self.confirm(&server).await?;
+            if self.confirm(&server).await? {
+                self.advance_migration(&server.uuid, &["finished"], "confirmed")
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -294,6 +315,8 @@ impl Compute {
             Ok(false) => Err(refused("revertResize", &server, &from)),
             other => {
                 other?;
+                self.advance_migration(&server.uuid, &["finished"], "reverted")
+                    .await?;
                 self.record_action(&server, caller, "revertResize").await?;
                 Ok(())
             }

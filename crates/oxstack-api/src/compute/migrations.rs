@@ -1,0 +1,112 @@
+//! `GET /os-migrations` and `GET /servers/{id}/migrations` (2.23), with
+//! the fields of each microversion (2.23 type and links, 2.59 uuid, 2.80
+//! user and project).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use oxstack_identity::Rule;
+use oxstack_store::migrations::{MigrationQuery, MigrationRow};
+use serde_json::{Map, Value, json};
+
+use super::error::NovaError;
+use super::request::Req;
+use super::servers::views::{caller, naive_time};
+use crate::AppState;
+
+fn common(req: &Req, m: &MigrationRow, out: &mut Map<String, Value>) {
+    out.insert("created_at".into(), naive_time(Some(m.created_at)));
+    out.insert("dest_compute".into(), json!(m.dest_compute));
+    out.insert("dest_host".into(), json!(m.dest_host));
+    out.insert("dest_node".into(), json!(m.dest_node));
+    out.insert("id".into(), json!(m.id));
+    out.insert("source_compute".into(), json!(m.source_compute));
+    out.insert("source_node".into(), json!(m.source_node));
+    out.insert("status".into(), json!(m.status));
+    out.insert("updated_at".into(), naive_time(Some(m.updated_at)));
+    if req.at_least(59) {
+        out.insert("uuid".into(), json!(m.uuid));
+    }
+    if req.at_least(80) {
+        out.insert("user_id".into(), json!(m.user_id));
+        out.insert("project_id".into(), json!(m.project_id));
+    }
+}
+
+fn migration(req: &Req, m: &MigrationRow) -> Value {
+    let mut out = Map::new();
+    common(req, m, &mut out);
+    out.insert("instance_uuid".into(), json!(m.instance_uuid));
+    out.insert("new_instance_type_id".into(), json!(m.new_instance_type_id));
+    out.insert("old_instance_type_id".into(), json!(m.old_instance_type_id));
+    if req.at_least(23) {
+        out.insert("migration_type".into(), json!(m.migration_type));
+        let in_progress = matches!(m.status.as_str(), "queued" | "preparing" | "running");
+        if m.migration_type == "live-migration" && in_progress {
+            out.insert(
+                "links".into(),
+                req.links(
+                    &format!("servers/{}/migrations", m.instance_uuid),
+                    &m.id.to_string(),
+                ),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+pub async fn list_migrations(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    req.authorize("os_compute_api:os-migrations:index", Rule::ProjectManager)?;
+    let q = MigrationQuery {
+        instance_uuid: req.param("instance_uuid").map(str::to_owned),
+        status: req.param("status").map(str::to_owned),
+        migration_type: req
+            .param("migration_type")
+            .filter(|_| req.at_least(23))
+            .map(str::to_owned),
+        ..MigrationQuery::default()
+    };
+    let found = state.compute().list_migrations(&caller(&req), q).await?;
+    let items: Vec<Value> = found.iter().map(|m| migration(&req, m)).collect();
+    Ok(Json(json!({"migrations": items})))
+}
+
+pub async fn list_server_migrations(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    if !req.at_least(23) {
+        return Err(NovaError::not_at_this_version());
+    }
+    req.authorize(
+        "os_compute_api:servers:migrations:index",
+        Rule::ProjectManager,
+    )?;
+    let found = state
+        .compute()
+        .server_migrations(&caller(&req), &id)
+        .await?;
+    let items: Vec<Value> = found
+        .iter()
+        .map(|m| {
+            let mut out = Map::new();
+            common(&req, m, &mut out);
+            out.insert("server_uuid".into(), json!(m.instance_uuid));
+            for key in [
+                "disk_processed_bytes",
+                "disk_remaining_bytes",
+                "disk_total_bytes",
+                "memory_processed_bytes",
+                "memory_remaining_bytes",
+                "memory_total_bytes",
+            ] {
+                out.insert(key.into(), Value::Null);
+            }
+            Value::Object(out)
+        })
+        .collect();
+    Ok(Json(json!({"migrations": items})))
+}

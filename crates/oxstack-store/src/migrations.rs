@@ -1,0 +1,164 @@
+//! Migration records (resizes, cold and live migrations, evacuations).
+
+use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use crate::StoreResult;
+
+/// One migration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationRow {
+    pub id: i64,
+    pub uuid: String,
+    pub instance_uuid: String,
+    pub migration_type: String,
+    pub status: String,
+    pub source_compute: Option<String>,
+    pub dest_compute: Option<String>,
+    pub source_node: Option<String>,
+    pub dest_node: Option<String>,
+    pub dest_host: Option<String>,
+    pub old_instance_type_id: Option<i64>,
+    pub new_instance_type_id: Option<i64>,
+    pub project_id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl FromRow<'_, AnyRow> for MigrationRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            uuid: row.try_get("uuid")?,
+            instance_uuid: row.try_get("instance_uuid")?,
+            migration_type: row.try_get("migration_type")?,
+            status: row.try_get("status")?,
+            source_compute: row.try_get("source_compute")?,
+            dest_compute: row.try_get("dest_compute")?,
+            source_node: row.try_get("source_node")?,
+            dest_node: row.try_get("dest_node")?,
+            dest_host: row.try_get("dest_host")?,
+            old_instance_type_id: row.try_get("old_instance_type_id")?,
+            new_instance_type_id: row.try_get("new_instance_type_id")?,
+            project_id: row.try_get("project_id")?,
+            user_id: row.try_get("user_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// Which migrations to list (all filters optional).
+#[derive(Clone, Debug, Default)]
+pub struct MigrationQuery {
+    pub instance_uuid: Option<String>,
+    pub project_id: Option<String>,
+    pub status: Option<String>,
+    pub migration_type: Option<String>,
+    /// Only these statuses (for "in progress").
+    pub statuses: Vec<String>,
+}
+
+/// Queries over migrations.
+pub struct MigrationRepo<'a> {
+    pool: &'a AnyPool,
+}
+
+impl<'a> MigrationRepo<'a> {
+    pub(crate) fn new(pool: &'a AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// Records a migration; returns it with its assigned id.
+    pub async fn insert(&self, m: &MigrationRow) -> StoreResult<MigrationRow> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ('migrations', 0) ON CONFLICT (name) DO NOTHING",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "UPDATE counters SET value = value + 1 WHERE name = 'migrations' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO migrations (id, uuid, instance_uuid, migration_type, status, source_compute, \
+             dest_compute, source_node, dest_node, dest_host, old_instance_type_id, new_instance_type_id, \
+             project_id, user_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(id)
+        .bind(&m.uuid)
+        .bind(&m.instance_uuid)
+        .bind(&m.migration_type)
+        .bind(&m.status)
+        .bind(m.source_compute.as_deref())
+        .bind(m.dest_compute.as_deref())
+        .bind(m.source_node.as_deref())
+        .bind(m.dest_node.as_deref())
+        .bind(m.dest_host.as_deref())
+        .bind(m.old_instance_type_id)
+        .bind(m.new_instance_type_id)
+        .bind(&m.project_id)
+        .bind(&m.user_id)
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(MigrationRow { id, ..m.clone() })
+    }
+
+    /// Sets the status of the newest migration of a server in `from`.
+    pub async fn advance(
+        &self,
+        instance_uuid: &str,
+        from: &[&str],
+        to: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "UPDATE migrations SET status = $2, updated_at = $3 WHERE id = (SELECT MAX(id) FROM migrations \
+             WHERE instance_uuid = $1 AND status IN ({}))",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(instance_uuid).bind(to).bind(now);
+        for status in from {
+            query = query.bind(*status);
+        }
+        query.execute(self.pool).await?;
+        Ok(())
+    }
+
+    /// Migrations, newest first.
+    pub async fn list(&self, q: &MigrationQuery) -> StoreResult<Vec<MigrationRow>> {
+        let mut sql = String::from("SELECT * FROM migrations WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut add = |sql: &mut String, column: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+            }
+        };
+        add(&mut sql, "instance_uuid", &q.instance_uuid);
+        add(&mut sql, "project_id", &q.project_id);
+        add(&mut sql, "status", &q.status);
+        add(&mut sql, "migration_type", &q.migration_type);
+        if !q.statuses.is_empty() {
+            let start = binds.len();
+            binds.extend(q.statuses.iter().cloned());
+            let list: Vec<String> = (start + 1..=binds.len()).map(|i| format!("${i}")).collect();
+            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        let mut query = sqlx::query_as::<_, MigrationRow>(&sql);
+        for b in &binds {
+            query = query.bind(b.as_str());
+        }
+        Ok(query.fetch_all(self.pool).await?)
+    }
+}
