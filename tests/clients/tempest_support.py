@@ -190,6 +190,10 @@ class Compute:
         return self.auth_provider.auth_data[1]["project"]["id"]
 
     @property
+    def user_id(self) -> str:
+        return self.auth_provider.auth_data[1]["user"]["id"]
+
+    @property
     def token(self) -> str:
         return self.auth_provider.get_token()
 

@@ -755,3 +755,205 @@ def test_server_list_bad_queries(mv, admin, checker):
                 wrong.append(f"{params} (detail={detail}): expected a message containing {needle!r}, "
                              f"got {message!r}")
     assert not wrong, "\n".join(wrong)
+
+
+# ---------------------------------------------------------------- server actions
+
+def boot(check, servers, cirros_id, name: str) -> str:
+    """An ACTIVE m1.tiny server without networks (on the built-in network
+    before 2.37, where `networks` cannot say none)."""
+    kwargs = dict(name=name, imageRef=cirros_id, flavorRef="1")
+    if at_least(check.version, "2.37"):
+        kwargs["networks"] = "none"
+    sid = check(servers, "create_server", **kwargs)["server"]["id"]
+    wait_for_status(check, servers, sid)
+    return sid
+
+
+def image_id_of(check, result) -> str:
+    """createImage / createBackup: the new image's id, in the Location
+    header up to 2.44 and in the body from 2.45."""
+    if at_least(check.version, "2.45"):
+        return result["image_id"]
+    return result.response["location"].rsplit("/", 1)[1]
+
+
+def glance_image(oxstack, token, image_id) -> dict:
+    resp = http("GET", oxstack.url(f"/image/v2/images/{image_id}"), headers={"X-Auth-Token": token})
+    assert resp.status == 200, f"GET /image/v2/images/{image_id}: {resp}"
+    return resp.json()
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_server_actions(mv, admin, oxstack, cirros_id, checker, server_cleanup, image_cleanup):
+    """Every server action tempest has a call for (trigger_crash_dump through
+    its generic `action`, createImage through the compute ImagesClient), then
+    the instance-action log of them all: each response validated by tempest's
+    schema and by Nova's."""
+    check = checker(mv)
+    servers = admin.servers
+    sid = boot(check, servers, cirros_id, unique("tempest-act"))
+    server_cleanup.append(sid)
+
+    def settle(status: str) -> dict:
+        return wait_for_status(check, servers, sid, status)
+
+    def flavor_name(server: dict) -> str:
+        return server["flavor"]["original_name"] if at_least(mv, "2.47") else server["flavor"]["id"]
+
+    # --- power
+    check(servers, "stop_server", sid)
+    assert settle("SHUTOFF")["OS-EXT-STS:vm_state"] == "stopped"
+    check(servers, "start_server", sid)
+    settle("ACTIVE")
+    for kind in ("SOFT", "HARD"):
+        check(servers, "reboot_server", sid, type=kind)
+        assert settle("ACTIVE")["OS-EXT-STS:power_state"] == 1
+    check(servers, "pause_server", sid)
+    assert settle("PAUSED")["OS-EXT-STS:vm_state"] == "paused"
+    check(servers, "unpause_server", sid)
+    settle("ACTIVE")
+    check(servers, "suspend_server", sid)
+    assert settle("SUSPENDED")["OS-EXT-STS:vm_state"] == "suspended"
+    check(servers, "resume_server", sid)
+    settle("ACTIVE")
+    crash_dump = dict(schema={"status_code": [202]}, body={"trigger_crash_dump": None})
+    if at_least(mv, "2.17"):
+        check(servers, "action", sid, "trigger_crash_dump", **crash_dump)
+        settle("ACTIVE")
+    else:  # Nova: a versioned action below its version is a bare 404
+        check.fails(lib_exc.NotFound, servers, "action", sid, "trigger_crash_dump", **crash_dump)
+
+    # --- rescue, password
+    rescued = check(servers, "rescue_server", sid, adminPass="rescue-pw")
+    assert rescued.response.status == 200 and rescued["adminPass"] == "rescue-pw", rescued
+    assert settle("RESCUE")["OS-EXT-STS:vm_state"] == "rescued"
+    check(servers, "unrescue_server", sid)
+    settle("ACTIVE")
+    check(servers, "change_password", sid, adminPass="changed-pw")
+    settle("ACTIVE")
+
+    # --- resize: confirm, then revert
+    check(servers, "resize_server", sid, "2")
+    assert flavor_name(settle("VERIFY_RESIZE")) == ("m1.small" if at_least(mv, "2.47") else "2")
+    confirmed = check(servers, "confirm_resize_server", sid)
+    assert confirmed.response.status == 204, confirmed.response
+    assert flavor_name(settle("ACTIVE")) == ("m1.small" if at_least(mv, "2.47") else "2")
+    check(servers, "resize_server", sid, "3")
+    settle("VERIFY_RESIZE")
+    check(servers, "revert_resize_server", sid)
+    assert flavor_name(settle("ACTIVE")) == ("m1.small" if at_least(mv, "2.47") else "2")
+
+    # --- rebuild (the full server from 2.75, user_data from 2.57)
+    rebuild = dict(name=unique("tempest-rebuilt"), metadata={"r": "1"}, adminPass="rebuild-pw")
+    if at_least(mv, "2.19"):
+        rebuild["description"] = "rebuilt by tempest"
+    if at_least(mv, "2.57"):
+        rebuild["user_data"] = "IyEvYmluL3NoCmVjaG8gaGkK"
+    rebuilt = check(servers, "rebuild_server", sid, cirros_id, **rebuild)["server"]
+    assert (rebuilt["id"], rebuilt["name"], rebuilt["adminPass"]) == (sid, rebuild["name"], "rebuild-pw"), rebuilt
+    assert rebuilt["metadata"] == {"r": "1"} and rebuilt["image"]["id"] == cirros_id, rebuilt
+    assert settle("ACTIVE")["name"] == rebuild["name"]
+
+    # --- snapshot and backup images
+    snapshot = image_id_of(check, check(admin.images, "create_image", sid, name=unique("tempest-snap")))
+    image_cleanup.append(snapshot)
+    settle("ACTIVE")
+    backup = image_id_of(check, check(servers, "create_backup", sid, name=unique("tempest-backup"),
+                                      backup_type="daily", rotation=1))
+    image_cleanup.append(backup)
+    settle("ACTIVE")
+    for image_id, kind in ((snapshot, "snapshot"), (backup, "backup")):
+        image = glance_image(oxstack, admin.token, image_id)
+        assert (image["status"], image["image_type"], image["instance_uuid"]) == ("active", kind, sid), image
+
+    # --- shelve (offloaded at once: shelveOffload has nothing left to do), unshelve
+    check(servers, "shelve_server", sid)
+    settle("SHELVED_OFFLOADED")
+    refused = check.fails(lib_exc.Conflict, servers, "shelve_offload_server", sid)
+    assert f"Cannot 'shelveOffload' instance {sid} while it is in vm_state shelved_offloaded" in str(refused)
+    check(servers, "unshelve_server", sid)
+    settle("ACTIVE")
+
+    # --- console, lock
+    output = check(servers, "get_console_output", sid, length=2)["output"]
+    assert output and len(output.rstrip("\n").split("\n")) <= 2, output
+    check(servers, "get_console_output", sid)
+    check(servers, "lock_server", sid, **({"locked_reason": "tempest"} if at_least(mv, "2.73") else {}))
+    check(servers, "unlock_server", sid)
+
+    # --- the instance-action log: every action above, newest first
+    expected = ["create", "stop", "start", "reboot", "reboot", "pause", "unpause", "suspend", "resume",
+                *(["trigger_crash_dump"] if at_least(mv, "2.17") else []), "rescue", "unrescue",
+                "changePassword", "resize", "confirmResize", "resize", "revertResize", "rebuild", "createImage",
+                "createBackup", "shelve", "unshelve", "lock", "unlock"]
+    listed = check(servers, "list_instance_actions", sid)["instanceActions"]
+    assert [a["action"] for a in listed] == expected[::-1], [a["action"] for a in listed]
+    for action in listed:
+        shown = check(servers, "show_instance_action", sid, action["request_id"])["instanceAction"]
+        assert (shown["action"], shown["request_id"]) == (action["action"], action["request_id"]), shown
+        for event in shown["events"]:  # the admin's view: everything, host from 2.62, details from 2.84
+            assert event["result"] == "Success" and "traceback" in event, shown
+            assert ("host" in event, "hostId" in event, "details" in event) == (
+                at_least(mv, "2.62"), at_least(mv, "2.62"), at_least(mv, "2.84")), event
+    check.fails(lib_exc.NotFound, servers, "show_instance_action", sid, "req-00000000-0000-0000-0000-000000000000")
+
+    # Nova's schemas really were applied to every kind of call.
+    if check.nova is not None:
+        validated = {op for op, _ in check.validated}
+        wanted = {"servers._stop", "servers._start", "servers._reboot", "pause_server._pause",
+                  "pause_server._unpause", "suspend_server._suspend", "suspend_server._resume", "rescue._rescue",
+                  "rescue._unrescue", "admin_password.change_password", "servers._resize",
+                  "servers._confirm_resize", "servers._revert_resize", "servers._rebuild", "servers._create_image",
+                  "create_backup._create_backup", "shelve._shelve", "shelve._unshelve",
+                  "console_output.get_console_output", "lock_server._lock", "lock_server._unlock",
+                  "instance_actions.index", "instance_actions.show"}
+        if at_least(mv, "2.17"):
+            wanted.add("servers._trigger_crash_dump")
+        assert wanted <= validated, sorted(wanted - validated)
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_admin_server_actions(mv, admin, cirros_id, checker, server_cleanup):
+    """os-resetState and injectNetworkInfo (admin only); Nova logs the
+    reset as a `resetState` instance action (admin_actions.py
+    _reset_state), injectNetworkInfo records nothing."""
+    check = checker(mv)
+    servers = admin.servers
+    sid = boot(check, servers, cirros_id, unique("tempest-admin-act"))
+    server_cleanup.append(sid)
+    check(servers, "reset_state", sid, state="error")
+    assert wait_for_status(check, servers, sid, "ERROR")["OS-EXT-STS:vm_state"] == "error"
+    check(servers, "reset_state", sid, state="active")
+    wait_for_status(check, servers, sid, "ACTIVE")
+    check(servers, "inject_network_info", sid)
+    wait_for_status(check, servers, sid, "ACTIVE")
+    listed = check(servers, "list_instance_actions", sid)["instanceActions"]
+    assert [a["action"] for a in listed] == ["resetState", "resetState", "create"], listed
+    for action in listed:
+        check(servers, "show_instance_action", sid, action["request_id"])
+
+
+@pytest.mark.parametrize("mv", ["2.1", "2.51", "2.73", "2.104"])
+def test_server_actions_as_member(mv, demo, cirros_id, checker, server_cleanup):
+    """A member's own server: its actions, and its view of the action log
+    (Nova's instance_actions.py show: events from 2.51, never their host,
+    traceback or details; the hashed hostId from 2.62)."""
+    check = checker(mv)
+    servers = demo.servers
+    sid = boot(check, servers, cirros_id, unique("tempest-member-act"))
+    server_cleanup.append(sid)
+    check(servers, "stop_server", sid)
+    wait_for_status(check, servers, sid, "SHUTOFF")
+    check(servers, "start_server", sid)
+    wait_for_status(check, servers, sid, "ACTIVE")
+    check.fails(lib_exc.Forbidden, servers, "reset_state", sid, state="error")
+    listed = check(servers, "list_instance_actions", sid)["instanceActions"]
+    assert [a["action"] for a in listed] == ["start", "stop", "create"], listed
+    for action in listed:
+        assert (action["user_id"], action["project_id"]) == (demo.user_id, demo.project_id), action
+        shown = check(servers, "show_instance_action", sid, action["request_id"])["instanceAction"]
+        assert ("events" in shown) == at_least(mv, "2.51"), shown
+        for event in shown.get("events", []):
+            assert not {"host", "traceback", "details"} & set(event), event
+            assert ("hostId" in event) == at_least(mv, "2.62"), event
