@@ -74,6 +74,14 @@ pub struct InstanceRow {
     pub metadata: BTreeMap<String, String>,
     pub tags: Vec<String>,
     pub fixed_ips: Vec<FixedIp>,
+    pub floating_ips: Vec<FloatingAddress>,
+}
+
+/// A floating address associated with one of the instance's fixed ones.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FloatingAddress {
+    pub address: String,
+    pub fixed_address: String,
 }
 
 /// One fixed address of an instance.
@@ -153,6 +161,7 @@ impl FromRow<'_, AnyRow> for InstanceRow {
             metadata: json_column(row, "metadata_json")?,
             tags: json_column(row, "tags_json")?,
             fixed_ips: json_column(row, "ips_json")?,
+            floating_ips: json_column(row, "floating_json")?,
         })
     }
 }
@@ -168,7 +177,10 @@ fn select_instance(backend: Backend) -> &'static str {
               WHERE t.instance_uuid = i.uuid ORDER BY tag)) AS tags_json, \
              (SELECT json_group_array(json_object('network_id', network_id, 'address', address, \
               'version', version, 'mac', mac, 'position', position)) FROM (SELECT * FROM fixed_ips f \
-              WHERE f.instance_uuid = i.uuid ORDER BY position, version, address)) AS ips_json \
+              WHERE f.instance_uuid = i.uuid ORDER BY position, version, address)) AS ips_json, \
+             (SELECT json_group_array(json_object('address', address, 'fixed_address', fixed_address)) \
+              FROM (SELECT * FROM floating_ips fl WHERE fl.instance_uuid = i.uuid ORDER BY address)) \
+              AS floating_json \
              FROM instances i"
         }
         Backend::Postgres => {
@@ -179,7 +191,10 @@ fn select_instance(backend: Backend) -> &'static str {
               WHERE t.instance_uuid = i.uuid) AS tags_json, \
              (SELECT COALESCE(json_agg(json_build_object('network_id', network_id, 'address', address, \
               'version', version, 'mac', mac, 'position', position) ORDER BY position, version, address), \
-              '[]')::text FROM fixed_ips f WHERE f.instance_uuid = i.uuid) AS ips_json \
+              '[]')::text FROM fixed_ips f WHERE f.instance_uuid = i.uuid) AS ips_json, \
+             (SELECT COALESCE(json_agg(json_build_object('address', address, 'fixed_address', \
+              fixed_address) ORDER BY address), '[]')::text FROM floating_ips fl \
+              WHERE fl.instance_uuid = i.uuid) AS floating_json \
              FROM instances i"
         }
     }
@@ -697,6 +712,12 @@ impl<'a> InstanceRepo<'a> {
             .bind(uuid)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL WHERE instance_uuid = $1",
+        )
+        .bind(uuid)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

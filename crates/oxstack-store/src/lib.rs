@@ -9,6 +9,7 @@
 pub mod console_tokens;
 mod error;
 pub mod flavors;
+pub mod floating_ips;
 pub mod identity;
 pub mod images;
 pub mod instance_actions;
@@ -149,6 +150,11 @@ impl Store {
     /// Migration records.
     pub fn migrations(&self) -> migrations::MigrationRepo<'_> {
         migrations::MigrationRepo::new(&self.pool)
+    }
+
+    /// Floating addresses.
+    pub fn floating_ips(&self) -> floating_ips::FloatingIpRepo<'_> {
+        floating_ips::FloatingIpRepo::new(&self.pool)
     }
 
     /// Per-project quota overrides.

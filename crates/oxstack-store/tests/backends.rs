@@ -605,6 +605,7 @@ fn instance(
             mac: "fa:16:3e:00:00:01".into(),
             position: 0,
         }],
+        floating_ips: Vec::new(),
     }
 }
 

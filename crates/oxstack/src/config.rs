@@ -77,6 +77,8 @@ struct NetworkFile {
     ipv4_cidr: Option<String>,
     /// IPv6 subnet (SLAAC, /64 or shorter), e.g. `fd00:0:0:1::/64`; "" for none.
     ipv6_cidr: Option<String>,
+    /// The floating pool `public`'s subnet, e.g. `172.24.4.0/24`; "" for none.
+    floating_cidr: Option<String>,
 }
 
 /// The `[fake_driver]` table.
@@ -307,7 +309,17 @@ fn network(file: &NetworkFile) -> anyhow::Result<NetworkConfig> {
                 .with_context(|| format!("invalid ipv6_cidr {text:?} (a /64 or shorter)"))?,
         ),
     };
-    Ok(NetworkConfig::new(&name, ipv4, ipv6))
+    let mut network = NetworkConfig::new(&name, ipv4, ipv6);
+    match file.floating_cidr.as_deref() {
+        None => {}
+        Some("") => network.floating = None,
+        Some(text) => {
+            let cidr =
+                Cidr::parse(text, 30).with_context(|| format!("invalid floating_cidr {text:?}"))?;
+            network.floating = Some(("public".into(), cidr));
+        }
+    }
+    Ok(network)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

@@ -1174,3 +1174,124 @@ async fn resizes_and_live_migrations_leave_migration_records() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn floating_ips_are_allocated_and_associated_up_to_2_43() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.35");
+    let body = json!({"server": {"name": "public", "imageRef": image, "flavorRef": "1"}});
+    let id = json_of(c.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "ACTIVE").await;
+    assert_eq!(
+        c.get_ok("/os-floating-ip-pools").await,
+        json!({"floating_ip_pools": [{"name": "public"}]})
+    );
+    let allocated = json_of(c.post("/os-floating-ips", &json!({"pool": "public"})).await).await;
+    let fip = allocated["floating_ip"].clone();
+    let address = fip["ip"].as_str().unwrap().to_owned();
+    assert!(address.starts_with("172.24.4."));
+    assert_eq!(fip["instance_id"], Value::Null);
+    assert_fault(
+        c.post("/os-floating-ips", &json!({"pool": "nope"})).await,
+        404,
+        "Floating IP pool not found.",
+    )
+    .await;
+    assert_eq!(
+        act(&c, &id, json!({"addFloatingIp": {"address": address}}))
+            .await
+            .status(),
+        202
+    );
+    let shown = show(&server.compute(ALICE, "latest"), &id).await;
+    let addresses = shown["addresses"]["private"].as_array().unwrap();
+    let floating = addresses
+        .iter()
+        .find(|a| a["OS-EXT-IPS:type"] == "floating")
+        .unwrap();
+    assert_eq!(floating["addr"], address.as_str());
+    assert_eq!(
+        floating["OS-EXT-IPS-MAC:mac_addr"],
+        addresses[0]["OS-EXT-IPS-MAC:mac_addr"]
+    );
+    let listed = c
+        .get_ok(&format!("/os-floating-ips/{}", fip["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(listed["floating_ip"]["instance_id"], id.as_str());
+    assert_fault(
+        act(&c, &id, json!({"addFloatingIp": {"address": address}})).await,
+        400,
+        "floating IP is already associated",
+    )
+    .await;
+    assert_fault(
+        act(
+            &c,
+            &id,
+            json!({"addFloatingIp": {"address": "172.24.4.250"}}),
+        )
+        .await,
+        404,
+        "floating IP not found",
+    )
+    .await;
+    assert_fault(
+        act(
+            &server.compute(BOB, "2.35"),
+            &id,
+            json!({"addFloatingIp": {"address": address}}),
+        )
+        .await,
+        404,
+        &format!("Instance {id} could not be found."),
+    )
+    .await;
+    assert_eq!(
+        act(&c, &id, json!({"removeFloatingIp": {"address": address}}))
+            .await
+            .status(),
+        202
+    );
+    assert_fault(
+        act(&c, &id, json!({"removeFloatingIp": {"address": address}})).await,
+        409,
+        &format!("Floating IP {address} is not associated with instance {id}."),
+    )
+    .await;
+    // Gone from the API at 2.44 (actions) and 2.36 (the proxy).
+    assert_eq!(
+        act(
+            &server.compute(ALICE, "2.44"),
+            &id,
+            json!({"addFloatingIp": {"address": address}})
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(
+        server
+            .compute(ALICE, "2.36")
+            .get("/os-floating-ips")
+            .await
+            .status(),
+        404
+    );
+    let fip_id = fip["id"].as_str().unwrap();
+    assert_eq!(
+        c.delete(&format!("/os-floating-ips/{fip_id}"))
+            .await
+            .status(),
+        202
+    );
+    assert_fault(
+        c.get(&format!("/os-floating-ips/{fip_id}")).await,
+        404,
+        &format!("Floating IP not found for ID {fip_id}"),
+    )
+    .await;
+}

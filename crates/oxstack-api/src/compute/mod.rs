@@ -10,6 +10,7 @@ mod consoles;
 mod error;
 mod extensions;
 mod flavors;
+mod floating_ips;
 mod image_metadata;
 mod images;
 mod instance_actions;
@@ -105,6 +106,15 @@ fn versioned_routes(state: AppState) -> Router {
             get(quota_sets::show_quota_defaults),
         )
         .route("/os-networks", get(networks::list_networks))
+        .route("/os-floating-ip-pools", get(floating_ips::list_pools))
+        .route(
+            "/os-floating-ips",
+            get(floating_ips::list_floating_ips).post(floating_ips::allocate_floating_ip),
+        )
+        .route(
+            "/os-floating-ips/{floating_ip_id}",
+            get(floating_ips::show_floating_ip).delete(floating_ips::release_floating_ip),
+        )
         .route("/os-networks/{network_id}", get(networks::show_network))
         .route(
             "/servers",

@@ -422,6 +422,7 @@ impl Compute {
             metadata: req.metadata.clone(),
             tags: req.tags.clone(),
             fixed_ips: Vec::new(),
+            floating_ips: Vec::new(),
         })
     }
 

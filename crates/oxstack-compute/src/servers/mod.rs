@@ -7,6 +7,7 @@ pub mod actions;
 mod consoles;
 mod create;
 mod deferred_delete;
+mod floating_ips;
 pub mod instance_actions;
 pub mod list;
 pub mod manager;
@@ -28,6 +29,7 @@ use crate::{Compute, ComputeError, ComputeResult};
 
 pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password};
 pub use list::{ListRequest, ServerSort};
+pub use oxstack_store::floating_ips::FloatingIpRow as FloatingIp;
 pub use oxstack_store::instances::{Column as SortColumn, FixedIp, InstanceRow as Server};
 pub use rebuild::RebuildRequest;
 pub use update::{MAX_TAGS, ServerUpdate};

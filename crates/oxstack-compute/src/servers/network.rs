@@ -73,7 +73,8 @@ impl Cidr<Ipv6Addr> {
     }
 }
 
-/// The network every project may attach servers to.
+/// The network every project may attach servers to, and the external
+/// pool floating addresses come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkConfig {
     /// The network's label in `addresses` and its name.
@@ -81,6 +82,8 @@ pub struct NetworkConfig {
     pub id: String,
     pub ipv4: Option<Cidr<Ipv4Addr>>,
     pub ipv6: Option<Cidr<Ipv6Addr>>,
+    /// The floating pool's name and subnet (DevStack's `public`).
+    pub floating: Option<(String, Cidr<Ipv4Addr>)>,
 }
 
 impl NetworkConfig {
@@ -96,7 +99,14 @@ impl NetworkConfig {
             .to_string(),
             ipv4,
             ipv6,
+            floating: Cidr::parse("172.24.4.0/24", 32).map(|c| ("public".to_owned(), c)),
         }
+    }
+
+    /// The free floating addresses of the pool, lowest first.
+    pub fn free_floating(&self, taken: &std::collections::HashSet<String>) -> Option<Ipv4Addr> {
+        let (_, cidr) = self.floating.as_ref()?;
+        cidr.assignable().find(|a| !taken.contains(&a.to_string()))
     }
 
     /// Whether `addr` lies in one of the subnets.

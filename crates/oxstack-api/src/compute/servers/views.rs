@@ -79,20 +79,29 @@ fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// `addresses`: `{label: [{version, addr, (type, mac)}]}`.
+/// `addresses`: `{label: [{version, addr, (type, mac)}]}`, fixed addresses
+/// first, then the floating ones associated with them.
 pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
-    let items: Vec<Value> = s
+    let entry = |version: i64, addr: &str, kind: &str, mac: &str| {
+        if extended {
+            json!({"version": version, "addr": addr, "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": mac})
+        } else {
+            json!({"version": version, "addr": addr})
+        }
+    };
+    let mut items: Vec<Value> = s
         .fixed_ips
         .iter()
-        .map(|ip| {
-            if extended {
-                json!({"version": ip.version, "addr": ip.address,
-                       "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": ip.mac})
-            } else {
-                json!({"version": ip.version, "addr": ip.address})
-            }
-        })
+        .map(|ip| entry(ip.version, &ip.address, "fixed", &ip.mac))
         .collect();
+    for floating in &s.floating_ips {
+        let mac = s
+            .fixed_ips
+            .iter()
+            .find(|ip| ip.address == floating.fixed_address)
+            .map_or("", |ip| ip.mac.as_str());
+        items.push(entry(4, &floating.address, "floating", mac));
+    }
     if items.is_empty() {
         json!({})
     } else {

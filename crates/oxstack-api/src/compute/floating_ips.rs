@@ -1,0 +1,126 @@
+//! The deprecated network proxies for floating addresses (up to 2.35):
+//! `/os-floating-ip-pools`, `/os-floating-ips[/{id}]`; and the
+//! `addFloatingIp` / `removeFloatingIp` actions (up to 2.43).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use oxstack_compute::servers::FloatingIp;
+use oxstack_identity::Rule;
+use serde_json::{Value, json};
+
+use super::error::NovaError;
+use super::images::gate;
+use super::request::{NovaBody, Req};
+use super::servers::views::caller;
+use crate::AppState;
+
+fn view(f: &FloatingIp) -> Value {
+    json!({"fixed_ip": f.fixed_address, "id": f.id, "instance_id": f.instance_uuid,
+           "ip": f.address, "pool": f.pool})
+}
+
+pub async fn list_pools(State(state): State<AppState>, req: Req) -> Result<Json<Value>, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-floating-ip-pools", Rule::Any)?;
+    let pools: Vec<Value> = state
+        .compute()
+        .floating_ip_pools()
+        .into_iter()
+        .map(|name| json!({"name": name}))
+        .collect();
+    Ok(Json(json!({"floating_ip_pools": pools})))
+}
+
+pub async fn list_floating_ips(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-floating-ips:list", Rule::ProjectReader)?;
+    let found = state.compute().list_floating_ips(&caller(&req)).await?;
+    Ok(Json(
+        json!({"floating_ips": found.iter().map(view).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn allocate_floating_ip(
+    State(state): State<AppState>,
+    req: Req,
+    body: NovaBody,
+) -> Result<Json<Value>, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-floating-ips:create", Rule::ProjectMember)?;
+    let pool = body.0.get("pool").and_then(Value::as_str);
+    let f = state
+        .compute()
+        .allocate_floating_ip(&caller(&req), pool)
+        .await?;
+    Ok(Json(json!({"floating_ip": view(&f)})))
+}
+
+pub async fn show_floating_ip(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-floating-ips:show", Rule::ProjectReader)?;
+    let f = state.compute().get_floating_ip(&caller(&req), &id).await?;
+    Ok(Json(json!({"floating_ip": view(&f)})))
+}
+
+pub async fn release_floating_ip(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<StatusCode, NovaError> {
+    gate(&req, 35)?;
+    req.authorize("os_compute_api:os-floating-ips:delete", Rule::ProjectMember)?;
+    state
+        .compute()
+        .release_floating_ip(&caller(&req), &id)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `addFloatingIp` / `removeFloatingIp`.
+pub(super) async fn floating_ip_action(
+    state: &AppState,
+    req: &Req,
+    id: &str,
+    action: &str,
+    body: &NovaBody,
+) -> Result<Response, NovaError> {
+    gate(req, 43)?;
+    let add = action == "addFloatingIp";
+    let ip = json!({"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]});
+    let mut props = json!({"address": ip.clone()});
+    if add {
+        props["fixed_address"] = ip;
+    }
+    body.validate(&json!({
+        "type": "object",
+        "properties": {action: {"type": "object", "properties": props,
+                                "required": ["address"], "additionalProperties": false}},
+        "required": [action],
+        "additionalProperties": false,
+    }))?;
+    let args = &body.0[action];
+    let address = args["address"].as_str().unwrap_or_default();
+    let compute = state.compute();
+    if add {
+        req.authorize("os_compute_api:os-floating-ips:add", Rule::ProjectMember)?;
+        let fixed = args.get("fixed_address").and_then(Value::as_str);
+        compute
+            .add_floating_ip(&caller(req), id, address, fixed)
+            .await?;
+    } else {
+        req.authorize("os_compute_api:os-floating-ips:remove", Rule::ProjectMember)?;
+        compute
+            .remove_floating_ip(&caller(req), id, address)
+            .await?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
