@@ -512,6 +512,11 @@ async fn networks_allocate_fixed_addresses() {
     wait_for(&c, &reused, "ACTIVE").await;
 }
 
+/// Posts a server action.
+async fn act_on(c: &Compute<'_>, id: &str, body: Value) -> reqwest::Response {
+    c.post(&format!("/servers/{id}/action"), &body).await
+}
+
 /// The id of the `private` network: derived from its name, so the same in
 /// every oxstack with the default configuration.
 fn private_network_id() -> String {
