@@ -1416,6 +1416,79 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
         c1.get_ok("/limits").await["limits"]["absolute"]["totalInstancesUsed"],
         9
     );
+
+    // Actions, their records, resizes, migrations, consoles and floating
+    // addresses on PostgreSQL, across the two nodes.
+    let second = servers[1]["id"].as_str().unwrap();
+    assert_eq!(
+        act_on(&c1, second, json!({"os-stop": null})).await.status(),
+        202
+    );
+    wait_for(&c2, second, "SHUTOFF").await;
+    assert_eq!(
+        act_on(&c2, second, json!({"resize": {"flavorRef": "2"}}))
+            .await
+            .status(),
+        202
+    );
+    wait_for(&c1, second, "VERIFY_RESIZE").await;
+    assert_eq!(
+        act_on(&c1, second, json!({"revertResize": null}))
+            .await
+            .status(),
+        202
+    );
+    wait_for(&c2, second, "SHUTOFF").await;
+    let actions = c2
+        .get_ok(&format!("/servers/{second}/os-instance-actions"))
+        .await;
+    let names: Vec<&str> = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["revertResize", "resize", "stop", "create"]);
+    let migrations = one.compute(ADMIN, "latest").get_ok("/os-migrations").await;
+    assert_eq!(migrations["migrations"][0]["status"], "reverted");
+    let console = c1
+        .post(
+            &format!("/servers/{second}/remote-consoles"),
+            &json!({"remote_console": {"protocol": "serial", "type": "serial"}}),
+        )
+        .await;
+    let url = json_of(console).await["remote_console"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = url.rsplit("token=").next().unwrap();
+    let checked = two
+        .compute(ADMIN, "latest")
+        .get_ok(&format!("/os-console-auth-tokens/{token}"))
+        .await;
+    assert_eq!(checked["console"]["instance_uuid"], second);
+    let fip = json_of(
+        two.compute(ALICE, "2.35")
+            .post("/os-floating-ips", &json!({}))
+            .await,
+    )
+    .await;
+    let address = fip["floating_ip"]["ip"].as_str().unwrap().to_owned();
+    let associate = act_on(
+        &one.compute(ALICE, "2.35"),
+        second,
+        json!({"addFloatingIp": {"address": address}}),
+    )
+    .await;
+    assert_eq!(associate.status(), 202);
+    let shown = c2.get_ok(&format!("/servers/{second}")).await;
+    let kinds: Vec<&str> = shown["server"]["addresses"]["private"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["OS-EXT-IPS:type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["fixed", "fixed", "floating"]);
 }
 
 #[tokio::test]
