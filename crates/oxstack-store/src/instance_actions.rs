@@ -172,6 +172,16 @@ impl<'a> ActionRepo<'a> {
         Ok(())
     }
 
+    /// Marks an action without events finished.
+    pub async fn close(&self, action_id: i64, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1")
+            .bind(action_id)
+            .bind(now)
+            .execute(self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The actions of a server, newest first, after the `marker` request id.
     pub async fn list(
         &self,

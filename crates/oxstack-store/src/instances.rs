@@ -65,6 +65,8 @@ pub struct InstanceRow {
     /// JSON of the [`FlavorColumns`] a resize started from, until it is
     /// confirmed or reverted.
     pub old_flavor: Option<String>,
+    /// The image a shelved server's disk is kept in.
+    pub shelved_image_id: Option<String>,
     pub created_at: i64,
     pub updated_at: Option<i64>,
     pub launched_at: Option<i64>,
@@ -152,6 +154,7 @@ impl FromRow<'_, AnyRow> for InstanceRow {
             trusted_certs: row.try_get("trusted_certs")?,
             fault: row.try_get("fault")?,
             old_flavor: row.try_get("old_flavor")?,
+            shelved_image_id: row.try_get("shelved_image_id")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             launched_at: row.try_get("launched_at")?,
@@ -342,6 +345,7 @@ pub struct InstanceUpdate {
     pub key_name: Option<Option<String>>,
     /// JSON array of security group names.
     pub security_groups: Option<String>,
+    pub shelved_image_id: Option<Option<String>>,
 }
 
 /// Which states a transition starts from.
@@ -639,6 +643,7 @@ impl<'a> InstanceRepo<'a> {
         set_nullable(&mut b, "trusted_certs", &u.trusted_certs);
         set_nullable(&mut b, "key_name", &u.key_name);
         set_nullable(&mut b, "security_groups", &required(&u.security_groups));
+        set_nullable(&mut b, "shelved_image_id", &u.shelved_image_id);
         if let Some(auto) = u.auto_disk_config {
             b.push(&format!(", auto_disk_config = {}", i64::from(auto)));
         }

@@ -590,6 +590,7 @@ fn instance(
         trusted_certs: None,
         fault: None,
         old_flavor: None,
+        shelved_image_id: None,
         created_at,
         updated_at: Some(created_at),
         launched_at: None,

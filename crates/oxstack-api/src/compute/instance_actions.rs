@@ -55,7 +55,7 @@ fn event(req: &Req, project_id: &str, e: &EventRow) -> Value {
             out.insert("host".into(), json!(e.host));
         }
     }
-    if req.at_least(84) {
+    if req.at_least(84) && admin {
         out.insert("details".into(), json!(e.details));
     }
     Value::Object(out)

@@ -367,6 +367,19 @@ impl Compute {
             .await?)
     }
 
+    /// Records events of an action that completed at once (steps Nova's
+    /// conductor and compute run that this cloud does in one go).
+    pub(crate) async fn record_events(&self, action_id: i64, events: &[&str]) -> ComputeResult<()> {
+        let actions = self.store.instance_actions();
+        for event in events {
+            actions
+                .start_event(action_id, event, &self.host, now_micros())
+                .await?;
+            actions.finish(action_id, event, None, now_micros()).await?;
+        }
+        Ok(())
+    }
+
     /// Resumes an action a restart interrupted; `false` when the task
     /// state belongs to no action of the table.
     pub(crate) async fn resume_action(&self, server: &Server) -> ComputeResult<bool> {

@@ -413,6 +413,7 @@ impl Compute {
             trusted_certs: req.trusted_certs.as_ref().map(to_json),
             fault: None,
             old_flavor: None,
+            shelved_image_id: None,
             created_at: now,
             updated_at: Some(now),
             launched_at: None,

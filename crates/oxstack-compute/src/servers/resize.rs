@@ -183,6 +183,16 @@ impl Compute {
     /// Walks the resize task states and leaves the server `resized`.
     pub(crate) async fn finish_resize(&self, uuid: &str, action_id: i64) -> ComputeResult<()> {
         let actions = self.store.instance_actions();
+        // Nova's conductor and source-host steps, done here in one go.
+        self.record_events(
+            action_id,
+            &[
+                "conductor_migrate_server",
+                "compute_prep_resize",
+                "compute_resize_instance",
+            ],
+        )
+        .await?;
         let event = "compute_finish_resize";
         actions
             .start_event(action_id, event, &self.host, now_micros())
@@ -241,7 +251,9 @@ impl Compute {
         }
         self.advance_migration(&server.uuid, &["finished"], "confirmed")
             .await?;
-        self.record_action(&server, caller, "confirmResize").await?;
+        let action_id = self.record_action(&server, caller, "confirmResize").await?;
+        self.record_events(action_id, &["compute_confirm_resize"])
+            .await?;
         Ok(())
     }
 
@@ -317,7 +329,12 @@ impl Compute {
                 other?;
                 self.advance_migration(&server.uuid, &["finished"], "reverted")
                     .await?;
-                self.record_action(&server, caller, "revertResize").await?;
+                let action_id = self.record_action(&server, caller, "revertResize").await?;
+                self.record_events(
+                    action_id,
+                    &["compute_revert_resize", "compute_finish_revert_resize"],
+                )
+                .await?;
                 Ok(())
             }
         }

@@ -3,10 +3,11 @@
 //! guest is destroyed and it leaves its host (`SHELVED_OFFLOADED`), keeping
 //! its addresses; `unshelve` spawns it again.
 
-use oxstack_store::instances::{StateChange, StateGuard};
+use oxstack_store::instances::{InstanceUpdate, StateChange, StateGuard};
 use oxstack_virt::{Operation, PowerState};
 
 use super::manager::guest_spec;
+use super::snapshot::SnapshotRequest;
 use super::states::vm;
 use super::{Caller, Server, check_lock, refused};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
@@ -92,6 +93,30 @@ impl Compute {
             let now = self.get_server(caller, id).await?;
             return Err(refused(kind.api_name(), &now, from));
         }
+        if kind == ShelveKind::Shelve {
+            // Nova keeps the disk of a shelved server as a snapshot image.
+            let request = SnapshotRequest {
+                name: format!("{}-shelved", server.display_name),
+                ..SnapshotRequest::default()
+            };
+            let image_id = match self.new_snapshot_image(&server, caller, &request).await {
+                Ok(image_id) => image_id,
+                Err(e) => {
+                    let back = StateChange {
+                        task_state: Some(None),
+                        ..StateChange::default()
+                    };
+                    repo.transition(id, &task_guard(kind.first_task()), &back, now_micros())
+                        .await?;
+                    return Err(e);
+                }
+            };
+            let update = InstanceUpdate {
+                shelved_image_id: Some(Some(image_id)),
+                ..InstanceUpdate::default()
+            };
+            repo.update(id, &update, now_micros()).await?;
+        }
         let action_id = self.record_action(&server, caller, kind.api_name()).await?;
         let compute = self.clone();
         let uuid = server.uuid.clone();
@@ -149,6 +174,14 @@ impl Compute {
             return Ok(None);
         }
         let last = SHELVE_STEPS[2];
+        let Some(server) = self.store.instances().get(uuid).await? else {
+            return Ok(None);
+        };
+        if let Some(image_id) = &server.shelved_image_id
+            && let Err(message) = self.upload_disk(&server, image_id).await
+        {
+            return self.revert_task(uuid, last, &message).await;
+        }
         if let Err(e) = self.driver.operate(uuid, Operation::PowerOff).await {
             return self.revert_task(uuid, last, &e.message).await;
         }
@@ -215,6 +248,16 @@ impl Compute {
         };
         repo.transition(uuid, &task_guard(UNSHELVE_STEPS[1]), &active, now_micros())
             .await?;
+        // The server runs again: its shelved disk image goes (Nova's
+        // `_delete_snapshot_of_shelved_instance`).
+        if let Some(image_id) = &server.shelved_image_id {
+            self.delete_project_image(&server, image_id).await;
+            let update = InstanceUpdate {
+                shelved_image_id: Some(None),
+                ..InstanceUpdate::default()
+            };
+            repo.update(uuid, &update, now_micros()).await?;
+        }
         Ok(None)
     }
 

@@ -50,7 +50,7 @@ impl Compute {
             let now = self.get_server(caller, id).await?;
             return Err(refused(action, &now, &SNAPSHOT_FROM));
         }
-        let image_id = match self.new_snapshot_image(&server, &req).await {
+        let image_id = match self.new_snapshot_image(&server, caller, &req).await {
             Ok(image_id) => image_id,
             Err(e) => {
                 let back = StateChange {
@@ -82,9 +82,10 @@ impl Compute {
 
     /// The image record a snapshot fills: private to the server's project,
     /// with Nova's snapshot properties and the requested metadata.
-    async fn new_snapshot_image(
+    pub(crate) async fn new_snapshot_image(
         &self,
         server: &Server,
+        caller: &Caller,
         req: &SnapshotRequest,
     ) -> ComputeResult<String> {
         let mut image = oxstack_image::blank(uuid::Uuid::new_v4().to_string());
@@ -96,7 +97,7 @@ impl Compute {
         image.properties = req.metadata.clone();
         let props = [
             ("instance_uuid", server.uuid.clone()),
-            ("user_id", server.user_id.clone()),
+            ("user_id", caller.user_id.clone()),
             ("base_image_ref", server.image_ref.clone()),
             (
                 "image_type",
@@ -157,14 +158,7 @@ impl Compute {
         let Some(server) = repo.get(uuid).await? else {
             return Ok(());
         };
-        let disk = oxstack_image::qcow2::empty(u64::try_from(server.root_gb).unwrap_or(0) << 30);
-        let viewer = Viewer {
-            project_id: &server.project_id,
-            is_admin: false,
-        };
-        let stream =
-            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(disk))]);
-        let uploaded = self.images.upload(viewer, image_id, stream).await;
+        let uploaded = self.upload_disk(&server, image_id).await;
         let done = StateChange {
             task_state: Some(None),
             ..StateChange::default()
@@ -174,7 +168,7 @@ impl Compute {
             task_states: Some(vec![Some("image_uploading".into())]),
         };
         repo.transition(uuid, &from, &done, now_micros()).await?;
-        let error = uploaded.as_ref().err().map(ToString::to_string);
+        let error = uploaded.err();
         if let (Some((backup_type, rotation)), None) = (&backup, &error) {
             self.rotate_backups(&server, backup_type, *rotation).await?;
         }
@@ -182,6 +176,34 @@ impl Compute {
             .finish(action_id, event, error.as_deref(), now_micros())
             .await?;
         Ok(())
+    }
+
+    /// Writes a copy of the server's disk (the fake hypervisor's: an empty
+    /// qcow2 of the flavor's root size) into a `queued` image.
+    pub(crate) async fn upload_disk(&self, server: &Server, image_id: &str) -> Result<(), String> {
+        let disk = oxstack_image::qcow2::empty(u64::try_from(server.root_gb).unwrap_or(0) << 30);
+        let viewer = Viewer {
+            project_id: &server.project_id,
+            is_admin: false,
+        };
+        let stream =
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(disk))]);
+        self.images
+            .upload(viewer, image_id, stream)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Deletes an image of the server's project (a shelved disk).
+    pub(crate) async fn delete_project_image(&self, server: &Server, image_id: &str) {
+        let viewer = Viewer {
+            project_id: &server.project_id,
+            is_admin: false,
+        };
+        if let Err(e) = self.images.delete(viewer, image_id).await {
+            tracing::warn!(image = %image_id, error = %e, "deleting an image failed");
+        }
     }
 
     /// Keeps the newest `rotation` backups of this kind of the server.

@@ -85,6 +85,15 @@ pub(super) async fn rebuild(
     };
     let label = &state.compute().settings().network.name;
     let mut view = views::server(req, &server, kind, label);
+    // Nova's rebuild view: `key_name` from 2.54 even in the short form;
+    // from 2.75 the full form without the extended `user_data` (the
+    // top-level `user_data` below replaces it).
+    if req.at_least(54) {
+        view["key_name"] = json!(server.key_name);
+    }
+    if let Some(map) = view.as_object_mut() {
+        map.shift_remove("OS-EXT-SRV-ATTR:user_data");
+    }
     if state.compute().settings().enable_instance_password {
         let password = r["adminPass"]
             .as_str()
