@@ -321,6 +321,19 @@ def compute(server, token, method, path, body=None, version=None):
     return http(method, server.url("/compute/v2.1" + path), headers=headers, body=body)
 
 
+def eventually(fetch, settled, timeout: float = SERVER_TIMEOUT, interval: float = 0.1):
+    """Calls fetch() until settled(result) holds or `timeout` passes;
+    returns the last result (the caller asserts on it). For the short
+    windows Nova has too, e.g. an action's event finishes just after the
+    server it changed is saved."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if settled(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
 def raw_server(server, token, sid, version="2.100") -> dict:
     """GET /servers/{id} as `token`: the server's JSON (the answer must be 200)."""
     resp = compute(server, token, "GET", f"/servers/{sid}", version=version)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-import pytest
-
 from oxhelpers import (compute, expect_status, openstack, openstack_fails, openstack_ok, raw_server, unique,
                        wait_server)
 

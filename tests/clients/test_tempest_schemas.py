@@ -1,11 +1,11 @@
 """tempest's compute service clients against oxstack: every response of the
 compute APIs oxstack implements (flavors, limits, quotas, extensions,
-versions, the image proxy, and servers with their metadata, addresses, tags
-and lock/unlock) is validated by tempest against its copy of
-Nova's response schemas (a mismatch raises inside the client), and again
-against the response schemas of the `nova` package itself (tempest_support),
-which also know the microversions tempest's schemas do not (2.75's integer
-swap, 2.101-2.104).
+versions, the image proxy, servers with their metadata, addresses and
+tags, server actions and the instance-action log) is validated by tempest
+against its copy of Nova's response schemas (a mismatch raises inside the
+client), and again against the response schemas of the `nova` package
+itself (tempest_support), which also know the microversions tempest's
+schemas do not (2.75's integer swap, 2.101-2.104).
 
 Every call goes through `check(client, "method", ...)`: a failure is an
 AssertionError holding the HTTP request and response.
@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from oxhelpers import http, unique
+from oxhelpers import eventually, http, unique
 from tempest_support import NOVA_VERSION, Checker, Compute, lib_exc, load_nova_schemas, microversion
 
 
@@ -118,7 +118,14 @@ def test_nova_schemas_available(nova_schemas, admin):
                "server_metadata.create", "server_metadata.update_all", "server_metadata.show",
                "server_metadata.update", "server_metadata.delete", "ips.index", "ips.show",
                "server_tags.index", "server_tags.show", "server_tags.update", "server_tags.update_all",
-               "server_tags.delete", "server_tags.delete_all", "lock_server._lock", "lock_server._unlock"):
+               "server_tags.delete", "server_tags.delete_all", "lock_server._lock", "lock_server._unlock",
+               "servers._stop", "servers._start", "servers._reboot", "servers._resize", "servers._confirm_resize",
+               "servers._revert_resize", "servers._rebuild", "servers._create_image", "servers._trigger_crash_dump",
+               "pause_server._pause", "pause_server._unpause", "suspend_server._suspend", "suspend_server._resume",
+               "rescue._rescue", "rescue._unrescue", "admin_password.change_password",
+               "create_backup._create_backup", "shelve._shelve", "shelve._shelve_offload", "shelve._unshelve",
+               "console_output.get_console_output", "admin_actions._reset_state",
+               "admin_actions._inject_network_info", "instance_actions.index", "instance_actions.show"):
         assert schemas.ranges.get(op), op
 
 
@@ -784,24 +791,50 @@ def glance_image(oxstack, token, image_id) -> dict:
     return resp.json()
 
 
+def flavor_name(mv: str, server: dict) -> str:
+    """The flavor as the microversion shows it: its id before 2.47, its
+    name from 2.47."""
+    return server["flavor"]["original_name"] if at_least(mv, "2.47") else server["flavor"]["id"]
+
+
+def expect_action_log(check, servers, sid, oldest_first: list[str]) -> None:
+    """list_instance_actions holds these actions (newest first);
+    show_instance_action of each, as admin: every event successful, with
+    its traceback field, its host and hostId from 2.62, details from 2.84."""
+    mv = check.version
+    listed = check(servers, "list_instance_actions", sid)["instanceActions"]
+    assert [a["action"] for a in listed] == oldest_first[::-1], [a["action"] for a in listed]
+    for action in listed:
+        shown = eventually(lambda: check(servers, "show_instance_action", sid, action["request_id"]),
+                           lambda r: all(e["finish_time"] for e in r["instanceAction"]["events"]))["instanceAction"]
+        assert (shown["action"], shown["request_id"]) == (action["action"], action["request_id"]), shown
+        for event in shown["events"]:
+            assert event["result"] == "Success" and "traceback" in event, shown
+            assert ("host" in event, "hostId" in event, "details" in event) == (
+                at_least(mv, "2.62"), at_least(mv, "2.62"), at_least(mv, "2.84")), event
+    check.fails(lib_exc.NotFound, servers, "show_instance_action", sid, "req-00000000-0000-0000-0000-000000000000")
+
+
+def expect_nova_validated(check, *operations: str) -> None:
+    """Nova's schemas really were applied to these operations."""
+    if check.nova is not None:
+        missing = set(operations) - {op for op, _ in check.validated}
+        assert not missing, sorted(missing)
+
+
 @pytest.mark.parametrize("mv", MICROVERSIONS)
-def test_server_actions(mv, admin, oxstack, cirros_id, checker, server_cleanup, image_cleanup):
-    """Every server action tempest has a call for (trigger_crash_dump through
-    its generic `action`, createImage through the compute ImagesClient), then
-    the instance-action log of them all: each response validated by tempest's
-    schema and by Nova's."""
+def test_server_power_actions(mv, admin, cirros_id, checker, server_cleanup):
+    """stop/start, reboot, pause/unpause, suspend/resume, trigger_crash_dump
+    (2.17, through tempest's generic `action`), rescue/unrescue,
+    changePassword, console output, lock/unlock, and their action log."""
     check = checker(mv)
     servers = admin.servers
-    sid = boot(check, servers, cirros_id, unique("tempest-act"))
+    sid = boot(check, servers, cirros_id, unique("tempest-power"))
     server_cleanup.append(sid)
 
     def settle(status: str) -> dict:
         return wait_for_status(check, servers, sid, status)
 
-    def flavor_name(server: dict) -> str:
-        return server["flavor"]["original_name"] if at_least(mv, "2.47") else server["flavor"]["id"]
-
-    # --- power
     check(servers, "stop_server", sid)
     assert settle("SHUTOFF")["OS-EXT-STS:vm_state"] == "stopped"
     check(servers, "start_server", sid)
@@ -824,7 +857,6 @@ def test_server_actions(mv, admin, oxstack, cirros_id, checker, server_cleanup, 
     else:  # Nova: a versioned action below its version is a bare 404
         check.fails(lib_exc.NotFound, servers, "action", sid, "trigger_crash_dump", **crash_dump)
 
-    # --- rescue, password
     rescued = check(servers, "rescue_server", sid, adminPass="rescue-pw")
     assert rescued.response.status == 200 and rescued["adminPass"] == "rescue-pw", rescued
     assert settle("RESCUE")["OS-EXT-STS:vm_state"] == "rescued"
@@ -833,18 +865,56 @@ def test_server_actions(mv, admin, oxstack, cirros_id, checker, server_cleanup, 
     check(servers, "change_password", sid, adminPass="changed-pw")
     settle("ACTIVE")
 
-    # --- resize: confirm, then revert
+    output = check(servers, "get_console_output", sid, length=2)["output"]
+    assert output and len(output.rstrip("\n").split("\n")) <= 2, output
+    check(servers, "get_console_output", sid)
+    check(servers, "lock_server", sid, **({"locked_reason": "tempest"} if at_least(mv, "2.73") else {}))
+    check(servers, "unlock_server", sid)
+
+    expect_action_log(check, servers, sid, [
+        "create", "stop", "start", "reboot", "reboot", "pause", "unpause", "suspend", "resume",
+        *(["trigger_crash_dump"] if at_least(mv, "2.17") else []), "rescue", "unrescue", "changePassword",
+        "lock", "unlock"])
+    expect_nova_validated(check, "servers._stop", "servers._start", "servers._reboot", "pause_server._pause",
+                          "pause_server._unpause", "suspend_server._suspend", "suspend_server._resume",
+                          "rescue._rescue", "rescue._unrescue", "admin_password.change_password",
+                          "console_output.get_console_output", "lock_server._lock", "lock_server._unlock",
+                          "instance_actions.index", "instance_actions.show",
+                          *(["servers._trigger_crash_dump"] if at_least(mv, "2.17") else []))
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_server_resize(mv, admin, cirros_id, checker, server_cleanup):
+    """resize to m1.small and confirm (204), resize to m1.medium and revert."""
+    check = checker(mv)
+    servers = admin.servers
+    sid = boot(check, servers, cirros_id, unique("tempest-resize"))
+    server_cleanup.append(sid)
+    small = "m1.small" if at_least(mv, "2.47") else "2"
+
     check(servers, "resize_server", sid, "2")
-    assert flavor_name(settle("VERIFY_RESIZE")) == ("m1.small" if at_least(mv, "2.47") else "2")
+    resized = wait_for_status(check, servers, sid, "VERIFY_RESIZE")
+    assert (resized["OS-EXT-STS:vm_state"], flavor_name(mv, resized)) == ("resized", small), resized
     confirmed = check(servers, "confirm_resize_server", sid)
     assert confirmed.response.status == 204, confirmed.response
-    assert flavor_name(settle("ACTIVE")) == ("m1.small" if at_least(mv, "2.47") else "2")
+    assert flavor_name(mv, wait_for_status(check, servers, sid)) == small
     check(servers, "resize_server", sid, "3")
-    settle("VERIFY_RESIZE")
+    assert flavor_name(mv, wait_for_status(check, servers, sid, "VERIFY_RESIZE")) != small
     check(servers, "revert_resize_server", sid)
-    assert flavor_name(settle("ACTIVE")) == ("m1.small" if at_least(mv, "2.47") else "2")
+    assert flavor_name(mv, wait_for_status(check, servers, sid)) == small
 
-    # --- rebuild (the full server from 2.75, user_data from 2.57)
+    expect_action_log(check, servers, sid, ["create", "resize", "confirmResize", "resize", "revertResize"])
+    expect_nova_validated(check, "servers._resize", "servers._confirm_resize", "servers._revert_resize")
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_server_rebuild(mv, admin, cirros_id, checker, server_cleanup):
+    """rebuild: 202 with the server (the short view up to 2.74, the full
+    one from 2.75), adminPass, key_name from 2.54, user_data from 2.57."""
+    check = checker(mv)
+    servers = admin.servers
+    sid = boot(check, servers, cirros_id, unique("tempest-rebuild"))
+    server_cleanup.append(sid)
     rebuild = dict(name=unique("tempest-rebuilt"), metadata={"r": "1"}, adminPass="rebuild-pw")
     if at_least(mv, "2.19"):
         rebuild["description"] = "rebuilt by tempest"
@@ -853,64 +923,45 @@ def test_server_actions(mv, admin, oxstack, cirros_id, checker, server_cleanup, 
     rebuilt = check(servers, "rebuild_server", sid, cirros_id, **rebuild)["server"]
     assert (rebuilt["id"], rebuilt["name"], rebuilt["adminPass"]) == (sid, rebuild["name"], "rebuild-pw"), rebuilt
     assert rebuilt["metadata"] == {"r": "1"} and rebuilt["image"]["id"] == cirros_id, rebuilt
-    assert settle("ACTIVE")["name"] == rebuild["name"]
+    if at_least(mv, "2.57"):
+        assert rebuilt["user_data"] == rebuild["user_data"], rebuilt
+    assert wait_for_status(check, servers, sid)["name"] == rebuild["name"]
 
-    # --- snapshot and backup images
+    expect_action_log(check, servers, sid, ["create", "rebuild"])
+    expect_nova_validated(check, "servers._rebuild")
+
+
+@pytest.mark.parametrize("mv", MICROVERSIONS)
+def test_server_images_and_shelve(mv, admin, oxstack, cirros_id, checker, server_cleanup, image_cleanup):
+    """createImage (the compute ImagesClient) and createBackup (Location
+    up to 2.44, image_id from 2.45); shelve (offloaded at once, so the
+    admin's shelveOffload finds nothing left to offload: 409), unshelve."""
+    check = checker(mv)
+    servers = admin.servers
+    sid = boot(check, servers, cirros_id, unique("tempest-images"))
+    server_cleanup.append(sid)
+
     snapshot = image_id_of(check, check(admin.images, "create_image", sid, name=unique("tempest-snap")))
     image_cleanup.append(snapshot)
-    settle("ACTIVE")
+    wait_for_status(check, servers, sid)
     backup = image_id_of(check, check(servers, "create_backup", sid, name=unique("tempest-backup"),
                                       backup_type="daily", rotation=1))
     image_cleanup.append(backup)
-    settle("ACTIVE")
+    wait_for_status(check, servers, sid)
     for image_id, kind in ((snapshot, "snapshot"), (backup, "backup")):
         image = glance_image(oxstack, admin.token, image_id)
         assert (image["status"], image["image_type"], image["instance_uuid"]) == ("active", kind, sid), image
 
-    # --- shelve (offloaded at once: shelveOffload has nothing left to do), unshelve
     check(servers, "shelve_server", sid)
-    settle("SHELVED_OFFLOADED")
+    wait_for_status(check, servers, sid, "SHELVED_OFFLOADED")
     refused = check.fails(lib_exc.Conflict, servers, "shelve_offload_server", sid)
     assert f"Cannot 'shelveOffload' instance {sid} while it is in vm_state shelved_offloaded" in str(refused)
     check(servers, "unshelve_server", sid)
-    settle("ACTIVE")
+    wait_for_status(check, servers, sid)
 
-    # --- console, lock
-    output = check(servers, "get_console_output", sid, length=2)["output"]
-    assert output and len(output.rstrip("\n").split("\n")) <= 2, output
-    check(servers, "get_console_output", sid)
-    check(servers, "lock_server", sid, **({"locked_reason": "tempest"} if at_least(mv, "2.73") else {}))
-    check(servers, "unlock_server", sid)
-
-    # --- the instance-action log: every action above, newest first
-    expected = ["create", "stop", "start", "reboot", "reboot", "pause", "unpause", "suspend", "resume",
-                *(["trigger_crash_dump"] if at_least(mv, "2.17") else []), "rescue", "unrescue",
-                "changePassword", "resize", "confirmResize", "resize", "revertResize", "rebuild", "createImage",
-                "createBackup", "shelve", "unshelve", "lock", "unlock"]
-    listed = check(servers, "list_instance_actions", sid)["instanceActions"]
-    assert [a["action"] for a in listed] == expected[::-1], [a["action"] for a in listed]
-    for action in listed:
-        shown = check(servers, "show_instance_action", sid, action["request_id"])["instanceAction"]
-        assert (shown["action"], shown["request_id"]) == (action["action"], action["request_id"]), shown
-        for event in shown["events"]:  # the admin's view: everything, host from 2.62, details from 2.84
-            assert event["result"] == "Success" and "traceback" in event, shown
-            assert ("host" in event, "hostId" in event, "details" in event) == (
-                at_least(mv, "2.62"), at_least(mv, "2.62"), at_least(mv, "2.84")), event
-    check.fails(lib_exc.NotFound, servers, "show_instance_action", sid, "req-00000000-0000-0000-0000-000000000000")
-
-    # Nova's schemas really were applied to every kind of call.
-    if check.nova is not None:
-        validated = {op for op, _ in check.validated}
-        wanted = {"servers._stop", "servers._start", "servers._reboot", "pause_server._pause",
-                  "pause_server._unpause", "suspend_server._suspend", "suspend_server._resume", "rescue._rescue",
-                  "rescue._unrescue", "admin_password.change_password", "servers._resize",
-                  "servers._confirm_resize", "servers._revert_resize", "servers._rebuild", "servers._create_image",
-                  "create_backup._create_backup", "shelve._shelve", "shelve._unshelve",
-                  "console_output.get_console_output", "lock_server._lock", "lock_server._unlock",
-                  "instance_actions.index", "instance_actions.show"}
-        if at_least(mv, "2.17"):
-            wanted.add("servers._trigger_crash_dump")
-        assert wanted <= validated, sorted(wanted - validated)
+    expect_action_log(check, servers, sid, ["create", "createImage", "createBackup", "shelve", "unshelve"])
+    expect_nova_validated(check, "servers._create_image", "create_backup._create_backup", "shelve._shelve",
+                          "shelve._unshelve")
 
 
 @pytest.mark.parametrize("mv", MICROVERSIONS)
@@ -928,10 +979,8 @@ def test_admin_server_actions(mv, admin, cirros_id, checker, server_cleanup):
     wait_for_status(check, servers, sid, "ACTIVE")
     check(servers, "inject_network_info", sid)
     wait_for_status(check, servers, sid, "ACTIVE")
-    listed = check(servers, "list_instance_actions", sid)["instanceActions"]
-    assert [a["action"] for a in listed] == ["resetState", "resetState", "create"], listed
-    for action in listed:
-        check(servers, "show_instance_action", sid, action["request_id"])
+    expect_nova_validated(check, "admin_actions._reset_state", "admin_actions._inject_network_info")
+    expect_action_log(check, servers, sid, ["create", "resetState", "resetState"])
 
 
 @pytest.mark.parametrize("mv", ["2.1", "2.51", "2.73", "2.104"])
