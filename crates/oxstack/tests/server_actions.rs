@@ -263,6 +263,10 @@ async fn bad_bodies_versions_locks_tenancy_and_policy() {
         202
     );
     assert_eq!(show(&c, &id).await["status"], "ACTIVE");
+    let log = c
+        .get_ok(&format!("/servers/{id}/os-instance-actions"))
+        .await;
+    assert_eq!(log["instanceActions"][0]["action"], "resetState");
     // The console log.
     let output = act(&c, &id, json!({"os-getConsoleOutput": {"length": 2}})).await;
     assert_eq!(output.status(), 200);

@@ -415,7 +415,12 @@ impl Compute {
         id: &str,
         to: &str,
     ) -> ComputeResult<()> {
-        self.get_server(caller, id).await?;
+        let server = self.get_server(caller, id).await?;
+        let action_id = self.record_action(&server, caller, "resetState").await?;
+        self.store
+            .instance_actions()
+            .close(action_id, now_micros())
+            .await?;
         let change = StateChange {
             vm_state: Some(to.to_owned()),
             task_state: Some(None),
