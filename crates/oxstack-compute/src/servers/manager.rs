@@ -5,7 +5,9 @@
 //! All work in flight is visible in the database (`task_state`), so after a
 //! crash [`Compute::recover`] finishes it, as Nova's `init_host` does:
 //! interrupted builds are built again (spawning is idempotent), interrupted
-//! deletes are completed.
+//! deletes completed, and each action flow (the action table, resize,
+//! rebuild, shelving, soft delete, restore) resumed from the task state it
+//! reached; a task no flow owns is cleared.
 
 use oxstack_store::instances::{StateChange, StateGuard};
 use oxstack_virt::{GuestSpec, PowerState};
