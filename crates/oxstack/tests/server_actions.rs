@@ -1330,3 +1330,191 @@ async fn floating_ips_are_allocated_and_associated_up_to_2_43() {
     )
     .await;
 }
+
+/// Every member action, as a reader (403 with its policy) and, for the
+/// lock-checked ones, as the owner of a locked server (409).
+#[tokio::test]
+async fn readers_are_refused_every_action_and_locks_stop_owners() {
+    let server = Server::start().await;
+    let admin_token = server.admin_token().await;
+    let project = json_of(
+        server
+            .get("/identity/v3/projects?name=demo", &admin_token)
+            .await,
+    )
+    .await["projects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let role = json_of(
+        server
+            .get("/identity/v3/roles?name=reader", &admin_token)
+            .await,
+    )
+    .await["roles"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user = server
+        .http
+        .post(server.url("/identity/v3/users"))
+        .header("X-Auth-Token", &admin_token)
+        .json(&json!({"user": {"name": "watcher", "password": "pw"}}))
+        .send()
+        .await
+        .unwrap();
+    let user_id = json_of(user).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = server
+        .http
+        .put(server.url(&format!(
+            "/identity/v3/projects/{project}/users/{user_id}/roles/{role}"
+        )))
+        .header("X-Auth-Token", &admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), 204);
+    let member = server.compute(&server.token("demo", "demo", "demo").await, "latest");
+    let reader = server.compute(&server.token("watcher", "pw", "demo").await, "latest");
+    let image =
+        json_of(server.get("/image/v2/images", &admin_token).await).await["images"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let id = active_server(&member, &image).await;
+    let cases = [
+        (
+            json!({"os-stop": null}),
+            "os_compute_api:servers:stop",
+            true,
+        ),
+        (
+            json!({"os-start": null}),
+            "os_compute_api:servers:start",
+            true,
+        ),
+        (
+            json!({"pause": null}),
+            "os_compute_api:os-pause-server:pause",
+            true,
+        ),
+        (
+            json!({"unpause": null}),
+            "os_compute_api:os-pause-server:unpause",
+            true,
+        ),
+        (
+            json!({"suspend": null}),
+            "os_compute_api:os-suspend-server:suspend",
+            true,
+        ),
+        (
+            json!({"resume": null}),
+            "os_compute_api:os-suspend-server:resume",
+            true,
+        ),
+        (
+            json!({"reboot": {"type": "SOFT"}}),
+            "os_compute_api:servers:reboot",
+            true,
+        ),
+        (json!({"rescue": null}), "os_compute_api:os-rescue", true),
+        (
+            json!({"unrescue": null}),
+            "os_compute_api:os-rescue:unrescue",
+            true,
+        ),
+        (
+            json!({"changePassword": {"adminPass": "x"}}),
+            "os_compute_api:os-admin-password",
+            true,
+        ),
+        (
+            json!({"trigger_crash_dump": null}),
+            "os_compute_api:servers:trigger_crash_dump",
+            true,
+        ),
+        (
+            json!({"resize": {"flavorRef": "2"}}),
+            "os_compute_api:servers:resize",
+            true,
+        ),
+        (
+            json!({"confirmResize": null}),
+            "os_compute_api:servers:confirm_resize",
+            true,
+        ),
+        (
+            json!({"revertResize": null}),
+            "os_compute_api:servers:revert_resize",
+            true,
+        ),
+        (
+            json!({"rebuild": {"imageRef": image}}),
+            "os_compute_api:servers:rebuild",
+            true,
+        ),
+        (
+            json!({"shelve": null}),
+            "os_compute_api:os-shelve:shelve",
+            true,
+        ),
+        (
+            json!({"unshelve": null}),
+            "os_compute_api:os-shelve:unshelve",
+            true,
+        ),
+        (
+            json!({"createImage": {"name": "x"}}),
+            "os_compute_api:servers:create_image",
+            false,
+        ),
+        (
+            json!({"createBackup": {"name": "x", "backup_type": "d", "rotation": 1}}),
+            "os_compute_api:os-create-backup",
+            false,
+        ),
+        (
+            json!({"lock": null}),
+            "os_compute_api:os-lock-server:lock",
+            false,
+        ),
+        (
+            json!({"addSecurityGroup": {"name": "default"}}),
+            "os_compute_api:os-security-groups:add",
+            false,
+        ),
+        (
+            json!({"os-getConsoleOutput": {}}),
+            "os_compute_api:os-console-output",
+            false,
+        ),
+    ];
+    for (body, policy, _) in &cases {
+        assert_fault(
+            act(&reader, &id, body.clone()).await,
+            403,
+            &format!("Policy doesn't allow {policy} to be performed."),
+        )
+        .await;
+    }
+    assert_eq!(act(&member, &id, json!({"lock": null})).await.status(), 202);
+    for (body, _, lock_checked) in &cases {
+        if *lock_checked {
+            assert_fault(
+                act(&member, &id, body.clone()).await,
+                409,
+                &format!("Instance {id} is locked"),
+            )
+            .await;
+        }
+    }
+    assert_eq!(
+        show(&member, &id).await["status"],
+        "ACTIVE",
+        "nothing happened"
+    );
+}
