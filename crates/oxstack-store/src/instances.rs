@@ -742,6 +742,38 @@ impl<'a> InstanceRepo<'a> {
         .await?)
     }
 
+    /// Removes the port (every address sharing its MAC) that holds
+    /// `address`; `false` when the instance has no such address.
+    pub async fn remove_port_of(&self, uuid: &str, address: &str) -> StoreResult<bool> {
+        let mac: Option<String> = sqlx::query_scalar(
+            "SELECT mac FROM fixed_ips WHERE instance_uuid = $1 AND address = $2",
+        )
+        .bind(uuid)
+        .bind(address)
+        .fetch_optional(self.pool)
+        .await?;
+        let Some(mac) = mac else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL \
+             WHERE instance_uuid = $1 AND fixed_address IN \
+             (SELECT address FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2)",
+        )
+        .bind(uuid)
+        .bind(&mac)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2")
+            .bind(uuid)
+            .bind(&mac)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Live instances of `host` with work in flight (building, or a task
     /// set), for the compute manager to finish after a restart.
     pub async fn unsettled(&self, host: &str) -> StoreResult<Vec<InstanceRow>> {
@@ -1151,6 +1183,25 @@ impl CreateTx<'_> {
             .bind(ip.version)
             .bind(&ip.mac)
             .bind(&i.uuid)
+            .bind(ip.position)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds addresses (a new port) to an existing instance.
+    pub async fn insert_fixed_ips(&mut self, uuid: &str, ips: &[FixedIp]) -> StoreResult<()> {
+        for ip in ips {
+            sqlx::query(
+                "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&ip.network_id)
+            .bind(&ip.address)
+            .bind(ip.version)
+            .bind(&ip.mac)
+            .bind(uuid)
             .bind(ip.position)
             .execute(&mut *self.tx)
             .await?;

@@ -1518,3 +1518,63 @@ async fn readers_are_refused_every_action_and_locks_stop_owners() {
         "nothing happened"
     );
 }
+
+#[tokio::test]
+async fn fixed_ips_are_added_and_removed_up_to_2_43() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.43");
+    let body = json!({"server": {"name": "multi", "imageRef": image, "flavorRef": "1", "networks": "auto"}});
+    let id = json_of(c.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "ACTIVE").await;
+    let network =
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"oxstack-network:private").to_string();
+    assert_eq!(
+        act(&c, &id, json!({"addFixedIp": {"networkId": network}}))
+            .await
+            .status(),
+        202
+    );
+    let addresses = c.get_ok(&format!("/servers/{id}/ips/private")).await["private"].clone();
+    let v4: Vec<&str> = addresses
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["version"] == 4)
+        .map(|a| a["addr"].as_str().unwrap())
+        .collect();
+    assert_eq!(v4.len(), 2, "{addresses}");
+    assert_eq!(
+        act(&c, &id, json!({"removeFixedIp": {"address": v4[1]}}))
+            .await
+            .status(),
+        202
+    );
+    let after = c.get_ok(&format!("/servers/{id}/ips/private")).await["private"].clone();
+    assert_eq!(after.as_array().unwrap().len(), 2, "one port left: {after}");
+    assert_fault(
+        act(&c, &id, json!({"removeFixedIp": {"address": "10.0.0.200"}})).await,
+        400,
+        &format!("Instance {id} doesn't have fixed IP '10.0.0.200'."),
+    )
+    .await;
+    assert_fault(
+        act(&c, &id, json!({"addFixedIp": {"networkId": "other"}})).await,
+        400,
+        "Network other could not be found.",
+    )
+    .await;
+    assert_eq!(
+        act(
+            &server.compute(ALICE, "2.44"),
+            &id,
+            json!({"addFixedIp": {"networkId": network}})
+        )
+        .await
+        .status(),
+        404
+    );
+}

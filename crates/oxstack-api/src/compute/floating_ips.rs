@@ -1,6 +1,7 @@
-//! The deprecated network proxies for floating addresses (up to 2.35):
-//! `/os-floating-ip-pools`, `/os-floating-ips[/{id}]`; and the
-//! `addFloatingIp` / `removeFloatingIp` actions (up to 2.43).
+//! The deprecated address APIs: the floating address proxies (up to 2.35:
+//! `/os-floating-ip-pools`, `/os-floating-ips[/{id}]`) and the
+//! `addFloatingIp` / `removeFloatingIp` / `addFixedIp` / `removeFixedIp`
+//! actions (up to 2.43).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -83,6 +84,50 @@ pub async fn release_floating_ip(
         .release_floating_ip(&caller(&req), &id)
         .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `addFixedIp` / `removeFixedIp` (Nova's multinic, up to 2.43).
+pub(super) async fn fixed_ip_action(
+    state: &AppState,
+    req: &Req,
+    id: &str,
+    action: &str,
+    body: &NovaBody,
+) -> Result<Response, NovaError> {
+    gate(req, 43)?;
+    let add = action == "addFixedIp";
+    let (key, schema) = if add {
+        (
+            "networkId",
+            json!({"type": ["string", "number"], "minLength": 1, "maxLength": 36,
+                             "pattern": "^(?! )[a-zA-Z0-9._-]+(?<! )$"}),
+        )
+    } else {
+        (
+            "address",
+            json!({"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+        )
+    };
+    body.validate(&json!({
+        "type": "object",
+        "properties": {action: {"type": "object", "properties": {key: schema},
+                                "required": [key], "additionalProperties": false}},
+        "required": [action],
+        "additionalProperties": false,
+    }))?;
+    let value = match &body.0[action][key] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let compute = state.compute();
+    if add {
+        req.authorize("os_compute_api:os-multinic:add", Rule::ProjectMember)?;
+        compute.add_fixed_ip(&caller(req), id, &value).await?;
+    } else {
+        req.authorize("os_compute_api:os-multinic:remove", Rule::ProjectMember)?;
+        compute.remove_fixed_ip(&caller(req), id, &value).await?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// `addFloatingIp` / `removeFloatingIp`.

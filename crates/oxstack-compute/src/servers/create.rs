@@ -536,7 +536,7 @@ impl Compute {
     }
 
     /// Allocates the ports of one instance inside the create transaction.
-    async fn allocate_ports(
+    pub(crate) async fn allocate_ports(
         &self,
         tx: &mut CreateTx<'_>,
         networks: &Networks,

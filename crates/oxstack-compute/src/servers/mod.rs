@@ -13,6 +13,7 @@ pub mod list;
 pub mod manager;
 mod migrate;
 mod migrations;
+mod multinic;
 pub mod network;
 mod periodic;
 mod rebuild;

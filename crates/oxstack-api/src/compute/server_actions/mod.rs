@@ -101,6 +101,9 @@ pub async fn server_action(
         "migrate" | "os-migrateLive" | "evacuate" => {
             migrate::perform(&state, &req, &id, &action, &body).await
         }
+        "addFixedIp" | "removeFixedIp" => {
+            super::floating_ips::fixed_ip_action(&state, &req, &id, &action, &body).await
+        }
         "addFloatingIp" | "removeFloatingIp" => {
             super::floating_ips::floating_ip_action(&state, &req, &id, &action, &body).await
         }
