@@ -357,6 +357,24 @@ pub struct StateGuard {
     pub task_states: Option<Vec<Option<String>>>,
 }
 
+impl StateGuard {
+    /// Any vm_state, in this task state.
+    pub fn in_task(task: &str) -> Self {
+        Self {
+            vm_states: None,
+            task_states: Some(vec![Some(task.to_owned())]),
+        }
+    }
+
+    /// One of these vm_states, with no task in flight.
+    pub fn settled_in(vm_states: &[&str]) -> Self {
+        Self {
+            vm_states: Some(vm_states.iter().map(|s| (*s).to_owned()).collect()),
+            task_states: Some(vec![None]),
+        }
+    }
+}
+
 /// What a transition sets; `None` leaves a field alone.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StateChange {

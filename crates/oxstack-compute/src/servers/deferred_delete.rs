@@ -51,10 +51,7 @@ impl Compute {
         if let Err(e) = self.driver.operate(uuid, Operation::PowerOff).await {
             tracing::warn!(server = %uuid, error = %e, "power off for soft delete failed");
         }
-        let guard = StateGuard {
-            vm_states: None,
-            task_states: Some(vec![Some(task::SOFT_DELETING.into())]),
-        };
+        let guard = StateGuard::in_task(task::SOFT_DELETING);
         let done = StateChange {
             vm_state: Some(vm::SOFT_DELETED.into()),
             task_state: Some(None),
@@ -106,10 +103,7 @@ impl Compute {
                 PowerState::Shutdown
             }
         };
-        let guard = StateGuard {
-            vm_states: None,
-            task_states: Some(vec![Some(task::RESTORING.into())]),
-        };
+        let guard = StateGuard::in_task(task::RESTORING);
         let active = StateChange {
             vm_state: Some(vm::ACTIVE.into()),
             task_state: Some(None),

@@ -266,10 +266,7 @@ impl Compute {
     pub(crate) async fn walk_tasks(&self, uuid: &str, steps: &[&str]) -> ComputeResult<bool> {
         let repo = self.store.instances();
         for pair in steps.windows(2) {
-            let from = StateGuard {
-                vm_states: None,
-                task_states: Some(vec![Some(pair[0].to_owned())]),
-            };
+            let from = StateGuard::in_task(pair[0]);
             if !repo
                 .transition(uuid, &from, &set_task(pair[1]), now_micros())
                 .await?

@@ -59,10 +59,7 @@ impl Compute {
         check_lock(&server, caller)?;
         self.check_destination(host)?;
         let from = [vm::ACTIVE, vm::PAUSED];
-        let guard = StateGuard {
-            vm_states: Some(from.iter().map(|s| (*s).to_owned()).collect()),
-            task_states: Some(vec![None]),
-        };
+        let guard = StateGuard::settled_in(&from);
         let migrating = StateChange {
             task_state: Some(Some("migrating".into())),
             ..StateChange::default()
@@ -100,10 +97,7 @@ impl Compute {
             task_state: Some(None),
             ..StateChange::default()
         };
-        let from = StateGuard {
-            vm_states: None,
-            task_states: Some(vec![Some("migrating".into())]),
-        };
+        let from = StateGuard::in_task("migrating");
         self.store
             .instances()
             .transition(uuid, &from, &back, now_micros())

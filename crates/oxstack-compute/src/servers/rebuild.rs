@@ -60,10 +60,7 @@ impl Compute {
         let flavor = self.flavor_of(&server);
         check_image_fits(image, &flavor, caller.is_admin)?;
         let from = [vm::ACTIVE, vm::STOPPED, vm::ERROR];
-        let guard = StateGuard {
-            vm_states: Some(from.iter().map(|s| (*s).to_owned()).collect()),
-            task_states: Some(vec![None]),
-        };
+        let guard = StateGuard::settled_in(&from);
         let change = StateChange {
             task_state: Some(Some(REBUILD_STEPS[0].into())),
             ..StateChange::default()
@@ -155,10 +152,7 @@ impl Compute {
             .start_event(action_id, event, &self.host, now_micros())
             .await?;
         let repo = self.store.instances();
-        let task = |t: &str| StateGuard {
-            vm_states: None,
-            task_states: Some(vec![Some(t.to_owned())]),
-        };
+        let task = |t: &str| StateGuard::in_task(t);
         if !self
             .walk_tasks(uuid, REBUILD_STEPS.get(step..).unwrap_or_default())
             .await?

@@ -62,13 +62,6 @@ impl ShelveKind {
     }
 }
 
-fn task_guard(task: &str) -> StateGuard {
-    StateGuard {
-        vm_states: None,
-        task_states: Some(vec![Some(task.to_owned())]),
-    }
-}
-
 impl Compute {
     /// Accepts a shelving action and runs it in the background.
     pub async fn shelve_action(
@@ -80,10 +73,7 @@ impl Compute {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
         let from = kind.starting_states();
-        let guard = StateGuard {
-            vm_states: Some(from.iter().map(|s| (*s).to_owned()).collect()),
-            task_states: Some(vec![None]),
-        };
+        let guard = StateGuard::settled_in(from);
         let change = StateChange {
             task_state: Some(Some(kind.first_task().into())),
             ..StateChange::default()
@@ -106,8 +96,13 @@ impl Compute {
                         task_state: Some(None),
                         ..StateChange::default()
                     };
-                    repo.transition(id, &task_guard(kind.first_task()), &back, now_micros())
-                        .await?;
+                    repo.transition(
+                        id,
+                        &StateGuard::in_task(kind.first_task()),
+                        &back,
+                        now_micros(),
+                    )
+                    .await?;
                     return Err(e);
                 }
             };
@@ -164,7 +159,7 @@ impl Compute {
         };
         self.store
             .instances()
-            .transition(uuid, &task_guard(task), &change, now_micros())
+            .transition(uuid, &StateGuard::in_task(task), &change, now_micros())
             .await?;
         Ok(Some(message.to_owned()))
     }
@@ -193,7 +188,7 @@ impl Compute {
         };
         let repo = self.store.instances();
         if !repo
-            .transition(uuid, &task_guard(last), &shelved, now_micros())
+            .transition(uuid, &StateGuard::in_task(last), &shelved, now_micros())
             .await?
         {
             return Ok(None);
@@ -215,7 +210,12 @@ impl Compute {
         };
         self.store
             .instances()
-            .transition(uuid, &task_guard(OFFLOAD_STEP), &offloaded, now_micros())
+            .transition(
+                uuid,
+                &StateGuard::in_task(OFFLOAD_STEP),
+                &offloaded,
+                now_micros(),
+            )
             .await?;
         Ok(None)
     }
@@ -229,7 +229,12 @@ impl Compute {
             ..StateChange::default()
         };
         if !repo
-            .transition(uuid, &task_guard(UNSHELVE_STEPS[0]), &placed, now_micros())
+            .transition(
+                uuid,
+                &StateGuard::in_task(UNSHELVE_STEPS[0]),
+                &placed,
+                now_micros(),
+            )
             .await?
         {
             return Ok(None);
@@ -246,8 +251,13 @@ impl Compute {
             power_state: Some(self.driver.power_state(uuid).await.code()),
             ..StateChange::default()
         };
-        repo.transition(uuid, &task_guard(UNSHELVE_STEPS[1]), &active, now_micros())
-            .await?;
+        repo.transition(
+            uuid,
+            &StateGuard::in_task(UNSHELVE_STEPS[1]),
+            &active,
+            now_micros(),
+        )
+        .await?;
         // The server runs again: its shelved disk image goes (Nova's
         // `_delete_snapshot_of_shelved_instance`).
         if let Some(image_id) = &server.shelved_image_id {
@@ -307,7 +317,12 @@ impl Compute {
         };
         let repo = self.store.instances();
         if !repo
-            .transition(&server.uuid, &task_guard(task), &restart, now_micros())
+            .transition(
+                &server.uuid,
+                &StateGuard::in_task(task),
+                &restart,
+                now_micros(),
+            )
             .await?
         {
             return Ok(false);

@@ -37,10 +37,7 @@ impl Compute {
             Some(_) => ("createBackup", "image_backup"),
             None => ("createImage", "image_snapshot_pending"),
         };
-        let guard = StateGuard {
-            vm_states: Some(SNAPSHOT_FROM.iter().map(|s| (*s).to_owned()).collect()),
-            task_states: Some(vec![None]),
-        };
+        let guard = StateGuard::settled_in(&SNAPSHOT_FROM);
         let change = StateChange {
             task_state: Some(Some(first_task.into())),
             ..StateChange::default()
@@ -57,10 +54,7 @@ impl Compute {
                     task_state: Some(None),
                     ..StateChange::default()
                 };
-                let from = StateGuard {
-                    vm_states: None,
-                    task_states: Some(vec![Some(first_task.into())]),
-                };
+                let from = StateGuard::in_task(first_task);
                 repo.transition(id, &from, &back, now_micros()).await?;
                 return Err(e);
             }
@@ -163,10 +157,7 @@ impl Compute {
             task_state: Some(None),
             ..StateChange::default()
         };
-        let from = StateGuard {
-            vm_states: None,
-            task_states: Some(vec![Some("image_uploading".into())]),
-        };
+        let from = StateGuard::in_task("image_uploading");
         repo.transition(uuid, &from, &done, now_micros()).await?;
         let error = uploaded.err();
         if let (Some((backup_type, rotation)), None) = (&backup, &error) {

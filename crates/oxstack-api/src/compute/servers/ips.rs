@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
 use super::super::error::NovaError;
@@ -16,12 +15,7 @@ pub async fn list_ips(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
-    req.authorize("os_compute_api:ips:index", Rule::ProjectReader)?;
-    let server = state
-        .compute()
-        .get_server(&views::caller(&req), &id)
-        .await?;
+    let server = super::readable_server(&state, &req, &id, "os_compute_api:ips:index").await?;
     let label = &state.compute().settings().network.name;
     Ok(Json(
         json!({"addresses": views::addresses(&server, label, false)}),
@@ -33,12 +27,7 @@ pub async fn show_ips(
     req: Req,
     Path((id, network)): Path<(String, String)>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
-    req.authorize("os_compute_api:ips:show", Rule::ProjectReader)?;
-    let server = state
-        .compute()
-        .get_server(&views::caller(&req), &id)
-        .await?;
+    let server = super::readable_server(&state, &req, &id, "os_compute_api:ips:show").await?;
     let label = &state.compute().settings().network.name;
     match views::addresses(&server, label, false).get(&network) {
         Some(items) => Ok(Json(json!({ network: items }))),

@@ -39,12 +39,8 @@ pub async fn list_metadata(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
-    req.authorize("os_compute_api:server-metadata:index", Rule::ProjectReader)?;
-    let server = state
-        .compute()
-        .get_server(&views::caller(&req), &id)
-        .await?;
+    let server =
+        super::readable_server(&state, &req, &id, "os_compute_api:server-metadata:index").await?;
     Ok(Json(json!({"metadata": server.metadata})))
 }
 
@@ -92,12 +88,8 @@ pub async fn show_metadata_item(
     req: Req,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
-    req.authorize("os_compute_api:server-metadata:show", Rule::ProjectReader)?;
-    let server = state
-        .compute()
-        .get_server(&views::caller(&req), &id)
-        .await?;
+    let server =
+        super::readable_server(&state, &req, &id, "os_compute_api:server-metadata:show").await?;
     match server.metadata.get(&key) {
         Some(value) => Ok(Json(json!({"meta": {key: value}}))),
         None => Err(NovaError::not_found("Metadata item was not found")),

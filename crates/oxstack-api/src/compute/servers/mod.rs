@@ -29,17 +29,25 @@ use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
 
+/// A server for a read endpoint: Nova's 2.102 query rule, the read
+/// `policy`, then the caller's server (404 for anyone else's).
+pub(super) async fn readable_server(
+    state: &AppState,
+    req: &Req,
+    id: &str,
+    policy: &str,
+) -> Result<oxstack_compute::servers::Server, NovaError> {
+    req.refuse_unknown_query(&[], 102)?;
+    req.authorize(policy, Rule::ProjectReader)?;
+    Ok(state.compute().get_server(&views::caller(req), id).await?)
+}
+
 pub async fn show_server(
     State(state): State<AppState>,
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
-    req.authorize("os_compute_api:servers:show", Rule::ProjectReader)?;
-    let server = state
-        .compute()
-        .get_server(&views::caller(&req), &id)
-        .await?;
+    let server = readable_server(&state, &req, &id, "os_compute_api:servers:show").await?;
     let label = &state.compute().settings().network.name;
     Ok(Json(
         json!({"server": views::server(&req, &server, views::Kind::Show, label)}),
