@@ -9,26 +9,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Compute, Options, Server, assert_fault, json_of};
+use common::{Compute, Options, Server, assert_fault, cirros, json_of};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
 const ALICE: &str = "alice:proj-a";
 const BOB: &str = "bob:proj-b";
-
-async fn cirros(server: &Server) -> String {
-    let images = server
-        .http
-        .get(server.url("/image/v2/images"))
-        .header("X-Auth-Token", ADMIN)
-        .send()
-        .await
-        .unwrap();
-    json_of(images).await["images"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 /// Boots an ACTIVE server and returns its id.
 async fn active_server(c: &Compute<'_>, image: &str) -> String {

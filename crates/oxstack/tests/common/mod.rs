@@ -305,3 +305,18 @@ pub async fn assert_fault(response: reqwest::Response, status: u16, message: &st
     assert_eq!(fault["code"], status, "{body}");
     assert_eq!(fault["message"], message, "{body}");
 }
+
+/// The id of the bootstrap `cirros` image (noauth admin).
+pub async fn cirros(server: &Server) -> String {
+    let images = server
+        .http
+        .get(server.url("/image/v2/images"))
+        .header("X-Auth-Token", "admin:admin")
+        .send()
+        .await
+        .expect("request");
+    json_of(images).await["images"][0]["id"]
+        .as_str()
+        .expect("an image")
+        .to_owned()
+}
