@@ -111,6 +111,9 @@ impl Compute {
         repo.update(id, &update, now_micros()).await?;
         let action_id = self.record_action(&server, caller, "rebuild").await?;
         let stopped = server.vm_state == vm::STOPPED;
+        // The response shows the server as accepted (REBUILD), read before
+        // the background flow can move it on.
+        let accepted = self.get_server(caller, id).await?;
         let compute = self.clone();
         let uuid = server.uuid.clone();
         tokio::spawn(async move {
@@ -118,7 +121,7 @@ impl Compute {
                 tracing::error!(server = %uuid, error = %e, "rebuild failed");
             }
         });
-        self.get_server(caller, id).await
+        Ok(accepted)
     }
 
     async fn cancel_rebuild(&self, id: &str) -> ComputeResult<()> {
