@@ -8,6 +8,7 @@
 mod auth;
 mod body;
 mod compute;
+mod envelope;
 mod health;
 mod identity;
 mod image;

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow, Row};
+use sqlx::{AnyPool, FromRow};
 
-use crate::{StoreResult, flag};
+use crate::StoreResult;
+use crate::direct::{Columns, DirectReads};
+use crate::instances::SqlValue;
 
 /// One flavor. `id` is the API id (Nova's `flavorid`).
 #[derive(Clone, Debug, PartialEq)]
@@ -29,22 +31,29 @@ pub struct FlavorRow {
 
 impl FromRow<'_, AnyRow> for FlavorRow {
     fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Self::decode(row)
+    }
+}
+
+impl FlavorRow {
+    /// Reads a `flavors` row from either read path.
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
         Ok(Self {
-            id: row.try_get("id")?,
-            seq: row.try_get("seq")?,
-            name: row.try_get("name")?,
-            memory_mb: row.try_get("memory_mb")?,
-            vcpus: row.try_get("vcpus")?,
-            root_gb: row.try_get("root_gb")?,
-            ephemeral_gb: row.try_get("ephemeral_gb")?,
-            swap: row.try_get("swap")?,
-            rxtx_factor: row.try_get("rxtx_factor")?,
-            vcpu_weight: row.try_get("vcpu_weight")?,
-            is_public: flag(row, "is_public")?,
-            disabled: flag(row, "disabled")?,
-            description: row.try_get("description")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            id: row.column("id")?,
+            seq: row.column("seq")?,
+            name: row.column("name")?,
+            memory_mb: row.column("memory_mb")?,
+            vcpus: row.column("vcpus")?,
+            root_gb: row.column("root_gb")?,
+            ephemeral_gb: row.column("ephemeral_gb")?,
+            swap: row.column("swap")?,
+            rxtx_factor: row.column("rxtx_factor")?,
+            vcpu_weight: row.column("vcpu_weight")?,
+            is_public: row.flag("is_public")?,
+            disabled: row.flag("disabled")?,
+            description: row.column("description")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
         })
     }
 }
@@ -159,11 +168,12 @@ pub struct FlavorQuery {
 /// Queries over flavors.
 pub struct FlavorRepo<'a> {
     pool: &'a AnyPool,
+    direct: Option<&'a DirectReads>,
 }
 
 impl<'a> FlavorRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, direct: Option<&'a DirectReads>) -> Self {
+        Self { pool, direct }
     }
 
     /// Inserts a flavor, assigning the next `seq`; `Conflict` when the id
@@ -198,10 +208,19 @@ impl<'a> FlavorRepo<'a> {
     }
 
     pub async fn get(&self, id: &str) -> StoreResult<Option<FlavorRow>> {
-        Ok(sqlx::query_as("SELECT * FROM flavors WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool)
-            .await?)
+        const SQL: &str = "SELECT * FROM flavors WHERE id = $1";
+        match self.direct {
+            Some(direct) => {
+                let binds = [SqlValue::Text(id.to_owned())];
+                Ok(direct
+                    .point(SQL, &binds, |row| FlavorRow::decode(row))?
+                    .pop())
+            }
+            None => Ok(sqlx::query_as(SQL)
+                .bind(id)
+                .fetch_optional(self.pool)
+                .await?),
+        }
     }
 
     pub async fn get_by_name(&self, name: &str) -> StoreResult<Option<FlavorRow>> {
@@ -312,12 +331,22 @@ impl<'a> FlavorRepo<'a> {
     // --- extra specs ---------------------------------------------------
 
     pub async fn extra_specs(&self, flavor_id: &str) -> StoreResult<BTreeMap<String, String>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT key, value FROM flavor_extra_specs WHERE flavor_id = $1 ORDER BY key",
-        )
-        .bind(flavor_id)
-        .fetch_all(self.pool)
-        .await?;
+        const SQL: &str =
+            "SELECT key, value FROM flavor_extra_specs WHERE flavor_id = $1 ORDER BY key";
+        let rows: Vec<(String, String)> = match self.direct {
+            Some(direct) => {
+                let binds = [SqlValue::Text(flavor_id.to_owned())];
+                direct.point(SQL, &binds, |row| {
+                    Ok((row.column("key")?, row.column("value")?))
+                })?
+            }
+            None => {
+                sqlx::query_as(SQL)
+                    .bind(flavor_id)
+                    .fetch_all(self.pool)
+                    .await?
+            }
+        };
         Ok(rows.into_iter().collect())
     }
 

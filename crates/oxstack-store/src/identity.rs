@@ -3,7 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
-use crate::{StoreError, StoreResult, flag, missing_if_none};
+use crate::direct::Columns;
+use crate::{StoreError, StoreResult, missing_if_none};
 
 /// A Keystone domain (only `default` is created today; more can be added).
 #[derive(Clone, Debug, PartialEq)]
@@ -469,7 +470,7 @@ impl FromRow<'_, AnyRow> for DomainRow {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
             description: row.try_get("description")?,
-            enabled: flag(row, "enabled")?,
+            enabled: row.flag("enabled")?,
         })
     }
 }
@@ -481,7 +482,7 @@ impl FromRow<'_, AnyRow> for ProjectRow {
             name: row.try_get("name")?,
             domain_id: row.try_get("domain_id")?,
             description: row.try_get("description")?,
-            enabled: flag(row, "enabled")?,
+            enabled: row.flag("enabled")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -494,7 +495,7 @@ impl FromRow<'_, AnyRow> for UserRow {
             name: row.try_get("name")?,
             domain_id: row.try_get("domain_id")?,
             default_project_id: row.try_get("default_project_id")?,
-            enabled: flag(row, "enabled")?,
+            enabled: row.flag("enabled")?,
             email: row.try_get("email")?,
             description: row.try_get("description")?,
             password_hash: row.try_get("password_hash")?,

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
-use crate::{StoreResult, flag, missing_if_none};
+use crate::direct::Columns;
+use crate::{StoreResult, missing_if_none};
 
 /// The core columns of an image.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,8 +38,8 @@ impl FromRow<'_, AnyRow> for ImageRow {
             name: row.try_get("name")?,
             status: row.try_get("status")?,
             visibility: row.try_get("visibility")?,
-            protected: flag(row, "protected")?,
-            os_hidden: flag(row, "os_hidden")?,
+            protected: row.flag("protected")?,
+            os_hidden: row.flag("os_hidden")?,
             checksum: row.try_get("checksum")?,
             os_hash_algo: row.try_get("os_hash_algo")?,
             os_hash_value: row.try_get("os_hash_value")?,

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, FromRow, Row, Transaction};
+use sqlx::{Any, AnyPool, FromRow, Transaction};
 
+use crate::direct::{Columns, DirectReads};
 use crate::{Backend, StoreError, StoreResult, missing_if_none};
 
 /// The columns of an instance, plus its metadata, tags and addresses.
@@ -98,10 +99,10 @@ pub struct FixedIp {
 }
 
 fn json_column<T: for<'de> Deserialize<'de> + Default>(
-    row: &AnyRow,
+    row: &impl Columns,
     column: &str,
 ) -> sqlx::Result<T> {
-    let text: Option<String> = row.try_get(column)?;
+    let text: Option<String> = row.column(column)?;
     match text {
         None => Ok(T::default()),
         Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
@@ -113,54 +114,61 @@ fn json_column<T: for<'de> Deserialize<'de> + Default>(
 
 impl FromRow<'_, AnyRow> for InstanceRow {
     fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Self::decode(row)
+    }
+}
+
+impl InstanceRow {
+    /// Reads a row of [`select_instance`] from either read path.
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
         Ok(Self {
-            uuid: row.try_get("uuid")?,
-            seq: row.try_get("seq")?,
-            project_id: row.try_get("project_id")?,
-            user_id: row.try_get("user_id")?,
-            display_name: row.try_get("display_name")?,
-            display_description: row.try_get("display_description")?,
-            hostname: row.try_get("hostname")?,
-            reservation_id: row.try_get("reservation_id")?,
-            launch_index: row.try_get("launch_index")?,
-            image_ref: row.try_get("image_ref")?,
-            image_properties: row.try_get("image_properties")?,
-            flavor_id: row.try_get("flavor_id")?,
-            flavor: row.try_get("flavor")?,
-            vcpus: row.try_get("vcpus")?,
-            memory_mb: row.try_get("memory_mb")?,
-            root_gb: row.try_get("root_gb")?,
-            ephemeral_gb: row.try_get("ephemeral_gb")?,
-            key_name: row.try_get("key_name")?,
-            key_data: row.try_get("key_data")?,
-            user_data: row.try_get("user_data")?,
-            availability_zone: row.try_get("availability_zone")?,
-            pinned_availability_zone: row.try_get("pinned_availability_zone")?,
-            host: row.try_get("host")?,
-            node: row.try_get("node")?,
-            vm_state: row.try_get("vm_state")?,
-            task_state: row.try_get("task_state")?,
-            power_state: row.try_get("power_state")?,
-            progress: row.try_get("progress")?,
-            access_ip_v4: row.try_get("access_ip_v4")?,
-            access_ip_v6: row.try_get("access_ip_v6")?,
-            auto_disk_config: crate::flag(row, "auto_disk_config")?,
-            config_drive: row.try_get("config_drive")?,
-            root_device_name: row.try_get("root_device_name")?,
-            locked_by: row.try_get("locked_by")?,
-            locked_reason: row.try_get("locked_reason")?,
-            security_groups: row.try_get("security_groups")?,
-            scheduler_hints: row.try_get("scheduler_hints")?,
-            trusted_certs: row.try_get("trusted_certs")?,
-            fault: row.try_get("fault")?,
-            old_flavor: row.try_get("old_flavor")?,
-            shelved_image_id: row.try_get("shelved_image_id")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            launched_at: row.try_get("launched_at")?,
-            terminated_at: row.try_get("terminated_at")?,
-            deleted_at: row.try_get("deleted_at")?,
-            deleted: crate::flag(row, "deleted")?,
+            uuid: row.column("uuid")?,
+            seq: row.column("seq")?,
+            project_id: row.column("project_id")?,
+            user_id: row.column("user_id")?,
+            display_name: row.column("display_name")?,
+            display_description: row.column("display_description")?,
+            hostname: row.column("hostname")?,
+            reservation_id: row.column("reservation_id")?,
+            launch_index: row.column("launch_index")?,
+            image_ref: row.column("image_ref")?,
+            image_properties: row.column("image_properties")?,
+            flavor_id: row.column("flavor_id")?,
+            flavor: row.column("flavor")?,
+            vcpus: row.column("vcpus")?,
+            memory_mb: row.column("memory_mb")?,
+            root_gb: row.column("root_gb")?,
+            ephemeral_gb: row.column("ephemeral_gb")?,
+            key_name: row.column("key_name")?,
+            key_data: row.column("key_data")?,
+            user_data: row.column("user_data")?,
+            availability_zone: row.column("availability_zone")?,
+            pinned_availability_zone: row.column("pinned_availability_zone")?,
+            host: row.column("host")?,
+            node: row.column("node")?,
+            vm_state: row.column("vm_state")?,
+            task_state: row.column("task_state")?,
+            power_state: row.column("power_state")?,
+            progress: row.column("progress")?,
+            access_ip_v4: row.column("access_ip_v4")?,
+            access_ip_v6: row.column("access_ip_v6")?,
+            auto_disk_config: row.flag("auto_disk_config")?,
+            config_drive: row.column("config_drive")?,
+            root_device_name: row.column("root_device_name")?,
+            locked_by: row.column("locked_by")?,
+            locked_reason: row.column("locked_reason")?,
+            security_groups: row.column("security_groups")?,
+            scheduler_hints: row.column("scheduler_hints")?,
+            trusted_certs: row.column("trusted_certs")?,
+            fault: row.column("fault")?,
+            old_flavor: row.column("old_flavor")?,
+            shelved_image_id: row.column("shelved_image_id")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
+            launched_at: row.column("launched_at")?,
+            terminated_at: row.column("terminated_at")?,
+            deleted_at: row.column("deleted_at")?,
+            deleted: row.flag("deleted")?,
             metadata: json_column(row, "metadata_json")?,
             tags: json_column(row, "tags_json")?,
             fixed_ips: json_column(row, "ips_json")?,
@@ -549,20 +557,33 @@ impl Builder {
 pub struct InstanceRepo<'a> {
     pool: &'a AnyPool,
     backend: Backend,
+    direct: Option<&'a DirectReads>,
 }
 
 impl<'a> InstanceRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, backend: Backend) -> Self {
-        Self { pool, backend }
+    pub(crate) fn new(
+        pool: &'a AnyPool,
+        backend: Backend,
+        direct: Option<&'a DirectReads>,
+    ) -> Self {
+        Self {
+            pool,
+            backend,
+            direct,
+        }
     }
 
     /// One instance, deleted or not.
     pub async fn get(&self, uuid: &str) -> StoreResult<Option<InstanceRow>> {
-        let sql = format!("{} WHERE i.uuid = $1", select_instance(self.backend));
-        Ok(sqlx::query_as(&sql)
-            .bind(uuid)
-            .fetch_optional(self.pool)
-            .await?)
+        let mut b = Builder::new(select_instance(self.backend));
+        let p = b.bind(SqlValue::Text(uuid.to_owned()));
+        b.push(&format!(" WHERE i.uuid = {p}"));
+        match self.direct {
+            Some(direct) => Ok(direct
+                .point(&b.sql, &b.binds, |row| InstanceRow::decode(row))?
+                .pop()),
+            None => Ok(b.query().fetch_optional(self.pool).await?),
+        }
     }
 
     /// Whether an instance with this uuid exists at all (for markers).
@@ -629,7 +650,10 @@ impl<'a> InstanceRepo<'a> {
         if let Some(limit) = q.limit {
             b.push(&format!(" LIMIT {}", limit.max(0)));
         }
-        Ok(b.query().fetch_all(self.pool).await?)
+        match self.direct {
+            Some(direct) => direct.scan(&b.sql, &b.binds, |row| InstanceRow::decode(row)),
+            None => Ok(b.query().fetch_all(self.pool).await?),
+        }
     }
 
     /// What a project's live instances consume.

@@ -7,6 +7,7 @@
 //! implementation of every query rather than a twin per engine.
 
 pub mod console_tokens;
+mod direct;
 mod error;
 pub mod flavors;
 pub mod floating_ips;
@@ -18,11 +19,14 @@ pub mod migrations;
 pub mod quotas;
 
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Executor};
+
+use direct::DirectReads;
 
 pub use error::{StoreError, StoreResult};
 
@@ -61,6 +65,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: hot reads that skip sqlx's worker thread.
+    direct: Option<Arc<DirectReads>>,
 }
 
 impl Store {
@@ -102,7 +108,18 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let direct = match backend {
+            Backend::Sqlite => {
+                let file = SqliteConnectOptions::from_str(&url)?;
+                Some(Arc::new(DirectReads::new(file.get_filename())))
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            direct,
+        })
     }
 
     /// The engine behind this store.
@@ -134,7 +151,7 @@ impl Store {
 
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
-        instances::InstanceRepo::new(&self.pool, self.backend)
+        instances::InstanceRepo::new(&self.pool, self.backend, self.direct.as_deref())
     }
 
     /// Console access tokens.
@@ -164,14 +181,8 @@ impl Store {
 
     /// Flavors, extra specs and flavor access.
     pub fn flavors(&self) -> flavors::FlavorRepo<'_> {
-        flavors::FlavorRepo::new(&self.pool)
+        flavors::FlavorRepo::new(&self.pool, self.direct.as_deref())
     }
-}
-
-/// Reads a 0/1 flag column (sqlx's Any driver cannot read SQLite booleans,
-/// so flags are stored as integers).
-pub(crate) fn flag(row: &AnyRow, column: &str) -> sqlx::Result<bool> {
-    Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
 /// `NotFound` when an UPDATE or DELETE touched nothing.

@@ -13,6 +13,7 @@ use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use super::servers::views::caller;
 use crate::AppState;
+use crate::envelope::envelope;
 
 fn remote_console_schema(req: &Req) -> Value {
     let mut protocols = vec!["vnc", "spice", "rdp", "serial"];
@@ -127,5 +128,5 @@ pub async fn show_console_token(
     if req.at_least(99) {
         console["tls_port"] = Value::Null;
     }
-    Ok(Json(json!({"console": console})))
+    Ok(Json(envelope("console", console)))
 }

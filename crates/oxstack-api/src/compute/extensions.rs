@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use super::error::NovaError;
 use super::request::Req;
 
+use crate::envelope::envelope;
+
 /// (alias, name, description) of every extension, sorted by alias as Nova
 /// serves them (`nova/api/openstack/compute/extension_info.py`).
 const EXTENSIONS: &[(&str, &str, &str)] = &[
@@ -446,9 +448,10 @@ fn all(req: &Req) -> Vec<(&'static str, &'static str, &'static str)> {
 
 pub async fn list_extensions(req: Req) -> Result<Json<Value>, NovaError> {
     req.refuse_unknown_query(&[], 102)?;
-    Ok(Json(
-        json!({"extensions": all(&req).into_iter().map(record).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(envelope(
+        "extensions",
+        all(&req).into_iter().map(record).collect::<Vec<_>>(),
+    )))
 }
 
 pub async fn show_extension(req: Req, Path(alias): Path<String>) -> Result<Json<Value>, NovaError> {
@@ -457,5 +460,5 @@ pub async fn show_extension(req: Req, Path(alias): Path<String>) -> Result<Json<
         .into_iter()
         .find(|(a, _, _)| *a == alias)
         .ok_or_else(NovaError::not_at_this_version)?;
-    Ok(Json(json!({"extension": record(found)})))
+    Ok(Json(envelope("extension", record(found))))
 }

@@ -16,6 +16,7 @@ use super::images::gate;
 use super::request::{NovaBody, Req};
 use super::servers::views::caller;
 use crate::AppState;
+use crate::envelope::envelope;
 
 fn view(f: &FloatingIp) -> Value {
     json!({"fixed_ip": f.fixed_address, "id": f.id, "instance_id": f.instance_uuid,
@@ -29,9 +30,9 @@ pub async fn list_pools(State(state): State<AppState>, req: Req) -> Result<Json<
         .compute()
         .floating_ip_pools()
         .into_iter()
-        .map(|name| json!({"name": name}))
+        .map(|name| envelope("name", name))
         .collect();
-    Ok(Json(json!({"floating_ip_pools": pools})))
+    Ok(Json(envelope("floating_ip_pools", pools)))
 }
 
 pub async fn list_floating_ips(
@@ -41,9 +42,10 @@ pub async fn list_floating_ips(
     gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ips:list", Rule::ProjectReader)?;
     let found = state.compute().list_floating_ips(&caller(&req)).await?;
-    Ok(Json(
-        json!({"floating_ips": found.iter().map(view).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(envelope(
+        "floating_ips",
+        found.iter().map(view).collect::<Vec<_>>(),
+    )))
 }
 
 pub async fn allocate_floating_ip(
@@ -58,7 +60,7 @@ pub async fn allocate_floating_ip(
         .compute()
         .allocate_floating_ip(&caller(&req), pool)
         .await?;
-    Ok(Json(json!({"floating_ip": view(&f)})))
+    Ok(Json(envelope("floating_ip", view(&f))))
 }
 
 pub async fn show_floating_ip(
@@ -69,7 +71,7 @@ pub async fn show_floating_ip(
     gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ips:show", Rule::ProjectReader)?;
     let f = state.compute().get_floating_ip(&caller(&req), &id).await?;
-    Ok(Json(json!({"floating_ip": view(&f)})))
+    Ok(Json(envelope("floating_ip", view(&f))))
 }
 
 pub async fn release_floating_ip(
@@ -141,7 +143,7 @@ pub(super) async fn floating_ip_action(
     gate(req, 43)?;
     let add = action == "addFloatingIp";
     let ip = json!({"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]});
-    let mut props = json!({"address": ip.clone()});
+    let mut props = envelope("address", ip.clone());
     if add {
         props["fixed_address"] = ip;
     }

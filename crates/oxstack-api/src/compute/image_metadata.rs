@@ -107,7 +107,7 @@ pub async fn update_image_metadata(
     gate(&req, LAST_VERSION)?;
     let body = body.validate(&metadata_schema("metadata", false))?;
     let metadata = replace_properties(&state, &req, &id, true, strings(&body["metadata"])).await?;
-    Ok(Json(json!({ "metadata": metadata })))
+    Ok(Json(json!({"metadata": metadata})))
 }
 
 /// `PUT`: replaces all items.
@@ -120,7 +120,7 @@ pub async fn replace_image_metadata(
     gate(&req, LAST_VERSION)?;
     let body = body.validate(&metadata_schema("metadata", false))?;
     let metadata = replace_properties(&state, &req, &id, false, strings(&body["metadata"])).await?;
-    Ok(Json(json!({ "metadata": metadata })))
+    Ok(Json(json!({"metadata": metadata})))
 }
 
 pub async fn show_image_metadata_item(
@@ -154,7 +154,7 @@ pub async fn set_image_metadata_item(
         return Err(NovaError::bad_request("Request body and URI mismatch"));
     }
     replace_properties(&state, &req, &id, true, given.clone()).await?;
-    Ok(Json(json!({ "meta": given })))
+    Ok(Json(json!({"meta": given})))
 }
 
 pub async fn delete_image_metadata_item(

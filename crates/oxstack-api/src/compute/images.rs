@@ -13,6 +13,7 @@ use super::error::NovaError;
 use super::pagination::{limit_and_marker, next_links};
 use super::request::Req;
 use crate::AppState;
+use crate::envelope::envelope;
 
 /// The last microversion with the image proxy.
 const LAST_VERSION: u32 = 35;
@@ -200,7 +201,7 @@ async fn list(state: &AppState, req: &Req, detailed: bool) -> Result<Json<Value>
             }
         })
         .collect();
-    let mut body = json!({ "images": items });
+    let mut body = envelope("images", items);
     let collection = if detailed { "images/detail" } else { "images" };
     if let Some(links) = next_links(
         req,
@@ -238,7 +239,7 @@ pub async fn show_image(
         .get(viewer(&req), &id)
         .await
         .map_err(image_error)?;
-    Ok(Json(json!({"image": detail(&req, &image)})))
+    Ok(Json(envelope("image", detail(&req, &image))))
 }
 
 pub async fn delete_image(

@@ -17,6 +17,7 @@ use super::request::Req;
 use super::servers::list::parse_time;
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
+use crate::envelope::envelope;
 
 fn action(req: &Req, a: &ActionRow) -> Map<String, Value> {
     let mut out = Map::new();
@@ -112,7 +113,7 @@ pub async fn list_instance_actions(
         .iter()
         .map(|a| Value::Object(action(&req, a)))
         .collect();
-    let mut body = json!({"instanceActions": items});
+    let mut body = envelope("instanceActions", items);
     if paged {
         let collection = format!("servers/{id}/os-instance-actions");
         if let Some(links) = next_links(
@@ -150,5 +151,5 @@ pub async fn show_instance_action(
             .collect();
         out.insert("events".into(), json!(events));
     }
-    Ok(Json(json!({"instanceAction": out})))
+    Ok(Json(envelope("instanceAction", out)))
 }

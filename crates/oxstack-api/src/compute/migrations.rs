@@ -12,6 +12,7 @@ use super::error::NovaError;
 use super::request::Req;
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
+use crate::envelope::envelope;
 
 fn common(req: &Req, m: &MigrationRow, out: &mut Map<String, Value>) {
     out.insert("created_at".into(), naive_time(Some(m.created_at)));
@@ -70,7 +71,7 @@ pub async fn list_migrations(
     };
     let found = state.compute().list_migrations(&caller(&req), q).await?;
     let items: Vec<Value> = found.iter().map(|m| migration(&req, m)).collect();
-    Ok(Json(json!({"migrations": items})))
+    Ok(Json(envelope("migrations", items)))
 }
 
 pub async fn list_server_migrations(
@@ -108,5 +109,5 @@ pub async fn list_server_migrations(
             Value::Object(out)
         })
         .collect();
-    Ok(Json(json!({"migrations": items})))
+    Ok(Json(envelope("migrations", items)))
 }

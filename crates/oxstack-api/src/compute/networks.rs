@@ -13,6 +13,7 @@ use super::error::NovaError;
 use super::images::gate;
 use super::request::Req;
 use crate::AppState;
+use crate::envelope::envelope;
 
 const FIELDS: [&str; 11] = [
     "id",
@@ -89,5 +90,5 @@ pub async fn show_network(
     if id != net.id {
         return Err(NovaError::not_found("Network not found"));
     }
-    Ok(Json(json!({"network": network(&req, net)})))
+    Ok(Json(envelope("network", network(&req, net))))
 }

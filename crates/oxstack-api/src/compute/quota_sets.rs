@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
+use crate::envelope::envelope;
 
 const NETWORK_QUOTAS: [&str; 4] = [
     "fixed_ips",
@@ -65,7 +66,7 @@ fn resources(req: &Req, era: Era) -> Vec<Resource> {
 }
 
 fn quota_set(req: &Req, id: Option<&str>, limits: &Limits, usage: Option<&Usage>) -> Value {
-    json!({ "quota_set": render(req, QUOTA_SETS, id, limits, usage) })
+    envelope("quota_set", render(req, QUOTA_SETS, id, limits, usage))
 }
 
 fn render(
@@ -200,9 +201,10 @@ pub async fn show_quota_class_set(
     req.authorize("os_compute_api:os-quota-class-sets:show", Rule::Admin)?;
     req.refuse_unknown_query(&[], 102)?;
     let limits = state.compute().quota_class_limits(&class).await?;
-    Ok(Json(
-        json!({"quota_class_set": render(&req, QUOTA_CLASSES, Some(&class), &limits, None)}),
-    ))
+    Ok(Json(envelope(
+        "quota_class_set",
+        render(&req, QUOTA_CLASSES, Some(&class), &limits, None),
+    )))
 }
 
 pub async fn update_quota_class_set(
@@ -217,9 +219,10 @@ pub async fn update_quota_class_set(
         .compute()
         .set_quota_class_limits(&class, &limits_of(&body["quota_class_set"]))
         .await?;
-    Ok(Json(
-        json!({"quota_class_set": render(&req, QUOTA_CLASSES, None, &limits, None)}),
-    ))
+    Ok(Json(envelope(
+        "quota_class_set",
+        render(&req, QUOTA_CLASSES, None, &limits, None),
+    )))
 }
 
 pub async fn update_quota_set(

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use super::ApiRoot;
 use super::microversion::{MAX, MIN};
 
+use crate::envelope::envelope;
+
 const V21_UPDATED: &str = "2013-07-23T11:33:21Z";
 const V20_UPDATED: &str = "2025-07-04T12:00:00Z";
 
@@ -60,7 +62,7 @@ fn document(root: &ApiRoot) -> Value {
             "href": "http://docs.openstack.org/",
         }));
     version["media-types"] = json!([{"base": "application/json", "type": media}]);
-    json!({ "version": version })
+    envelope("version", version)
 }
 
 /// `GET /v2.1/` (and `/v2/`).

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
+use crate::envelope::envelope;
 use crate::{AppState, urls};
 
 fn v3(base: &str) -> Value {
@@ -30,5 +31,8 @@ pub async fn list_versions(State(state): State<AppState>, headers: HeaderMap) ->
 
 /// `GET /identity/v3`.
 pub async fn show_v3(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    Json(json!({"version": v3(&urls::base_url(&headers, state.config()))}))
+    Json(envelope(
+        "version",
+        v3(&urls::base_url(&headers, state.config())),
+    ))
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::views::{collection_links, domain};
 use super::{Caller, KeystoneError};
+use crate::envelope::envelope;
 use crate::{AppState, urls};
 
 pub async fn list_domains(
@@ -38,5 +39,5 @@ pub async fn show_domain(
 ) -> Result<Json<Value>, KeystoneError> {
     let base = urls::base_url(&headers, state.config());
     let row = state.identity().get_domain(&id).await?;
-    Ok(Json(json!({"domain": domain(&base, &row)})))
+    Ok(Json(envelope("domain", domain(&base, &row))))
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::views::{collection_links, project};
 use super::{Caller, KeystoneError, KeystoneJson};
+use crate::envelope::envelope;
 use crate::{AppState, urls};
 
 /// Keystone's list filters: `name`, `domain_id`, `enabled`.
@@ -103,9 +104,10 @@ pub async fn show_project(
         return Err(KeystoneError::forbidden("identity:get_project"));
     }
     let row = state.identity().get_project(&id).await?;
-    Ok(Json(
-        json!({"project": project(&urls::base_url(&headers, state.config()), &row)}),
-    ))
+    Ok(Json(envelope(
+        "project",
+        project(&urls::base_url(&headers, state.config()), &row),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -145,7 +147,10 @@ pub async fn create_project(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"project": project(&urls::base_url(&headers, state.config()), &row)})),
+        Json(envelope(
+            "project",
+            project(&urls::base_url(&headers, state.config()), &row),
+        )),
     ))
 }
 
@@ -174,9 +179,10 @@ pub async fn update_project(
             },
         )
         .await?;
-    Ok(Json(
-        json!({"project": project(&urls::base_url(&headers, state.config()), &row)}),
-    ))
+    Ok(Json(envelope(
+        "project",
+        project(&urls::base_url(&headers, state.config()), &row),
+    )))
 }
 
 pub async fn delete_project(

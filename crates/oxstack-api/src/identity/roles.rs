@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::views::{collection_links, domain_ref, role, v3_url};
 use super::{Caller, KeystoneError, KeystoneJson};
+use crate::envelope::envelope;
 use crate::{AppState, urls};
 
 pub async fn list_roles(
@@ -59,7 +60,7 @@ pub async fn create_role(
     let base = urls::base_url(&headers, state.config());
     Ok((
         StatusCode::CREATED,
-        Json(json!({"role": role(&base, &row)})),
+        Json(envelope("role", role(&base, &row))),
     ))
 }
 
@@ -81,9 +82,10 @@ pub async fn show_role(
 ) -> Result<Json<Value>, KeystoneError> {
     caller.require_admin("identity:get_role")?;
     let row = state.identity().get_role(&id).await?;
-    Ok(Json(
-        json!({"role": role(&urls::base_url(&headers, state.config()), &row)}),
-    ))
+    Ok(Json(envelope(
+        "role",
+        role(&urls::base_url(&headers, state.config()), &row),
+    )))
 }
 
 /// `GET /v3/projects/{p}/users/{u}/roles`: the roles granted directly.

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::views::{domain_ref, timestamp};
 use super::{Caller, KeystoneError, KeystoneJson};
+use crate::envelope::envelope;
 use crate::{AppState, urls};
 
 const SUBJECT_TOKEN: &str = "x-subject-token";
@@ -207,7 +208,7 @@ fn token_body(issued: &IssuedToken, catalog: Option<Value>) -> Value {
             token["catalog"] = catalog;
         }
     }
-    json!({ "token": token })
+    envelope("token", token)
 }
 
 fn with_subject(status: StatusCode, token: &str, body: Option<Value>) -> Response {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::projects::list_filter;
 use super::views::{collection_links, user};
 use super::{Caller, KeystoneError, KeystoneJson};
+use crate::envelope::envelope;
 use crate::{AppState, urls};
 
 pub async fn list_users(
@@ -40,9 +41,10 @@ pub async fn show_user(
         return Err(KeystoneError::forbidden("identity:get_user"));
     }
     let row = state.identity().get_user(&id).await?;
-    Ok(Json(
-        json!({"user": user(&urls::base_url(&headers, state.config()), &row)}),
-    ))
+    Ok(Json(envelope(
+        "user",
+        user(&urls::base_url(&headers, state.config()), &row),
+    )))
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -97,7 +99,10 @@ pub async fn create_user(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user": user(&urls::base_url(&headers, state.config()), &row)})),
+        Json(envelope(
+            "user",
+            user(&urls::base_url(&headers, state.config()), &row),
+        )),
     ))
 }
 
@@ -124,9 +129,10 @@ pub async fn update_user(
         description: f.description,
     };
     let row = state.identity().update_user(&id, patch).await?;
-    Ok(Json(
-        json!({"user": user(&urls::base_url(&headers, state.config()), &row)}),
-    ))
+    Ok(Json(envelope(
+        "user",
+        user(&urls::base_url(&headers, state.config()), &row),
+    )))
 }
 
 pub async fn delete_user(

@@ -19,6 +19,7 @@ use http::{HeaderMap, StatusCode};
 use oxstack_identity::Context;
 use serde_json::json;
 
+use crate::envelope::envelope;
 use crate::{AppState, auth, urls};
 pub use error::GlanceError;
 pub use views::isotime;
@@ -63,7 +64,7 @@ fn versions_body(headers: &HeaderMap, state: &AppState) -> serde_json::Value {
             json!({"id": format!("v2.{minor}"), "status": status, "links": [{"rel": "self", "href": href}]})
         })
         .collect();
-    json!({ "versions": versions })
+    envelope("versions", versions)
 }
 
 /// `GET /image/`: 300 with the versions (unauthenticated, as in Glance).

@@ -9,13 +9,14 @@ use super::schema;
 use crate::AppState;
 use crate::compute::error::NovaError;
 use crate::compute::request::{NovaBody, Req};
+use crate::envelope::envelope;
 
 fn access_list(flavor_id: &str, projects: &[String]) -> Json<Value> {
     let items: Vec<Value> = projects
         .iter()
         .map(|p| json!({"flavor_id": flavor_id, "tenant_id": p}))
         .collect();
-    Json(json!({ "flavor_access": items }))
+    Json(envelope("flavor_access", items))
 }
 
 /// `GET /flavors/{id}/os-flavor-access`.

@@ -14,7 +14,7 @@ use http::StatusCode;
 use oxstack_compute::flavors::{FlavorListing, NewFlavor, Viewer};
 use oxstack_identity::Rule;
 use oxstack_store::flavors::FlavorSortKey;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use access::{flavor_action, list_flavor_access};
 pub use extra_specs::{
@@ -26,6 +26,7 @@ use super::error::NovaError;
 use super::pagination::{limit_and_marker, next_links};
 use super::request::{NovaBody, Req};
 use crate::AppState;
+use crate::envelope::envelope;
 
 fn viewer(req: &Req) -> Viewer<'_> {
     if req.ctx.is_admin() {
@@ -108,7 +109,7 @@ async fn list(state: &AppState, req: &Req, detail: bool) -> Result<Json<Value>, 
     } else {
         flavors.iter().map(|f| views::summary(req, f)).collect()
     };
-    let mut body = json!({ "flavors": items });
+    let mut body = envelope("flavors", items);
     let collection = if detail { "flavors/detail" } else { "flavors" };
     if let Some(links) = next_links(
         req,
@@ -145,9 +146,10 @@ async fn show(state: &AppState, req: &Req, id: &str) -> Result<Json<Value>, Nova
     } else {
         None
     };
-    Ok(Json(
-        json!({"flavor": views::detail(req, &flavor, specs.as_ref())}),
-    ))
+    Ok(Json(envelope(
+        "flavor",
+        views::detail(req, &flavor, specs.as_ref()),
+    )))
 }
 
 /// `GET /flavors/{id}`.
@@ -202,9 +204,10 @@ pub async fn create_flavor(
     };
     let flavor = state.compute().create_flavor(new).await?;
     let specs = shows_extra_specs(&req).then(BTreeMap::new);
-    Ok(Json(
-        json!({"flavor": views::detail(&req, &flavor, specs.as_ref())}),
-    ))
+    Ok(Json(envelope(
+        "flavor",
+        views::detail(&req, &flavor, specs.as_ref()),
+    )))
 }
 
 /// `PUT /flavors/{id}` (2.55, admin): only the description changes.
@@ -228,9 +231,10 @@ pub async fn update_flavor(
     } else {
         None
     };
-    Ok(Json(
-        json!({"flavor": views::detail(&req, &flavor, specs.as_ref())}),
-    ))
+    Ok(Json(envelope(
+        "flavor",
+        views::detail(&req, &flavor, specs.as_ref()),
+    )))
 }
 
 /// `DELETE /flavors/{id}` (admin): 202.

@@ -10,6 +10,7 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::views;
 use super::validate;
 use crate::AppState;
+use crate::envelope::envelope;
 
 pub(super) async fn console_output(
     state: &AppState,
@@ -36,5 +37,5 @@ pub(super) async fn console_output(
         .compute()
         .console_output(&views::caller(req), id, lines)
         .await?;
-    Ok(Json(json!({"output": output})).into_response())
+    Ok(Json(envelope("output", output)).into_response())
 }

@@ -13,6 +13,7 @@ use super::super::error::NovaError;
 use super::super::request::{NovaBody, Req};
 use super::{run, validate};
 use crate::AppState;
+use crate::envelope::envelope;
 
 pub(super) async fn perform(
     state: &AppState,
@@ -92,5 +93,5 @@ async fn rescue(
         .get("adminPass")
         .and_then(Value::as_str)
         .map_or_else(|| generate_password(12), str::to_owned);
-    Ok(Json(json!({"adminPass": password})).into_response())
+    Ok(Json(envelope("adminPass", password)).into_response())
 }

@@ -17,6 +17,7 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::create::boot_image;
 use super::super::servers::{schema, views};
 use crate::AppState;
+use crate::envelope::envelope;
 
 /// `Some(value)` when the key is present (null included).
 fn present<'a>(body: &'a Value, key: &str) -> Option<&'a Value> {
@@ -110,7 +111,7 @@ pub(super) async fn rebuild(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(json!({"server": view})),
+        Json(envelope("server", view)),
     )
         .into_response())
 }

@@ -12,6 +12,7 @@ use super::super::error::NovaError;
 use super::super::request::{NovaBody, Req};
 use super::super::servers::views;
 use crate::AppState;
+use crate::envelope::envelope;
 
 pub(super) async fn perform(
     state: &AppState,
@@ -65,5 +66,5 @@ pub async fn list_server_security_groups(
                    "tenant_id": g.project_id, "rules": []})
         })
         .collect();
-    Ok(Json(json!({"security_groups": items})))
+    Ok(Json(envelope("security_groups", items)))
 }

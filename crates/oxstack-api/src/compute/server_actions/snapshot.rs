@@ -17,6 +17,7 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::{schema, views};
 use super::validate;
 use crate::AppState;
+use crate::envelope::envelope;
 
 pub(super) async fn perform(
     state: &AppState,
@@ -93,7 +94,7 @@ pub(super) async fn perform(
         .snapshot_server(&views::caller(req), id, request)
         .await?;
     if req.at_least(45) {
-        return Ok((StatusCode::ACCEPTED, Json(json!({"image_id": image_id}))).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(envelope("image_id", image_id))).into_response());
     }
     if backup && rotation == 0 {
         return Ok(StatusCode::ACCEPTED.into_response());

@@ -19,6 +19,7 @@ use super::super::images::viewer;
 use super::super::request::{NovaBody, Req};
 use super::{schema, views};
 use crate::AppState;
+use crate::envelope::envelope;
 use crate::validation::is_uuid_like;
 
 /// Image properties that describe the guest (Nova's `ImageMetaProps`
@@ -301,7 +302,7 @@ pub async fn create_server(
     if get("return_reservation_id").is_some_and(python_truthy) {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"reservation_id": created.reservation_id})),
+            Json(envelope("reservation_id", created.reservation_id)),
         )
             .into_response());
     }
@@ -325,7 +326,7 @@ pub async fn create_server(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(json!({"server": out})),
+        Json(envelope("server", out)),
     )
         .into_response())
 }

@@ -9,6 +9,7 @@ use super::super::error::NovaError;
 use super::super::request::Req;
 use super::views;
 use crate::AppState;
+use crate::envelope::envelope;
 
 pub async fn list_ips(
     State(state): State<AppState>,
@@ -17,9 +18,10 @@ pub async fn list_ips(
 ) -> Result<Json<Value>, NovaError> {
     let server = super::readable_server(&state, &req, &id, "os_compute_api:ips:index").await?;
     let label = &state.compute().settings().network.name;
-    Ok(Json(
-        json!({"addresses": views::addresses(&server, label, false)}),
-    ))
+    Ok(Json(envelope(
+        "addresses",
+        views::addresses(&server, label, false),
+    )))
 }
 
 pub async fn show_ips(

@@ -12,13 +12,14 @@ use oxstack_compute::servers::states::states_for_statuses;
 use oxstack_compute::servers::{ListRequest, Server, SortColumn};
 use oxstack_identity::Rule;
 use oxstack_store::instances::{Condition, SqlValue};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::super::error::NovaError;
 use super::super::pagination::{limit_and_marker, next_links};
 use super::super::request::Req;
 use super::{schema, views};
 use crate::AppState;
+use crate::envelope::envelope;
 
 /// Filters every caller may use, by the microversion that allowed them.
 const USER_FILTERS: &[(u32, &str)] = &[
@@ -453,7 +454,7 @@ async fn servers(state: &AppState, req: &Req, policy: &str) -> Result<Vec<Server
 }
 
 fn page(req: &Req, collection: &str, servers: &[Server], items: Vec<Value>) -> Value {
-    let mut body = json!({"servers": items});
+    let mut body = envelope("servers", items);
     if let Some(links) = next_links(
         req,
         collection,

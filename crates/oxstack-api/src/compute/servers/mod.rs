@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use oxstack_compute::servers::ServerUpdate;
 use oxstack_identity::Rule;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use create::create_server;
 pub use ips::{list_ips, show_ips};
@@ -28,6 +28,7 @@ pub use tags::{add_tag, check_tag, delete_tag, delete_tags, list_tags, replace_t
 use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
+use crate::envelope::envelope;
 
 /// A server for a read endpoint: Nova's 2.102 query rule, the read
 /// `policy`, then the caller's server (404 for anyone else's).
@@ -49,9 +50,10 @@ pub async fn show_server(
 ) -> Result<Json<Value>, NovaError> {
     let server = readable_server(&state, &req, &id, "os_compute_api:servers:show").await?;
     let label = &state.compute().settings().network.name;
-    Ok(Json(
-        json!({"server": views::server(&req, &server, views::Kind::Show, label)}),
-    ))
+    Ok(Json(envelope(
+        "server",
+        views::server(&req, &server, views::Kind::Show, label),
+    )))
 }
 
 pub async fn update_server(
@@ -97,9 +99,10 @@ pub async fn update_server(
         views::Kind::UpdateBefore275
     };
     let label = &state.compute().settings().network.name;
-    Ok(Json(
-        json!({"server": views::server(&req, &server, kind, label)}),
-    ))
+    Ok(Json(envelope(
+        "server",
+        views::server(&req, &server, kind, label),
+    )))
 }
 
 pub async fn delete_server(

@@ -11,6 +11,7 @@ use super::super::error::NovaError;
 use super::super::request::{NovaBody, Req};
 use super::{schema, views};
 use crate::AppState;
+use crate::envelope::envelope;
 use crate::validation::{self, Source};
 
 fn gate(req: &Req) -> Result<(), NovaError> {
@@ -32,7 +33,7 @@ pub async fn list_tags(
         .compute()
         .get_server(&views::caller(&req), &id)
         .await?;
-    Ok(Json(json!({"tags": server.tags})))
+    Ok(Json(envelope("tags", server.tags)))
 }
 
 pub async fn check_tag(
@@ -83,7 +84,7 @@ pub async fn replace_tags(
         .compute()
         .replace_server_tags(&views::caller(&req), &id, &tags)
         .await?;
-    Ok(Json(json!({"tags": tags})))
+    Ok(Json(envelope("tags", tags)))
 }
 
 pub async fn add_tag(

@@ -3,6 +3,8 @@
 //! order, then the extension keys, each appearing at the version Nova
 //! added it; admin-only attributes only for admins.
 
+use std::fmt::Write;
+
 use oxstack_compute::servers::states::{self, vm};
 use oxstack_compute::servers::{Caller, Server};
 use oxstack_identity::Rule;
@@ -10,6 +12,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha224};
 
 use super::super::request::Req;
+use crate::envelope::envelope;
 
 /// Which response a server is rendered for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,8 +62,16 @@ pub fn naive_time(micros: Option<i64>) -> Value {
 pub fn host_id(s: &Server) -> String {
     match s.host.as_deref() {
         Some(host) if !host.is_empty() => {
-            let digest = Sha224::digest(format!("{}{host}", s.project_id).as_bytes());
-            digest.iter().map(|b| format!("{b:02x}")).collect()
+            let digest = Sha224::new()
+                .chain_update(s.project_id.as_bytes())
+                .chain_update(host.as_bytes())
+                .finalize();
+            let mut hex = String::with_capacity(2 * digest.len());
+            for b in digest {
+                // Writing into a String cannot fail.
+                let _ = write!(hex, "{b:02x}");
+            }
+            hex
         }
         _ => String::new(),
     }
@@ -160,14 +171,14 @@ fn fault(req: &Req, s: &Server) -> Option<Value> {
 fn security_groups(s: &Server) -> Option<Value> {
     let names: Vec<String> = serde_json::from_str(&s.security_groups).unwrap_or_default();
     (!names.is_empty() && !s.fixed_ips.is_empty())
-        .then(|| Value::Array(names.into_iter().map(|n| json!({"name": n})).collect()))
+        .then(|| Value::Array(names.into_iter().map(|n| envelope("name", n)).collect()))
 }
 
 /// The full representation of a server.
 pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
     let admin = req.ctx.is_admin();
     let status = status(s);
-    let mut v = Map::new();
+    let mut v = Map::with_capacity(48);
     let mut put = |k: &str, value: Value| {
         v.insert(k.to_owned(), value);
     };
