@@ -1,43 +1,80 @@
 #!/usr/bin/env bash
 # Reproducible load scenarios against a release build of `oxstack serve`
-# (fake driver, SQLite, keystone auth) on loopback, with wrk as the load
-# generator on the same machine. Prints throughput and p50/p90/p99 latency
-# and appends the figures, with date, commit, machine and command, to
-# docs/performance.md.
+# (fake driver with no delay, keystone auth) on loopback, with wrk as the
+# load generator on the same machine. Prints throughput and p50/p90/p99
+# latency and appends the figures, with date, commit, machine, database and
+# command, to docs/performance.md.
 #
-#   bench/run.sh                 # every scenario
-#   bench/run.sh discovery token # some of them
-#   DURATION=30s bench/run.sh    # longer runs
+#   bench/run.sh                          # every scenario, SQLite
+#   bench/run.sh show list                # some of them
+#   BACKEND=postgres bench/run.sh show    # on PostgreSQL (a scratch database
+#                                         # on $BENCH_POSTGRES, default the local server)
+#   DURATION=30s bench/run.sh             # longer runs
 #
 # Scenarios:
 #   discovery  GET /compute/v2.1/ (version document; public, token sent)
-#   auth-get   authenticated GET of a compute path that does not exist yet
+#   auth-get   authenticated GET of a compute path that does not exist
 #              (token validation + negotiation + routing + Nova 404 body)
-#   flavor     GET /compute/v2.1/flavors/1 at 2.latest (token check + two
-#              database reads: the flavor and its extra specs)
-#   show       GET /compute/v2.1/servers/{id} at 2.latest (token check + one
-#              database read: the server with its metadata, tags, addresses)
+#   flavor     GET /compute/v2.1/flavors/1 at 2.latest
+#   show       GET /compute/v2.1/servers/{id} at 2.latest (one server with
+#              its metadata, tags and addresses)
+#   list       GET /servers/detail?limit=1000 and /servers?limit=1000 with
+#              100,000 servers in the database (copies of one the API
+#              built, written straight into the database), plus the cold
+#              start and RSS with those servers
+#   boot       10,000 POST /servers from 32 connections (quota lifted, a
+#              /16 network), then the time until every one is ACTIVE
+#   actions    os-stop/os-start/pause/unpause/reboot round robin over
+#              1,000 servers from 32 connections (202s per second, 409s, 5xx)
 #   token      POST /identity/v3/auth/tokens (password method)
 #   startup    cold start to the first 200, fresh and existing data dir; idle RSS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 DURATION=${DURATION:-10s}
+BACKEND=${BACKEND:-sqlite}
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show token startup)
+((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show list boot actions token startup)
+LIST_SERVERS=${LIST_SERVERS:-100000}
+BOOT_SERVERS=${BOOT_SERVERS:-10000}
+ACTION_SERVERS=${ACTION_SERVERS:-1000}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --locked -q
 BIN=$REPO/target/release/oxstack
 WORK=$(mktemp -d)
 PID=
-cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+PG_ADMIN=${BENCH_POSTGRES:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+PG_DB=oxstack_bench_$$
+cleanup() {
+    [[ -n $PID ]] && kill "$PID" 2>/dev/null
+    wait 2>/dev/null
+    [[ $BACKEND == postgres ]] && psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_DB" 2>/dev/null
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
-start_server() { # $1 = data dir; sets PID and URL
-    "$BIN" serve --listen 127.0.0.1:0 --data-dir "$1" --log-level warn >"$WORK/out" 2>"$WORK/err" &
+case $BACKEND in
+sqlite) ;;
+postgres)
+    command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client; }
+    psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_DB"
+    DB_URL=${PG_ADMIN%/*}/$PG_DB ;;
+*) echo "BACKEND is sqlite or postgres" >&2; exit 2 ;;
+esac
+
+# A config for every run: a /16 network, so that thousands of servers get addresses.
+cat >"$WORK/oxstack.toml" <<'EOF'
+[network]
+ipv4_cidr = "10.0.0.0/16"
+EOF
+
+start_server() { # sets PID and URL
+    local args=(serve --config "$WORK/oxstack.toml" --listen 127.0.0.1:0 --data-dir "$WORK/data" --log-level warn)
+    [[ $BACKEND == postgres ]] && args+=(--database-url "$DB_URL")
+    "$BIN" "${args[@]}" >"$WORK/out" 2>"$WORK/err" &
     PID=$!
-    for _ in $(seq 1 500); do
+    for _ in $(seq 1 1000); do
         URL=$(sed -n 's/^oxstack listening on //p' "$WORK/out")
         [[ -n $URL ]] && return 0
         sleep 0.01
@@ -45,37 +82,31 @@ start_server() { # $1 = data dir; sets PID and URL
     echo "server did not start" >&2; cat "$WORK/err" >&2; exit 1
 }
 stop_server() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+rss_mb() { echo $(($(awk '/VmRSS/ {print $2}' "/proc/$PID/status") / 1024)); }
 
 RESULTS=()
+NOTES=()
 record() { RESULTS+=("$1"); echo "$1"; }
+note() { NOTES+=("$1"); echo "$1"; }
 
-# Runs wrk and records "| name | conns | req/s | p50 | p90 | p99 |".
+# Runs wrk and records "| name | conns | req/s | p50 | p90 | p99 | errors |".
 load() { # name connections url [wrk args...]
     local name=$1 conns=$2 url=$3; shift 3
-    local threads=$(( conns < 2 ? conns : 2 ))
-    local out; out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$@" "$url")
+    local threads=$((conns < 2 ? conns : 2))
+    local out; out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url" "$@")
     local rps p50 p90 p99 errors
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     errors=$(awk '/Socket errors|Non-2xx/ {printf "%s; ", $0}' <<<"$out")
     record "| $name | $conns | $rps | $p50 | $p90 | $p99 | ${errors:-none} |"
+    LAST_WRK=$out
 }
 
-# Boots one server and prints its id once it is ACTIVE.
-active_server() {
-    local image id
-    image=$(curl -s "$URL/image/v2/images" -H "X-Auth-Token: $TOKEN" | sed -n 's/.*"id": *"\([0-9a-f-]*\)".*/\1/p' | head -1)
-    id=$(curl -s "$URL/compute/v2.1/servers" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-        -H 'OpenStack-API-Version: compute latest' \
-        -d "{\"server\": {\"name\": \"bench\", \"imageRef\": \"$image\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" |
-        sed -n 's/^{"server":{"id":"\([0-9a-f-]*\)".*/\1/p')
-    [[ -n $id ]] || { echo "could not create a server" >&2; exit 1; }
-    for _ in $(seq 1 200); do
-        curl -s "$URL/compute/v2.1/servers/$id" -H "X-Auth-Token: $TOKEN" | grep -q '"status": *"ACTIVE"' && break
-        sleep 0.05
-    done
-    echo "$id"
+api() { # method path [body] — prints the response body
+    curl -s -X "$1" "$URL$2" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -H 'OpenStack-API-Version: compute latest' ${3:+-d "$3"}
 }
+json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
 
 token_for() {
     curl -si -X POST "$URL/identity/v3/auth/tokens" -H 'Content-Type: application/json' \
@@ -83,12 +114,72 @@ token_for() {
         awk 'tolower($1)=="x-subject-token:" {print $2}' | tr -d '\r'
 }
 
+login() {
+    TOKEN=$(token_for)
+    [[ -n $TOKEN ]] || { echo "could not get a token" >&2; exit 1; }
+    PROJECT=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" | json 'd["token"]["project"]["id"]')
+    IMAGE=$(api GET /image/v2/images | json 'd["images"][0]["id"]')
+    api PUT "/compute/v2.1/os-quota-sets/$PROJECT" '{"quota_set": {"instances": -1, "cores": -1, "ram": -1}}' >/dev/null
+}
+
+# Waits until no server is in BUILD; prints the seconds it took.
+wait_settled() {
+    local t0; t0=$(date +%s%N)
+    for _ in $(seq 1 6000); do
+        [[ $(api GET "/compute/v2.1/servers?status=BUILD&limit=1" | json 'len(d["servers"])') == 0 ]] && break
+        sleep 0.01
+    done
+    awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN {printf "%.2f", ns / 1e9}'
+}
+
+# Boots `n` servers with wrk from 32 connections; prints wrk's output.
+boot() { # n
+    wrk -t2 -c32 -d600s -s bench/boot.lua "$URL/compute/v2.1/servers" -H "X-Auth-Token: $TOKEN" -- "$1" 2 "$IMAGE"
+}
+
+# Copies one server the API built into `n` more, straight in the database.
+seed_servers() { # template_uuid n
+    local id=$1 n=$2 sql
+    local uuid_sqlite="printf('%08x-0000-4000-8000-%012x', k, k)"
+    local uuid_pg="lpad(to_hex(k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(k), 12, '0')"
+    local series_sqlite="WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < $n) SELECT k FROM n"
+    local series_pg="SELECT generate_series(1, $n) AS k"
+    local uuid=$uuid_sqlite series=$series_sqlite
+    [[ $BACKEND == postgres ]] && uuid=$uuid_pg series=$series_pg
+    sql="
+        CREATE TEMP TABLE ks AS $series;
+        CREATE TEMP TABLE clones AS SELECT i.*, ks.k AS k FROM instances i, ks WHERE i.uuid = '$id';
+        UPDATE clones SET uuid = $uuid, seq = (SELECT MAX(seq) FROM instances) + k, display_name = display_name || '-' || k,
+            hostname = hostname || '-' || k, created_at = created_at + k;
+        INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position)
+            SELECT f.network_id, '10.' || (128 + k / 65536) || '.' || (k / 256 % 256) || '.' || (k % 256),
+                   4, f.mac, c.uuid, f.position
+            FROM clones c, fixed_ips f WHERE f.instance_uuid = '$id' AND f.version = 4;
+        ALTER TABLE clones DROP COLUMN k;
+        INSERT INTO instances SELECT * FROM clones;
+        UPDATE counters SET value = (SELECT MAX(seq) FROM instances) WHERE name = 'instances';"
+    if [[ $BACKEND == postgres ]]; then
+        psql -q -v ON_ERROR_STOP=1 "$DB_URL" <<<"BEGIN; $sql COMMIT;"
+    else
+        command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+        sqlite3 "$WORK/data/oxstack.db" <<<"BEGIN; $sql COMMIT;"
+    fi
+}
+
+# Cold start with what is in the database now; sets START_MS, the time
+# to the first 200.
+timed_start() {
+    local t0; t0=$(date +%s%N)
+    start_server
+    until curl -sf -o /dev/null "$URL/_oxstack/health"; do sleep 0.002; done
+    START_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
 needs_server=0
 for s in "${SCENARIOS[@]}"; do [[ $s != startup ]] && needs_server=1; done
 if ((needs_server)); then
-    start_server "$WORK/data"
-    TOKEN=$(token_for)
-    [[ -n $TOKEN ]] || { echo "could not get a token" >&2; exit 1; }
+    start_server
+    login
 fi
 
 for s in "${SCENARIOS[@]}"; do
@@ -103,11 +194,44 @@ for s in "${SCENARIOS[@]}"; do
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done ;;
     show)
-        SERVER_ID=$(active_server)
+        SERVER_ID=$(api POST /compute/v2.1/servers "{\"server\": {\"name\": \"show\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" | json 'd["server"]["id"]')
+        wait_settled >/dev/null
         for c in 1 32; do
             load "GET /compute/v2.1/servers/{id} (2.latest)" "$c" "$URL/compute/v2.1/servers/$SERVER_ID" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done ;;
+    list)
+        TEMPLATE=$(api POST /compute/v2.1/servers "{\"server\": {\"name\": \"list\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\", \"metadata\": {\"role\": \"bench\"}}}" | json 'd["server"]["id"]')
+        wait_settled >/dev/null
+        stop_server
+        t0=$(date +%s%N)
+        seed_servers "$TEMPLATE" "$((LIST_SERVERS - 1))"
+        note "list: $LIST_SERVERS servers written in $((($(date +%s%N) - t0) / 1000000)) ms"
+        timed_start
+        login
+        sleep 1
+        note "list: cold start with $LIST_SERVERS servers: first 200 after $START_MS ms, RSS $(rss_mb) MB"
+        total=$(api GET "/compute/v2.1/servers?limit=1000" | json 'len(d["servers"])')
+        [[ $total == 1000 ]] || { echo "list returned $total servers" >&2; exit 1; }
+        for c in 1 8; do
+            load "GET /servers/detail?limit=1000 ($LIST_SERVERS servers)" "$c" "$URL/compute/v2.1/servers/detail?limit=1000" \
+                -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
+            load "GET /servers?limit=1000 ($LIST_SERVERS servers)" "$c" "$URL/compute/v2.1/servers?limit=1000" \
+                -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
+        done
+        note "list: RSS after the list runs $(rss_mb) MB" ;;
+    boot)
+        out=$(boot "$BOOT_SERVERS")
+        rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+        settle=$(wait_settled)
+        note "boot: $BOOT_SERVERS POST /servers from 32 connections: $rps creates/s; $(grep '^answers' <<<"$out"); every server ACTIVE ${settle}s after the last answer" ;;
+    actions)
+        boot "$ACTION_SERVERS" >/dev/null
+        wait_settled >/dev/null
+        api GET "/compute/v2.1/servers?limit=$ACTION_SERVERS&status=ACTIVE" | json '"\n".join(s["id"] for s in d["servers"])' >"$WORK/ids"
+        load "POST /servers/{id}/action mix ($(wc -l <"$WORK/ids") servers)" 32 "$URL" \
+            -H "X-Auth-Token: $TOKEN" -s bench/actions.lua -- "$WORK/ids" 2
+        note "actions: $(grep '^answers' <<<"$LAST_WRK")" ;;
     token)
         for c in 1 32; do load "POST /identity/v3/auth/tokens" "$c" "$URL/identity/v3/auth/tokens" -s bench/post-token.lua; done ;;
     startup) ;;
@@ -118,32 +242,32 @@ done
 
 STARTUP=()
 for s in "${SCENARIOS[@]}"; do
-    [[ $s == startup ]] || continue
+    [[ $s == startup && $BACKEND == sqlite ]] || continue
     for phase in fresh existing; do
-        dir="$WORK/startup"; [[ $phase == fresh ]] && rm -rf "$dir"
-        t0=$(date +%s%N)
-        "$BIN" serve --listen 127.0.0.1:18999 --data-dir "$dir" --log-level warn >/dev/null 2>&1 &
-        PID=$!
-        until curl -sf -o /dev/null http://127.0.0.1:18999/_oxstack/health; do sleep 0.002; done
-        ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+        [[ $phase == fresh ]] && rm -rf "$WORK/data"
+        timed_start
         sleep 1
-        for _ in $(seq 20); do curl -s -o /dev/null http://127.0.0.1:18999/compute/v2.1/; done
-        rss=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+        for _ in $(seq 20); do curl -s -o /dev/null "$URL/compute/v2.1/"; done
+        rss=$(rss_mb)
         stop_server
-        STARTUP+=("| $phase data dir | $ms ms | $((rss / 1024)) MB |")
-        echo "startup ($phase): first 200 after $ms ms, idle RSS $((rss / 1024)) MB"
+        STARTUP+=("| $phase data dir | $START_MS ms | $rss MB |")
+        echo "startup ($phase): first 200 after $START_MS ms, idle RSS $rss MB"
     done
 done
 
 # Append to docs/performance.md.
 {
     echo
-    echo "### $(date -u +%Y-%m-%d) · commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty') · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
+    echo "### $(date -u +%Y-%m-%d) · commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty') · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · $BACKEND · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
     echo
     if ((${#RESULTS[@]})); then
         echo "| request | connections | req/s | p50 | p90 | p99 | errors |"
         echo "|---|---|---|---|---|---|---|"
         printf '%s\n' "${RESULTS[@]}"
+        echo
+    fi
+    if ((${#NOTES[@]})); then
+        printf -- '* %s\n' "${NOTES[@]}"
         echo
     fi
     if ((${#STARTUP[@]})); then

@@ -595,17 +595,6 @@ impl<'a> InstanceRepo<'a> {
         Ok(n > 0)
     }
 
-    /// The instance holding a fixed address, if any.
-    pub async fn holder_of(&self, network_id: &str, address: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
-        )
-        .bind(network_id)
-        .bind(address)
-        .fetch_optional(self.pool)
-        .await?)
-    }
-
     /// One page of instances in one query.
     pub async fn list(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceRow>> {
         let mut b = Builder::new(select_instance(self.backend));
@@ -1126,14 +1115,19 @@ impl CreateTx<'_> {
         Ok(last - n + 1)
     }
 
-    /// The addresses of a network that are taken.
-    pub async fn used_addresses(&mut self, network_id: &str) -> StoreResult<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT address FROM fixed_ips WHERE network_id = $1")
-                .bind(network_id)
-                .fetch_all(&mut *self.tx)
-                .await?,
+    /// The instance holding a fixed address, if any, as this transaction sees it.
+    pub async fn holder_of(
+        &mut self,
+        network_id: &str,
+        address: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
         )
+        .bind(network_id)
+        .bind(address)
+        .fetch_optional(&mut *self.tx)
+        .await?)
     }
 
     /// Inserts an instance with its metadata, tags and addresses.

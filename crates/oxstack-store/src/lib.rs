@@ -86,10 +86,16 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_options = match backend {
-            // WAL lets readers run beside the single writer; NORMAL sync in WAL
-            // mode keeps every committed transaction across a process crash.
+            // SQLite has one writer at a time. With several connections,
+            // concurrent writers met SQLite's busy handler, which polls with
+            // sleeps of up to 100 ms (creates from 32 clients stalled for
+            // seconds); one connection queues them in order instead. The
+            // hot reads do not wait behind it: they go through `direct`.
+            // WAL lets those readers run beside the writer; NORMAL sync in
+            // WAL mode keeps every committed transaction across a process
+            // crash.
             Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
+                .max_connections(1)
                 .min_connections(1)
                 .after_connect(|conn, _| {
                     Box::pin(async move {

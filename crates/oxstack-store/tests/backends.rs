@@ -625,7 +625,8 @@ async fn instances_round_trip_page_and_change_state_atomically() {
                 .await
                 .unwrap();
         }
-        assert_eq!(tx.used_addresses("net").await.unwrap().len(), 3);
+        let holder = tx.holder_of("net", "10.0.0.3").await.unwrap();
+        assert_eq!(holder.as_deref(), Some("u2"));
         tx.commit().await.unwrap();
 
         let got = repo.get("u1").await.unwrap().unwrap();
@@ -686,7 +687,9 @@ async fn instances_round_trip_page_and_change_state_atomically() {
         assert!(repo.finish_delete("u2", 400).await.unwrap());
         assert!(!repo.finish_delete("u2", 401).await.unwrap());
         let mut tx = repo.begin_create("p1").await.unwrap();
-        assert_eq!(tx.used_addresses("net").await.unwrap().len(), 2);
+        assert_eq!(tx.holder_of("net", "10.0.0.3").await.unwrap(), None);
+        let holder = tx.holder_of("net", "10.0.0.2").await.unwrap();
+        assert_eq!(holder.as_deref(), Some("u1"));
         assert_eq!(tx.usage().await.unwrap().instances, 2);
         drop(tx);
         assert_eq!(names(repo.list(&page(None)).await.unwrap()), ["b", "a"]);

@@ -4,15 +4,15 @@
 //! over-commit a quota or share an address. The build then runs in the
 //! background (see [`super::manager`]).
 
-use std::collections::{BTreeMap, HashSet};
-use std::net::IpAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 use base64::Engine as _;
 use oxstack_store::instances::{CreateTx, FixedIp, InstanceRow};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-use super::network::{addresses_for_port, format_mac, mac_for};
+use super::network::{Cidr, format_mac, mac_for};
 use super::states::{task, vm};
 use super::{Caller, Server};
 use crate::flavors::Flavor;
@@ -237,14 +237,11 @@ impl Compute {
             req.max_count,
         )?;
         let first_seq = tx.next_values("instances", count).await?;
-        let mut taken: Option<HashSet<String>> = None;
         let mut servers = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         for index in 0..count {
             let uuid = uuid::Uuid::new_v4().to_string();
             let (display_name, hostname) = names(&req, &uuid, index, count);
-            let fixed_ips = self
-                .allocate_ports(&mut tx, &req.networks, &mut taken)
-                .await?;
+            let fixed_ips = self.allocate_ports(&mut tx, &req.networks).await?;
             let row = InstanceRow {
                 uuid,
                 seq: first_seq + index,
@@ -540,49 +537,36 @@ impl Compute {
         &self,
         tx: &mut CreateTx<'_>,
         networks: &Networks,
-        taken: &mut Option<HashSet<String>>,
     ) -> ComputeResult<Vec<FixedIp>> {
         let requested: Vec<Option<IpAddr>> = match networks {
             Networks::None => return Ok(Vec::new()),
             Networks::Auto => vec![None],
             Networks::List(nics) => nics.iter().map(|n| n.fixed_ip).collect(),
         };
-        if taken.is_none() {
-            *taken = Some(
-                tx.used_addresses(&self.network.id)
-                    .await?
-                    .into_iter()
-                    .collect(),
-            );
-        }
-        let Some(taken) = taken.as_mut() else {
-            return Ok(Vec::new());
-        };
         let mut ips = Vec::new();
         for (position, fixed) in requested.into_iter().enumerate() {
-            if let Some(addr) = fixed
-                && taken.contains(&addr.to_string())
-            {
-                let holder = self
-                    .store
-                    .instances()
-                    .holder_of(&self.network.id, &addr.to_string())
-                    .await?
-                    .unwrap_or_default();
-                return Err(ComputeError::Invalid(format!(
-                    "Fixed IP address {addr} is already in use on instance {holder}."
-                )));
+            let mut addresses = Vec::new();
+            if let Some(addr) = fixed {
+                if let Some(holder) = tx.holder_of(&self.network.id, &addr.to_string()).await? {
+                    return Err(ComputeError::Invalid(format!(
+                        "Fixed IP address {addr} is already in use on instance {holder}."
+                    )));
+                }
+                addresses.push(addr);
             }
             let mac = mac_for(tx.next_values("macs", 1).await?);
-            let addresses =
-                addresses_for_port(&self.network, mac, fixed, taken).ok_or_else(|| {
-                    ComputeError::Conflict(format!(
-                        "No more IP addresses available on network {}.",
-                        self.network.id
-                    ))
-                })?;
+            if !matches!(fixed, Some(IpAddr::V4(_)))
+                && let Some(v4) = self.network.ipv4
+            {
+                addresses.push(IpAddr::V4(self.free_v4(tx, v4).await?));
+            }
+            if !matches!(fixed, Some(IpAddr::V6(_)))
+                && let Some(v6) = self.network.slaac(mac)
+            {
+                addresses.push(IpAddr::V6(v6));
+            }
+            addresses.sort_by_key(IpAddr::is_ipv6);
             for addr in addresses {
-                taken.insert(addr.to_string());
                 ips.push(FixedIp {
                     network_id: self.network.id.clone(),
                     address: addr.to_string(),
@@ -593,6 +577,36 @@ impl Compute {
             }
         }
         Ok(ips)
+    }
+
+    /// The next free IPv4 address: a counter per network walks round the
+    /// subnet, so an allocation costs a lookup or two however many servers
+    /// hold addresses (reading every address in use made boots slower as
+    /// the cloud grew), and a released address is not handed out again at
+    /// once.
+    async fn free_v4(
+        &self,
+        tx: &mut CreateTx<'_>,
+        cidr: Cidr<Ipv4Addr>,
+    ) -> ComputeResult<Ipv4Addr> {
+        let counter = format!("ipv4:{}", self.network.id);
+        for _ in 0..cidr.host_count() {
+            let n = tx.next_values(&counter, 1).await?;
+            let Some(candidate) = cidr.host(u64::try_from(n - 1).unwrap_or(0)) else {
+                break;
+            };
+            if tx
+                .holder_of(&self.network.id, &candidate.to_string())
+                .await?
+                .is_none()
+            {
+                return Ok(candidate);
+            }
+        }
+        Err(ComputeError::Conflict(format!(
+            "No more IP addresses available on network {}.",
+            self.network.id
+        )))
     }
 }
 

@@ -2,8 +2,6 @@
 //! gets another port on the built-in network, or loses the port holding an
 //! address.
 
-use std::collections::HashSet;
-
 use super::create::Networks;
 use super::{Caller, check_lock};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
@@ -25,16 +23,13 @@ impl Compute {
         }
         let repo = self.store.instances();
         let mut tx = repo.begin_create(&server.project_id).await?;
-        let mut taken: Option<HashSet<String>> = None;
         let position = server
             .fixed_ips
             .iter()
             .map(|ip| ip.position + 1)
             .max()
             .unwrap_or(0);
-        let mut ips = self
-            .allocate_ports(&mut tx, &Networks::Auto, &mut taken)
-            .await?;
+        let mut ips = self.allocate_ports(&mut tx, &Networks::Auto).await?;
         for ip in &mut ips {
             ip.position = position;
         }

@@ -1,5 +1,6 @@
 //! The built-in network: one project-shared network (DevStack's `private`)
-//! with an IPv4 subnet allocated lowest-free-first and an IPv6 subnet
+//! with an IPv4 subnet whose addresses are handed out in turn round the
+//! subnet (skipping those in use), and an IPv6 subnet
 //! addressed by SLAAC (EUI-64 of the port's MAC), the way Neutron fills
 //! DevStack's `private-subnet` and `ipv6-private-subnet`.
 
@@ -34,6 +35,20 @@ impl Cidr<Ipv4Addr> {
 
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
         u32::from(addr) & self.mask() == u32::from(self.network) & self.mask()
+    }
+
+    /// How many addresses [`Self::host`] cycles through.
+    pub fn host_count(&self) -> u64 {
+        (1u64 << (32 - u32::from(self.prefix))).saturating_sub(3)
+    }
+
+    /// The `n`-th address a server may get, counting round the subnet:
+    /// `.2` first (the first host is the gateway), never the broadcast.
+    pub fn host(&self, n: u64) -> Option<Ipv4Addr> {
+        let count = self.host_count();
+        let base = u32::from(self.network) & self.mask();
+        let offset = u32::try_from(2 + n.checked_rem(count)?).ok()?;
+        Some(Ipv4Addr::from(base + offset))
     }
 
     /// Host addresses a server may get: all but the network address, the
@@ -109,6 +124,11 @@ impl NetworkConfig {
         cidr.assignable().find(|a| !taken.contains(&a.to_string()))
     }
 
+    /// The stateless (SLAAC) IPv6 address of a port with this MAC.
+    pub fn slaac(&self, mac: [u8; 6]) -> Option<Ipv6Addr> {
+        self.ipv6.filter(|c| c.prefix <= 64).map(|c| c.slaac(mac))
+    }
+
     /// Whether `addr` lies in one of the subnets.
     pub fn contains(&self, addr: IpAddr) -> bool {
         match addr {
@@ -147,56 +167,28 @@ pub fn format_mac(mac: [u8; 6]) -> String {
 
 /// The addresses of one port: IPv4 (requested or lowest free) and SLAAC
 /// IPv6. `None` when the IPv4 subnet is full.
-pub fn addresses_for_port(
-    net: &NetworkConfig,
-    mac: [u8; 6],
-    requested: Option<IpAddr>,
-    taken: &std::collections::HashSet<String>,
-) -> Option<Vec<IpAddr>> {
-    let mut out = Vec::new();
-    match requested {
-        Some(addr @ IpAddr::V4(_)) => out.push(addr),
-        _ => {
-            if let Some(v4) = net.ipv4 {
-                let free = v4.assignable().find(|a| !taken.contains(&a.to_string()))?;
-                out.push(IpAddr::V4(free));
-            }
-        }
-    }
-    match requested {
-        Some(addr @ IpAddr::V6(_)) => out.push(addr),
-        _ => {
-            if let Some(v6) = net.ipv6.filter(|c| c.prefix <= 64) {
-                out.push(IpAddr::V6(v6.slaac(mac)));
-            }
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
 
     #[test]
-    fn allocates_lowest_free_v4_and_slaac_v6() {
+    fn hosts_count_round_the_subnet_from_the_second_address() {
         let net = NetworkConfig::default();
-        let mac = mac_for(1);
-        let mut taken = HashSet::new();
-        let first = addresses_for_port(&net, mac, None, &taken).expect("room");
-        assert_eq!(first[0], "10.0.0.2".parse::<IpAddr>().expect("ip"));
-        assert!(net.contains(first[1]));
-        taken.insert("10.0.0.2".to_owned());
-        let second = addresses_for_port(&net, mac_for(2), None, &taken).expect("room");
-        assert_eq!(second[0], "10.0.0.3".parse::<IpAddr>().expect("ip"));
+        let v4 = net.ipv4.expect("ipv4");
+        assert_eq!(v4.host_count(), 253);
+        assert_eq!(v4.host(0), Some("10.0.0.2".parse().expect("ip")));
+        assert_eq!(v4.host(252), Some("10.0.0.254".parse().expect("ip")));
+        assert_eq!(v4.host(253), Some("10.0.0.2".parse().expect("ip")));
+        let v6 = net.slaac(mac_for(1)).expect("slaac");
+        assert!(net.contains(IpAddr::V6(v6)));
     }
 
     #[test]
-    fn a_full_subnet_has_no_room() {
-        let net = NetworkConfig::new("tiny", Cidr::parse("192.168.0.0/30", 32), None);
-        let taken = HashSet::from(["192.168.0.2".to_owned()]);
-        assert!(addresses_for_port(&net, mac_for(1), None, &taken).is_none());
+    fn a_subnet_without_hosts_has_no_address() {
+        let tiny = Cidr::<Ipv4Addr>::parse("192.168.0.0/31", 32).expect("cidr");
+        assert_eq!(tiny.host_count(), 0);
+        assert_eq!(tiny.host(0), None);
     }
 
     #[test]
