@@ -497,6 +497,49 @@ async fn networks_allocate_fixed_addresses() {
     wait_for(&c, &reused, "ACTIVE").await;
 }
 
+#[tokio::test]
+async fn addresses_go_round_the_subnet_and_a_full_network_refuses_with_409() {
+    // A /29 has five addresses a server may get: .2 to .6.
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        config_toml: Some("[network]\nipv4_cidr = \"10.9.0.0/29\"\n".into()),
+        ..Default::default()
+    })
+    .await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "latest");
+    let v4 = |server: &Value| server["addresses"]["private"][0]["addr"].clone();
+    let mut ids = Vec::new();
+    for n in 2..=6 {
+        let id = boot(&c, &image, &format!("s{n}"), json!({})).await;
+        assert_eq!(
+            v4(&wait_for(&c, &id, "ACTIVE").await),
+            format!("10.9.0.{n}")
+        );
+        ids.push(id);
+    }
+    let full = c
+        .post("/servers", &body_for(&c, "full", &image, json!({})))
+        .await;
+    assert_fault(
+        full,
+        409,
+        &format!(
+            "No more IP addresses available on network {}.",
+            private_network_id()
+        ),
+    )
+    .await;
+    // A released address is found again once the walk comes round.
+    assert_eq!(
+        c.delete(&format!("/servers/{}", ids[2])).await.status(),
+        204
+    );
+    wait_gone(&c, &ids[2]).await;
+    let again = boot(&c, &image, "again", json!({})).await;
+    assert_eq!(v4(&wait_for(&c, &again, "ACTIVE").await), "10.9.0.4");
+}
+
 /// Posts a server action.
 async fn act_on(c: &Compute<'_>, id: &str, body: Value) -> reqwest::Response {
     c.post(&format!("/servers/{id}/action"), &body).await
