@@ -155,12 +155,13 @@ seed_servers() { # template_uuid n
         CREATE TEMP TABLE clones AS SELECT i.*, ks.k AS k FROM instances i, ks WHERE i.uuid = '$id';
         UPDATE clones SET uuid = $uuid, seq = (SELECT MAX(seq) FROM instances) + k, display_name = display_name || '-' || k,
             hostname = hostname || '-' || k, created_at = created_at + k;
+        CREATE TEMP TABLE clone_keys AS SELECT uuid, k FROM clones;
+        ALTER TABLE clones DROP COLUMN k;
+        INSERT INTO instances SELECT * FROM clones;
         INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position)
             SELECT f.network_id, '10.' || (128 + k / 65536) || '.' || (k / 256 % 256) || '.' || (k % 256),
                    4, f.mac, c.uuid, f.position
-            FROM clones c, fixed_ips f WHERE f.instance_uuid = '$id' AND f.version = 4;
-        ALTER TABLE clones DROP COLUMN k;
-        INSERT INTO instances SELECT * FROM clones;
+            FROM clone_keys c, fixed_ips f WHERE f.instance_uuid = '$id' AND f.version = 4;
         UPDATE counters SET value = (SELECT MAX(seq) FROM instances) WHERE name = 'instances';"
     if [[ $BACKEND == postgres ]]; then
         psql -q -v ON_ERROR_STOP=1 "$DB_URL" <<<"BEGIN; $sql COMMIT;"
