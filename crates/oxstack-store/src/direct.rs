@@ -11,6 +11,10 @@
 //! read sees every transaction committed before it began, so a client
 //! always reads back the writes it was told succeeded. The connections are
 //! opened read-write but with `query_only` set: nothing written here.
+//!
+//! Repositories do not choose a path themselves: they hand [`Reads`] one
+//! SQL text with its binds and a [`Record`] to decode, and get the direct
+//! path on SQLite and sqlx on PostgreSQL.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,8 +25,8 @@ use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, ToSql};
-use sqlx::Any;
 use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool};
 
 use crate::StoreResult;
 use crate::instances::SqlValue;
@@ -38,6 +42,65 @@ pub(crate) trait Columns {
     /// cannot read SQLite booleans).
     fn flag(&self, name: &str) -> sqlx::Result<bool> {
         Ok(self.column::<i64>(name)? != 0)
+    }
+}
+
+/// A record read whole from one row, by either path.
+pub(crate) trait Record: Sized {
+    fn decode(row: &impl Columns) -> sqlx::Result<Self>;
+}
+
+/// Binds values, in order, to a sqlx query.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [SqlValue],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for value in binds {
+        query = match value {
+            SqlValue::Int(i) => query.bind(*i),
+            SqlValue::Text(t) => query.bind(t.as_str()),
+        };
+    }
+    query
+}
+
+/// The read path of a store: direct on SQLite, sqlx otherwise.
+#[derive(Clone, Copy)]
+pub(crate) struct Reads<'a> {
+    pub(crate) pool: &'a AnyPool,
+    pub(crate) direct: Option<&'a DirectReads>,
+}
+
+impl Reads<'_> {
+    /// A few rows by key.
+    pub(crate) async fn point<T: Record>(
+        &self,
+        sql: &str,
+        binds: &[SqlValue],
+    ) -> StoreResult<Vec<T>> {
+        match self.direct {
+            Some(direct) => direct.point(sql, binds, |row| T::decode(row)),
+            None => self.through_sqlx(sql, binds).await,
+        }
+    }
+
+    /// Possibly many rows (a page of a listing).
+    pub(crate) async fn scan<T: Record>(
+        &self,
+        sql: &str,
+        binds: &[SqlValue],
+    ) -> StoreResult<Vec<T>> {
+        match self.direct {
+            Some(direct) => direct.scan(sql, binds, |row| T::decode(row)),
+            None => self.through_sqlx(sql, binds).await,
+        }
+    }
+
+    async fn through_sqlx<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
+        let rows = bind_all(sqlx::query(sql), binds)
+            .fetch_all(self.pool)
+            .await?;
+        Ok(rows.iter().map(T::decode).collect::<sqlx::Result<_>>()?)
     }
 }
 
@@ -132,7 +195,7 @@ impl DirectReads {
     }
 
     /// Runs a query that reads a few rows by key, on the calling thread.
-    pub(crate) fn point<T>(
+    fn point<T>(
         &self,
         sql: &str,
         binds: &[SqlValue],
@@ -144,7 +207,7 @@ impl DirectReads {
     /// Runs a query that may read many rows. On a multi-threaded runtime
     /// the worker first hands its other tasks to a fresh thread, so a long
     /// scan delays nobody.
-    pub(crate) fn scan<T>(
+    fn scan<T>(
         &self,
         sql: &str,
         binds: &[SqlValue],

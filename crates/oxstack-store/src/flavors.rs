@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow};
 
 use crate::StoreResult;
-use crate::direct::{Columns, DirectReads};
+use crate::direct::{Columns, Reads, Record};
 use crate::instances::SqlValue;
 
 /// One flavor. `id` is the API id (Nova's `flavorid`).
@@ -35,8 +35,7 @@ impl FromRow<'_, AnyRow> for FlavorRow {
     }
 }
 
-impl FlavorRow {
-    /// Reads a `flavors` row from either read path.
+impl Record for FlavorRow {
     fn decode(row: &impl Columns) -> sqlx::Result<Self> {
         Ok(Self {
             id: row.column("id")?,
@@ -168,12 +167,21 @@ pub struct FlavorQuery {
 /// Queries over flavors.
 pub struct FlavorRepo<'a> {
     pool: &'a AnyPool,
-    direct: Option<&'a DirectReads>,
+    reads: Reads<'a>,
+}
+
+/// One extra spec, as `extra_specs` reads it.
+struct Spec(String, String);
+
+impl Record for Spec {
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+        Ok(Self(row.column("key")?, row.column("value")?))
+    }
 }
 
 impl<'a> FlavorRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, direct: Option<&'a DirectReads>) -> Self {
-        Self { pool, direct }
+    pub(crate) fn new(pool: &'a AnyPool, reads: Reads<'a>) -> Self {
+        Self { pool, reads }
     }
 
     /// Inserts a flavor, assigning the next `seq`; `Conflict` when the id
@@ -208,19 +216,12 @@ impl<'a> FlavorRepo<'a> {
     }
 
     pub async fn get(&self, id: &str) -> StoreResult<Option<FlavorRow>> {
-        const SQL: &str = "SELECT * FROM flavors WHERE id = $1";
-        match self.direct {
-            Some(direct) => {
-                let binds = [SqlValue::Text(id.to_owned())];
-                Ok(direct
-                    .point(SQL, &binds, |row| FlavorRow::decode(row))?
-                    .pop())
-            }
-            None => Ok(sqlx::query_as(SQL)
-                .bind(id)
-                .fetch_optional(self.pool)
-                .await?),
-        }
+        let binds = [SqlValue::Text(id.to_owned())];
+        let mut rows = self
+            .reads
+            .point("SELECT * FROM flavors WHERE id = $1", &binds)
+            .await?;
+        Ok(rows.pop())
     }
 
     pub async fn get_by_name(&self, name: &str) -> StoreResult<Option<FlavorRow>> {
@@ -331,23 +332,15 @@ impl<'a> FlavorRepo<'a> {
     // --- extra specs ---------------------------------------------------
 
     pub async fn extra_specs(&self, flavor_id: &str) -> StoreResult<BTreeMap<String, String>> {
-        const SQL: &str =
-            "SELECT key, value FROM flavor_extra_specs WHERE flavor_id = $1 ORDER BY key";
-        let rows: Vec<(String, String)> = match self.direct {
-            Some(direct) => {
-                let binds = [SqlValue::Text(flavor_id.to_owned())];
-                direct.point(SQL, &binds, |row| {
-                    Ok((row.column("key")?, row.column("value")?))
-                })?
-            }
-            None => {
-                sqlx::query_as(SQL)
-                    .bind(flavor_id)
-                    .fetch_all(self.pool)
-                    .await?
-            }
-        };
-        Ok(rows.into_iter().collect())
+        let binds = [SqlValue::Text(flavor_id.to_owned())];
+        let specs: Vec<Spec> = self
+            .reads
+            .point(
+                "SELECT key, value FROM flavor_extra_specs WHERE flavor_id = $1 ORDER BY key",
+                &binds,
+            )
+            .await?;
+        Ok(specs.into_iter().map(|Spec(k, v)| (k, v)).collect())
     }
 
     /// Extra specs of several flavors in one query.

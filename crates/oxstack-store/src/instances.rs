@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, FromRow, Transaction};
 
-use crate::direct::{Columns, DirectReads};
+use crate::direct::{Columns, Reads, Record, bind_all};
 use crate::{Backend, StoreError, StoreResult, missing_if_none};
 
 /// The columns of an instance, plus its metadata, tags and addresses.
@@ -118,8 +118,8 @@ impl FromRow<'_, AnyRow> for InstanceRow {
     }
 }
 
-impl InstanceRow {
-    /// Reads a row of [`select_instance`] from either read path.
+/// A row of [`select_instance`].
+impl Record for InstanceRow {
     fn decode(row: &impl Columns) -> sqlx::Result<Self> {
         Ok(Self {
             uuid: row.column("uuid")?,
@@ -531,25 +531,8 @@ impl Builder {
     where
         E: sqlx::Executor<'e, Database = Any>,
     {
-        let mut query = sqlx::query(&self.sql);
-        for value in &self.binds {
-            query = match value {
-                SqlValue::Int(i) => query.bind(*i),
-                SqlValue::Text(t) => query.bind(t.as_str()),
-            };
-        }
+        let query = bind_all(sqlx::query(&self.sql), &self.binds);
         Ok(query.execute(executor).await?.rows_affected())
-    }
-
-    fn query(&self) -> sqlx::query::QueryAs<'_, Any, InstanceRow, sqlx::any::AnyArguments<'_>> {
-        let mut query = sqlx::query_as::<_, InstanceRow>(&self.sql);
-        for value in &self.binds {
-            query = match value {
-                SqlValue::Int(i) => query.bind(*i),
-                SqlValue::Text(t) => query.bind(t.as_str()),
-            };
-        }
-        query
     }
 }
 
@@ -557,19 +540,15 @@ impl Builder {
 pub struct InstanceRepo<'a> {
     pool: &'a AnyPool,
     backend: Backend,
-    direct: Option<&'a DirectReads>,
+    reads: Reads<'a>,
 }
 
 impl<'a> InstanceRepo<'a> {
-    pub(crate) fn new(
-        pool: &'a AnyPool,
-        backend: Backend,
-        direct: Option<&'a DirectReads>,
-    ) -> Self {
+    pub(crate) fn new(pool: &'a AnyPool, backend: Backend, reads: Reads<'a>) -> Self {
         Self {
             pool,
             backend,
-            direct,
+            reads,
         }
     }
 
@@ -578,12 +557,7 @@ impl<'a> InstanceRepo<'a> {
         let mut b = Builder::new(select_instance(self.backend));
         let p = b.bind(SqlValue::Text(uuid.to_owned()));
         b.push(&format!(" WHERE i.uuid = {p}"));
-        match self.direct {
-            Some(direct) => Ok(direct
-                .point(&b.sql, &b.binds, |row| InstanceRow::decode(row))?
-                .pop()),
-            None => Ok(b.query().fetch_optional(self.pool).await?),
-        }
+        Ok(self.reads.point(&b.sql, &b.binds).await?.pop())
     }
 
     /// Whether an instance with this uuid exists at all (for markers).
@@ -639,10 +613,7 @@ impl<'a> InstanceRepo<'a> {
         if let Some(limit) = q.limit {
             b.push(&format!(" LIMIT {}", limit.max(0)));
         }
-        match self.direct {
-            Some(direct) => direct.scan(&b.sql, &b.binds, |row| InstanceRow::decode(row)),
-            None => Ok(b.query().fetch_all(self.pool).await?),
-        }
+        self.reads.scan(&b.sql, &b.binds).await
     }
 
     /// What a project's live instances consume.

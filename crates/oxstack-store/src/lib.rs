@@ -26,7 +26,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, Executor};
 
-use direct::DirectReads;
+use direct::{DirectReads, Reads};
 
 pub use error::{StoreError, StoreResult};
 
@@ -145,6 +145,13 @@ impl Store {
         self.pool.close().await;
     }
 
+    fn reads(&self) -> Reads<'_> {
+        Reads {
+            pool: &self.pool,
+            direct: self.direct.as_deref(),
+        }
+    }
+
     /// Users, projects, roles, assignments, revocations and settings.
     pub fn identity(&self) -> identity::IdentityRepo<'_> {
         identity::IdentityRepo::new(&self.pool)
@@ -157,7 +164,7 @@ impl Store {
 
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
-        instances::InstanceRepo::new(&self.pool, self.backend, self.direct.as_deref())
+        instances::InstanceRepo::new(&self.pool, self.backend, self.reads())
     }
 
     /// Console access tokens.
@@ -187,7 +194,7 @@ impl Store {
 
     /// Flavors, extra specs and flavor access.
     pub fn flavors(&self) -> flavors::FlavorRepo<'_> {
-        flavors::FlavorRepo::new(&self.pool, self.direct.as_deref())
+        flavors::FlavorRepo::new(&self.pool, self.reads())
     }
 }
 
