@@ -162,7 +162,11 @@ seed_servers() { # template_uuid n
             SELECT f.network_id, '10.' || (128 + k / 65536) || '.' || (k / 256 % 256) || '.' || (k % 256),
                    4, f.mac, c.uuid, f.position
             FROM clone_keys c, fixed_ips f WHERE f.instance_uuid = '$id' AND f.version = 4;
-        UPDATE counters SET value = (SELECT MAX(seq) FROM instances) WHERE name = 'instances';"
+        UPDATE counters SET value = (SELECT MAX(seq) FROM instances) WHERE name = 'instances';
+        UPDATE project_usage SET instances = u.instances, cores = u.cores, ram = u.ram
+            FROM (SELECT project_id, COUNT(*) AS instances, SUM(vcpus) AS cores, SUM(memory_mb) AS ram
+                  FROM instances WHERE deleted = 0 GROUP BY project_id) AS u
+            WHERE project_usage.project_id = u.project_id;"
     if [[ $BACKEND == postgres ]]; then
         psql -q -v ON_ERROR_STOP=1 "$DB_URL" <<<"BEGIN; $sql COMMIT;"
     else

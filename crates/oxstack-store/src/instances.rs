@@ -333,6 +333,26 @@ pub struct InstanceUsage {
     pub ram: i64,
 }
 
+impl InstanceUsage {
+    fn plus(self, other: Self) -> Self {
+        Self {
+            instances: self.instances + other.instances,
+            cores: self.cores + other.cores,
+            ram: self.ram + other.ram,
+        }
+    }
+}
+
+impl From<(i64, i64, i64)> for InstanceUsage {
+    fn from((instances, cores, ram): (i64, i64, i64)) -> Self {
+        Self {
+            instances,
+            cores,
+            ram,
+        }
+    }
+}
+
 /// Fields a server update may change; `None` leaves a field alone.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceUpdate {
@@ -433,6 +453,11 @@ impl FlavorColumns {
 pub struct SizeLimits {
     pub cores: i64,
     pub ram: i64,
+}
+
+impl SizeLimits {
+    /// No limit on either (Nova's -1).
+    pub const UNLIMITED: Self = Self { cores: -1, ram: -1 };
 }
 
 struct Builder {
@@ -618,7 +643,12 @@ impl<'a> InstanceRepo<'a> {
 
     /// What a project's live instances consume.
     pub async fn usage(&self, project_id: &str) -> StoreResult<InstanceUsage> {
-        usage(self.pool, project_id).await
+        let row: Option<(i64, i64, i64)> =
+            sqlx::query_as("SELECT instances, cores, ram FROM project_usage WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_optional(self.pool)
+                .await?;
+        Ok(row.map(InstanceUsage::from).unwrap_or_default())
     }
 
     /// Changes the user-editable fields of a live instance.
@@ -663,6 +693,27 @@ impl<'a> InstanceRepo<'a> {
         change: &StateChange,
         now: i64,
     ) -> StoreResult<bool> {
+        if change.flavor.is_some() {
+            // The project's usage changes with the flavor.
+            let project_id: Option<String> =
+                sqlx::query_scalar("SELECT project_id FROM instances WHERE uuid = $1")
+                    .bind(uuid)
+                    .fetch_optional(self.pool)
+                    .await?;
+            let Some(project_id) = project_id else {
+                return Ok(false);
+            };
+            return self
+                .transition_within_quota(
+                    uuid,
+                    &project_id,
+                    SizeLimits::UNLIMITED,
+                    guard,
+                    change,
+                    now,
+                )
+                .await;
+        }
         let statement = transition_statement(uuid, guard, change, now);
         Ok(statement.execute(self.pool).await? == 1)
     }
@@ -681,9 +732,9 @@ impl<'a> InstanceRepo<'a> {
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        lock_project(&mut tx, project_id).await?;
+        let used = claim_usage(&mut tx, project_id).await?;
+        let mut delta = InstanceUsage::default();
         if let Some(new) = &change.flavor {
-            let used = usage(&mut *tx, project_id).await?;
             let (cores, ram): (i64, i64) =
                 sqlx::query_as("SELECT vcpus, memory_mb FROM instances WHERE uuid = $1")
                     .bind(uuid)
@@ -697,23 +748,33 @@ impl<'a> InstanceRepo<'a> {
             {
                 return Err(StoreError::LimitExceeded);
             }
+            delta = InstanceUsage {
+                instances: 0,
+                cores: new.vcpus - cores,
+                ram: new.memory_mb - ram,
+            };
         }
         let statement = transition_statement(uuid, guard, change, now);
         let done = statement.execute(&mut *tx).await? == 1;
+        if done {
+            add_usage(&mut tx, project_id, delta).await?;
+        }
         tx.commit().await?;
         Ok(done)
     }
+
     /// Marks an instance deleted and frees its addresses, in one
     /// transaction. `Ok(false)`: it was already gone.
     pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let freed: Option<(String, i64, i64)> = sqlx::query_as(
             "UPDATE instances SET deleted = 1, deleted_at = $2, terminated_at = $2, updated_at = $2, \
-             vm_state = 'deleted', task_state = NULL, power_state = 0 WHERE uuid = $1 AND deleted = 0",
+             vm_state = 'deleted', task_state = NULL, power_state = 0 WHERE uuid = $1 AND deleted = 0 \
+             RETURNING project_id, vcpus, memory_mb",
         )
         .bind(uuid)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM fixed_ips WHERE instance_uuid = $1")
             .bind(uuid)
@@ -725,8 +786,16 @@ impl<'a> InstanceRepo<'a> {
         .bind(uuid)
         .execute(&mut *tx)
         .await?;
+        if let Some((project_id, cores, ram)) = &freed {
+            let delta = InstanceUsage {
+                instances: -1,
+                cores: -cores,
+                ram: -ram,
+            };
+            add_usage(&mut tx, project_id, delta).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(freed.is_some())
     }
 
     /// Live instances that have rested in `vm_state` with no task since
@@ -924,10 +993,12 @@ impl<'a> InstanceRepo<'a> {
     /// lock; PostgreSQL: the row lock), and never both pass on one slot.
     pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx<'a>> {
         let mut tx = self.pool.begin().await?;
-        lock_project(&mut tx, project_id).await?;
+        let usage = claim_usage(&mut tx, project_id).await?;
         Ok(CreateTx {
             tx,
             project_id: project_id.to_owned(),
+            usage,
+            added: InstanceUsage::default(),
         })
     }
 }
@@ -1012,15 +1083,43 @@ fn guard_clause(b: &mut Builder, guard: &StateGuard) {
     }
 }
 
-/// Takes a project's lock row for the rest of the transaction: quota
-/// checks of one project then run one after the other on both engines
-/// (SQLite: the write lock; PostgreSQL: the row lock).
-async fn lock_project(tx: &mut Transaction<'_, Any>, project_id: &str) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO project_locks (project_id, version) VALUES ($1, 1) \
-         ON CONFLICT (project_id) DO UPDATE SET version = project_locks.version + 1",
+/// Takes a project's usage row for the rest of the transaction and reads
+/// it: quota checks of one project then run one after the other on both
+/// engines (SQLite: the write lock; PostgreSQL: the row lock taken by the
+/// upsert, even when it changes nothing).
+async fn claim_usage(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+) -> StoreResult<InstanceUsage> {
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \
+         ON CONFLICT (project_id) DO UPDATE SET instances = project_usage.instances \
+         RETURNING instances, cores, ram",
     )
     .bind(project_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.into())
+}
+
+/// Adds `delta` to a project's usage row (taken by [`claim_usage`] or
+/// written since the instances it counts exist).
+async fn add_usage(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+    delta: InstanceUsage,
+) -> StoreResult<()> {
+    if delta == InstanceUsage::default() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE project_usage SET instances = instances + $2, cores = cores + $3, ram = ram + $4 \
+         WHERE project_id = $1",
+    )
+    .bind(project_id)
+    .bind(delta.instances)
+    .bind(delta.cores)
+    .bind(delta.ram)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1037,35 +1136,20 @@ async fn touch_live(tx: &mut Transaction<'_, Any>, uuid: &str, now: i64) -> Stor
     missing_if_none(done.rows_affected())
 }
 
-async fn usage<'e, E>(executor: E, project_id: &str) -> StoreResult<InstanceUsage>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
-    let (instances, cores, ram): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) \
-         FROM instances WHERE project_id = $1 AND deleted = 0",
-    )
-    .bind(project_id)
-    .fetch_one(executor)
-    .await?;
-    Ok(InstanceUsage {
-        instances,
-        cores,
-        ram,
-    })
-}
-
 /// The transaction of one create request (see [`InstanceRepo::begin_create`]).
 pub struct CreateTx<'a> {
     tx: Transaction<'a, Any>,
     project_id: String,
+    /// The project's usage when the transaction took its row.
+    usage: InstanceUsage,
+    /// What the instances inserted so far add to it.
+    added: InstanceUsage,
 }
 
 impl CreateTx<'_> {
     /// The project's usage, as of this transaction.
-    pub async fn usage(&mut self) -> StoreResult<InstanceUsage> {
-        usage(&mut *self.tx, &self.project_id).await
+    pub fn usage(&self) -> InstanceUsage {
+        self.usage.plus(self.added)
     }
 
     /// Reserves `n` consecutive values of a counter; returns the first.
@@ -1161,6 +1245,13 @@ impl CreateTx<'_> {
         .bind(i64::from(i.deleted))
         .execute(&mut *self.tx)
         .await?;
+        if !i.deleted {
+            self.added = self.added.plus(InstanceUsage {
+                instances: 1,
+                cores: i.vcpus,
+                ram: i.memory_mb,
+            });
+        }
         for (key, value) in &i.metadata {
             sqlx::query(
                 "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
@@ -1216,7 +1307,8 @@ impl CreateTx<'_> {
         Ok(())
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
+    pub async fn commit(mut self) -> StoreResult<()> {
+        add_usage(&mut self.tx, &self.project_id, self.added).await?;
         self.tx.commit().await?;
         Ok(())
     }

@@ -616,7 +616,7 @@ async fn instances_round_trip_page_and_change_state_atomically() {
     each_backend(async |store: Store| {
         let repo = store.instances();
         let mut tx = repo.begin_create("p1").await.unwrap();
-        assert_eq!(tx.usage().await.unwrap().instances, 0);
+        assert_eq!(tx.usage().instances, 0);
         let first = tx.next_values("instances", 3).await.unwrap();
         assert_eq!(first, 1);
         for (n, name) in ["a", "b", "c"].iter().enumerate() {
@@ -690,8 +690,33 @@ async fn instances_round_trip_page_and_change_state_atomically() {
         assert_eq!(tx.holder_of("net", "10.0.0.3").await.unwrap(), None);
         let holder = tx.holder_of("net", "10.0.0.2").await.unwrap();
         assert_eq!(holder.as_deref(), Some("u1"));
-        assert_eq!(tx.usage().await.unwrap().instances, 2);
+        assert_eq!(tx.usage().instances, 2);
+        tx.insert(&instance("u9", 9, "p1", "rolled back", 900))
+            .await
+            .unwrap();
+        assert_eq!(tx.usage().instances, 3);
         drop(tx);
+        // The usage row follows deletes and size changes; a create that
+        // was rolled back counts for nothing.
+        let usage = repo.usage("p1").await.unwrap();
+        assert_eq!((usage.instances, usage.cores, usage.ram), (2, 4, 1024));
+        let bigger = oxstack_store::instances::FlavorColumns {
+            vcpus: 8,
+            memory_mb: 4096,
+            ..oxstack_store::instances::FlavorColumns::of(&repo.get("u1").await.unwrap().unwrap())
+        };
+        let resize = StateChange {
+            flavor: Some(bigger),
+            ..StateChange::default()
+        };
+        assert!(
+            repo.transition("u1", &StateGuard::default(), &resize, 402)
+                .await
+                .unwrap()
+        );
+        let usage = repo.usage("p1").await.unwrap();
+        assert_eq!((usage.instances, usage.cores, usage.ram), (2, 10, 4608));
+        assert_eq!(repo.usage("p2").await.unwrap(), Default::default());
         assert_eq!(names(repo.list(&page(None)).await.unwrap()), ["b", "a"]);
         let deleted = repo.get("u2").await.unwrap().unwrap();
         assert!(deleted.deleted && deleted.fixed_ips.is_empty());

@@ -227,7 +227,7 @@ impl Compute {
 
         let repo = self.store.instances();
         let mut tx = repo.begin_create(&caller.project_id).await?;
-        let usage = tx.usage().await?;
+        let usage = tx.usage();
         let count = instances_that_fit(
             &limits,
             usage,
