@@ -29,14 +29,26 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool};
 
 use crate::StoreResult;
-use crate::instances::SqlValue;
+use crate::value::SqlValue;
+
+/// A column type both paths can decode.
+pub(crate) trait ColumnType:
+    for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql
+{
+}
+
+impl<T> ColumnType for T where
+    T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql
+{
+}
 
 /// Typed column access over a row from either path (sqlx's `Any` rows and
 /// direct SQLite rows), so that one decoder reads a record from both.
 pub(crate) trait Columns {
-    fn column<T>(&self, name: &str) -> sqlx::Result<T>
-    where
-        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql;
+    fn column<T: ColumnType>(&self, name: &str) -> sqlx::Result<T>;
+
+    /// The column at `index` (for records read as tuples).
+    fn column_at<T: ColumnType>(&self, index: usize) -> sqlx::Result<T>;
 
     /// A 0/1 flag column (flags are stored as integers: sqlx's `Any` driver
     /// cannot read SQLite booleans).
@@ -50,6 +62,20 @@ pub(crate) trait Record: Sized {
     fn decode(row: &impl Columns) -> sqlx::Result<Self>;
 }
 
+/// Tuples read their columns in order (`SELECT a, b` as `(A, B)`).
+macro_rules! tuple_record {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: ColumnType),+> Record for ($($t,)+) {
+            fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+                Ok(($(row.column_at::<$t>($i)?,)+))
+            }
+        }
+    };
+}
+tuple_record!(A 0);
+tuple_record!(A 0, B 1);
+tuple_record!(A 0, B 1, C 2);
+
 /// Binds values, in order, to a sqlx query.
 pub(crate) fn bind_all<'q>(
     mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
@@ -59,6 +85,8 @@ pub(crate) fn bind_all<'q>(
         query = match value {
             SqlValue::Int(i) => query.bind(*i),
             SqlValue::Text(t) => query.bind(t.as_str()),
+            SqlValue::NullInt => query.bind(None::<i64>),
+            SqlValue::NullText => query.bind(None::<&str>),
         };
     }
     query
@@ -105,11 +133,12 @@ impl Reads<'_> {
 }
 
 impl Columns for AnyRow {
-    fn column<T>(&self, name: &str) -> sqlx::Result<T>
-    where
-        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql,
-    {
+    fn column<T: ColumnType>(&self, name: &str) -> sqlx::Result<T> {
         sqlx::Row::try_get(self, name)
+    }
+
+    fn column_at<T: ColumnType>(&self, index: usize) -> sqlx::Result<T> {
+        sqlx::Row::try_get(self, index)
     }
 }
 
@@ -143,16 +172,17 @@ pub(crate) struct DirectRow<'a> {
 }
 
 impl Columns for DirectRow<'_> {
-    fn column<T>(&self, name: &str) -> sqlx::Result<T>
-    where
-        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + rusqlite::types::FromSql,
-    {
+    fn column<T: ColumnType>(&self, name: &str) -> sqlx::Result<T> {
         let index = self
             .names
             .index(name)
             .ok_or_else(|| sqlx::Error::ColumnNotFound(name.to_owned()))?;
+        self.column_at(index)
+    }
+
+    fn column_at<T: ColumnType>(&self, index: usize) -> sqlx::Result<T> {
         self.row.get(index).map_err(|e| sqlx::Error::ColumnDecode {
-            index: name.to_owned(),
+            index: index.to_string(),
             source: Box::new(e),
         })
     }
@@ -163,6 +193,7 @@ impl ToSql for SqlValue {
         Ok(match self {
             SqlValue::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
             SqlValue::Text(t) => ToSqlOutput::Borrowed(t.as_str().into()),
+            SqlValue::NullInt | SqlValue::NullText => ToSqlOutput::Owned(Value::Null),
         })
     }
 }
@@ -234,14 +265,7 @@ impl DirectReads {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => e.insert(self.open()?),
             };
-            let mut statement = conn.prepare_cached(sql)?;
-            let names = ColumnNames::of(&statement);
-            let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(map(&DirectRow { row, names: &names })?);
-            }
-            Ok(out)
+            query_rows(conn, sql, binds, &mut map)
         })
     }
 
@@ -255,4 +279,39 @@ impl DirectReads {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
+}
+
+/// Runs a statement on a direct connection and maps every row it returns.
+pub(crate) fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    binds: &[SqlValue],
+    mut map: impl FnMut(&DirectRow<'_>) -> sqlx::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let names = ColumnNames::of(&statement);
+    bind_numbered(&mut statement, binds)?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(&DirectRow { row, names: &names })?);
+    }
+    Ok(out)
+}
+
+/// Binds `binds[k]` to the placeholder `$k+1`. SQLite reads `$1` as a
+/// *named* parameter numbered by first appearance, so positional binding
+/// would misplace values in a statement such as `SET a = $2 WHERE b = $1`
+/// or one that uses a placeholder twice; sqlx maps them by name, and so
+/// must this path.
+pub(crate) fn bind_numbered(
+    statement: &mut rusqlite::Statement<'_>,
+    binds: &[SqlValue],
+) -> rusqlite::Result<()> {
+    for (k, value) in binds.iter().enumerate() {
+        if let Some(index) = statement.parameter_index(&format!("${}", k + 1))? {
+            statement.raw_bind_parameter(index, value)?;
+        }
+    }
+    Ok(())
 }

@@ -15,7 +15,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -28,6 +28,23 @@ impl From<sqlx::Error> for StoreError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
             _ => Self::Database(err),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+        match &err {
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(
+                    e.extended_code,
+                    SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                Self::Conflict
+            }
+            _ => Self::Sqlite(err),
         }
     }
 }

@@ -5,6 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
 use crate::StoreResult;
+use crate::value::values;
+use crate::writes::Writes;
 
 /// One recorded action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,39 +82,37 @@ pub struct NewAction<'a> {
 /// Queries over instance actions.
 pub struct ActionRepo<'a> {
     pool: &'a AnyPool,
+    writes: Writes<'a>,
 }
 
 impl<'a> ActionRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, writes: Writes<'a>) -> Self {
+        Self { pool, writes }
     }
 
     /// Records the start of an action; returns its id.
     pub async fn start(&self, a: &NewAction<'_>) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ('instance_actions', 0) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let id: i64 = sqlx::query_scalar(
-            "UPDATE counters SET value = value + 1 WHERE name = 'instance_actions' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
+        let mut tx = self.writes.begin().await?;
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO counters (name, value) VALUES ('instance_actions', 1) \
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                &[],
+            )
+            .await?;
+        tx.execute(
             "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, \
              user_id, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            &values![
+                id,
+                a.instance_uuid,
+                a.request_id,
+                a.action,
+                a.project_id,
+                a.user_id,
+                a.now
+            ],
         )
-        .bind(id)
-        .bind(a.instance_uuid)
-        .bind(a.request_id)
-        .bind(a.action)
-        .bind(a.project_id)
-        .bind(a.user_id)
-        .bind(a.now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(id)
@@ -126,16 +126,13 @@ impl<'a> ActionRepo<'a> {
         host: &str,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO instance_action_events (action_id, event, start_time, host) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO NOTHING",
-        )
-        .bind(action_id)
-        .bind(event)
-        .bind(now)
-        .bind(host)
-        .execute(self.pool)
-        .await?;
+        self.writes
+            .execute(
+                "INSERT INTO instance_action_events (action_id, event, start_time, host) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO NOTHING",
+                &values![action_id, event, now, host],
+            )
+            .await?;
         Ok(())
     }
 
@@ -148,36 +145,29 @@ impl<'a> ActionRepo<'a> {
         error: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let result = if error.is_some() { "Error" } else { "Success" };
+        let mut tx = self.writes.begin().await?;
+        tx.execute(
             "UPDATE instance_action_events SET finish_time = $3, result = $4, details = $5, \
              traceback = $5 WHERE action_id = $1 AND event = $2",
+            &values![action_id, event, now, result, error],
         )
-        .bind(action_id)
-        .bind(event)
-        .bind(now)
-        .bind(if error.is_some() { "Error" } else { "Success" })
-        .bind(error)
-        .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        tx.execute(
             "UPDATE instance_actions SET finish_time = $2, updated_at = $2, message = $3 WHERE id = $1",
+            &values![action_id, now, error.map(|_| "Error")],
         )
-        .bind(action_id)
-        .bind(now)
-        .bind(error.map(|_| "Error"))
-        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Marks an action without events finished.
     pub async fn close(&self, action_id: i64, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1")
-            .bind(action_id)
-            .bind(now)
-            .execute(self.pool)
+        self.writes
+            .execute(
+                "UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1",
+                &values![action_id, now],
+            )
             .await?;
         Ok(())
     }

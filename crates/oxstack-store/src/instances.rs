@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, FromRow, Transaction};
+use sqlx::{AnyPool, FromRow};
 
-use crate::direct::{Columns, Reads, Record, bind_all};
+use crate::direct::{Columns, Reads, Record};
+use crate::value::values;
+use crate::writes::{WriteTx, Writes};
 use crate::{Backend, StoreError, StoreResult, missing_if_none};
 
 /// The columns of an instance, plus its metadata, tags and addresses.
@@ -211,12 +213,7 @@ fn select_instance(backend: Backend) -> &'static str {
     }
 }
 
-/// A value bound into a dynamically built query.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SqlValue {
-    Int(i64),
-    Text(String),
-}
+pub use crate::value::SqlValue;
 
 /// The columns a listing may filter on exactly or sort by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -550,15 +547,6 @@ impl Builder {
             Condition::NotTagsAny(tags) => self.tags_clause(tags, false, true),
         }
     }
-
-    /// Runs a built statement; returns the rows affected.
-    async fn execute<'e, E>(&self, executor: E) -> sqlx::Result<u64>
-    where
-        E: sqlx::Executor<'e, Database = Any>,
-    {
-        let query = bind_all(sqlx::query(&self.sql), &self.binds);
-        Ok(query.execute(executor).await?.rows_affected())
-    }
 }
 
 /// Queries over instances.
@@ -566,14 +554,21 @@ pub struct InstanceRepo<'a> {
     pool: &'a AnyPool,
     backend: Backend,
     reads: Reads<'a>,
+    writes: Writes<'a>,
 }
 
 impl<'a> InstanceRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, backend: Backend, reads: Reads<'a>) -> Self {
+    pub(crate) fn new(
+        pool: &'a AnyPool,
+        backend: Backend,
+        reads: Reads<'a>,
+        writes: Writes<'a>,
+    ) -> Self {
         Self {
             pool,
             backend,
             reads,
+            writes,
         }
     }
 
@@ -681,7 +676,7 @@ impl<'a> InstanceRepo<'a> {
         }
         let p = b.bind(SqlValue::Text(uuid.to_owned()));
         b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
-        missing_if_none(b.execute(self.pool).await?)
+        missing_if_none(self.writes.execute(&b.sql, &b.binds).await?)
     }
 
     /// Compare-and-swap of the state columns: applies `change` only if the
@@ -695,12 +690,15 @@ impl<'a> InstanceRepo<'a> {
     ) -> StoreResult<bool> {
         if change.flavor.is_some() {
             // The project's usage changes with the flavor.
-            let project_id: Option<String> =
-                sqlx::query_scalar("SELECT project_id FROM instances WHERE uuid = $1")
-                    .bind(uuid)
-                    .fetch_optional(self.pool)
-                    .await?;
-            let Some(project_id) = project_id else {
+            let project: Option<(String,)> = self
+                .reads
+                .point(
+                    "SELECT project_id FROM instances WHERE uuid = $1",
+                    &values![uuid],
+                )
+                .await?
+                .pop();
+            let Some((project_id,)) = project else {
                 return Ok(false);
             };
             return self
@@ -715,7 +713,11 @@ impl<'a> InstanceRepo<'a> {
                 .await;
         }
         let statement = transition_statement(uuid, guard, change, now);
-        Ok(statement.execute(self.pool).await? == 1)
+        Ok(self
+            .writes
+            .execute(&statement.sql, &statement.binds)
+            .await?
+            == 1)
     }
 
     /// A transition that changes the flavor (a resize, or its revert),
@@ -731,15 +733,16 @@ impl<'a> InstanceRepo<'a> {
         change: &StateChange,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         let used = claim_usage(&mut tx, project_id).await?;
         let mut delta = InstanceUsage::default();
         if let Some(new) = &change.flavor {
-            let (cores, ram): (i64, i64) =
-                sqlx::query_as("SELECT vcpus, memory_mb FROM instances WHERE uuid = $1")
-                    .bind(uuid)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (cores, ram): (i64, i64) = tx
+                .fetch_one(
+                    "SELECT vcpus, memory_mb FROM instances WHERE uuid = $1",
+                    &values![uuid],
+                )
+                .await?;
             let over = |limit: i64, used: i64, old: i64, new: i64| {
                 limit >= 0 && new > old && used - old + new > limit
             };
@@ -755,7 +758,7 @@ impl<'a> InstanceRepo<'a> {
             };
         }
         let statement = transition_statement(uuid, guard, change, now);
-        let done = statement.execute(&mut *tx).await? == 1;
+        let done = tx.execute(&statement.sql, &statement.binds).await? == 1;
         if done {
             add_usage(&mut tx, project_id, delta).await?;
         }
@@ -766,25 +769,24 @@ impl<'a> InstanceRepo<'a> {
     /// Marks an instance deleted and frees its addresses, in one
     /// transaction. `Ok(false)`: it was already gone.
     pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let freed: Option<(String, i64, i64)> = sqlx::query_as(
-            "UPDATE instances SET deleted = 1, deleted_at = $2, terminated_at = $2, updated_at = $2, \
-             vm_state = 'deleted', task_state = NULL, power_state = 0 WHERE uuid = $1 AND deleted = 0 \
-             RETURNING project_id, vcpus, memory_mb",
-        )
-        .bind(uuid)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM fixed_ips WHERE instance_uuid = $1")
-            .bind(uuid)
-            .execute(&mut *tx)
+        let mut tx = self.writes.begin().await?;
+        let freed: Option<(String, i64, i64)> = tx
+            .fetch_optional(
+                "UPDATE instances SET deleted = 1, deleted_at = $2, terminated_at = $2, \
+                 updated_at = $2, vm_state = 'deleted', task_state = NULL, power_state = 0 \
+                 WHERE uuid = $1 AND deleted = 0 RETURNING project_id, vcpus, memory_mb",
+                &values![uuid, now],
+            )
             .await?;
-        sqlx::query(
-            "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL WHERE instance_uuid = $1",
+        tx.execute(
+            "DELETE FROM fixed_ips WHERE instance_uuid = $1",
+            &values![uuid],
         )
-        .bind(uuid)
-        .execute(&mut *tx)
+        .await?;
+        tx.execute(
+            "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL WHERE instance_uuid = $1",
+            &values![uuid],
+        )
         .await?;
         if let Some((project_id, cores, ram)) = &freed {
             let delta = InstanceUsage {
@@ -816,31 +818,28 @@ impl<'a> InstanceRepo<'a> {
     /// Removes the port (every address sharing its MAC) that holds
     /// `address`; `false` when the instance has no such address.
     pub async fn remove_port_of(&self, uuid: &str, address: &str) -> StoreResult<bool> {
-        let mac: Option<String> = sqlx::query_scalar(
-            "SELECT mac FROM fixed_ips WHERE instance_uuid = $1 AND address = $2",
-        )
-        .bind(uuid)
-        .bind(address)
-        .fetch_optional(self.pool)
-        .await?;
-        let Some(mac) = mac else {
+        let mut tx = self.writes.begin().await?;
+        let mac: Option<(String,)> = tx
+            .fetch_optional(
+                "SELECT mac FROM fixed_ips WHERE instance_uuid = $1 AND address = $2",
+                &values![uuid, address],
+            )
+            .await?;
+        let Some((mac,)) = mac else {
             return Ok(false);
         };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        tx.execute(
             "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL \
              WHERE instance_uuid = $1 AND fixed_address IN \
              (SELECT address FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2)",
+            &values![uuid, &mac],
         )
-        .bind(uuid)
-        .bind(&mac)
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2")
-            .bind(uuid)
-            .bind(&mac)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            "DELETE FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2",
+            &values![uuid, &mac],
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -870,30 +869,29 @@ impl<'a> InstanceRepo<'a> {
         max_items: i64,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         if replace {
-            sqlx::query("DELETE FROM instance_metadata WHERE instance_uuid = $1")
-                .bind(uuid)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (key, value) in items {
-            sqlx::query(
-                "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (instance_uuid, key) DO UPDATE SET value = excluded.value",
+            tx.execute(
+                "DELETE FROM instance_metadata WHERE instance_uuid = $1",
+                &values![uuid],
             )
-            .bind(uuid)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
             .await?;
         }
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM instance_metadata WHERE instance_uuid = $1")
-                .bind(uuid)
-                .fetch_one(&mut *tx)
-                .await?;
+        for (key, value) in items {
+            tx.execute(
+                "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (instance_uuid, key) DO UPDATE SET value = excluded.value",
+                &values![uuid, key, value],
+            )
+            .await?;
+        }
+        let (count,): (i64,) = tx
+            .fetch_one(
+                "SELECT COUNT(*) FROM instance_metadata WHERE instance_uuid = $1",
+                &values![uuid],
+            )
+            .await?;
         if max_items >= 0 && count > max_items {
             return Err(StoreError::LimitExceeded);
         }
@@ -903,15 +901,15 @@ impl<'a> InstanceRepo<'a> {
 
     /// Deletes one metadata item; `NotFound` when absent.
     pub async fn delete_metadata(&self, uuid: &str, key: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
-        let done =
-            sqlx::query("DELETE FROM instance_metadata WHERE instance_uuid = $1 AND key = $2")
-                .bind(uuid)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        missing_if_none(done.rows_affected())?;
+        let done = tx
+            .execute(
+                "DELETE FROM instance_metadata WHERE instance_uuid = $1 AND key = $2",
+                &values![uuid, key],
+            )
+            .await?;
+        missing_if_none(done)?;
         tx.commit().await?;
         Ok(())
     }
@@ -928,30 +926,32 @@ impl<'a> InstanceRepo<'a> {
         max_tags: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         if replace {
-            sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1")
-                .bind(uuid)
-                .execute(&mut *tx)
-                .await?;
+            tx.execute(
+                "DELETE FROM instance_tags WHERE instance_uuid = $1",
+                &values![uuid],
+            )
+            .await?;
         }
         let mut added = false;
         for tag in tags {
-            let done = sqlx::query(
-                "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(uuid)
-            .bind(tag)
-            .execute(&mut *tx)
-            .await?;
-            added |= done.rows_affected() > 0;
-        }
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM instance_tags WHERE instance_uuid = $1")
-                .bind(uuid)
-                .fetch_one(&mut *tx)
+            let done = tx
+                .execute(
+                    "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                    &values![uuid, tag],
+                )
                 .await?;
+            added |= done > 0;
+        }
+        let (count,): (i64,) = tx
+            .fetch_one(
+                "SELECT COUNT(*) FROM instance_tags WHERE instance_uuid = $1",
+                &values![uuid],
+            )
+            .await?;
         if count > max_tags {
             return Err(StoreError::LimitExceeded);
         }
@@ -962,23 +962,24 @@ impl<'a> InstanceRepo<'a> {
     /// Deletes one tag (`Some`) or all tags (`None`); `NotFound` when a
     /// named tag is absent.
     pub async fn delete_tags(&self, uuid: &str, tag: Option<&str>, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         match tag {
             Some(tag) => {
-                let done =
-                    sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1 AND tag = $2")
-                        .bind(uuid)
-                        .bind(tag)
-                        .execute(&mut *tx)
-                        .await?;
-                missing_if_none(done.rows_affected())?;
+                let done = tx
+                    .execute(
+                        "DELETE FROM instance_tags WHERE instance_uuid = $1 AND tag = $2",
+                        &values![uuid, tag],
+                    )
+                    .await?;
+                missing_if_none(done)?;
             }
             None => {
-                sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1")
-                    .bind(uuid)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.execute(
+                    "DELETE FROM instance_tags WHERE instance_uuid = $1",
+                    &values![uuid],
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -991,8 +992,8 @@ impl<'a> InstanceRepo<'a> {
     /// first takes the project's lock row, so concurrent creates of one
     /// project check their quota one after the other (SQLite: the write
     /// lock; PostgreSQL: the row lock), and never both pass on one slot.
-    pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx<'a>> {
-        let mut tx = self.pool.begin().await?;
+    pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx> {
+        let mut tx = self.writes.begin().await?;
         let usage = claim_usage(&mut tx, project_id).await?;
         Ok(CreateTx {
             tx,
@@ -1087,58 +1088,48 @@ fn guard_clause(b: &mut Builder, guard: &StateGuard) {
 /// it: quota checks of one project then run one after the other on both
 /// engines (SQLite: the write lock; PostgreSQL: the row lock taken by the
 /// upsert, even when it changes nothing).
-async fn claim_usage(
-    tx: &mut Transaction<'_, Any>,
-    project_id: &str,
-) -> StoreResult<InstanceUsage> {
-    let row: (i64, i64, i64) = sqlx::query_as(
-        "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \
-         ON CONFLICT (project_id) DO UPDATE SET instances = project_usage.instances \
-         RETURNING instances, cores, ram",
-    )
-    .bind(project_id)
-    .fetch_one(&mut **tx)
-    .await?;
+async fn claim_usage(tx: &mut WriteTx, project_id: &str) -> StoreResult<InstanceUsage> {
+    let row: (i64, i64, i64) = tx
+        .fetch_one(
+            "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \
+             ON CONFLICT (project_id) DO UPDATE SET instances = project_usage.instances \
+             RETURNING instances, cores, ram",
+            &values![project_id],
+        )
+        .await?;
     Ok(row.into())
 }
 
 /// Adds `delta` to a project's usage row (taken by [`claim_usage`] or
 /// written since the instances it counts exist).
-async fn add_usage(
-    tx: &mut Transaction<'_, Any>,
-    project_id: &str,
-    delta: InstanceUsage,
-) -> StoreResult<()> {
+async fn add_usage(tx: &mut WriteTx, project_id: &str, delta: InstanceUsage) -> StoreResult<()> {
     if delta == InstanceUsage::default() {
         return Ok(());
     }
-    sqlx::query(
+    tx.execute(
         "UPDATE project_usage SET instances = instances + $2, cores = cores + $3, ram = ram + $4 \
          WHERE project_id = $1",
+        &values![project_id, delta.instances, delta.cores, delta.ram],
     )
-    .bind(project_id)
-    .bind(delta.instances)
-    .bind(delta.cores)
-    .bind(delta.ram)
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// Bumps `updated_at` of a live instance inside a transaction; `NotFound`
 /// when it is gone.
-async fn touch_live(tx: &mut Transaction<'_, Any>, uuid: &str, now: i64) -> StoreResult<()> {
-    let done = sqlx::query("UPDATE instances SET updated_at = $2 WHERE uuid = $1 AND deleted = 0")
-        .bind(uuid)
-        .bind(now)
-        .execute(&mut **tx)
+async fn touch_live(tx: &mut WriteTx, uuid: &str, now: i64) -> StoreResult<()> {
+    let done = tx
+        .execute(
+            "UPDATE instances SET updated_at = $2 WHERE uuid = $1 AND deleted = 0",
+            &values![uuid, now],
+        )
         .await?;
-    missing_if_none(done.rows_affected())
+    missing_if_none(done)
 }
 
 /// The transaction of one create request (see [`InstanceRepo::begin_create`]).
-pub struct CreateTx<'a> {
-    tx: Transaction<'a, Any>,
+pub struct CreateTx {
+    tx: WriteTx,
     project_id: String,
     /// The project's usage when the transaction took its row.
     usage: InstanceUsage,
@@ -1146,7 +1137,7 @@ pub struct CreateTx<'a> {
     added: InstanceUsage,
 }
 
-impl CreateTx<'_> {
+impl CreateTx {
     /// The project's usage, as of this transaction.
     pub fn usage(&self) -> InstanceUsage {
         self.usage.plus(self.added)
@@ -1154,19 +1145,15 @@ impl CreateTx<'_> {
 
     /// Reserves `n` consecutive values of a counter; returns the first.
     pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(counter)
-        .execute(&mut *self.tx)
-        .await?;
-        let last: i64 = sqlx::query_scalar(
-            "UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value",
-        )
-        .bind(counter)
-        .bind(n)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let (last,): (i64,) = self
+            .tx
+            .fetch_one(
+                "INSERT INTO counters (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value \
+                 RETURNING value",
+                &values![counter, n],
+            )
+            .await?;
         Ok(last - n + 1)
     }
 
@@ -1176,75 +1163,80 @@ impl CreateTx<'_> {
         network_id: &str,
         address: &str,
     ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
-        )
-        .bind(network_id)
-        .bind(address)
-        .fetch_optional(&mut *self.tx)
-        .await?)
+        let holder: Option<(String,)> = self
+            .tx
+            .fetch_optional(
+                "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
+                &values![network_id, address],
+            )
+            .await?;
+        Ok(holder.map(|(uuid,)| uuid))
     }
 
     /// Inserts an instance with its metadata, tags and addresses.
     pub async fn insert(&mut self, i: &InstanceRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO instances (uuid, seq, project_id, user_id, display_name, display_description, \
-             hostname, reservation_id, launch_index, image_ref, image_properties, flavor_id, flavor, vcpus, \
-             memory_mb, root_gb, ephemeral_gb, key_name, key_data, user_data, availability_zone, \
-             pinned_availability_zone, host, node, vm_state, task_state, power_state, progress, \
-             access_ip_v4, access_ip_v6, auto_disk_config, config_drive, root_device_name, locked_by, \
-             locked_reason, security_groups, scheduler_hints, trusted_certs, fault, created_at, updated_at, \
-             launched_at, terminated_at, deleted_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, \
-             $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45)",
-        )
-        .bind(&i.uuid)
-        .bind(i.seq)
-        .bind(&i.project_id)
-        .bind(&i.user_id)
-        .bind(&i.display_name)
-        .bind(i.display_description.as_deref())
-        .bind(&i.hostname)
-        .bind(&i.reservation_id)
-        .bind(i.launch_index)
-        .bind(&i.image_ref)
-        .bind(&i.image_properties)
-        .bind(&i.flavor_id)
-        .bind(&i.flavor)
-        .bind(i.vcpus)
-        .bind(i.memory_mb)
-        .bind(i.root_gb)
-        .bind(i.ephemeral_gb)
-        .bind(i.key_name.as_deref())
-        .bind(i.key_data.as_deref())
-        .bind(i.user_data.as_deref())
-        .bind(i.availability_zone.as_deref())
-        .bind(i.pinned_availability_zone.as_deref())
-        .bind(i.host.as_deref())
-        .bind(i.node.as_deref())
-        .bind(&i.vm_state)
-        .bind(i.task_state.as_deref())
-        .bind(i.power_state)
-        .bind(i.progress)
-        .bind(i.access_ip_v4.as_deref())
-        .bind(i.access_ip_v6.as_deref())
-        .bind(i64::from(i.auto_disk_config))
-        .bind(&i.config_drive)
-        .bind(i.root_device_name.as_deref())
-        .bind(i.locked_by.as_deref())
-        .bind(i.locked_reason.as_deref())
-        .bind(&i.security_groups)
-        .bind(&i.scheduler_hints)
-        .bind(i.trusted_certs.as_deref())
-        .bind(i.fault.as_deref())
-        .bind(i.created_at)
-        .bind(i.updated_at)
-        .bind(i.launched_at)
-        .bind(i.terminated_at)
-        .bind(i.deleted_at)
-        .bind(i64::from(i.deleted))
-        .execute(&mut *self.tx)
-        .await?;
+        self.tx
+            .execute(
+                "INSERT INTO instances (uuid, seq, project_id, user_id, display_name, \
+                 display_description, hostname, reservation_id, launch_index, image_ref, \
+                 image_properties, flavor_id, flavor, vcpus, memory_mb, root_gb, ephemeral_gb, \
+                 key_name, key_data, user_data, availability_zone, pinned_availability_zone, host, \
+                 node, vm_state, task_state, power_state, progress, access_ip_v4, access_ip_v6, \
+                 auto_disk_config, config_drive, root_device_name, locked_by, locked_reason, \
+                 security_groups, scheduler_hints, trusted_certs, fault, created_at, updated_at, \
+                 launched_at, terminated_at, deleted_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, \
+                 $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+                 $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, \
+                 $40, $41, $42, $43, $44, $45)",
+                &values![
+                    &i.uuid,
+                    i.seq,
+                    &i.project_id,
+                    &i.user_id,
+                    &i.display_name,
+                    i.display_description.as_deref(),
+                    &i.hostname,
+                    &i.reservation_id,
+                    i.launch_index,
+                    &i.image_ref,
+                    &i.image_properties,
+                    &i.flavor_id,
+                    &i.flavor,
+                    i.vcpus,
+                    i.memory_mb,
+                    i.root_gb,
+                    i.ephemeral_gb,
+                    i.key_name.as_deref(),
+                    i.key_data.as_deref(),
+                    i.user_data.as_deref(),
+                    i.availability_zone.as_deref(),
+                    i.pinned_availability_zone.as_deref(),
+                    i.host.as_deref(),
+                    i.node.as_deref(),
+                    &i.vm_state,
+                    i.task_state.as_deref(),
+                    i.power_state,
+                    i.progress,
+                    i.access_ip_v4.as_deref(),
+                    i.access_ip_v6.as_deref(),
+                    i.auto_disk_config,
+                    &i.config_drive,
+                    i.root_device_name.as_deref(),
+                    i.locked_by.as_deref(),
+                    i.locked_reason.as_deref(),
+                    &i.security_groups,
+                    &i.scheduler_hints,
+                    i.trusted_certs.as_deref(),
+                    i.fault.as_deref(),
+                    i.created_at,
+                    i.updated_at,
+                    i.launched_at,
+                    i.terminated_at,
+                    i.deleted_at,
+                    i.deleted,
+                ],
+            )
+            .await?;
         if !i.deleted {
             self.added = self.added.plus(InstanceUsage {
                 instances: 1,
@@ -1253,63 +1245,48 @@ impl CreateTx<'_> {
             });
         }
         for (key, value) in &i.metadata {
-            sqlx::query(
-                "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
-            )
-            .bind(&i.uuid)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *self.tx)
-            .await?;
+            self.tx
+                .execute(
+                    "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+                    &values![&i.uuid, key, value],
+                )
+                .await?;
         }
         for tag in &i.tags {
-            sqlx::query(
-                "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(&i.uuid)
-            .bind(tag)
-            .execute(&mut *self.tx)
-            .await?;
+            self.tx
+                .execute(
+                    "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                    &values![&i.uuid, tag],
+                )
+                .await?;
         }
-        for ip in &i.fixed_ips {
-            sqlx::query(
-                "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&ip.network_id)
-            .bind(&ip.address)
-            .bind(ip.version)
-            .bind(&ip.mac)
-            .bind(&i.uuid)
-            .bind(ip.position)
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        Ok(())
+        self.insert_fixed_ips(&i.uuid, &i.fixed_ips).await
     }
 
     /// Adds addresses (a new port) to an existing instance.
     pub async fn insert_fixed_ips(&mut self, uuid: &str, ips: &[FixedIp]) -> StoreResult<()> {
         for ip in ips {
-            sqlx::query(
-                "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&ip.network_id)
-            .bind(&ip.address)
-            .bind(ip.version)
-            .bind(&ip.mac)
-            .bind(uuid)
-            .bind(ip.position)
-            .execute(&mut *self.tx)
-            .await?;
+            self.tx
+                .execute(
+                    "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, \
+                     position) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &values![
+                        &ip.network_id,
+                        &ip.address,
+                        ip.version,
+                        &ip.mac,
+                        uuid,
+                        ip.position
+                    ],
+                )
+                .await?;
         }
         Ok(())
     }
 
     pub async fn commit(mut self) -> StoreResult<()> {
         add_usage(&mut self.tx, &self.project_id, self.added).await?;
-        self.tx.commit().await?;
-        Ok(())
+        self.tx.commit().await
     }
 }

@@ -17,6 +17,8 @@ pub mod instance_actions;
 pub mod instances;
 pub mod migrations;
 pub mod quotas;
+mod value;
+mod writes;
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};
@@ -27,6 +29,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, Executor};
 
 use direct::{DirectReads, Reads};
+use writes::{DirectWriter, Writes};
 
 pub use error::{StoreError, StoreResult};
 
@@ -67,6 +70,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: hot reads that skip sqlx's worker thread.
     direct: Option<Arc<DirectReads>>,
+    /// SQLite only: hot writes that skip sqlx's worker thread.
+    writer: Option<Arc<DirectWriter>>,
 }
 
 impl Store {
@@ -114,17 +119,22 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let direct = match backend {
+        let (direct, writer) = match backend {
             Backend::Sqlite => {
                 let file = SqliteConnectOptions::from_str(&url)?;
-                Some(Arc::new(DirectReads::new(file.get_filename())))
+                let path = file.get_filename();
+                (
+                    Some(Arc::new(DirectReads::new(path))),
+                    Some(Arc::new(DirectWriter::open(path)?)),
+                )
             }
-            Backend::Postgres => None,
+            Backend::Postgres => (None, None),
         };
         Ok(Self {
             pool,
             backend,
             direct,
+            writer,
         })
     }
 
@@ -152,6 +162,13 @@ impl Store {
         }
     }
 
+    fn writes(&self) -> Writes<'_> {
+        Writes {
+            pool: &self.pool,
+            direct: self.writer.as_deref(),
+        }
+    }
+
     /// Users, projects, roles, assignments, revocations and settings.
     pub fn identity(&self) -> identity::IdentityRepo<'_> {
         identity::IdentityRepo::new(&self.pool)
@@ -164,7 +181,7 @@ impl Store {
 
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
-        instances::InstanceRepo::new(&self.pool, self.backend, self.reads())
+        instances::InstanceRepo::new(&self.pool, self.backend, self.reads(), self.writes())
     }
 
     /// Console access tokens.
@@ -174,7 +191,7 @@ impl Store {
 
     /// Instance actions and their events.
     pub fn instance_actions(&self) -> instance_actions::ActionRepo<'_> {
-        instance_actions::ActionRepo::new(&self.pool)
+        instance_actions::ActionRepo::new(&self.pool, self.writes())
     }
 
     /// Migration records.

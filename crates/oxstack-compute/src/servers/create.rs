@@ -535,7 +535,7 @@ impl Compute {
     /// Allocates the ports of one instance inside the create transaction.
     pub(crate) async fn allocate_ports(
         &self,
-        tx: &mut CreateTx<'_>,
+        tx: &mut CreateTx,
         networks: &Networks,
     ) -> ComputeResult<Vec<FixedIp>> {
         let requested: Vec<Option<IpAddr>> = match networks {
@@ -584,11 +584,7 @@ impl Compute {
     /// hold addresses (reading every address in use made boots slower as
     /// the cloud grew), and a released address is not handed out again at
     /// once.
-    async fn free_v4(
-        &self,
-        tx: &mut CreateTx<'_>,
-        cidr: Cidr<Ipv4Addr>,
-    ) -> ComputeResult<Ipv4Addr> {
+    async fn free_v4(&self, tx: &mut CreateTx, cidr: Cidr<Ipv4Addr>) -> ComputeResult<Ipv4Addr> {
         let counter = format!("ipv4:{}", self.network.id);
         for _ in 0..cidr.host_count() {
             let n = tx.next_values(&counter, 1).await?;
