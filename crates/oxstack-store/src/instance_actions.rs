@@ -5,8 +5,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
 use crate::StoreResult;
+use crate::instances::{StateChange, StateGuard, transition_statement};
 use crate::value::values;
-use crate::writes::Writes;
+use crate::writes::{WriteTx, Writes};
 
 /// One recorded action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +80,81 @@ pub struct NewAction<'a> {
     pub now: i64,
 }
 
+/// The step of an action recorded with a state transition (see
+/// [`ActionRepo::transition`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Step<'a> {
+    /// A new action is accepted and its first event starts.
+    Accept {
+        action: &'a NewAction<'a>,
+        event: &'a str,
+        host: &'a str,
+    },
+    /// An event of a recorded action starts.
+    Start {
+        action_id: i64,
+        event: &'a str,
+        host: &'a str,
+    },
+    /// An event ends, and its action with it; `error` when it failed.
+    Finish {
+        action_id: i64,
+        event: &'a str,
+        error: Option<&'a str>,
+    },
+}
+
+const START_EVENT: &str = "INSERT INTO instance_action_events (action_id, event, start_time, host) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO NOTHING";
+
+/// Records a new action in a transaction; returns its id.
+pub(crate) async fn insert_action(tx: &mut WriteTx, a: &NewAction<'_>) -> StoreResult<i64> {
+    let (id,): (i64,) = tx
+        .fetch_one(
+            "INSERT INTO counters (name, value) VALUES ('instance_actions', 1) \
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+            &[],
+        )
+        .await?;
+    tx.execute(
+        "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, \
+         user_id, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        &values![
+            id,
+            a.instance_uuid,
+            a.request_id,
+            a.action,
+            a.project_id,
+            a.user_id,
+            a.now
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn finish_event(
+    tx: &mut WriteTx,
+    action_id: i64,
+    event: &str,
+    error: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    let result = if error.is_some() { "Error" } else { "Success" };
+    tx.execute(
+        "UPDATE instance_action_events SET finish_time = $3, result = $4, details = $5, \
+         traceback = $5 WHERE action_id = $1 AND event = $2",
+        &values![action_id, event, now, result, error],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE instance_actions SET finish_time = $2, updated_at = $2, message = $3 WHERE id = $1",
+        &values![action_id, now, error.map(|_| "Error")],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Queries over instance actions.
 pub struct ActionRepo<'a> {
     pool: &'a AnyPool,
@@ -93,32 +169,12 @@ impl<'a> ActionRepo<'a> {
     /// Records the start of an action; returns its id.
     pub async fn start(&self, a: &NewAction<'_>) -> StoreResult<i64> {
         let mut tx = self.writes.begin().await?;
-        let (id,): (i64,) = tx
-            .fetch_one(
-                "INSERT INTO counters (name, value) VALUES ('instance_actions', 1) \
-                 ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-                &[],
-            )
-            .await?;
-        tx.execute(
-            "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, \
-             user_id, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            &values![
-                id,
-                a.instance_uuid,
-                a.request_id,
-                a.action,
-                a.project_id,
-                a.user_id,
-                a.now
-            ],
-        )
-        .await?;
+        let id = insert_action(&mut tx, a).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    /// Starts an event of an action.
+    /// Starts an event of an action (again: a no-op).
     pub async fn start_event(
         &self,
         action_id: i64,
@@ -127,11 +183,7 @@ impl<'a> ActionRepo<'a> {
         now: i64,
     ) -> StoreResult<()> {
         self.writes
-            .execute(
-                "INSERT INTO instance_action_events (action_id, event, start_time, host) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO NOTHING",
-                &values![action_id, event, now, host],
-            )
+            .execute(START_EVENT, &values![action_id, event, now, host])
             .await?;
         Ok(())
     }
@@ -145,20 +197,63 @@ impl<'a> ActionRepo<'a> {
         error: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let result = if error.is_some() { "Error" } else { "Success" };
         let mut tx = self.writes.begin().await?;
-        tx.execute(
-            "UPDATE instance_action_events SET finish_time = $3, result = $4, details = $5, \
-             traceback = $5 WHERE action_id = $1 AND event = $2",
-            &values![action_id, event, now, result, error],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE instance_actions SET finish_time = $2, updated_at = $2, message = $3 WHERE id = $1",
-            &values![action_id, now, error.map(|_| "Error")],
-        )
-        .await?;
+        finish_event(&mut tx, action_id, event, error, now).await?;
         tx.commit().await
+    }
+
+    /// A state transition of an instance (as
+    /// [`crate::instances::InstanceRepo::transition`], without a flavor
+    /// change) and the step of its action, in one transaction: a server
+    /// never shows a task whose action was not recorded, and one commit
+    /// does for both. `Ok(Some(action id))` when the transition applied;
+    /// `Ok(None)` when the instance was not in a state `guard` allows —
+    /// then nothing is written, except that a [`Step::Finish`] is recorded
+    /// all the same (the work did end).
+    pub async fn transition(
+        &self,
+        uuid: &str,
+        guard: &StateGuard,
+        change: &StateChange,
+        now: i64,
+        step: Step<'_>,
+    ) -> StoreResult<Option<i64>> {
+        debug_assert!(change.flavor.is_none(), "flavor changes keep usage");
+        let mut tx = self.writes.begin().await?;
+        let statement = transition_statement(uuid, guard, change, now);
+        let applied = tx.execute(&statement.sql, &statement.binds).await? == 1;
+        let action_id = match step {
+            Step::Accept { .. } | Step::Start { .. } if !applied => return Ok(None),
+            Step::Accept {
+                action,
+                event,
+                host,
+            } => {
+                let id = insert_action(&mut tx, action).await?;
+                tx.execute(START_EVENT, &values![id, event, now, host])
+                    .await?;
+                id
+            }
+            Step::Start {
+                action_id,
+                event,
+                host,
+            } => {
+                tx.execute(START_EVENT, &values![action_id, event, now, host])
+                    .await?;
+                action_id
+            }
+            Step::Finish {
+                action_id,
+                event,
+                error,
+            } => {
+                finish_event(&mut tx, action_id, event, error, now).await?;
+                action_id
+            }
+        };
+        tx.commit().await?;
+        Ok(applied.then_some(action_id))
     }
 
     /// Marks an action without events finished.

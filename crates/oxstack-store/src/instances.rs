@@ -457,9 +457,9 @@ impl SizeLimits {
     pub const UNLIMITED: Self = Self { cores: -1, ram: -1 };
 }
 
-struct Builder {
-    sql: String,
-    binds: Vec<SqlValue>,
+pub(crate) struct Builder {
+    pub(crate) sql: String,
+    pub(crate) binds: Vec<SqlValue>,
 }
 
 impl Builder {
@@ -1005,7 +1005,12 @@ impl<'a> InstanceRepo<'a> {
 }
 
 /// The UPDATE of a state transition (see [`InstanceRepo::transition`]).
-fn transition_statement(uuid: &str, guard: &StateGuard, change: &StateChange, now: i64) -> Builder {
+pub(crate) fn transition_statement(
+    uuid: &str,
+    guard: &StateGuard,
+    change: &StateChange,
+    now: i64,
+) -> Builder {
     let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
     let p = b.bind(SqlValue::Int(now));
     b.push(&p);
@@ -1283,6 +1288,14 @@ impl CreateTx {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Records an action on an instance inserted here; returns its id.
+    pub async fn record_action(
+        &mut self,
+        action: &crate::instance_actions::NewAction<'_>,
+    ) -> StoreResult<i64> {
+        crate::instance_actions::insert_action(&mut self.tx, action).await
     }
 
     pub async fn commit(mut self) -> StoreResult<()> {

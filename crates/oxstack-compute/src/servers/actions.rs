@@ -6,6 +6,7 @@
 //! manager then performs it in the background, recording it as an
 //! instance action with one event.
 
+use oxstack_store::instance_actions::{NewAction, Step};
 use oxstack_store::instances::{StateChange, StateGuard};
 use oxstack_virt::{Operation, PowerState};
 
@@ -229,6 +230,22 @@ impl ActionKind {
     }
 }
 
+/// The record of an action `caller` asked of `server`, starting now.
+pub(crate) fn new_action<'a>(
+    server: &'a Server,
+    caller: &'a Caller,
+    action: &'a str,
+) -> NewAction<'a> {
+    NewAction {
+        instance_uuid: &server.uuid,
+        request_id: &caller.request_id,
+        action,
+        project_id: &caller.project_id,
+        user_id: &caller.user_id,
+        now: now_micros(),
+    }
+}
+
 fn owned(states: &[&str]) -> Vec<String> {
     states.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -261,12 +278,21 @@ impl Compute {
             task_state: rule.steps.first().map(|s| Some((*s).to_owned())),
             ..StateChange::default()
         };
-        let repo = self.store.instances();
-        if !repo.transition(id, &guard, &change, now_micros()).await? {
+        let action = new_action(&server, caller, rule.record);
+        let accept = Step::Accept {
+            action: &action,
+            event: rule.event,
+            host: &self.host,
+        };
+        let accepted = self
+            .store
+            .instance_actions()
+            .transition(id, &guard, &change, now_micros(), accept)
+            .await?;
+        let Some(action_id) = accepted else {
             let now = self.get_server(caller, id).await?;
             return Err(refused(rule.api_name, &now, rule.vm_states));
-        }
-        let action_id = self.record_action(&server, caller, rule.record).await?;
+        };
         let compute = self.clone();
         let uuid = server.uuid.clone();
         tokio::spawn(async move {
@@ -290,11 +316,6 @@ impl Compute {
         action_id: i64,
     ) -> ComputeResult<()> {
         let rule = kind.rule();
-        let actions = self.store.instance_actions();
-        actions
-            .start_event(action_id, rule.event, &self.host, now_micros())
-            .await?;
-        let repo = self.store.instances();
         let task_guard = |task: Option<&str>| StateGuard {
             vm_states: None,
             task_states: Some(vec![task.map(str::to_owned)]),
@@ -338,10 +359,14 @@ impl Compute {
                 )
             }
         };
-        repo.transition(uuid, &task_guard(current), &change, now_micros())
-            .await?;
-        actions
-            .finish(action_id, rule.event, error.as_deref(), now_micros())
+        let finish = Step::Finish {
+            action_id,
+            event: rule.event,
+            error: error.as_deref(),
+        };
+        self.store
+            .instance_actions()
+            .transition(uuid, &task_guard(current), &change, now_micros(), finish)
             .await?;
         Ok(())
     }
@@ -356,14 +381,7 @@ impl Compute {
         Ok(self
             .store
             .instance_actions()
-            .start(&oxstack_store::instance_actions::NewAction {
-                instance_uuid: &server.uuid,
-                request_id: &caller.request_id,
-                action,
-                project_id: &caller.project_id,
-                user_id: &caller.user_id,
-                now: now_micros(),
-            })
+            .start(&new_action(server, caller, action))
             .await?)
     }
 
@@ -399,6 +417,10 @@ impl Compute {
             return Ok(false);
         };
         tracing::info!(server = %server.uuid, action = ?kind, "resuming an interrupted action");
+        self.store
+            .instance_actions()
+            .start_event(action_id, rule.event, &self.host, now_micros())
+            .await?;
         let compute = self.clone();
         let uuid = server.uuid.clone();
         tokio::spawn(async move { compute.run_action(&uuid, kind, step, action_id).await });

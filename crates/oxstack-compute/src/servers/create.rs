@@ -9,6 +9,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use base64::Engine as _;
 use oxstack_store::instances::{CreateTx, FixedIp, InstanceRow};
+
+use super::actions::new_action;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -238,6 +240,7 @@ impl Compute {
         )?;
         let first_seq = tx.next_values("instances", count).await?;
         let mut servers = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut action_ids = Vec::with_capacity(servers.capacity());
         for index in 0..count {
             let uuid = uuid::Uuid::new_v4().to_string();
             let (display_name, hostname) = names(&req, &uuid, index, count);
@@ -252,12 +255,15 @@ impl Compute {
                 ..template.clone()
             };
             tx.insert(&row).await?;
+            action_ids.push(
+                tx.record_action(&new_action(&row, caller, "create"))
+                    .await?,
+            );
             servers.push(row);
         }
         tx.commit().await?;
-        for server in &servers {
-            self.record_action(server, caller, "create").await?;
-            self.start_build(server.uuid.clone());
+        for (server, action_id) in servers.iter().zip(action_ids) {
+            self.start_build(server.uuid.clone(), Some(action_id));
         }
         Ok(Created {
             servers,

@@ -9,6 +9,7 @@
 //! rebuild, shelving, soft delete, restore) resumed from the task state it
 //! reached; a task no flow owns is cleared.
 
+use oxstack_store::instance_actions::Step;
 use oxstack_store::instances::{StateChange, StateGuard};
 use oxstack_virt::{GuestSpec, PowerState};
 
@@ -51,14 +52,11 @@ pub(crate) fn fault(code: i64, message: &str, details: &str) -> String {
 
 impl Compute {
     /// Runs the build of a new server in the background, as the event of
-    /// its `create` action.
-    pub(crate) fn start_build(&self, uuid: String) {
+    /// its `create` action (`action_id`; looked up when not given).
+    pub(crate) fn start_build(&self, uuid: String, action_id: Option<i64>) {
         let compute = self.clone();
         tokio::spawn(async move {
-            let work = compute.build(&uuid);
-            let done =
-                compute.as_event(&uuid, "create", "compute__do_build_and_run_instance", work);
-            if let Err(e) = done.await {
+            if let Err(e) = compute.build(&uuid, action_id).await {
                 tracing::error!(server = %uuid, error = %e, "build failed");
             }
         });
@@ -103,9 +101,18 @@ impl Compute {
         Ok(())
     }
 
-    /// scheduling → networking → block_device_mapping → spawning → active.
-    async fn build(&self, uuid: &str) -> ComputeResult<Option<String>> {
+    /// scheduling → networking → block_device_mapping → spawning → active,
+    /// as the event `compute__do_build_and_run_instance` of the server's
+    /// `create` action: the event starts with the first step and ends with
+    /// the last, in their transactions.
+    async fn build(&self, uuid: &str, action_id: Option<i64>) -> ComputeResult<()> {
+        const EVENT: &str = "compute__do_build_and_run_instance";
         let repo = self.store.instances();
+        let actions = self.store.instance_actions();
+        let action_id = match action_id {
+            Some(id) => Some(id),
+            None => actions.latest_unfinished(uuid, "create").await?,
+        };
         let scheduled = StateChange {
             host: Some(Some(self.host.clone())),
             node: Some(Some(self.driver.node_name().to_owned())),
@@ -113,8 +120,26 @@ impl Compute {
             availability_zone: Some(Some(self.settings.availability_zone.clone())),
             ..set_task(task::NETWORKING)
         };
+        let scheduling = guard(vm::BUILDING, task::SCHEDULING);
+        let started = match action_id {
+            Some(action_id) => {
+                let start = Step::Start {
+                    action_id,
+                    event: EVENT,
+                    host: &self.host,
+                };
+                let done = actions.transition(uuid, &scheduling, &scheduled, now_micros(), start);
+                done.await?.is_some()
+            }
+            None => {
+                repo.transition(uuid, &scheduling, &scheduled, now_micros())
+                    .await?
+            }
+        };
+        if !started {
+            return Ok(());
+        }
         let steps = [
-            (task::SCHEDULING, scheduled),
             (task::NETWORKING, set_task(task::BLOCK_DEVICE_MAPPING)),
             (task::BLOCK_DEVICE_MAPPING, set_task(task::SPAWNING)),
         ];
@@ -123,14 +148,14 @@ impl Compute {
                 .transition(uuid, &guard(vm::BUILDING, from), &change, now_micros())
                 .await?
             {
-                return Ok(None);
+                return Ok(());
             }
         }
         let Some(server) = repo.get(uuid).await? else {
-            return Ok(None);
+            return Ok(());
         };
         let spawning = guard(vm::BUILDING, task::SPAWNING);
-        match self.driver.spawn(&guest_spec(&server)).await {
+        let (end, error) = match self.driver.spawn(&guest_spec(&server)).await {
             Ok(()) => {
                 let power = self.driver.power_state(uuid).await;
                 let active = StateChange {
@@ -140,14 +165,7 @@ impl Compute {
                     launched_at: Some(now_micros()),
                     ..StateChange::default()
                 };
-                if !repo
-                    .transition(uuid, &spawning, &active, now_micros())
-                    .await?
-                {
-                    // Deleted while spawning: do not leave the guest behind.
-                    let _ = self.driver.destroy(uuid).await;
-                }
-                Ok(None)
+                (active, None)
             }
             Err(e) => {
                 tracing::warn!(server = %uuid, error = %e, "spawn failed");
@@ -162,11 +180,26 @@ impl Compute {
                     ))),
                     ..StateChange::default()
                 };
-                repo.transition(uuid, &spawning, &failed, now_micros())
-                    .await?;
-                Ok(Some(e.message))
+                (failed, Some(e.message))
             }
+        };
+        let ended = match action_id {
+            Some(action_id) => {
+                let finish = Step::Finish {
+                    action_id,
+                    event: EVENT,
+                    error: error.as_deref(),
+                };
+                let done = actions.transition(uuid, &spawning, &end, now_micros(), finish);
+                done.await?.is_some()
+            }
+            None => repo.transition(uuid, &spawning, &end, now_micros()).await?,
+        };
+        if !ended && error.is_none() {
+            // Deleted while spawning: do not leave the guest behind.
+            let _ = self.driver.destroy(uuid).await;
         }
+        Ok(())
     }
 
     /// Destroys the guest and marks the server deleted (addresses freed).
@@ -221,7 +254,7 @@ impl Compute {
                     .await?
                 {
                     tracing::info!(server = %server.uuid, from = t, "resuming an interrupted build");
-                    self.start_build(server.uuid);
+                    self.start_build(server.uuid, None);
                 }
             }
             Some(_) if self.resume_action(&server).await? => {}
