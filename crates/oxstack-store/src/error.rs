@@ -16,6 +16,8 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    #[error("could not start a database thread: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
