@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow, Row};
+use sqlx::{AnyPool, FromRow};
 
-use crate::direct::Columns;
+use crate::direct::{Columns, Reads, Record};
+use crate::value::SqlValue;
 use crate::{StoreResult, missing_if_none};
 
 /// The core columns of an image.
@@ -31,28 +32,34 @@ pub struct ImageRow {
     pub updated_at: i64,
 }
 
-impl FromRow<'_, AnyRow> for ImageRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+impl Record for ImageRow {
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
         Ok(Self {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            status: row.try_get("status")?,
-            visibility: row.try_get("visibility")?,
+            id: row.column("id")?,
+            name: row.column("name")?,
+            status: row.column("status")?,
+            visibility: row.column("visibility")?,
             protected: row.flag("protected")?,
             os_hidden: row.flag("os_hidden")?,
-            checksum: row.try_get("checksum")?,
-            os_hash_algo: row.try_get("os_hash_algo")?,
-            os_hash_value: row.try_get("os_hash_value")?,
-            min_disk: row.try_get("min_disk")?,
-            min_ram: row.try_get("min_ram")?,
-            size: row.try_get("size")?,
-            virtual_size: row.try_get("virtual_size")?,
-            disk_format: row.try_get("disk_format")?,
-            container_format: row.try_get("container_format")?,
-            owner: row.try_get("owner")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            checksum: row.column("checksum")?,
+            os_hash_algo: row.column("os_hash_algo")?,
+            os_hash_value: row.column("os_hash_value")?,
+            min_disk: row.column("min_disk")?,
+            min_ram: row.column("min_ram")?,
+            size: row.column("size")?,
+            virtual_size: row.column("virtual_size")?,
+            disk_format: row.column("disk_format")?,
+            container_format: row.column("container_format")?,
+            owner: row.column("owner")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
         })
+    }
+}
+
+impl FromRow<'_, AnyRow> for ImageRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Self::decode(row)
     }
 }
 
@@ -200,11 +207,12 @@ pub struct TimeFilter {
 /// Queries over images.
 pub struct ImageRepo<'a> {
     pool: &'a AnyPool,
+    reads: Reads<'a>,
 }
 
 impl<'a> ImageRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, reads: Reads<'a>) -> Self {
+        Self { pool, reads }
     }
 
     /// Inserts the image with its properties and tags.
@@ -319,14 +327,14 @@ impl<'a> ImageRepo<'a> {
     }
 
     pub async fn get(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
-        let Some(row) = sqlx::query_as::<_, ImageRow>("SELECT * FROM images WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool)
-            .await?
-        else {
+        let rows: Vec<ImageRow> = self
+            .reads
+            .point("SELECT * FROM images WHERE id = $1", &[SqlValue::from(id)])
+            .await?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        Ok(self.with_children(vec![row]).await?.pop())
+        }
+        Ok(self.with_children(rows).await?.pop())
     }
 
     pub async fn delete(&self, id: &str) -> StoreResult<()> {
@@ -514,26 +522,21 @@ impl<'a> ImageRepo<'a> {
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let ids: Vec<SqlValue> = rows.iter().map(|r| SqlValue::from(&r.id)).collect();
         let mut props: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let sql = format!(
             "SELECT image_id, name, value FROM image_properties WHERE image_id IN ({placeholders})"
         );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-        for r in &rows {
-            query = query.bind(&r.id);
-        }
-        for (id, name, value) in query.fetch_all(self.pool).await? {
+        let found: Vec<(String, String, String)> = self.reads.scan(&sql, &ids).await?;
+        for (id, name, value) in found {
             props.entry(id).or_default().insert(name, value);
         }
         let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let sql = format!(
             "SELECT image_id, tag FROM image_tags WHERE image_id IN ({placeholders}) ORDER BY tag"
         );
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-        for r in &rows {
-            query = query.bind(&r.id);
-        }
-        for (id, tag) in query.fetch_all(self.pool).await? {
+        let found: Vec<(String, String)> = self.reads.scan(&sql, &ids).await?;
+        for (id, tag) in found {
             tags.entry(id).or_default().push(tag);
         }
         Ok(rows

@@ -176,7 +176,7 @@ impl Store {
 
     /// Images, their properties and tags.
     pub fn images(&self) -> images::ImageRepo<'_> {
-        images::ImageRepo::new(&self.pool)
+        images::ImageRepo::new(&self.pool, self.reads())
     }
 
     /// Instances with their metadata, tags and addresses.
@@ -206,7 +206,7 @@ impl Store {
 
     /// Per-project quota overrides.
     pub fn quotas(&self) -> quotas::QuotaRepo<'_> {
-        quotas::QuotaRepo::new(&self.pool)
+        quotas::QuotaRepo::new(&self.pool, self.reads())
     }
 
     /// Flavors, extra specs and flavor access.

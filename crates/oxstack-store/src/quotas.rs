@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use sqlx::AnyPool;
 
 use crate::StoreResult;
+use crate::direct::Reads;
+use crate::value::SqlValue;
 
 /// Where a set of limits is stored: (table, owner column).
 #[derive(Clone, Copy)]
@@ -25,11 +27,12 @@ impl Owner {
 /// Queries over the quota tables.
 pub struct QuotaRepo<'a> {
     pool: &'a AnyPool,
+    reads: Reads<'a>,
 }
 
 impl<'a> QuotaRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, reads: Reads<'a>) -> Self {
+        Self { pool, reads }
     }
 
     /// The overrides of one project, by resource name.
@@ -68,7 +71,7 @@ impl<'a> QuotaRepo<'a> {
     async fn read(&self, owner: Owner, key: &str) -> StoreResult<BTreeMap<String, i64>> {
         let (table, column) = owner.table();
         let sql = format!("SELECT resource, hard_limit FROM {table} WHERE {column} = $1");
-        let rows: Vec<(String, i64)> = sqlx::query_as(&sql).bind(key).fetch_all(self.pool).await?;
+        let rows: Vec<(String, i64)> = self.reads.point(&sql, &[SqlValue::from(key)]).await?;
         Ok(rows.into_iter().collect())
     }
 
