@@ -322,6 +322,22 @@ pub struct InstanceQuery {
     pub limit: Option<i64>,
 }
 
+/// What a summary listing shows of an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceSummary {
+    pub uuid: String,
+    pub display_name: String,
+}
+
+impl Record for InstanceSummary {
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+        Ok(Self {
+            uuid: row.column_at(0)?,
+            display_name: row.column_at(1)?,
+        })
+    }
+}
+
 /// The counted usage of a project.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstanceUsage {
@@ -582,57 +598,24 @@ impl<'a> InstanceRepo<'a> {
 
     /// Whether an instance with this uuid exists at all (for markers).
     pub async fn exists(&self, uuid: &str) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE uuid = $1")
-            .bind(uuid)
-            .fetch_one(self.pool)
+        let found: Vec<(i64,)> = self
+            .reads
+            .point("SELECT 1 FROM instances WHERE uuid = $1", &values![uuid])
             .await?;
-        Ok(n > 0)
+        Ok(!found.is_empty())
     }
 
     /// One page of instances in one query.
     pub async fn list(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceRow>> {
-        let mut b = Builder::new(select_instance(self.backend));
-        b.push(" WHERE 1 = 1");
-        if let Some(project) = &q.project_id {
-            let p = b.bind(SqlValue::Text(project.clone()));
-            b.push(&format!(" AND i.project_id = {p}"));
-        }
-        // Soft-deleted servers count as deleted in listings (Nova's rule).
-        match q.deleted {
-            Some(false) => b.push(" AND i.deleted = 0 AND i.vm_state <> 'soft-delete'"),
-            Some(true) => b.push(" AND (i.deleted = 1 OR i.vm_state = 'soft-delete')"),
-            None => {}
-        }
-        for condition in &q.conditions {
-            b.condition(condition);
-        }
-        let mut keys = q.sort.clone();
-        let descending_tiebreak = keys.first().is_none_or(|(_, desc)| *desc);
-        keys.push((Column::Seq, descending_tiebreak));
-        if let Some(marker) = &q.marker {
-            let m = b.bind(SqlValue::Text(marker.clone()));
-            let of_marker =
-                |c: Column| format!("(SELECT {} FROM instances i WHERE i.uuid = {m})", c.sql());
-            let mut alternatives = Vec::new();
-            for (n, (column, desc)) in keys.iter().enumerate() {
-                let mut parts: Vec<String> = keys[..n]
-                    .iter()
-                    .map(|(c, _)| format!("{} = {}", c.sql(), of_marker(*c)))
-                    .collect();
-                let cmp = if *desc { "<" } else { ">" };
-                parts.push(format!("{} {cmp} {}", column.sql(), of_marker(*column)));
-                alternatives.push(format!("({})", parts.join(" AND ")));
-            }
-            b.push(&format!(" AND ({})", alternatives.join(" OR ")));
-        }
-        let order: Vec<String> = keys
-            .iter()
-            .map(|(c, desc)| format!("{} {}", c.sql(), if *desc { "DESC" } else { "ASC" }))
-            .collect();
-        b.push(&format!(" ORDER BY {}", order.join(", ")));
-        if let Some(limit) = q.limit {
-            b.push(&format!(" LIMIT {}", limit.max(0)));
-        }
+        let b = listing(select_instance(self.backend), q);
+        self.reads.scan(&b.sql, &b.binds).await
+    }
+
+    /// The same page as [`InstanceRepo::list`], but only each instance's
+    /// id and name (what a summary listing shows): no row decoding, no
+    /// aggregates of metadata, tags and addresses.
+    pub async fn list_summaries(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceSummary>> {
+        let b = listing("SELECT i.uuid, i.display_name FROM instances i", q);
         self.reads.scan(&b.sql, &b.binds).await
     }
 
@@ -1002,6 +985,54 @@ impl<'a> InstanceRepo<'a> {
             added: InstanceUsage::default(),
         })
     }
+}
+
+/// The statement of one page of a listing, selecting `select` (which
+/// names the instance table `i`).
+fn listing(select: &str, q: &InstanceQuery) -> Builder {
+    let mut b = Builder::new(select);
+    b.push(" WHERE 1 = 1");
+    if let Some(project) = &q.project_id {
+        let p = b.bind(SqlValue::Text(project.clone()));
+        b.push(&format!(" AND i.project_id = {p}"));
+    }
+    // Soft-deleted servers count as deleted in listings (Nova's rule).
+    match q.deleted {
+        Some(false) => b.push(" AND i.deleted = 0 AND i.vm_state <> 'soft-delete'"),
+        Some(true) => b.push(" AND (i.deleted = 1 OR i.vm_state = 'soft-delete')"),
+        None => {}
+    }
+    for condition in &q.conditions {
+        b.condition(condition);
+    }
+    let mut keys = q.sort.clone();
+    let descending_tiebreak = keys.first().is_none_or(|(_, desc)| *desc);
+    keys.push((Column::Seq, descending_tiebreak));
+    if let Some(marker) = &q.marker {
+        let m = b.bind(SqlValue::Text(marker.clone()));
+        let of_marker =
+            |c: Column| format!("(SELECT {} FROM instances i WHERE i.uuid = {m})", c.sql());
+        let mut alternatives = Vec::new();
+        for (n, (column, desc)) in keys.iter().enumerate() {
+            let mut parts: Vec<String> = keys[..n]
+                .iter()
+                .map(|(c, _)| format!("{} = {}", c.sql(), of_marker(*c)))
+                .collect();
+            let cmp = if *desc { "<" } else { ">" };
+            parts.push(format!("{} {cmp} {}", column.sql(), of_marker(*column)));
+            alternatives.push(format!("({})", parts.join(" AND ")));
+        }
+        b.push(&format!(" AND ({})", alternatives.join(" OR ")));
+    }
+    let order: Vec<String> = keys
+        .iter()
+        .map(|(c, desc)| format!("{} {}", c.sql(), if *desc { "DESC" } else { "ASC" }))
+        .collect();
+    b.push(&format!(" ORDER BY {}", order.join(", ")));
+    if let Some(limit) = q.limit {
+        b.push(&format!(" LIMIT {}", limit.max(0)));
+    }
+    b
 }
 
 /// The UPDATE of a state transition (see [`InstanceRepo::transition`]).

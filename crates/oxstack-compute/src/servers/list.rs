@@ -4,7 +4,7 @@
 //! engine shares Python's regex dialect.
 
 use fancy_regex::Regex;
-use oxstack_store::instances::{Column, Condition, InstanceQuery};
+use oxstack_store::instances::{Column, Condition, InstanceQuery, InstanceSummary};
 
 use super::{Caller, Server};
 use crate::{Compute, ComputeError, ComputeResult};
@@ -95,6 +95,45 @@ impl Compute {
         caller: &Caller,
         req: ListRequest,
     ) -> ComputeResult<Vec<Server>> {
+        let (query, regex, limit) = self.page_query(caller, req).await?;
+        let mut rows = self.store.instances().list(&query).await?;
+        if !regex.is_empty() {
+            rows.retain(|s| regex.iter().all(|(field, re)| field.matches(re, s)));
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+        }
+        Ok(rows)
+    }
+
+    /// The same page as [`Compute::list_servers`], id and name only (the
+    /// summary listing), read without the rest of each server unless a
+    /// regular-expression filter needs it.
+    pub async fn list_server_summaries(
+        &self,
+        caller: &Caller,
+        req: ListRequest,
+    ) -> ComputeResult<Vec<InstanceSummary>> {
+        if !req.regex.is_empty() {
+            let servers = self.list_servers(caller, req).await?;
+            return Ok(servers
+                .into_iter()
+                .map(|s| InstanceSummary {
+                    uuid: s.uuid,
+                    display_name: s.display_name,
+                })
+                .collect());
+        }
+        let (query, _, _) = self.page_query(caller, req).await?;
+        Ok(self.store.instances().list_summaries(&query).await?)
+    }
+
+    /// The store query of a listing page, with the regular-expression
+    /// filters left to apply here and the page size. With such filters
+    /// the query has no limit: they may drop rows.
+    async fn page_query(
+        &self,
+        caller: &Caller,
+        req: ListRequest,
+    ) -> ComputeResult<(InstanceQuery, Vec<(RegexField, Regex)>, i64)> {
         let repo = self.store.instances();
         if let Some(marker) = &req.marker
             && !repo.exists(marker).await?
@@ -125,11 +164,6 @@ impl Compute {
             marker: req.marker,
             limit: (!filtered_here).then_some(req.limit),
         };
-        let mut rows = repo.list(&query).await?;
-        if filtered_here {
-            rows.retain(|s| req.regex.iter().all(|(field, re)| field.matches(re, s)));
-            rows.truncate(usize::try_from(req.limit).unwrap_or(0));
-        }
-        Ok(rows)
+        Ok((query, req.regex, req.limit))
     }
 }

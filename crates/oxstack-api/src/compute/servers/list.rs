@@ -453,14 +453,11 @@ async fn servers(state: &AppState, req: &Req, policy: &str) -> Result<Vec<Server
         .await?)
 }
 
-fn page(req: &Req, collection: &str, servers: &[Server], items: Vec<Value>) -> Value {
+/// A page of a listing: the items, and the next link after the last id.
+fn page(req: &Req, collection: &str, items: Vec<Value>, last: Option<&str>) -> Value {
+    let count = items.len();
     let mut body = envelope("servers", items);
-    if let Some(links) = next_links(
-        req,
-        collection,
-        servers.len(),
-        servers.last().map(|s| s.uuid.as_str()),
-    ) {
+    if let Some(links) = next_links(req, collection, count, last) {
         body["servers_links"] = links;
     }
     body
@@ -470,9 +467,21 @@ pub async fn list_servers(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
-    let servers = servers(&state, &req, "os_compute_api:servers:index").await?;
-    let items = servers.iter().map(|s| views::summary(&req, s)).collect();
-    Ok(Json(page(&req, "servers", &servers, items)))
+    req.authorize("os_compute_api:servers:index", Rule::ProjectReader)?;
+    let caller = views::caller(&req);
+    let servers = match listing(&req)? {
+        Some(listing) => {
+            let compute = state.compute();
+            compute.list_server_summaries(&caller, listing).await?
+        }
+        None => Vec::new(),
+    };
+    let items = servers
+        .iter()
+        .map(|s| views::summary(&req, &s.uuid, &s.display_name))
+        .collect();
+    let last = servers.last().map(|s| s.uuid.as_str());
+    Ok(Json(page(&req, "servers", items, last)))
 }
 
 pub async fn list_servers_detail(
@@ -485,5 +494,6 @@ pub async fn list_servers_detail(
         .iter()
         .map(|s| views::server(&req, s, views::Kind::Detail, label))
         .collect();
-    Ok(Json(page(&req, "servers/detail", &servers, items)))
+    let last = servers.last().map(|s| s.uuid.as_str());
+    Ok(Json(page(&req, "servers/detail", items, last)))
 }

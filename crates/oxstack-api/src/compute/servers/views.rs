@@ -320,6 +320,6 @@ fn host_status(s: &Server) -> &'static str {
 }
 
 /// An item of `GET /servers`.
-pub fn summary(req: &Req, s: &Server) -> Value {
-    json!({"id": s.uuid, "links": req.links("servers", &s.uuid), "name": s.display_name})
+pub fn summary(req: &Req, id: &str, name: &str) -> Value {
+    json!({"id": id, "links": req.links("servers", id), "name": name})
 }
