@@ -527,7 +527,7 @@ impl<'a> ImageRepo<'a> {
         let sql = format!(
             "SELECT image_id, name, value FROM image_properties WHERE image_id IN ({placeholders})"
         );
-        let found: Vec<(String, String, String)> = self.reads.scan(&sql, &ids).await?;
+        let found: Vec<(String, String, String)> = self.reads.point(&sql, &ids).await?;
         for (id, name, value) in found {
             props.entry(id).or_default().insert(name, value);
         }
@@ -535,7 +535,7 @@ impl<'a> ImageRepo<'a> {
         let sql = format!(
             "SELECT image_id, tag FROM image_tags WHERE image_id IN ({placeholders}) ORDER BY tag"
         );
-        let found: Vec<(String, String)> = self.reads.scan(&sql, &ids).await?;
+        let found: Vec<(String, String)> = self.reads.point(&sql, &ids).await?;
         for (id, tag) in found {
             tags.entry(id).or_default().push(tag);
         }
