@@ -53,6 +53,8 @@ impl FromRow<'_, AnyRow> for MigrationRow {
 /// Which migrations to list (all filters optional).
 #[derive(Clone, Debug, Default)]
 pub struct MigrationQuery {
+    /// One migration by id.
+    pub id: Option<i64>,
     pub instance_uuid: Option<String>,
     pub project_id: Option<String>,
     pub status: Option<String>,
@@ -148,6 +150,9 @@ impl<'a> MigrationRepo<'a> {
         add(&mut sql, "project_id", &q.project_id);
         add(&mut sql, "status", &q.status);
         add(&mut sql, "migration_type", &q.migration_type);
+        if let Some(id) = q.id {
+            sql.push_str(&format!(" AND id = {id}"));
+        }
         if !q.statuses.is_empty() {
             let start = binds.len();
             binds.extend(q.statuses.iter().cloned());

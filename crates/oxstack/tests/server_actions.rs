@@ -1180,6 +1180,102 @@ async fn resizes_and_live_migrations_leave_migration_records() {
         admin.get_ok(&format!("/servers/{id}/migrations")).await,
         json!({"migrations": []})
     );
+    // One migration by id: only a live migration in progress is shown.
+    let all = admin.get_ok("/os-migrations").await;
+    let id_of = |kind: &str| {
+        all["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["migration_type"] == kind)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (live, resize) = (id_of("live-migration"), id_of("resize"));
+    assert_fault(
+        admin.get(&format!("/servers/{id}/migrations/{live}")).await,
+        404,
+        &format!("Live migration {live} for server {id} is not in progress."),
+    )
+    .await;
+    assert_fault(
+        admin
+            .get(&format!("/servers/{id}/migrations/{resize}"))
+            .await,
+        404,
+        &format!("Migration {resize} for server {id} is not live-migration."),
+    )
+    .await;
+    assert_fault(
+        admin.get(&format!("/servers/{id}/migrations/999")).await,
+        404,
+        &format!("In-progress live migration 999 is not found for server {id}."),
+    )
+    .await;
+    assert_fault(
+        c.get(&format!("/servers/{id}/migrations/{live}")).await,
+        403,
+        "Policy doesn't allow os_compute_api:servers:migrations:show to be performed.",
+    )
+    .await;
+    // force_complete and abort need the server to be live-migrating.
+    let force = format!("/servers/{id}/migrations/{live}/action");
+    assert_fault(
+        admin.post(&force, &json!({"force_complete": null})).await,
+        409,
+        &format!("Cannot 'force_complete' instance {id} while it is in task_state None"),
+    )
+    .await;
+    assert_eq!(
+        admin
+            .post(&force, &json!({"force_complete": null, "x": 1}))
+            .await
+            .status(),
+        400
+    );
+    assert_fault(
+        c.post(&force, &json!({"force_complete": null})).await,
+        403,
+        "Policy doesn't allow os_compute_api:servers:migrations:force_complete to be performed.",
+    )
+    .await;
+    assert_fault(
+        admin
+            .delete(&format!("/servers/{id}/migrations/{live}"))
+            .await,
+        409,
+        &format!("Cannot 'abort live migration' instance {id} while it is in task_state None"),
+    )
+    .await;
+    let unknown = uuid::Uuid::new_v4();
+    assert_fault(
+        admin
+            .delete(&format!("/servers/{unknown}/migrations/{live}"))
+            .await,
+        404,
+        &format!("Instance {unknown} could not be found."),
+    )
+    .await;
+    for (version, path, post) in [
+        ("2.22", format!("/servers/{id}/migrations/{live}"), false),
+        ("2.21", force.clone(), true),
+        ("2.23", format!("/servers/{id}/migrations/{live}"), true),
+    ] {
+        let old = server.compute(ADMIN, version);
+        let status = if post {
+            if path.ends_with("/action") {
+                old.post(&path, &json!({"force_complete": null}))
+                    .await
+                    .status()
+            } else {
+                old.delete(&path).await.status()
+            }
+        } else {
+            old.get(&path).await.status()
+        };
+        assert_eq!(status, 404, "{path} at {version}");
+    }
     assert_eq!(
         server
             .compute(ADMIN, "2.22")

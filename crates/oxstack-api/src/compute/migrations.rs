@@ -1,15 +1,16 @@
-//! `GET /os-migrations` and `GET /servers/{id}/migrations` (2.23), with
-//! the fields of each microversion (2.23 type and links, 2.59 uuid, 2.80
-//! user and project).
+//! `GET /os-migrations` and a server's migrations: list and show (2.23),
+//! `force_complete` (2.22) and abort (2.24), with the fields of each
+//! microversion (2.23 type and links, 2.59 uuid, 2.80 user and project).
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use oxstack_identity::Rule;
 use oxstack_store::migrations::{MigrationQuery, MigrationRow};
 use serde_json::{Map, Value, json};
 
 use super::error::NovaError;
-use super::request::Req;
+use super::request::{NovaBody, Req};
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
 use crate::envelope::envelope;
@@ -74,6 +75,24 @@ pub async fn list_migrations(
     Ok(Json(envelope("migrations", items)))
 }
 
+/// A migration as `/servers/{id}/migrations` shows it.
+fn server_migration_view(req: &Req, m: &MigrationRow) -> Value {
+    let mut out = Map::new();
+    common(req, m, &mut out);
+    out.insert("server_uuid".into(), json!(m.instance_uuid));
+    for key in [
+        "disk_processed_bytes",
+        "disk_remaining_bytes",
+        "disk_total_bytes",
+        "memory_processed_bytes",
+        "memory_remaining_bytes",
+        "memory_total_bytes",
+    ] {
+        out.insert(key.into(), Value::Null);
+    }
+    Value::Object(out)
+}
+
 pub async fn list_server_migrations(
     State(state): State<AppState>,
     req: Req,
@@ -92,22 +111,73 @@ pub async fn list_server_migrations(
         .await?;
     let items: Vec<Value> = found
         .iter()
-        .map(|m| {
-            let mut out = Map::new();
-            common(&req, m, &mut out);
-            out.insert("server_uuid".into(), json!(m.instance_uuid));
-            for key in [
-                "disk_processed_bytes",
-                "disk_remaining_bytes",
-                "disk_total_bytes",
-                "memory_processed_bytes",
-                "memory_remaining_bytes",
-                "memory_total_bytes",
-            ] {
-                out.insert(key.into(), Value::Null);
-            }
-            Value::Object(out)
-        })
+        .map(|m| server_migration_view(&req, m))
         .collect();
     Ok(Json(envelope("migrations", items)))
+}
+
+pub async fn show_server_migration(
+    State(state): State<AppState>,
+    req: Req,
+    Path((server_id, id)): Path<(String, String)>,
+) -> Result<Json<Value>, NovaError> {
+    if !req.at_least(23) {
+        return Err(NovaError::not_at_this_version());
+    }
+    req.authorize(
+        "os_compute_api:servers:migrations:show",
+        Rule::ProjectManager,
+    )?;
+    let m = state
+        .compute()
+        .server_migration(&caller(&req), &server_id, &id)
+        .await?;
+    Ok(Json(envelope("migration", server_migration_view(&req, &m))))
+}
+
+/// `POST /servers/{id}/migrations/{id}/action`: `force_complete` (2.22).
+pub async fn server_migration_action(
+    State(state): State<AppState>,
+    req: Req,
+    Path((server_id, id)): Path<(String, String)>,
+    body: NovaBody,
+) -> Result<StatusCode, NovaError> {
+    if !req.at_least(22) {
+        return Err(NovaError::not_at_this_version());
+    }
+    body.validate(&json!({
+        "type": "object",
+        "properties": {"force_complete": {"type": "null"}},
+        "required": ["force_complete"],
+        "additionalProperties": false,
+    }))?;
+    req.authorize(
+        "os_compute_api:servers:migrations:force_complete",
+        Rule::ProjectManager,
+    )?;
+    state
+        .compute()
+        .force_complete_migration(&caller(&req), &server_id, &id)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `DELETE /servers/{id}/migrations/{id}` (2.24): abort a live migration.
+pub async fn abort_server_migration(
+    State(state): State<AppState>,
+    req: Req,
+    Path((server_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, NovaError> {
+    if !req.at_least(24) {
+        return Err(NovaError::not_at_this_version());
+    }
+    req.authorize(
+        "os_compute_api:servers:migrations:delete",
+        Rule::ProjectManager,
+    )?;
+    state
+        .compute()
+        .abort_migration(&caller(&req), &server_id, &id, req.at_least(65))
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -168,6 +168,14 @@ fn versioned_routes(state: AppState) -> Router {
             "/servers/{server_id}/migrations",
             get(migrations::list_server_migrations),
         )
+        .route(
+            "/servers/{server_id}/migrations/{migration_id}",
+            get(migrations::show_server_migration).delete(migrations::abort_server_migration),
+        )
+        .route(
+            "/servers/{server_id}/migrations/{migration_id}/action",
+            post(migrations::server_migration_action),
+        )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(
             "/servers/{server_id}/ips/{network_label}",

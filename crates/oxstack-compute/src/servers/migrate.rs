@@ -8,7 +8,7 @@
 
 use oxstack_store::instances::{StateChange, StateGuard};
 
-use super::states::vm;
+use super::states::{task, vm};
 use super::{Caller, check_lock, refused};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -61,7 +61,7 @@ impl Compute {
         let from = [vm::ACTIVE, vm::PAUSED];
         let guard = StateGuard::settled_in(&from);
         let migrating = StateChange {
-            task_state: Some(Some("migrating".into())),
+            task_state: Some(Some(task::MIGRATING.into())),
             ..StateChange::default()
         };
         let repo = self.store.instances();
@@ -97,7 +97,7 @@ impl Compute {
             task_state: Some(None),
             ..StateChange::default()
         };
-        let from = StateGuard::in_task("migrating");
+        let from = StateGuard::in_task(task::MIGRATING);
         self.store
             .instances()
             .transition(uuid, &from, &back, now_micros())

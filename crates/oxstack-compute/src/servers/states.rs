@@ -27,6 +27,7 @@ pub mod task {
     pub const DELETING: &str = "deleting";
     pub const SOFT_DELETING: &str = "soft-deleting";
     pub const RESTORING: &str = "restoring";
+    pub const MIGRATING: &str = "migrating";
 }
 
 const REBOOT: &[&str] = &["rebooting", "reboot_pending", "reboot_started"];
