@@ -95,7 +95,8 @@ impl Store {
             // concurrent writers met SQLite's busy handler, which polls with
             // sleeps of up to 100 ms (creates from 32 clients stalled for
             // seconds); one connection queues them in order instead. The
-            // hot reads do not wait behind it: they go through `direct`.
+            // hot reads and writes do not wait behind it: they go through
+            // `direct` and `writes`, on connections of their own.
             // WAL lets those readers run beside the writer; NORMAL sync in
             // WAL mode keeps every committed transaction across a process
             // crash.

@@ -36,22 +36,12 @@ use crate::{StoreError, StoreResult};
 /// Prepared statements of the write paths kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
-/// One round of the checkpointer: a passive checkpoint; then, if the WAL
-/// holds anything and nothing was written since the last round
-/// (`last_frames`), one attempt to truncate it. The attempt holds writers back while it waits for the
-/// readers, so it is made only when the writers have gone quiet; while a
-/// reader still needs the WAL it is refused at once and made again next
-/// round. Returns the WAL's length in frames.
-fn checkpoint(conn: &Connection, last_frames: i64) -> rusqlite::Result<i64> {
-    let (frames, copied): (i64, i64) =
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get(1)?, row.get(2)?))
-        })?;
-    if frames > 0 && copied == frames && frames == last_frames {
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    }
-    Ok(frames)
-}
+/// WAL pages after which a committing writer checkpoints itself: only a
+/// safety net, should the checkpointer fall behind (64 MiB of 4 KiB pages).
+const WAL_PAGES_BEFORE_INLINE_CHECKPOINT: i64 = 16_384;
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// The store's one direct writing connection to an SQLite file.
 #[derive(Debug)]
@@ -60,13 +50,6 @@ pub(crate) struct DirectWriter {
     /// Dropped with the writer, which ends its checkpointer thread.
     _checkpointer: mpsc::Sender<()>,
 }
-
-/// How often the checkpointer copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// WAL pages after which a committing writer checkpoints itself: only a
-/// safety net, should the checkpointer fall behind (64 MiB of 4 KiB pages).
-const WAL_PAGES_BEFORE_INLINE_CHECKPOINT: i64 = 16_384;
 
 impl DirectWriter {
     pub(crate) fn open(path: &Path) -> StoreResult<Self> {
@@ -121,9 +104,28 @@ fn start_checkpointer(path: &Path) -> StoreResult<mpsc::Sender<()>> {
     Ok(stop)
 }
 
+/// One round of the checkpointer: a passive checkpoint; then, if the WAL
+/// holds anything and nothing was written since the last round
+/// (`last_frames`), one attempt to truncate it. That attempt holds writers
+/// back while it waits for readers, so it is made only once the writers
+/// have gone quiet; while a reader still needs the WAL it is refused at
+/// once and made again next round. Returns the WAL's length in frames.
+fn checkpoint(conn: &Connection, last_frames: i64) -> rusqlite::Result<i64> {
+    let (frames, copied): (i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get(1)?, row.get(2)?))
+        })?;
+    if frames > 0 && copied == frames && frames == last_frames {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(frames)
+}
+
 /// SQLite's busy handler for the direct writer, when sqlx's connection
 /// holds the write lock: retries every 100 µs for up to 10 s (SQLite's own
 /// handler backs off to 100 ms sleeps, far longer than such a write lasts).
+/// It blocks the runtime thread it runs on; the writes through sqlx are
+/// short and rare enough for that.
 fn wait_for_lock(attempt: i32) -> bool {
     std::thread::sleep(Duration::from_micros(100));
     attempt < 100_000
