@@ -1227,13 +1227,20 @@ async fn resizes_and_live_migrations_leave_migration_records() {
         &format!("Cannot 'force_complete' instance {id} while it is in task_state None"),
     )
     .await;
-    assert_eq!(
+    assert_fault(
         admin
             .post(&force, &json!({"force_complete": null, "x": 1}))
-            .await
-            .status(),
-        400
-    );
+            .await,
+        400,
+        "Additional properties are not allowed ('x' was unexpected)",
+    )
+    .await;
+    assert_fault(
+        admin.post(&force, &json!({"force_complete": {}})).await,
+        400,
+        "Invalid input for field/attribute force_complete. Value: {}. {} is not of type 'null'",
+    )
+    .await;
     assert_fault(
         c.post(&force, &json!({"force_complete": null})).await,
         403,
