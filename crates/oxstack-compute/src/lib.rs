@@ -5,6 +5,7 @@
 
 mod error;
 pub mod flavors;
+mod hosts;
 pub mod quotas;
 pub mod servers;
 
@@ -31,6 +32,10 @@ pub struct ComputeSettings {
     /// Nova's `resize_confirm_window`: zero never confirms by itself;
     /// otherwise a resize left unconfirmed this long is confirmed.
     pub resize_confirm_window: std::time::Duration,
+    /// Nova's `report_interval`: how often a compute host reports in.
+    pub report_interval: std::time::Duration,
+    /// Nova's `service_down_time`: a host silent this long is down.
+    pub service_down_time: std::time::Duration,
 }
 
 impl Default for ComputeSettings {
@@ -42,6 +47,8 @@ impl Default for ComputeSettings {
             network: servers::network::NetworkConfig::default(),
             reclaim_instance_interval: std::time::Duration::ZERO,
             resize_confirm_window: std::time::Duration::ZERO,
+            report_interval: std::time::Duration::from_secs(10),
+            service_down_time: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -58,6 +65,10 @@ pub struct Compute {
     images: Images,
     /// This compute host's name (`OS-EXT-SRV-ATTR:host`).
     host: String,
+    /// The servers whose flows run in this process.
+    in_flight: Arc<hosts::InFlight>,
+    /// The scheduler's view of the compute services.
+    services: Arc<hosts::ServiceCache>,
 }
 
 impl Compute {
@@ -76,6 +87,8 @@ impl Compute {
             driver,
             images,
             host,
+            in_flight: Arc::default(),
+            services: Arc::default(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod instance_actions;
 pub mod instances;
 pub mod migrations;
 pub mod quotas;
+pub mod services;
 mod value;
 mod writes;
 
@@ -72,7 +73,13 @@ pub struct Store {
     direct: Option<Arc<DirectReads>>,
     /// SQLite only: hot writes that skip sqlx's worker thread.
     writer: Option<Arc<DirectWriter>>,
+    /// PostgreSQL only: where compute hosts listen for work.
+    listen_url: Option<Arc<str>>,
 }
+
+/// The PostgreSQL channel on which compute hosts are told of work accepted
+/// by another node (payload: `host uuid`).
+const WAKE_CHANNEL: &str = "oxstack_compute";
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a
@@ -120,6 +127,7 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let listen_url = (backend == Backend::Postgres).then(|| Arc::from(url.as_str()));
         let (direct, writer) = match backend {
             Backend::Sqlite => {
                 let file = SqliteConnectOptions::from_str(&url)?;
@@ -136,6 +144,7 @@ impl Store {
             backend,
             direct,
             writer,
+            listen_url,
         })
     }
 
@@ -193,6 +202,36 @@ impl Store {
     /// Instance actions and their events.
     pub fn instance_actions(&self) -> instance_actions::ActionRepo<'_> {
         instance_actions::ActionRepo::new(&self.pool, self.writes())
+    }
+
+    /// Compute services (hosts).
+    pub fn services(&self) -> services::ServiceRepo<'_> {
+        services::ServiceRepo::new(&self.pool)
+    }
+
+    /// Tells the agent of compute `host` that server `uuid` has work
+    /// accepted here. Only PostgreSQL deployments have agents in other
+    /// processes; on SQLite every host runs in this one, so this does
+    /// nothing.
+    pub async fn wake(&self, host: &str, uuid: &str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(WAKE_CHANNEL)
+                .bind(format!("{host} {uuid}"))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts listening for [`Store::wake`]s; `None` on SQLite.
+    pub async fn listen_wakes(&self) -> StoreResult<Option<Wakes>> {
+        let Some(url) = &self.listen_url else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        Ok(Some(Wakes(listener)))
     }
 
     /// Migration records.
@@ -270,6 +309,25 @@ pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<S
     };
     let query = server_url.find('?').map_or("", |q| &server_url[q..]);
     Ok(format!("{base}/{name}{query}"))
+}
+
+/// Wake-ups for compute hosts, from [`Store::listen_wakes`].
+pub struct Wakes(sqlx::postgres::PgListener);
+
+impl Wakes {
+    /// The next wake-up as `(host, server uuid)`; `Ok(None)` when the
+    /// connection was lost and re-established, so that wake-ups may have
+    /// been missed.
+    pub async fn next(&mut self) -> StoreResult<Option<(String, String)>> {
+        loop {
+            let Some(note) = self.0.try_recv().await? else {
+                return Ok(None);
+            };
+            if let Some((host, uuid)) = note.payload().split_once(' ') {
+                return Ok(Some((host.to_owned(), uuid.to_owned())));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,15 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
+    async fn send_guest(&self, uuid: &str) -> Result<(), DriverError> {
+        self.operate(uuid, Operation::Migrate).await
+    }
+
+    async fn receive_guest(&self, spec: &GuestSpec, power: PowerState) -> Result<(), DriverError> {
+        self.guests().insert(spec.uuid.clone(), power);
+        Ok(())
+    }
+
     async fn operate(&self, uuid: &str, op: Operation) -> Result<(), DriverError> {
         self.perform(op).await?;
         match op.resulting_power() {
@@ -139,6 +148,19 @@ mod tests {
         assert_eq!(driver.power_state("u1").await, PowerState::Running);
         driver.destroy("u1").await.expect("destroy");
         assert_eq!(driver.power_state("u1").await, PowerState::NoState);
+    }
+
+    #[tokio::test]
+    async fn a_sent_guest_leaves_and_a_received_one_arrives_as_it_was() {
+        let source = FakeDriver::new("node1", FakeSettings::default());
+        let dest = FakeDriver::new("node2", FakeSettings::default());
+        source.spawn(&spec()).await.expect("spawn");
+        source.send_guest("u1").await.expect("send");
+        dest.receive_guest(&spec(), PowerState::Paused)
+            .await
+            .expect("receive");
+        assert_eq!(source.power_state("u1").await, PowerState::NoState);
+        assert_eq!(dest.power_state("u1").await, PowerState::Paused);
     }
 
     #[tokio::test]

@@ -43,10 +43,12 @@ pub enum Operation {
     Unrescue,
     SetAdminPassword,
     TriggerCrashDump,
+    /// Sending a guest to another host (live or cold migration).
+    Migrate,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 13] = [
+    pub const ALL: [Operation; 14] = [
         Self::Spawn,
         Self::Destroy,
         Self::PowerOff,
@@ -60,6 +62,7 @@ impl Operation {
         Self::Unrescue,
         Self::SetAdminPassword,
         Self::TriggerCrashDump,
+        Self::Migrate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +80,7 @@ impl Operation {
             Self::Unrescue => "unrescue",
             Self::SetAdminPassword => "set_admin_password",
             Self::TriggerCrashDump => "trigger_crash_dump",
+            Self::Migrate => "migrate",
         }
     }
 
@@ -95,7 +99,7 @@ impl Operation {
             Self::PowerOff => Some(PowerState::Shutdown),
             Self::Pause => Some(PowerState::Paused),
             Self::Suspend => Some(PowerState::Suspended),
-            Self::Destroy => Some(PowerState::NoState),
+            Self::Destroy | Self::Migrate => Some(PowerState::NoState),
             Self::SetAdminPassword | Self::TriggerCrashDump => None,
         }
     }
@@ -132,6 +136,15 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
 
     /// Stops and removes a guest; a missing guest is not an error.
     async fn destroy(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// The source side of a move to another host: the guest is copied
+    /// there (running, for a live migration; powered off, for a cold one)
+    /// and leaves this host.
+    async fn send_guest(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// The destination side of a move: the guest sent by another host
+    /// starts here in `power` state.
+    async fn receive_guest(&self, spec: &GuestSpec, power: PowerState) -> Result<(), DriverError>;
 
     /// Performs a lifecycle operation on an existing guest (power off/on,
     /// reboot, pause, suspend, rescue, password, crash dump, ...).

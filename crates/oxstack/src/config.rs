@@ -54,6 +54,9 @@ pub struct ConfigArgs {
     /// Base URL published in the catalog and links [default: the address clients reach].
     #[arg(long, env = "OXSTACK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// This compute host's name [default: the machine's hostname].
+    #[arg(long, env = "OXSTACK_HOST")]
+    pub host: Option<String>,
 }
 
 /// The `[bootstrap]` table.
@@ -114,6 +117,10 @@ struct FileConfig {
     reclaim_instance_interval: Option<u64>,
     /// Seconds after which an unconfirmed resize is confirmed (0: never).
     resize_confirm_window: Option<u64>,
+    /// Seconds between a compute host's reports.
+    report_interval: Option<u64>,
+    /// Seconds of silence after which a compute host is down.
+    service_down_time: Option<u64>,
     #[serde(default)]
     bootstrap: BootstrapFile,
     #[serde(default)]
@@ -225,10 +232,14 @@ impl Config {
                 file.reclaim_instance_interval.unwrap_or(0),
             ),
             resize_confirm_window: Duration::from_secs(file.resize_confirm_window.unwrap_or(0)),
+            report_interval: Duration::from_secs(file.report_interval.unwrap_or(10).max(1)),
+            service_down_time: Duration::from_secs(file.service_down_time.unwrap_or(60)),
             ..ComputeSettings::default()
         };
-        let host = file
+        let host = args
             .host
+            .clone()
+            .or(file.host)
             .filter(|h| !h.is_empty())
             .unwrap_or_else(default_host);
         let defaults = BootstrapConfig::default();

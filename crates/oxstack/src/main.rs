@@ -25,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run identity, compute and image in one process.
     Serve(ConfigArgs),
+    /// Run one compute host (no HTTP API) for a cloud on PostgreSQL; its
+    /// name comes from `--host`.
+    Compute(ConfigArgs),
     /// Print a clouds.yaml for this cloud (clouds `oxstack` and `oxstack-demo`).
     CloudsYaml(ConfigArgs),
     /// Apply database migrations and exit (for deployments that migrate before rolling out).
@@ -38,6 +41,11 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(&args)?;
             serve::init_logging(&config.log_level)?;
             runtime()?.block_on(serve::serve(config))
+        }
+        Command::Compute(args) => {
+            let config = Config::load(&args)?;
+            serve::init_logging(&config.log_level)?;
+            runtime()?.block_on(serve::compute(config))
         }
         Command::CloudsYaml(args) => {
             print!("{}", clouds_yaml::render(&Config::load(&args)?));

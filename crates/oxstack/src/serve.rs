@@ -95,32 +95,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .bootstrap_cirros(&admin_project)
         .await
         .context("creating the cirros image")?;
-    let driver = Arc::new(FakeDriver::new(
-        config.host.clone(),
-        config.fake_driver.clone(),
-    ));
-    let compute = Compute::new(
-        store.clone(),
-        config.compute.clone(),
-        driver,
-        images.clone(),
-        config.host.clone(),
-    );
-    compute
-        .seed_default_flavors()
-        .await
-        .context("creating the default flavors")?;
-    let resumed = compute
-        .recover()
-        .await
-        .context("resuming unfinished server work")?;
-    if resumed > 0 {
-        tracing::info!(
-            servers = resumed,
-            "resumed work left unfinished by the last run"
-        );
-    }
+    let compute = open_compute(&config, &store, images.clone()).await?;
     let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
+    let host_tasks = start_host(&compute);
     let app = oxstack_api::router(AppState::new(
         identity,
         compute,
@@ -143,8 +120,84 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     refresher.abort();
     periodic.abort();
+    for task in host_tasks {
+        task.abort();
+    }
     store.close().await;
     tracing::info!("oxstack stopped");
+    Ok(())
+}
+
+/// The compute service of this process's host: default flavors in place
+/// and the work a previous run left unfinished picked up again.
+async fn open_compute(config: &Config, store: &Store, images: Images) -> anyhow::Result<Compute> {
+    let driver = Arc::new(FakeDriver::new(
+        config.host.clone(),
+        config.fake_driver.clone(),
+    ));
+    let compute = Compute::new(
+        store.clone(),
+        config.compute.clone(),
+        driver,
+        images,
+        config.host.clone(),
+    );
+    compute
+        .seed_default_flavors()
+        .await
+        .context("creating the default flavors")?;
+    compute
+        .register_host()
+        .await
+        .context("registering this compute host")?;
+    let resumed = compute
+        .recover()
+        .await
+        .context("resuming unfinished server work")?;
+    if resumed > 0 {
+        tracing::info!(
+            servers = resumed,
+            "resumed work left unfinished by the last run"
+        );
+    }
+    Ok(compute)
+}
+
+/// The host's background work: reports, and work accepted by other nodes.
+fn start_host(compute: &Compute) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(compute.clone().run_host_reports()),
+        tokio::spawn(compute.clone().run_wake_listener()),
+    ]
+}
+
+/// `oxstack compute`: runs one compute host, without the HTTP API, for a
+/// cloud whose API nodes share its PostgreSQL database.
+pub async fn compute(config: Config) -> anyhow::Result<()> {
+    if !config.database_url.starts_with("postgres") {
+        anyhow::bail!(
+            "a separate compute host shares the cloud's database: set database_url to the \
+             PostgreSQL URL of the API nodes (with SQLite, `oxstack serve` runs the one host)"
+        );
+    }
+    let store = open_store(&config).await?;
+    let images = Images::open(
+        store.clone(),
+        &config.data_dir.join("images"),
+        config.image_max_bytes,
+    )
+    .await
+    .context("opening the image store")?;
+    let compute = open_compute(&config, &store, images).await?;
+    let tasks = start_host(&compute);
+    tracing::info!(host = %compute.host(), database = store.backend().name(), "oxstack compute host running");
+    println!("oxstack compute host {} running", compute.host());
+    shutdown_signal().await;
+    for task in tasks {
+        task.abort();
+    }
+    store.close().await;
+    tracing::info!("oxstack compute host stopped");
     Ok(())
 }
 

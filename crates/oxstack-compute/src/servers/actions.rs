@@ -293,11 +293,14 @@ impl Compute {
             let now = self.get_server(caller, id).await?;
             return Err(refused(rule.api_name, &now, rule.vm_states));
         };
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
-            compute.run_action(&uuid, kind, 0, action_id).await;
-        });
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            move |compute| async move {
+                compute.run_action(&uuid, kind, 0, action_id).await;
+            },
+        );
         Ok(())
     }
 
@@ -421,9 +424,10 @@ impl Compute {
             .instance_actions()
             .start_event(action_id, rule.event, &self.host, now_micros())
             .await?;
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move { compute.run_action(&uuid, kind, step, action_id).await });
+        self.dispatch(None, &server.uuid, move |compute| async move {
+            compute.run_action(&uuid, kind, step, action_id).await;
+        });
         Ok(true)
     }
 }

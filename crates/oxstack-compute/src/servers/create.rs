@@ -219,6 +219,7 @@ impl Compute {
         req: CreateRequest,
     ) -> ComputeResult<Created> {
         let (flavor, limits) = self.check_create(caller, &req).await?;
+        let pinned = self.requested_host(&req).await?;
         let template = self.template(caller, &req, &flavor).await?;
         let reservation_id = template.reservation_id.clone();
         let admin_pass = self.settings.enable_instance_password.then(|| {
@@ -247,6 +248,7 @@ impl Compute {
             let fixed_ips = self.allocate_ports(&mut tx, &req.networks).await?;
             let row = InstanceRow {
                 uuid,
+                host: self.schedule(pinned.as_deref()).await?,
                 seq: first_seq + index,
                 display_name,
                 hostname,
@@ -263,7 +265,10 @@ impl Compute {
         }
         tx.commit().await?;
         for (server, action_id) in servers.iter().zip(action_ids) {
-            self.start_build(server.uuid.clone(), Some(action_id));
+            match &server.host {
+                Some(host) => self.start_build(&server.uuid, Some(host), Some(action_id)),
+                None => self.fail_unscheduled(&server.uuid, action_id),
+            }
         }
         Ok(Created {
             servers,
@@ -339,15 +344,6 @@ impl Compute {
         self.check_injection_quotas(&limits, req)?;
         if let Some(image) = &req.image {
             check_image_fits(image, &flavor, caller.is_admin)?;
-        }
-        if let Some(wanted) = [&req.requested_host, &req.requested_node]
-            .into_iter()
-            .flatten()
-            .find(|w| **w != self.host && w.as_str() != self.driver.node_name())
-        {
-            return Err(ComputeError::Invalid(format!(
-                "Compute host {wanted} could not be found."
-            )));
         }
         Ok((flavor, limits))
     }
@@ -449,14 +445,39 @@ impl Compute {
                 "The requested availability zone is not available".into(),
             ));
         }
-        if let Some(host) = parts.get(1).filter(|h| !h.is_empty())
-            && *host != self.host
-        {
-            return Err(ComputeError::Invalid(format!(
-                "Compute host {host} could not be found."
-            )));
-        }
         Ok(())
+    }
+
+    /// The host a request pins its servers to (`zone:host[:node]`, or
+    /// 2.74's `host`/`hypervisor_hostname`), which must be a known
+    /// compute host.
+    async fn requested_host(&self, req: &CreateRequest) -> ComputeResult<Option<String>> {
+        let from_zone = req.availability_zone.as_deref().and_then(|az| {
+            let mut parts = az.split(':').skip(1).filter(|p| !p.is_empty());
+            parts.next().map(str::to_owned)
+        });
+        let mut pinned = None;
+        for wanted in [&from_zone, &req.requested_host, &req.requested_node]
+            .into_iter()
+            .flatten()
+        {
+            let Some(service) = self.find_host(wanted).await? else {
+                return Err(ComputeError::Invalid(format!(
+                    "Compute host {wanted} could not be found."
+                )));
+            };
+            pinned.get_or_insert(service.host);
+        }
+        Ok(pinned)
+    }
+
+    /// Where the next server of a request goes: its pinned host, or the
+    /// scheduler's choice (`None`: no host can take it).
+    async fn schedule(&self, pinned: Option<&str>) -> ComputeResult<Option<String>> {
+        if let Some(host) = pinned {
+            return Ok(Some(host.to_owned()));
+        }
+        Ok(self.pick_host(None).await?.map(|s| s.host))
     }
 
     fn check_networks(&self, networks: &Networks) -> ComputeResult<()> {

@@ -37,13 +37,16 @@ impl Compute {
         {
             return Ok(false);
         }
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
-            if let Err(e) = compute.finish_soft_delete(&uuid).await {
-                tracing::error!(server = %uuid, error = %e, "soft delete failed");
-            }
-        });
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            move |compute| async move {
+                if let Err(e) = compute.finish_soft_delete(&uuid).await {
+                    tracing::error!(server = %uuid, error = %e, "soft delete failed");
+                }
+            },
+        );
         Ok(true)
     }
 
@@ -90,8 +93,14 @@ impl Compute {
                 _ => invalid_state("restore", &server, "vm_state", &server.vm_state),
             });
         }
-        let compute = self.clone();
-        tokio::spawn(async move { compute.finish_restore(&server.uuid).await });
+        let uuid = server.uuid.clone();
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            move |compute| async move {
+                compute.finish_restore(&uuid).await;
+            },
+        );
         Ok(())
     }
 

@@ -51,26 +51,59 @@ pub(crate) fn fault(code: i64, message: &str, details: &str) -> String {
 }
 
 impl Compute {
-    /// Runs the build of a new server in the background, as the event of
-    /// its `create` action (`action_id`; looked up when not given).
-    pub(crate) fn start_build(&self, uuid: String, action_id: Option<i64>) {
-        let compute = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = compute.build(&uuid, action_id).await {
-                tracing::error!(server = %uuid, error = %e, "build failed");
+    /// Runs the build of a new server on `host` (`None`: this one), as the
+    /// event of its `create` action (`action_id`; looked up when not given).
+    pub(crate) fn start_build(&self, uuid: &str, host: Option<&str>, action_id: Option<i64>) {
+        let id = uuid.to_owned();
+        self.dispatch(host, uuid, move |compute| async move {
+            if let Err(e) = compute.build(&id, action_id).await {
+                tracing::error!(server = %id, error = %e, "build failed");
             }
         });
     }
 
-    /// Runs the deletion of a server in the background, as the event of its
-    /// `delete` action.
-    pub(crate) fn start_delete(&self, uuid: String) {
-        let compute = self.clone();
-        tokio::spawn(async move {
-            let work = compute.finish_delete(&uuid);
-            let done = compute.as_event(&uuid, "delete", "compute_terminate_instance", work);
+    /// Ends the build of a server no host could take: ERROR, with Nova's
+    /// `NoValidHost` fault.
+    pub(crate) fn fail_unscheduled(&self, uuid: &str, action_id: i64) {
+        let id = uuid.to_owned();
+        self.dispatch(None, uuid, move |compute| async move {
+            const EVENT: &str = "conductor_schedule_and_build_instances";
+            let message = "No valid host was found. There are not enough hosts available.";
+            let failed = StateChange {
+                vm_state: Some(vm::ERROR.into()),
+                task_state: Some(None),
+                fault: Some(Some(fault(500, message, message))),
+                ..StateChange::default()
+            };
+            let finish = Step::Finish {
+                action_id,
+                event: EVENT,
+                error: Some(message),
+            };
+            let actions = compute.store.instance_actions();
+            let start = actions.start_event(action_id, EVENT, &compute.host, now_micros());
+            let done = async {
+                start.await?;
+                let scheduling = guard(vm::BUILDING, task::SCHEDULING);
+                actions
+                    .transition(&id, &scheduling, &failed, now_micros(), finish)
+                    .await
+            };
             if let Err(e) = done.await {
-                tracing::error!(server = %uuid, error = %e, "delete failed");
+                tracing::error!(server = %id, error = %e, "recording a scheduling failure failed");
+            }
+        });
+    }
+
+    /// Runs the deletion of a server on `host` (`None`: this one), as the
+    /// event of its `delete` action.
+    pub(crate) fn start_delete(&self, uuid: &str, host: Option<&str>) {
+        let id = uuid.to_owned();
+        self.dispatch(host, uuid, move |compute| async move {
+            let work = compute.finish_delete(&id);
+            let done = compute.as_event(&id, "delete", "compute_terminate_instance", work);
+            if let Err(e) = done.await {
+                tracing::error!(server = %id, error = %e, "delete failed");
             }
         });
     }
@@ -231,15 +264,15 @@ impl Compute {
         let unsettled = self.store.instances().unsettled(&self.host).await?;
         let count = unsettled.len();
         for server in unsettled {
-            self.resume(server).await?;
+            self.wake_up(server.uuid);
         }
         Ok(count)
     }
 
-    async fn resume(&self, server: Server) -> ComputeResult<()> {
+    pub(crate) async fn resume(&self, server: Server) -> ComputeResult<()> {
         let repo = self.store.instances();
         match server.task_state.as_deref() {
-            Some(task::DELETING) => self.start_delete(server.uuid),
+            Some(task::DELETING) => self.start_delete(&server.uuid, None),
             Some(task::SOFT_DELETING) => self.finish_soft_delete(&server.uuid).await?,
             Some(task::RESTORING) => self.finish_restore(&server.uuid).await,
             Some(t) if server.vm_state == vm::BUILDING && BUILD_TASKS.contains(&t) => {
@@ -254,7 +287,7 @@ impl Compute {
                     .await?
                 {
                     tracing::info!(server = %server.uuid, from = t, "resuming an interrupted build");
-                    self.start_build(server.uuid, None);
+                    self.start_build(&server.uuid, None, None);
                 }
             }
             Some(_) if self.resume_action(&server).await? => {}

@@ -114,13 +114,16 @@ impl Compute {
         // The response shows the server as accepted (REBUILD), read before
         // the background flow can move it on.
         let accepted = self.get_server(caller, id).await?;
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
-            if let Err(e) = compute.finish_rebuild(&uuid, action_id, 0, stopped).await {
-                tracing::error!(server = %uuid, error = %e, "rebuild failed");
-            }
-        });
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            move |compute| async move {
+                if let Err(e) = compute.finish_rebuild(&uuid, action_id, 0, stopped).await {
+                    tracing::error!(server = %uuid, error = %e, "rebuild failed");
+                }
+            },
+        );
         Ok(accepted)
     }
 
@@ -209,9 +212,8 @@ impl Compute {
             return Ok(false);
         };
         let stopped = server.power_state == PowerState::Shutdown.code();
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
+        self.dispatch(None, &server.uuid, move |compute| async move {
             if let Err(e) = compute
                 .finish_rebuild(&uuid, action_id, step, stopped)
                 .await

@@ -170,13 +170,16 @@ impl Compute {
             (old_seq, Some(flavor.seq)),
         )
         .await?;
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
-            if let Err(e) = compute.finish_resize(&uuid, action_id).await {
-                tracing::error!(server = %uuid, error = %e, "resize failed");
-            }
-        });
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            move |compute| async move {
+                if let Err(e) = compute.finish_resize(&uuid, action_id).await {
+                    tracing::error!(server = %uuid, error = %e, "resize failed");
+                }
+            },
+        );
         Ok(())
     }
 
@@ -232,9 +235,8 @@ impl Compute {
         let Some(action_id) = actions.latest_unfinished(&server.uuid, "resize").await? else {
             return Ok(false);
         };
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
+        self.dispatch(None, &server.uuid, move |compute| async move {
             if let Err(e) = compute.finish_resize(&uuid, action_id).await {
                 tracing::error!(server = %uuid, error = %e, "resuming a resize failed");
             }

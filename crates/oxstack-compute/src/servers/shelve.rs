@@ -113,13 +113,16 @@ impl Compute {
             repo.update(id, &update, now_micros()).await?;
         }
         let action_id = self.record_action(&server, caller, kind.api_name()).await?;
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
-            if let Err(e) = compute.run_shelving(&uuid, kind, action_id).await {
-                tracing::error!(server = %uuid, action = ?kind, error = %e, "shelving failed");
-            }
-        });
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            move |compute| async move {
+                if let Err(e) = compute.run_shelving(&uuid, kind, action_id).await {
+                    tracing::error!(server = %uuid, action = ?kind, error = %e, "shelving failed");
+                }
+            },
+        );
         Ok(())
     }
 
@@ -327,9 +330,8 @@ impl Compute {
         {
             return Ok(false);
         }
-        let compute = self.clone();
         let uuid = server.uuid.clone();
-        tokio::spawn(async move {
+        self.dispatch(None, &server.uuid, move |compute| async move {
             if let Err(e) = compute.run_shelving(&uuid, kind, action_id).await {
                 tracing::error!(server = %uuid, error = %e, "resuming shelving failed");
             }

@@ -115,7 +115,7 @@ impl Compute {
             .transition(id, &StateGuard::default(), &deleting, now_micros())
             .await?
         {
-            self.start_delete(server.uuid);
+            self.start_delete(&server.uuid, server.host.as_deref());
         }
         Ok(())
     }

@@ -1,0 +1,314 @@
+//! Compute hosts: each process runs the manager of one host, registered as
+//! a compute service that reports in while it lives. Work on a server runs
+//! on the server's host: here when that is this process's host, otherwise
+//! the host's agent is woken (PostgreSQL `NOTIFY`) and picks the work up
+//! from the database, where every accepted task is recorded — the same
+//! path that resumes work after a crash. The scheduler places servers on
+//! the enabled hosts that are up.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oxstack_store::services::{ServiceChange, ServiceRow};
+
+use crate::{Compute, ComputeError, ComputeResult, now_micros};
+
+/// How long the scheduler trusts its last read of the services.
+const SERVICES_TTL: Duration = Duration::from_secs(1);
+
+/// Flows this process runs, by server: how many, and whether a wake-up
+/// arrived meanwhile (to be looked at when the last one ends).
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    servers: Mutex<HashMap<String, (usize, bool)>>,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (usize, bool)>> {
+        // Every critical section is a single map operation.
+        self.servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn enter(&self, uuid: &str) {
+        self.lock().entry(uuid.to_owned()).or_default().0 += 1;
+    }
+
+    /// `true` when a wake-up came while the server's flows ran.
+    fn leave(&self, uuid: &str) -> bool {
+        let mut servers = self.lock();
+        let Some(entry) = servers.get_mut(uuid) else {
+            return false;
+        };
+        entry.0 -= 1;
+        if entry.0 > 0 {
+            return false;
+        }
+        servers.remove(uuid).is_some_and(|(_, woken)| woken)
+    }
+
+    /// Enters the server's first flow; `false` (and the wake-up noted)
+    /// when a flow of it runs already.
+    fn claim(&self, uuid: &str) -> bool {
+        let mut servers = self.lock();
+        match servers.get_mut(uuid) {
+            Some(entry) => {
+                entry.1 = true;
+                false
+            }
+            None => {
+                servers.insert(uuid.to_owned(), (1, false));
+                true
+            }
+        }
+    }
+}
+
+/// The scheduler's view of the services, refreshed every [`SERVICES_TTL`].
+#[derive(Debug, Default)]
+pub(crate) struct ServiceCache {
+    read: Mutex<Option<(Instant, Arc<Vec<ServiceRow>>)>>,
+    /// Round-robin position among the candidates.
+    next: AtomicUsize,
+}
+
+impl Compute {
+    /// Whether a service counts as up: not forced down and reporting
+    /// within `service_down_time`.
+    pub fn service_is_up(&self, service: &ServiceRow) -> bool {
+        let window = i64::try_from(self.settings.service_down_time.as_micros()).unwrap_or(i64::MAX);
+        !service.forced_down && now_micros().saturating_sub(service.updated_at) <= window
+    }
+
+    /// Registers this host as a compute service (or reports in).
+    pub async fn register_host(&self) -> ComputeResult<ServiceRow> {
+        let row = self
+            .store
+            .services()
+            .register(
+                &uuid::Uuid::new_v4().to_string(),
+                &self.host,
+                self.driver.node_name(),
+                &self.settings.availability_zone,
+                now_micros(),
+            )
+            .await?;
+        self.forget_services();
+        Ok(row)
+    }
+
+    /// Reports in every `report_interval`, re-registering if an operator
+    /// deleted the service; runs until aborted.
+    pub async fn run_host_reports(self) {
+        let mut tick = tokio::time::interval(self.settings.report_interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.register_host().await {
+                tracing::warn!(error = %e, "reporting this compute host failed");
+            }
+        }
+    }
+
+    /// Picks up work that other nodes accepted for this host; runs until
+    /// aborted. Returns at once on SQLite, where no other node exists.
+    pub async fn run_wake_listener(self) {
+        loop {
+            let mut wakes = match self.store.listen_wakes().await {
+                Ok(Some(wakes)) => wakes,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for work failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            // Anything accepted before the listener was up is found here.
+            self.sweep().await;
+            loop {
+                match wakes.next().await {
+                    Ok(Some((host, uuid))) if host == self.host => self.wake_up(uuid),
+                    Ok(Some(_)) => {}
+                    Ok(None) => self.sweep().await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the work channel; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resumes this host's unsettled servers that no flow here runs.
+    async fn sweep(&self) {
+        match self.store.instances().unsettled(&self.host).await {
+            Ok(servers) => {
+                for server in servers {
+                    self.wake_up(server.uuid);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for unfinished work failed"),
+        }
+    }
+
+    /// Continues the recorded work of server `uuid`, unless a flow of it
+    /// runs here already (it is looked at again when that flow ends).
+    pub(crate) fn wake_up(&self, uuid: String) {
+        if !self.in_flight.claim(&uuid) {
+            return;
+        }
+        let compute = self.clone();
+        tokio::spawn(async move {
+            let found = compute.store.instances().get(&uuid).await;
+            match found {
+                Ok(Some(server))
+                    if server.host.as_ref().is_none_or(|h| *h == compute.host)
+                        && (server.task_state.is_some() || server.vm_state == "building") =>
+                {
+                    // The flows it starts hold the server in flight.
+                    if let Err(e) = compute.resume(server).await {
+                        tracing::error!(server = %uuid, error = %e, "picking up work failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(server = %uuid, error = %e, "reading a server failed"),
+            }
+            if compute.in_flight.leave(&uuid) {
+                compute.wake_up(uuid);
+            }
+        });
+    }
+
+    /// Runs `flow` for server `uuid` on `host` (the server's host; `None`:
+    /// this one): here, or by waking that host's agent.
+    pub(crate) fn dispatch<F, Fut>(&self, host: Option<&str>, uuid: &str, flow: F)
+    where
+        F: FnOnce(Compute) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        match host {
+            Some(other) if other != self.host => {
+                let store = self.store.clone();
+                let (host, uuid) = (other.to_owned(), uuid.to_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = store.wake(&host, &uuid).await {
+                        tracing::error!(server = %uuid, %host, error = %e, "waking a compute host failed");
+                    }
+                });
+            }
+            _ => {
+                self.in_flight.enter(uuid);
+                let work = flow(self.clone());
+                let compute = self.clone();
+                let uuid = uuid.to_owned();
+                tokio::spawn(async move {
+                    work.await;
+                    if compute.in_flight.leave(&uuid) {
+                        compute.wake_up(uuid);
+                    }
+                });
+            }
+        }
+    }
+
+    fn forget_services(&self) {
+        *self
+            .services
+            .read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Every compute service, as last read (at most a second ago).
+    async fn known_services(&self) -> ComputeResult<Arc<Vec<ServiceRow>>> {
+        {
+            let read = self
+                .services
+                .read
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, rows)) = read.as_ref()
+                && at.elapsed() < SERVICES_TTL
+            {
+                return Ok(rows.clone());
+            }
+        }
+        let rows = Arc::new(self.store.services().list().await?);
+        *self
+            .services
+            .read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), rows.clone()));
+        Ok(rows)
+    }
+
+    /// The compute service of `host` (by host or node name), up or not.
+    pub(crate) async fn find_host(&self, name: &str) -> ComputeResult<Option<ServiceRow>> {
+        let services = self.known_services().await?;
+        Ok(services
+            .iter()
+            .find(|s| s.host == name || s.node == name)
+            .cloned())
+    }
+
+    /// A host for a server, round robin over the enabled hosts that are up
+    /// (other than `exclude`); `None` when there is none.
+    pub(crate) async fn pick_host(
+        &self,
+        exclude: Option<&str>,
+    ) -> ComputeResult<Option<ServiceRow>> {
+        let services = self.known_services().await?;
+        let candidates: Vec<&ServiceRow> = services
+            .iter()
+            .filter(|s| !s.disabled && self.service_is_up(s) && Some(s.host.as_str()) != exclude)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let turn = self.services.next.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(candidates[turn % candidates.len()].clone()))
+    }
+
+    /// Every compute service (`os-services`).
+    pub async fn list_services(&self) -> ComputeResult<Vec<ServiceRow>> {
+        Ok(self.store.services().list().await?)
+    }
+
+    /// Enables/disables or forces down a compute service.
+    pub async fn change_service(
+        &self,
+        uuid: &str,
+        change: &ServiceChange,
+    ) -> ComputeResult<ServiceRow> {
+        let changed = self
+            .store
+            .services()
+            .change(uuid, change, now_micros())
+            .await?;
+        self.forget_services();
+        changed.ok_or_else(|| ComputeError::NotFound(format!("Service {uuid} could not be found.")))
+    }
+
+    /// Deletes a compute service that hosts no servers.
+    pub async fn delete_service(&self, uuid: &str) -> ComputeResult<()> {
+        let deleted = self.store.services().delete_if_empty(uuid).await;
+        self.forget_services();
+        match deleted {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ComputeError::Conflict(
+                "Unable to delete compute service that is hosting instances. \
+                 Migrate or delete the instances first."
+                    .into(),
+            )),
+            Err(oxstack_store::StoreError::NotFound) => Err(ComputeError::NotFound(format!(
+                "Service {uuid} could not be found."
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

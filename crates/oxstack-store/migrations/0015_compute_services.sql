@@ -1,0 +1,17 @@
+-- Compute hosts (Nova's `nova-compute` services): every compute agent
+-- registers its host here and reports in every few seconds; a host is up
+-- while its reports are recent and it is not forced down. The scheduler
+-- places servers on the enabled hosts that are up.
+CREATE TABLE compute_services (
+    id              BIGINT PRIMARY KEY,
+    uuid            TEXT NOT NULL UNIQUE,
+    host            TEXT NOT NULL UNIQUE,
+    node            TEXT NOT NULL,
+    zone            TEXT NOT NULL,
+    disabled        BIGINT NOT NULL DEFAULT 0,
+    disabled_reason TEXT,
+    forced_down     BIGINT NOT NULL DEFAULT 0,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+
