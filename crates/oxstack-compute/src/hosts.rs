@@ -16,6 +16,10 @@ use oxstack_store::services::{ServiceChange, ServiceRow};
 
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
+/// A flow whose future is boxed: flows that hand a server to another
+/// host dispatch themselves, which a recursive `async fn` cannot name.
+pub(crate) type Flow = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// How long the scheduler trusts its last read of the services.
 const SERVICES_TTL: Duration = Duration::from_secs(1);
 

@@ -295,6 +295,26 @@ impl<'a> ActionRepo<'a> {
             .await?)
     }
 
+    /// The newest action of the instance named one of `actions`, finished
+    /// or not: the task state of the instance tells whether its work goes on.
+    pub async fn latest_of(
+        &self,
+        instance_uuid: &str,
+        actions: &[&str],
+    ) -> StoreResult<Option<i64>> {
+        let names: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id FROM instance_actions WHERE instance_uuid = $1 AND action IN ({}) \
+             ORDER BY start_time DESC, id DESC LIMIT 1",
+            names.join(", ")
+        );
+        let mut query = sqlx::query_scalar(&sql).bind(instance_uuid);
+        for name in actions {
+            query = query.bind(*name);
+        }
+        Ok(query.fetch_optional(self.pool).await?)
+    }
+
     /// The newest unfinished action of a kind on a server (to resume it).
     pub async fn latest_unfinished(
         &self,

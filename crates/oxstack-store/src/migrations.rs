@@ -114,14 +114,15 @@ impl<'a> MigrationRepo<'a> {
         Ok(MigrationRow { id, ..m.clone() })
     }
 
-    /// Sets the status of the newest migration of a server in `from`.
+    /// Sets the status of the newest migration of a server in `from`;
+    /// `false` when it has none in those statuses.
     pub async fn advance(
         &self,
         instance_uuid: &str,
         from: &[&str],
         to: &str,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
             "UPDATE migrations SET status = $2, updated_at = $3 WHERE id = (SELECT MAX(id) FROM migrations \
@@ -132,8 +133,7 @@ impl<'a> MigrationRepo<'a> {
         for status in from {
             query = query.bind(*status);
         }
-        query.execute(self.pool).await?;
-        Ok(())
+        Ok(query.execute(self.pool).await?.rows_affected() > 0)
     }
 
     /// Migrations, newest first.

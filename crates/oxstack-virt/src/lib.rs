@@ -25,6 +25,20 @@ impl PowerState {
     pub fn code(self) -> i64 {
         self as i64
     }
+
+    /// The state with the API's numeric `code` (`NoState` for others).
+    pub fn from_code(code: i64) -> Self {
+        [
+            Self::Running,
+            Self::Paused,
+            Self::Shutdown,
+            Self::Crashed,
+            Self::Suspended,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
+        .unwrap_or(Self::NoState)
+    }
 }
 
 /// Every operation a driver performs, as named in fault-injection settings.

@@ -32,7 +32,7 @@ fn guard(vm_state: &str, task_state: &str) -> StateGuard {
     }
 }
 
-fn set_task(task_state: &str) -> StateChange {
+pub(crate) fn set_task(task_state: &str) -> StateChange {
     StateChange {
         task_state: Some(Some(task_state.to_owned())),
         ..StateChange::default()
@@ -291,6 +291,8 @@ impl Compute {
                 }
             }
             Some(_) if self.resume_action(&server).await? => {}
+            Some(_) if self.resume_move(&server).await? => {}
+            Some(_) if self.resume_revert(&server).await? => {}
             Some(_) if self.resume_resize(&server).await? => {}
             Some(_) if self.resume_rebuild(&server).await? => {}
             Some(_) if self.resume_shelving(&server).await? => {}

@@ -43,7 +43,8 @@ fn not_found_for(id: &str, server: &Server) -> String {
 }
 
 impl Compute {
-    /// Records a migration of `server` on this host.
+    /// Records a migration of `server` to `dest` (`(host, node)`; `None`
+    /// while no host was found).
     pub(crate) async fn record_migration(
         &self,
         server: &Server,
@@ -51,9 +52,9 @@ impl Compute {
         migration_type: &str,
         status: &str,
         flavors: (Option<i64>, Option<i64>),
+        dest: Option<(&str, &str)>,
     ) -> ComputeResult<()> {
         let now = now_micros();
-        let node = self.driver.node_name().to_owned();
         self.store
             .migrations()
             .insert(&MigrationRow {
@@ -63,9 +64,9 @@ impl Compute {
                 migration_type: migration_type.into(),
                 status: status.into(),
                 source_compute: server.host.clone(),
-                dest_compute: Some(self.host.clone()),
+                dest_compute: dest.map(|(host, _)| host.to_owned()),
                 source_node: server.node.clone(),
-                dest_node: Some(node),
+                dest_node: dest.map(|(_, node)| node.to_owned()),
                 dest_host: None,
                 old_instance_type_id: flavors.0,
                 new_instance_type_id: flavors.1,
@@ -78,18 +79,33 @@ impl Compute {
         Ok(())
     }
 
-    /// Moves the newest migration of a server from one of `from` to `to`.
+    /// Moves the newest migration of a server from one of `from` to `to`;
+    /// `false` when it had none in those statuses (cancelled meanwhile).
     pub(crate) async fn advance_migration(
         &self,
         uuid: &str,
         from: &[&str],
         to: &str,
-    ) -> ComputeResult<()> {
+    ) -> ComputeResult<bool> {
         Ok(self
             .store
             .migrations()
             .advance(uuid, from, to, now_micros())
             .await?)
+    }
+
+    /// The newest migration of a server in one of `statuses`.
+    pub(crate) async fn current_migration(
+        &self,
+        uuid: &str,
+        statuses: &[&str],
+    ) -> ComputeResult<Option<MigrationRow>> {
+        let q = MigrationQuery {
+            instance_uuid: Some(uuid.to_owned()),
+            statuses: statuses.iter().map(|s| (*s).to_owned()).collect(),
+            ..MigrationQuery::default()
+        };
+        Ok(self.store.migrations().list(&q).await?.into_iter().next())
     }
 
     /// `GET /os-migrations` (admins and project managers): the project's
