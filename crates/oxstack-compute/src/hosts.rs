@@ -80,6 +80,23 @@ pub(crate) struct ServiceCache {
     next: AtomicUsize,
 }
 
+/// Where the servers of one create request go, one after the other.
+pub(crate) struct Placement {
+    candidates: Vec<String>,
+    cache: Arc<ServiceCache>,
+}
+
+impl Placement {
+    /// The host of the next server; `None` when no host can take it.
+    pub(crate) fn next_host(&self) -> Option<String> {
+        if self.candidates.is_empty() {
+            return None;
+        }
+        let turn = self.cache.next.fetch_add(1, Ordering::Relaxed);
+        Some(self.candidates[turn % self.candidates.len()].clone())
+    }
+}
+
 impl Compute {
     /// Whether a service counts as up: not forced down and reporting
     /// within `service_down_time`.
@@ -276,6 +293,26 @@ impl Compute {
         }
         let turn = self.services.next.fetch_add(1, Ordering::Relaxed);
         Ok(Some(candidates[turn % candidates.len()].clone()))
+    }
+
+    /// Places the servers of one request: on `pinned`, or round robin over
+    /// the hosts that can take them. The services are read here, so that
+    /// placing each server (inside the create transaction) reads nothing.
+    pub(crate) async fn placement(&self, pinned: Option<String>) -> ComputeResult<Placement> {
+        let candidates = match pinned {
+            Some(host) => vec![host],
+            None => self
+                .known_services()
+                .await?
+                .iter()
+                .filter(|s| !s.disabled && self.service_is_up(s))
+                .map(|s| s.host.clone())
+                .collect(),
+        };
+        Ok(Placement {
+            candidates,
+            cache: self.services.clone(),
+        })
     }
 
     /// Every compute service (`os-services`).

@@ -23,13 +23,14 @@ mod quota_sets;
 mod request;
 mod server_actions;
 mod servers;
+mod services;
 mod versions;
 
 use axum::Router;
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::{Method, StatusCode, Uri};
 use tower::ServiceExt;
 
@@ -164,6 +165,11 @@ fn versioned_routes(state: AppState) -> Router {
             get(server_actions::list_server_security_groups),
         )
         .route("/os-migrations", get(migrations::list_migrations))
+        .route("/os-services", get(services::list_services))
+        .route(
+            "/os-services/{service_id}",
+            put(services::update_service).delete(services::delete_service),
+        )
         .route(
             "/servers/{server_id}/migrations",
             get(migrations::list_server_migrations),

@@ -219,7 +219,7 @@ impl Compute {
         req: CreateRequest,
     ) -> ComputeResult<Created> {
         let (flavor, limits) = self.check_create(caller, &req).await?;
-        let pinned = self.requested_host(&req).await?;
+        let placement = self.placement(self.requested_host(&req).await?).await?;
         let template = self.template(caller, &req, &flavor).await?;
         let reservation_id = template.reservation_id.clone();
         let admin_pass = self.settings.enable_instance_password.then(|| {
@@ -248,7 +248,7 @@ impl Compute {
             let fixed_ips = self.allocate_ports(&mut tx, &req.networks).await?;
             let row = InstanceRow {
                 uuid,
-                host: self.schedule(pinned.as_deref()).await?,
+                host: placement.next_host(),
                 seq: first_seq + index,
                 display_name,
                 hostname,
@@ -469,15 +469,6 @@ impl Compute {
             pinned.get_or_insert(service.host);
         }
         Ok(pinned)
-    }
-
-    /// Where the next server of a request goes: its pinned host, or the
-    /// scheduler's choice (`None`: no host can take it).
-    async fn schedule(&self, pinned: Option<&str>) -> ComputeResult<Option<String>> {
-        if let Some(host) = pinned {
-            return Ok(Some(host.to_owned()));
-        }
-        Ok(self.pick_host(None).await?.map(|s| s.host))
     }
 
     fn check_networks(&self, networks: &Networks) -> ComputeResult<()> {

@@ -334,12 +334,14 @@ impl Compute {
         Ok(())
     }
 
-    /// `evacuate`: rebuilds a server whose host is down on another host.
+    /// `evacuate`: rebuilds a server whose host is down on another host;
+    /// `stop` (2.95) leaves it stopped there whatever it was.
     pub async fn evacuate_server(
         &self,
         caller: &Caller,
         id: &str,
         host: Option<&str>,
+        stop: bool,
     ) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         let from = [vm::ACTIVE, vm::STOPPED, vm::ERROR];
@@ -377,7 +379,11 @@ impl Compute {
         let Some(dest) = dest.filter(|d| self.service_is_up(d)) else {
             return Err(ComputeError::Invalid(no_valid_host("evacuate")));
         };
+        // The state the rebuilt server ends in is recorded with the
+        // acceptance (the task hides it until then), so that the host that
+        // rebuilds it — or resumes the rebuild after a crash — knows it.
         let change = StateChange {
+            vm_state: stop.then(|| vm::STOPPED.into()),
             task_state: Some(Some(REBUILDING.into())),
             host: Some(Some(dest.host.clone())),
             node: Some(Some(dest.node.clone())),

@@ -62,18 +62,7 @@ impl Server {
             command.arg("--config").arg(path);
         }
         let mut child = command.spawn().expect("spawn oxstack");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout)
-                .read_line(&mut line)
-                .expect("read stdout");
-            line
-        });
-        let line = tokio::time::timeout(Duration::from_secs(30), line)
-            .await
-            .expect("server did not start within 30 s")
-            .expect("reader");
+        let line = first_line(&mut child).await;
         let base = line
             .trim()
             .strip_prefix("oxstack listening on ")
@@ -157,6 +146,64 @@ impl Server {
 }
 
 impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first line the process prints once it is ready (within 30 s).
+async fn first_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        line
+    });
+    tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .expect("oxstack did not start within 30 s")
+        .expect("reader")
+}
+
+/// A running `oxstack compute --host NAME`: one more compute host of a
+/// cloud on PostgreSQL.
+pub struct Agent {
+    child: Child,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub async fn start(host: &str, database_url: &str, config_toml: &str) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let config = data_dir.path().join("agent.toml");
+        std::fs::write(&config, config_toml).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oxstack"))
+            .args(["compute", "--host", host, "--log-level", "warn"])
+            .arg("--database-url")
+            .arg(database_url)
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .arg("--config")
+            .arg(&config)
+            .env_remove("OXSTACK_CONFIG")
+            .env_remove("OXSTACK_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn oxstack compute");
+        let line = first_line(&mut child).await;
+        assert_eq!(line.trim(), format!("oxstack compute host {host} running"));
+        Self {
+            child,
+            _data_dir: data_dir,
+        }
+    }
+}
+
+impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use oxstack_compute::servers::generate_password;
 use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
@@ -104,9 +105,22 @@ pub(super) async fn perform(
             validate(body, action, evacuate_schema(req))?;
             req.authorize("os_compute_api:os-evacuate", Rule::Admin)?;
             compute
-                .evacuate_server(&caller, id, host(&body.0[action]).as_deref())
+                .evacuate_server(
+                    &caller,
+                    id,
+                    host(&body.0[action]).as_deref(),
+                    req.at_least(95),
+                )
                 .await?;
-            Ok(Json(json!({})).into_response())
+            // The rebuilt server's password is shown up to 2.13.
+            if req.at_least(14) || !compute.settings().enable_instance_password {
+                return Ok(StatusCode::OK.into_response());
+            }
+            let password = body.0[action]
+                .get("adminPass")
+                .and_then(Value::as_str)
+                .map_or_else(|| generate_password(12), str::to_owned);
+            Ok(Json(json!({ "adminPass": password })).into_response())
         }
     }
 }

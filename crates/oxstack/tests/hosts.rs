@@ -1,0 +1,671 @@
+//! Compute hosts as operators and users see them: `os-services` (list,
+//! enable/disable, force down, delete; 2.11 and 2.53 forms), scheduling
+//! onto the hosts that are up and enabled, and servers moving between two
+//! hosts — a `serve` node and an `oxstack compute` agent sharing one
+//! PostgreSQL database — by live migration (with abort and
+//! force-complete), cold migration (confirmed and reverted) and evacuation.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Agent, Compute, Options, Server, assert_fault, cirros, json_of};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin:admin";
+const ALICE: &str = "alice:proj-a";
+
+async fn boot(c: &Compute<'_>, image: &str, name: &str) -> String {
+    let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "1",
+                                 "networks": "none"}});
+    let response = c.post("/servers", &body).await;
+    let status = response.status();
+    let body = json_of(response).await;
+    assert_eq!(status, 202, "{body}");
+    body["server"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls the server (as `c` sees it) until `done` holds; returns it.
+async fn wait_until(c: &Compute<'_>, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..750 {
+        let server = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+        if done(&server) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server {id} never became {what}");
+}
+
+async fn settled(c: &Compute<'_>, id: &str, status: &str) -> Value {
+    wait_until(c, id, status, |s| {
+        s["status"] == status && s["OS-EXT-STS:task_state"].is_null()
+    })
+    .await
+}
+
+fn host_of(server: &Value) -> &str {
+    server["OS-EXT-SRV-ATTR:host"].as_str().unwrap_or_default()
+}
+
+async fn act(c: &Compute<'_>, id: &str, body: Value) -> reqwest::Response {
+    c.post(&format!("/servers/{id}/action"), &body).await
+}
+
+/// The services by host name, at 2.53.
+async fn services(server: &Server) -> Vec<Value> {
+    let admin = server.compute(ADMIN, "2.53");
+    admin.get_ok("/os-services").await["services"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn service_named(server: &Server, host: &str) -> Value {
+    services(server)
+        .await
+        .into_iter()
+        .find(|s| s["host"] == host)
+        .unwrap_or_else(|| panic!("no service {host}"))
+}
+
+/// The newest migration of a server, as `GET /os-migrations` shows it.
+async fn newest_migration(admin: &Compute<'_>, id: &str) -> Value {
+    admin
+        .get_ok(&format!("/os-migrations?instance_uuid={id}"))
+        .await["migrations"][0]
+        .clone()
+}
+
+/// `oxstack serve` as compute host `alpha` (noauth).
+async fn start_alpha(database_url: Option<String>) -> Server {
+    let args = ["--auth", "noauth", "--host", "alpha"];
+    Server::start_with(Options {
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        database_url,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn os_services_shows_this_host_and_takes_operator_switches() {
+    let server = start_alpha(None).await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "latest");
+    let admin = server.compute(ADMIN, "latest");
+
+    assert_fault(
+        alice.get("/os-services").await,
+        403,
+        "Policy doesn't allow os_compute_api:os-services:list to be performed.",
+    )
+    .await;
+    let old = server.compute(ADMIN, "2.1").get_ok("/os-services").await;
+    let only = &old["services"][0];
+    let mut keys: Vec<&String> = only.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "binary",
+            "disabled_reason",
+            "host",
+            "id",
+            "state",
+            "status",
+            "updated_at",
+            "zone"
+        ]
+    );
+    assert_eq!(only["binary"], "nova-compute");
+    assert_eq!(only["host"], "alpha");
+    assert!(only["id"].is_i64(), "{only}");
+    assert_eq!(
+        (&only["state"], &only["status"]),
+        (&json!("up"), &json!("enabled"))
+    );
+    assert_eq!(only["zone"], "nova");
+    let v211 = server.compute(ADMIN, "2.11").get_ok("/os-services").await;
+    assert_eq!(v211["services"][0]["forced_down"], false);
+    let alpha = service_named(&server, "alpha").await;
+    let uuid = alpha["id"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&uuid).is_ok(), "{alpha}");
+    assert_eq!(
+        admin
+            .get_ok("/os-services?host=alpha&binary=nova-compute")
+            .await["services"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    for filter in ["host=beta", "binary=nova-scheduler"] {
+        let found = admin.get_ok(&format!("/os-services?{filter}")).await;
+        assert_eq!(found["services"], json!([]), "{filter}");
+    }
+
+    // 2.53 updates: bad requests change nothing.
+    let path = format!("/os-services/{uuid}");
+    assert_fault(
+        admin
+            .put("/os-services/abc", &json!({"status": "disabled"}))
+            .await,
+        400,
+        "Invalid uuid abc",
+    )
+    .await;
+    let unknown = "9a6b7a3e-3f0f-4b5e-9d71-6d1f0e0c2a11";
+    assert_fault(
+        admin
+            .put(
+                &format!("/os-services/{unknown}"),
+                &json!({"status": "disabled"}),
+            )
+            .await,
+        404,
+        &format!("Service {unknown} could not be found."),
+    )
+    .await;
+    assert_fault(
+        admin.put(&path, &json!({})).await,
+        400,
+        "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+    )
+    .await;
+    assert_fault(
+        admin
+            .put(
+                &path,
+                &json!({"status": "enabled", "disabled_reason": "why"}),
+            )
+            .await,
+        400,
+        "Specifying 'disabled_reason' with status 'enabled' is invalid.",
+    )
+    .await;
+    for bad in [
+        json!({"status": "sleeping"}),
+        json!({"status": "disabled", "colour": "red"}),
+        json!({"forced_down": "maybe"}),
+        json!({"status": "disabled", "disabled_reason": ""}),
+    ] {
+        assert_eq!(admin.put(&path, &bad).await.status(), 400, "{bad}");
+    }
+    assert_eq!(
+        alice
+            .put(&path, &json!({"status": "disabled"}))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(service_named(&server, "alpha").await["status"], "enabled");
+
+    // Disabled, the only host takes no new server: it fails to schedule.
+    let disabled = admin
+        .put(
+            &path,
+            &json!({"status": "disabled", "disabled_reason": "maintenance"}),
+        )
+        .await;
+    assert_eq!(disabled.status(), 200);
+    let shown = json_of(disabled).await["service"].clone();
+    assert_eq!(shown["status"], "disabled");
+    assert_eq!(shown["disabled_reason"], "maintenance");
+    assert_eq!(shown["id"], uuid.as_str());
+    let unplaced = boot(&alice, &image, "unplaced").await;
+    let failed = wait_until(&admin, &unplaced, "ERROR", |s| s["status"] == "ERROR").await;
+    assert_eq!(
+        failed["fault"]["message"],
+        "No valid host was found. There are not enough hosts available."
+    );
+    assert_eq!(failed["OS-EXT-SRV-ATTR:host"], Value::Null);
+    let enabled = admin.put(&path, &json!({"status": "enabled"})).await;
+    assert_eq!(
+        json_of(enabled).await["service"]["disabled_reason"],
+        Value::Null
+    );
+    let placed = boot(&alice, &image, "placed").await;
+    assert_eq!(host_of(&settled(&admin, &placed, "ACTIVE").await), "alpha");
+
+    // Forced down, the host is shown down (and servers on it may be
+    // evacuated; with no other host there is nowhere to go).
+    let down = admin.put(&path, &json!({"forced_down": true})).await;
+    let down = json_of(down).await["service"].clone();
+    assert_eq!(
+        (&down["state"], &down["forced_down"]),
+        (&json!("down"), &json!(true))
+    );
+    assert_fault(
+        act(&admin, &placed, json!({"evacuate": {}})).await,
+        400,
+        "No valid host was found. No valid host found for evacuate",
+    )
+    .await;
+    admin.put(&path, &json!({"forced_down": false})).await;
+    assert_fault(
+        act(&admin, &placed, json!({"evacuate": {}})).await,
+        400,
+        "Compute service of alpha is still in use.",
+    )
+    .await;
+    assert_fault(
+        act(&admin, &placed, json!({"migrate": null})).await,
+        400,
+        "No valid host was found. No valid host found for cold migrate",
+    )
+    .await;
+
+    // Before 2.53: the named actions, by host and binary.
+    let legacy = server.compute(ADMIN, "2.10");
+    let host = json!({"host": "alpha", "binary": "nova-compute"});
+    let off = legacy.put("/os-services/disable", &host).await;
+    assert_eq!(off.status(), 200);
+    assert_eq!(
+        json_of(off).await,
+        json!({"service": {"host": "alpha", "binary": "nova-compute", "status": "disabled"}})
+    );
+    let logged = legacy
+        .put(
+            "/os-services/disable-log-reason",
+            &json!({"host": "alpha", "binary": "nova-compute", "disabled_reason": "disk"}),
+        )
+        .await;
+    assert_eq!(json_of(logged).await["service"]["disabled_reason"], "disk");
+    assert_fault(
+        legacy.put("/os-services/disable-log-reason", &host).await,
+        400,
+        "Missing disabled reason field",
+    )
+    .await;
+    let on = legacy.put("/os-services/enable", &host).await;
+    assert_eq!(json_of(on).await["service"]["status"], "enabled");
+    assert_fault(
+        legacy
+            .put(
+                "/os-services/enable",
+                &json!({"host": "nowhere", "binary": "nova-compute"}),
+            )
+            .await,
+        404,
+        "Host 'nowhere' is not mapped to any cell",
+    )
+    .await;
+    // `forced_down` is not a field before 2.11, nor `force-down` an action.
+    let early = json!({"host": "alpha", "binary": "nova-compute", "forced_down": true});
+    assert_eq!(
+        legacy.put("/os-services/disable", &early).await.status(),
+        400
+    );
+    let plain = json!({"host": "alpha", "binary": "nova-compute"});
+    assert_fault(
+        legacy.put("/os-services/force-down", &plain).await,
+        404,
+        "Unknown action",
+    )
+    .await;
+    assert_eq!(
+        legacy
+            .put("/os-services/enable", &json!({"host": "alpha"}))
+            .await
+            .status(),
+        400
+    );
+    let v211 = server.compute(ADMIN, "2.11");
+    let forced = v211
+        .put(
+            "/os-services/force-down",
+            &json!({"host": "alpha", "binary": "nova-compute", "forced_down": true}),
+        )
+        .await;
+    assert_eq!(
+        json_of(forced).await,
+        json!({"service": {"host": "alpha", "binary": "nova-compute", "forced_down": true}})
+    );
+    assert_eq!(service_named(&server, "alpha").await["state"], "down");
+    v211.put(
+        "/os-services/force-down",
+        &json!({"host": "alpha", "binary": "nova-compute", "forced_down": false}),
+    )
+    .await;
+    assert_eq!(service_named(&server, "alpha").await["state"], "up");
+
+    // A host with servers cannot be deleted.
+    assert_fault(
+        admin.delete(&path).await,
+        409,
+        "Unable to delete compute service that is hosting instances. Migrate or delete the instances first.",
+    )
+    .await;
+    assert_fault(
+        admin.delete("/os-services/abc").await,
+        400,
+        "Invalid uuid abc",
+    )
+    .await;
+    assert_fault(
+        server
+            .compute(ADMIN, "2.52")
+            .delete("/os-services/abc")
+            .await,
+        400,
+        "Invalid input received: id must be an integer.",
+    )
+    .await;
+    assert_eq!(alice.delete(&path).await.status(), 403);
+}
+
+#[tokio::test]
+async fn servers_move_between_two_compute_hosts_on_postgresql() {
+    let Some(pg) = common::postgres_server() else {
+        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: compute hosts test not run");
+        return;
+    };
+    let url = oxstack_store::create_scratch_postgres_database(&pg)
+        .await
+        .expect("scratch database");
+    let server = start_alpha(Some(url.clone())).await;
+    // The second host's hypervisor is slow, so that its moves can be
+    // watched (and aborted) while they run.
+    let beta_agent = Agent::start("beta", &url, "[fake_driver]\ndelay_ms = 700\n").await;
+    let hosts: Vec<String> = services(&server)
+        .await
+        .iter()
+        .map(|s| format!("{} {} {}", s["host"], s["state"], s["status"]))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "\"alpha\" \"up\" \"enabled\"",
+            "\"beta\" \"up\" \"enabled\""
+        ]
+    );
+
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "latest");
+    let admin = server.compute(ADMIN, "latest");
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(boot(&alice, &image, &format!("vm{n}")).await);
+    }
+    let mut on_beta = Vec::new();
+    let mut on_alpha = Vec::new();
+    for id in &ids {
+        let active = settled(&admin, id, "ACTIVE").await;
+        assert_eq!(active["OS-EXT-STS:power_state"], 1);
+        match host_of(&active) {
+            "beta" => on_beta.push(id.clone()),
+            "alpha" => on_alpha.push(id.clone()),
+            other => panic!("scheduled on {other}"),
+        }
+        assert_eq!(
+            active["OS-EXT-SRV-ATTR:hypervisor_hostname"],
+            host_of(&active),
+            "the node is the host's"
+        );
+    }
+    assert_eq!(
+        (on_alpha.len(), on_beta.len()),
+        (2, 2),
+        "round robin over both hosts"
+    );
+
+    // Actions on a server of the other host are run by that host's agent.
+    let (b1, b2) = (on_beta[0].clone(), on_beta[1].clone());
+    assert_eq!(
+        act(&alice, &b1, json!({"os-stop": null})).await.status(),
+        202
+    );
+    let stopped = settled(&admin, &b1, "SHUTOFF").await;
+    assert_eq!(stopped["OS-EXT-STS:power_state"], 4);
+    assert_eq!(
+        act(&alice, &b1, json!({"os-start": null})).await.status(),
+        202
+    );
+    settled(&admin, &b1, "ACTIVE").await;
+
+    // Live migration, chosen by the scheduler: beta → alpha, watched
+    // while it runs, then force-completed.
+    assert_eq!(
+        act(
+            &admin,
+            &b1,
+            json!({"os-migrateLive": {"host": null, "block_migration": "auto"}})
+        )
+        .await
+        .status(),
+        202
+    );
+    let running = wait_for_live_migration(&admin, &b1, "running").await;
+    assert_eq!(running["source_compute"], "beta");
+    assert_eq!(running["dest_compute"], "alpha");
+    let migration_path = format!("/servers/{b1}/migrations/{}", running["id"]);
+    assert_eq!(
+        admin
+            .post(
+                &format!("{migration_path}/action"),
+                &json!({"force_complete": null})
+            )
+            .await
+            .status(),
+        202
+    );
+    let moved = settled(&admin, &b1, "ACTIVE").await;
+    assert_eq!(host_of(&moved), "alpha");
+    assert_eq!(moved["OS-EXT-STS:power_state"], 1);
+    let done = newest_migration(&admin, &b1).await;
+    assert_eq!(
+        (&done["status"], &done["migration_type"]),
+        (&json!("completed"), &json!("live-migration"))
+    );
+    let events = admin
+        .get_ok(&format!("/servers/{b1}/os-instance-actions"))
+        .await;
+    let actions: Vec<&str> = events["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"live-migration"), "{actions:?}");
+    assert!(
+        actions.contains(&"live_migration_force_complete"),
+        "{actions:?}"
+    );
+
+    // A live migration aborted while it runs leaves the server where it was.
+    assert_eq!(
+        act(
+            &admin,
+            &b2,
+            json!({"os-migrateLive": {"host": "alpha", "block_migration": false}})
+        )
+        .await
+        .status(),
+        202
+    );
+    let running = wait_for_live_migration(&admin, &b2, "running").await;
+    let abort = admin
+        .delete(&format!("/servers/{b2}/migrations/{}", running["id"]))
+        .await;
+    assert_eq!(abort.status(), 202);
+    let stayed = settled(&admin, &b2, "ACTIVE").await;
+    assert_eq!(host_of(&stayed), "beta");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let stayed = settled(&admin, &b2, "ACTIVE").await;
+    assert_eq!(host_of(&stayed), "beta");
+    assert_eq!(stayed["OS-EXT-STS:power_state"], 1);
+    assert_eq!(newest_migration(&admin, &b2).await["status"], "cancelled");
+    // Live migrating to the host the server is on fails in the background.
+    assert_eq!(
+        act(
+            &admin,
+            &b2,
+            json!({"os-migrateLive": {"host": "beta", "block_migration": "auto"}})
+        )
+        .await
+        .status(),
+        202
+    );
+    let same = settled(&admin, &b2, "ACTIVE").await;
+    assert_eq!(host_of(&same), "beta");
+    wait_for_migration_status(&admin, &b2, "error").await;
+    assert_fault(
+        act(
+            &admin,
+            &b2,
+            json!({"os-migrateLive": {"host": "gamma", "block_migration": "auto"}}),
+        )
+        .await,
+        400,
+        "Compute host gamma could not be found.",
+    )
+    .await;
+
+    // Cold migration to a named host (2.56), confirmed.
+    let a1 = on_alpha[0].clone();
+    assert_eq!(
+        act(&admin, &a1, json!({"migrate": {"host": "beta"}}))
+            .await
+            .status(),
+        202
+    );
+    let verify = settled(&admin, &a1, "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&verify), "beta");
+    assert_migration(&admin, &a1, ["migration", "finished", "alpha", "beta"]).await;
+    assert_eq!(
+        act(&alice, &a1, json!({"confirmResize": null}))
+            .await
+            .status(),
+        204
+    );
+    let confirmed = settled(&admin, &a1, "ACTIVE").await;
+    assert_eq!(host_of(&confirmed), "beta");
+    assert_eq!(newest_migration(&admin, &a1).await["status"], "confirmed");
+
+    // Cold migration by the scheduler (beta → alpha), reverted: the server
+    // goes back to beta, still running.
+    assert_eq!(
+        act(&admin, &a1, json!({"migrate": null})).await.status(),
+        202
+    );
+    let verify = settled(&admin, &a1, "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&verify), "alpha");
+    assert_eq!(
+        act(&alice, &a1, json!({"revertResize": null}))
+            .await
+            .status(),
+        202
+    );
+    let reverting = alice.get_ok(&format!("/servers/{a1}")).await;
+    assert_eq!(reverting["server"]["status"], "REVERT_RESIZE");
+    let reverted = settled(&admin, &a1, "ACTIVE").await;
+    assert_eq!(host_of(&reverted), "beta");
+    assert_eq!(reverted["OS-EXT-STS:power_state"], 1);
+    assert_eq!(newest_migration(&admin, &a1).await["status"], "reverted");
+
+    // Evacuation: refused while beta is up; once it is forced down, its
+    // servers are rebuilt on alpha (a stopped one stays stopped).
+    let mut b3 = String::new();
+    for n in 0..2 {
+        let id = boot(&alice, &image, &format!("extra{n}")).await;
+        if host_of(&settled(&admin, &id, "ACTIVE").await) == "beta" {
+            b3 = id;
+        }
+    }
+    assert!(!b3.is_empty(), "one of two new servers lands on beta");
+    assert_eq!(
+        act(&alice, &b2, json!({"os-stop": null})).await.status(),
+        202
+    );
+    settled(&admin, &b2, "SHUTOFF").await;
+    assert_fault(
+        act(&admin, &b2, json!({"evacuate": {}})).await,
+        400,
+        "Compute service of beta is still in use.",
+    )
+    .await;
+    let beta = service_named(&server, "beta").await;
+    let beta_path = format!("/os-services/{}", beta["id"].as_str().unwrap());
+    let down = admin.put(&beta_path, &json!({"forced_down": true})).await;
+    assert_eq!(json_of(down).await["service"]["state"], "down");
+    let evacuated = server
+        .compute(ADMIN, "2.13")
+        .post(
+            &format!("/servers/{b2}/action"),
+            &json!({"evacuate": {"onSharedStorage": false}}),
+        )
+        .await;
+    assert_eq!(evacuated.status(), 200);
+    assert!(json_of(evacuated).await["adminPass"].is_string());
+    let rebuilt = settled(&admin, &b2, "SHUTOFF").await;
+    assert_eq!(host_of(&rebuilt), "alpha");
+    assert_migration(&admin, &b2, ["evacuation", "done", "beta", "alpha"]).await;
+    // From 2.14 nothing is returned; from 2.95 the evacuated server is
+    // left stopped.
+    let v214 = server
+        .compute(ADMIN, "2.94")
+        .post(
+            &format!("/servers/{a1}/action"),
+            &json!({"evacuate": {"host": "alpha"}}),
+        )
+        .await;
+    assert_eq!(v214.status(), 200);
+    assert_eq!(v214.text().await.unwrap(), "");
+    assert_eq!(host_of(&settled(&admin, &a1, "ACTIVE").await), "alpha");
+    let b3_evacuated = act(&admin, &b3, json!({"evacuate": {}})).await;
+    assert_eq!(b3_evacuated.status(), 200);
+    let stopped = settled(&admin, &b3, "SHUTOFF").await;
+    assert_eq!(host_of(&stopped), "alpha");
+    assert_eq!(stopped["OS-EXT-STS:power_state"], 4);
+
+    // With beta down, new servers all go to alpha; beta hosts none now,
+    // so once its agent is gone for good its service can be deleted.
+    for n in 0..2 {
+        let id = boot(&alice, &image, &format!("late{n}")).await;
+        assert_eq!(host_of(&settled(&admin, &id, "ACTIVE").await), "alpha");
+    }
+    drop(beta_agent);
+    assert_eq!(admin.delete(&beta_path).await.status(), 204);
+    let left: Vec<Value> = services(&server).await;
+    assert_eq!(left.len(), 1);
+}
+
+/// The newest migration of a server is of `[type, status, source, dest]`.
+async fn assert_migration(admin: &Compute<'_>, id: &str, expected: [&str; 4]) {
+    let m = newest_migration(admin, id).await;
+    let keys = ["migration_type", "status", "source_compute", "dest_compute"];
+    let got: Vec<&str> = keys
+        .iter()
+        .map(|k| m[k].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(got, expected, "{m}");
+}
+
+async fn wait_for_live_migration(admin: &Compute<'_>, id: &str, status: &str) -> Value {
+    for _ in 0..750 {
+        let found = admin.get_ok(&format!("/servers/{id}/migrations")).await;
+        if let Some(m) = found["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["status"] == status)
+        {
+            return m.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no {status} live migration of {id}");
+}
+
+async fn wait_for_migration_status(admin: &Compute<'_>, id: &str, status: &str) {
+    for _ in 0..750 {
+        if newest_migration(admin, id).await["status"] == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the migration of {id} never became {status}");
+}
