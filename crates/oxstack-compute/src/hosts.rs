@@ -152,7 +152,7 @@ impl Compute {
             self.sweep().await;
             loop {
                 match wakes.next().await {
-                    Ok(Some((host, uuid))) if host == self.host => self.wake_up(uuid),
+                    Ok(Some((host, uuid))) if host == self.host => self.pick_up(uuid, false),
                     Ok(Some(_)) => {}
                     Ok(None) => self.sweep().await,
                     Err(e) => {
@@ -169,16 +169,19 @@ impl Compute {
         match self.store.instances().unsettled(&self.host).await {
             Ok(servers) => {
                 for server in servers {
-                    self.wake_up(server.uuid);
+                    self.pick_up(server.uuid, false);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "looking for unfinished work failed"),
         }
     }
 
-    /// Continues the recorded work of server `uuid`, unless a flow of it
-    /// runs here already (it is looked at again when that flow ends).
-    pub(crate) fn wake_up(&self, uuid: String) {
+    /// Continues the recorded work of server `uuid` on this host, unless
+    /// a flow of it runs here already (it is looked at again when that
+    /// flow ends). `restarted`: this host starts again after a stop, so
+    /// the work of servers not yet placed is taken too, and tasks no flow
+    /// owns are leftovers.
+    pub(crate) fn pick_up(&self, uuid: String, restarted: bool) {
         if !self.in_flight.claim(&uuid) {
             return;
         }
@@ -187,11 +190,14 @@ impl Compute {
             let found = compute.store.instances().get(&uuid).await;
             match found {
                 Ok(Some(server))
-                    if server.host.as_ref().is_none_or(|h| *h == compute.host)
-                        && (server.task_state.is_some() || server.vm_state == "building") =>
+                    if (server.task_state.is_some() || server.vm_state == "building")
+                        && match &server.host {
+                            Some(host) => *host == compute.host,
+                            None => restarted,
+                        } =>
                 {
                     // The flows it starts hold the server in flight.
-                    if let Err(e) = compute.resume(server).await {
+                    if let Err(e) = compute.resume(server, restarted).await {
                         tracing::error!(server = %uuid, error = %e, "picking up work failed");
                     }
                 }
@@ -199,7 +205,7 @@ impl Compute {
                 Err(e) => tracing::warn!(server = %uuid, error = %e, "reading a server failed"),
             }
             if compute.in_flight.leave(&uuid) {
-                compute.wake_up(uuid);
+                compute.pick_up(uuid, false);
             }
         });
     }
@@ -229,7 +235,7 @@ impl Compute {
                 tokio::spawn(async move {
                     work.await;
                     if compute.in_flight.leave(&uuid) {
-                        compute.wake_up(uuid);
+                        compute.pick_up(uuid, false);
                     }
                 });
             }

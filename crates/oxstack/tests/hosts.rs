@@ -257,6 +257,91 @@ async fn os_services_shows_this_host_and_takes_operator_switches() {
         "No valid host was found. No valid host found for cold migrate",
     )
     .await;
+    let named_checks = [
+        (
+            json!({"migrate": {"host": "alpha"}}),
+            400,
+            "Cannot migrate to the host where the server exists.",
+        ),
+        (
+            json!({"migrate": {"host": "gamma"}}),
+            400,
+            "Compute host gamma could not be found.",
+        ),
+        (
+            json!({"evacuate": {"host": "gamma"}}),
+            404,
+            "Compute host gamma not found.",
+        ),
+        (
+            json!({"evacuate": {"host": "alpha"}}),
+            400,
+            "The target host can't be the same one.",
+        ),
+    ];
+    for (body, status, message) in named_checks {
+        assert_fault(act(&admin, &placed, body).await, status, message).await;
+    }
+    assert_fault(
+        server
+            .compute(ADMIN, "2.29")
+            .post(
+                &format!("/servers/{placed}/action"),
+                &json!({"evacuate": {"force": true}}),
+            )
+            .await,
+        400,
+        "Can't force to a non-provided destination",
+    )
+    .await;
+    // Forced down, the host cannot resize its servers.
+    admin.put(&path, &json!({"forced_down": true})).await;
+    assert_fault(
+        act(&alice, &placed, json!({"resize": {"flavorRef": "2"}})).await,
+        409,
+        "Service is unavailable at this time.",
+    )
+    .await;
+    admin.put(&path, &json!({"forced_down": false})).await;
+
+    // Unshelving places an offloaded server again: nowhere while the only
+    // host is disabled, on it once enabled; a named host (2.91) must exist.
+    assert_eq!(
+        act(&alice, &placed, json!({"shelve": null})).await.status(),
+        202
+    );
+    let offloaded = settled(&admin, &placed, "SHELVED_OFFLOADED").await;
+    assert_eq!(offloaded["OS-EXT-SRV-ATTR:host"], Value::Null);
+    assert_fault(
+        act(&admin, &placed, json!({"unshelve": {"host": "gamma"}})).await,
+        400,
+        "Compute host gamma could not be found.",
+    )
+    .await;
+    admin.put(&path, &json!({"status": "disabled"})).await;
+    assert_eq!(
+        act(&alice, &placed, json!({"unshelve": null}))
+            .await
+            .status(),
+        202
+    );
+    settled(&admin, &placed, "SHELVED_OFFLOADED").await;
+    let actions = admin
+        .get_ok(&format!("/servers/{placed}/os-instance-actions"))
+        .await;
+    let newest = &actions["instanceActions"][0];
+    assert_eq!(
+        (&newest["action"], &newest["message"]),
+        (&json!("unshelve"), &json!("Error"))
+    );
+    admin.put(&path, &json!({"status": "enabled"})).await;
+    assert_eq!(
+        act(&admin, &placed, json!({"unshelve": {"host": "alpha"}}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(host_of(&settled(&admin, &placed, "ACTIVE").await), "alpha");
 
     // Before 2.53: the named actions, by host and binary.
     let legacy = server.compute(ADMIN, "2.10");
@@ -568,14 +653,14 @@ async fn servers_move_between_two_compute_hosts_on_postgresql() {
 
     // Evacuation: refused while beta is up; once it is forced down, its
     // servers are rebuilt on alpha (a stopped one stays stopped).
-    let mut b3 = String::new();
-    for n in 0..2 {
+    let mut extra_on_beta = Vec::new();
+    for n in 0..4 {
         let id = boot(&alice, &image, &format!("extra{n}")).await;
         if host_of(&settled(&admin, &id, "ACTIVE").await) == "beta" {
-            b3 = id;
+            extra_on_beta.push(id);
         }
     }
-    assert!(!b3.is_empty(), "one of two new servers lands on beta");
+    let [b3, b4] = <[String; 2]>::try_from(extra_on_beta).expect("two of four land on beta");
     assert_eq!(
         act(&alice, &b2, json!({"os-stop": null})).await.status(),
         202
@@ -627,7 +712,23 @@ async fn servers_move_between_two_compute_hosts_on_postgresql() {
         let id = boot(&alice, &image, &format!("late{n}")).await;
         assert_eq!(host_of(&settled(&admin, &id, "ACTIVE").await), "alpha");
     }
+    // A server whose host is down is deleted here (Nova's local delete);
+    // the host's cold migration or resize is refused meanwhile.
+    assert_fault(
+        act(&alice, &b4, json!({"resize": {"flavorRef": "2"}})).await,
+        409,
+        "Service is unavailable at this time.",
+    )
+    .await;
     drop(beta_agent);
+    assert_eq!(alice.delete(&format!("/servers/{b4}")).await.status(), 204);
+    for _ in 0..500 {
+        if alice.get(&format!("/servers/{b4}")).await.status() == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(alice.get(&format!("/servers/{b4}")).await.status(), 404);
     assert_eq!(admin.delete(&beta_path).await.status(), 204);
     let left: Vec<Value> = services(&server).await;
     assert_eq!(left.len(), 1);

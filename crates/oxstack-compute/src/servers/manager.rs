@@ -264,12 +264,16 @@ impl Compute {
         let unsettled = self.store.instances().unsettled(&self.host).await?;
         let count = unsettled.len();
         for server in unsettled {
-            self.wake_up(server.uuid);
+            self.pick_up(server.uuid, true);
         }
         Ok(count)
     }
 
-    pub(crate) async fn resume(&self, server: Server) -> ComputeResult<()> {
+    /// Continues the recorded work of `server`. After a restart of this
+    /// host (`restarted`), a task no flow owns is a leftover and cleared;
+    /// otherwise it belongs to work another node runs (a snapshot upload)
+    /// and is left alone.
+    pub(crate) async fn resume(&self, server: Server, restarted: bool) -> ComputeResult<()> {
         let repo = self.store.instances();
         match server.task_state.as_deref() {
             Some(task::DELETING) => self.start_delete(&server.uuid, None),
@@ -296,6 +300,7 @@ impl Compute {
             Some(_) if self.resume_resize(&server).await? => {}
             Some(_) if self.resume_rebuild(&server).await? => {}
             Some(_) if self.resume_shelving(&server).await? => {}
+            _ if !restarted => {}
             other => {
                 // A task this version does not run: clear it, leaving the
                 // server in its last settled vm_state.

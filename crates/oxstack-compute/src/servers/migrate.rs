@@ -32,9 +32,26 @@ type Starter = fn(&Compute, Option<&str>, &str, i64);
 const REBUILDING: &str = "rebuilding";
 
 impl Compute {
+    /// Nova's `check_instance_host(check_is_up=True)`: a resize or cold
+    /// migration needs the server's own host to do its part.
+    pub(crate) async fn check_host_is_up(&self, server: &Server) -> ComputeResult<()> {
+        let Some(host) = server.host.as_deref() else {
+            return Err(ComputeError::Conflict(format!(
+                "Instance {} is not ready",
+                server.uuid
+            )));
+        };
+        match self.find_host(host).await? {
+            Some(service) if !self.service_is_up(&service) => Err(ComputeError::Conflict(
+                "Service is unavailable at this time.".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A destination named by a request: a known compute host, else
     /// Nova's 400.
-    async fn named_host(&self, name: &str) -> ComputeResult<ServiceRow> {
+    pub(crate) async fn named_host(&self, name: &str) -> ComputeResult<ServiceRow> {
         self.find_host(name).await?.ok_or_else(|| {
             ComputeError::Invalid(format!("Compute host {name} could not be found."))
         })
@@ -53,10 +70,17 @@ impl Compute {
         if !from.contains(&server.vm_state.as_str()) || server.task_state.is_some() {
             return Err(refused("migrate", &server, &from));
         }
+        self.check_host_is_up(&server).await?;
         let dest = match host {
-            Some(name) => Some(self.named_host(name).await?).filter(|d| {
-                Some(&d.host) != server.host.as_ref() && !d.disabled && self.service_is_up(d)
-            }),
+            Some(name) => {
+                let named = self.named_host(name).await?;
+                if Some(&named.host) == server.host.as_ref() {
+                    return Err(ComputeError::Invalid(
+                        "Cannot migrate to the host where the server exists.".into(),
+                    ));
+                }
+                Some(named).filter(|d| !d.disabled && self.service_is_up(d))
+            }
             None => self.pick_host(server.host.as_deref()).await?,
         };
         let Some(dest) = dest else {
@@ -353,7 +377,7 @@ impl Compute {
             Some(name) => {
                 let Some(dest) = self.find_host(name).await? else {
                     return Err(ComputeError::NotFound(format!(
-                        "Compute host {name} could not be found."
+                        "Compute host {name} not found."
                     )));
                 };
                 if dest.host == source {

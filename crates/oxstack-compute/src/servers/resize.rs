@@ -104,6 +104,11 @@ impl Compute {
     ) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
+        if server.task_state.is_none()
+            && [vm::ACTIVE, vm::STOPPED].contains(&server.vm_state.as_str())
+        {
+            self.check_host_is_up(&server).await?;
+        }
         let flavor = self
             .get_flavor(
                 flavor_id,

@@ -64,18 +64,31 @@ impl ShelveKind {
 
 impl Compute {
     /// Accepts a shelving action and runs it in the background.
+    /// `target` is 2.91's `host` for `unshelve`.
     pub async fn shelve_action(
         &self,
         caller: &Caller,
         id: &str,
         kind: ShelveKind,
+        target: Option<&str>,
     ) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
         let from = kind.starting_states();
         let guard = StateGuard::settled_in(from);
+        // An offloaded server has no host: unshelving places it again.
+        let offloaded = kind == ShelveKind::Unshelve
+            && server.vm_state == vm::SHELVED_OFFLOADED
+            && server.task_state.is_none()
+            && server.host.is_none();
+        let placed = match target {
+            Some(name) if offloaded => Some(self.named_host(name).await?.host),
+            None if offloaded => self.pick_host(None).await?.map(|s| s.host),
+            _ => None,
+        };
         let change = StateChange {
             task_state: Some(Some(kind.first_task().into())),
+            host: placed.clone().map(Some),
             ..StateChange::default()
         };
         let repo = self.store.instances();
@@ -115,7 +128,7 @@ impl Compute {
         let action_id = self.record_action(&server, caller, kind.api_name()).await?;
         let uuid = server.uuid.clone();
         self.dispatch(
-            server.host.as_deref(),
+            placed.as_deref().or(server.host.as_deref()),
             &server.uuid,
             move |compute| async move {
                 if let Err(e) = compute.run_shelving(&uuid, kind, action_id).await {
@@ -225,6 +238,13 @@ impl Compute {
 
     async fn unshelve(&self, uuid: &str) -> ComputeResult<Option<String>> {
         let repo = self.store.instances();
+        let Some(server) = repo.get(uuid).await? else {
+            return Ok(None);
+        };
+        if server.host.is_none() {
+            let message = "No valid host was found. There are not enough hosts available.";
+            return self.revert_task(uuid, UNSHELVE_STEPS[0], message).await;
+        }
         let placed = StateChange {
             task_state: Some(Some(UNSHELVE_STEPS[1].into())),
             host: Some(Some(self.host.clone())),

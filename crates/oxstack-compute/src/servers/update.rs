@@ -102,9 +102,19 @@ impl Compute {
         self.hard_delete(server).await
     }
 
-    /// Marks a server `deleting` (any state) and has it destroyed.
+    /// Marks a server `deleting` (any state) and has it destroyed by its
+    /// host — or here, when its host is down or gone (Nova's local
+    /// delete: the records go; the guest is the dead host's to clean up).
     pub(crate) async fn hard_delete(&self, server: Server) -> ComputeResult<()> {
         let id = server.uuid.as_str();
+        let owner = match server.host.as_deref() {
+            Some(host) if host != self.host => self
+                .find_host(host)
+                .await?
+                .filter(|s| self.service_is_up(s))
+                .map(|_| host),
+            other => other,
+        };
         let deleting = StateChange {
             task_state: Some(Some(task::DELETING.into())),
             ..StateChange::default()
@@ -115,7 +125,7 @@ impl Compute {
             .transition(id, &StateGuard::default(), &deleting, now_micros())
             .await?
         {
-            self.start_delete(&server.uuid, server.host.as_deref());
+            self.start_delete(&server.uuid, owner);
         }
         Ok(())
     }

@@ -104,6 +104,15 @@ pub(super) async fn perform(
         _ => {
             validate(body, action, evacuate_schema(req))?;
             req.authorize("os_compute_api:os-evacuate", Rule::Admin)?;
+            let args = &body.0[action];
+            let forced = args
+                .get("force")
+                .is_some_and(super::super::flavors::is_true);
+            if forced && args.get("host").is_none_or(Value::is_null) {
+                return Err(NovaError::bad_request(
+                    "Can't force to a non-provided destination",
+                ));
+            }
             compute
                 .evacuate_server(
                     &caller,

@@ -37,6 +37,7 @@ pub(super) async fn perform(
     action: &str,
     body: &NovaBody,
 ) -> Result<Response, NovaError> {
+    let mut target = None;
     let kind = match action {
         "shelve" => {
             req.authorize("os_compute_api:os-shelve:shelve", Rule::ProjectMember)?;
@@ -52,8 +53,9 @@ pub(super) async fn perform(
             }
             req.authorize("os_compute_api:os-shelve:unshelve", Rule::ProjectMember)?;
             let args = &body.0[action];
-            if args.get("host").is_some() {
+            if let Some(host) = args.get("host").and_then(Value::as_str) {
                 req.authorize("os_compute_api:os-shelve:unshelve_to_host", Rule::Admin)?;
+                target = Some(host);
             }
             if req.at_least(77) {
                 let zone = args.get("availability_zone").and_then(Value::as_str);
@@ -64,7 +66,7 @@ pub(super) async fn perform(
     };
     state
         .compute()
-        .shelve_action(&views::caller(req), id, kind)
+        .shelve_action(&views::caller(req), id, kind, target)
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
