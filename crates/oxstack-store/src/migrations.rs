@@ -4,7 +4,9 @@ use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use crate::StoreResult;
+use crate::direct::bind_all;
+use crate::value::SqlValue;
+use crate::{StoreError, StoreResult};
 
 /// One migration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,17 +52,27 @@ impl FromRow<'_, AnyRow> for MigrationRow {
     }
 }
 
-/// Which migrations to list (all filters optional).
+/// Which migrations to list (all filters optional), newest first.
 #[derive(Clone, Debug, Default)]
 pub struct MigrationQuery {
     /// One migration by id.
     pub id: Option<i64>,
     pub instance_uuid: Option<String>,
     pub project_id: Option<String>,
+    pub user_id: Option<String>,
     pub status: Option<String>,
     pub migration_type: Option<String>,
+    /// Migrations from or to this host.
+    pub host: Option<String>,
+    pub source_compute: Option<String>,
     /// Only these statuses (for "in progress").
     pub statuses: Vec<String>,
+    /// Updated at or after / before, in microseconds.
+    pub changes_since: Option<i64>,
+    pub changes_before: Option<i64>,
+    /// Only migrations listed after the one with this UUID.
+    pub marker: Option<String>,
+    pub limit: Option<i64>,
 }
 
 /// Queries over migrations.
@@ -136,34 +148,74 @@ impl<'a> MigrationRepo<'a> {
         Ok(query.execute(self.pool).await?.rows_affected() > 0)
     }
 
-    /// Migrations, newest first.
+    /// Migrations, newest first; `Err(NotFound)` for an unknown marker.
     pub async fn list(&self, q: &MigrationQuery) -> StoreResult<Vec<MigrationRow>> {
         let mut sql = String::from("SELECT * FROM migrations WHERE 1 = 1");
-        let mut binds: Vec<String> = Vec::new();
-        let mut add = |sql: &mut String, column: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                binds.push(v.clone());
-                sql.push_str(&format!(" AND {column} = ${}", binds.len()));
-            }
+        let mut binds: Vec<SqlValue> = Vec::new();
+        let mut add = |sql: &mut String, condition: &str, value: SqlValue| {
+            binds.push(value);
+            sql.push_str(&format!(
+                " AND {}",
+                condition.replace('?', &format!("${}", binds.len()))
+            ));
         };
-        add(&mut sql, "instance_uuid", &q.instance_uuid);
-        add(&mut sql, "project_id", &q.project_id);
-        add(&mut sql, "status", &q.status);
-        add(&mut sql, "migration_type", &q.migration_type);
+        let texts = [
+            ("instance_uuid = ?", &q.instance_uuid),
+            ("project_id = ?", &q.project_id),
+            ("user_id = ?", &q.user_id),
+            ("status = ?", &q.status),
+            ("migration_type = ?", &q.migration_type),
+            ("source_compute = ?", &q.source_compute),
+        ];
+        for (condition, value) in texts {
+            if let Some(v) = value {
+                add(&mut sql, condition, v.as_str().into());
+            }
+        }
+        if let Some(host) = &q.host {
+            add(
+                &mut sql,
+                "(source_compute = ? OR dest_compute = ?)",
+                host.as_str().into(),
+            );
+        }
         if let Some(id) = q.id {
-            sql.push_str(&format!(" AND id = {id}"));
+            add(&mut sql, "id = ?", id.into());
+        }
+        if let Some(t) = q.changes_since {
+            add(&mut sql, "updated_at >= ?", t.into());
+        }
+        if let Some(t) = q.changes_before {
+            add(&mut sql, "updated_at <= ?", t.into());
+        }
+        if let Some(marker) = &q.marker {
+            let at: Option<(i64, i64)> =
+                sqlx::query_as("SELECT created_at, id FROM migrations WHERE uuid = $1")
+                    .bind(marker)
+                    .fetch_optional(self.pool)
+                    .await?;
+            let (created_at, id) = at.ok_or(StoreError::NotFound)?;
+            add(&mut sql, "(created_at < ?", created_at.into());
+            let n = binds.len();
+            binds.push(id.into());
+            sql.push_str(&format!(" OR (created_at = ${n} AND id < ${}))", n + 1));
         }
         if !q.statuses.is_empty() {
             let start = binds.len();
-            binds.extend(q.statuses.iter().cloned());
+            binds.extend(q.statuses.iter().map(|s| SqlValue::from(s.as_str())));
             let list: Vec<String> = (start + 1..=binds.len()).map(|i| format!("${i}")).collect();
             sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
         }
         sql.push_str(" ORDER BY created_at DESC, id DESC");
-        let mut query = sqlx::query_as::<_, MigrationRow>(&sql);
-        for b in &binds {
-            query = query.bind(b.as_str());
+        if let Some(limit) = q.limit {
+            sql.push_str(&format!(" LIMIT {}", limit.max(0)));
         }
-        Ok(query.fetch_all(self.pool).await?)
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(MigrationRow::from_row)
+            .collect::<sqlx::Result<_>>()?)
     }
 }

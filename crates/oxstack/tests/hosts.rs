@@ -770,3 +770,151 @@ async fn wait_for_migration_status(admin: &Compute<'_>, id: &str, status: &str) 
     }
     panic!("the migration of {id} never became {status}");
 }
+
+#[tokio::test]
+async fn os_migrations_pages_and_filters() {
+    let server = start_alpha(None).await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "latest");
+    let admin = server.compute(ADMIN, "latest");
+    let id = boot(&alice, &image, "mover").await;
+    settled(&admin, &id, "ACTIVE").await;
+    // Three resizes (each confirmed) and a live migration that finds no host.
+    for flavor in ["2", "3", "4"] {
+        assert_eq!(
+            act(&alice, &id, json!({"resize": {"flavorRef": flavor}}))
+                .await
+                .status(),
+            202
+        );
+        settled(&admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(
+            act(&alice, &id, json!({"confirmResize": null}))
+                .await
+                .status(),
+            204
+        );
+        settled(&admin, &id, "ACTIVE").await;
+    }
+    let live = json!({"os-migrateLive": {"host": null, "block_migration": "auto"}});
+    assert_eq!(act(&admin, &id, live).await.status(), 202);
+    wait_for_migration_status(&admin, &id, "error").await;
+
+    let all = admin.get_ok("/os-migrations").await["migrations"].clone();
+    let uuids: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uuids.len(), 4);
+    let types: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["migration_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["live-migration", "resize", "resize", "resize"],
+        "newest first"
+    );
+
+    // Pages of two, linked by the last UUID.
+    let first = admin.get_ok("/os-migrations?limit=2").await;
+    let page: Vec<&str> = first["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(page, uuids[..2]);
+    let next = first["migrations_links"][0]["href"].as_str().unwrap();
+    assert_eq!(first["migrations_links"][0]["rel"], "next");
+    assert!(
+        next.ends_with(&format!("/os-migrations?limit=2&marker={}", uuids[1])),
+        "{next}"
+    );
+    let second = admin
+        .get_ok(&format!("/os-migrations?limit=2&marker={}", uuids[1]))
+        .await;
+    let page: Vec<&str> = second["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(page, uuids[2..]);
+    let last = admin
+        .get_ok(&format!("/os-migrations?marker={}", uuids[3]))
+        .await;
+    assert_eq!(last["migrations"], json!([]));
+    assert!(last.get("migrations_links").is_none(), "{last}");
+    assert_fault(
+        admin.get("/os-migrations?marker=nope").await,
+        400,
+        "Marker nope could not be found.",
+    )
+    .await;
+
+    // Filters.
+    let count = |body: Value| body["migrations"].as_array().unwrap().len();
+    for (query, expected) in [
+        ("host=alpha", 4),
+        ("host=beta", 0),
+        ("source_compute=alpha", 4),
+        ("migration_type=resize", 3),
+        ("status=error", 1),
+        ("user_id=alice", 3),
+        ("user_id=admin", 1),
+        ("project_id=proj-b", 0),
+        ("changes-since=2000-01-01T00:00:00Z", 4),
+        ("changes-since=2999-01-01T00:00:00Z", 0),
+        ("changes-before=2000-01-01T00:00:00Z", 0),
+    ] {
+        let found = admin.get_ok(&format!("/os-migrations?{query}")).await;
+        assert_eq!(count(found), expected, "{query}");
+    }
+    assert_fault(
+        admin
+            .get("/os-migrations?changes-since=2020-01-02T00:00:00Z&changes-before=2020-01-01T00:00:00Z")
+            .await,
+        400,
+        "The value of changes-since must be less than or equal to changes-before.",
+    )
+    .await;
+    // Each parameter only from its version; before 2.59 anything goes.
+    let at = |version: &str| server.compute(ADMIN, version);
+    for (version, query) in [
+        ("2.59", "colour=red"),
+        ("2.59", "limit=-1"),
+        ("2.59", "limit=1&limit=2"),
+        ("2.59", "changes-since=yesterday"),
+        ("2.65", "changes-before=2020-01-01T00:00:00Z"),
+        ("2.79", "user_id=alice"),
+    ] {
+        assert_eq!(
+            at(version)
+                .get(&format!("/os-migrations?{query}"))
+                .await
+                .status(),
+            400,
+            "{version} {query}"
+        );
+    }
+    let old = at("2.58").get_ok("/os-migrations?colour=red&limit=1").await;
+    assert_eq!(
+        count(old.clone()),
+        4,
+        "2.58 ignores paging and unknown parameters"
+    );
+    assert!(old["migrations"][0].get("uuid").is_none());
+
+    // Listing every project's migrations is for admins.
+    assert_fault(
+        alice.get("/os-migrations?project_id=proj-a").await,
+        403,
+        "Policy doesn't allow os_compute_api:os-migrations:index to be performed.",
+    )
+    .await;
+}

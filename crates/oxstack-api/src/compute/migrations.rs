@@ -10,7 +10,9 @@ use oxstack_store::migrations::{MigrationQuery, MigrationRow};
 use serde_json::{Map, Value, json};
 
 use super::error::NovaError;
+use super::pagination::{limit_and_marker, next_links};
 use super::request::{NovaBody, Req};
+use super::servers::list::parse_time;
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
 use crate::envelope::envelope;
@@ -56,23 +58,102 @@ fn migration(req: &Req, m: &MigrationRow) -> Value {
     Value::Object(out)
 }
 
+/// Nova's query schema of `GET /os-migrations` at this version: free-form
+/// before 2.59, then paging (2.59), `changes-before` (2.66) and user and
+/// project filters (2.80), nothing else.
+fn index_query(req: &Req) -> Value {
+    let many = json!({"type": "array", "items": {"type": "string"}});
+    let one = |item: Value| json!({"type": "array", "items": item, "maxItems": 1});
+    let time = one(json!({"type": "string", "format": "date-time"}));
+    let mut props = Map::new();
+    for key in [
+        "hidden",
+        "host",
+        "instance_uuid",
+        "source_compute",
+        "status",
+        "migration_type",
+    ] {
+        props.insert(key.into(), many.clone());
+    }
+    if !req.at_least(59) {
+        return json!({"type": "object", "properties": props, "additionalProperties": true});
+    }
+    props.insert(
+        "limit".into(),
+        one(json!({"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0, "minLength": 1})),
+    );
+    props.insert("marker".into(), one(json!({"type": "string"})));
+    props.insert("changes-since".into(), time.clone());
+    if req.at_least(66) {
+        props.insert("changes-before".into(), time);
+    }
+    if req.at_least(80) {
+        props.insert("user_id".into(), one(json!({"type": "string"})));
+        props.insert("project_id".into(), one(json!({"type": "string"})));
+    }
+    json!({"type": "object", "properties": props, "additionalProperties": false})
+}
+
+fn time_param(req: &Req, name: &str) -> Option<i64> {
+    req.param(name).and_then(parse_time)
+}
+
 pub async fn list_migrations(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
+    req.validate_query(&index_query(&req))?;
     req.authorize("os_compute_api:os-migrations:index", Rule::ProjectManager)?;
-    let q = MigrationQuery {
+    let project_id = req.param("project_id").map(str::to_owned);
+    if project_id.as_deref() != Some(req.ctx.project_id.as_str()) {
+        req.authorize(
+            "os_compute_api:os-migrations:index:all_projects",
+            Rule::Admin,
+        )?;
+    }
+    let paged = req.at_least(59);
+    let mut q = MigrationQuery {
         instance_uuid: req.param("instance_uuid").map(str::to_owned),
         status: req.param("status").map(str::to_owned),
+        host: req.param("host").map(str::to_owned),
+        source_compute: req.param("source_compute").map(str::to_owned),
         migration_type: req
             .param("migration_type")
             .filter(|_| req.at_least(23))
             .map(str::to_owned),
+        project_id,
+        user_id: req.param("user_id").map(str::to_owned),
         ..MigrationQuery::default()
     };
-    let found = state.compute().list_migrations(&caller(&req), q).await?;
+    if paged {
+        let (limit, marker) = limit_and_marker(&req)?;
+        q.limit = Some(limit);
+        q.marker = marker;
+        q.changes_since = time_param(&req, "changes-since");
+        q.changes_before = time_param(&req, "changes-before").filter(|_| req.at_least(66));
+        if let (Some(since), Some(before)) = (q.changes_since, q.changes_before)
+            && before < since
+        {
+            return Err(NovaError::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
+        }
+    }
+    let found = state.compute().list_migrations(q).await?;
     let items: Vec<Value> = found.iter().map(|m| migration(&req, m)).collect();
-    Ok(Json(envelope("migrations", items)))
+    let mut body = envelope("migrations", items);
+    if paged
+        && let Some(links) = next_links(
+            &req,
+            "os-migrations",
+            found.len(),
+            found.last().map(|m| m.uuid.as_str()),
+        )
+    {
+        body["migrations_links"] = links;
+    }
+    Ok(Json(body))
 }
 
 /// A migration as `/servers/{id}/migrations` shows it.

@@ -108,17 +108,16 @@ impl Compute {
         Ok(self.store.migrations().list(&q).await?.into_iter().next())
     }
 
-    /// `GET /os-migrations` (admins and project managers): the project's
-    /// migrations, or every project's for admins.
-    pub async fn list_migrations(
-        &self,
-        caller: &Caller,
-        mut q: MigrationQuery,
-    ) -> ComputeResult<Vec<MigrationRow>> {
-        if !caller.is_admin {
-            q.project_id = Some(caller.project_id.clone());
+    /// `GET /os-migrations`: the migrations `q` selects (the API has
+    /// checked who may see which projects' migrations).
+    pub async fn list_migrations(&self, q: MigrationQuery) -> ComputeResult<Vec<MigrationRow>> {
+        let marker = q.marker.clone().unwrap_or_default();
+        match self.store.migrations().list(&q).await {
+            Err(oxstack_store::StoreError::NotFound) => Err(ComputeError::Invalid(format!(
+                "Marker {marker} could not be found."
+            ))),
+            other => Ok(other?),
         }
-        Ok(self.store.migrations().list(&q).await?)
     }
 
     /// `GET /servers/{id}/migrations`: its live migrations in progress.
