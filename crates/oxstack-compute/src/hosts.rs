@@ -102,7 +102,7 @@ impl Compute {
     /// within `service_down_time`.
     pub fn service_is_up(&self, service: &ServiceRow) -> bool {
         let window = i64::try_from(self.settings.service_down_time.as_micros()).unwrap_or(i64::MAX);
-        !service.forced_down && now_micros().saturating_sub(service.updated_at) <= window
+        !service.forced_down && now_micros().saturating_sub(service.last_seen_up) <= window
     }
 
     /// Registers this host as a compute service (or reports in).

@@ -1,7 +1,8 @@
 -- Compute hosts (Nova's `nova-compute` services): every compute agent
 -- registers its host here and reports in every few seconds; a host is up
--- while its reports are recent and it is not forced down. The scheduler
--- places servers on the enabled hosts that are up.
+-- while its last report (`last_seen_up`) is recent and it is not forced
+-- down. `updated_at` also moves with an operator's changes, as Nova shows
+-- it. The scheduler places servers on the enabled hosts that are up.
 CREATE TABLE compute_services (
     id              BIGINT PRIMARY KEY,
     uuid            TEXT NOT NULL UNIQUE,
@@ -12,6 +13,7 @@ CREATE TABLE compute_services (
     disabled_reason TEXT,
     forced_down     BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
-    updated_at      BIGINT NOT NULL
+    updated_at      BIGINT NOT NULL,
+    last_seen_up    BIGINT NOT NULL
 );
 

@@ -19,8 +19,10 @@ pub struct ServiceRow {
     pub disabled_reason: Option<String>,
     pub forced_down: bool,
     pub created_at: i64,
-    /// The last report (or operator change).
+    /// The last report or operator change.
     pub updated_at: i64,
+    /// The last report: whether the host is up.
+    pub last_seen_up: i64,
 }
 
 impl FromRow<'_, AnyRow> for ServiceRow {
@@ -36,6 +38,7 @@ impl FromRow<'_, AnyRow> for ServiceRow {
             forced_down: row.try_get::<i64, _>("forced_down")? != 0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            last_seen_up: row.try_get("last_seen_up")?,
         })
     }
 }
@@ -85,8 +88,8 @@ impl<'a> ServiceRepo<'a> {
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (host) DO NOTHING",
+            "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at, \
+             last_seen_up) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT (host) DO NOTHING",
         )
         .bind(id)
         .bind(uuid)
@@ -106,7 +109,8 @@ impl<'a> ServiceRepo<'a> {
     /// operator deleted it).
     pub async fn report(&self, host: &str, now: i64) -> StoreResult<Option<ServiceRow>> {
         Ok(sqlx::query_as(
-            "UPDATE compute_services SET updated_at = $2 WHERE host = $1 RETURNING *",
+            "UPDATE compute_services SET updated_at = $2, last_seen_up = $2 WHERE host = $1 \
+             RETURNING *",
         )
         .bind(host)
         .bind(now)

@@ -152,6 +152,8 @@ pub struct Config {
     pub compute: ComputeSettings,
     /// This compute host's name [default: the machine's hostname].
     pub host: String,
+    /// No host name was configured (`host` is the machine's).
+    pub host_is_default: bool,
     pub fake_driver: FakeSettings,
 }
 
@@ -236,12 +238,9 @@ impl Config {
             service_down_time: Duration::from_secs(file.service_down_time.unwrap_or(60)),
             ..ComputeSettings::default()
         };
-        let host = args
-            .host
-            .clone()
-            .or(file.host)
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(default_host);
+        let named_host = args.host.clone().or(file.host).filter(|h| !h.is_empty());
+        let host_is_default = named_host.is_none();
+        let host = named_host.unwrap_or_else(default_host);
         let defaults = BootstrapConfig::default();
         let b = file.bootstrap;
         Ok(Self {
@@ -274,6 +273,7 @@ impl Config {
             },
             compute,
             host,
+            host_is_default,
             fake_driver,
         })
     }

@@ -131,17 +131,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// The compute service of this process's host: default flavors in place
 /// and the work a previous run left unfinished picked up again.
 async fn open_compute(config: &Config, store: &Store, images: Images) -> anyhow::Result<Compute> {
-    let driver = Arc::new(FakeDriver::new(
-        config.host.clone(),
-        config.fake_driver.clone(),
-    ));
-    let compute = Compute::new(
-        store.clone(),
-        config.compute.clone(),
-        driver,
-        images,
-        config.host.clone(),
-    );
+    let host = host_name(config, store).await?;
+    let driver = Arc::new(FakeDriver::new(host.clone(), config.fake_driver.clone()));
+    let compute = Compute::new(store.clone(), config.compute.clone(), driver, images, host);
     compute
         .seed_default_flavors()
         .await
@@ -161,6 +153,22 @@ async fn open_compute(config: &Config, store: &Store, images: Images) -> anyhow:
         );
     }
     Ok(compute)
+}
+
+/// This process's host name: the configured one; else, for an embedded
+/// (SQLite) cloud that already has its one host, that host's name — so a
+/// data directory moved to a machine with another name (a new container)
+/// keeps running its servers rather than leaving them on a host that
+/// never comes back; else the machine's hostname.
+async fn host_name(config: &Config, store: &Store) -> anyhow::Result<String> {
+    if !config.host_is_default || store.backend() != oxstack_store::Backend::Sqlite {
+        return Ok(config.host.clone());
+    }
+    let known = store.services().list().await?;
+    Ok(match known.as_slice() {
+        [only] => only.host.clone(),
+        _ => config.host.clone(),
+    })
 }
 
 /// The host's background work: reports, and work accepted by other nodes.

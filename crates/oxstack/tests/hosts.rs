@@ -918,3 +918,35 @@ async fn os_migrations_pages_and_filters() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_embedded_cloud_keeps_its_host_when_the_machine_name_changes() {
+    let first = start_alpha(None).await;
+    let image = cirros(&first).await;
+    let id = boot(&first.compute(ALICE, "latest"), &image, "kept").await;
+    settled(&first.compute(ADMIN, "latest"), &id, "ACTIVE").await;
+    let data_dir = first.stop();
+    // Restarted without a host name (as in a new container, whose machine
+    // name differs): the data directory's one host is still this one.
+    let again = Server::start_in(
+        data_dir,
+        Options {
+            args: vec!["--auth".into(), "noauth".into()],
+            ..Options::default()
+        },
+    )
+    .await;
+    let listed = services(&again).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (&listed[0]["host"], &listed[0]["state"]),
+        (&json!("alpha"), &json!("up"))
+    );
+    let alice = again.compute(ALICE, "latest");
+    assert_eq!(
+        act(&alice, &id, json!({"os-stop": null})).await.status(),
+        202
+    );
+    let stopped = settled(&again.compute(ADMIN, "latest"), &id, "SHUTOFF").await;
+    assert_eq!(host_of(&stopped), "alpha");
+}
