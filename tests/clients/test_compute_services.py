@@ -127,3 +127,12 @@ def test_moving_a_server_with_one_host(oxstack, admin_token, cleanup):
     assert shown["OS-EXT-STS:task_state"] is None, shown
     events = openstack("server", "event", "list", sid)
     assert events[0]["Action"] == "live-migration", events
+
+
+def test_availability_zone_list(host):
+    rows = openstack("availability", "zone", "list", "--compute")
+    assert rows == [{"Zone Name": "nova", "Zone Status": "available"}], rows
+    long_rows = openstack("availability", "zone", "list", "--compute", "--long")
+    assert [(r["Zone Name"], r["Host Name"], r["Service Name"]) for r in long_rows] == [
+        ("nova", host, "nova-compute")], long_rows
+    assert long_rows[0]["Service Status"].startswith("enabled :-) "), long_rows

@@ -203,6 +203,28 @@ async fn os_services_shows_this_host_and_takes_operator_switches() {
     );
     assert_eq!(service_named(&server, "alpha").await["status"], "enabled");
 
+    // The zone of the host, for everyone; its hosts, for admins.
+    let zones = alice.get_ok("/os-availability-zone").await;
+    assert_eq!(
+        zones,
+        json!({"availabilityZoneInfo": [
+            {"zoneName": "nova", "zoneState": {"available": true}, "hosts": null}]})
+    );
+    let detail = admin.get_ok("/os-availability-zone/detail").await;
+    let alpha_service = &detail["availabilityZoneInfo"][0]["hosts"]["alpha"]["nova-compute"];
+    assert_eq!(
+        (&alpha_service["available"], &alpha_service["active"]),
+        (&json!(true), &json!(true)),
+        "{detail}"
+    );
+    assert!(alpha_service["updated_at"].is_string(), "{detail}");
+    assert_fault(
+        alice.get("/os-availability-zone/detail").await,
+        403,
+        "Policy doesn't allow os_compute_api:os-availability-zone:detail to be performed.",
+    )
+    .await;
+
     // Disabled, the only host takes no new server: it fails to schedule.
     let disabled = admin
         .put(
@@ -215,6 +237,11 @@ async fn os_services_shows_this_host_and_takes_operator_switches() {
     assert_eq!(shown["status"], "disabled");
     assert_eq!(shown["disabled_reason"], "maintenance");
     assert_eq!(shown["id"], uuid.as_str());
+    let zones = admin.get_ok("/os-availability-zone/detail").await;
+    assert_eq!(
+        zones["availabilityZoneInfo"],
+        json!([{"zoneName": "nova", "zoneState": {"available": false}, "hosts": null}])
+    );
     let unplaced = boot(&alice, &image, "unplaced").await;
     let failed = wait_until(&admin, &unplaced, "ERROR", |s| s["status"] == "ERROR").await;
     assert_eq!(

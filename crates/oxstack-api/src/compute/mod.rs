@@ -6,6 +6,7 @@
 //! for links, and hands the rest to [`versioned_routes`]: the one table of
 //! every compute route.
 
+mod availability_zones;
 mod consoles;
 mod error;
 mod extensions;
@@ -166,6 +167,14 @@ fn versioned_routes(state: AppState) -> Router {
         )
         .route("/os-migrations", get(migrations::list_migrations))
         .route("/os-services", get(services::list_services))
+        .route(
+            "/os-availability-zone",
+            get(availability_zones::list_availability_zones),
+        )
+        .route(
+            "/os-availability-zone/detail",
+            get(availability_zones::list_availability_zones_detail),
+        )
         .route(
             "/os-services/{service_id}",
             put(services::update_service).delete(services::delete_service),
