@@ -136,3 +136,18 @@ def test_availability_zone_list(host):
     assert [(r["Zone Name"], r["Host Name"], r["Service Name"]) for r in long_rows] == [
         ("nova", host, "nova-compute")], long_rows
     assert long_rows[0]["Service Status"].startswith("enabled :-) "), long_rows
+
+
+def test_hypervisor_list(host):
+    rows = openstack("hypervisor", "list")
+    assert [(r["Hypervisor Hostname"], r["Hypervisor Type"], r["Host IP"], r["State"]) for r in rows] == [
+        (host, "fake", "127.0.0.1", "up")], rows
+    matched = openstack("hypervisor", "list", "--matching", host[:3])
+    assert [r["Hypervisor Hostname"] for r in matched] == [host], matched
+
+
+def test_sdk_hypervisors(conn, host):
+    found = list(conn.compute.hypervisors(details=True))
+    assert [(h.name, h.hypervisor_type, h.state, h.status) for h in found] == [(host, "fake", "up", "enabled")]
+    one = conn.compute.get_hypervisor(found[0].id)
+    assert (one.name, one.service_details["host"]) == (host, host), one

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oxstack_store::services::{ServiceChange, ServiceRow};
+use oxstack_store::services::{NewService, ServiceChange, ServiceRow};
 
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -105,31 +105,40 @@ impl Compute {
         !service.forced_down && now_micros().saturating_sub(service.last_seen_up) <= window
     }
 
-    /// Registers this host as a compute service (or reports in).
+    /// Registers this host as a compute service, with what it offers.
     pub async fn register_host(&self) -> ComputeResult<ServiceRow> {
-        let row = self
-            .store
-            .services()
-            .register(
-                &uuid::Uuid::new_v4().to_string(),
-                &self.host,
-                self.driver.node_name(),
-                &self.settings.availability_zone,
-                now_micros(),
-            )
-            .await?;
+        let resources = self.driver.resources();
+        let new = NewService {
+            uuid: &uuid::Uuid::new_v4().to_string(),
+            node_uuid: &uuid::Uuid::new_v4().to_string(),
+            host: &self.host,
+            node: self.driver.node_name(),
+            zone: &self.settings.availability_zone,
+            vcpus: resources.vcpus,
+            memory_mb: resources.memory_mb,
+            local_gb: resources.local_gb,
+            hypervisor_type: &resources.hypervisor_type,
+            hypervisor_version: resources.hypervisor_version,
+            host_ip: &self.settings.my_ip,
+        };
+        let row = self.store.services().register(&new, now_micros()).await?;
         self.forget_services();
         Ok(row)
     }
 
-    /// Reports in every `report_interval`, re-registering if an operator
-    /// deleted the service; runs until aborted.
+    /// Reports in every `report_interval`, registering again if an
+    /// operator deleted the service; runs until aborted.
     pub async fn run_host_reports(self) {
         let mut tick = tokio::time::interval(self.settings.report_interval);
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = self.register_host().await {
+            let reported = match self.store.services().report(&self.host, now_micros()).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => self.register_host().await.map(|_| ()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = reported {
                 tracing::warn!(error = %e, "reporting this compute host failed");
             }
         }

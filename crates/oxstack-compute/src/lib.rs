@@ -6,6 +6,7 @@
 mod error;
 pub mod flavors;
 mod hosts;
+pub mod hypervisors;
 pub mod quotas;
 pub mod servers;
 
@@ -36,6 +37,8 @@ pub struct ComputeSettings {
     pub report_interval: std::time::Duration,
     /// Nova's `service_down_time`: a host silent this long is down.
     pub service_down_time: std::time::Duration,
+    /// Nova's `my_ip`: this host's address (`host_ip` of its hypervisor).
+    pub my_ip: String,
 }
 
 impl Default for ComputeSettings {
@@ -49,6 +52,7 @@ impl Default for ComputeSettings {
             resize_confirm_window: std::time::Duration::ZERO,
             report_interval: std::time::Duration::from_secs(10),
             service_down_time: std::time::Duration::from_secs(60),
+            my_ip: "127.0.0.1".into(),
         }
     }
 }

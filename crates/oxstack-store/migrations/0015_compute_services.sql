@@ -14,6 +14,15 @@ CREATE TABLE compute_services (
     forced_down     BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
-    last_seen_up    BIGINT NOT NULL
+    last_seen_up    BIGINT NOT NULL,
+    -- The host's hypervisor (Nova's compute node): its id in the
+    -- hypervisors API from 2.53, and what it offers.
+    node_uuid          TEXT NOT NULL UNIQUE,
+    vcpus              BIGINT NOT NULL,
+    memory_mb          BIGINT NOT NULL,
+    local_gb           BIGINT NOT NULL,
+    hypervisor_type    TEXT NOT NULL,
+    hypervisor_version BIGINT NOT NULL,
+    host_ip            TEXT NOT NULL
 );
 

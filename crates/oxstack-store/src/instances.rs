@@ -338,6 +338,17 @@ impl Record for InstanceSummary {
     }
 }
 
+/// What the live instances on one host consume.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    pub instances: i64,
+    /// Instances with a task in progress (Nova's `current_workload`).
+    pub busy: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
 /// The counted usage of a project.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstanceUsage {
@@ -617,6 +628,41 @@ impl<'a> InstanceRepo<'a> {
     pub async fn list_summaries(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceSummary>> {
         let b = listing("SELECT i.uuid, i.display_name FROM instances i", q);
         self.reads.scan(&b.sql, &b.binds).await
+    }
+
+    /// What the live instances on each host consume, by host.
+    pub async fn usage_by_host(&self) -> StoreResult<BTreeMap<String, HostUsage>> {
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT host, COUNT(*), COUNT(task_state), \
+             CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) \
+             FROM instances WHERE deleted = 0 AND host IS NOT NULL GROUP BY host",
+        )
+        .fetch_all(self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(host, instances, busy, vcpus, memory_mb, disk_gb)| {
+                let usage = HostUsage {
+                    instances,
+                    busy,
+                    vcpus,
+                    memory_mb,
+                    disk_gb,
+                };
+                (host, usage)
+            })
+            .collect())
+    }
+
+    /// The live instances on `host`, as `(uuid, name)`, oldest first.
+    pub async fn on_host(&self, host: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT uuid, display_name FROM instances WHERE deleted = 0 AND host = $1 ORDER BY seq",
+        )
+        .bind(host)
+        .fetch_all(self.pool)
+        .await?)
     }
 
     /// What a project's live instances consume.

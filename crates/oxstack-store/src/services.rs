@@ -23,6 +23,31 @@ pub struct ServiceRow {
     pub updated_at: i64,
     /// The last report: whether the host is up.
     pub last_seen_up: i64,
+    /// The hypervisor's id (2.53).
+    pub node_uuid: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub host_ip: String,
+}
+
+/// A compute host as it registers: who it is and what it offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewService<'a> {
+    /// Used when the host is new: the service's and its hypervisor's ids.
+    pub uuid: &'a str,
+    pub node_uuid: &'a str,
+    pub host: &'a str,
+    pub node: &'a str,
+    pub zone: &'a str,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub hypervisor_type: &'a str,
+    pub hypervisor_version: i64,
+    pub host_ip: &'a str,
 }
 
 impl FromRow<'_, AnyRow> for ServiceRow {
@@ -39,6 +64,13 @@ impl FromRow<'_, AnyRow> for ServiceRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             last_seen_up: row.try_get("last_seen_up")?,
+            node_uuid: row.try_get("node_uuid")?,
+            vcpus: row.try_get("vcpus")?,
+            memory_mb: row.try_get("memory_mb")?,
+            local_gb: row.try_get("local_gb")?,
+            hypervisor_type: row.try_get("hypervisor_type")?,
+            hypervisor_version: row.try_get("hypervisor_version")?,
+            host_ip: row.try_get("host_ip")?,
         })
     }
 }
@@ -61,48 +93,61 @@ impl<'a> ServiceRepo<'a> {
         Self { pool }
     }
 
-    /// Registers `host` under `uuid` (or reports in, when it is known),
-    /// returning its record. Operator switches survive a restart of the
-    /// host.
-    pub async fn register(
-        &self,
-        uuid: &str,
-        host: &str,
-        node: &str,
-        zone: &str,
-        now: i64,
-    ) -> StoreResult<ServiceRow> {
-        if let Some(known) = self.report(host, now).await? {
-            return Ok(known);
-        }
+    /// Registers a host (or, when it is known, records what it offers
+    /// now and that it is up), returning its record. Operator switches
+    /// survive a restart of the host.
+    pub async fn register(&self, new: &NewService<'_>, now: i64) -> StoreResult<ServiceRow> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ('compute_services', 0) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let id: i64 = sqlx::query_scalar(
-            "UPDATE counters SET value = value + 1 WHERE name = 'compute_services' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM compute_services WHERE host = $1")
+                .bind(new.host)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                sqlx::query(
+                    "INSERT INTO counters (name, value) VALUES ('compute_services', 0) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query_scalar(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'compute_services' \
+                     RETURNING value",
+                )
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let row = sqlx::query_as(
             "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at, \
-             last_seen_up) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) ON CONFLICT (host) DO NOTHING",
+             last_seen_up, vcpus, memory_mb, local_gb, hypervisor_type, hypervisor_version, host_ip, \
+             node_uuid) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (host) DO UPDATE SET node = excluded.node, zone = excluded.zone, \
+             updated_at = excluded.updated_at, last_seen_up = excluded.last_seen_up, \
+             vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, local_gb = excluded.local_gb, \
+             hypervisor_type = excluded.hypervisor_type, \
+             hypervisor_version = excluded.hypervisor_version, host_ip = excluded.host_ip \
+             RETURNING *",
         )
         .bind(id)
-        .bind(uuid)
-        .bind(host)
-        .bind(node)
-        .bind(zone)
+        .bind(new.uuid)
+        .bind(new.host)
+        .bind(new.node)
+        .bind(new.zone)
         .bind(now)
-        .execute(&mut *tx)
+        .bind(new.vcpus)
+        .bind(new.memory_mb)
+        .bind(new.local_gb)
+        .bind(new.hypervisor_type)
+        .bind(new.hypervisor_version)
+        .bind(new.host_ip)
+        .bind(new.node_uuid)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.report(host, now)
-            .await?
-            .ok_or(crate::StoreError::NotFound)
+        Ok(row)
     }
 
     /// Records a report of `host`; `None` when it is not registered (an

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Driver, DriverError, GuestSpec, Operation, PowerState};
+use crate::{Driver, DriverError, GuestSpec, HostResources, Operation, PowerState};
 
 /// How the fake hypervisor behaves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +61,17 @@ impl FakeDriver {
 impl Driver for FakeDriver {
     fn node_name(&self) -> &str {
         &self.node
+    }
+
+    /// Nova's fake driver's host: plenty for any test.
+    fn resources(&self) -> HostResources {
+        HostResources {
+            vcpus: 1000,
+            memory_mb: 800_000,
+            local_gb: 600_000,
+            hypervisor_type: "fake".into(),
+            hypervisor_version: 1000,
+        }
     }
 
     async fn spawn(&self, spec: &GuestSpec) -> Result<(), DriverError> {

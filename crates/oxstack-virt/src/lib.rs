@@ -131,6 +131,18 @@ pub struct GuestSpec {
     pub image_id: String,
 }
 
+/// What a host offers, as its hypervisor reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostResources {
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    /// `fake`, `QEMU`, ...
+    pub hypervisor_type: String,
+    /// Nova's integer form of the version (`1.2.3` is 1002003).
+    pub hypervisor_version: i64,
+}
+
 /// A failed driver operation; the message is shown in the server's fault.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -143,6 +155,9 @@ pub struct DriverError {
 pub trait Driver: Send + Sync + std::fmt::Debug {
     /// The hypervisor's node name (`OS-EXT-SRV-ATTR:hypervisor_hostname`).
     fn node_name(&self) -> &str;
+
+    /// What this host offers.
+    fn resources(&self) -> HostResources;
 
     /// Creates and starts a guest; idempotent, so an interrupted build can
     /// simply be run again.

@@ -121,6 +121,8 @@ struct FileConfig {
     report_interval: Option<u64>,
     /// Seconds of silence after which a compute host is down.
     service_down_time: Option<u64>,
+    /// This host's IP address (the hypervisor's `host_ip`).
+    my_ip: Option<String>,
     #[serde(default)]
     bootstrap: BootstrapFile,
     #[serde(default)]
@@ -175,7 +177,7 @@ impl Config {
             .clone()
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8774".into());
-        let listen = listen_text
+        let listen: SocketAddr = listen_text
             .parse()
             .with_context(|| format!("invalid listen address {listen_text:?}"))?;
         let data_dir = args
@@ -236,6 +238,14 @@ impl Config {
             resize_confirm_window: Duration::from_secs(file.resize_confirm_window.unwrap_or(0)),
             report_interval: Duration::from_secs(file.report_interval.unwrap_or(10).max(1)),
             service_down_time: Duration::from_secs(file.service_down_time.unwrap_or(60)),
+            my_ip: file.my_ip.clone().unwrap_or_else(|| {
+                let ip = listen.ip();
+                if ip.is_unspecified() {
+                    "127.0.0.1".into()
+                } else {
+                    ip.to_string()
+                }
+            }),
             ..ComputeSettings::default()
         };
         let named_host = args.host.clone().or(file.host).filter(|h| !h.is_empty());

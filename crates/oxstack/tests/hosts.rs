@@ -977,3 +977,210 @@ async fn an_embedded_cloud_keeps_its_host_when_the_machine_name_changes() {
     let stopped = settled(&again.compute(ADMIN, "latest"), &id, "SHUTOFF").await;
     assert_eq!(host_of(&stopped), "alpha");
 }
+
+#[tokio::test]
+async fn os_hypervisors_show_each_host_and_its_use() {
+    let server = start_alpha(None).await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "latest");
+    let admin = server.compute(ADMIN, "latest");
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let id = boot(&alice, &image, &format!("guest{n}")).await;
+        settled(&admin, &id, "ACTIVE").await;
+        ids.push(id);
+    }
+    let at = |version: &str| server.compute(ADMIN, version);
+
+    assert_fault(
+        alice.get("/os-hypervisors").await,
+        403,
+        "Policy doesn't allow os_compute_api:os-hypervisors:list to be performed.",
+    )
+    .await;
+    let listed = at("2.1").get_ok("/os-hypervisors").await;
+    let only = &listed["hypervisors"][0];
+    let mut keys: Vec<&String> = only.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["hypervisor_hostname", "id", "state", "status"]);
+    assert_eq!(
+        (
+            &only["hypervisor_hostname"],
+            &only["state"],
+            &only["status"]
+        ),
+        (&json!("alpha"), &json!("up"), &json!("enabled"))
+    );
+    let number = only["id"].as_i64().expect("a number before 2.53");
+
+    // Before 2.88 the resource figures, with what the two servers use.
+    let old = at("2.1").get_ok("/os-hypervisors/detail").await["hypervisors"][0].clone();
+    let figures: Vec<i64> = [
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "vcpus_used",
+        "memory_mb_used",
+        "local_gb_used",
+        "free_ram_mb",
+        "running_vms",
+        "current_workload",
+    ]
+    .iter()
+    .map(|k| old[*k].as_i64().unwrap_or(-1))
+    .collect();
+    assert_eq!(
+        figures,
+        [1000, 800_000, 600_000, 2, 1024, 2, 798_976, 2, 0],
+        "{old}"
+    );
+    assert_eq!(
+        (&old["hypervisor_type"], &old["host_ip"]),
+        (&json!("fake"), &json!("127.0.0.1"))
+    );
+    assert_eq!(old["cpu_info"], "{}");
+    assert_eq!(
+        old["service"],
+        json!({"id": number, "host": "alpha", "disabled_reason": null})
+    );
+    let v228 = at("2.28")
+        .get_ok(&format!("/os-hypervisors/{number}"))
+        .await;
+    assert_eq!(v228["hypervisor"]["cpu_info"], json!({}));
+    let v288 = at("2.88").get_ok("/os-hypervisors/detail").await["hypervisors"][0].clone();
+    assert!(
+        v288.get("vcpus").is_none() && v288.get("cpu_info").is_none(),
+        "{v288}"
+    );
+    assert_eq!(v288["uptime"], Value::Null);
+
+    // From 2.53: UUIDs, hosted servers, name patterns.
+    let v253 = at("2.53");
+    let found = v253.get_ok("/os-hypervisors?with_servers=true").await["hypervisors"][0].clone();
+    let uuid = found["id"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&uuid).is_ok(), "{found}");
+    let mut hosted: Vec<&str> = found["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uuid"].as_str().unwrap())
+        .collect();
+    hosted.sort();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(hosted, expected);
+    let shown = v253
+        .get_ok(&format!("/os-hypervisors/{uuid}?with_servers=1"))
+        .await;
+    assert_eq!(shown["hypervisor"]["servers"].as_array().unwrap().len(), 2);
+    assert!(shown["hypervisor"]["service"]["id"].is_string());
+    let matched = v253
+        .get_ok("/os-hypervisors/detail?hypervisor_hostname_pattern=lph")
+        .await;
+    assert_eq!(matched["hypervisors"].as_array().unwrap().len(), 1);
+    assert_fault(
+        v253.get("/os-hypervisors?hypervisor_hostname_pattern=zzz")
+            .await,
+        404,
+        "No hypervisor matching 'zzz' could be found.",
+    )
+    .await;
+    assert_fault(
+        v253.get("/os-hypervisors?hypervisor_hostname_pattern=a&limit=1").await,
+        400,
+        "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.",
+    )
+    .await;
+    assert_eq!(v253.get("/os-hypervisors?colour=red").await.status(), 400);
+    assert_eq!(
+        at("2.52").get("/os-hypervisors?colour=red").await.status(),
+        200
+    );
+    assert_fault(
+        v253.get("/os-hypervisors/abc").await,
+        400,
+        "Invalid uuid abc",
+    )
+    .await;
+    let unknown = "9a6b7a3e-3f0f-4b5e-9d71-6d1f0e0c2a11";
+    assert_fault(
+        v253.get(&format!("/os-hypervisors/{unknown}")).await,
+        404,
+        &format!("Hypervisor with ID '{unknown}' could not be found."),
+    )
+    .await;
+    assert_fault(
+        at("2.1").get("/os-hypervisors/abc").await,
+        404,
+        "Hypervisor with ID 'abc' could not be found.",
+    )
+    .await;
+
+    // Paging (2.33), by id.
+    let page = at("2.33").get_ok("/os-hypervisors?limit=1").await;
+    assert_eq!(page["hypervisors"].as_array().unwrap().len(), 1);
+    let next = page["hypervisors_links"][0]["href"].as_str().unwrap();
+    assert!(
+        next.ends_with(&format!("/os-hypervisors?limit=1&marker={number}")),
+        "{next}"
+    );
+    let rest = at("2.33")
+        .get_ok(&format!("/os-hypervisors?limit=1&marker={number}"))
+        .await;
+    assert_eq!(rest["hypervisors"], json!([]));
+    assert_fault(
+        at("2.33").get("/os-hypervisors?marker=999").await,
+        400,
+        "marker [999] not found",
+    )
+    .await;
+
+    // The routes later versions dropped.
+    let stats = at("2.87").get_ok("/os-hypervisors/statistics").await;
+    assert_eq!(
+        (
+            &stats["hypervisor_statistics"]["count"],
+            &stats["hypervisor_statistics"]["running_vms"]
+        ),
+        (&json!(1), &json!(2))
+    );
+    assert_eq!(
+        at("2.88").get("/os-hypervisors/statistics").await.status(),
+        404
+    );
+    let up = at("2.1")
+        .get_ok(&format!("/os-hypervisors/{number}/uptime"))
+        .await;
+    assert!(
+        up["hypervisor"]["uptime"]
+            .as_str()
+            .unwrap()
+            .contains(" up 0 days,"),
+        "{up}"
+    );
+    assert_eq!(
+        at("2.88")
+            .get(&format!("/os-hypervisors/{uuid}/uptime"))
+            .await
+            .status(),
+        404
+    );
+    let searched = at("2.1").get_ok("/os-hypervisors/alp/search").await;
+    assert_eq!(searched["hypervisors"][0]["hypervisor_hostname"], "alpha");
+    assert!(searched["hypervisors"][0].get("servers").is_none());
+    let with = at("2.1").get_ok("/os-hypervisors/alp/servers").await;
+    assert_eq!(
+        with["hypervisors"][0]["servers"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        at("2.53").get("/os-hypervisors/alp/search").await.status(),
+        404
+    );
+    assert_fault(
+        at("2.1").get("/os-hypervisors/zzz/servers").await,
+        404,
+        "No hypervisor matching 'zzz' could be found.",
+    )
+    .await;
+}

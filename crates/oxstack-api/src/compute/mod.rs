@@ -12,6 +12,7 @@ mod error;
 mod extensions;
 mod flavors;
 mod floating_ips;
+mod hypervisors;
 mod image_metadata;
 mod images;
 mod instance_actions;
@@ -167,6 +168,23 @@ fn versioned_routes(state: AppState) -> Router {
         )
         .route("/os-migrations", get(migrations::list_migrations))
         .route("/os-services", get(services::list_services))
+        .route("/os-hypervisors", get(hypervisors::list_hypervisors))
+        .route(
+            "/os-hypervisors/detail",
+            get(hypervisors::list_hypervisors_detail),
+        )
+        .route(
+            "/os-hypervisors/statistics",
+            get(hypervisors::hypervisor_statistics),
+        )
+        .route(
+            "/os-hypervisors/{hypervisor_id}",
+            get(hypervisors::show_hypervisor),
+        )
+        .route(
+            "/os-hypervisors/{hypervisor_id}/{what}",
+            get(hypervisors::search_hypervisors),
+        )
         .route(
             "/os-availability-zone",
             get(availability_zones::list_availability_zones),
