@@ -72,6 +72,22 @@ impl InFlight {
     }
 }
 
+/// A server held in flight by one flow of this process: released when the
+/// flow ends — even by a panic, which would otherwise leave the server
+/// held and every later wake-up for it merely noted.
+struct Held {
+    compute: Compute,
+    uuid: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.compute.in_flight.leave(&self.uuid) {
+            self.compute.pick_up(std::mem::take(&mut self.uuid), false);
+        }
+    }
+}
+
 /// The scheduler's view of the services, refreshed every [`SERVICES_TTL`].
 #[derive(Debug, Default)]
 pub(crate) struct ServiceCache {
@@ -194,6 +210,10 @@ impl Compute {
         if !self.in_flight.claim(&uuid) {
             return;
         }
+        let held = Held {
+            compute: self.clone(),
+            uuid: uuid.clone(),
+        };
         let compute = self.clone();
         tokio::spawn(async move {
             let found = compute.store.instances().get(&uuid).await;
@@ -213,9 +233,7 @@ impl Compute {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(server = %uuid, error = %e, "reading a server failed"),
             }
-            if compute.in_flight.leave(&uuid) {
-                compute.pick_up(uuid, false);
-            }
+            drop(held);
         });
     }
 
@@ -238,14 +256,14 @@ impl Compute {
             }
             _ => {
                 self.in_flight.enter(uuid);
+                let held = Held {
+                    compute: self.clone(),
+                    uuid: uuid.to_owned(),
+                };
                 let work = flow(self.clone());
-                let compute = self.clone();
-                let uuid = uuid.to_owned();
                 tokio::spawn(async move {
                     work.await;
-                    if compute.in_flight.leave(&uuid) {
-                        compute.pick_up(uuid, false);
-                    }
+                    drop(held);
                 });
             }
         }
