@@ -115,8 +115,12 @@ impl Placement {
 
 impl Compute {
     /// Whether a service counts as up: not forced down and reporting
-    /// within `service_down_time`.
+    /// within `service_down_time`. An embedded (SQLite) cloud is one
+    /// process, so there no host but this one can be up.
     pub fn service_is_up(&self, service: &ServiceRow) -> bool {
+        if self.store.backend() == oxstack_store::Backend::Sqlite && service.host != self.host {
+            return false;
+        }
         let window = i64::try_from(self.settings.service_down_time.as_micros()).unwrap_or(i64::MAX);
         !service.forced_down && now_micros().saturating_sub(service.last_seen_up) <= window
     }
@@ -238,14 +242,18 @@ impl Compute {
     }
 
     /// Runs `flow` for server `uuid` on `host` (the server's host; `None`:
-    /// this one): here, or by waking that host's agent.
+    /// this one): here, or by waking that host's agent. An embedded
+    /// (SQLite) cloud is one process, so whatever host a server names —
+    /// one the data directory had under an earlier name, say — its work
+    /// runs here.
     pub(crate) fn dispatch<F, Fut>(&self, host: Option<&str>, uuid: &str, flow: F)
     where
         F: FnOnce(Compute) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let shared = self.store.backend() == oxstack_store::Backend::Postgres;
         match host {
-            Some(other) if other != self.host => {
+            Some(other) if other != self.host && shared => {
                 let store = self.store.clone();
                 let (host, uuid) = (other.to_owned(), uuid.to_owned());
                 tokio::spawn(async move {

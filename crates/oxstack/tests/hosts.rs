@@ -976,6 +976,35 @@ async fn an_embedded_cloud_keeps_its_host_when_the_machine_name_changes() {
     );
     let stopped = settled(&again.compute(ADMIN, "latest"), &id, "SHUTOFF").await;
     assert_eq!(host_of(&stopped), "alpha");
+
+    // Renamed on purpose: new servers go to the new host, and the old
+    // host's servers still answer — one process runs everything here.
+    let data_dir = again.stop();
+    let renamed = Server::start_in(
+        data_dir,
+        Options {
+            args: vec![
+                "--auth".into(),
+                "noauth".into(),
+                "--host".into(),
+                "omega".into(),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let (alice, admin) = (
+        renamed.compute(ALICE, "latest"),
+        renamed.compute(ADMIN, "latest"),
+    );
+    assert_eq!(
+        act(&alice, &id, json!({"os-start": null})).await.status(),
+        202
+    );
+    assert_eq!(host_of(&settled(&admin, &id, "ACTIVE").await), "alpha");
+    let image = cirros(&renamed).await;
+    let fresh = boot(&alice, &image, "fresh").await;
+    assert_eq!(host_of(&settled(&admin, &fresh, "ACTIVE").await), "omega");
 }
 
 #[tokio::test]
