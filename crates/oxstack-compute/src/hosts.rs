@@ -116,7 +116,7 @@ impl Placement {
 impl Compute {
     /// Whether a service counts as up: not forced down and reporting
     /// within `service_down_time`. An embedded (SQLite) cloud is one
-    /// process, so there no host but this one can be up.
+    /// process, so no host but this one can be up.
     pub fn service_is_up(&self, service: &ServiceRow) -> bool {
         if self.store.backend() == oxstack_store::Backend::Sqlite && service.host != self.host {
             return false;
