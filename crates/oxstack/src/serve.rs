@@ -81,13 +81,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
     };
-    let images = Images::open(
-        store.clone(),
-        &config.data_dir.join("images"),
-        config.image_max_bytes,
-    )
-    .await
-    .context("opening the image store")?;
+    let images = open_images(&config, &store).await?;
     let admin_project = identity
         .project_id_by_name(&config.bootstrap.admin_project)
         .await?;
@@ -126,6 +120,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("oxstack stopped");
     Ok(())
+}
+
+/// The image records and data under the data directory.
+async fn open_images(config: &Config, store: &Store) -> anyhow::Result<Images> {
+    Images::open(
+        store.clone(),
+        &config.data_dir.join("images"),
+        config.image_max_bytes,
+    )
+    .await
+    .context("opening the image store")
 }
 
 /// The compute service of this process's host: default flavors in place
@@ -189,13 +194,7 @@ pub async fn compute(config: Config) -> anyhow::Result<()> {
         );
     }
     let store = open_store(&config).await?;
-    let images = Images::open(
-        store.clone(),
-        &config.data_dir.join("images"),
-        config.image_max_bytes,
-    )
-    .await
-    .context("opening the image store")?;
+    let images = open_images(&config, &store).await?;
     let compute = open_compute(&config, &store, images).await?;
     let tasks = start_host(&compute);
     tracing::info!(host = %compute.host(), database = store.backend().name(), "oxstack compute host running");

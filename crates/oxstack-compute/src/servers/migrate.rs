@@ -49,6 +49,30 @@ impl Compute {
         }
     }
 
+    /// Accepts a move: one compare-and-swap from a settled state of
+    /// `from` to `change`, else Nova's 409 for the state the server is in
+    /// now (racing requests: one wins).
+    async fn accept_move(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: &str,
+        from: &[&str],
+        change: &StateChange,
+    ) -> ComputeResult<()> {
+        let guard = StateGuard::settled_in(from);
+        if self
+            .store
+            .instances()
+            .transition(id, &guard, change, now_micros())
+            .await?
+        {
+            return Ok(());
+        }
+        let now = self.get_server(caller, id).await?;
+        Err(refused(action, &now, from))
+    }
+
     /// A destination named by a request: a known compute host, else
     /// Nova's 400.
     pub(crate) async fn named_host(&self, name: &str) -> ComputeResult<ServiceRow> {
@@ -93,16 +117,8 @@ impl Compute {
             old_flavor: Some(Some(old)),
             ..StateChange::default()
         };
-        let guard = StateGuard::settled_in(&from);
-        if !self
-            .store
-            .instances()
-            .transition(id, &guard, &change, now_micros())
-            .await?
-        {
-            let now = self.get_server(caller, id).await?;
-            return Err(refused("migrate", &now, &from));
-        }
+        self.accept_move(caller, id, "migrate", &from, &change)
+            .await?;
         let action_id = self.record_action(&server, caller, "migrate").await?;
         let flavor = self.store.flavors().get(&server.flavor_id).await?;
         let seq = flavor.map(|f| f.seq);
@@ -136,19 +152,12 @@ impl Compute {
             None => None,
         };
         let from = [vm::ACTIVE, vm::PAUSED];
-        let guard = StateGuard::settled_in(&from);
         let migrating = StateChange {
             task_state: Some(Some(task::MIGRATING.into())),
             ..StateChange::default()
         };
-        let repo = self.store.instances();
-        if !repo
-            .transition(id, &guard, &migrating, now_micros())
-            .await?
-        {
-            let now = self.get_server(caller, id).await?;
-            return Err(refused("os-migrateLive", &now, &from));
-        }
+        self.accept_move(caller, id, "os-migrateLive", &from, &migrating)
+            .await?;
         let dest = match named {
             Some(named) => Some(named),
             None => self.pick_host(server.host.as_deref()).await?,
@@ -413,16 +422,8 @@ impl Compute {
             node: Some(Some(dest.node.clone())),
             ..StateChange::default()
         };
-        let guard = StateGuard::settled_in(&from);
-        if !self
-            .store
-            .instances()
-            .transition(id, &guard, &change, now_micros())
-            .await?
-        {
-            let now = self.get_server(caller, id).await?;
-            return Err(refused("evacuate", &now, &from));
-        }
+        self.accept_move(caller, id, "evacuate", &from, &change)
+            .await?;
         let action_id = self.record_action(&server, caller, "evacuate").await?;
         self.record_migration(
             &server,
