@@ -17,6 +17,12 @@ pub enum ComputeError {
     /// 403 (quota, policy decided in the domain).
     #[error("{0}")]
     Forbidden(String),
+    /// 501: the hypervisor cannot do this.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 500: something below the domain is inconsistent.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -4,11 +4,117 @@
 use std::collections::BTreeMap;
 
 use oxstack_store::StoreError;
-use oxstack_store::flavors::{FlavorQuery, FlavorRow, FlavorSortKey};
+use oxstack_store::flavors::{FlavorQuery, FlavorRow, FlavorSortKey as SortColumn};
 
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
-pub use oxstack_store::flavors::FlavorRow as Flavor;
+/// A flavor (Nova's instance type): the size servers come in. `id` is the
+/// API id (Nova's `flavorid`), `seq` the internal one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flavor {
+    pub id: String,
+    pub seq: i64,
+    pub name: String,
+    pub memory_mb: i64,
+    pub vcpus: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    /// Swap in MB.
+    pub swap: i64,
+    pub rxtx_factor: f64,
+    pub vcpu_weight: Option<i64>,
+    pub is_public: bool,
+    pub disabled: bool,
+    pub description: Option<String>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+impl From<FlavorRow> for Flavor {
+    fn from(row: FlavorRow) -> Self {
+        Self {
+            id: row.id,
+            seq: row.seq,
+            name: row.name,
+            memory_mb: row.memory_mb,
+            vcpus: row.vcpus,
+            root_gb: row.root_gb,
+            ephemeral_gb: row.ephemeral_gb,
+            swap: row.swap,
+            rxtx_factor: row.rxtx_factor,
+            vcpu_weight: row.vcpu_weight,
+            is_public: row.is_public,
+            disabled: row.disabled,
+            description: row.description,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// The keys a flavor listing may be sorted by (Nova's `sort_key`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlavorSortKey {
+    FlavorId,
+    Id,
+    Name,
+    MemoryMb,
+    Vcpus,
+    RootGb,
+    EphemeralGb,
+    Swap,
+    RxtxFactor,
+    VcpuWeight,
+    IsPublic,
+    Disabled,
+    Description,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl FlavorSortKey {
+    /// The key Nova's API names so.
+    pub fn parse(key: &str) -> Option<Self> {
+        Some(match key {
+            "flavorid" => Self::FlavorId,
+            "id" => Self::Id,
+            "name" => Self::Name,
+            "memory_mb" => Self::MemoryMb,
+            "vcpus" => Self::Vcpus,
+            "root_gb" => Self::RootGb,
+            "ephemeral_gb" => Self::EphemeralGb,
+            "swap" => Self::Swap,
+            "rxtx_factor" => Self::RxtxFactor,
+            "vcpu_weight" => Self::VcpuWeight,
+            "is_public" => Self::IsPublic,
+            "disabled" => Self::Disabled,
+            "description" => Self::Description,
+            "created_at" => Self::CreatedAt,
+            "updated_at" => Self::UpdatedAt,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> SortColumn {
+        match self {
+            Self::FlavorId => SortColumn::FlavorId,
+            Self::Id => SortColumn::Id,
+            Self::Name => SortColumn::Name,
+            Self::MemoryMb => SortColumn::MemoryMb,
+            Self::Vcpus => SortColumn::Vcpus,
+            Self::RootGb => SortColumn::RootGb,
+            Self::EphemeralGb => SortColumn::EphemeralGb,
+            Self::Swap => SortColumn::Swap,
+            Self::RxtxFactor => SortColumn::RxtxFactor,
+            Self::VcpuWeight => SortColumn::VcpuWeight,
+            Self::IsPublic => SortColumn::IsPublic,
+            Self::Disabled => SortColumn::Disabled,
+            Self::Description => SortColumn::Description,
+            Self::CreatedAt => SortColumn::CreatedAt,
+            Self::UpdatedAt => SortColumn::UpdatedAt,
+        }
+    }
+}
 
 /// Who is looking: admins see every flavor, projects the public ones and
 /// the private ones they were given.
@@ -116,7 +222,7 @@ impl Compute {
         let repo = self.store.flavors();
         let marker = match &listing.marker {
             Some(id) => match repo.get(id).await? {
-                Some(f) if self.visible(&f, viewer).await? => Some(f),
+                Some(f) if self.visible(&f.clone().into(), viewer).await? => Some(f),
                 _ => return Err(ComputeError::Invalid(format!("marker [{id}] not found"))),
             },
             None => None,
@@ -130,7 +236,7 @@ impl Compute {
             project_id: Some(project_id.to_owned()),
             min_memory_mb: listing.min_memory_mb,
             min_root_gb: listing.min_root_gb,
-            sort_key: listing.sort_key,
+            sort_key: listing.sort_key.column(),
             descending: listing.descending,
             // Name patterns are matched here, so the page is cut after matching.
             limit: if listing.name_pattern.is_some() {
@@ -140,7 +246,12 @@ impl Compute {
             },
             marker,
         };
-        let flavors = repo.list(&query).await?;
+        let flavors: Vec<Flavor> = repo
+            .list(&query)
+            .await?
+            .into_iter()
+            .map(Flavor::from)
+            .collect();
         let Some(pattern) = &listing.name_pattern else {
             return Ok(flavors);
         };
@@ -165,7 +276,7 @@ impl Compute {
 
     /// A flavor the viewer may see; others are "not found".
     pub async fn get_flavor(&self, id: &str, viewer: Viewer<'_>) -> ComputeResult<Flavor> {
-        match self.store.flavors().get(id).await? {
+        match self.store.flavors().get(id).await?.map(Flavor::from) {
             Some(f) if self.visible(&f, viewer).await? => Ok(f),
             _ => Err(flavor_not_found(id)),
         }
@@ -192,7 +303,7 @@ impl Compute {
             updated_at: None,
         };
         match repo.insert(&row).await {
-            Ok(row) => Ok(row),
+            Ok(row) => Ok(row.into()),
             Err(StoreError::Conflict) => {
                 if repo.get(&id).await?.is_some() {
                     Err(ComputeError::Conflict(format!(
@@ -234,6 +345,7 @@ impl Compute {
             .flavors()
             .get(id)
             .await?
+            .map(Flavor::from)
             .ok_or_else(|| flavor_not_found(id))
     }
 

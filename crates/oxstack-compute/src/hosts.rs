@@ -7,18 +7,15 @@
 //! the enabled hosts that are up.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oxstack_store::services::{NewService, ServiceChange, ServiceRow};
 
+use crate::model::{ComputeService, Server, ServiceUpdate};
+use crate::servers::flow::Work;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
-
-/// A flow whose future is boxed: flows that hand a server to another
-/// host dispatch themselves, which a recursive `async fn` cannot name.
-pub(crate) type Flow = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// How long the scheduler trusts its last read of the services.
 const SERVICES_TTL: Duration = Duration::from_secs(1);
@@ -83,7 +80,8 @@ struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if self.compute.in_flight.leave(&self.uuid) {
-            self.compute.pick_up(std::mem::take(&mut self.uuid), false);
+            self.compute
+                .pick_up(std::mem::take(&mut self.uuid), false, None);
         }
     }
 }
@@ -117,7 +115,7 @@ impl Compute {
     /// Whether a service counts as up: not forced down and reporting
     /// within `service_down_time`. An embedded (SQLite) cloud is one
     /// process, so no host but this one can be up.
-    pub fn service_is_up(&self, service: &ServiceRow) -> bool {
+    pub(crate) fn service_is_up(&self, service: &ServiceRow) -> bool {
         if self.store.backend() == oxstack_store::Backend::Sqlite && service.host != self.host {
             return false;
         }
@@ -126,7 +124,7 @@ impl Compute {
     }
 
     /// Registers this host as a compute service, with what it offers.
-    pub async fn register_host(&self) -> ComputeResult<ServiceRow> {
+    pub async fn register_host(&self) -> ComputeResult<ComputeService> {
         let resources = self.driver.resources();
         let new = NewService {
             uuid: &uuid::Uuid::new_v4().to_string(),
@@ -143,7 +141,7 @@ impl Compute {
         };
         let row = self.store.services().register(&new, now_micros()).await?;
         self.forget_services();
-        Ok(row)
+        Ok(self.service(row))
     }
 
     /// Reports in every `report_interval`, registering again if an
@@ -181,7 +179,9 @@ impl Compute {
             self.sweep().await;
             loop {
                 match wakes.next().await {
-                    Ok(Some((host, uuid))) if host == self.host => self.pick_up(uuid, false),
+                    Ok(Some(wake)) if wake.host == self.host => {
+                        self.pick_up(wake.uuid, false, wake.secret);
+                    }
                     Ok(Some(_)) => {}
                     Ok(None) => self.sweep().await,
                     Err(e) => {
@@ -193,12 +193,25 @@ impl Compute {
         }
     }
 
+    /// Holds the work accepted from now on where it is: servers stay in
+    /// the task state their acceptance set (with everything recorded, as
+    /// after a crash) until [`Compute::release_flows`].
+    pub fn hold_flows(&self) {
+        self.held.store(true, Ordering::Release);
+    }
+
+    /// Lets work run again, and resumes what was held.
+    pub async fn release_flows(&self) {
+        self.held.store(false, Ordering::Release);
+        self.sweep().await;
+    }
+
     /// Resumes this host's unsettled servers that no flow here runs.
     async fn sweep(&self) {
         match self.store.instances().unsettled(&self.host).await {
             Ok(servers) => {
                 for server in servers {
-                    self.pick_up(server.uuid, false);
+                    self.pick_up(server.uuid, false, None);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "looking for unfinished work failed"),
@@ -210,7 +223,7 @@ impl Compute {
     /// flow ends). `restarted`: this host starts again after a stop, so
     /// the work of servers not yet placed is taken too, and tasks no flow
     /// owns are leftovers.
-    pub(crate) fn pick_up(&self, uuid: String, restarted: bool) {
+    pub(crate) fn pick_up(&self, uuid: String, restarted: bool, secret: Option<String>) {
         if !self.in_flight.claim(&uuid) {
             return;
         }
@@ -220,17 +233,10 @@ impl Compute {
         };
         let compute = self.clone();
         tokio::spawn(async move {
-            let found = compute.store.instances().get(&uuid).await;
-            match found {
-                Ok(Some(server))
-                    if (server.task_state.is_some() || server.vm_state == "building")
-                        && match &server.host {
-                            Some(host) => *host == compute.host,
-                            None => restarted,
-                        } =>
-                {
+            match compute.load(&uuid).await {
+                Ok(Some(server)) if compute.owns_work_of(&server, restarted) => {
                     // The flows it starts hold the server in flight.
-                    if let Err(e) = compute.resume(server, restarted).await {
+                    if let Err(e) = compute.resume(server, restarted, secret).await {
                         tracing::error!(server = %uuid, error = %e, "picking up work failed");
                     }
                 }
@@ -241,23 +247,35 @@ impl Compute {
         });
     }
 
-    /// Runs `flow` for server `uuid` on `host` (the server's host; `None`:
-    /// this one): here, or by waking that host's agent. An embedded
-    /// (SQLite) cloud is one process, so whatever host a server names —
-    /// one the data directory had under an earlier name, say — its work
-    /// runs here.
-    pub(crate) fn dispatch<F, Fut>(&self, host: Option<&str>, uuid: &str, flow: F)
-    where
-        F: FnOnce(Compute) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// Whether this host runs the work of `server`: its own servers', and
+    /// after a restart also those not yet placed.
+    fn owns_work_of(&self, server: &Server, restarted: bool) -> bool {
+        !server.deleted
+            && server.task_state.is_some()
+            && match &server.host {
+                Some(host) => *host == self.host,
+                None => restarted,
+            }
+    }
+
+    /// Runs `work` for server `uuid` on `host` (the server's host; `None`:
+    /// this one): here, or by waking that host, whose agent resumes it from
+    /// the database. An embedded (SQLite) cloud is one process, so whatever
+    /// host a server names — one the data directory had under an earlier
+    /// name, say — its work runs here.
+    pub(crate) fn dispatch(&self, host: Option<&str>, uuid: &str, work: Work) {
+        if self.held.load(Ordering::Acquire) {
+            tracing::debug!(server = %uuid, flow = ?work.flow, "work held");
+            return;
+        }
         let shared = self.store.backend() == oxstack_store::Backend::Postgres;
         match host {
             Some(other) if other != self.host && shared => {
                 let store = self.store.clone();
                 let (host, uuid) = (other.to_owned(), uuid.to_owned());
                 tokio::spawn(async move {
-                    if let Err(e) = store.wake(&host, &uuid).await {
+                    let secret = work.secret.as_deref();
+                    if let Err(e) = store.wake(&host, &uuid, secret).await {
                         tracing::error!(server = %uuid, %host, error = %e, "waking a compute host failed");
                     }
                 });
@@ -268,11 +286,12 @@ impl Compute {
                     compute: self.clone(),
                     uuid: uuid.to_owned(),
                 };
-                let work = flow(self.clone());
-                tokio::spawn(async move {
-                    work.await;
+                let compute = self.clone();
+                let uuid = uuid.to_owned();
+                tokio::spawn(Box::pin(async move {
+                    compute.run(&uuid, work).await;
                     drop(held);
-                });
+                }));
             }
         }
     }
@@ -357,23 +376,36 @@ impl Compute {
     }
 
     /// Every compute service (`os-services`).
-    pub async fn list_services(&self) -> ComputeResult<Vec<ServiceRow>> {
-        Ok(self.store.services().list().await?)
+    pub async fn list_services(&self) -> ComputeResult<Vec<ComputeService>> {
+        let rows = self.store.services().list().await?;
+        Ok(rows.into_iter().map(|row| self.service(row)).collect())
+    }
+
+    /// The domain's view of a service row, with whether it is up now.
+    fn service(&self, row: ServiceRow) -> ComputeService {
+        let up = self.service_is_up(&row);
+        ComputeService::of(row, up)
     }
 
     /// Enables/disables or forces down a compute service.
     pub async fn change_service(
         &self,
         uuid: &str,
-        change: &ServiceChange,
-    ) -> ComputeResult<ServiceRow> {
+        update: &ServiceUpdate,
+    ) -> ComputeResult<ComputeService> {
+        let change = ServiceChange {
+            disabled: update.disabled.clone(),
+            forced_down: update.forced_down,
+        };
         let changed = self
             .store
             .services()
-            .change(uuid, change, now_micros())
+            .change(uuid, &change, now_micros())
             .await?;
         self.forget_services();
-        changed.ok_or_else(|| ComputeError::NotFound(format!("Service {uuid} could not be found.")))
+        changed
+            .map(|row| self.service(row))
+            .ok_or_else(|| ComputeError::NotFound(format!("Service {uuid} could not be found.")))
     }
 
     /// Deletes a compute service that hosts no servers.

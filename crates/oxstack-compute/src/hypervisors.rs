@@ -1,17 +1,25 @@
 //! Hypervisors (Nova's compute nodes): each compute host's one node, what
 //! it offers and what the servers on it use.
 
-use oxstack_store::instances::HostUsage;
-use oxstack_store::services::ServiceRow;
-
+use crate::model::ComputeService;
 use crate::{Compute, ComputeResult};
 
 /// One compute host's hypervisor.
 #[derive(Clone, Debug)]
 pub struct Hypervisor {
-    pub service: ServiceRow,
+    pub service: ComputeService,
     pub usage: HostUsage,
-    pub up: bool,
+}
+
+/// What the live servers on one host consume.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    pub instances: i64,
+    /// Servers with a task in progress (Nova's `current_workload`).
+    pub busy: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
 }
 
 impl Compute {
@@ -21,10 +29,18 @@ impl Compute {
         let usage = self.store.instances().usage_by_host().await?;
         Ok(services
             .into_iter()
-            .map(|service| Hypervisor {
-                usage: usage.get(&service.host).copied().unwrap_or_default(),
-                up: self.service_is_up(&service),
-                service,
+            .map(|service| {
+                let used = usage.get(&service.host).copied().unwrap_or_default();
+                Hypervisor {
+                    usage: HostUsage {
+                        instances: used.instances,
+                        busy: used.busy,
+                        vcpus: used.vcpus,
+                        memory_mb: used.memory_mb,
+                        disk_gb: used.disk_gb,
+                    },
+                    service,
+                }
             })
             .collect())
     }

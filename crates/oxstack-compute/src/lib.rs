@@ -7,6 +7,7 @@ mod error;
 pub mod flavors;
 mod hosts;
 pub mod hypervisors;
+pub mod model;
 pub mod quotas;
 pub mod servers;
 
@@ -73,6 +74,9 @@ pub struct Compute {
     in_flight: Arc<hosts::InFlight>,
     /// The scheduler's view of the compute services.
     services: Arc<hosts::ServiceCache>,
+    /// While set, accepted work stays where it was accepted (recorded in
+    /// the database, as after a crash) until released.
+    held: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Compute {
@@ -93,6 +97,7 @@ impl Compute {
             host,
             in_flight: Arc::default(),
             services: Arc::default(),
+            held: Arc::default(),
         }
     }
 

@@ -7,7 +7,6 @@
 //! visible; the image goes back to `queued`.
 
 mod error;
-pub mod qcow2;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use futures_util::{Stream, StreamExt};
 use md5::Md5;
 use oxstack_store::images::{ImageQuery, ImageRecord, ImageRow, ImageScope, UploadedData};
 use oxstack_store::{Store, StoreError};
+use oxstack_virt::qcow2;
 use sha2::{Digest, Sha512};
 use tokio::io::AsyncWriteExt;
 

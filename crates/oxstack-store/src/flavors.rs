@@ -78,28 +78,6 @@ pub enum FlavorSortKey {
 }
 
 impl FlavorSortKey {
-    /// The key as Nova's API names it.
-    pub fn parse(key: &str) -> Option<Self> {
-        Some(match key {
-            "flavorid" => Self::FlavorId,
-            "id" => Self::Id,
-            "name" => Self::Name,
-            "memory_mb" => Self::MemoryMb,
-            "vcpus" => Self::Vcpus,
-            "root_gb" => Self::RootGb,
-            "ephemeral_gb" => Self::EphemeralGb,
-            "swap" => Self::Swap,
-            "rxtx_factor" => Self::RxtxFactor,
-            "vcpu_weight" => Self::VcpuWeight,
-            "is_public" => Self::IsPublic,
-            "disabled" => Self::Disabled,
-            "description" => Self::Description,
-            "created_at" => Self::CreatedAt,
-            "updated_at" => Self::UpdatedAt,
-            _ => return None,
-        })
-    }
-
     /// The SQL expression to order by; nullable columns sort as empty/zero.
     fn column(self) -> &'static str {
         match self {

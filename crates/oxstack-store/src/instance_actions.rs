@@ -5,7 +5,6 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, FromRow, Row};
 
 use crate::StoreResult;
-use crate::instances::{StateChange, StateGuard, transition_statement};
 use crate::value::values;
 use crate::writes::{WriteTx, Writes};
 
@@ -20,6 +19,8 @@ pub struct ActionRow {
     pub user_id: String,
     /// "Error" when the action failed (Nova's message).
     pub message: Option<String>,
+    /// What its flow needs to resume (JSON).
+    pub args: Option<String>,
     pub start_time: i64,
     pub finish_time: Option<i64>,
     pub updated_at: i64,
@@ -35,6 +36,7 @@ impl FromRow<'_, AnyRow> for ActionRow {
             project_id: row.try_get("project_id")?,
             user_id: row.try_get("user_id")?,
             message: row.try_get("message")?,
+            args: row.try_get("args")?,
             start_time: row.try_get("start_time")?,
             finish_time: row.try_get("finish_time")?,
             updated_at: row.try_get("updated_at")?,
@@ -77,17 +79,25 @@ pub struct NewAction<'a> {
     pub action: &'a str,
     pub project_id: &'a str,
     pub user_id: &'a str,
+    /// JSON: what the action's flow needs to resume after a restart.
+    pub args: Option<&'a str>,
     pub now: i64,
 }
 
 /// The step of an action recorded with a state transition (see
-/// [`ActionRepo::transition`]).
+/// [`crate::instances::InstanceRepo::apply`]).
 #[derive(Clone, Copy, Debug)]
-pub enum Step<'a> {
-    /// A new action is accepted and its first event starts.
+pub enum ActionStep<'a> {
+    /// A new action is accepted; its first event, if any, starts.
     Accept {
         action: &'a NewAction<'a>,
-        event: &'a str,
+        event: Option<&'a str>,
+        host: &'a str,
+    },
+    /// A new action done at once: recorded with its events, all finished.
+    Record {
+        action: &'a NewAction<'a>,
+        events: &'a [&'a str],
         host: &'a str,
     },
     /// An event of a recorded action starts.
@@ -118,7 +128,7 @@ pub(crate) async fn insert_action(tx: &mut WriteTx, a: &NewAction<'_>) -> StoreR
         .await?;
     tx.execute(
         "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, \
-         user_id, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+         user_id, args, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         &values![
             id,
             a.instance_uuid,
@@ -126,6 +136,7 @@ pub(crate) async fn insert_action(tx: &mut WriteTx, a: &NewAction<'_>) -> StoreR
             a.action,
             a.project_id,
             a.user_id,
+            a.args,
             a.now
         ],
     )
@@ -133,7 +144,7 @@ pub(crate) async fn insert_action(tx: &mut WriteTx, a: &NewAction<'_>) -> StoreR
     Ok(id)
 }
 
-async fn finish_event(
+pub(crate) async fn finish_event(
     tx: &mut WriteTx,
     action_id: i64,
     event: &str,
@@ -153,6 +164,65 @@ async fn finish_event(
     )
     .await?;
     Ok(())
+}
+
+/// Records an action's step in a transaction; returns the action's id.
+pub(crate) async fn record_action_step(
+    tx: &mut WriteTx,
+    step: &ActionStep<'_>,
+    now: i64,
+) -> StoreResult<i64> {
+    Ok(match *step {
+        ActionStep::Accept {
+            action,
+            event,
+            host,
+        } => {
+            let id = insert_action(tx, action).await?;
+            if let Some(event) = event {
+                tx.execute(START_EVENT, &values![id, event, now, host])
+                    .await?;
+            }
+            id
+        }
+        ActionStep::Record {
+            action,
+            events,
+            host,
+        } => {
+            let id = insert_action(tx, action).await?;
+            for event in events {
+                tx.execute(START_EVENT, &values![id, *event, now, host])
+                    .await?;
+                finish_event(tx, id, event, None, now).await?;
+            }
+            if events.is_empty() {
+                tx.execute(
+                    "UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1",
+                    &values![id, now],
+                )
+                .await?;
+            }
+            id
+        }
+        ActionStep::Start {
+            action_id,
+            event,
+            host,
+        } => {
+            tx.execute(START_EVENT, &values![action_id, event, now, host])
+                .await?;
+            action_id
+        }
+        ActionStep::Finish {
+            action_id,
+            event,
+            error,
+        } => {
+            finish_event(tx, action_id, event, error, now).await?;
+            action_id
+        }
+    })
 }
 
 /// Queries over instance actions.
@@ -200,60 +270,6 @@ impl<'a> ActionRepo<'a> {
         let mut tx = self.writes.begin().await?;
         finish_event(&mut tx, action_id, event, error, now).await?;
         tx.commit().await
-    }
-
-    /// A state transition of an instance (as
-    /// [`crate::instances::InstanceRepo::transition`], without a flavor
-    /// change) and the step of its action, in one transaction: a server
-    /// never shows a task whose action was not recorded, and one commit
-    /// does for both. `Ok(Some(action id))` when the transition applied;
-    /// `Ok(None)` when the instance was not in a state `guard` allows —
-    /// then nothing is written, except that a [`Step::Finish`] is recorded
-    /// all the same (the work did end).
-    pub async fn transition(
-        &self,
-        uuid: &str,
-        guard: &StateGuard,
-        change: &StateChange,
-        now: i64,
-        step: Step<'_>,
-    ) -> StoreResult<Option<i64>> {
-        debug_assert!(change.flavor.is_none(), "flavor changes keep usage");
-        let mut tx = self.writes.begin().await?;
-        let statement = transition_statement(uuid, guard, change, now);
-        let applied = tx.execute(&statement.sql, &statement.binds).await? == 1;
-        let action_id = match step {
-            Step::Accept { .. } | Step::Start { .. } if !applied => return Ok(None),
-            Step::Accept {
-                action,
-                event,
-                host,
-            } => {
-                let id = insert_action(&mut tx, action).await?;
-                tx.execute(START_EVENT, &values![id, event, now, host])
-                    .await?;
-                id
-            }
-            Step::Start {
-                action_id,
-                event,
-                host,
-            } => {
-                tx.execute(START_EVENT, &values![action_id, event, now, host])
-                    .await?;
-                action_id
-            }
-            Step::Finish {
-                action_id,
-                event,
-                error,
-            } => {
-                finish_event(&mut tx, action_id, event, error, now).await?;
-                action_id
-            }
-        };
-        tx.commit().await?;
-        Ok(applied.then_some(action_id))
     }
 
     /// Marks an action without events finished.
@@ -327,6 +343,21 @@ impl<'a> ActionRepo<'a> {
         )
         .bind(instance_uuid)
         .bind(action)
+        .fetch_optional(self.pool)
+        .await?)
+    }
+
+    /// The newest unfinished action of a server, of any kind: the one
+    /// whose flow a task in flight belongs to.
+    pub async fn latest_unfinished_any(
+        &self,
+        instance_uuid: &str,
+    ) -> StoreResult<Option<ActionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND finish_time IS NULL \
+             ORDER BY start_time DESC, id DESC LIMIT 1",
+        )
+        .bind(instance_uuid)
         .fetch_optional(self.pool)
         .await?)
     }

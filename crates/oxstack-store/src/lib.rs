@@ -210,14 +210,19 @@ impl Store {
     }
 
     /// Tells the agent of compute `host` that server `uuid` has work
-    /// accepted here. Only PostgreSQL deployments have agents in other
-    /// processes; on SQLite every host runs in this one, so this does
-    /// nothing.
-    pub async fn wake(&self, host: &str, uuid: &str) -> StoreResult<()> {
+    /// accepted here, with the request's `secret` (a password it hands to
+    /// the hypervisor: carried in the notification only, never stored).
+    /// Only PostgreSQL deployments have agents in other processes; on
+    /// SQLite every host runs in this one, so this does nothing.
+    pub async fn wake(&self, host: &str, uuid: &str, secret: Option<&str>) -> StoreResult<()> {
         if self.backend == Backend::Postgres {
+            let payload = match secret {
+                Some(secret) => format!("{host} {uuid} {secret}"),
+                None => format!("{host} {uuid}"),
+            };
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(WAKE_CHANNEL)
-                .bind(format!("{host} {uuid}"))
+                .bind(payload)
                 .execute(&self.pool)
                 .await?;
         }
@@ -236,7 +241,7 @@ impl Store {
 
     /// Migration records.
     pub fn migrations(&self) -> migrations::MigrationRepo<'_> {
-        migrations::MigrationRepo::new(&self.pool)
+        migrations::MigrationRepo::new(&self.pool, self.writes())
     }
 
     /// Floating addresses.
@@ -314,17 +319,29 @@ pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<S
 /// Wake-ups for compute hosts, from [`Store::listen_wakes`].
 pub struct Wakes(sqlx::postgres::PgListener);
 
+/// One wake-up: a server with work for a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wake {
+    pub host: String,
+    pub uuid: String,
+    pub secret: Option<String>,
+}
+
 impl Wakes {
-    /// The next wake-up as `(host, server uuid)`; `Ok(None)` when the
-    /// connection was lost and re-established, so that wake-ups may have
-    /// been missed.
-    pub async fn next(&mut self) -> StoreResult<Option<(String, String)>> {
+    /// The next wake-up; `Ok(None)` when the connection was lost and
+    /// re-established, so that wake-ups may have been missed.
+    pub async fn next(&mut self) -> StoreResult<Option<Wake>> {
         loop {
             let Some(note) = self.0.try_recv().await? else {
                 return Ok(None);
             };
-            if let Some((host, uuid)) = note.payload().split_once(' ') {
-                return Ok(Some((host.to_owned(), uuid.to_owned())));
+            let mut parts = note.payload().splitn(3, ' ');
+            if let (Some(host), Some(uuid)) = (parts.next(), parts.next()) {
+                return Ok(Some(Wake {
+                    host: host.to_owned(),
+                    uuid: uuid.to_owned(),
+                    secret: parts.next().map(str::to_owned),
+                }));
             }
         }
     }

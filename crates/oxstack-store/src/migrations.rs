@@ -6,6 +6,8 @@ use sqlx::{FromRow, Row};
 
 use crate::direct::bind_all;
 use crate::value::SqlValue;
+use crate::value::values;
+use crate::writes::{WriteTx, Writes};
 use crate::{StoreError, StoreResult};
 
 /// One migration.
@@ -78,50 +80,18 @@ pub struct MigrationQuery {
 /// Queries over migrations.
 pub struct MigrationRepo<'a> {
     pool: &'a AnyPool,
+    writes: Writes<'a>,
 }
 
 impl<'a> MigrationRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, writes: Writes<'a>) -> Self {
+        Self { pool, writes }
     }
 
     /// Records a migration; returns it with its assigned id.
     pub async fn insert(&self, m: &MigrationRow) -> StoreResult<MigrationRow> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ('migrations', 0) ON CONFLICT (name) DO NOTHING",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let id: i64 = sqlx::query_scalar(
-            "UPDATE counters SET value = value + 1 WHERE name = 'migrations' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO migrations (id, uuid, instance_uuid, migration_type, status, source_compute, \
-             dest_compute, source_node, dest_node, dest_host, old_instance_type_id, new_instance_type_id, \
-             project_id, user_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(id)
-        .bind(&m.uuid)
-        .bind(&m.instance_uuid)
-        .bind(&m.migration_type)
-        .bind(&m.status)
-        .bind(m.source_compute.as_deref())
-        .bind(m.dest_compute.as_deref())
-        .bind(m.source_node.as_deref())
-        .bind(m.dest_node.as_deref())
-        .bind(m.dest_host.as_deref())
-        .bind(m.old_instance_type_id)
-        .bind(m.new_instance_type_id)
-        .bind(&m.project_id)
-        .bind(&m.user_id)
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = self.writes.begin().await?;
+        let id = insert_migration(&mut tx, m).await?;
         tx.commit().await?;
         Ok(MigrationRow { id, ..m.clone() })
     }
@@ -135,17 +105,10 @@ impl<'a> MigrationRepo<'a> {
         to: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
-        let sql = format!(
-            "UPDATE migrations SET status = $2, updated_at = $3 WHERE id = (SELECT MAX(id) FROM migrations \
-             WHERE instance_uuid = $1 AND status IN ({}))",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(&sql).bind(instance_uuid).bind(to).bind(now);
-        for status in from {
-            query = query.bind(*status);
-        }
-        Ok(query.execute(self.pool).await?.rows_affected() > 0)
+        let mut tx = self.writes.begin().await?;
+        let done = advance_migration(&mut tx, instance_uuid, from, to, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Migrations, newest first; `Err(NotFound)` for an unknown marker.
@@ -218,4 +181,61 @@ impl<'a> MigrationRepo<'a> {
             .map(MigrationRow::from_row)
             .collect::<sqlx::Result<_>>()?)
     }
+}
+
+/// Records a migration in a transaction; returns its id.
+pub(crate) async fn insert_migration(tx: &mut WriteTx, m: &MigrationRow) -> StoreResult<i64> {
+    let (id,): (i64,) = tx
+        .fetch_one(
+            "INSERT INTO counters (name, value) VALUES ('migrations', 1) \
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+            &[],
+        )
+        .await?;
+    tx.execute(
+        "INSERT INTO migrations (id, uuid, instance_uuid, migration_type, status, source_compute, \
+         dest_compute, source_node, dest_node, dest_host, old_instance_type_id, new_instance_type_id, \
+         project_id, user_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        &values![
+            id,
+            &m.uuid,
+            &m.instance_uuid,
+            &m.migration_type,
+            &m.status,
+            m.source_compute.as_deref(),
+            m.dest_compute.as_deref(),
+            m.source_node.as_deref(),
+            m.dest_node.as_deref(),
+            m.dest_host.as_deref(),
+            m.old_instance_type_id,
+            m.new_instance_type_id,
+            &m.project_id,
+            &m.user_id,
+            m.created_at,
+            m.updated_at
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Moves the newest migration of a server in one of `from` to `to`, in a
+/// transaction; `false` when it has none in those statuses.
+pub(crate) async fn advance_migration(
+    tx: &mut WriteTx,
+    instance_uuid: &str,
+    from: &[&str],
+    to: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE migrations SET status = $2, updated_at = $3 WHERE id = (SELECT MAX(id) FROM migrations \
+         WHERE instance_uuid = $1 AND status IN ({}))",
+        placeholders.join(", ")
+    );
+    let mut binds = values![instance_uuid, to, now].to_vec();
+    binds.extend(from.iter().map(|s| SqlValue::from(*s)));
+    Ok(tx.execute(&sql, &binds).await? > 0)
 }

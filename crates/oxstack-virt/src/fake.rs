@@ -1,14 +1,21 @@
 //! The fake driver: guests are entries in a map, each operation can be
 //! slowed down (to observe transient task states) or made to fail (to
-//! exercise ERROR paths), like Nova's `fake` driver and its failing variants.
+//! exercise ERROR paths), like Nova's `fake` driver and its failing
+//! variants. It keeps what each operation was given (the guest's spec, a
+//! password, a rescue image), so tests can check what reached the
+//! hypervisor.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
-use crate::{Driver, DriverError, GuestSpec, HostResources, Operation, PowerState};
+use crate::{
+    Capabilities, DiskSnapshot, Driver, DriverError, GuestSpec, HostResources, Operation,
+    PowerState, RebootKind, RescueSpec, SnapshotData, qcow2,
+};
 
 /// How the fake hypervisor behaves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,12 +26,38 @@ pub struct FakeSettings {
     pub fail: HashSet<Operation>,
 }
 
+/// What the fake hypervisor knows of one guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeGuest {
+    pub power: PowerState,
+    /// The spec it was last started, resized or received with.
+    pub spec: GuestSpec,
+    /// The password last set (at spawn or by `set_admin_password`).
+    pub admin_password: Option<String>,
+    /// The rescue it runs, while rescued.
+    pub rescue: Option<RescueSpec>,
+    /// Reboots so far, soft and hard.
+    pub reboots: (u32, u32),
+}
+
+impl FakeGuest {
+    fn new(spec: &GuestSpec, power: PowerState) -> Self {
+        Self {
+            power,
+            spec: spec.clone(),
+            admin_password: spec.admin_password.clone(),
+            rescue: None,
+            reboots: (0, 0),
+        }
+    }
+}
+
 /// An in-memory hypervisor.
 #[derive(Debug)]
 pub struct FakeDriver {
     node: String,
     settings: FakeSettings,
-    guests: Mutex<HashMap<String, PowerState>>,
+    guests: Mutex<HashMap<String, FakeGuest>>,
 }
 
 impl FakeDriver {
@@ -34,6 +67,11 @@ impl FakeDriver {
             settings,
             guests: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What the hypervisor knows of a guest.
+    pub fn guest(&self, uuid: &str) -> Option<FakeGuest> {
+        self.guests().get(uuid).cloned()
     }
 
     async fn perform(&self, op: Operation) -> Result<(), DriverError> {
@@ -48,12 +86,48 @@ impl FakeDriver {
         Ok(())
     }
 
-    fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, PowerState>> {
+    fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, FakeGuest>> {
         // A panic while holding the lock cannot leave the map inconsistent
-        // (every critical section is a single insert/remove/get).
+        // (every critical section is a single map operation or field write).
         self.guests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes a guest known by its spec; one the fake hypervisor does not
+    /// know (lost with a restart of the process) is recreated, as a real
+    /// host keeps its disks.
+    fn update(&self, spec: &GuestSpec, change: impl FnOnce(&mut FakeGuest)) {
+        let mut guests = self.guests();
+        let guest = guests
+            .entry(spec.uuid.clone())
+            .or_insert_with(|| FakeGuest::new(spec, PowerState::Running));
+        guest.spec = spec.clone();
+        change(guest);
+    }
+
+    /// Changes a guest known by its id (recreated as [`Self::update`]).
+    fn update_id(&self, uuid: &str, change: impl FnOnce(&mut FakeGuest)) {
+        let spec = GuestSpec {
+            uuid: uuid.to_owned(),
+            ..GuestSpec::default()
+        };
+        let mut guests = self.guests();
+        let guest = guests
+            .entry(uuid.to_owned())
+            .or_insert_with(|| FakeGuest::new(&spec, PowerState::Running));
+        change(guest);
+    }
+
+    async fn set_power(
+        &self,
+        uuid: &str,
+        op: Operation,
+        power: PowerState,
+    ) -> Result<(), DriverError> {
+        self.perform(op).await?;
+        self.update_id(uuid, |g| g.power = power);
+        Ok(())
     }
 }
 
@@ -74,9 +148,16 @@ impl Driver for FakeDriver {
         }
     }
 
-    async fn spawn(&self, spec: &GuestSpec) -> Result<(), DriverError> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn spawn(&self, guest: &GuestSpec) -> Result<(), DriverError> {
         self.perform(Operation::Spawn).await?;
-        self.guests().insert(spec.uuid.clone(), PowerState::Running);
+        self.guests().insert(
+            guest.uuid.clone(),
+            FakeGuest::new(guest, PowerState::Running),
+        );
         Ok(())
     }
 
@@ -86,28 +167,105 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
-    async fn send_guest(&self, uuid: &str) -> Result<(), DriverError> {
-        self.operate(uuid, Operation::Migrate).await
+    async fn power_off(&self, uuid: &str, _timeout: Duration) -> Result<(), DriverError> {
+        self.set_power(uuid, Operation::PowerOff, PowerState::Shutdown)
+            .await
     }
 
-    async fn receive_guest(&self, spec: &GuestSpec, power: PowerState) -> Result<(), DriverError> {
-        self.guests().insert(spec.uuid.clone(), power);
+    async fn power_on(&self, guest: &GuestSpec) -> Result<(), DriverError> {
+        self.perform(Operation::PowerOn).await?;
+        self.update(guest, |g| g.power = PowerState::Running);
         Ok(())
     }
 
-    async fn operate(&self, uuid: &str, op: Operation) -> Result<(), DriverError> {
-        self.perform(op).await?;
-        match op.resulting_power() {
-            Some(PowerState::NoState) => {
-                self.guests().remove(uuid);
+    async fn reboot(&self, guest: &GuestSpec, kind: RebootKind) -> Result<(), DriverError> {
+        self.perform(Operation::Reboot).await?;
+        self.update(guest, |g| {
+            g.power = PowerState::Running;
+            match kind {
+                RebootKind::Soft => g.reboots.0 += 1,
+                RebootKind::Hard => g.reboots.1 += 1,
             }
-            // A guest the fake hypervisor does not know (lost with a restart
-            // of the process) is recreated, as a real host keeps its disks.
-            Some(state) => {
-                self.guests().insert(uuid.to_owned(), state);
-            }
-            None => {}
-        }
+        });
+        Ok(())
+    }
+
+    async fn pause(&self, uuid: &str) -> Result<(), DriverError> {
+        self.set_power(uuid, Operation::Pause, PowerState::Paused)
+            .await
+    }
+
+    async fn unpause(&self, uuid: &str) -> Result<(), DriverError> {
+        self.set_power(uuid, Operation::Unpause, PowerState::Running)
+            .await
+    }
+
+    async fn suspend(&self, uuid: &str) -> Result<(), DriverError> {
+        self.set_power(uuid, Operation::Suspend, PowerState::Suspended)
+            .await
+    }
+
+    async fn resume(&self, guest: &GuestSpec) -> Result<(), DriverError> {
+        self.perform(Operation::Resume).await?;
+        self.update(guest, |g| g.power = PowerState::Running);
+        Ok(())
+    }
+
+    async fn rescue(&self, guest: &GuestSpec, rescue: &RescueSpec) -> Result<(), DriverError> {
+        self.perform(Operation::Rescue).await?;
+        self.update(guest, |g| {
+            g.power = PowerState::Running;
+            g.rescue = Some(rescue.clone());
+        });
+        Ok(())
+    }
+
+    async fn unrescue(&self, guest: &GuestSpec) -> Result<(), DriverError> {
+        self.perform(Operation::Unrescue).await?;
+        self.update(guest, |g| {
+            g.power = PowerState::Running;
+            g.rescue = None;
+        });
+        Ok(())
+    }
+
+    async fn set_admin_password(&self, uuid: &str, password: &str) -> Result<(), DriverError> {
+        self.perform(Operation::SetAdminPassword).await?;
+        self.update_id(uuid, |g| g.admin_password = Some(password.to_owned()));
+        Ok(())
+    }
+
+    async fn trigger_crash_dump(&self, _uuid: &str) -> Result<(), DriverError> {
+        self.perform(Operation::TriggerCrashDump).await
+    }
+
+    /// An empty qcow2 of the guest's root size: the fake guest wrote
+    /// nothing to its disk.
+    async fn snapshot(&self, uuid: &str) -> Result<DiskSnapshot, DriverError> {
+        self.perform(Operation::Snapshot).await?;
+        let root_gb = self.guest(uuid).map_or(0, |g| g.spec.flavor.root_gb);
+        let disk = qcow2::empty(u64::try_from(root_gb).unwrap_or(0) << 30);
+        Ok(DiskSnapshot {
+            disk_format: "qcow2".into(),
+            data: SnapshotData::InMemory(Bytes::from(disk)),
+        })
+    }
+
+    async fn resize(&self, guest: &GuestSpec) -> Result<(), DriverError> {
+        self.perform(Operation::Resize).await?;
+        self.update(guest, |_| {});
+        Ok(())
+    }
+
+    async fn send_guest(&self, uuid: &str, _destination: &str) -> Result<(), DriverError> {
+        self.perform(Operation::Migrate).await?;
+        self.guests().remove(uuid);
+        Ok(())
+    }
+
+    async fn receive_guest(&self, guest: &GuestSpec, power: PowerState) -> Result<(), DriverError> {
+        self.guests()
+            .insert(guest.uuid.clone(), FakeGuest::new(guest, power));
         Ok(())
     }
 
@@ -132,23 +290,27 @@ impl Driver for FakeDriver {
     async fn power_state(&self, uuid: &str) -> PowerState {
         self.guests()
             .get(uuid)
-            .copied()
-            .unwrap_or(PowerState::NoState)
+            .map_or(PowerState::NoState, |g| g.power)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GuestFlavor;
 
     fn spec() -> GuestSpec {
         GuestSpec {
             uuid: "u1".into(),
             name: "instance-00000001".into(),
-            vcpus: 1,
-            memory_mb: 512,
-            root_gb: 1,
-            image_id: "img".into(),
+            flavor: GuestFlavor {
+                vcpus: 1,
+                memory_mb: 512,
+                root_gb: 1,
+                ..GuestFlavor::default()
+            },
+            admin_password: Some("secret".into()),
+            ..GuestSpec::default()
         }
     }
 
@@ -157,8 +319,37 @@ mod tests {
         let driver = FakeDriver::new("node1", FakeSettings::default());
         driver.spawn(&spec()).await.expect("spawn");
         assert_eq!(driver.power_state("u1").await, PowerState::Running);
+        assert_eq!(
+            driver.guest("u1").and_then(|g| g.admin_password).as_deref(),
+            Some("secret")
+        );
         driver.destroy("u1").await.expect("destroy");
         assert_eq!(driver.power_state("u1").await, PowerState::NoState);
+    }
+
+    #[tokio::test]
+    async fn operations_keep_what_they_were_given() {
+        let driver = FakeDriver::new("node1", FakeSettings::default());
+        driver.spawn(&spec()).await.expect("spawn");
+        driver
+            .set_admin_password("u1", "new-password")
+            .await
+            .expect("password");
+        let rescue = RescueSpec {
+            password: Some("rescue-pw".into()),
+            ..RescueSpec::default()
+        };
+        driver.rescue(&spec(), &rescue).await.expect("rescue");
+        let guest = driver.guest("u1").expect("known");
+        assert_eq!(guest.admin_password.as_deref(), Some("new-password"));
+        assert_eq!(guest.rescue, Some(rescue));
+        driver.unrescue(&spec()).await.expect("unrescue");
+        assert_eq!(driver.guest("u1").expect("known").rescue, None);
+        let snapshot = driver.snapshot("u1").await.expect("snapshot");
+        let SnapshotData::InMemory(bytes) = snapshot.data else {
+            panic!("in memory");
+        };
+        assert_eq!(qcow2::virtual_size(&bytes), Some(1 << 30));
     }
 
     #[tokio::test]
@@ -166,7 +357,7 @@ mod tests {
         let source = FakeDriver::new("node1", FakeSettings::default());
         let dest = FakeDriver::new("node2", FakeSettings::default());
         source.spawn(&spec()).await.expect("spawn");
-        source.send_guest("u1").await.expect("send");
+        source.send_guest("u1", "node2").await.expect("send");
         dest.receive_guest(&spec(), PowerState::Paused)
             .await
             .expect("receive");

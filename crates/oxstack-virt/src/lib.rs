@@ -1,10 +1,17 @@
 //! Hypervisor drivers. The compute manager drives every server through the
-//! one [`Driver`] trait, so the build/delete flows (and later each action)
-//! are written once whatever runs the guests: the [`fake::FakeDriver`]
-//! simulates a hypervisor in memory for tests and CI; a qemu driver will run
-//! real VMs. Drivers know nothing of projects, quotas or policy.
+//! one [`Driver`] trait, so each flow is written once whatever runs the
+//! guests: the [`fake::FakeDriver`] simulates a hypervisor in memory for
+//! tests and CI; a qemu driver runs real VMs. Each operation receives what
+//! a real hypervisor needs to carry it out (the guest's flavor, image,
+//! key, user data, addresses, a password, a rescue image); drivers know
+//! nothing of projects, quotas or policy.
 
 pub mod fake;
+pub mod qcow2;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -41,7 +48,8 @@ impl PowerState {
     }
 }
 
-/// Every operation a driver performs, as named in fault-injection settings.
+/// Every operation of the trait that can be slowed down or made to fail,
+/// by the name fault-injection settings use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {
     Spawn,
@@ -57,12 +65,14 @@ pub enum Operation {
     Unrescue,
     SetAdminPassword,
     TriggerCrashDump,
+    Snapshot,
+    Resize,
     /// Sending a guest to another host (live or cold migration).
     Migrate,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 16] = [
         Self::Spawn,
         Self::Destroy,
         Self::PowerOff,
@@ -76,6 +86,8 @@ impl Operation {
         Self::Unrescue,
         Self::SetAdminPassword,
         Self::TriggerCrashDump,
+        Self::Snapshot,
+        Self::Resize,
         Self::Migrate,
     ];
 
@@ -94,6 +106,8 @@ impl Operation {
             Self::Unrescue => "unrescue",
             Self::SetAdminPassword => "set_admin_password",
             Self::TriggerCrashDump => "trigger_crash_dump",
+            Self::Snapshot => "snapshot",
+            Self::Resize => "resize",
             Self::Migrate => "migrate",
         }
     }
@@ -101,34 +115,93 @@ impl Operation {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|op| op.name() == name)
     }
-
-    /// The power state a guest is in after the operation succeeded; `None`
-    /// for operations that leave it alone.
-    pub fn resulting_power(self) -> Option<PowerState> {
-        match self {
-            Self::Spawn | Self::PowerOn | Self::Reboot | Self::Unpause | Self::Resume => {
-                Some(PowerState::Running)
-            }
-            Self::Rescue | Self::Unrescue => Some(PowerState::Running),
-            Self::PowerOff => Some(PowerState::Shutdown),
-            Self::Pause => Some(PowerState::Paused),
-            Self::Suspend => Some(PowerState::Suspended),
-            Self::Destroy | Self::Migrate => Some(PowerState::NoState),
-            Self::SetAdminPassword | Self::TriggerCrashDump => None,
-        }
-    }
 }
 
-/// What a driver needs to know to start a guest.
+/// The size of a guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestFlavor {
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub swap_mb: i64,
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+/// The image a guest boots from (empty id: booted from a volume).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestImage {
+    pub id: String,
+    /// What the image says of the guest (`hw_*`, `os_*`, `kernel_id`, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A public key to put into the guest.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestKey {
+    pub name: String,
+    pub public_key: String,
+}
+
+/// One network interface of a guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestNic {
+    pub network_id: String,
+    pub mac: String,
+    /// Its fixed addresses, IPv4 first.
+    pub addresses: Vec<String>,
+}
+
+/// Everything a driver needs to create, start or move a guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestSpec {
     pub uuid: String,
     /// The hypervisor's name for the guest (`instance-0000002a`).
     pub name: String,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub root_gb: i64,
-    pub image_id: String,
+    pub hostname: String,
+    pub flavor: GuestFlavor,
+    pub image: GuestImage,
+    pub key: Option<GuestKey>,
+    /// Base64, as the user gave it.
+    pub user_data: Option<String>,
+    /// The password to set at first boot (only when a request gave or
+    /// generated one; never stored).
+    pub admin_password: Option<String>,
+    pub nics: Vec<GuestNic>,
+    pub metadata: BTreeMap<String, String>,
+    pub config_drive: bool,
+    pub availability_zone: Option<String>,
+}
+
+/// A soft (ACPI) or hard (reset) reboot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebootKind {
+    Soft,
+    Hard,
+}
+
+/// How to rescue a guest: the image to boot instead, with the guest's own
+/// disk attached, and the password of the rescue system.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RescueSpec {
+    pub image: GuestImage,
+    pub password: Option<String>,
+}
+
+/// A copy of a guest's disk, for an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskSnapshot {
+    /// `qcow2`, `raw`, ...
+    pub disk_format: String,
+    pub data: SnapshotData,
+}
+
+/// Where a snapshot's bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotData {
+    InMemory(bytes::Bytes),
+    /// A file the caller uploads, then removes.
+    File(PathBuf),
 }
 
 /// What a host offers, as its hypervisor reports it.
@@ -143,6 +216,34 @@ pub struct HostResources {
     pub hypervisor_version: i64,
 }
 
+/// What a driver can do (Nova's driver `capabilities`): an operation it
+/// lacks is refused by the API before anything changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub rescue: bool,
+    pub suspend: bool,
+    pub set_admin_password: bool,
+    pub trigger_crash_dump: bool,
+    pub snapshot: bool,
+    pub resize: bool,
+    pub live_migration: bool,
+    pub console_output: bool,
+}
+
+impl Capabilities {
+    /// Every operation.
+    pub const ALL: Self = Self {
+        rescue: true,
+        suspend: true,
+        set_admin_password: true,
+        trigger_crash_dump: true,
+        snapshot: true,
+        resize: true,
+        live_migration: true,
+        console_output: true,
+    };
+}
+
 /// A failed driver operation; the message is shown in the server's fault.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -150,7 +251,10 @@ pub struct DriverError {
     pub message: String,
 }
 
-/// The hypervisor operations of one compute host.
+/// The hypervisor operations of one compute host. Every operation on an
+/// existing guest takes its spec or id; operations that create a guest
+/// (spawn, receive) are idempotent, so an interrupted flow can run them
+/// again after a restart.
 #[async_trait]
 pub trait Driver: Send + Sync + std::fmt::Debug {
     /// The hypervisor's node name (`OS-EXT-SRV-ATTR:hypervisor_hostname`).
@@ -159,25 +263,60 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// What this host offers.
     fn resources(&self) -> HostResources;
 
-    /// Creates and starts a guest; idempotent, so an interrupted build can
-    /// simply be run again.
-    async fn spawn(&self, spec: &GuestSpec) -> Result<(), DriverError>;
+    /// What this driver can do.
+    fn capabilities(&self) -> Capabilities;
 
-    /// Stops and removes a guest; a missing guest is not an error.
+    /// Creates and starts a guest.
+    async fn spawn(&self, guest: &GuestSpec) -> Result<(), DriverError>;
+
+    /// Stops and removes a guest and its disks; a missing guest is not an
+    /// error.
     async fn destroy(&self, uuid: &str) -> Result<(), DriverError>;
 
-    /// The source side of a move to another host: the guest is copied
-    /// there (running, for a live migration; powered off, for a cold one)
-    /// and leaves this host.
-    async fn send_guest(&self, uuid: &str) -> Result<(), DriverError>;
+    /// Shuts a guest down: cleanly within `timeout`, then forcibly.
+    async fn power_off(&self, uuid: &str, timeout: Duration) -> Result<(), DriverError>;
+
+    /// Starts a stopped guest.
+    async fn power_on(&self, guest: &GuestSpec) -> Result<(), DriverError>;
+
+    async fn reboot(&self, guest: &GuestSpec, kind: RebootKind) -> Result<(), DriverError>;
+
+    async fn pause(&self, uuid: &str) -> Result<(), DriverError>;
+
+    async fn unpause(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// Saves the guest's memory and stops it.
+    async fn suspend(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// Restores a suspended guest.
+    async fn resume(&self, guest: &GuestSpec) -> Result<(), DriverError>;
+
+    /// Boots the rescue image with the guest's disk attached.
+    async fn rescue(&self, guest: &GuestSpec, rescue: &RescueSpec) -> Result<(), DriverError>;
+
+    /// Boots the guest from its own disk again.
+    async fn unrescue(&self, guest: &GuestSpec) -> Result<(), DriverError>;
+
+    async fn set_admin_password(&self, uuid: &str, password: &str) -> Result<(), DriverError>;
+
+    /// Injects an NMI so the guest's kernel dumps its memory.
+    async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), DriverError>;
+
+    /// A consistent copy of the guest's root disk.
+    async fn snapshot(&self, uuid: &str) -> Result<DiskSnapshot, DriverError>;
+
+    /// Gives the guest (staying on this host) the flavor of `guest`, in
+    /// the power state it had; also used to revert a resize.
+    async fn resize(&self, guest: &GuestSpec) -> Result<(), DriverError>;
+
+    /// The source side of a move to host `destination`: the guest is
+    /// copied there (running, for a live migration; powered off, for a
+    /// cold one) and leaves this host.
+    async fn send_guest(&self, uuid: &str, destination: &str) -> Result<(), DriverError>;
 
     /// The destination side of a move: the guest sent by another host
-    /// starts here in `power` state.
-    async fn receive_guest(&self, spec: &GuestSpec, power: PowerState) -> Result<(), DriverError>;
-
-    /// Performs a lifecycle operation on an existing guest (power off/on,
-    /// reboot, pause, suspend, rescue, password, crash dump, ...).
-    async fn operate(&self, uuid: &str, op: Operation) -> Result<(), DriverError>;
+    /// starts here in `power` state, with the flavor of `guest`.
+    async fn receive_guest(&self, guest: &GuestSpec, power: PowerState) -> Result<(), DriverError>;
 
     /// The guest's console log, the last `lines` lines if given.
     async fn console_output(&self, uuid: &str, lines: Option<usize>)

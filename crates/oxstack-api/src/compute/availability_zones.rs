@@ -25,7 +25,7 @@ async fn zones(state: &AppState, detailed: bool) -> Result<Zones, NovaError> {
     let mut hosts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for s in services.iter().filter(|s| !s.disabled) {
         let service = json!({"nova-compute": {
-            "available": compute.service_is_up(s),
+            "available": s.up,
             "active": true,
             "updated_at": naive_time(Some(s.updated_at)),
         }});

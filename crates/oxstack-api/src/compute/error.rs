@@ -89,6 +89,14 @@ impl From<ComputeError> for NovaError {
             ComputeError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
             ComputeError::Invalid(m) => Self::bad_request(m),
             ComputeError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
+            ComputeError::NotImplemented(m) => Self::new(StatusCode::NOT_IMPLEMENTED, m),
+            ComputeError::Internal(m) => {
+                tracing::error!(error = %m, "compute inconsistency");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Unexpected API Error. Please contact the administrator",
+                )
+            }
             ComputeError::Store(e) => {
                 tracing::error!(error = %e, "compute store failure");
                 Self::new(

@@ -40,7 +40,10 @@ fn view(req: &Req, h: &Hypervisor, detail: bool, servers: &Servers) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), id_of(req, h));
     out.insert("hypervisor_hostname".into(), json!(s.node));
-    out.insert("state".into(), json!(if h.up { "up" } else { "down" }));
+    out.insert(
+        "state".into(),
+        json!(if h.service.up { "up" } else { "down" }),
+    );
     let status = if s.disabled { "disabled" } else { "enabled" };
     out.insert("status".into(), json!(status));
     if detail {
@@ -285,7 +288,7 @@ pub async fn show_hypervisor_uptime(
     }
     req.authorize("os_compute_api:os-hypervisors:uptime", Rule::Admin)?;
     let h = find(&state, &req, &id).await?;
-    if !h.up {
+    if !h.service.up {
         return Err(NovaError::bad_request(format!(
             "Compute service of {} is unavailable at this time.",
             h.service.host

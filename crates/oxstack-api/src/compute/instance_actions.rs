@@ -5,9 +5,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use oxstack_compute::model::{ActionEvent, InstanceAction};
 use oxstack_compute::servers::instance_actions::ActionListing;
 use oxstack_identity::Rule;
-use oxstack_store::instance_actions::{ActionRow, EventRow};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha224};
 
@@ -19,7 +19,7 @@ use super::servers::views::{caller, naive_time};
 use crate::AppState;
 use crate::envelope::envelope;
 
-fn action(req: &Req, a: &ActionRow) -> Map<String, Value> {
+fn action(req: &Req, a: &InstanceAction) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("action".into(), json!(a.action));
     out.insert("instance_uuid".into(), json!(a.instance_uuid));
@@ -34,7 +34,7 @@ fn action(req: &Req, a: &ActionRow) -> Map<String, Value> {
     out
 }
 
-fn event(req: &Req, project_id: &str, e: &EventRow) -> Value {
+fn event(req: &Req, project_id: &str, e: &ActionEvent) -> Value {
     let admin = req.ctx.is_admin();
     let mut out = Map::new();
     out.insert("event".into(), json!(e.event));

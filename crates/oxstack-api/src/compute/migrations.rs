@@ -5,8 +5,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use oxstack_compute::model::{Migration, MigrationStatus, MigrationType};
+use oxstack_compute::servers::MigrationFilter;
 use oxstack_identity::Rule;
-use oxstack_store::migrations::{MigrationQuery, MigrationRow};
 use serde_json::{Map, Value, json};
 
 use super::error::NovaError;
@@ -17,7 +18,7 @@ use super::servers::views::{caller, naive_time};
 use crate::AppState;
 use crate::envelope::envelope;
 
-fn common(req: &Req, m: &MigrationRow, out: &mut Map<String, Value>) {
+fn common(req: &Req, m: &Migration, out: &mut Map<String, Value>) {
     out.insert("created_at".into(), naive_time(Some(m.created_at)));
     out.insert("dest_compute".into(), json!(m.dest_compute));
     out.insert("dest_host".into(), json!(m.dest_host));
@@ -25,7 +26,7 @@ fn common(req: &Req, m: &MigrationRow, out: &mut Map<String, Value>) {
     out.insert("id".into(), json!(m.id));
     out.insert("source_compute".into(), json!(m.source_compute));
     out.insert("source_node".into(), json!(m.source_node));
-    out.insert("status".into(), json!(m.status));
+    out.insert("status".into(), json!(m.status.as_str()));
     out.insert("updated_at".into(), naive_time(Some(m.updated_at)));
     if req.at_least(59) {
         out.insert("uuid".into(), json!(m.uuid));
@@ -36,16 +37,19 @@ fn common(req: &Req, m: &MigrationRow, out: &mut Map<String, Value>) {
     }
 }
 
-fn migration(req: &Req, m: &MigrationRow) -> Value {
+fn migration(req: &Req, m: &Migration) -> Value {
     let mut out = Map::new();
     common(req, m, &mut out);
     out.insert("instance_uuid".into(), json!(m.instance_uuid));
-    out.insert("new_instance_type_id".into(), json!(m.new_instance_type_id));
-    out.insert("old_instance_type_id".into(), json!(m.old_instance_type_id));
+    out.insert("new_instance_type_id".into(), json!(m.new_flavor_seq));
+    out.insert("old_instance_type_id".into(), json!(m.old_flavor_seq));
     if req.at_least(23) {
-        out.insert("migration_type".into(), json!(m.migration_type));
-        let in_progress = matches!(m.status.as_str(), "queued" | "preparing" | "running");
-        if m.migration_type == "live-migration" && in_progress {
+        out.insert("migration_type".into(), json!(m.migration_type.as_str()));
+        let in_progress = matches!(
+            m.status,
+            MigrationStatus::Queued | MigrationStatus::Preparing | MigrationStatus::Running
+        );
+        if m.migration_type == MigrationType::LiveMigration && in_progress {
             out.insert(
                 "links".into(),
                 req.links(
@@ -113,7 +117,7 @@ pub async fn list_migrations(
         )?;
     }
     let paged = req.at_least(59);
-    let mut q = MigrationQuery {
+    let mut q = MigrationFilter {
         instance_uuid: req.param("instance_uuid").map(str::to_owned),
         status: req.param("status").map(str::to_owned),
         host: req.param("host").map(str::to_owned),
@@ -124,7 +128,7 @@ pub async fn list_migrations(
             .map(str::to_owned),
         project_id,
         user_id: req.param("user_id").map(str::to_owned),
-        ..MigrationQuery::default()
+        ..MigrationFilter::default()
     };
     if paged {
         let (limit, marker) = limit_and_marker(&req)?;
@@ -157,7 +161,7 @@ pub async fn list_migrations(
 }
 
 /// A migration as `/servers/{id}/migrations` shows it.
-fn server_migration_view(req: &Req, m: &MigrationRow) -> Value {
+fn server_migration_view(req: &Req, m: &Migration) -> Value {
     let mut out = Map::new();
     common(req, m, &mut out);
     out.insert("server_uuid".into(), json!(m.instance_uuid));

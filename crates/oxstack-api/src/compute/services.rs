@@ -6,9 +6,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use oxstack_compute::Compute;
+use oxstack_compute::model::{ComputeService, ServiceUpdate};
 use oxstack_identity::Rule;
-use oxstack_store::services::{ServiceChange, ServiceRow};
 use serde_json::{Map, Value, json};
 
 use super::error::NovaError;
@@ -24,7 +23,7 @@ fn reason_schema() -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": 255})
 }
 
-fn view(req: &Req, compute: &Compute, s: &ServiceRow) -> Value {
+fn view(req: &Req, s: &ComputeService) -> Value {
     let mut out = Map::new();
     out.insert("binary".into(), json!(BINARY));
     out.insert("disabled_reason".into(), json!(s.disabled_reason));
@@ -35,11 +34,7 @@ fn view(req: &Req, compute: &Compute, s: &ServiceRow) -> Value {
         json!(s.id)
     };
     out.insert("id".into(), id);
-    let state = if compute.service_is_up(s) {
-        "up"
-    } else {
-        "down"
-    };
+    let state = if s.up { "up" } else { "down" };
     out.insert("state".into(), json!(state));
     let status = if s.disabled { "disabled" } else { "enabled" };
     out.insert("status".into(), json!(status));
@@ -65,7 +60,7 @@ pub async fn list_services(
         .iter()
         .filter(|s| host.is_none_or(|h| s.host == h))
         .filter(|_| binary.is_none_or(|b| b == BINARY))
-        .map(|s| view(&req, compute, s))
+        .map(|s| view(&req, s))
         .collect();
     Ok(Json(json!({ "services": items })))
 }
@@ -106,7 +101,7 @@ async fn update_by_uuid(
     }
     req.authorize("os_compute_api:os-services:update", Rule::Admin)?;
     let reason = body.get("disabled_reason").and_then(Value::as_str);
-    let mut change = ServiceChange::default();
+    let mut change = ServiceUpdate::default();
     match body.get("status").and_then(Value::as_str) {
         Some("enabled") if reason.is_some() => {
             return Err(NovaError::bad_request(
@@ -125,7 +120,7 @@ async fn update_by_uuid(
     }
     let compute = state.compute();
     let service = compute.change_service(id, &change).await?;
-    Ok(Json(json!({ "service": view(req, compute, &service) })))
+    Ok(Json(json!({ "service": view(req, &service) })))
 }
 
 async fn update_by_action(
@@ -156,9 +151,9 @@ async fn update_by_action(
     let change = match action {
         "enable" => {
             shown["status"] = json!("enabled");
-            ServiceChange {
+            ServiceUpdate {
                 disabled: Some((false, None)),
-                ..ServiceChange::default()
+                ..ServiceUpdate::default()
             }
         }
         "disable" | "disable-log-reason" => {
@@ -171,9 +166,9 @@ async fn update_by_action(
             if let Some(reason) = reason {
                 shown["disabled_reason"] = json!(reason);
             }
-            ServiceChange {
+            ServiceUpdate {
                 disabled: Some((true, reason.map(str::to_owned))),
-                ..ServiceChange::default()
+                ..ServiceUpdate::default()
             }
         }
         "force-down" if req.at_least(11) => {
@@ -181,9 +176,9 @@ async fn update_by_action(
                 return Err(NovaError::bad_request("Missing forced_down field"));
             };
             shown["forced_down"] = forced.clone();
-            ServiceChange {
+            ServiceUpdate {
                 forced_down: Some(is_true(forced)),
-                ..ServiceChange::default()
+                ..ServiceUpdate::default()
             }
         }
         _ => return Err(NovaError::not_found("Unknown action")),

@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 
 use oxstack_store::console_tokens::ConsoleToken;
 
-use super::{Caller, invalid_state};
+use super::Caller;
+use super::rules::invalid_state;
+use crate::model::states::TaskState;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 /// Nova's `[consoleauth]token_ttl`.
@@ -54,8 +56,13 @@ impl Compute {
                 "Invalid console type {console_type}"
             )));
         };
-        if let Some(task @ ("deleting" | "migrating")) = server.task_state.as_deref() {
-            return Err(invalid_state("get_console", &server, "task_state", task));
+        if let Some(task @ (TaskState::Deleting | TaskState::Migrating)) = server.task_state {
+            return Err(invalid_state(
+                "get_console",
+                &server,
+                "task_state",
+                task.as_str(),
+            ));
         }
         let Some(host) = server.host.clone() else {
             return Err(ComputeError::Conflict(format!(
@@ -87,5 +94,25 @@ impl Compute {
             .get(&hash(token), now_micros())
             .await?
             .ok_or_else(|| ComputeError::NotFound("Token not found".into()))
+    }
+
+    /// The console log of a server that runs on a host.
+    pub async fn console_output(
+        &self,
+        caller: &Caller,
+        id: &str,
+        lines: Option<usize>,
+    ) -> ComputeResult<String> {
+        let server = self.get_server(caller, id).await?;
+        if server.host.is_none() {
+            return Err(ComputeError::Conflict(format!(
+                "Instance {} is not ready",
+                server.uuid
+            )));
+        }
+        self.driver
+            .console_output(&server.uuid, lines)
+            .await
+            .map_err(|e| ComputeError::Conflict(e.message))
     }
 }

@@ -8,18 +8,24 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use base64::Engine as _;
-use oxstack_store::instances::{CreateTx, FixedIp, InstanceRow};
-
-use super::actions::new_action;
+use oxstack_store::instances::{
+    ActionStep, CreateTx, FixedIp as FixedIpRow, InstanceRow, InstanceUsage,
+};
 use rand::Rng;
 use rand::seq::SliceRandom;
+use serde_json::{Map, Value};
 
+use super::Caller;
+use super::flow::{Flow, Work, new_action};
 use super::network::{Cidr, format_mac, mac_for};
-use super::states::{task, vm};
-use super::{Caller, Server};
 use crate::flavors::Flavor;
+use crate::model::states::{PowerState, TaskState, VmState};
+use crate::model::{Fault, FixedIp, FlavorSnapshot, Server, ServerImage};
 use crate::quotas::{Limits, Resource};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
+
+/// The event a server no host could take fails in.
+const SCHEDULE_EVENT: &str = "conductor_schedule_and_build_instances";
 
 /// The image a server boots from, as the image service describes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,8 +82,8 @@ pub struct CreateRequest {
     /// 2.74 `host` / `hypervisor_hostname` (admin only, checked by the API).
     pub requested_host: Option<String>,
     pub requested_node: Option<String>,
-    /// JSON object.
-    pub scheduler_hints: String,
+    /// What the request asks of the scheduler, as given.
+    pub scheduler_hints: Map<String, Value>,
     pub min_count: i64,
     pub max_count: i64,
 }
@@ -177,7 +183,7 @@ pub(crate) fn over_quota(
 /// `min_count`, else the over-quota error.
 fn instances_that_fit(
     limits: &Limits,
-    usage: oxstack_store::instances::InstanceUsage,
+    usage: InstanceUsage,
     vcpus: i64,
     ram: i64,
     min_count: i64,
@@ -241,34 +247,58 @@ impl Compute {
         )?;
         let first_seq = tx.next_values("instances", count).await?;
         let mut servers = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        let mut action_ids = Vec::with_capacity(servers.capacity());
+        let mut builds = Vec::with_capacity(servers.capacity());
         for index in 0..count {
             let uuid = uuid::Uuid::new_v4().to_string();
-            let (display_name, hostname) = names(&req, &uuid, index, count);
+            let (name, hostname) = names(&req, &uuid, index, count);
             let fixed_ips = self.allocate_ports(&mut tx, &req.networks).await?;
-            let row = InstanceRow {
+            let mut server = Server {
                 uuid,
                 host: placement.next_host(),
                 seq: first_seq + index,
-                display_name,
+                name,
                 hostname,
                 launch_index: index,
-                fixed_ips,
+                fixed_ips: fixed_ips.into_iter().map(FixedIp::from).collect(),
                 ..template.clone()
             };
-            tx.insert(&row).await?;
-            action_ids.push(
-                tx.record_action(&new_action(&row, caller, "create"))
-                    .await?,
-            );
-            servers.push(row);
+            let unplaced = server.host.is_none();
+            if unplaced {
+                // No host can take it: it fails at once, as Nova's
+                // scheduler fails it, in this transaction.
+                let message = "No valid host was found. There are not enough hosts available.";
+                server.vm_state = VmState::Error;
+                server.task_state = None;
+                server.fault = Some(Fault::new(500, message, message));
+            }
+            tx.insert(&InstanceRow::from(&server)).await?;
+            let now = now_micros();
+            let action = new_action(&server, caller, "create", None);
+            let accept = ActionStep::Accept {
+                action: &action,
+                event: unplaced.then_some(SCHEDULE_EVENT),
+                host: &self.host,
+            };
+            let action_id = tx.record_action(&accept, now).await?;
+            if unplaced {
+                let failed = ActionStep::Finish {
+                    action_id,
+                    event: SCHEDULE_EVENT,
+                    error: server.fault.as_ref().map(|f| f.message.as_str()),
+                };
+                tx.record_action(&failed, now).await?;
+            } else {
+                builds.push((server.uuid.clone(), server.host.clone(), action_id));
+            }
+            servers.push(server);
         }
         tx.commit().await?;
-        for (server, action_id) in servers.iter().zip(action_ids) {
-            match &server.host {
-                Some(host) => self.start_build(&server.uuid, Some(host), Some(action_id)),
-                None => self.fail_unscheduled(&server.uuid, action_id),
-            }
+        for (uuid, host, action_id) in builds {
+            let work = Work {
+                secret: admin_pass.clone(),
+                ..Work::new(Flow::Build, Some(action_id))
+            };
+            self.dispatch(host.as_deref(), &uuid, work);
         }
         Ok(Created {
             servers,
@@ -343,18 +373,18 @@ impl Compute {
         let limits = self.quota_limits(&caller.project_id).await?;
         self.check_injection_quotas(&limits, req)?;
         if let Some(image) = &req.image {
-            check_image_fits(image, &flavor, caller.is_admin)?;
+            check_image_fits(image, flavor.memory_mb, flavor.root_gb, caller.is_admin)?;
         }
         Ok((flavor, limits))
     }
 
-    /// What every instance of one request shares, as a new `building` row.
+    /// What every server of one request shares, as a new `building` one.
     async fn template(
         &self,
         caller: &Caller,
         req: &CreateRequest,
         flavor: &Flavor,
-    ) -> ComputeResult<InstanceRow> {
+    ) -> ComputeResult<Server> {
         let now = now_micros();
         let zone = req
             .availability_zone
@@ -362,29 +392,26 @@ impl Compute {
             .and_then(|az| az.split(':').next())
             .filter(|az| !az.is_empty())
             .map(str::to_owned);
-        Ok(InstanceRow {
+        Ok(Server {
             uuid: String::new(),
             seq: 0,
             project_id: caller.project_id.clone(),
             user_id: caller.user_id.clone(),
-            display_name: String::new(),
-            display_description: req.description.clone(),
+            name: String::new(),
+            description: req.description.clone(),
             hostname: String::new(),
             reservation_id: reservation_id(),
             launch_index: 0,
-            image_ref: req.image.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
-            image_properties: to_json(
-                &req.image
-                    .as_ref()
-                    .map(|i| i.properties.clone())
-                    .unwrap_or_default(),
-            ),
-            flavor_id: flavor.id.clone(),
+            image: req
+                .image
+                .as_ref()
+                .map(|i| ServerImage {
+                    id: i.id.clone(),
+                    properties: i.properties.clone(),
+                })
+                .unwrap_or_default(),
             flavor: self.flavor_snapshot(flavor).await?,
-            vcpus: flavor.vcpus,
-            memory_mb: flavor.memory_mb,
-            root_gb: flavor.root_gb,
-            ephemeral_gb: flavor.ephemeral_gb,
+            old_flavor: None,
             key_name: None,
             key_data: None,
             user_data: req.user_data.clone(),
@@ -392,26 +419,21 @@ impl Compute {
             pinned_availability_zone: zone,
             host: None,
             node: None,
-            vm_state: vm::BUILDING.into(),
-            task_state: Some(task::SCHEDULING.into()),
-            power_state: 0,
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            power_state: PowerState::NoState,
             progress: 0,
             access_ip_v4: req.access_ip_v4.clone(),
             access_ip_v6: req.access_ip_v6.clone(),
             auto_disk_config: req.auto_disk_config,
-            config_drive: if req.config_drive {
-                "True".into()
-            } else {
-                String::new()
-            },
+            config_drive: req.config_drive,
             root_device_name: None,
             locked_by: None,
             locked_reason: None,
-            security_groups: to_json(&security_groups(req)),
+            security_groups: security_groups(req),
             scheduler_hints: req.scheduler_hints.clone(),
-            trusted_certs: req.trusted_certs.as_ref().map(to_json),
+            trusted_certs: req.trusted_certs.clone(),
             fault: None,
-            old_flavor: None,
             shelved_image_id: None,
             created_at: now,
             updated_at: Some(now),
@@ -535,19 +557,19 @@ impl Compute {
         Ok(())
     }
 
-    /// The flavor as servers show it from 2.47, frozen at boot.
-    pub(crate) async fn flavor_snapshot(&self, flavor: &Flavor) -> ComputeResult<String> {
-        let specs = self.flavor_extra_specs(&flavor.id).await?;
-        Ok(serde_json::json!({
-            "vcpus": flavor.vcpus,
-            "ram": flavor.memory_mb,
-            "disk": flavor.root_gb,
-            "ephemeral": flavor.ephemeral_gb,
-            "swap": flavor.swap,
-            "original_name": flavor.name,
-            "extra_specs": specs,
+    /// The flavor as a server keeps it (and shows it from 2.47), frozen
+    /// at boot or resize.
+    pub(crate) async fn flavor_snapshot(&self, flavor: &Flavor) -> ComputeResult<FlavorSnapshot> {
+        Ok(FlavorSnapshot {
+            id: flavor.id.clone(),
+            name: flavor.name.clone(),
+            vcpus: flavor.vcpus,
+            memory_mb: flavor.memory_mb,
+            root_gb: flavor.root_gb,
+            ephemeral_gb: flavor.ephemeral_gb,
+            swap_mb: flavor.swap,
+            extra_specs: self.flavor_extra_specs(&flavor.id).await?,
         })
-        .to_string())
     }
 
     /// Allocates the ports of one instance inside the create transaction.
@@ -555,7 +577,7 @@ impl Compute {
         &self,
         tx: &mut CreateTx,
         networks: &Networks,
-    ) -> ComputeResult<Vec<FixedIp>> {
+    ) -> ComputeResult<Vec<FixedIpRow>> {
         let requested: Vec<Option<IpAddr>> = match networks {
             Networks::None => return Ok(Vec::new()),
             Networks::Auto => vec![None],
@@ -585,7 +607,7 @@ impl Compute {
             }
             addresses.sort_by_key(IpAddr::is_ipv6);
             for addr in addresses {
-                ips.push(FixedIp {
+                ips.push(FixedIpRow {
                     network_id: self.network.id.clone(),
                     address: addr.to_string(),
                     version: if addr.is_ipv4() { 4 } else { 6 },
@@ -624,15 +646,11 @@ impl Compute {
     }
 }
 
-/// A JSON column's text.
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
 /// Nova's `_validate_flavor_image` checks.
 pub(crate) fn check_image_fits(
     image: &BootImage,
-    flavor: &Flavor,
+    memory_mb: i64,
+    root_gb: i64,
     is_admin: bool,
 ) -> ComputeResult<()> {
     if image.status != "active" {
@@ -641,13 +659,13 @@ pub(crate) fn check_image_fits(
             image.id
         )));
     }
-    if flavor.memory_mb < image.min_ram_mb {
+    if memory_mb < image.min_ram_mb {
         return Err(ComputeError::Invalid(
             "Flavor's memory is too small for requested image.".into(),
         ));
     }
     const GIB: i64 = 1 << 30;
-    if flavor.root_gb == 0 {
+    if root_gb == 0 {
         if !is_admin {
             return Err(ComputeError::Forbidden(
                 "Only volume-backed servers are allowed for flavors with zero disk.".into(),
@@ -655,7 +673,7 @@ pub(crate) fn check_image_fits(
         }
         return Ok(());
     }
-    let flavor_bytes = flavor.root_gb * GIB;
+    let flavor_bytes = root_gb * GIB;
     if let Some(size) = image.size_bytes.filter(|s| *s > flavor_bytes) {
         return Err(ComputeError::Invalid(format!(
             "Flavor's disk is too small for requested image. Flavor disk is {flavor_bytes} bytes, image is {size} bytes."
@@ -744,8 +762,8 @@ mod tests {
         ])
     }
 
-    fn usage(instances: i64, cores: i64, ram: i64) -> oxstack_store::instances::InstanceUsage {
-        oxstack_store::instances::InstanceUsage {
+    fn usage(instances: i64, cores: i64, ram: i64) -> InstanceUsage {
+        InstanceUsage {
             instances,
             cores,
             ram,

@@ -3,146 +3,125 @@
 //! `forceDelete` it, and the reaper deletes it for real once the interval
 //! has passed.
 
-use oxstack_store::instances::{StateChange, StateGuard};
-use oxstack_virt::{Operation, PowerState};
+use std::time::Duration;
 
-use super::states::{task, vm};
-use super::{Caller, Server, check_lock, invalid_state};
+use super::Caller;
+use super::flow::{Acceptance, Flow, Work, finish};
+use super::guest::guest_spec;
+use super::rules;
+use crate::model::Server;
+use crate::model::change::{Change, Guard};
+use crate::model::states::{PowerState, TaskState, VmState};
 use crate::{Compute, ComputeResult, now_micros};
-
-fn no_task() -> Option<Vec<Option<String>>> {
-    Some(vec![None])
-}
 
 impl Compute {
     /// Starts a soft delete; `false` when the server is not in a state
     /// that allows one (a task in flight, already soft-deleted), in which
     /// case Nova falls back to a hard delete.
-    pub(crate) async fn soft_delete(&self, server: &Server) -> ComputeResult<bool> {
-        if server.vm_state == vm::SOFT_DELETED {
+    pub(crate) async fn soft_delete(
+        &self,
+        caller: &Caller,
+        server: &Server,
+    ) -> ComputeResult<bool> {
+        let rule = &rules::SOFT_DELETE;
+        if server.vm_state == VmState::SoftDeleted || !rule.allows(server) {
             return Ok(false);
         }
-        let guard = StateGuard {
-            vm_states: None,
-            task_states: no_task(),
-        };
-        let change = StateChange {
-            task_state: Some(Some(task::SOFT_DELETING.into())),
-            ..StateChange::default()
-        };
-        let repo = self.store.instances();
-        if !repo
-            .transition(&server.uuid, &guard, &change, now_micros())
-            .await?
+        let action_id = match self
+            .accept(caller, server, rule, Acceptance::default())
+            .await
         {
-            return Ok(false);
-        }
-        let uuid = server.uuid.clone();
+            Ok(action_id) => action_id,
+            Err(crate::ComputeError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         self.dispatch(
             server.host.as_deref(),
             &server.uuid,
-            move |compute| async move {
-                if let Err(e) = compute.finish_soft_delete(&uuid).await {
-                    tracing::error!(server = %uuid, error = %e, "soft delete failed");
-                }
-            },
+            Work::new(Flow::SoftDelete, Some(action_id)),
         );
         Ok(true)
     }
 
-    pub(crate) async fn finish_soft_delete(&self, uuid: &str) -> ComputeResult<()> {
-        if let Err(e) = self.driver.operate(uuid, Operation::PowerOff).await {
+    /// The guest is powered off and the server kept, as the event
+    /// `compute_soft_delete_instance` of its `delete` action.
+    pub(crate) async fn run_soft_delete(
+        &self,
+        uuid: &str,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
+        const EVENT: &str = "compute_soft_delete_instance";
+        self.start_event(action_id, EVENT).await?;
+        if let Err(e) = self.driver.power_off(uuid, Duration::ZERO).await {
             tracing::warn!(server = %uuid, error = %e, "power off for soft delete failed");
         }
-        let guard = StateGuard::in_task(task::SOFT_DELETING);
-        let done = StateChange {
-            vm_state: Some(vm::SOFT_DELETED.into()),
-            task_state: Some(None),
-            power_state: Some(PowerState::Shutdown.code()),
+        let done = Change {
             deleted_at: Some(Some(now_micros())),
-            ..StateChange::default()
+            ..Change::settle(VmState::SoftDeleted, PowerState::Shutdown)
         };
-        self.store
-            .instances()
-            .transition(uuid, &guard, &done, now_micros())
+        let guard = Guard::in_task(TaskState::SoftDeleting);
+        self.step(uuid, &guard, &done, finish(action_id, EVENT, None), None)
             .await?;
         Ok(())
     }
 
     /// `restore`: a soft-deleted server comes back, powered on.
     pub async fn restore_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        let guard = StateGuard {
-            vm_states: Some(vec![vm::SOFT_DELETED.into()]),
-            task_states: no_task(),
-        };
-        let restoring = StateChange {
-            task_state: Some(Some(task::RESTORING.into())),
-            ..StateChange::default()
-        };
-        let repo = self.store.instances();
-        if !repo
-            .transition(id, &guard, &restoring, now_micros())
-            .await?
-        {
-            return Err(match server.task_state.as_deref() {
-                Some(t) if server.vm_state == vm::SOFT_DELETED => {
-                    invalid_state("restore", &server, "task_state", t)
-                }
-                _ => invalid_state("restore", &server, "vm_state", &server.vm_state),
-            });
-        }
-        let uuid = server.uuid.clone();
+        let rule = &rules::RESTORE;
+        let server = self.actionable(caller, id, rule).await?;
+        let action_id = self
+            .accept(caller, &server, rule, Acceptance::default())
+            .await?;
         self.dispatch(
             server.host.as_deref(),
             &server.uuid,
-            move |compute| async move {
-                compute.finish_restore(&uuid).await;
-            },
+            Work::new(Flow::Restore, Some(action_id)),
         );
         Ok(())
     }
 
-    pub(crate) async fn finish_restore(&self, uuid: &str) {
-        let power = match self.driver.operate(uuid, Operation::PowerOn).await {
+    /// The guest is powered on again, as the event
+    /// `compute_restore_instance` of its `restore` action.
+    pub(crate) async fn run_restore(
+        &self,
+        uuid: &str,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
+        const EVENT: &str = "compute_restore_instance";
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(());
+        };
+        self.start_event(action_id, EVENT).await?;
+        let power = match self.driver.power_on(&guest_spec(&server)).await {
             Ok(()) => PowerState::Running,
             Err(e) => {
                 tracing::warn!(server = %uuid, error = %e, "power on for restore failed");
                 PowerState::Shutdown
             }
         };
-        let guard = StateGuard::in_task(task::RESTORING);
-        let active = StateChange {
-            vm_state: Some(vm::ACTIVE.into()),
-            task_state: Some(None),
-            power_state: Some(power.code()),
+        let active = Change {
             deleted_at: Some(None),
-            ..StateChange::default()
+            ..Change::settle(VmState::Active, power)
         };
-        let repo = self.store.instances();
-        if let Err(e) = repo.transition(uuid, &guard, &active, now_micros()).await {
-            tracing::error!(server = %uuid, error = %e, "restore failed");
-        }
+        let guard = Guard::in_task(TaskState::Restoring);
+        self.step(uuid, &guard, &active, finish(action_id, EVENT, None), None)
+            .await?;
+        Ok(())
     }
 
     /// `forceDelete`: deletes at once, whatever the reclaim interval.
     pub async fn force_delete_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        if let Some(t) = server.task_state.as_deref() {
-            return Err(invalid_state("forceDelete", &server, "task_state", t));
-        }
-        self.record_action(&server, caller, "delete").await?;
-        self.hard_delete(server).await
+        let server = self.actionable(caller, id, &rules::FORCE_DELETE).await?;
+        self.hard_delete(Some(caller), server, &rules::FORCE_DELETE)
+            .await
     }
 
     /// Deletes for real the soft-deleted servers whose interval is over.
     pub(crate) async fn reclaim_due(&self) -> ComputeResult<()> {
         let interval = self.settings.reclaim_instance_interval;
-        for server in self.waiting(vm::SOFT_DELETED, interval).await? {
+        for server in self.waiting(VmState::SoftDeleted, interval).await? {
             tracing::info!(server = %server.uuid, "reclaiming a soft-deleted server");
-            self.hard_delete(server).await?;
+            self.hard_delete(None, server, &rules::FORCE_DELETE).await?;
         }
         Ok(())
     }

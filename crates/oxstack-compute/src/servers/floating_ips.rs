@@ -11,6 +11,30 @@ use oxstack_store::floating_ips::FloatingIpRow;
 use super::Caller;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
+/// A floating address of a project, maybe associated with a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FloatingIp {
+    pub id: String,
+    pub address: String,
+    pub pool: String,
+    pub project_id: String,
+    pub instance_uuid: Option<String>,
+    pub fixed_address: Option<String>,
+}
+
+impl From<FloatingIpRow> for FloatingIp {
+    fn from(row: FloatingIpRow) -> Self {
+        Self {
+            id: row.id,
+            address: row.address,
+            pool: row.pool,
+            project_id: row.project_id,
+            instance_uuid: row.instance_uuid,
+            fixed_address: row.fixed_address,
+        }
+    }
+}
+
 fn not_found_id(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Floating IP not found for ID {id}"))
 }
@@ -30,7 +54,7 @@ impl Compute {
         &self,
         caller: &Caller,
         pool: Option<&str>,
-    ) -> ComputeResult<FloatingIpRow> {
+    ) -> ComputeResult<FloatingIp> {
         let Some((name, _)) = self
             .network
             .floating
@@ -62,7 +86,7 @@ impl Compute {
                 Err(StoreError::Conflict) => continue,
                 other => other?,
             }
-            return Ok(row);
+            return Ok(row.into());
         }
         Err(ComputeError::Conflict(
             "Floating IP allocation kept racing; try again.".into(),
@@ -70,18 +94,19 @@ impl Compute {
     }
 
     /// The caller's project's addresses.
-    pub async fn list_floating_ips(&self, caller: &Caller) -> ComputeResult<Vec<FloatingIpRow>> {
-        Ok(self
+    pub async fn list_floating_ips(&self, caller: &Caller) -> ComputeResult<Vec<FloatingIp>> {
+        let rows = self
             .store
             .floating_ips()
             .list(Some(&caller.project_id))
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(FloatingIp::from).collect())
     }
 
     /// One of the caller's project's addresses.
-    pub async fn get_floating_ip(&self, caller: &Caller, id: &str) -> ComputeResult<FloatingIpRow> {
+    pub async fn get_floating_ip(&self, caller: &Caller, id: &str) -> ComputeResult<FloatingIp> {
         match self.store.floating_ips().get(id).await? {
-            Some(f) if caller.is_admin || f.project_id == caller.project_id => Ok(f),
+            Some(f) if caller.is_admin || f.project_id == caller.project_id => Ok(f.into()),
             _ => Err(not_found_id(id)),
         }
     }

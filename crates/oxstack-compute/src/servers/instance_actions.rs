@@ -1,8 +1,7 @@
 //! Reading the record of what was done to a server (`os-instance-actions`).
 
-use oxstack_store::instance_actions::{ActionRow, EventRow};
-
-use super::{Caller, Server, not_found};
+use super::{Caller, not_found};
+use crate::model::{ActionEvent, InstanceAction, Server};
 use crate::{Compute, ComputeError, ComputeResult};
 
 /// Which page of a server's actions to read.
@@ -24,7 +23,7 @@ impl Compute {
         id: &str,
         deleted_too: bool,
     ) -> ComputeResult<Server> {
-        match self.store.instances().get(id).await? {
+        match self.load(id).await? {
             Some(s)
                 if (deleted_too || !s.deleted)
                     && (caller.is_admin || s.project_id == caller.project_id) =>
@@ -42,7 +41,7 @@ impl Compute {
         id: &str,
         deleted_too: bool,
         listing: &ActionListing,
-    ) -> ComputeResult<Vec<ActionRow>> {
+    ) -> ComputeResult<Vec<InstanceAction>> {
         let server = self.server_with_history(caller, id, deleted_too).await?;
         let repo = self.store.instance_actions();
         let after = match &listing.marker {
@@ -51,7 +50,7 @@ impl Compute {
                 ComputeError::Invalid(format!("Marker {marker} could not be found."))
             })?),
         };
-        Ok(repo
+        let rows = repo
             .list(
                 &server.uuid,
                 listing.changes_since,
@@ -59,7 +58,8 @@ impl Compute {
                 listing.limit,
                 after.as_ref(),
             )
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(InstanceAction::from).collect())
     }
 
     /// One action of a server with its events.
@@ -69,7 +69,7 @@ impl Compute {
         id: &str,
         request_id: &str,
         deleted_too: bool,
-    ) -> ComputeResult<(ActionRow, Vec<EventRow>)> {
+    ) -> ComputeResult<(InstanceAction, Vec<ActionEvent>)> {
         let server = self.server_with_history(caller, id, deleted_too).await?;
         let repo = self.store.instance_actions();
         let action = repo.get(&server.uuid, request_id).await?.ok_or_else(|| {
@@ -79,6 +79,9 @@ impl Compute {
             ))
         })?;
         let events = repo.events(action.id).await?;
-        Ok((action, events))
+        Ok((
+            action.into(),
+            events.into_iter().map(ActionEvent::from).collect(),
+        ))
     }
 }

@@ -7,15 +7,19 @@
 //! by handing the server to the destination host (its `host` changes in
 //! the same compare-and-swap), whose part finishes the move.
 
-use oxstack_store::instances::{StateChange, StateGuard};
+use oxstack_store::instances::MigrationStep;
 use oxstack_store::services::ServiceRow;
-use oxstack_virt::PowerState;
 
-use super::manager::{fault, guest_spec};
-use super::states::{task, vm};
-use super::{Caller, Server, check_lock, refused};
-use crate::hosts::Flow;
-use crate::{Compute, ComputeError, ComputeResult, now_micros};
+use super::Caller;
+use super::flow::{Acceptance, Flow, Work, finish};
+use super::guest::guest_spec;
+use super::rules;
+use crate::model::change::{Change, Guard};
+use crate::model::states::{TaskState, VmState};
+use crate::model::{Fault, MigrationStatus, MigrationType, Server};
+use crate::{Compute, ComputeError, ComputeResult};
+
+use MigrationStatus as M;
 
 /// Nova's `NoValidHost` for a move with no host to go to.
 fn no_valid_host(kind: &str) -> String {
@@ -23,13 +27,7 @@ fn no_valid_host(kind: &str) -> String {
 }
 
 /// Statuses of a live migration before the destination finishes it.
-const LIVE_SOURCE: [&str; 4] = ["accepted", "queued", "preparing", "running"];
-
-/// Dispatches a move's flow: `(compute, host, server, action)`.
-type Starter = fn(&Compute, Option<&str>, &str, i64);
-
-/// The task state of an evacuation (Nova's rebuild on another host).
-const REBUILDING: &str = "rebuilding";
+const LIVE_SOURCE: [MigrationStatus; 4] = [M::Accepted, M::Queued, M::Preparing, M::Running];
 
 impl Compute {
     /// Nova's `check_instance_host(check_is_up=True)`: a resize or cold
@@ -49,30 +47,6 @@ impl Compute {
         }
     }
 
-    /// Accepts a move: one compare-and-swap from a settled state of
-    /// `from` to `change`, else Nova's 409 for the state the server is in
-    /// now (racing requests: one wins).
-    async fn accept_move(
-        &self,
-        caller: &Caller,
-        id: &str,
-        action: &str,
-        from: &[&str],
-        change: &StateChange,
-    ) -> ComputeResult<()> {
-        let guard = StateGuard::settled_in(from);
-        if self
-            .store
-            .instances()
-            .transition(id, &guard, change, now_micros())
-            .await?
-        {
-            return Ok(());
-        }
-        let now = self.get_server(caller, id).await?;
-        Err(refused(action, &now, from))
-    }
-
     /// A destination named by a request: a known compute host, else
     /// Nova's 400.
     pub(crate) async fn named_host(&self, name: &str) -> ComputeResult<ServiceRow> {
@@ -88,11 +62,10 @@ impl Compute {
         id: &str,
         host: Option<&str>,
     ) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        let from = [vm::ACTIVE, vm::STOPPED];
-        if !from.contains(&server.vm_state.as_str()) || server.task_state.is_some() {
-            return Err(refused("migrate", &server, &from));
+        let rule = &rules::MIGRATE;
+        let server = self.actionable(caller, id, rule).await?;
+        if !rule.allows(&server) {
+            return Err(rule.refusal(&server));
         }
         self.check_host_is_up(&server).await?;
         let dest = match host {
@@ -110,28 +83,29 @@ impl Compute {
         let Some(dest) = dest else {
             return Err(ComputeError::Invalid(no_valid_host("cold migrate")));
         };
-        let old = serde_json::to_string(&oxstack_store::instances::FlavorColumns::of(&server))
-            .map_err(|e| ComputeError::Invalid(e.to_string()))?;
-        let change = StateChange {
-            task_state: Some(Some("resize_prep".into())),
-            old_flavor: Some(Some(old)),
-            ..StateChange::default()
-        };
-        self.accept_move(caller, id, "migrate", &from, &change)
-            .await?;
-        let action_id = self.record_action(&server, caller, "migrate").await?;
-        let flavor = self.store.flavors().get(&server.flavor_id).await?;
-        let seq = flavor.map(|f| f.seq);
-        self.record_migration(
+        let seq = self.flavor_seq(&server.flavor.id).await?;
+        let migration = self.new_migration(
             &server,
             caller,
-            "migration",
-            "pre-migrating",
+            MigrationType::Migration,
+            M::PreMigrating,
             (seq, seq),
-            Some((&dest.host, &dest.node)),
-        )
-        .await?;
-        self.start_resize(&server, action_id);
+            Some((dest.host, dest.node)),
+        );
+        let acceptance = Acceptance {
+            change: Change {
+                old_flavor: Some(Some(server.flavor.clone())),
+                ..Change::default()
+            },
+            migration: Some(MigrationStep::Insert(&migration)),
+            ..Acceptance::default()
+        };
+        let action_id = self.accept(caller, &server, rule, acceptance).await?;
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            Work::new(Flow::Resize, Some(action_id)),
+        );
         Ok(())
     }
 
@@ -145,49 +119,32 @@ impl Compute {
         id: &str,
         host: Option<&str>,
     ) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        let named = match host {
+        let rule = &rules::LIVE_MIGRATE;
+        let server = self.actionable(caller, id, rule).await?;
+        let dest = match host {
             Some(name) => Some(self.named_host(name).await?),
+            None if rule.allows(&server) => self.pick_host(server.host.as_deref()).await?,
             None => None,
         };
-        let from = [vm::ACTIVE, vm::PAUSED];
-        let migrating = StateChange {
-            task_state: Some(Some(task::MIGRATING.into())),
-            ..StateChange::default()
-        };
-        self.accept_move(caller, id, "os-migrateLive", &from, &migrating)
-            .await?;
-        let dest = match named {
-            Some(named) => Some(named),
-            None => self.pick_host(server.host.as_deref()).await?,
-        };
-        let action_id = self
-            .record_action(&server, caller, "live-migration")
-            .await?;
-        let to = dest.as_ref().map(|d| (d.host.as_str(), d.node.as_str()));
-        self.record_migration(
+        let migration = self.new_migration(
             &server,
             caller,
-            "live-migration",
-            "accepted",
+            MigrationType::LiveMigration,
+            M::Accepted,
             (None, None),
-            to,
-        )
-        .await?;
-        self.start_live_migration(server.host.as_deref(), &server.uuid, action_id);
+            dest.map(|d| (d.host, d.node)),
+        );
+        let acceptance = Acceptance {
+            migration: Some(MigrationStep::Insert(&migration)),
+            ..Acceptance::default()
+        };
+        let action_id = self.accept(caller, &server, rule, acceptance).await?;
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            Work::new(Flow::LiveMigration, Some(action_id)),
+        );
         Ok(())
-    }
-
-    fn start_live_migration(&self, host: Option<&str>, uuid: &str, action_id: i64) {
-        let id = uuid.to_owned();
-        self.dispatch(host, uuid, move |compute| -> Flow {
-            Box::pin(async move {
-                if let Err(e) = compute.run_live_migration(&id, action_id).await {
-                    tracing::error!(server = %id, error = %e, "live migration failed");
-                }
-            })
-        });
     }
 
     /// Why a live migration to `dest` cannot start, in Nova's words.
@@ -213,131 +170,132 @@ impl Compute {
     /// The source host's part of a live migration (preparing → running,
     /// the guest copied over, then handed to the destination), or the
     /// destination's (the guest resumes there; `completed`).
-    async fn run_live_migration(&self, uuid: &str, action_id: i64) -> ComputeResult<()> {
+    pub(crate) async fn run_live_migration(
+        &self,
+        uuid: &str,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
         const CONDUCTOR: &str = "conductor_live_migrate_instance";
-        let repo = self.store.instances();
-        let actions = self.store.instance_actions();
-        let Some(server) = repo.get(uuid).await? else {
+        let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
-        if server.task_state.as_deref() != Some(task::MIGRATING) {
+        if server.task_state != Some(TaskState::Migrating) {
             return Ok(());
         }
-        let Some(m) = self
-            .current_migration(
-                uuid,
-                &[
-                    "accepted",
-                    "queued",
-                    "preparing",
-                    "running",
-                    "post-migrating",
-                ],
-            )
-            .await?
-        else {
+        let mut statuses = LIVE_SOURCE.to_vec();
+        statuses.push(M::PostMigrating);
+        let Some(m) = self.current_migration(uuid, &statuses).await? else {
             return self.end_live_migration(uuid, action_id, None).await;
         };
-        if m.status == "post-migrating" {
+        if m.status == M::PostMigrating {
             return self.finish_live_migration(&server, action_id).await;
         }
-        actions
-            .start_event(action_id, CONDUCTOR, &self.host, now_micros())
-            .await?;
+        self.start_event(action_id, CONDUCTOR).await?;
         let dest = match &m.dest_compute {
             Some(name) => self.find_host(name).await?,
             None => None,
         };
         if let Some(reason) = self.live_migration_refusal(&server, dest.as_ref()) {
-            self.advance_migration(uuid, &LIVE_SOURCE, "error").await?;
+            self.advance_migration(uuid, &LIVE_SOURCE, M::Error).await?;
             return self
                 .end_live_migration(uuid, action_id, Some((CONDUCTOR, &reason)))
                 .await;
         }
-        self.advance_migration(uuid, &["accepted", "queued"], "preparing")
+        self.advance_migration(uuid, &[M::Accepted, M::Queued], M::Preparing)
             .await?;
         self.record_events(action_id, &["compute_pre_live_migration"])
             .await?;
         if !self
-            .advance_migration(uuid, &["preparing"], "running")
+            .advance_migration(uuid, &[M::Preparing], M::Running)
             .await?
         {
             // Aborted while queued or preparing.
             return self.end_live_migration(uuid, action_id, None).await;
         }
         const COPY: &str = "compute_live_migration";
-        actions
-            .start_event(action_id, COPY, &self.host, now_micros())
-            .await?;
-        if let Err(e) = self.driver.send_guest(uuid).await {
-            self.advance_migration(uuid, &["running"], "error").await?;
-            actions
-                .finish(action_id, COPY, Some(&e.message), now_micros())
+        self.start_event(action_id, COPY).await?;
+        let dest_host = m.dest_compute.as_deref().unwrap_or_default();
+        if let Err(e) = self.driver.send_guest(uuid, dest_host).await {
+            self.advance_migration(uuid, &[M::Running], M::Error)
                 .await?;
+            self.finish_event(action_id, COPY, Some(&e.message)).await?;
             return self
                 .end_live_migration(uuid, action_id, Some((CONDUCTOR, &e.message)))
                 .await;
         }
-        let power = PowerState::from_code(server.power_state);
         if !self
-            .advance_migration(uuid, &["running"], "post-migrating")
+            .advance_migration(uuid, &[M::Running], M::PostMigrating)
             .await?
         {
             // Aborted while the guest was copied: it stays here.
-            let _ = self.driver.receive_guest(&guest_spec(&server), power).await;
-            actions.finish(action_id, COPY, None, now_micros()).await?;
+            let _ = self
+                .driver
+                .receive_guest(&guest_spec(&server), server.power_state)
+                .await;
+            self.finish_event(action_id, COPY, None).await?;
             return self.end_live_migration(uuid, action_id, None).await;
         }
-        let handed = StateChange {
+        let handed = Change {
             host: Some(m.dest_compute.clone()),
             node: Some(m.dest_node.clone()),
-            ..StateChange::default()
+            ..Change::default()
         };
-        let migrating = StateGuard::in_task(task::MIGRATING);
-        if !repo
-            .transition(uuid, &migrating, &handed, now_micros())
+        if !self
+            .step(
+                uuid,
+                &Guard::in_task(TaskState::Migrating),
+                &handed,
+                finish(action_id, COPY, None),
+                None,
+            )
             .await?
         {
             return Ok(());
         }
-        actions.finish(action_id, COPY, None, now_micros()).await?;
-        actions
-            .finish(action_id, CONDUCTOR, None, now_micros())
-            .await?;
-        self.start_live_migration(m.dest_compute.as_deref(), uuid, action_id);
+        self.finish_event(action_id, CONDUCTOR, None).await?;
+        self.dispatch(
+            m.dest_compute.as_deref(),
+            uuid,
+            Work::new(Flow::LiveMigration, action_id),
+        );
         Ok(())
     }
 
     /// The destination's part: the guest runs here as it ran there.
-    async fn finish_live_migration(&self, server: &Server, action_id: i64) -> ComputeResult<()> {
+    async fn finish_live_migration(
+        &self,
+        server: &Server,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
         const EVENT: &str = "compute_post_live_migration_at_destination";
-        let actions = self.store.instance_actions();
-        actions
-            .start_event(action_id, EVENT, &self.host, now_micros())
-            .await?;
-        let power = PowerState::from_code(server.power_state);
-        let received = self.driver.receive_guest(&guest_spec(server), power).await;
-        let done = StateChange {
+        self.start_event(action_id, EVENT).await?;
+        let received = self
+            .driver
+            .receive_guest(&guest_spec(server), server.power_state)
+            .await;
+        let done = Change {
             task_state: Some(None),
-            power_state: Some(self.driver.power_state(&server.uuid).await.code()),
-            ..StateChange::default()
+            power_state: Some(self.driver.power_state(&server.uuid).await),
+            ..Change::default()
         };
-        let migrating = StateGuard::in_task(task::MIGRATING);
-        self.store
-            .instances()
-            .transition(&server.uuid, &migrating, &done, now_micros())
-            .await?;
         let error = received.err().map(|e| e.message);
         let status = if error.is_some() {
-            "error"
+            M::Error
         } else {
-            "completed"
+            M::Completed
         };
-        self.advance_migration(&server.uuid, &["post-migrating"], status)
-            .await?;
-        actions
-            .finish(action_id, EVENT, error.as_deref(), now_micros())
-            .await?;
+        let from = MigrationStatus::names(&[M::PostMigrating]);
+        self.step(
+            &server.uuid,
+            &Guard::in_task(TaskState::Migrating),
+            &done,
+            finish(action_id, EVENT, error.as_deref()),
+            Some(MigrationStep::Advance {
+                from: &from,
+                to: status.as_str(),
+            }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -346,24 +304,19 @@ impl Compute {
     async fn end_live_migration(
         &self,
         uuid: &str,
-        action_id: i64,
+        action_id: Option<i64>,
         failure: Option<(&str, &str)>,
     ) -> ComputeResult<()> {
-        let back = StateChange {
-            task_state: Some(None),
-            ..StateChange::default()
-        };
-        let from = StateGuard::in_task(task::MIGRATING);
-        self.store
-            .instances()
-            .transition(uuid, &from, &back, now_micros())
-            .await?;
-        if let Some((event, reason)) = failure {
-            self.store
-                .instance_actions()
-                .finish(action_id, event, Some(reason), now_micros())
-                .await?;
-        }
+        let (event, reason) = failure.unzip();
+        let action = event.and_then(|event| finish(action_id, event, reason));
+        self.step(
+            uuid,
+            &Guard::in_task(TaskState::Migrating),
+            &Change::clear_task(),
+            action,
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -376,10 +329,10 @@ impl Compute {
         host: Option<&str>,
         stop: bool,
     ) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        let from = [vm::ACTIVE, vm::STOPPED, vm::ERROR];
-        if !from.contains(&server.vm_state.as_str()) || server.task_state.is_some() {
-            return Err(refused("evacuate", &server, &from));
+        let rule = &rules::EVACUATE;
+        let server = self.actionable(caller, id, rule).await?;
+        if !rule.allows(&server) {
+            return Err(rule.refusal(&server));
         }
         let source = server.host.clone().unwrap_or_default();
         let named = match host {
@@ -412,161 +365,87 @@ impl Compute {
         let Some(dest) = dest.filter(|d| self.service_is_up(d)) else {
             return Err(ComputeError::Invalid(no_valid_host("evacuate")));
         };
+        let migration = self.new_migration(
+            &server,
+            caller,
+            MigrationType::Evacuation,
+            M::Accepted,
+            (None, None),
+            Some((dest.host.clone(), dest.node.clone())),
+        );
         // The state the rebuilt server ends in is recorded with the
         // acceptance (the task hides it until then), so that the host that
         // rebuilds it — or resumes the rebuild after a crash — knows it.
-        let change = StateChange {
-            vm_state: stop.then(|| vm::STOPPED.into()),
-            task_state: Some(Some(REBUILDING.into())),
-            host: Some(Some(dest.host.clone())),
-            node: Some(Some(dest.node.clone())),
-            ..StateChange::default()
+        let acceptance = Acceptance {
+            change: Change {
+                vm_state: stop.then_some(VmState::Stopped),
+                host: Some(Some(dest.host.clone())),
+                node: Some(Some(dest.node.clone())),
+                ..Change::default()
+            },
+            migration: Some(MigrationStep::Insert(&migration)),
+            ..Acceptance::default()
         };
-        self.accept_move(caller, id, "evacuate", &from, &change)
-            .await?;
-        let action_id = self.record_action(&server, caller, "evacuate").await?;
-        self.record_migration(
-            &server,
-            caller,
-            "evacuation",
-            "accepted",
-            (None, None),
-            Some((&dest.host, &dest.node)),
-        )
-        .await?;
-        self.start_evacuation(Some(&dest.host), &server.uuid, action_id);
+        let action_id = self.accept(caller, &server, rule, acceptance).await?;
+        self.dispatch(
+            Some(&dest.host),
+            &server.uuid,
+            Work::new(Flow::Evacuation, Some(action_id)),
+        );
         Ok(())
-    }
-
-    fn start_evacuation(&self, host: Option<&str>, uuid: &str, action_id: i64) {
-        let id = uuid.to_owned();
-        self.dispatch(host, uuid, move |compute| async move {
-            if let Err(e) = compute.run_evacuation(&id, action_id).await {
-                tracing::error!(server = %id, error = %e, "evacuation failed");
-            }
-        });
     }
 
     /// The destination's part of an evacuation: the guest is built again
     /// from its image, stopped if it was stopped.
-    async fn run_evacuation(&self, uuid: &str, action_id: i64) -> ComputeResult<()> {
+    pub(crate) async fn run_evacuation(
+        &self,
+        uuid: &str,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
         const EVENT: &str = "compute_rebuild_instance";
-        let repo = self.store.instances();
-        let actions = self.store.instance_actions();
-        let Some(server) = repo.get(uuid).await? else {
+        let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
-        if server.task_state.as_deref() != Some(REBUILDING) {
+        if server.task_state != Some(TaskState::Rebuilding) {
             return Ok(());
         }
-        actions
-            .start_event(action_id, EVENT, &self.host, now_micros())
+        self.start_event(action_id, EVENT).await?;
+        self.advance_migration(uuid, &[M::Accepted], M::PreMigrating)
             .await?;
-        self.advance_migration(uuid, &["accepted"], "pre-migrating")
-            .await?;
-        let stopped = server.vm_state == vm::STOPPED;
-        let mut result = self.driver.spawn(&guest_spec(&server)).await;
+        let stopped = server.vm_state == VmState::Stopped;
+        let guest = guest_spec(&server);
+        let mut result = self.driver.spawn(&guest).await;
         if result.is_ok() && stopped {
-            result = self
-                .driver
-                .operate(uuid, oxstack_virt::Operation::PowerOff)
-                .await;
+            result = self.driver.power_off(uuid, std::time::Duration::ZERO).await;
         }
-        let rebuilding = StateGuard::in_task(REBUILDING);
         let error = result.err().map(|e| e.message);
         let end = match &error {
-            None => StateChange {
-                vm_state: Some(if stopped { vm::STOPPED } else { vm::ACTIVE }.into()),
-                task_state: Some(None),
-                power_state: Some(self.driver.power_state(uuid).await.code()),
+            None => Change {
                 fault: Some(None),
-                ..StateChange::default()
+                ..Change::settle(
+                    if stopped {
+                        VmState::Stopped
+                    } else {
+                        VmState::Active
+                    },
+                    self.driver.power_state(uuid).await,
+                )
             },
-            Some(message) => StateChange {
-                vm_state: Some(vm::ERROR.into()),
-                task_state: Some(None),
-                fault: Some(Some(fault(500, message, message))),
-                ..StateChange::default()
-            },
+            Some(message) => Change::error(Fault::new(500, message, message)),
         };
-        repo.transition(uuid, &rebuilding, &end, now_micros())
-            .await?;
-        let status = if error.is_some() { "error" } else { "done" };
-        self.advance_migration(uuid, &["accepted", "pre-migrating"], status)
-            .await?;
-        actions
-            .finish(action_id, EVENT, error.as_deref(), now_micros())
-            .await?;
-        Ok(())
-    }
-
-    /// A failed step of a resize or cold migration: the server goes to
-    /// ERROR with the fault, its migration to `error`.
-    pub(crate) async fn fail_move(
-        &self,
-        uuid: &str,
-        action_id: i64,
-        event: &str,
-        message: &str,
-    ) -> ComputeResult<()> {
-        tracing::warn!(server = %uuid, error = %message, "moving a server failed");
-        let failed = StateChange {
-            vm_state: Some(vm::ERROR.into()),
-            task_state: Some(None),
-            fault: Some(Some(fault(500, message, message))),
-            ..StateChange::default()
-        };
-        self.store
-            .instances()
-            .transition(uuid, &StateGuard::default(), &failed, now_micros())
-            .await?;
-        self.advance_migration(
+        let status = if error.is_some() { M::Error } else { M::Done };
+        let from = MigrationStatus::names(&[M::Accepted, M::PreMigrating]);
+        self.step(
             uuid,
-            &["pre-migrating", "migrating", "post-migrating", "reverting"],
-            "error",
+            &Guard::in_task(TaskState::Rebuilding),
+            &end,
+            finish(action_id, EVENT, error.as_deref()),
+            Some(MigrationStep::Advance {
+                from: &from,
+                to: status.as_str(),
+            }),
         )
         .await?;
-        let actions = self.store.instance_actions();
-        actions
-            .start_event(action_id, event, &self.host, now_micros())
-            .await?;
-        actions
-            .finish(action_id, event, Some(message), now_micros())
-            .await?;
         Ok(())
-    }
-
-    /// The newest action named one of `names` of a server whose task
-    /// state shows its work goes on.
-    pub(crate) async fn unfinished_action(
-        &self,
-        uuid: &str,
-        names: &[&str],
-    ) -> ComputeResult<Option<i64>> {
-        Ok(self.store.instance_actions().latest_of(uuid, names).await?)
-    }
-
-    /// Resumes a live migration or an evacuation that a restart
-    /// interrupted or another host handed over; `false` for other tasks.
-    pub(crate) async fn resume_move(&self, server: &Server) -> ComputeResult<bool> {
-        let (names, start): (&[&str], Starter) = match server.task_state.as_deref() {
-            Some(task::MIGRATING) => (&["live-migration"], Self::start_live_migration),
-            Some(REBUILDING) => (&["evacuate"], Self::start_evacuation),
-            _ => return Ok(false),
-        };
-        let Some(action_id) = self.unfinished_action(&server.uuid, names).await? else {
-            return Ok(false);
-        };
-        if server.task_state.as_deref() == Some(REBUILDING)
-            && self
-                .current_migration(&server.uuid, &["accepted", "pre-migrating"])
-                .await?
-                .is_none_or(|m| m.migration_type != "evacuation")
-        {
-            // A rebuild in place, not an evacuation.
-            return Ok(false);
-        }
-        start(self, None, &server.uuid, action_id);
-        Ok(true)
     }
 }

@@ -1,37 +1,39 @@
 //! Servers (Nova's instances): creation with quota and addresses, the
-//! build and delete flows run by the compute manager through the driver,
-//! listing, updates, metadata and tags. Records are the store's
-//! [`InstanceRow`]s; the API renders them.
+//! flows that change them (see [`flow`] for the one model they follow,
+//! [`rules`] for which states allow what), listing, updates, metadata and
+//! tags.
 
-pub mod actions;
+mod build;
 mod consoles;
 mod create;
 mod deferred_delete;
 mod floating_ips;
+pub(crate) mod flow;
+mod guest;
 pub mod instance_actions;
-pub mod list;
-pub mod manager;
+mod list;
 mod migrate;
 mod migrations;
 mod multinic;
 pub mod network;
 mod periodic;
+mod power;
 mod rebuild;
 mod resize;
+pub(crate) mod rules;
 pub mod security_groups;
 pub mod shelve;
 pub mod snapshot;
-pub mod states;
 mod update;
 
-use oxstack_store::instances::InstanceRow;
-
+use crate::model::{LockedBy, Server};
 use crate::{Compute, ComputeError, ComputeResult};
 
 pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password};
-pub use list::{ListRequest, ServerSort};
-pub use oxstack_store::floating_ips::FloatingIpRow as FloatingIp;
-pub use oxstack_store::instances::{Column as SortColumn, FixedIp, InstanceRow as Server};
+pub use floating_ips::FloatingIp;
+pub use list::{ListRequest, RegexField, ServerFilter, ServerSortKey, ServerSummary};
+pub use migrations::MigrationFilter;
+pub use power::{PowerAction, PowerRequest};
 pub use rebuild::RebuildRequest;
 pub use update::{MAX_TAGS, ServerUpdate};
 
@@ -51,32 +53,9 @@ pub fn not_found(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Instance {id} could not be found."))
 }
 
-/// Nova's message for a refused state.
-pub fn invalid_state(action: &str, server: &InstanceRow, attr: &str, state: &str) -> ComputeError {
-    ComputeError::Conflict(format!(
-        "Cannot '{action}' instance {} while it is in {attr} {state}",
-        server.uuid
-    ))
-}
-
-/// Nova's 409 for a server that is not where an action may start: its
-/// vm_state when that is not one of `vm_states`, else its task state.
-pub fn refused(action: &str, server: &InstanceRow, vm_states: &[&str]) -> ComputeError {
-    if vm_states.contains(&server.vm_state.as_str()) {
-        invalid_state(
-            action,
-            server,
-            "task_state",
-            server.task_state.as_deref().unwrap_or("None"),
-        )
-    } else {
-        invalid_state(action, server, "vm_state", &server.vm_state)
-    }
-}
-
 /// Nova's `check_instance_lock`: a locked server refuses changes unless
 /// the caller is an admin.
-pub fn check_lock(server: &InstanceRow, caller: &Caller) -> ComputeResult<()> {
+pub(crate) fn check_lock(server: &Server, caller: &Caller) -> ComputeResult<()> {
     if server.locked_by.is_some() && !caller.is_admin {
         return Err(ComputeError::Conflict(format!(
             "Instance {} is locked",
@@ -91,11 +70,34 @@ impl Compute {
     /// admins. Everything else (other projects', deleted, unknown) is the
     /// same "not found", so ids of other projects never leak.
     pub async fn get_server(&self, caller: &Caller, id: &str) -> ComputeResult<Server> {
-        match self.store.instances().get(id).await? {
+        match self.load(id).await? {
             Some(s) if !s.deleted && (caller.is_admin || s.project_id == caller.project_id) => {
                 Ok(s)
             }
             _ => Err(not_found(id)),
         }
     }
+
+    /// A server by id, deleted or not, whoever asks (for the flows).
+    pub(crate) async fn load(&self, uuid: &str) -> ComputeResult<Option<Server>> {
+        self.store
+            .instances()
+            .get(uuid)
+            .await?
+            .map(Server::try_from)
+            .transpose()
+    }
 }
+
+impl LockedBy {
+    /// Who locks a server when `caller` does.
+    pub(crate) fn of(server: &Server, caller: &Caller) -> Self {
+        if server.project_id == caller.project_id {
+            Self::Owner
+        } else {
+            Self::Admin
+        }
+    }
+}
+#[cfg(test)]
+mod recovery_tests;

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use super::Server;
+use crate::model::Server;
+use crate::model::states::VmState;
 use crate::{Compute, ComputeResult, now_micros};
 
 impl Compute {
@@ -13,14 +14,14 @@ impl Compute {
     /// than `age`.
     pub(crate) async fn waiting(
         &self,
-        vm_state: &str,
+        vm_state: VmState,
         age: Duration,
     ) -> ComputeResult<Vec<Server>> {
         let before = now_micros() - i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
         let repo = self.store.instances();
         let mut servers = Vec::new();
-        for uuid in repo.waiting_in(vm_state, before).await? {
-            if let Some(server) = repo.get(&uuid).await? {
+        for uuid in repo.waiting_in(vm_state.as_str(), before).await? {
+            if let Some(server) = self.load(&uuid).await? {
                 servers.push(server);
             }
         }

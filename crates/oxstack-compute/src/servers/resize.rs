@@ -1,44 +1,40 @@
 //! `resize`, `confirmResize`, `revertResize`: a server moves to another
 //! flavor and waits in `VERIFY_RESIZE` until its owner confirms the new
 //! size or reverts to the old one. The new size is claimed against the
-//! project's quota when the resize is accepted (under the project's lock),
-//! and given back by a revert.
+//! project's quota when the resize is accepted (in the accepting
+//! transaction, under the project's lock), and given back by a revert.
+//! A cold migration is the same flow with the same flavor and another
+//! host (see `migrate.rs`).
 
 use oxstack_store::StoreError;
-use oxstack_store::instances::{FlavorColumns, SizeLimits, StateChange, StateGuard};
-use oxstack_virt::PowerState;
+use oxstack_store::instances::{InstanceUpdate, MigrationStep, SizeLimits, Step};
 
-use super::manager::{guest_spec, set_task};
-use super::states::vm;
-use super::{Caller, Server, check_lock, refused};
-use crate::hosts::Flow;
+use super::Caller;
+use super::flow::{Acceptance, Flow, Work, finish};
+use super::guest::guest_spec;
+use super::rules;
+use crate::model::change::{Change, Guard};
+use crate::model::states::{PowerState, TaskState, VmState};
+use crate::model::{Fault, FlavorSnapshot, MigrationStatus, MigrationType, Server};
 use crate::quotas::Resource;
-use crate::{Compute, ComputeError, ComputeResult, now_micros};
+use crate::{Compute, ComputeError, ComputeResult};
+
+use MigrationStatus as M;
 
 /// The task states a resize runs through.
-const RESIZE_STEPS: [&str; 4] = [
-    "resize_prep",
-    "resize_migrating",
-    "resize_migrated",
-    "resize_finish",
+const RESIZE_STEPS: [TaskState; 4] = [
+    TaskState::ResizePrep,
+    TaskState::ResizeMigrating,
+    TaskState::ResizeMigrated,
+    TaskState::ResizeFinish,
 ];
 
-/// The task state of a revert across hosts.
-const REVERTING: &str = "resize_reverting";
-
 /// Statuses of a resize or cold migration on its way.
-const MOVING: [&str; 3] = ["pre-migrating", "migrating", "post-migrating"];
-
-fn guard(vm_states: &[&str], task: Option<&str>) -> StateGuard {
-    StateGuard {
-        vm_states: Some(vm_states.iter().map(|s| (*s).to_owned()).collect()),
-        task_states: Some(vec![task.map(str::to_owned)]),
-    }
-}
+pub(crate) const MOVING: [MigrationStatus; 3] = [M::PreMigrating, M::Migrating, M::PostMigrating];
 
 /// The power state a moved guest resumes in: as it was.
 fn resting_power(server: &Server) -> PowerState {
-    if server.power_state == PowerState::Shutdown.code() {
+    if server.power_state == PowerState::Shutdown {
         PowerState::Shutdown
     } else {
         PowerState::Running
@@ -46,11 +42,11 @@ fn resting_power(server: &Server) -> PowerState {
 }
 
 /// The vm_state a resized server settles in: as it was powered.
-fn settled(server: &Server) -> &'static str {
-    if server.power_state == PowerState::Shutdown.code() {
-        vm::STOPPED
+fn settled(server: &Server) -> VmState {
+    if server.power_state == PowerState::Shutdown {
+        VmState::Stopped
     } else {
-        vm::ACTIVE
+        VmState::Active
     }
 }
 
@@ -68,7 +64,7 @@ impl Compute {
     async fn resize_over_quota(
         &self,
         server: &Server,
-        new: &FlavorColumns,
+        new: &FlavorSnapshot,
     ) -> ComputeResult<ComputeError> {
         let limits = self.size_limits(&server.project_id).await?;
         let used = self.store.instances().usage(&server.project_id).await?;
@@ -77,13 +73,13 @@ impl Compute {
                 Resource::Cores,
                 limits.cores,
                 used.cores,
-                new.vcpus - server.vcpus,
+                new.vcpus - server.flavor.vcpus,
             ),
             (
                 Resource::Ram,
                 limits.ram,
                 used.ram,
-                new.memory_mb - server.memory_mb,
+                new.memory_mb - server.flavor.memory_mb,
             ),
         ];
         let overs: Vec<(Resource, i64, i64, i64)> = checks
@@ -102,11 +98,9 @@ impl Compute {
         flavor_id: &str,
         auto_disk_config: Option<bool>,
     ) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        if server.task_state.is_none()
-            && [vm::ACTIVE, vm::STOPPED].contains(&server.vm_state.as_str())
-        {
+        let rule = &rules::RESIZE;
+        let server = self.actionable(caller, id, rule).await?;
+        if rule.allows(&server) {
             self.check_host_is_up(&server).await?;
         }
         let flavor = self
@@ -121,112 +115,65 @@ impl Compute {
                 }
                 other => other,
             })?;
-        if flavor.id == server.flavor_id {
+        if flavor.id == server.flavor.id {
             return Err(ComputeError::Invalid(
                 "When resizing, instances must change flavor!".into(),
             ));
         }
-        if flavor.root_gb < server.root_gb {
+        if flavor.root_gb < server.flavor.root_gb {
             return Err(ComputeError::Invalid(
                 "Resize error: Unable to resize disk down.".into(),
             ));
         }
-        let new = FlavorColumns {
-            flavor_id: flavor.id.clone(),
-            flavor: self.flavor_snapshot(&flavor).await?,
-            vcpus: flavor.vcpus,
-            memory_mb: flavor.memory_mb,
-            root_gb: flavor.root_gb,
-            ephemeral_gb: flavor.ephemeral_gb,
+        let new = self.flavor_snapshot(&flavor).await?;
+        let old_seq = self.flavor_seq(&server.flavor.id).await?;
+        let here = server.host.clone().zip(server.node.clone());
+        let migration = self.new_migration(
+            &server,
+            caller,
+            MigrationType::Resize,
+            M::PreMigrating,
+            (old_seq, Some(flavor.seq)),
+            here,
+        );
+        let acceptance = Acceptance {
+            migration: Some(MigrationStep::Insert(&migration)),
+            change: Change {
+                flavor: Some(new.clone()),
+                old_flavor: Some(Some(server.flavor.clone())),
+                ..Change::default()
+            },
+            limits: Some(self.size_limits(&server.project_id).await?),
+            update: auto_disk_config.map(|auto| InstanceUpdate {
+                auto_disk_config: Some(auto),
+                ..InstanceUpdate::default()
+            }),
+            ..Acceptance::default()
         };
-        let old = serde_json::to_string(&FlavorColumns::of(&server))
-            .map_err(|e| ComputeError::Invalid(e.to_string()))?;
-        let from = [vm::ACTIVE, vm::STOPPED];
-        let change = StateChange {
-            task_state: Some(Some(RESIZE_STEPS[0].into())),
-            flavor: Some(new.clone()),
-            old_flavor: Some(Some(old)),
-            ..StateChange::default()
-        };
-        let limits = self.size_limits(&server.project_id).await?;
-        let repo = self.store.instances();
-        let accepted = repo
-            .transition_within_quota(
-                id,
-                &server.project_id,
-                limits,
-                &guard(&from, None),
-                &change,
-                now_micros(),
-            )
-            .await;
-        match accepted {
-            Err(StoreError::LimitExceeded) => {
+        let action_id = match self.accept(caller, &server, rule, acceptance).await {
+            Err(ComputeError::Store(StoreError::LimitExceeded)) => {
                 return Err(self.resize_over_quota(&server, &new).await?);
-            }
-            Ok(false) => {
-                let now = self.get_server(caller, id).await?;
-                return Err(refused("resize", &now, &from));
             }
             other => other?,
         };
-        if let Some(auto) = auto_disk_config {
-            let update = oxstack_store::instances::InstanceUpdate {
-                auto_disk_config: Some(auto),
-                ..Default::default()
-            };
-            repo.update(id, &update, now_micros()).await?;
-        }
-        let action_id = self.record_action(&server, caller, "resize").await?;
-        let old_seq = self
-            .store
-            .flavors()
-            .get(&server.flavor_id)
-            .await?
-            .map(|f| f.seq);
-        let here = server.host.as_deref().zip(server.node.as_deref());
-        self.record_migration(
-            &server,
-            caller,
-            "resize",
-            "pre-migrating",
-            (old_seq, Some(flavor.seq)),
-            here,
-        )
-        .await?;
-        self.start_resize(&server, action_id);
+        self.dispatch(
+            server.host.as_deref(),
+            &server.uuid,
+            Work::new(Flow::Resize, Some(action_id)),
+        );
         Ok(())
-    }
-
-    /// Runs an accepted resize or cold migration on the server's host.
-    pub(crate) fn start_resize(&self, server: &Server, action_id: i64) {
-        self.resize_on(server.host.as_deref(), &server.uuid, action_id);
-    }
-
-    /// Runs (the rest of) a resize on `host`.
-    fn resize_on(&self, host: Option<&str>, uuid: &str, action_id: i64) {
-        let id = uuid.to_owned();
-        self.dispatch(host, uuid, move |compute| -> Flow {
-            Box::pin(async move {
-                if let Err(e) = compute.run_resize(&id, action_id).await {
-                    tracing::error!(server = %id, error = %e, "resize failed");
-                }
-            })
-        });
     }
 
     /// Runs (or continues, from the task state the server is in) a
     /// resize or cold migration. The source host's part ends by handing
     /// the server to the destination host (`resize_migrated`), whose part
     /// leaves it `resized`; a resize within one host does both here.
-    pub(crate) async fn run_resize(&self, uuid: &str, action_id: i64) -> ComputeResult<()> {
-        let repo = self.store.instances();
-        let Some(server) = repo.get(uuid).await? else {
+    pub(crate) async fn run_resize(&self, uuid: &str, action_id: Option<i64>) -> ComputeResult<()> {
+        let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
         let Some(step) = server
             .task_state
-            .as_deref()
             .and_then(|t| RESIZE_STEPS.iter().position(|s| *s == t))
         else {
             return Ok(());
@@ -234,7 +181,7 @@ impl Compute {
         let Some(m) = self.current_migration(uuid, &MOVING).await? else {
             return Ok(());
         };
-        let moves = m.dest_compute.is_some() && m.source_compute != m.dest_compute;
+        let moves = m.changes_host();
         if step < 2 {
             self.record_events(
                 action_id,
@@ -249,127 +196,134 @@ impl Compute {
                 return Ok(());
             }
             if moves {
-                self.advance_migration(uuid, &["pre-migrating"], "migrating")
+                self.advance_migration(uuid, &[M::PreMigrating], M::Migrating)
                     .await?;
-                if let Err(e) = self.driver.send_guest(uuid).await {
+                let dest = m.dest_compute.as_deref().unwrap_or_default();
+                if let Err(e) = self.driver.send_guest(uuid, dest).await {
                     return self
                         .fail_move(uuid, action_id, "compute_resize_instance", &e.message)
                         .await;
                 }
             }
-            let mut handed = set_task(RESIZE_STEPS[2]);
+            let mut handed = Change::task(RESIZE_STEPS[2]);
             if moves {
                 handed.host = Some(m.dest_compute.clone());
                 handed.node = Some(m.dest_node.clone());
             }
-            let migrating = StateGuard::in_task(RESIZE_STEPS[1]);
-            if !repo
-                .transition(uuid, &migrating, &handed, now_micros())
+            let advance = MigrationStatus::names(&[M::PreMigrating, M::Migrating]);
+            let migration = MigrationStep::Advance {
+                from: &advance,
+                to: M::PostMigrating.as_str(),
+            };
+            if !self
+                .step(
+                    uuid,
+                    &Guard::in_task(RESIZE_STEPS[1]),
+                    &handed,
+                    None,
+                    Some(migration),
+                )
                 .await?
             {
                 return Ok(());
             }
-            self.advance_migration(uuid, &["pre-migrating", "migrating"], "post-migrating")
-                .await?;
             if moves {
-                self.resize_on(m.dest_compute.as_deref(), uuid, action_id);
+                let work = Work::new(Flow::Resize, action_id);
+                self.dispatch(m.dest_compute.as_deref(), uuid, work);
                 return Ok(());
             }
         }
         let event = "compute_finish_resize";
-        let actions = self.store.instance_actions();
-        actions
-            .start_event(action_id, event, &self.host, now_micros())
-            .await?;
+        self.start_event(action_id, event).await?;
         let from = step.max(2);
         if !self.walk_tasks(uuid, &RESIZE_STEPS[from..]).await? {
             return Ok(());
         }
-        let mut done = StateChange {
-            vm_state: Some(vm::RESIZED.into()),
+        let mut done = Change {
+            vm_state: Some(VmState::Resized),
             task_state: Some(None),
-            ..StateChange::default()
+            ..Change::default()
         };
-        if moves {
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(());
+        };
+        let guest = guest_spec(&server);
+        let finished = if moves {
             let power = resting_power(&server);
-            if let Err(e) = self.driver.receive_guest(&guest_spec(&server), power).await {
-                return self.fail_move(uuid, action_id, event, &e.message).await;
-            }
-            done.power_state = Some(power.code());
-        }
-        let finishing = StateGuard::in_task(RESIZE_STEPS[3]);
-        repo.transition(uuid, &finishing, &done, now_micros())
-            .await?;
-        self.advance_migration(uuid, &MOVING, "finished").await?;
-        actions.finish(action_id, event, None, now_micros()).await?;
-        Ok(())
-    }
-
-    /// Resumes a resize or cold migration (its source or destination part)
-    /// that a restart interrupted or another node handed over; `false`
-    /// when the server is not resizing.
-    pub(crate) async fn resume_resize(&self, server: &Server) -> ComputeResult<bool> {
-        let resizing = server
-            .task_state
-            .as_deref()
-            .is_some_and(|t| RESIZE_STEPS.contains(&t));
-        if !resizing {
-            return Ok(false);
-        }
-        let Some(action_id) = self
-            .unfinished_action(&server.uuid, &["resize", "migrate"])
-            .await?
-        else {
-            return Ok(false);
+            done.power_state = Some(power);
+            self.driver.receive_guest(&guest, power).await
+        } else {
+            self.driver.resize(&guest).await
         };
-        self.resize_on(None, &server.uuid, action_id);
-        Ok(true)
+        if let Err(e) = finished {
+            return self.fail_move(uuid, action_id, event, &e.message).await;
+        }
+        let moving = MigrationStatus::names(&MOVING);
+        self.step(
+            uuid,
+            &Guard::in_task(RESIZE_STEPS[3]),
+            &done,
+            finish(action_id, event, None),
+            Some(MigrationStep::Advance {
+                from: &moving,
+                to: M::Finished.as_str(),
+            }),
+        )
+        .await?;
+        Ok(())
     }
 
     /// `confirmResize`: keeps the new size (204).
     pub async fn confirm_resize(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        if !self.confirm(&server).await? {
-            return Err(refused("confirmResize", &server, &[vm::RESIZED]));
+        let rule = &rules::CONFIRM_RESIZE;
+        let server = self.actionable(caller, id, rule).await?;
+        if !self.confirm(caller, &server).await? {
+            return Err(rule.refusal(&server));
         }
-        self.advance_migration(&server.uuid, &["finished"], "confirmed")
-            .await?;
-        let action_id = self.record_action(&server, caller, "confirmResize").await?;
-        self.record_events(action_id, &["compute_confirm_resize"])
-            .await?;
         Ok(())
     }
 
-    /// Settles a resized server in its new size; `false` when it was not
-    /// waiting for confirmation.
-    async fn confirm(&self, server: &Server) -> ComputeResult<bool> {
-        let change = StateChange {
-            vm_state: Some(settled(server).into()),
+    /// Settles a resized server in its new size, the confirmation recorded
+    /// (by `caller`, or by this host's periodic task); `false` when it was
+    /// not waiting for confirmation.
+    async fn confirm(&self, caller: &Caller, server: &Server) -> ComputeResult<bool> {
+        let change = Change {
+            vm_state: Some(settled(server)),
             old_flavor: Some(None),
-            ..StateChange::default()
+            ..Change::default()
         };
-        Ok(self
-            .store
-            .instances()
-            .transition(
-                &server.uuid,
-                &guard(&[vm::RESIZED], None),
-                &change,
-                now_micros(),
-            )
-            .await?)
+        let finished = MigrationStatus::names(&[M::Finished]);
+        let step = Step {
+            change: (&change).into(),
+            migration: Some(MigrationStep::Advance {
+                from: &finished,
+                to: M::Confirmed.as_str(),
+            }),
+            ..Step::default()
+        };
+        self.record_done(
+            caller,
+            server,
+            rules::CONFIRM_RESIZE.record,
+            &["compute_confirm_resize"],
+            &Guard::settled_in(&[VmState::Resized]),
+            step,
+        )
+        .await
     }
 
     /// Confirms the resizes left unconfirmed for `resize_confirm_window`.
     pub(crate) async fn confirm_due_resizes(&self) -> ComputeResult<()> {
         let window = self.settings.resize_confirm_window;
-        for server in self.waiting(vm::RESIZED, window).await? {
+        for server in self.waiting(VmState::Resized, window).await? {
             tracing::info!(server = %server.uuid, "confirming a resize after the confirm window");
-            if self.confirm(&server).await? {
-                self.advance_migration(&server.uuid, &["finished"], "confirmed")
-                    .await?;
-            }
+            let caller = Caller {
+                project_id: server.project_id.clone(),
+                user_id: server.user_id.clone(),
+                is_admin: true,
+                request_id: format!("req-{}", uuid::Uuid::new_v4()),
+            };
+            self.confirm(&caller, &server).await?;
         }
         Ok(())
     }
@@ -377,159 +331,172 @@ impl Compute {
     /// `revertResize`: back to the old flavor (202) — and, after a cold
     /// migration or a resize that moved the server, back to its old host.
     pub async fn revert_resize(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        let from = [vm::RESIZED];
-        let old: Option<FlavorColumns> = server
-            .old_flavor
-            .as_deref()
-            .and_then(|text| serde_json::from_str(text).ok());
-        let (Some(old), true) = (old, server.vm_state == vm::RESIZED) else {
-            return Err(refused("revertResize", &server, &from));
+        let rule = &rules::REVERT_RESIZE;
+        let server = self.actionable(caller, id, rule).await?;
+        let (Some(old), true) = (server.old_flavor.clone(), rule.allows(&server)) else {
+            return Err(rule.refusal(&server));
         };
         let moved = self
-            .current_migration(&server.uuid, &["finished"])
+            .current_migration(&server.uuid, &[M::Finished])
             .await?
-            .is_some_and(|m| m.dest_compute.is_some() && m.source_compute != m.dest_compute);
-        // Within one host the revert is done at once; across hosts both
-        // hosts take part, and the server shows REVERT_RESIZE meanwhile.
-        let change = if moved {
-            StateChange {
-                task_state: Some(Some(REVERTING.into())),
-                flavor: Some(old.clone()),
-                old_flavor: Some(None),
-                ..StateChange::default()
-            }
-        } else {
-            StateChange {
-                vm_state: Some(settled(&server).into()),
-                task_state: Some(None),
-                flavor: Some(old.clone()),
-                old_flavor: Some(None),
-                ..StateChange::default()
-            }
-        };
-        let limits = self.size_limits(&server.project_id).await?;
-        let reverted = self
-            .store
-            .instances()
-            .transition_within_quota(
-                id,
-                &server.project_id,
-                limits,
-                &guard(&from, None),
-                &change,
-                now_micros(),
-            )
-            .await;
-        match reverted {
-            Err(StoreError::LimitExceeded) => {
-                return Err(self.resize_over_quota(&server, &old).await?);
-            }
-            Ok(false) => return Err(refused("revertResize", &server, &from)),
-            other => other?,
-        };
-        let action_id = self.record_action(&server, caller, "revertResize").await?;
-        if !moved {
-            self.advance_migration(&server.uuid, &["finished"], "reverted")
-                .await?;
-            self.record_events(
-                action_id,
-                &["compute_revert_resize", "compute_finish_revert_resize"],
-            )
-            .await?;
+            .is_some_and(|m| m.changes_host());
+        if moved {
+            // Across hosts both hosts take part, and the server shows
+            // REVERT_RESIZE meanwhile.
+            let finished = MigrationStatus::names(&[M::Finished]);
+            let acceptance = Acceptance {
+                change: Change {
+                    flavor: Some(old),
+                    old_flavor: Some(None),
+                    ..Change::default()
+                },
+                migration: Some(MigrationStep::Advance {
+                    from: &finished,
+                    to: M::Reverting.as_str(),
+                }),
+                ..Acceptance::default()
+            };
+            let action_id = self.accept(caller, &server, rule, acceptance).await?;
+            self.dispatch(
+                server.host.as_deref(),
+                &server.uuid,
+                Work::new(Flow::RevertResize, Some(action_id)),
+            );
             return Ok(());
         }
-        self.advance_migration(&server.uuid, &["finished"], "reverting")
+        // Within one host the revert is done at once.
+        let change = Change {
+            vm_state: Some(settled(&server)),
+            task_state: Some(None),
+            flavor: Some(old),
+            old_flavor: Some(None),
+            ..Change::default()
+        };
+        let finished = MigrationStatus::names(&[M::Finished]);
+        let step = Step {
+            change: (&change).into(),
+            migration: Some(MigrationStep::Advance {
+                from: &finished,
+                to: M::Reverted.as_str(),
+            }),
+            ..Step::default()
+        };
+        let events = ["compute_revert_resize", "compute_finish_revert_resize"];
+        let reverted = self
+            .record_done(
+                caller,
+                &server,
+                rule.record,
+                &events,
+                &Guard::settled_in(rule.vm_states),
+                step,
+            )
             .await?;
-        self.start_revert(server.host.as_deref(), &server.uuid, action_id);
+        if !reverted {
+            let now = self.get_server(caller, id).await?;
+            return Err(rule.refusal(&now));
+        }
+        let Some(server) = self.load(id).await? else {
+            return Ok(());
+        };
+        if let Err(e) = self.driver.resize(&guest_spec(&server)).await {
+            tracing::warn!(server = %id, error = %e, "reverting the guest's size failed");
+        }
         Ok(())
-    }
-
-    fn start_revert(&self, host: Option<&str>, uuid: &str, action_id: i64) {
-        let id = uuid.to_owned();
-        self.dispatch(host, uuid, move |compute| -> Flow {
-            Box::pin(async move {
-                if let Err(e) = compute.run_revert(&id, action_id).await {
-                    tracing::error!(server = %id, error = %e, "reverting a resize failed");
-                }
-            })
-        });
     }
 
     /// A revert across hosts: the destination sends the guest back and
     /// hands the server to the source host, which starts it in its old
     /// size.
-    async fn run_revert(&self, uuid: &str, action_id: i64) -> ComputeResult<()> {
-        let repo = self.store.instances();
-        let Some(server) = repo.get(uuid).await? else {
+    pub(crate) async fn run_revert(&self, uuid: &str, action_id: Option<i64>) -> ComputeResult<()> {
+        let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
-        let Some(m) = self.current_migration(uuid, &["reverting"]).await? else {
-            return Ok(());
-        };
-        if server.task_state.as_deref() != Some(REVERTING) {
+        if server.task_state != Some(TaskState::ResizeReverting) {
             return Ok(());
         }
-        let actions = self.store.instance_actions();
-        let reverting = StateGuard::in_task(REVERTING);
+        let Some(m) = self.current_migration(uuid, &[M::Reverting]).await? else {
+            return Ok(());
+        };
+        let reverting = Guard::in_task(TaskState::ResizeReverting);
         if server.host != m.source_compute {
             let event = "compute_revert_resize";
-            actions
-                .start_event(action_id, event, &self.host, now_micros())
-                .await?;
-            if let Err(e) = self.driver.send_guest(uuid).await {
+            self.start_event(action_id, event).await?;
+            let source = m.source_compute.as_deref().unwrap_or_default();
+            if let Err(e) = self.driver.send_guest(uuid, source).await {
                 return self.fail_move(uuid, action_id, event, &e.message).await;
             }
-            let back = StateChange {
+            let back = Change {
                 host: Some(m.source_compute.clone()),
                 node: Some(m.source_node.clone()),
-                ..StateChange::default()
+                ..Change::default()
             };
-            if repo
-                .transition(uuid, &reverting, &back, now_micros())
+            if self
+                .step(
+                    uuid,
+                    &reverting,
+                    &back,
+                    finish(action_id, event, None),
+                    None,
+                )
                 .await?
             {
-                actions.finish(action_id, event, None, now_micros()).await?;
-                self.start_revert(m.source_compute.as_deref(), uuid, action_id);
+                let work = Work::new(Flow::RevertResize, action_id);
+                self.dispatch(m.source_compute.as_deref(), uuid, work);
             }
             return Ok(());
         }
         let event = "compute_finish_revert_resize";
-        actions
-            .start_event(action_id, event, &self.host, now_micros())
-            .await?;
+        self.start_event(action_id, event).await?;
         let power = resting_power(&server);
         if let Err(e) = self.driver.receive_guest(&guest_spec(&server), power).await {
             return self.fail_move(uuid, action_id, event, &e.message).await;
         }
-        let done = StateChange {
-            vm_state: Some(settled(&server).into()),
-            task_state: Some(None),
-            power_state: Some(power.code()),
-            ..StateChange::default()
-        };
-        repo.transition(uuid, &reverting, &done, now_micros())
-            .await?;
-        self.advance_migration(uuid, &["reverting"], "reverted")
-            .await?;
-        actions.finish(action_id, event, None, now_micros()).await?;
+        let done = Change::settle(settled(&server), power);
+        let from = MigrationStatus::names(&[M::Reverting]);
+        self.step(
+            uuid,
+            &reverting,
+            &done,
+            finish(action_id, event, None),
+            Some(MigrationStep::Advance {
+                from: &from,
+                to: M::Reverted.as_str(),
+            }),
+        )
+        .await?;
         Ok(())
     }
 
-    /// Resumes a revert across hosts; `false` when the server is not
-    /// reverting.
-    pub(crate) async fn resume_revert(&self, server: &Server) -> ComputeResult<bool> {
-        if server.task_state.as_deref() != Some(REVERTING) {
-            return Ok(false);
-        }
-        let Some(action_id) = self
-            .unfinished_action(&server.uuid, &["revertResize"])
-            .await?
-        else {
-            return Ok(false);
-        };
-        self.start_revert(None, &server.uuid, action_id);
-        Ok(true)
+    /// A failed step of a resize or cold migration: the server goes to
+    /// ERROR with the fault, its migration to `error`.
+    pub(crate) async fn fail_move(
+        &self,
+        uuid: &str,
+        action_id: Option<i64>,
+        event: &str,
+        message: &str,
+    ) -> ComputeResult<()> {
+        tracing::warn!(server = %uuid, error = %message, "moving a server failed");
+        self.start_event(action_id, event).await?;
+        let failed = Change::error(Fault::new(500, message, message));
+        let from = MigrationStatus::names(&[
+            M::PreMigrating,
+            M::Migrating,
+            M::PostMigrating,
+            M::Reverting,
+        ]);
+        self.step(
+            uuid,
+            &Guard::any(),
+            &failed,
+            finish(action_id, event, Some(message)),
+            Some(MigrationStep::Advance {
+                from: &from,
+                to: M::Error.as_str(),
+            }),
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -2,7 +2,8 @@
 //! `default` (Neutron's), which every server with a port belongs to unless
 //! removed from it.
 
-use super::{Caller, Server};
+use super::Caller;
+use crate::model::records::names_text;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 /// The one security group that exists.
@@ -32,10 +33,6 @@ pub fn default_group(project_id: &str) -> SecurityGroup {
     }
 }
 
-fn names(server: &Server) -> Vec<String> {
-    serde_json::from_str(&server.security_groups).unwrap_or_default()
-}
-
 impl Compute {
     /// The groups a server is in (none without a port, as in Nova).
     pub async fn server_security_groups(
@@ -47,7 +44,8 @@ impl Compute {
         if server.fixed_ips.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(names(&server)
+        Ok(server
+            .security_groups
             .iter()
             .filter(|n| *n == DEFAULT_GROUP)
             .map(|_| default_group(&server.project_id))
@@ -68,7 +66,7 @@ impl Compute {
                 "Security group {name} not found."
             )));
         }
-        let mut groups = names(&server);
+        let mut groups = server.security_groups.clone();
         let member = groups.iter().any(|g| g == name);
         match (add, member) {
             (true, true) => {
@@ -87,7 +85,7 @@ impl Compute {
             (false, true) => groups.retain(|g| g != name),
         }
         let update = oxstack_store::instances::InstanceUpdate {
-            security_groups: Some(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
+            security_groups: Some(names_text(&groups)),
             ..Default::default()
         };
         self.store

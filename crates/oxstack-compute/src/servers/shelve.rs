@@ -3,24 +3,29 @@
 //! guest is destroyed and it leaves its host (`SHELVED_OFFLOADED`), keeping
 //! its addresses; `unshelve` spawns it again.
 
-use oxstack_store::instances::{InstanceUpdate, StateChange, StateGuard};
-use oxstack_virt::{Operation, PowerState};
+use std::time::Duration;
 
-use super::manager::guest_spec;
+use oxstack_store::instances::InstanceUpdate;
+
+use super::Caller;
+use super::flow::{Acceptance, Flow, Work};
+use super::guest::guest_spec;
+use super::rules::{self, Rule};
 use super::snapshot::SnapshotRequest;
-use super::states::vm;
-use super::{Caller, Server, check_lock, refused};
-use crate::{Compute, ComputeError, ComputeResult, now_micros};
+use crate::model::Fault;
+use crate::model::change::{Change, Guard};
+use crate::model::states::{PowerState, TaskState, VmState};
+use crate::{Compute, ComputeError, ComputeResult};
 
-const SHELVE_STEPS: [&str; 3] = [
-    "shelving",
-    "shelving_image_pending_upload",
-    "shelving_image_uploading",
+use TaskState as T;
+
+const SHELVE_STEPS: [TaskState; 3] = [
+    T::Shelving,
+    T::ShelvingImagePendingUpload,
+    T::ShelvingImageUploading,
 ];
-const OFFLOAD_STEP: &str = "shelving_offloading";
-const UNSHELVE_STEPS: [&str; 2] = ["unshelving", "spawning"];
 
-/// Which shelving flow runs.
+/// Which shelving action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShelveKind {
     Shelve,
@@ -29,41 +34,34 @@ pub enum ShelveKind {
 }
 
 impl ShelveKind {
-    fn api_name(self) -> &'static str {
+    fn rule(self) -> &'static Rule {
         match self {
-            Self::Shelve => "shelve",
-            Self::Offload => "shelveOffload",
-            Self::Unshelve => "unshelve",
+            Self::Shelve => &rules::SHELVE,
+            Self::Offload => &rules::SHELVE_OFFLOAD,
+            Self::Unshelve => &rules::UNSHELVE,
         }
     }
 
-    fn starting_states(self) -> &'static [&'static str] {
+    fn flow(self) -> Flow {
         match self {
-            Self::Shelve => &[vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED],
-            Self::Offload => &[vm::SHELVED],
-            Self::Unshelve => &[vm::SHELVED, vm::SHELVED_OFFLOADED],
-        }
-    }
-
-    fn first_task(self) -> &'static str {
-        match self {
-            Self::Shelve => SHELVE_STEPS[0],
-            Self::Offload => OFFLOAD_STEP,
-            Self::Unshelve => UNSHELVE_STEPS[0],
-        }
-    }
-
-    fn event(self) -> &'static str {
-        match self {
-            Self::Shelve => "compute_shelve_instance",
-            Self::Offload => "compute_shelve_offload_instance",
-            Self::Unshelve => "compute_unshelve_instance",
+            Self::Shelve => Flow::Shelve,
+            Self::Offload => Flow::ShelveOffload,
+            Self::Unshelve => Flow::Unshelve,
         }
     }
 }
 
+/// The event of a shelving flow.
+fn event(flow: Flow) -> &'static str {
+    match flow {
+        Flow::Shelve => "compute_shelve_instance",
+        Flow::ShelveOffload => "compute_shelve_offload_instance",
+        _ => "compute_unshelve_instance",
+    }
+}
+
 impl Compute {
-    /// Accepts a shelving action and runs it in the background.
+    /// Accepts a shelving action and has the server's host run it.
     /// `target` is 2.91's `host` for `unshelve`.
     pub async fn shelve_action(
         &self,
@@ -72,92 +70,76 @@ impl Compute {
         kind: ShelveKind,
         target: Option<&str>,
     ) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
-        let from = kind.starting_states();
-        let guard = StateGuard::settled_in(from);
+        let rule = kind.rule();
+        let server = self.actionable(caller, id, rule).await?;
+        if !rule.allows(&server) {
+            return Err(rule.refusal(&server));
+        }
         // An offloaded server has no host: unshelving places it again.
         let offloaded = kind == ShelveKind::Unshelve
-            && server.vm_state == vm::SHELVED_OFFLOADED
-            && server.task_state.is_none()
+            && server.vm_state == VmState::ShelvedOffloaded
             && server.host.is_none();
         let placed = match target {
             Some(name) if offloaded => Some(self.named_host(name).await?.host),
             None if offloaded => self.pick_host(None).await?.map(|s| s.host),
             _ => None,
         };
-        let change = StateChange {
-            task_state: Some(Some(kind.first_task().into())),
-            host: placed.clone().map(Some),
-            ..StateChange::default()
+        // Nova keeps the disk of a shelved server as a snapshot image,
+        // made before the server changes.
+        let image_id = match kind {
+            ShelveKind::Shelve => {
+                let request = SnapshotRequest {
+                    name: format!("{}-shelved", server.name),
+                    ..SnapshotRequest::default()
+                };
+                Some(self.new_snapshot_image(&server, caller, &request).await?)
+            }
+            _ => None,
         };
-        let repo = self.store.instances();
-        if !repo.transition(id, &guard, &change, now_micros()).await? {
-            let now = self.get_server(caller, id).await?;
-            return Err(refused(kind.api_name(), &now, from));
-        }
-        if kind == ShelveKind::Shelve {
-            // Nova keeps the disk of a shelved server as a snapshot image.
-            let request = SnapshotRequest {
-                name: format!("{}-shelved", server.display_name),
-                ..SnapshotRequest::default()
-            };
-            let image_id = match self.new_snapshot_image(&server, caller, &request).await {
-                Ok(image_id) => image_id,
-                Err(e) => {
-                    let back = StateChange {
-                        task_state: Some(None),
-                        ..StateChange::default()
-                    };
-                    repo.transition(
-                        id,
-                        &StateGuard::in_task(kind.first_task()),
-                        &back,
-                        now_micros(),
-                    )
-                    .await?;
-                    return Err(e);
-                }
-            };
-            let update = InstanceUpdate {
-                shelved_image_id: Some(Some(image_id)),
+        let acceptance = Acceptance {
+            change: Change {
+                host: placed.clone().map(Some),
+                ..Change::default()
+            },
+            update: image_id.clone().map(|image| InstanceUpdate {
+                shelved_image_id: Some(Some(image)),
                 ..InstanceUpdate::default()
-            };
-            repo.update(id, &update, now_micros()).await?;
-        }
-        let action_id = self.record_action(&server, caller, kind.api_name()).await?;
-        let uuid = server.uuid.clone();
+            }),
+            ..Acceptance::default()
+        };
+        let action_id = match self.accept(caller, &server, rule, acceptance).await {
+            Ok(action_id) => action_id,
+            Err(e) => {
+                if let Some(image_id) = &image_id {
+                    self.delete_project_image(&server, image_id).await;
+                }
+                return Err(e);
+            }
+        };
         self.dispatch(
             placed.as_deref().or(server.host.as_deref()),
             &server.uuid,
-            move |compute| async move {
-                if let Err(e) = compute.run_shelving(&uuid, kind, action_id).await {
-                    tracing::error!(server = %uuid, action = ?kind, error = %e, "shelving failed");
-                }
-            },
+            Work::new(kind.flow(), Some(action_id)),
         );
         Ok(())
     }
 
-    async fn run_shelving(
+    /// Runs (or continues) a shelving flow as the event of its action.
+    pub(crate) async fn run_shelving(
         &self,
         uuid: &str,
-        kind: ShelveKind,
-        action_id: i64,
+        flow: Flow,
+        work: &Work,
     ) -> ComputeResult<()> {
-        let actions = self.store.instance_actions();
-        actions
-            .start_event(action_id, kind.event(), &self.host, now_micros())
-            .await?;
-        let outcome = match kind {
-            ShelveKind::Shelve => self.shelve_then_offload(uuid).await,
-            ShelveKind::Offload => self.offload(uuid).await,
-            ShelveKind::Unshelve => self.unshelve(uuid).await,
+        let event = event(flow);
+        self.start_event(work.action_id, event).await?;
+        let outcome = match flow {
+            Flow::Shelve => self.shelve_then_offload(uuid).await,
+            Flow::ShelveOffload => self.offload(uuid).await,
+            _ => self.unshelve(uuid).await,
         }?;
-        actions
-            .finish(action_id, kind.event(), outcome.as_deref(), now_micros())
-            .await?;
-        Ok(())
+        self.finish_event(work.action_id, event, outcome.as_deref())
+            .await
     }
 
     /// Ends a failed step: the task is cleared, the vm_state kept, the
@@ -165,46 +147,51 @@ impl Compute {
     async fn revert_task(
         &self,
         uuid: &str,
-        task: &str,
+        task: TaskState,
         message: &str,
     ) -> ComputeResult<Option<String>> {
-        let change = StateChange {
-            task_state: Some(None),
-            fault: Some(Some(super::manager::fault(500, message, message))),
-            ..StateChange::default()
+        let change = Change {
+            fault: Some(Some(Fault::new(500, message, message))),
+            ..Change::clear_task()
         };
-        self.store
-            .instances()
-            .transition(uuid, &StateGuard::in_task(task), &change, now_micros())
+        self.transition(uuid, &Guard::in_task(task), &change)
             .await?;
         Ok(Some(message.to_owned()))
     }
 
     async fn shelve_then_offload(&self, uuid: &str) -> ComputeResult<Option<String>> {
-        if !self.walk_tasks(uuid, &SHELVE_STEPS).await? {
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(None);
+        };
+        if server.task_state == Some(T::ShelvingOffloading) {
+            return self.offload(uuid).await;
+        }
+        let Some(at) = server
+            .task_state
+            .and_then(|t| SHELVE_STEPS.iter().position(|s| *s == t))
+        else {
+            return Ok(None);
+        };
+        if !self.walk_tasks(uuid, &SHELVE_STEPS[at..]).await? {
             return Ok(None);
         }
         let last = SHELVE_STEPS[2];
-        let Some(server) = self.store.instances().get(uuid).await? else {
-            return Ok(None);
-        };
         if let Some(image_id) = &server.shelved_image_id
             && let Err(message) = self.upload_disk(&server, image_id).await
         {
             return self.revert_task(uuid, last, &message).await;
         }
-        if let Err(e) = self.driver.operate(uuid, Operation::PowerOff).await {
+        if let Err(e) = self.driver.power_off(uuid, Duration::ZERO).await {
             return self.revert_task(uuid, last, &e.message).await;
         }
-        let shelved = StateChange {
-            vm_state: Some(vm::SHELVED.into()),
-            task_state: Some(Some(OFFLOAD_STEP.into())),
-            power_state: Some(PowerState::Shutdown.code()),
-            ..StateChange::default()
+        let shelved = Change {
+            vm_state: Some(VmState::Shelved),
+            task_state: Some(Some(T::ShelvingOffloading)),
+            power_state: Some(PowerState::Shutdown),
+            ..Change::default()
         };
-        let repo = self.store.instances();
-        if !repo
-            .transition(uuid, &StateGuard::in_task(last), &shelved, now_micros())
+        if !self
+            .transition(uuid, &Guard::in_task(last), &shelved)
             .await?
         {
             return Ok(None);
@@ -214,73 +201,53 @@ impl Compute {
 
     async fn offload(&self, uuid: &str) -> ComputeResult<Option<String>> {
         if let Err(e) = self.driver.destroy(uuid).await {
-            return self.revert_task(uuid, OFFLOAD_STEP, &e.message).await;
+            return self
+                .revert_task(uuid, T::ShelvingOffloading, &e.message)
+                .await;
         }
-        let offloaded = StateChange {
-            vm_state: Some(vm::SHELVED_OFFLOADED.into()),
-            task_state: Some(None),
-            power_state: Some(PowerState::NoState.code()),
+        let offloaded = Change {
             host: Some(None),
             node: Some(None),
-            ..StateChange::default()
+            ..Change::settle(VmState::ShelvedOffloaded, PowerState::NoState)
         };
-        self.store
-            .instances()
-            .transition(
-                uuid,
-                &StateGuard::in_task(OFFLOAD_STEP),
-                &offloaded,
-                now_micros(),
-            )
+        self.transition(uuid, &Guard::in_task(T::ShelvingOffloading), &offloaded)
             .await?;
         Ok(None)
     }
 
     async fn unshelve(&self, uuid: &str) -> ComputeResult<Option<String>> {
-        let repo = self.store.instances();
-        let Some(server) = repo.get(uuid).await? else {
+        let Some(server) = self.load(uuid).await? else {
             return Ok(None);
         };
-        if server.host.is_none() {
-            let message = "No valid host was found. There are not enough hosts available.";
-            return self.revert_task(uuid, UNSHELVE_STEPS[0], message).await;
+        if server.task_state == Some(T::Unshelving) {
+            if server.host.is_none() {
+                let message = "No valid host was found. There are not enough hosts available.";
+                return self.revert_task(uuid, T::Unshelving, message).await;
+            }
+            let placed = Change {
+                host: Some(Some(self.host.clone())),
+                node: Some(Some(self.driver.node_name().to_owned())),
+                ..Change::task(T::Spawning)
+            };
+            if !self
+                .transition(uuid, &Guard::in_task(T::Unshelving), &placed)
+                .await?
+            {
+                return Ok(None);
+            }
         }
-        let placed = StateChange {
-            task_state: Some(Some(UNSHELVE_STEPS[1].into())),
-            host: Some(Some(self.host.clone())),
-            node: Some(Some(self.driver.node_name().to_owned())),
-            ..StateChange::default()
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(None);
         };
-        if !repo
-            .transition(
-                uuid,
-                &StateGuard::in_task(UNSHELVE_STEPS[0]),
-                &placed,
-                now_micros(),
-            )
-            .await?
-        {
+        if server.task_state != Some(T::Spawning) {
             return Ok(None);
         }
-        let Some(server) = repo.get(uuid).await? else {
-            return Ok(None);
-        };
         if let Err(e) = self.driver.spawn(&guest_spec(&server)).await {
-            return self.revert_task(uuid, UNSHELVE_STEPS[1], &e.message).await;
+            return self.revert_task(uuid, T::Spawning, &e.message).await;
         }
-        let active = StateChange {
-            vm_state: Some(vm::ACTIVE.into()),
-            task_state: Some(None),
-            power_state: Some(self.driver.power_state(uuid).await.code()),
-            ..StateChange::default()
-        };
-        repo.transition(
-            uuid,
-            &StateGuard::in_task(UNSHELVE_STEPS[1]),
-            &active,
-            now_micros(),
-        )
-        .await?;
+        let active = Change::settle(VmState::Active, self.driver.power_state(uuid).await);
+        self.transition(uuid, &Guard::in_task(T::Spawning), &active)
+            .await?;
         // The server runs again: its shelved disk image goes (Nova's
         // `_delete_snapshot_of_shelved_instance`).
         if let Some(image_id) = &server.shelved_image_id {
@@ -289,74 +256,12 @@ impl Compute {
                 shelved_image_id: Some(None),
                 ..InstanceUpdate::default()
             };
-            repo.update(uuid, &update, now_micros()).await?;
+            self.store
+                .instances()
+                .update(uuid, &update, crate::now_micros())
+                .await?;
         }
         Ok(None)
-    }
-
-    /// Resumes a shelving flow a restart interrupted; `false` when the
-    /// server is not shelving.
-    pub(crate) async fn resume_shelving(&self, server: &Server) -> ComputeResult<bool> {
-        let Some(task) = server.task_state.as_deref() else {
-            return Ok(false);
-        };
-        let kind = if SHELVE_STEPS.contains(&task) {
-            ShelveKind::Shelve
-        } else if task == OFFLOAD_STEP {
-            ShelveKind::Offload
-        } else if UNSHELVE_STEPS.contains(&task) {
-            ShelveKind::Unshelve
-        } else {
-            return Ok(false);
-        };
-        let record = if kind == ShelveKind::Offload && server.vm_state == vm::SHELVED {
-            "shelve"
-        } else {
-            kind.api_name()
-        };
-        let actions = self.store.instance_actions();
-        let action_id = match actions.latest_unfinished(&server.uuid, record).await? {
-            Some(id) => id,
-            None => match actions
-                .latest_unfinished(&server.uuid, "shelveOffload")
-                .await?
-            {
-                Some(id) => id,
-                None => return Ok(false),
-            },
-        };
-        // Restart each flow from its first task state: every step is
-        // idempotent against the fake hypervisor.
-        let restart = StateChange {
-            task_state: Some(Some(
-                match kind {
-                    ShelveKind::Shelve if task != OFFLOAD_STEP => SHELVE_STEPS[0],
-                    ShelveKind::Unshelve => UNSHELVE_STEPS[0],
-                    _ => OFFLOAD_STEP,
-                }
-                .into(),
-            )),
-            ..StateChange::default()
-        };
-        let repo = self.store.instances();
-        if !repo
-            .transition(
-                &server.uuid,
-                &StateGuard::in_task(task),
-                &restart,
-                now_micros(),
-            )
-            .await?
-        {
-            return Ok(false);
-        }
-        let uuid = server.uuid.clone();
-        self.dispatch(None, &server.uuid, move |compute| async move {
-            if let Err(e) = compute.run_shelving(&uuid, kind, action_id).await {
-                tracing::error!(server = %uuid, error = %e, "resuming shelving failed");
-            }
-        });
-        Ok(true)
     }
 
     /// Validates `unshelve`'s 2.77/2.91 availability zone against the one

@@ -1,17 +1,23 @@
 //! `createImage` and `createBackup`: a snapshot of the server's disk
 //! becomes an image of the project in the image service (`queued` →
-//! `saving` → `active`) while the server walks Nova's snapshot task states;
-//! backups beyond `rotation` of the same kind are deleted, oldest first.
+//! `saving` → `active`) while the server walks Nova's snapshot task states
+//! on its host; backups beyond `rotation` of the same kind are deleted,
+//! oldest first.
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use oxstack_image::{ImageSortKey, Query, Scope, Viewer};
-use oxstack_store::instances::{StateChange, StateGuard};
+use oxstack_virt::{DiskSnapshot, SnapshotData};
 
-use super::states::vm;
-use super::{Caller, Server, refused};
-use crate::{Compute, ComputeError, ComputeResult, now_micros};
+use super::Caller;
+use super::flow::{Acceptance, Flow, FlowArgs, Work, finish};
+use super::rules;
+use crate::model::Server;
+use crate::model::change::{Change, Guard};
+use crate::model::states::TaskState;
+use crate::{Compute, ComputeError, ComputeResult};
+
+use TaskState as T;
 
 /// A `createImage` (no `backup`) or `createBackup` request.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -22,7 +28,13 @@ pub struct SnapshotRequest {
     pub backup: Option<(String, i64)>,
 }
 
-const SNAPSHOT_FROM: [&str; 4] = [vm::ACTIVE, vm::STOPPED, vm::PAUSED, vm::SUSPENDED];
+const SNAPSHOT_STEPS: [TaskState; 4] = [
+    T::ImageSnapshotPending,
+    T::ImageSnapshot,
+    T::ImagePendingUpload,
+    T::ImageUploading,
+];
+const BACKUP_STEPS: [TaskState; 3] = [T::ImageBackup, T::ImagePendingUpload, T::ImageUploading];
 
 impl Compute {
     /// Starts a snapshot; returns the new image's id.
@@ -32,45 +44,36 @@ impl Compute {
         id: &str,
         req: SnapshotRequest,
     ) -> ComputeResult<String> {
-        let server = self.get_server(caller, id).await?;
-        let (action, first_task) = match req.backup {
-            Some(_) => ("createBackup", "image_backup"),
-            None => ("createImage", "image_snapshot_pending"),
+        let rule = match req.backup {
+            Some(_) => &rules::CREATE_BACKUP,
+            None => &rules::CREATE_IMAGE,
         };
-        let guard = StateGuard::settled_in(&SNAPSHOT_FROM);
-        let change = StateChange {
-            task_state: Some(Some(first_task.into())),
-            ..StateChange::default()
-        };
-        let repo = self.store.instances();
-        if !repo.transition(id, &guard, &change, now_micros()).await? {
-            let now = self.get_server(caller, id).await?;
-            return Err(refused(action, &now, &SNAPSHOT_FROM));
+        let server = self.actionable(caller, id, rule).await?;
+        if !rule.allows(&server) {
+            return Err(rule.refusal(&server));
         }
-        let image_id = match self.new_snapshot_image(&server, caller, &req).await {
-            Ok(image_id) => image_id,
+        let image_id = self.new_snapshot_image(&server, caller, &req).await?;
+        let args = FlowArgs {
+            image_id: Some(image_id.clone()),
+            backup: req.backup,
+            ..FlowArgs::default()
+        };
+        let acceptance = Acceptance {
+            args: args.clone(),
+            ..Acceptance::default()
+        };
+        let action_id = match self.accept(caller, &server, rule, acceptance).await {
+            Ok(action_id) => action_id,
             Err(e) => {
-                let back = StateChange {
-                    task_state: Some(None),
-                    ..StateChange::default()
-                };
-                let from = StateGuard::in_task(first_task);
-                repo.transition(id, &from, &back, now_micros()).await?;
+                self.delete_project_image(&server, &image_id).await;
                 return Err(e);
             }
         };
-        let action_id = self.record_action(&server, caller, action).await?;
-        let compute = self.clone();
-        let uuid = server.uuid.clone();
-        let image = image_id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = compute
-                .upload_snapshot(&uuid, &image, first_task, action_id, req.backup)
-                .await
-            {
-                tracing::error!(server = %uuid, error = %e, "snapshot failed");
-            }
-        });
+        let work = Work {
+            args,
+            ..Work::new(Flow::Snapshot, Some(action_id))
+        };
+        self.dispatch(server.host.as_deref(), &server.uuid, work);
         Ok(image_id)
     }
 
@@ -87,12 +90,12 @@ impl Compute {
         image.row.visibility = "private".into();
         image.row.disk_format = Some("qcow2".into());
         image.row.container_format = Some("bare".into());
-        image.row.min_disk = server.root_gb;
+        image.row.min_disk = server.flavor.root_gb;
         image.properties = req.metadata.clone();
         let props = [
             ("instance_uuid", server.uuid.clone()),
             ("user_id", caller.user_id.clone()),
-            ("base_image_ref", server.image_ref.clone()),
+            ("base_image_ref", server.image.id.clone()),
             (
                 "image_type",
                 if req.backup.is_some() {
@@ -111,88 +114,83 @@ impl Compute {
                 .properties
                 .insert("backup_type".into(), backup_type.clone());
         }
-        let viewer = Viewer {
-            project_id: &server.project_id,
-            is_admin: false,
-        };
         let created = self
             .images
-            .create(viewer, image)
+            .create(project_viewer(server), image)
             .await
             .map_err(|e| ComputeError::Invalid(e.to_string()))?;
         Ok(created.row.id)
     }
 
-    async fn upload_snapshot(
-        &self,
-        uuid: &str,
-        image_id: &str,
-        first_task: &str,
-        action_id: i64,
-        backup: Option<(String, i64)>,
-    ) -> ComputeResult<()> {
-        let actions = self.store.instance_actions();
-        let event = if backup.is_some() {
-            "compute_backup_instance"
-        } else {
-            "compute_snapshot_instance"
+    /// The server's host's part: the disk is copied into the image while
+    /// the server walks the snapshot task states.
+    pub(crate) async fn run_snapshot(&self, uuid: &str, work: &Work) -> ComputeResult<()> {
+        let (event, steps): (&str, &[TaskState]) = match work.args.backup {
+            Some(_) => ("compute_backup_instance", &BACKUP_STEPS),
+            None => ("compute_snapshot_instance", &SNAPSHOT_STEPS),
         };
-        actions
-            .start_event(action_id, event, &self.host, now_micros())
-            .await?;
-        let repo = self.store.instances();
-        let mut steps = vec![first_task];
-        if backup.is_none() {
-            steps.push("image_snapshot");
-        }
-        steps.extend(["image_pending_upload", "image_uploading"]);
-        if !self.walk_tasks(uuid, &steps).await? {
-            return Ok(());
-        }
-        let Some(server) = repo.get(uuid).await? else {
+        let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
-        let uploaded = self.upload_disk(&server, image_id).await;
-        let done = StateChange {
-            task_state: Some(None),
-            ..StateChange::default()
+        let Some(at) = server
+            .task_state
+            .and_then(|t| steps.iter().position(|s| *s == t))
+        else {
+            return Ok(());
         };
-        let from = StateGuard::in_task("image_uploading");
-        repo.transition(uuid, &from, &done, now_micros()).await?;
+        self.start_event(work.action_id, event).await?;
+        if !self.walk_tasks(uuid, &steps[at..]).await? {
+            return Ok(());
+        }
+        let uploaded = match &work.args.image_id {
+            Some(image_id) => self.upload_disk(&server, image_id).await,
+            None => Err("the snapshot's image was not recorded".to_owned()),
+        };
         let error = uploaded.err();
-        if let (Some((backup_type, rotation)), None) = (&backup, &error) {
+        self.step(
+            uuid,
+            &Guard::in_task(T::ImageUploading),
+            &Change::clear_task(),
+            finish(work.action_id, event, error.as_deref()),
+            None,
+        )
+        .await?;
+        if let (Some((backup_type, rotation)), None) = (&work.args.backup, &error) {
             self.rotate_backups(&server, backup_type, *rotation).await?;
         }
-        actions
-            .finish(action_id, event, error.as_deref(), now_micros())
-            .await?;
         Ok(())
     }
 
-    /// Writes a copy of the server's disk (the fake hypervisor's: an empty
-    /// qcow2 of the flavor's root size) into a `queued` image.
+    /// Writes a copy of the server's disk, as the driver gives it, into a
+    /// `queued` image.
     pub(crate) async fn upload_disk(&self, server: &Server, image_id: &str) -> Result<(), String> {
-        let disk = oxstack_image::qcow2::empty(u64::try_from(server.root_gb).unwrap_or(0) << 30);
-        let viewer = Viewer {
-            project_id: &server.project_id,
-            is_admin: false,
-        };
-        let stream =
-            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(disk))]);
-        self.images
-            .upload(viewer, image_id, stream)
+        let DiskSnapshot { data, .. } = self
+            .driver
+            .snapshot(&server.uuid)
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.message)?;
+        let viewer = project_viewer(server);
+        let uploaded = match data {
+            SnapshotData::InMemory(bytes) => {
+                let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+                self.images.upload(viewer, image_id, stream).await
+            }
+            SnapshotData::File(path) => {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let stream = tokio_util::io::ReaderStream::new(file);
+                let uploaded = self.images.upload(viewer, image_id, stream).await;
+                let _ = tokio::fs::remove_file(&path).await;
+                uploaded
+            }
+        };
+        uploaded.map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Deletes an image of the server's project (a shelved disk).
     pub(crate) async fn delete_project_image(&self, server: &Server, image_id: &str) {
-        let viewer = Viewer {
-            project_id: &server.project_id,
-            is_admin: false,
-        };
-        if let Err(e) = self.images.delete(viewer, image_id).await {
+        if let Err(e) = self.images.delete(project_viewer(server), image_id).await {
             tracing::warn!(image = %image_id, error = %e, "deleting an image failed");
         }
     }
@@ -233,15 +231,23 @@ impl Compute {
             .list(&query)
             .await
             .map_err(|e| ComputeError::Invalid(e.to_string()))?;
-        let viewer = Viewer {
-            project_id: &server.project_id,
-            is_admin: false,
-        };
         for old in backups.iter().skip(usize::try_from(rotation).unwrap_or(0)) {
-            if let Err(e) = self.images.delete(viewer, &old.row.id).await {
+            if let Err(e) = self
+                .images
+                .delete(project_viewer(server), &old.row.id)
+                .await
+            {
                 tracing::warn!(image = %old.row.id, error = %e, "rotating out a backup failed");
             }
         }
         Ok(())
+    }
+}
+
+/// The server's project as the image service's viewer.
+fn project_viewer(server: &Server) -> Viewer<'_> {
+    Viewer {
+        project_id: &server.project_id,
+        is_admin: false,
     }
 }

@@ -4,10 +4,14 @@
 use std::collections::BTreeMap;
 
 use oxstack_store::StoreError;
-use oxstack_store::instances::{InstanceUpdate, StateChange, StateGuard};
+use oxstack_store::instances::{InstanceUpdate, Step};
 
-use super::states::{task, vm};
-use super::{Caller, Server, check_lock, invalid_state};
+use super::flow::{Acceptance, Flow, Work};
+use super::rules::{self, Rule, invalid_state};
+use super::{Caller, check_lock};
+use crate::model::change::{Change, Guard};
+use crate::model::states::{TaskState, VmState};
+use crate::model::{LockedBy, Server};
 use crate::quotas::Resource;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -15,7 +19,12 @@ use crate::{Compute, ComputeError, ComputeResult, now_micros};
 pub const MAX_TAGS: i64 = 50;
 
 /// The states in which metadata and tags may change.
-const SETTLED: [&str; 4] = [vm::ACTIVE, vm::PAUSED, vm::SUSPENDED, vm::STOPPED];
+const SETTLED: [VmState; 4] = [
+    VmState::Active,
+    VmState::Paused,
+    VmState::Suspended,
+    VmState::Stopped,
+];
 
 /// The fields `PUT /servers/{id}` may change; `None` leaves one alone.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -87,26 +96,30 @@ impl Compute {
     }
 
     /// `DELETE /servers/{id}`: any state, unless locked; the server goes
-    /// `deleting` and the manager finishes the job. With a reclaim
-    /// interval, a launched server is soft-deleted instead.
+    /// `deleting` and its host finishes the job. With a reclaim interval,
+    /// a launched server is soft-deleted instead.
     pub async fn delete_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
-        let server = self.get_server(caller, id).await?;
-        check_lock(&server, caller)?;
+        let server = self.actionable(caller, id, &rules::DELETE).await?;
         if !self.settings.reclaim_instance_interval.is_zero()
             && server.launched_at.is_some()
-            && self.soft_delete(&server).await?
+            && self.soft_delete(caller, &server).await?
         {
             return Ok(());
         }
-        self.record_action(&server, caller, "delete").await?;
-        self.hard_delete(server).await
+        self.hard_delete(Some(caller), server, &rules::DELETE).await
     }
 
-    /// Marks a server `deleting` (any state) and has it destroyed by its
-    /// host — or here, when its host is down or gone (Nova's local
-    /// delete: the records go; the guest is the dead host's to clean up).
-    pub(crate) async fn hard_delete(&self, server: Server) -> ComputeResult<()> {
-        let id = server.uuid.as_str();
+    /// Marks a server `deleting` (recording the caller's `delete` action
+    /// with it) and has it destroyed by its host — or here, when its host
+    /// is down or gone (Nova's local delete: the records go; the guest is
+    /// the dead host's to clean up). The periodic reclaim has no caller
+    /// and records no action.
+    pub(crate) async fn hard_delete(
+        &self,
+        caller: Option<&Caller>,
+        server: Server,
+        rule: &Rule,
+    ) -> ComputeResult<()> {
         let owner = match server.host.as_deref() {
             Some(host) if host != self.host => self
                 .find_host(host)
@@ -115,18 +128,26 @@ impl Compute {
                 .map(|_| host),
             other => other,
         };
-        let deleting = StateChange {
-            task_state: Some(Some(task::DELETING.into())),
-            ..StateChange::default()
+        let action_id = match caller {
+            Some(caller) => Some(
+                self.accept(caller, &server, rule, Acceptance::default())
+                    .await?,
+            ),
+            None => {
+                let guard = Guard {
+                    vm_states: None,
+                    task_states: Some(rule.task_states.to_vec()),
+                };
+                if !self
+                    .transition(&server.uuid, &guard, &Change::task(TaskState::Deleting))
+                    .await?
+                {
+                    return Ok(());
+                }
+                None
+            }
         };
-        if self
-            .store
-            .instances()
-            .transition(id, &StateGuard::default(), &deleting, now_micros())
-            .await?
-        {
-            self.start_delete(&server.uuid, owner);
-        }
+        self.dispatch(owner, &server.uuid, Work::new(Flow::Delete, action_id));
         Ok(())
     }
 
@@ -137,8 +158,13 @@ impl Compute {
         action: &str,
     ) -> ComputeResult<()> {
         check_lock(server, caller)?;
-        if !SETTLED.contains(&server.vm_state.as_str()) {
-            return Err(invalid_state(action, server, "vm_state", &server.vm_state));
+        if !SETTLED.contains(&server.vm_state) {
+            return Err(invalid_state(
+                action,
+                server,
+                "vm_state",
+                server.vm_state.as_str(),
+            ));
         }
         if server.launched_at.is_none() {
             return Err(invalid_state(action, server, "launched_at", "None"));
@@ -204,8 +230,13 @@ impl Compute {
     }
 
     fn check_tag_state(server: &Server, action: &str) -> ComputeResult<()> {
-        if !SETTLED.contains(&server.vm_state.as_str()) {
-            return Err(invalid_state(action, server, "vm_state", &server.vm_state));
+        if !SETTLED.contains(&server.vm_state) {
+            return Err(invalid_state(
+                action,
+                server,
+                "vm_state",
+                server.vm_state.as_str(),
+            ));
         }
         Ok(())
     }
@@ -299,43 +330,72 @@ impl Compute {
         reason: Option<String>,
     ) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
-        let by = if server.project_id == caller.project_id {
-            "owner"
-        } else {
-            "admin"
-        };
-        let change = InstanceUpdate {
-            locked_by: Some(Some(by.into())),
+        let update = InstanceUpdate {
+            locked_by: Some(Some(LockedBy::of(&server, caller).as_str().into())),
             locked_reason: Some(reason),
             ..InstanceUpdate::default()
         };
-        self.store
-            .instances()
-            .update(id, &change, now_micros())
-            .await?;
-        self.record_action(&server, caller, "lock").await?;
-        Ok(())
+        self.record_edit(caller, &server, "lock", update).await
     }
 
     /// `unlock`: a lock an admin placed only an admin may lift.
     pub async fn unlock_server(&self, caller: &Caller, id: &str) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
-        if server.locked_by.as_deref() == Some("admin") && !caller.is_admin {
+        if server.locked_by == Some(LockedBy::Admin) && !caller.is_admin {
             return Err(ComputeError::Forbidden(
                 "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed."
                     .into(),
             ));
         }
-        let change = InstanceUpdate {
+        let update = InstanceUpdate {
             locked_by: Some(None),
             locked_reason: Some(None),
             ..InstanceUpdate::default()
         };
-        self.store
-            .instances()
-            .update(id, &change, now_micros())
+        self.record_edit(caller, &server, "unlock", update).await
+    }
+
+    /// An edit of a live server recorded as a finished action, in one
+    /// transaction.
+    async fn record_edit(
+        &self,
+        caller: &Caller,
+        server: &Server,
+        record: &str,
+        update: InstanceUpdate,
+    ) -> ComputeResult<()> {
+        let step = Step {
+            update: Some(update),
+            ..Step::default()
+        };
+        if !self
+            .record_done(caller, server, record, &[], &Guard::any(), step)
+            .await?
+        {
+            return Err(super::not_found(&server.uuid));
+        }
+        Ok(())
+    }
+
+    /// `os-resetState` (admin): sets the vm_state (`active` or `error`)
+    /// and clears any task, whatever the server is doing.
+    pub async fn reset_server_state(
+        &self,
+        caller: &Caller,
+        id: &str,
+        to: VmState,
+    ) -> ComputeResult<()> {
+        let server = self.get_server(caller, id).await?;
+        let change = Change {
+            vm_state: Some(to),
+            ..Change::clear_task()
+        };
+        let step = Step {
+            change: (&change).into(),
+            ..Step::default()
+        };
+        self.record_done(caller, &server, "resetState", &[], &Guard::any(), step)
             .await?;
-        self.record_action(&server, caller, "unlock").await?;
         Ok(())
     }
 }

@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
-use oxstack_compute::flavors::{FlavorListing, NewFlavor, Viewer};
+use oxstack_compute::flavors::{FlavorListing, FlavorSortKey, NewFlavor, Viewer};
 use oxstack_identity::Rule;
-use oxstack_store::flavors::FlavorSortKey;
 use serde_json::Value;
 
 pub use access::{flavor_action, list_flavor_access};

@@ -3,6 +3,7 @@
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use oxstack_compute::model::states::VmState;
 use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
@@ -71,7 +72,10 @@ pub(super) async fn perform(
                        "required": ["state"], "additionalProperties": false}),
             )?;
             req.authorize("os_compute_api:os-admin-actions:reset_state", Rule::Admin)?;
-            let to = body.0[action]["state"].as_str().unwrap_or("error");
+            let to = match body.0[action]["state"].as_str() {
+                Some("active") => VmState::Active,
+                _ => VmState::Error,
+            };
             compute.reset_server_state(&caller, id, to).await?;
         }
         _ => {

@@ -4,8 +4,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use oxstack_compute::servers::actions::ActionKind;
-use oxstack_compute::servers::generate_password;
+use oxstack_compute::servers::{PowerAction, PowerRequest, generate_password};
 use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
@@ -36,12 +35,12 @@ pub(super) async fn perform(
             let hard = body.0["reboot"]["type"]
                 .as_str()
                 .is_some_and(|t| t.eq_ignore_ascii_case("hard"));
-            let kind = if hard {
-                ActionKind::HardReboot
+            let action = if hard {
+                PowerAction::HardReboot
             } else {
-                ActionKind::SoftReboot
+                PowerAction::SoftReboot
             };
-            run(state, req, id, kind).await?;
+            run(state, req, id, action, PowerRequest::default()).await?;
         }
         "trigger_crash_dump" => {
             if !req.at_least(17) {
@@ -52,7 +51,8 @@ pub(super) async fn perform(
                 "os_compute_api:servers:trigger_crash_dump",
                 Rule::ProjectMember,
             )?;
-            run(state, req, id, ActionKind::TriggerCrashDump).await?;
+            let request = PowerRequest::default();
+            run(state, req, id, PowerAction::TriggerCrashDump, request).await?;
         }
         "changePassword" => {
             validate(
@@ -62,7 +62,13 @@ pub(super) async fn perform(
                        "required": ["adminPass"], "additionalProperties": false}),
             )?;
             req.authorize("os_compute_api:os-admin-password", Rule::ProjectMember)?;
-            run(state, req, id, ActionKind::ChangePassword).await?;
+            let request = PowerRequest {
+                password: body.0["changePassword"]["adminPass"]
+                    .as_str()
+                    .map(str::to_owned),
+                ..PowerRequest::default()
+            };
+            run(state, req, id, PowerAction::ChangePassword, request).await?;
         }
         _ => return rescue(state, req, id, body).await,
     }
@@ -85,13 +91,21 @@ async fn rescue(
                "additionalProperties": false}),
     )?;
     req.authorize("os_compute_api:os-rescue", Rule::ProjectMember)?;
-    run(state, req, id, ActionKind::Rescue).await?;
-    if !state.compute().settings().enable_instance_password {
-        return Ok(Json(json!({})).into_response());
-    }
-    let password = body.0["rescue"]
+    let rescue = &body.0["rescue"];
+    let password = rescue
         .get("adminPass")
         .and_then(Value::as_str)
         .map_or_else(|| generate_password(12), str::to_owned);
+    let request = PowerRequest {
+        password: Some(password.clone()),
+        rescue_image: rescue
+            .get("rescue_image_ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    };
+    run(state, req, id, PowerAction::Rescue, request).await?;
+    if !state.compute().settings().enable_instance_password {
+        return Ok(Json(json!({})).into_response());
+    }
     Ok(Json(envelope("adminPass", password)).into_response())
 }

@@ -16,7 +16,7 @@ mod snapshot;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use oxstack_compute::servers::actions::ActionKind;
+use oxstack_compute::servers::{PowerAction, PowerRequest};
 use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
@@ -27,38 +27,39 @@ use crate::AppState;
 
 /// Actions whose body is ignored (`{"pause": null}` and the like) and that
 /// map directly onto the domain's action table.
-fn table_action(name: &str) -> Option<(ActionKind, &'static str)> {
+fn table_action(name: &str) -> Option<(PowerAction, &'static str)> {
     Some(match name {
-        "os-stop" => (ActionKind::Stop, "os_compute_api:servers:stop"),
-        "os-start" => (ActionKind::Start, "os_compute_api:servers:start"),
-        "pause" => (ActionKind::Pause, "os_compute_api:os-pause-server:pause"),
+        "os-stop" => (PowerAction::Stop, "os_compute_api:servers:stop"),
+        "os-start" => (PowerAction::Start, "os_compute_api:servers:start"),
+        "pause" => (PowerAction::Pause, "os_compute_api:os-pause-server:pause"),
         "unpause" => (
-            ActionKind::Unpause,
+            PowerAction::Unpause,
             "os_compute_api:os-pause-server:unpause",
         ),
         "suspend" => (
-            ActionKind::Suspend,
+            PowerAction::Suspend,
             "os_compute_api:os-suspend-server:suspend",
         ),
         "resume" => (
-            ActionKind::Resume,
+            PowerAction::Resume,
             "os_compute_api:os-suspend-server:resume",
         ),
-        "unrescue" => (ActionKind::Unrescue, "os_compute_api:os-rescue:unrescue"),
+        "unrescue" => (PowerAction::Unrescue, "os_compute_api:os-rescue:unrescue"),
         _ => return None,
     })
 }
 
-/// Runs a table action for the request.
+/// Runs a power action for the request.
 pub(super) async fn run(
     state: &AppState,
     req: &Req,
     id: &str,
-    kind: ActionKind,
+    action: PowerAction,
+    request: PowerRequest,
 ) -> Result<(), NovaError> {
     Ok(state
         .compute()
-        .server_action(&views::caller(req), id, kind)
+        .server_action(&views::caller(req), id, action, request)
         .await?)
 }
 
@@ -87,7 +88,7 @@ pub async fn server_action(
     let action = action.clone();
     if let Some((kind, policy)) = table_action(&action) {
         req.authorize(policy, Rule::ProjectMember)?;
-        run(&state, &req, &id, kind).await?;
+        run(&state, &req, &id, kind, PowerRequest::default()).await?;
         return Ok(StatusCode::ACCEPTED.into_response());
     }
     match action.as_str() {

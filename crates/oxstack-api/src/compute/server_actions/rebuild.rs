@@ -55,7 +55,11 @@ pub(super) async fn rebuild(
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
             .collect::<BTreeMap<_, _>>()
     });
+    let password = r["adminPass"]
+        .as_str()
+        .map_or_else(|| generate_password(12), str::to_owned);
     let request = RebuildRequest {
+        admin_password: Some(password.clone()),
         image: Some(image),
         name: r["name"].as_str().map(str::to_owned),
         metadata,
@@ -96,9 +100,6 @@ pub(super) async fn rebuild(
         map.shift_remove("OS-EXT-SRV-ATTR:user_data");
     }
     if state.compute().settings().enable_instance_password {
-        let password = r["adminPass"]
-            .as_str()
-            .map_or_else(|| generate_password(12), str::to_owned);
         view["adminPass"] = json!(password);
     }
     if req.at_least(57) {

@@ -169,18 +169,17 @@ fn check_block_devices(server: &Map<String, Value>) -> Result<(), NovaError> {
 }
 
 /// Scheduler hints, `os:` spelling first, Nova's private `_nova` keys dropped.
-fn scheduler_hints(body: &Value) -> String {
+fn scheduler_hints(body: &Value) -> Map<String, Value> {
     let hints = body
         .get("os:scheduler_hints")
         .or_else(|| body.get("OS-SCH-HNT:scheduler_hints"))
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let kept: Map<String, Value> = hints
+    hints
         .into_iter()
         .filter(|(k, _)| !k.starts_with("_nova"))
-        .collect();
-    Value::Object(kept).to_string()
+        .collect()
 }
 
 pub async fn create_server(

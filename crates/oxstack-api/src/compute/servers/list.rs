@@ -7,11 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use fancy_regex::Regex;
 use http::StatusCode;
-use oxstack_compute::servers::list::RegexField;
-use oxstack_compute::servers::states::states_for_statuses;
-use oxstack_compute::servers::{ListRequest, Server, SortColumn};
+use oxstack_compute::model::Server;
+use oxstack_compute::model::states::{TaskState, VmState, states_for_statuses};
+use oxstack_compute::servers::{ListRequest, RegexField, ServerFilter, ServerSortKey};
 use oxstack_identity::Rule;
-use oxstack_store::instances::{Condition, SqlValue};
 use serde_json::Value;
 
 use super::super::error::NovaError;
@@ -91,36 +90,37 @@ pub fn parse_time(text: &str) -> Option<i64> {
     .map(|t| t.and_utc().timestamp_micros())
 }
 
-fn sort_column(key: &str) -> Option<SortColumn> {
+fn sort_key(key: &str) -> Option<ServerSortKey> {
+    use ServerSortKey as K;
     Some(match key {
-        "access_ip_v4" => SortColumn::AccessIpV4,
-        "access_ip_v6" => SortColumn::AccessIpV6,
-        "auto_disk_config" => SortColumn::AutoDiskConfig,
-        "availability_zone" => SortColumn::AvailabilityZone,
-        "config_drive" => SortColumn::ConfigDrive,
-        "created_at" => SortColumn::CreatedAt,
-        "display_description" => SortColumn::DisplayDescription,
-        "display_name" => SortColumn::DisplayName,
-        "host" => SortColumn::Host,
-        "hostname" => SortColumn::Hostname,
-        "image_ref" => SortColumn::ImageRef,
-        "instance_type_id" => SortColumn::FlavorId,
-        "key_name" => SortColumn::KeyName,
-        "launch_index" => SortColumn::LaunchIndex,
-        "launched_at" => SortColumn::LaunchedAt,
-        "locked" => SortColumn::Locked,
-        "locked_by" => SortColumn::LockedBy,
-        "node" => SortColumn::Node,
-        "power_state" => SortColumn::PowerState,
-        "progress" => SortColumn::Progress,
-        "project_id" => SortColumn::ProjectId,
-        "root_device_name" => SortColumn::RootDeviceName,
-        "task_state" => SortColumn::TaskState,
-        "terminated_at" => SortColumn::TerminatedAt,
-        "updated_at" => SortColumn::UpdatedAt,
-        "user_id" => SortColumn::UserId,
-        "uuid" => SortColumn::Uuid,
-        "vm_state" => SortColumn::VmState,
+        "access_ip_v4" => K::AccessIpV4,
+        "access_ip_v6" => K::AccessIpV6,
+        "auto_disk_config" => K::AutoDiskConfig,
+        "availability_zone" => K::AvailabilityZone,
+        "config_drive" => K::ConfigDrive,
+        "created_at" => K::CreatedAt,
+        "display_description" => K::Description,
+        "display_name" => K::Name,
+        "host" => K::Host,
+        "hostname" => K::Hostname,
+        "image_ref" => K::Image,
+        "instance_type_id" => K::Flavor,
+        "key_name" => K::KeyName,
+        "launch_index" => K::LaunchIndex,
+        "launched_at" => K::LaunchedAt,
+        "locked" => K::Locked,
+        "locked_by" => K::LockedBy,
+        "node" => K::Node,
+        "power_state" => K::PowerState,
+        "progress" => K::Progress,
+        "project_id" => K::ProjectId,
+        "root_device_name" => K::RootDeviceName,
+        "task_state" => K::TaskState,
+        "terminated_at" => K::TerminatedAt,
+        "updated_at" => K::UpdatedAt,
+        "user_id" => K::UserId,
+        "uuid" => K::Uuid,
+        "vm_state" => K::VmState,
         // kernel_id, ramdisk_id: never set here, every server sorts equal.
         _ => return None,
     })
@@ -151,7 +151,7 @@ fn regex_field(key: &str) -> Option<RegexField> {
 }
 
 /// The sort of a listing: keys and directions as Nova pairs them.
-fn sort(req: &Req) -> Result<Vec<(SortColumn, bool)>, NovaError> {
+fn sort(req: &Req) -> Result<Vec<(ServerSortKey, bool)>, NovaError> {
     let mut keys: Vec<String> = req
         .query
         .iter()
@@ -165,7 +165,7 @@ fn sort(req: &Req) -> Result<Vec<(SortColumn, bool)>, NovaError> {
         .map(|(_, v)| v.trim().to_owned())
         .collect();
     if keys.is_empty() && dirs.is_empty() {
-        return Ok(vec![(SortColumn::CreatedAt, true)]);
+        return Ok(vec![(ServerSortKey::CreatedAt, true)]);
     }
     let ignored =
         |k: &str| schema::IGNORED_SORT_KEYS.contains(&k) && !(req.at_least(73) && k == "locked");
@@ -205,12 +205,12 @@ fn sort(req: &Req) -> Result<Vec<(SortColumn, bool)>, NovaError> {
     let mut out = Vec::new();
     for (n, key) in keys.iter().enumerate() {
         let desc = dirs.get(n).unwrap_or(&default_dir) == "desc";
-        if let Some(column) = sort_column(key) {
-            out.push((column, desc));
+        if let Some(key) = sort_key(key) {
+            out.push((key, desc));
         }
     }
     if !keys.iter().any(|k| k == "created_at") {
-        out.push((SortColumn::CreatedAt, default_dir == "desc"));
+        out.push((ServerSortKey::CreatedAt, default_dir == "desc"));
     }
     Ok(out)
 }
@@ -257,7 +257,7 @@ impl SearchOptions {
 
 /// `status` → vm_states (returned) and task states (added to `out`).
 /// `Ok(None)`: no status matched before 2.38, which lists nothing.
-fn status_filter(req: &Req, out: &mut ListRequest) -> Result<Option<Vec<String>>, NovaError> {
+fn status_filter(req: &Req, out: &mut ListRequest) -> Result<Option<Vec<VmState>>, NovaError> {
     let statuses: Vec<String> = req
         .query
         .iter()
@@ -270,13 +270,13 @@ fn status_filter(req: &Req, out: &mut ListRequest) -> Result<Option<Vec<String>>
     match states_for_statuses(&statuses) {
         None if req.at_least(38) => Err(NovaError::bad_request("Invalid status value")),
         None => Ok(None),
-        Some((vm, tasks)) => {
-            if let Some(tasks) = tasks {
-                out.conditions.push(Condition::TaskStateIn(
+        Some(states) => {
+            if let Some(tasks) = states.task_states {
+                out.filters.push(ServerFilter::TaskStates(
                     tasks.into_iter().map(Some).collect(),
                 ));
             }
-            Ok(Some(vm))
+            Ok(Some(states.vm_states))
         }
     }
 }
@@ -299,8 +299,8 @@ fn time_window(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaEr
             "The value of changes-since must be less than or equal to changes-before.",
         ));
     }
-    out.conditions.extend(since.map(Condition::ChangedSince));
-    out.conditions.extend(before.map(Condition::ChangedBefore));
+    out.filters.extend(since.map(ServerFilter::ChangedSince));
+    out.filters.extend(before.map(ServerFilter::ChangedBefore));
     Ok(())
 }
 
@@ -308,7 +308,7 @@ fn time_window(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaEr
 fn state_filters(
     req: &Req,
     opts: &SearchOptions,
-    mut vm_states: Vec<String>,
+    mut vm_states: Vec<VmState>,
     out: &mut ListRequest,
 ) -> Result<(), NovaError> {
     if let Some(deleted) = opts.get("deleted") {
@@ -317,7 +317,7 @@ fn state_filters(
             "1" | "t" | "true" | "on" | "y" | "yes"
         ));
     }
-    if vm_states == ["deleted"] {
+    if vm_states == [VmState::Deleted] {
         if !req.ctx.is_admin() {
             return Err(NovaError::new(
                 StatusCode::FORBIDDEN,
@@ -326,26 +326,22 @@ fn state_filters(
         }
         out.deleted = Some(true);
     }
-    if let Some(vm) = opts.get("vm_state") {
-        vm_states = vec![vm.to_owned()];
+    // A state no server can be in selects nothing.
+    let named = opts.get("vm_state").map(VmState::parse);
+    if let Some(vm) = named {
+        vm_states = vm.into_iter().collect();
     }
-    if !vm_states.is_empty() {
-        out.conditions.push(Condition::In(
-            SortColumn::VmState,
-            vm_states.into_iter().map(SqlValue::Text).collect(),
-        ));
+    if !vm_states.is_empty() || named.is_some() {
+        out.filters.push(ServerFilter::VmStates(vm_states));
     }
     if let Some(task) = opts.get("task_state") {
-        out.conditions
-            .push(Condition::TaskStateIn(vec![Some(task.to_owned())]));
+        let tasks = TaskState::parse(task).map(Some).into_iter().collect();
+        out.filters.push(ServerFilter::TaskStates(tasks));
     }
     if req.at_least(73)
         && let Some(locked) = opts.get("locked")
     {
-        out.conditions.push(Condition::In(
-            SortColumn::Locked,
-            vec![SqlValue::Int(i64::from(strict_bool(locked)?))],
-        ));
+        out.filters.push(ServerFilter::Locked(strict_bool(locked)?));
     }
     Ok(())
 }
@@ -356,16 +352,15 @@ fn tag_filters(req: &Req, opts: &SearchOptions, out: &mut ListRequest) {
         return;
     }
     let split = |v: &str| v.split(',').map(str::to_owned).collect::<Vec<_>>();
-    type MakeCondition = fn(Vec<String>) -> Condition;
-    let kinds: [(&str, MakeCondition); 4] = [
-        ("tags", Condition::TagsAll),
-        ("tags-any", Condition::TagsAny),
-        ("not-tags", Condition::NotTagsAll),
-        ("not-tags-any", Condition::NotTagsAny),
+    type MakeFilter = fn(Vec<String>) -> ServerFilter;
+    let kinds: [(&str, MakeFilter); 4] = [
+        ("tags", ServerFilter::TagsAll),
+        ("tags-any", ServerFilter::TagsAny),
+        ("not-tags", ServerFilter::NotTagsAll),
+        ("not-tags-any", ServerFilter::NotTagsAny),
     ];
-    for (name, condition) in kinds {
-        out.conditions
-            .extend(opts.get(name).map(|v| condition(split(v))));
+    for (name, filter) in kinds {
+        out.filters.extend(opts.get(name).map(|v| filter(split(v))));
     }
 }
 
@@ -386,15 +381,16 @@ fn tenancy(req: &Req, opts: &SearchOptions, out: &mut ListRequest) -> Result<(),
 
 /// Exact column filters, then Nova's regular-expression ones.
 fn column_filters(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaError> {
-    let exact = [
-        ("image", SortColumn::ImageRef),
-        ("image_ref", SortColumn::ImageRef),
-        ("flavor", SortColumn::FlavorId),
-        ("uuid", SortColumn::Uuid),
-        ("user_id", SortColumn::UserId),
-        ("host", SortColumn::Host),
+    type MakeFilter = fn(String) -> ServerFilter;
+    let exact: [(&str, MakeFilter); 6] = [
+        ("image", ServerFilter::Image),
+        ("image_ref", ServerFilter::Image),
+        ("flavor", ServerFilter::Flavor),
+        ("uuid", ServerFilter::Uuid),
+        ("user_id", ServerFilter::User),
+        ("host", ServerFilter::Host),
     ];
-    for (key, column) in exact {
+    for (key, filter) in exact {
         if let Some(v) = opts.get(key) {
             // An image may be named by its URL; the id is the last segment.
             let v = if key == "image" {
@@ -402,8 +398,7 @@ fn column_filters(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), Nov
             } else {
                 v
             };
-            out.conditions
-                .push(Condition::In(column, vec![SqlValue::Text(v.to_owned())]));
+            out.filters.push(filter(v.to_owned()));
         }
     }
     for (key, value) in &opts.0 {
@@ -478,7 +473,7 @@ pub async fn list_servers(
     };
     let items = servers
         .iter()
-        .map(|s| views::summary(&req, &s.uuid, &s.display_name))
+        .map(|s| views::summary(&req, &s.uuid, &s.name))
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
     Ok(Json(page(&req, "servers", items, last)))

@@ -37,7 +37,7 @@ pub(super) async fn readable_server(
     req: &Req,
     id: &str,
     policy: &str,
-) -> Result<oxstack_compute::servers::Server, NovaError> {
+) -> Result<oxstack_compute::model::Server, NovaError> {
     req.refuse_unknown_query(&[], 102)?;
     req.authorize(policy, Rule::ProjectReader)?;
     Ok(state.compute().get_server(&views::caller(req), id).await?)

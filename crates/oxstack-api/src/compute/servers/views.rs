@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
-use oxstack_compute::servers::states::{self, vm};
-use oxstack_compute::servers::{Caller, Server};
+use oxstack_compute::model::states::VmState;
+use oxstack_compute::model::{Fault, Server};
+use oxstack_compute::servers::Caller;
 use oxstack_identity::Rule;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha224};
@@ -77,19 +78,6 @@ pub fn host_id(s: &Server) -> String {
     }
 }
 
-/// The API status of a server.
-pub fn status(s: &Server) -> &'static str {
-    if s.deleted {
-        "DELETED"
-    } else {
-        states::status(&s.vm_state, s.task_state.as_deref())
-    }
-}
-
-fn parse_json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
 /// `addresses`: `{label: [{version, addr, (type, mac)}]}`, fixed addresses
 /// first, then the floating ones associated with them.
 pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
@@ -121,63 +109,68 @@ pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
 }
 
 fn flavor(req: &Req, s: &Server) -> Value {
+    let f = &s.flavor;
     if !req.at_least(47) {
         return json!({
-            "id": s.flavor_id,
-            "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", req.root.bookmark_url, s.flavor_id)}],
+            "id": f.id,
+            "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", req.root.bookmark_url, f.id)}],
         });
     }
-    let mut f = match parse_json(&s.flavor) {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    if !req.ctx.allows(Rule::ProjectReader, &s.project_id) {
-        f.shift_remove("extra_specs");
+    let mut out = json!({
+        "vcpus": f.vcpus,
+        "ram": f.memory_mb,
+        "disk": f.root_gb,
+        "ephemeral": f.ephemeral_gb,
+        "swap": f.swap_mb,
+        "original_name": f.name,
+    });
+    if req.ctx.allows(Rule::ProjectReader, &s.project_id) {
+        out["extra_specs"] = json!(f.extra_specs);
     }
-    Value::Object(f)
+    out
 }
 
 fn image(req: &Req, s: &Server) -> Value {
-    if s.image_ref.is_empty() {
+    if s.image.id.is_empty() {
         return json!("");
     }
     let mut image = json!({
-        "id": s.image_ref,
-        "links": [{"rel": "bookmark", "href": format!("{}/images/{}", req.root.bookmark_url, s.image_ref)}],
+        "id": s.image.id,
+        "links": [{"rel": "bookmark", "href": format!("{}/images/{}", req.root.bookmark_url, s.image.id)}],
     });
     if req.at_least(98) {
-        image["properties"] = parse_json(&s.image_properties);
+        image["properties"] = json!(s.image.properties);
     }
     image
 }
 
-fn fault(req: &Req, s: &Server) -> Option<Value> {
-    let Value::Object(stored) = parse_json(s.fault.as_deref()?) else {
-        return None;
-    };
-    let code = stored.get("code").and_then(Value::as_i64).unwrap_or(500);
+fn fault(req: &Req, f: &Fault) -> Value {
     let mut out = json!({
-        "code": code,
-        "created": isotime(stored.get("created").and_then(Value::as_i64).unwrap_or(s.created_at)),
-        "message": stored.get("message").cloned().unwrap_or(json!("")),
+        "code": f.code,
+        "created": isotime(f.created),
+        "message": f.message,
     });
-    let details = stored.get("details").and_then(Value::as_str).unwrap_or("");
-    if !details.is_empty() && (req.ctx.is_admin() || code != 500) {
-        out["details"] = json!(details);
+    if !f.details.is_empty() && (req.ctx.is_admin() || f.code != 500) {
+        out["details"] = json!(f.details);
     }
-    Some(out)
+    out
 }
 
 fn security_groups(s: &Server) -> Option<Value> {
-    let names: Vec<String> = serde_json::from_str(&s.security_groups).unwrap_or_default();
-    (!names.is_empty() && !s.fixed_ips.is_empty())
-        .then(|| Value::Array(names.into_iter().map(|n| envelope("name", n)).collect()))
+    (!s.security_groups.is_empty() && !s.fixed_ips.is_empty()).then(|| {
+        Value::Array(
+            s.security_groups
+                .iter()
+                .map(|n| envelope("name", n.clone()))
+                .collect(),
+        )
+    })
 }
 
 /// The full representation of a server.
 pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
     let admin = req.ctx.is_admin();
-    let status = status(s);
+    let status = s.status();
     let mut v = Map::with_capacity(48);
     let mut put = |k: &str, value: Value| {
         v.insert(k.to_owned(), value);
@@ -190,7 +183,7 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         "accessIPv6",
         json!(s.access_ip_v6.clone().unwrap_or_default()),
     );
-    let addresses = if s.vm_state == vm::BUILDING {
+    let addresses = if s.vm_state == VmState::Building {
         json!({})
     } else {
         addresses(s, network_label, kind != Kind::UpdateBefore275)
@@ -203,7 +196,7 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
     put("image", image(req, s));
     put("links", req.links("servers", &s.uuid));
     put("metadata", json!(s.metadata));
-    put("name", json!(s.display_name));
+    put("name", json!(s.name));
     put("status", json!(status));
     put("tenant_id", json!(s.project_id));
     put("user_id", json!(s.user_id));
@@ -216,9 +209,9 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         json!(if s.auto_disk_config { "AUTO" } else { "MANUAL" }),
     );
     if matches!(status, "ERROR" | "DELETED")
-        && let Some(fault) = fault(req, s)
+        && let Some(f) = &s.fault
     {
-        put("fault", fault);
+        put("fault", fault(req, f));
     }
     if WITH_PROGRESS.contains(&status) {
         put("progress", json!(s.progress));
@@ -229,7 +222,10 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
             "OS-EXT-AZ:availability_zone",
             json!(s.availability_zone.clone().unwrap_or_default()),
         );
-        put("config_drive", json!(s.config_drive));
+        put(
+            "config_drive",
+            json!(if s.config_drive { "True" } else { "" }),
+        );
         put("key_name", json!(s.key_name));
         put("OS-SRV-USG:launched_at", naive_time(s.launched_at));
         put("OS-SRV-USG:terminated_at", naive_time(s.terminated_at));
@@ -240,10 +236,7 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         }
         if admin {
             put("OS-EXT-SRV-ATTR:host", json!(s.host));
-            put(
-                "OS-EXT-SRV-ATTR:instance_name",
-                json!(format!("instance-{:08x}", s.seq)),
-            );
+            put("OS-EXT-SRV-ATTR:instance_name", json!(s.instance_name()));
             put("OS-EXT-SRV-ATTR:hypervisor_hostname", json!(s.node));
             if req.at_least(3) {
                 put("OS-EXT-SRV-ATTR:hostname", json!(s.hostname));
@@ -258,9 +251,12 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
                 put("OS-EXT-SRV-ATTR:user_data", json!(s.user_data));
             }
         }
-        put("OS-EXT-STS:task_state", json!(s.task_state));
-        put("OS-EXT-STS:vm_state", json!(s.vm_state));
-        put("OS-EXT-STS:power_state", json!(s.power_state));
+        put(
+            "OS-EXT-STS:task_state",
+            json!(s.task_state.map(|t| t.as_str())),
+        );
+        put("OS-EXT-STS:vm_state", json!(s.vm_state.as_str()));
+        put("OS-EXT-STS:power_state", json!(s.power_state.code()));
         put("os-extended-volumes:volumes_attached", json!([]));
     }
     if req.at_least(9) {
@@ -273,16 +269,13 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         put("host_status", hs.clone());
     }
     if req.at_least(19) {
-        put("description", json!(s.display_description));
+        put("description", json!(s.description));
     }
     if req.at_least(26) {
         put("tags", json!(s.tags));
     }
     if req.at_least(63) {
-        put(
-            "trusted_image_certificates",
-            s.trusted_certs.as_deref().map_or(Value::Null, parse_json),
-        );
+        put("trusted_image_certificates", json!(s.trusted_certs));
     }
     if req.at_least(71) && kind != Kind::Detail {
         put("server_groups", json!([]));
@@ -300,7 +293,7 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         );
     }
     if req.at_least(100) {
-        put("scheduler_hints", parse_json(&s.scheduler_hints));
+        put("scheduler_hints", Value::Object(s.scheduler_hints.clone()));
     }
     if kind == Kind::Detail {
         if let Some(hs) = host_status {

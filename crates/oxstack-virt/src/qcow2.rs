@@ -1,5 +1,6 @@
-//! A minimal, valid, empty qcow2 image (version 3, 64 KiB clusters), so a
-//! fresh cloud has a bootable-format `cirros` image without downloading
+//! A minimal, valid, empty qcow2 image (version 3, 64 KiB clusters) — the
+//! fake hypervisor's disks and snapshots are such images, and a
+//! fresh cloud gets a bootable-format `cirros` image without downloading
 //! anything; and reading a qcow2's virtual size from its header.
 //!
 //! Layout: cluster 0 the header, cluster 1 the refcount table, cluster 2

@@ -1,0 +1,159 @@
+//! The flows that begin and end a server: the build (scheduling →
+//! networking → block_device_mapping → spawning → active) and the delete
+//! (the guest destroyed, the server marked deleted, its addresses freed),
+//! and [`Compute::recover`], which resumes a host's flows after a restart
+//! (Nova's `init_host`).
+
+use oxstack_store::instances::ActionStep;
+
+use super::flow::{Work, finish};
+use super::guest::guest_spec;
+use crate::model::Fault;
+use crate::model::change::{Change, Guard};
+use crate::model::states::{PowerState, TaskState, VmState};
+use crate::{Compute, ComputeResult, now_micros};
+
+/// The event of a server's build.
+const BUILD_EVENT: &str = "compute__do_build_and_run_instance";
+
+fn building(task: TaskState) -> Guard {
+    Guard::new(&[VmState::Building], &[Some(task)])
+}
+
+impl Compute {
+    /// Builds a new server on this host, as the event of its `create`
+    /// action: the event starts with the first step and ends with the
+    /// last, in their transactions. An interrupted build starts again from
+    /// scheduling (spawning is idempotent).
+    pub(crate) async fn run_build(&self, uuid: &str, work: &Work) -> ComputeResult<()> {
+        let action_id = work.action_id;
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(());
+        };
+        let Some(task) = server.task_state else {
+            return Ok(());
+        };
+        if task != TaskState::Scheduling
+            && !self
+                .transition(uuid, &building(task), &Change::task(TaskState::Scheduling))
+                .await?
+        {
+            return Ok(());
+        }
+        let scheduled = Change {
+            host: Some(Some(self.host.clone())),
+            node: Some(Some(self.driver.node_name().to_owned())),
+            // The host's zone (this cloud has one), as Nova's scheduler sets it.
+            availability_zone: Some(Some(self.settings.availability_zone.clone())),
+            ..Change::task(TaskState::Networking)
+        };
+        let start = action_id.map(|action_id| ActionStep::Start {
+            action_id,
+            event: BUILD_EVENT,
+            host: &self.host,
+        });
+        if !self
+            .step(
+                uuid,
+                &building(TaskState::Scheduling),
+                &scheduled,
+                start,
+                None,
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let steps = [
+            TaskState::Networking,
+            TaskState::BlockDeviceMapping,
+            TaskState::Spawning,
+        ];
+        for pair in steps.windows(2) {
+            if !self
+                .transition(uuid, &building(pair[0]), &Change::task(pair[1]))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(());
+        };
+        let mut guest = guest_spec(&server);
+        guest.admin_password = work.secret.clone();
+        let (end, error) = match self.driver.spawn(&guest).await {
+            Ok(()) => {
+                let power = self.driver.power_state(uuid).await;
+                let active = Change {
+                    launched_at: Some(now_micros()),
+                    ..Change::settle(VmState::Active, power)
+                };
+                (active, None)
+            }
+            Err(e) => {
+                tracing::warn!(server = %uuid, error = %e, "spawn failed");
+                let fault = Fault::new(
+                    500,
+                    format!("Build of instance {uuid} aborted: {}", e.message),
+                    &e.message,
+                );
+                let failed = Change {
+                    power_state: Some(PowerState::NoState),
+                    ..Change::error(fault)
+                };
+                (failed, Some(e.message))
+            }
+        };
+        let ended = self
+            .step(
+                uuid,
+                &building(TaskState::Spawning),
+                &end,
+                finish(action_id, BUILD_EVENT, error.as_deref()),
+                None,
+            )
+            .await?;
+        if !ended && error.is_none() {
+            // Deleted while spawning: do not leave the guest behind.
+            let _ = self.driver.destroy(uuid).await;
+        }
+        Ok(())
+    }
+
+    /// Destroys the guest and marks the server deleted (addresses freed),
+    /// as the event `compute_terminate_instance` of its `delete` action.
+    pub(crate) async fn run_delete(&self, uuid: &str, action_id: Option<i64>) -> ComputeResult<()> {
+        const EVENT: &str = "compute_terminate_instance";
+        self.start_event(action_id, EVENT).await?;
+        if let Err(e) = self.driver.destroy(uuid).await {
+            tracing::warn!(server = %uuid, error = %e, "destroy failed; server goes to ERROR");
+            let failed = Change::error(Fault::new(500, &e.message, &e.message));
+            self.step(
+                uuid,
+                &Guard::in_task(TaskState::Deleting),
+                &failed,
+                finish(action_id, EVENT, Some(&e.message)),
+                None,
+            )
+            .await?;
+            return Ok(());
+        }
+        self.store
+            .instances()
+            .finish_delete(uuid, now_micros())
+            .await?;
+        self.finish_event(action_id, EVENT, None).await
+    }
+
+    /// Finishes the work a previous run of this host left unfinished.
+    /// Returns how many servers were picked up.
+    pub async fn recover(&self) -> ComputeResult<usize> {
+        let unsettled = self.store.instances().unsettled(&self.host).await?;
+        let count = unsettled.len();
+        for server in unsettled {
+            self.pick_up(server.uuid, true, None);
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,199 @@
+//! The create transaction: quota claim, numbering, addresses and the
+//! new rows, committed together.
+
+use super::write::{add_usage, claim_usage};
+use super::{FixedIp, InstanceRepo, InstanceRow, InstanceUsage};
+use crate::StoreResult;
+use crate::instance_actions::{ActionStep, record_action_step};
+use crate::value::values;
+use crate::writes::WriteTx;
+
+impl InstanceRepo<'_> {
+    // --- creation --------------------------------------------------------
+
+    /// Starts the transaction that creates instances of `project_id`. It
+    /// first takes the project's lock row, so concurrent creates of one
+    /// project check their quota one after the other (SQLite: the write
+    /// lock; PostgreSQL: the row lock), and never both pass on one slot.
+    pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx> {
+        let mut tx = self.writes.begin().await?;
+        let usage = claim_usage(&mut tx, project_id).await?;
+        Ok(CreateTx {
+            tx,
+            project_id: project_id.to_owned(),
+            usage,
+            added: InstanceUsage::default(),
+        })
+    }
+}
+
+/// The transaction of one create request (see [`InstanceRepo::begin_create`]).
+pub struct CreateTx {
+    tx: WriteTx,
+    project_id: String,
+    /// The project's usage when the transaction took its row.
+    usage: InstanceUsage,
+    /// What the instances inserted so far add to it.
+    added: InstanceUsage,
+}
+
+impl CreateTx {
+    /// The project's usage, as of this transaction.
+    pub fn usage(&self) -> InstanceUsage {
+        self.usage.plus(self.added)
+    }
+
+    /// Reserves `n` consecutive values of a counter; returns the first.
+    pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
+        let (last,): (i64,) = self
+            .tx
+            .fetch_one(
+                "INSERT INTO counters (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value \
+                 RETURNING value",
+                &values![counter, n],
+            )
+            .await?;
+        Ok(last - n + 1)
+    }
+
+    /// The instance holding a fixed address, if any, as this transaction sees it.
+    pub async fn holder_of(
+        &mut self,
+        network_id: &str,
+        address: &str,
+    ) -> StoreResult<Option<String>> {
+        let holder: Option<(String,)> = self
+            .tx
+            .fetch_optional(
+                "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
+                &values![network_id, address],
+            )
+            .await?;
+        Ok(holder.map(|(uuid,)| uuid))
+    }
+
+    /// Inserts an instance with its metadata, tags and addresses.
+    pub async fn insert(&mut self, i: &InstanceRow) -> StoreResult<()> {
+        self.tx
+            .execute(
+                "INSERT INTO instances (uuid, seq, project_id, user_id, display_name, \
+                 display_description, hostname, reservation_id, launch_index, image_ref, \
+                 image_properties, flavor_id, flavor, vcpus, memory_mb, root_gb, ephemeral_gb, \
+                 key_name, key_data, user_data, availability_zone, pinned_availability_zone, host, \
+                 node, vm_state, task_state, power_state, progress, access_ip_v4, access_ip_v6, \
+                 auto_disk_config, config_drive, root_device_name, locked_by, locked_reason, \
+                 security_groups, scheduler_hints, trusted_certs, fault, created_at, updated_at, \
+                 launched_at, terminated_at, deleted_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, \
+                 $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+                 $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, \
+                 $40, $41, $42, $43, $44, $45)",
+                &values![
+                    &i.uuid,
+                    i.seq,
+                    &i.project_id,
+                    &i.user_id,
+                    &i.display_name,
+                    i.display_description.as_deref(),
+                    &i.hostname,
+                    &i.reservation_id,
+                    i.launch_index,
+                    &i.image_ref,
+                    &i.image_properties,
+                    &i.flavor_id,
+                    &i.flavor,
+                    i.vcpus,
+                    i.memory_mb,
+                    i.root_gb,
+                    i.ephemeral_gb,
+                    i.key_name.as_deref(),
+                    i.key_data.as_deref(),
+                    i.user_data.as_deref(),
+                    i.availability_zone.as_deref(),
+                    i.pinned_availability_zone.as_deref(),
+                    i.host.as_deref(),
+                    i.node.as_deref(),
+                    &i.vm_state,
+                    i.task_state.as_deref(),
+                    i.power_state,
+                    i.progress,
+                    i.access_ip_v4.as_deref(),
+                    i.access_ip_v6.as_deref(),
+                    i.auto_disk_config,
+                    &i.config_drive,
+                    i.root_device_name.as_deref(),
+                    i.locked_by.as_deref(),
+                    i.locked_reason.as_deref(),
+                    &i.security_groups,
+                    &i.scheduler_hints,
+                    i.trusted_certs.as_deref(),
+                    i.fault.as_deref(),
+                    i.created_at,
+                    i.updated_at,
+                    i.launched_at,
+                    i.terminated_at,
+                    i.deleted_at,
+                    i.deleted,
+                ],
+            )
+            .await?;
+        if !i.deleted {
+            self.added = self.added.plus(InstanceUsage {
+                instances: 1,
+                cores: i.vcpus,
+                ram: i.memory_mb,
+            });
+        }
+        for (key, value) in &i.metadata {
+            self.tx
+                .execute(
+                    "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+                    &values![&i.uuid, key, value],
+                )
+                .await?;
+        }
+        for tag in &i.tags {
+            self.tx
+                .execute(
+                    "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                    &values![&i.uuid, tag],
+                )
+                .await?;
+        }
+        self.insert_fixed_ips(&i.uuid, &i.fixed_ips).await
+    }
+
+    /// Adds addresses (a new port) to an existing instance.
+    pub async fn insert_fixed_ips(&mut self, uuid: &str, ips: &[FixedIp]) -> StoreResult<()> {
+        for ip in ips {
+            self.tx
+                .execute(
+                    "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, \
+                     position) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &values![
+                        &ip.network_id,
+                        &ip.address,
+                        ip.version,
+                        &ip.mac,
+                        uuid,
+                        ip.position
+                    ],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a step of an action on an instance inserted here (its
+    /// `create` action, and for a server no host took, its failed
+    /// scheduling); returns the action's id.
+    pub async fn record_action(&mut self, step: &ActionStep<'_>, now: i64) -> StoreResult<i64> {
+        record_action_step(&mut self.tx, step, now).await
+    }
+
+    pub async fn commit(mut self) -> StoreResult<()> {
+        add_usage(&mut self.tx, &self.project_id, self.added).await?;
+        self.tx.commit().await
+    }
+}

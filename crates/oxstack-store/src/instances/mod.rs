@@ -1,0 +1,411 @@
+//! Rows and queries of the instance tables.
+//!
+//! A server is read whole in one query: its metadata, tags and fixed
+//! addresses come back as JSON aggregates beside the row (the aggregate
+//! functions differ per engine, so the SELECT is built per backend). A page
+//! of a listing is therefore one query whatever its size.
+
+mod create;
+mod query;
+mod write;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, FromRow};
+
+use crate::direct::{Columns, Reads, Record};
+use crate::value::values;
+use crate::writes::Writes;
+use crate::{Backend, StoreResult};
+use query::{Builder, listing};
+
+pub use crate::instance_actions::ActionStep;
+pub use create::CreateTx;
+pub use query::{Column, Condition, InstanceQuery};
+pub use write::{
+    FlavorColumns, InstanceUpdate, MigrationStep, SizeLimits, StateChange, StateGuard, Step,
+};
+
+/// The columns of an instance, plus its metadata, tags and addresses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceRow {
+    pub uuid: String,
+    pub seq: i64,
+    pub project_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub display_description: Option<String>,
+    pub hostname: String,
+    pub reservation_id: String,
+    pub launch_index: i64,
+    pub image_ref: String,
+    /// JSON object: the image's properties when the server was built.
+    pub image_properties: String,
+    pub flavor_id: String,
+    /// JSON object: the flavor as it was when the server was built.
+    pub flavor: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub availability_zone: Option<String>,
+    pub pinned_availability_zone: Option<String>,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: i64,
+    pub progress: i64,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub auto_disk_config: bool,
+    pub config_drive: String,
+    pub root_device_name: Option<String>,
+    /// `owner` or `admin` when locked.
+    pub locked_by: Option<String>,
+    pub locked_reason: Option<String>,
+    /// JSON array of security group names.
+    pub security_groups: String,
+    /// JSON object.
+    pub scheduler_hints: String,
+    /// JSON array, or none.
+    pub trusted_certs: Option<String>,
+    /// JSON object `{code, message, details, created}`, or none.
+    pub fault: Option<String>,
+    /// JSON of the [`FlavorColumns`] a resize started from, until it is
+    /// confirmed or reverted.
+    pub old_flavor: Option<String>,
+    /// The image a shelved server's disk is kept in.
+    pub shelved_image_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+    pub launched_at: Option<i64>,
+    pub terminated_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub deleted: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub fixed_ips: Vec<FixedIp>,
+    pub floating_ips: Vec<FloatingAddress>,
+}
+
+/// A floating address associated with one of the instance's fixed ones.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FloatingAddress {
+    pub address: String,
+    pub fixed_address: String,
+}
+
+/// One fixed address of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FixedIp {
+    pub network_id: String,
+    pub address: String,
+    pub version: i64,
+    pub mac: String,
+    /// The NIC's position in the server's network list.
+    pub position: i64,
+}
+
+fn json_column<T: for<'de> Deserialize<'de> + Default>(
+    row: &impl Columns,
+    column: &str,
+) -> sqlx::Result<T> {
+    let text: Option<String> = row.column(column)?;
+    match text {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        }),
+    }
+}
+
+impl FromRow<'_, AnyRow> for InstanceRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Self::decode(row)
+    }
+}
+
+/// A row of [`select_instance`].
+impl Record for InstanceRow {
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+        Ok(Self {
+            uuid: row.column("uuid")?,
+            seq: row.column("seq")?,
+            project_id: row.column("project_id")?,
+            user_id: row.column("user_id")?,
+            display_name: row.column("display_name")?,
+            display_description: row.column("display_description")?,
+            hostname: row.column("hostname")?,
+            reservation_id: row.column("reservation_id")?,
+            launch_index: row.column("launch_index")?,
+            image_ref: row.column("image_ref")?,
+            image_properties: row.column("image_properties")?,
+            flavor_id: row.column("flavor_id")?,
+            flavor: row.column("flavor")?,
+            vcpus: row.column("vcpus")?,
+            memory_mb: row.column("memory_mb")?,
+            root_gb: row.column("root_gb")?,
+            ephemeral_gb: row.column("ephemeral_gb")?,
+            key_name: row.column("key_name")?,
+            key_data: row.column("key_data")?,
+            user_data: row.column("user_data")?,
+            availability_zone: row.column("availability_zone")?,
+            pinned_availability_zone: row.column("pinned_availability_zone")?,
+            host: row.column("host")?,
+            node: row.column("node")?,
+            vm_state: row.column("vm_state")?,
+            task_state: row.column("task_state")?,
+            power_state: row.column("power_state")?,
+            progress: row.column("progress")?,
+            access_ip_v4: row.column("access_ip_v4")?,
+            access_ip_v6: row.column("access_ip_v6")?,
+            auto_disk_config: row.flag("auto_disk_config")?,
+            config_drive: row.column("config_drive")?,
+            root_device_name: row.column("root_device_name")?,
+            locked_by: row.column("locked_by")?,
+            locked_reason: row.column("locked_reason")?,
+            security_groups: row.column("security_groups")?,
+            scheduler_hints: row.column("scheduler_hints")?,
+            trusted_certs: row.column("trusted_certs")?,
+            fault: row.column("fault")?,
+            old_flavor: row.column("old_flavor")?,
+            shelved_image_id: row.column("shelved_image_id")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
+            launched_at: row.column("launched_at")?,
+            terminated_at: row.column("terminated_at")?,
+            deleted_at: row.column("deleted_at")?,
+            deleted: row.flag("deleted")?,
+            metadata: json_column(row, "metadata_json")?,
+            tags: json_column(row, "tags_json")?,
+            fixed_ips: json_column(row, "ips_json")?,
+            floating_ips: json_column(row, "floating_json")?,
+        })
+    }
+}
+
+/// The SELECT list of a whole instance, aggregates included.
+fn select_instance(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT i.*, \
+             (SELECT json_group_object(key, value) FROM instance_metadata m \
+              WHERE m.instance_uuid = i.uuid) AS metadata_json, \
+             (SELECT json_group_array(tag) FROM (SELECT tag FROM instance_tags t \
+              WHERE t.instance_uuid = i.uuid ORDER BY tag)) AS tags_json, \
+             (SELECT json_group_array(json_object('network_id', network_id, 'address', address, \
+              'version', version, 'mac', mac, 'position', position)) FROM (SELECT * FROM fixed_ips f \
+              WHERE f.instance_uuid = i.uuid ORDER BY position, version, address)) AS ips_json, \
+             (SELECT json_group_array(json_object('address', address, 'fixed_address', fixed_address)) \
+              FROM (SELECT * FROM floating_ips fl WHERE fl.instance_uuid = i.uuid ORDER BY address)) \
+              AS floating_json \
+             FROM instances i"
+        }
+        Backend::Postgres => {
+            "SELECT i.*, \
+             (SELECT COALESCE(json_object_agg(key, value), '{}')::text FROM instance_metadata m \
+              WHERE m.instance_uuid = i.uuid) AS metadata_json, \
+             (SELECT COALESCE(json_agg(tag ORDER BY tag), '[]')::text FROM instance_tags t \
+              WHERE t.instance_uuid = i.uuid) AS tags_json, \
+             (SELECT COALESCE(json_agg(json_build_object('network_id', network_id, 'address', address, \
+              'version', version, 'mac', mac, 'position', position) ORDER BY position, version, address), \
+              '[]')::text FROM fixed_ips f WHERE f.instance_uuid = i.uuid) AS ips_json, \
+             (SELECT COALESCE(json_agg(json_build_object('address', address, 'fixed_address', \
+              fixed_address) ORDER BY address), '[]')::text FROM floating_ips fl \
+              WHERE fl.instance_uuid = i.uuid) AS floating_json \
+             FROM instances i"
+        }
+    }
+}
+
+pub use crate::value::SqlValue;
+
+/// What a summary listing shows of an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceSummary {
+    pub uuid: String,
+    pub display_name: String,
+}
+
+impl Record for InstanceSummary {
+    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+        Ok(Self {
+            uuid: row.column_at(0)?,
+            display_name: row.column_at(1)?,
+        })
+    }
+}
+
+/// What the live instances on one host consume.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    pub instances: i64,
+    /// Instances with a task in progress (Nova's `current_workload`).
+    pub busy: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
+/// The counted usage of a project.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceUsage {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+}
+
+impl InstanceUsage {
+    fn plus(self, other: Self) -> Self {
+        Self {
+            instances: self.instances + other.instances,
+            cores: self.cores + other.cores,
+            ram: self.ram + other.ram,
+        }
+    }
+}
+
+impl From<(i64, i64, i64)> for InstanceUsage {
+    fn from((instances, cores, ram): (i64, i64, i64)) -> Self {
+        Self {
+            instances,
+            cores,
+            ram,
+        }
+    }
+}
+
+/// Queries over instances.
+pub struct InstanceRepo<'a> {
+    pool: &'a AnyPool,
+    backend: Backend,
+    reads: Reads<'a>,
+    writes: Writes<'a>,
+}
+
+impl<'a> InstanceRepo<'a> {
+    pub(crate) fn new(
+        pool: &'a AnyPool,
+        backend: Backend,
+        reads: Reads<'a>,
+        writes: Writes<'a>,
+    ) -> Self {
+        Self {
+            pool,
+            backend,
+            reads,
+            writes,
+        }
+    }
+
+    /// One instance, deleted or not.
+    pub async fn get(&self, uuid: &str) -> StoreResult<Option<InstanceRow>> {
+        let mut b = Builder::new(select_instance(self.backend));
+        let p = b.bind(SqlValue::Text(uuid.to_owned()));
+        b.push(&format!(" WHERE i.uuid = {p}"));
+        Ok(self.reads.point(&b.sql, &b.binds).await?.pop())
+    }
+
+    /// Whether an instance with this uuid exists at all (for markers).
+    pub async fn exists(&self, uuid: &str) -> StoreResult<bool> {
+        let found: Vec<(i64,)> = self
+            .reads
+            .point("SELECT 1 FROM instances WHERE uuid = $1", &values![uuid])
+            .await?;
+        Ok(!found.is_empty())
+    }
+
+    /// One page of instances in one query.
+    pub async fn list(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceRow>> {
+        let b = listing(select_instance(self.backend), q);
+        self.reads.scan(&b.sql, &b.binds).await
+    }
+
+    /// The same page as [`InstanceRepo::list`], but only each instance's
+    /// id and name (what a summary listing shows): no row decoding, no
+    /// aggregates of metadata, tags and addresses.
+    pub async fn list_summaries(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceSummary>> {
+        let b = listing("SELECT i.uuid, i.display_name FROM instances i", q);
+        self.reads.scan(&b.sql, &b.binds).await
+    }
+
+    /// What the live instances on each host consume, by host.
+    pub async fn usage_by_host(&self) -> StoreResult<BTreeMap<String, HostUsage>> {
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT host, COUNT(*), COUNT(task_state), \
+             CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) \
+             FROM instances WHERE deleted = 0 AND host IS NOT NULL GROUP BY host",
+        )
+        .fetch_all(self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(host, instances, busy, vcpus, memory_mb, disk_gb)| {
+                let usage = HostUsage {
+                    instances,
+                    busy,
+                    vcpus,
+                    memory_mb,
+                    disk_gb,
+                };
+                (host, usage)
+            })
+            .collect())
+    }
+
+    /// The live instances on `host`, as `(uuid, name)`, oldest first.
+    pub async fn on_host(&self, host: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT uuid, display_name FROM instances WHERE deleted = 0 AND host = $1 ORDER BY seq",
+        )
+        .bind(host)
+        .fetch_all(self.pool)
+        .await?)
+    }
+
+    /// What a project's live instances consume.
+    pub async fn usage(&self, project_id: &str) -> StoreResult<InstanceUsage> {
+        let row: Option<(i64, i64, i64)> =
+            sqlx::query_as("SELECT instances, cores, ram FROM project_usage WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_optional(self.pool)
+                .await?;
+        Ok(row.map(InstanceUsage::from).unwrap_or_default())
+    }
+
+    // (writes: write.rs; creation: create.rs)
+
+    /// Live instances that have rested in `vm_state` with no task since
+    /// before `before` (soft-deleted ones counted from their soft deletion,
+    /// others from their last change): what periodic tasks act on.
+    pub async fn waiting_in(&self, vm_state: &str, before: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT uuid FROM instances WHERE deleted = 0 AND vm_state = $1 \
+             AND task_state IS NULL AND COALESCE(deleted_at, updated_at, created_at) <= $2 \
+             ORDER BY uuid",
+        )
+        .bind(vm_state)
+        .bind(before)
+        .fetch_all(self.pool)
+        .await?)
+    }
+
+    /// Live instances of `host` with work in flight (building, or a task
+    /// set), for the compute manager to finish after a restart.
+    pub async fn unsettled(&self, host: &str) -> StoreResult<Vec<InstanceRow>> {
+        let sql = format!(
+            "{} WHERE i.deleted = 0 AND (i.host = $1 OR i.host IS NULL) \
+             AND (i.task_state IS NOT NULL OR i.vm_state = 'building') ORDER BY i.seq",
+            select_instance(self.backend)
+        );
+        Ok(sqlx::query_as(&sql).bind(host).fetch_all(self.pool).await?)
+    }
+}
