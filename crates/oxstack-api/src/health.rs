@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.store();
-    let reachable = store.ping().await.is_ok();
+    let database = state.compute().database_status().await;
+    let reachable = database.reachable;
     let status = if reachable {
         StatusCode::OK
     } else {
@@ -21,7 +21,7 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Valu
         "status": if reachable { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.0.started.elapsed().as_secs_f64(),
-        "database": {"backend": store.backend().name(), "reachable": reachable},
+        "database": {"backend": database.backend, "reachable": reachable},
         "driver": state.config().driver,
         "auth": match state.config().auth {
             crate::AuthMode::Keystone => "keystone",

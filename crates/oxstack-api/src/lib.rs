@@ -12,6 +12,7 @@ mod envelope;
 mod health;
 mod identity;
 mod image;
+mod oslo;
 mod request_id;
 mod urls;
 pub mod validation;
@@ -23,7 +24,6 @@ use axum::Router;
 use oxstack_compute::Compute;
 use oxstack_identity::IdentityService;
 use oxstack_image::Images;
-use oxstack_store::Store;
 
 /// How callers prove who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +58,6 @@ struct Inner {
     identity: Arc<IdentityService>,
     compute: Compute,
     images: Images,
-    store: Store,
     config: ApiConfig,
     started: Instant,
 }
@@ -68,14 +67,12 @@ impl AppState {
         identity: Arc<IdentityService>,
         compute: Compute,
         images: Images,
-        store: Store,
         config: ApiConfig,
     ) -> Self {
         Self(Arc::new(Inner {
             identity,
             compute,
             images,
-            store,
             config,
             started: Instant::now(),
         }))
@@ -91,10 +88,6 @@ impl AppState {
 
     fn images(&self) -> &Images {
         &self.0.images
-    }
-
-    fn store(&self) -> &Store {
-        &self.0.store
     }
 
     fn config(&self) -> &ApiConfig {

@@ -110,6 +110,23 @@ impl Compute {
     pub fn host(&self) -> &str {
         &self.host
     }
+
+    /// Which database the cloud keeps its state in, and whether it answers
+    /// now (for health checks).
+    pub async fn database_status(&self) -> DatabaseStatus {
+        DatabaseStatus {
+            backend: self.store.backend().name(),
+            reachable: self.store.ping().await.is_ok(),
+        }
+    }
+}
+
+/// The database as a health check sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatabaseStatus {
+    /// `sqlite` or `postgresql`.
+    pub backend: &'static str,
+    pub reachable: bool,
 }
 
 /// Now, in microseconds since the epoch (the store's time unit).

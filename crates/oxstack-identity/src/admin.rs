@@ -2,10 +2,9 @@
 //! test suites use to set a cloud up without editing config.
 
 use oxstack_store::StoreError;
-use oxstack_store::identity::{
-    AssignmentFilter, AssignmentRow, DomainRow, ListFilter, ProjectRow, RoleRow, UserRow,
-};
+use oxstack_store::identity::{AssignmentRow, ProjectRow, RoleRow, UserRow};
 
+use crate::model::{Assignment, AssignmentFilter, Domain, ListFilter, Project, Role, User, all};
 use crate::{IdentityError, IdentityResult, IdentityService, new_id, now_micros};
 
 /// Keystone's column limits.
@@ -79,21 +78,22 @@ fn duplicate(kind: &str, name: &str, domain_id: &str) -> impl FnOnce(StoreError)
 impl IdentityService {
     // --- domains -------------------------------------------------------
 
-    pub async fn list_domains(&self, name: Option<&str>) -> IdentityResult<Vec<DomainRow>> {
-        Ok(self.store.identity().list_domains(name).await?)
+    pub async fn list_domains(&self, name: Option<&str>) -> IdentityResult<Vec<Domain>> {
+        Ok(all(self.store.identity().list_domains(name).await?))
     }
 
-    pub async fn get_domain(&self, id: &str) -> IdentityResult<DomainRow> {
+    pub async fn get_domain(&self, id: &str) -> IdentityResult<Domain> {
         self.store
             .identity()
             .get_domain(id)
             .await?
+            .map(Domain::from)
             .ok_or_else(|| IdentityError::not_found("domain", id))
     }
 
     // --- projects ------------------------------------------------------
 
-    pub async fn create_project(&self, new: NewProject) -> IdentityResult<ProjectRow> {
+    pub async fn create_project(&self, new: NewProject) -> IdentityResult<Project> {
         check_name("project", &new.name, MAX_PROJECT_NAME)?;
         self.get_domain(&new.domain_id).await?;
         let row = ProjectRow {
@@ -109,7 +109,7 @@ impl IdentityService {
             .insert_project(&row)
             .await
             .map_err(duplicate("project", &row.name, &row.domain_id))?;
-        Ok(row)
+        Ok(row.into())
     }
 
     /// The id of a project of the default domain, by name.
@@ -124,7 +124,11 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("project", name))
     }
 
-    pub async fn get_project(&self, id: &str) -> IdentityResult<ProjectRow> {
+    pub async fn get_project(&self, id: &str) -> IdentityResult<Project> {
+        Ok(self.project_row(id).await?.into())
+    }
+
+    async fn project_row(&self, id: &str) -> IdentityResult<ProjectRow> {
         self.store
             .identity()
             .get_project(id)
@@ -132,21 +136,25 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("project", id))
     }
 
-    pub async fn list_projects(&self, filter: &ListFilter) -> IdentityResult<Vec<ProjectRow>> {
-        Ok(self.store.identity().list_projects(filter).await?)
+    pub async fn list_projects(&self, filter: &ListFilter) -> IdentityResult<Vec<Project>> {
+        Ok(all(self
+            .store
+            .identity()
+            .list_projects(&filter.into())
+            .await?))
     }
 
     /// Projects on which the user holds a role.
-    pub async fn list_projects_of_user(&self, user_id: &str) -> IdentityResult<Vec<ProjectRow>> {
-        Ok(self.store.identity().list_projects_of_user(user_id).await?)
+    pub async fn list_projects_of_user(&self, user_id: &str) -> IdentityResult<Vec<Project>> {
+        Ok(all(self
+            .store
+            .identity()
+            .list_projects_of_user(user_id)
+            .await?))
     }
 
-    pub async fn update_project(
-        &self,
-        id: &str,
-        patch: ProjectPatch,
-    ) -> IdentityResult<ProjectRow> {
-        let mut row = self.get_project(id).await?;
+    pub async fn update_project(&self, id: &str, patch: ProjectPatch) -> IdentityResult<Project> {
+        let mut row = self.project_row(id).await?;
         if let Some(name) = patch.name {
             check_name("project", &name, MAX_PROJECT_NAME)?;
             row.name = name;
@@ -166,7 +174,7 @@ impl IdentityService {
         if disabling {
             self.revoke_for(None, Some(id)).await?;
         }
-        Ok(row)
+        Ok(row.into())
     }
 
     pub async fn delete_project(&self, id: &str) -> IdentityResult<()> {
@@ -179,7 +187,7 @@ impl IdentityService {
 
     // --- users ---------------------------------------------------------
 
-    pub async fn create_user(&self, new: NewUser) -> IdentityResult<UserRow> {
+    pub async fn create_user(&self, new: NewUser) -> IdentityResult<User> {
         check_name("user", &new.name, MAX_USER_NAME)?;
         self.get_domain(&new.domain_id).await?;
         if let Some(project) = &new.default_project_id {
@@ -205,10 +213,14 @@ impl IdentityService {
             .insert_user(&row)
             .await
             .map_err(duplicate("user", &row.name, &row.domain_id))?;
-        Ok(row)
+        Ok(row.into())
     }
 
-    pub async fn get_user(&self, id: &str) -> IdentityResult<UserRow> {
+    pub async fn get_user(&self, id: &str) -> IdentityResult<User> {
+        Ok(self.user_row(id).await?.into())
+    }
+
+    async fn user_row(&self, id: &str) -> IdentityResult<UserRow> {
         self.store
             .identity()
             .get_user(id)
@@ -216,12 +228,16 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("user", id))
     }
 
-    pub async fn list_users(&self, filter: &ListFilter) -> IdentityResult<Vec<UserRow>> {
-        Ok(self.store.identity().list_users(filter).await?)
+    pub async fn list_users(&self, filter: &ListFilter) -> IdentityResult<Vec<User>> {
+        Ok(all(self
+            .store
+            .identity()
+            .list_users(&filter.into())
+            .await?))
     }
 
-    pub async fn update_user(&self, id: &str, patch: UserPatch) -> IdentityResult<UserRow> {
-        let mut row = self.get_user(id).await?;
+    pub async fn update_user(&self, id: &str, patch: UserPatch) -> IdentityResult<User> {
+        let mut row = self.user_row(id).await?;
         let mut revoke = false;
         if let Some(name) = patch.name {
             check_name("user", &name, MAX_USER_NAME)?;
@@ -259,7 +275,7 @@ impl IdentityService {
             self.passwords.forget(id);
             self.revoke_for(Some(id), None).await?;
         }
-        Ok(row)
+        Ok(row.into())
     }
 
     pub async fn delete_user(&self, id: &str) -> IdentityResult<()> {
@@ -273,15 +289,15 @@ impl IdentityService {
 
     // --- roles and grants ----------------------------------------------
 
-    pub async fn list_roles(&self, name: Option<&str>) -> IdentityResult<Vec<RoleRow>> {
-        Ok(self.store.identity().list_roles(name).await?)
+    pub async fn list_roles(&self, name: Option<&str>) -> IdentityResult<Vec<Role>> {
+        Ok(all(self.store.identity().list_roles(name).await?))
     }
 
     pub async fn create_role(
         &self,
         name: &str,
         description: Option<String>,
-    ) -> IdentityResult<RoleRow> {
+    ) -> IdentityResult<Role> {
         check_name("role", name, MAX_USER_NAME)?;
         let row = RoleRow {
             id: new_id(),
@@ -292,7 +308,7 @@ impl IdentityService {
             Err(StoreError::Conflict) => Err(IdentityError::Conflict(format!(
                 "Duplicate entry found with name {name}."
             ))),
-            other => Ok(other.map(|()| row)?),
+            other => Ok(other.map(|()| row.into())?),
         }
     }
 
@@ -308,11 +324,12 @@ impl IdentityService {
         Ok(())
     }
 
-    pub async fn get_role(&self, id: &str) -> IdentityResult<RoleRow> {
+    pub async fn get_role(&self, id: &str) -> IdentityResult<Role> {
         self.store
             .identity()
             .get_role(id)
             .await?
+            .map(Role::from)
             .ok_or_else(|| IdentityError::not_found("role", id))
     }
 
@@ -356,12 +373,7 @@ impl IdentityService {
             user_id: Some(grant.user_id),
             role_id: Some(grant.role_id),
         };
-        Ok(!self
-            .store
-            .identity()
-            .list_assignments(&filter)
-            .await?
-            .is_empty())
+        Ok(!self.list_assignments(&filter).await?.is_empty())
     }
 
     pub async fn revoke_role(
@@ -386,7 +398,11 @@ impl IdentityService {
     pub async fn list_assignments(
         &self,
         filter: &AssignmentFilter,
-    ) -> IdentityResult<Vec<AssignmentRow>> {
-        Ok(self.store.identity().list_assignments(filter).await?)
+    ) -> IdentityResult<Vec<Assignment>> {
+        Ok(all(self
+            .store
+            .identity()
+            .list_assignments(&filter.into())
+            .await?))
     }
 }

@@ -3,6 +3,8 @@
 
 use oxstack_store::identity::{DomainRow, ProjectRow, RoleRow, UserRow};
 
+use crate::model::{Domain, Project, Role, User, all};
+
 use crate::policy::with_implied_roles;
 use crate::{IdentityError, IdentityResult, IdentityService, TokenPayload, new_id, now_micros};
 
@@ -57,11 +59,11 @@ pub struct AuthRequest {
 pub struct IssuedToken {
     pub token: String,
     pub payload: TokenPayload,
-    pub user: UserRow,
-    pub user_domain: DomainRow,
-    pub project: Option<(ProjectRow, DomainRow)>,
+    pub user: User,
+    pub user_domain: Domain,
+    pub project: Option<(Project, Domain)>,
     /// Effective roles on the project, implied roles included.
-    pub roles: Vec<RoleRow>,
+    pub roles: Vec<Role>,
 }
 
 impl IdentityService {
@@ -142,7 +144,7 @@ impl IdentityService {
                 if !project.enabled {
                     return Err(IdentityError::auth_failed());
                 }
-                let roles = self.effective_roles(&user.id, &project.id).await?;
+                let roles = self.effective_role_rows(&user.id, &project.id).await?;
                 if roles.is_empty() {
                     return Err(IdentityError::Unauthorized(format!(
                         "User {} has no access to project {}",
@@ -171,10 +173,10 @@ impl IdentityService {
         Ok(IssuedToken {
             token: self.signer.sign(&payload),
             payload,
-            user,
-            user_domain,
-            project,
-            roles,
+            user: user.into(),
+            user_domain: user_domain.into(),
+            project: project.map(|(p, d)| (p.into(), d.into())),
+            roles: all(roles),
         })
     }
 
@@ -207,10 +209,10 @@ impl IdentityService {
         Ok(IssuedToken {
             token: token.to_owned(),
             payload,
-            user,
-            user_domain,
-            project,
-            roles,
+            user: user.into(),
+            user_domain: user_domain.into(),
+            project: project.map(|(p, d)| (p.into(), d.into())),
+            roles: all(roles),
         })
     }
 
@@ -231,6 +233,14 @@ impl IdentityService {
     /// The roles a user holds on a project, implied roles included, in a
     /// stable order.
     pub async fn effective_roles(
+        &self,
+        user_id: &str,
+        project_id: &str,
+    ) -> IdentityResult<Vec<Role>> {
+        Ok(all(self.effective_role_rows(user_id, project_id).await?))
+    }
+
+    async fn effective_role_rows(
         &self,
         user_id: &str,
         project_id: &str,

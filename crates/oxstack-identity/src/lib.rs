@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bootstrap;
 mod error;
+mod model;
 mod password;
 pub mod policy;
 mod token;
@@ -25,6 +26,7 @@ pub use auth::{
 };
 pub use bootstrap::BootstrapConfig;
 pub use error::{IdentityError, IdentityResult};
+pub use model::{Assignment, AssignmentFilter, Domain, ListFilter, Project, Role, User};
 pub use password::Passwords;
 pub use policy::{Context, PolicyDenied, Rule};
 pub use token::{TokenPayload, TokenSigner};

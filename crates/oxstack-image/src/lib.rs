@@ -21,8 +21,8 @@ use tokio::io::AsyncWriteExt;
 
 pub use error::{ImageError, ImageResult};
 pub use oxstack_store::images::{
-    ImageQuery as Query, ImageRecord as Image, ImageScope as Scope, ImageSortKey, TimeColumn,
-    TimeFilter,
+    Compare, ImageQuery as Query, ImageRecord as Image, ImageScope as Scope, ImageSortKey,
+    TimeColumn, TimeFilter,
 };
 
 /// Who is asking: admins see and change everything; projects see public

@@ -196,11 +196,36 @@ pub enum TimeColumn {
     UpdatedAt,
 }
 
-/// `column <op> value`, with `op` one of `=`, `<>`, `<`, `<=`, `>`, `>=`.
+/// How a time filter compares (Glance's `eq`, `neq`, `lt`, `lte`, `gt`,
+/// `gte`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Compare {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::Ne => "<>",
+            Self::Lt => "<",
+            Self::Le => "<=",
+            Self::Gt => ">",
+            Self::Ge => ">=",
+        }
+    }
+}
+
+/// `column <op> time`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimeFilter {
     pub column: TimeColumn,
-    pub op: &'static str,
+    pub op: Compare,
     pub micros: i64,
 }
 
@@ -436,11 +461,7 @@ impl<'a> ImageRepo<'a> {
                 TimeColumn::CreatedAt => "created_at",
                 TimeColumn::UpdatedAt => "updated_at",
             };
-            // `op` comes from a fixed set, never from the request.
-            let op = match t.op {
-                "=" | "<>" | "<" | "<=" | ">" | ">=" => t.op,
-                _ => "=",
-            };
+            let op = t.op.sql();
             sql.push_str(&format!(
                 " AND {column} {op} {}",
                 param(&mut binds, Bind::Int(t.micros))

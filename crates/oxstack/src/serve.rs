@@ -92,14 +92,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let compute = open_compute(&config, &store, images.clone()).await?;
     let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
     let host_tasks = start_host(&compute);
-    let app = oxstack_api::router(AppState::new(
-        identity,
-        compute,
-        images,
-        store.clone(),
-        api_config,
-    ))
-    .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let app = oxstack_api::router(AppState::new(identity, compute, images, api_config))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -14,6 +14,7 @@ use super::pagination::{limit_and_marker, next_links};
 use super::request::Req;
 use crate::AppState;
 use crate::envelope::envelope;
+use crate::oslo::{bool_from_string, parse_isotime};
 
 /// The last microversion with the image proxy.
 const LAST_VERSION: u32 = 35;
@@ -104,10 +105,7 @@ fn detail(req: &Req, image: &Image) -> Value {
         v["server"] = json!({"id": server, "links": req.links("servers", server)});
     }
     if let Some(auto) = image.properties.get("auto_disk_config") {
-        let on = matches!(
-            auto.to_ascii_lowercase().as_str(),
-            "1" | "t" | "true" | "on" | "y" | "yes"
-        );
+        let on = bool_from_string(auto) == Some(true);
         v["OS-DCF:diskConfig"] = json!(if on { "AUTO" } else { "MANUAL" });
     }
     v
@@ -175,9 +173,8 @@ async fn list(state: &AppState, req: &Req, detailed: bool) -> Result<Json<Value>
     let changes_since = req
         .param("changes-since")
         .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| t.timestamp_micros())
-                .map_err(|_| NovaError::bad_request(format!("Invalid changes-since value [{v}]")))
+            parse_isotime(v)
+                .ok_or_else(|| NovaError::bad_request(format!("Invalid changes-since value [{v}]")))
         })
         .transpose()?;
     let images: Vec<Image> = state

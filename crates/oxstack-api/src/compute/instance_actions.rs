@@ -14,10 +14,10 @@ use sha2::{Digest, Sha224};
 use super::error::NovaError;
 use super::pagination::{limit_and_marker, next_links};
 use super::request::Req;
-use super::servers::list::parse_time;
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
 use crate::envelope::envelope;
+use crate::oslo::parse_isotime;
 
 fn action(req: &Req, a: &InstanceAction) -> Map<String, Value> {
     let mut out = Map::new();
@@ -65,7 +65,7 @@ fn event(req: &Req, project_id: &str, e: &ActionEvent) -> Value {
 fn time_param(req: &Req, name: &str) -> Result<Option<i64>, NovaError> {
     req.param(name)
         .map(|t| {
-            parse_time(t)
+            parse_isotime(t)
                 .ok_or_else(|| NovaError::bad_request(format!("Invalid filter field: {name}.")))
         })
         .transpose()

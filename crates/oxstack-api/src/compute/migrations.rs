@@ -13,10 +13,10 @@ use serde_json::{Map, Value, json};
 use super::error::NovaError;
 use super::pagination::{limit_and_marker, next_links};
 use super::request::{NovaBody, Req};
-use super::servers::list::parse_time;
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
 use crate::envelope::envelope;
+use crate::oslo::parse_isotime;
 
 fn common(req: &Req, m: &Migration, out: &mut Map<String, Value>) {
     out.insert("created_at".into(), naive_time(Some(m.created_at)));
@@ -100,7 +100,7 @@ fn index_query(req: &Req) -> Value {
 }
 
 fn time_param(req: &Req, name: &str) -> Option<i64> {
-    req.param(name).and_then(parse_time)
+    req.param(name).and_then(parse_isotime)
 }
 
 pub async fn list_migrations(

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use http::{HeaderMap, StatusCode};
 use oxstack_identity::{DEFAULT_DOMAIN_ID, NewProject, ProjectPatch};
-use oxstack_store::identity::{ListFilter, ProjectRow};
+use oxstack_identity::{ListFilter, Project};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,7 +34,7 @@ pub fn list_filter(query: &HashMap<String, String>) -> Result<ListFilter, Keysto
     })
 }
 
-fn listing(base: &str, path: &str, rows: &[ProjectRow]) -> Json<Value> {
+fn listing(base: &str, path: &str, rows: &[Project]) -> Json<Value> {
     let items: Vec<Value> = rows.iter().map(|p| project(base, p)).collect();
     Json(json!({"projects": items, "links": collection_links(base, path)}))
 }
@@ -67,7 +67,7 @@ pub async fn list_auth_projects(
         .identity()
         .list_projects_of_user(&caller.0.user_id)
         .await?;
-    let rows: Vec<ProjectRow> = rows.into_iter().filter(|p| p.enabled).collect();
+    let rows: Vec<Project> = rows.into_iter().filter(|p| p.enabled).collect();
     Ok(listing(
         &urls::base_url(&headers, state.config()),
         "auth/projects",

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use http::{HeaderMap, StatusCode};
 use oxstack_identity::policy::with_implied_roles;
-use oxstack_store::identity::{AssignmentFilter, AssignmentRow, RoleRow};
+use oxstack_identity::{Assignment, AssignmentFilter, Role};
 use serde_json::{Value, json};
 
 use super::views::{collection_links, domain_ref, role, v3_url};
@@ -233,17 +233,17 @@ pub async fn list_assignments(
 }
 
 /// Adds the roles implied by each grant, as Keystone's `effective` does.
-fn expand_implied(rows: Vec<AssignmentRow>, roles: &[RoleRow]) -> Vec<AssignmentRow> {
+fn expand_implied(rows: Vec<Assignment>, roles: &[Role]) -> Vec<Assignment> {
     let name_of = |id: &str| roles.iter().find(|r| r.id == id).map(|r| r.name.clone());
     let id_of = |name: &str| roles.iter().find(|r| r.name == name).map(|r| r.id.clone());
-    let mut out: Vec<AssignmentRow> = Vec::new();
+    let mut out: Vec<Assignment> = Vec::new();
     for a in rows {
         let Some(name) = name_of(&a.role_id) else {
             continue;
         };
         for implied in with_implied_roles([name]) {
             if let Some(role_id) = id_of(&implied) {
-                let row = AssignmentRow {
+                let row = Assignment {
                     project_id: a.project_id.clone(),
                     user_id: a.user_id.clone(),
                     role_id,

@@ -1,6 +1,6 @@
 //! Keystone's JSON shapes for the entities, shared by the handlers.
 
-use oxstack_store::identity::{DomainRow, ProjectRow, RoleRow, UserRow};
+use oxstack_identity::{Domain, Project, Role, User};
 use serde_json::{Value, json};
 
 /// `http://host/identity/v3`.
@@ -13,7 +13,7 @@ pub fn collection_links(base: &str, path: &str) -> Value {
     json!({"self": format!("{}/{path}", v3_url(base)), "previous": null, "next": null})
 }
 
-pub fn domain(base: &str, d: &DomainRow) -> Value {
+pub fn domain(base: &str, d: &Domain) -> Value {
     json!({
         "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
         "tags": [], "options": {},
@@ -21,7 +21,7 @@ pub fn domain(base: &str, d: &DomainRow) -> Value {
     })
 }
 
-pub fn project(base: &str, p: &ProjectRow) -> Value {
+pub fn project(base: &str, p: &Project) -> Value {
     json!({
         "id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
         "enabled": p.enabled, "is_domain": false, "parent_id": p.domain_id, "tags": [], "options": {},
@@ -29,7 +29,7 @@ pub fn project(base: &str, p: &ProjectRow) -> Value {
     })
 }
 
-pub fn user(base: &str, u: &UserRow) -> Value {
+pub fn user(base: &str, u: &User) -> Value {
     let mut v = json!({
         "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
         "password_expires_at": null, "options": {},
@@ -47,7 +47,7 @@ pub fn user(base: &str, u: &UserRow) -> Value {
     v
 }
 
-pub fn role(base: &str, r: &RoleRow) -> Value {
+pub fn role(base: &str, r: &Role) -> Value {
     json!({
         "id": r.id, "name": r.name, "domain_id": null, "description": r.description, "options": {},
         "links": {"self": format!("{}/roles/{}", v3_url(base), r.id)},
@@ -55,7 +55,7 @@ pub fn role(base: &str, r: &RoleRow) -> Value {
 }
 
 /// `{"id", "name"}` of a domain, as nested in tokens and assignments.
-pub fn domain_ref(d: &DomainRow) -> Value {
+pub fn domain_ref(d: &Domain) -> Value {
     json!({"id": d.id, "name": d.name})
 }
 

@@ -7,13 +7,14 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use oxstack_image::{ImageSortKey, Query, TimeColumn, TimeFilter, blank};
+use oxstack_image::{Compare, ImageSortKey, Query, TimeColumn, TimeFilter, blank};
 use serde_json::{Map, Value, json};
 
 use super::error::GlanceError;
 use super::{ImageCaller, patch, schema, views};
 use crate::AppState;
 use crate::body::{BodyError, read_body};
+use crate::oslo::parse_isotime;
 
 /// Glance's page size when none is asked for, and its maximum.
 const DEFAULT_LIMIT: i64 = 25;
@@ -292,25 +293,19 @@ fn time_filters(params: &[(String, String)]) -> Result<Vec<TimeFilter>, GlanceEr
         };
         let (op, time) = value.split_once(':').ok_or_else(bad)?;
         let op = match op {
-            "eq" => "=",
-            "neq" => "<>",
-            "lt" => "<",
-            "lte" => "<=",
-            "gt" => ">",
-            "gte" => ">=",
+            "eq" => Compare::Eq,
+            "neq" => Compare::Ne,
+            "lt" => Compare::Lt,
+            "lte" => Compare::Le,
+            "gt" => Compare::Gt,
+            "gte" => Compare::Ge,
             other => {
                 return Err(GlanceError::bad_request(format!(
                     "Unable to filter by unknown operator '{other}'."
                 )));
             }
         };
-        let micros = chrono::DateTime::parse_from_rfc3339(time)
-            .map(|t| t.timestamp_micros())
-            .or_else(|_| {
-                chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S")
-                    .map(|t| t.and_utc().timestamp_micros())
-            })
-            .map_err(|_| bad())?;
+        let micros = parse_isotime(time).ok_or_else(bad)?;
         out.push(TimeFilter { column, op, micros });
     }
     Ok(out)

@@ -26,6 +26,7 @@ use super::pagination::{limit_and_marker, next_links};
 use super::request::{NovaBody, Req};
 use crate::AppState;
 use crate::envelope::envelope;
+use crate::oslo::bool_from_string;
 
 fn viewer(req: &Req) -> Viewer<'_> {
     if req.ctx.is_admin() {
@@ -47,10 +48,9 @@ fn listing_from_query(req: &Req) -> Result<FlavorListing, NovaError> {
     let is_public = match req.param("is_public") {
         None => Some(true),
         Some(v) if v.eq_ignore_ascii_case("none") => None,
-        Some(v) => match v.to_ascii_lowercase().as_str() {
-            "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
-            "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
-            _ => {
+        Some(v) => match bool_from_string(v) {
+            Some(public) => Some(public),
+            None => {
                 return Err(NovaError::bad_request(format!(
                     "Invalid is_public filter [{v}]"
                 )));

@@ -19,6 +19,7 @@ use super::super::request::Req;
 use super::{schema, views};
 use crate::AppState;
 use crate::envelope::envelope;
+use crate::oslo::{bool_from_string, parse_isotime, unrecognized_bool};
 
 /// Filters every caller may use, by the microversion that allowed them.
 const USER_FILTERS: &[(u32, &str)] = &[
@@ -65,29 +66,7 @@ const PAGING: [&str; 4] = ["sort_key", "sort_dir", "limit", "marker"];
 
 /// oslo's `bool_from_string(strict=True)`.
 fn strict_bool(value: &str) -> Result<bool, NovaError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
-        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
-        _ => Err(NovaError::bad_request(format!(
-            "Unrecognized value '{value}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
-        ))),
-    }
-}
-
-/// An ISO 8601 time as oslo's `parse_isotime` reads it, in µs.
-pub fn parse_time(text: &str) -> Option<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_micros());
-    }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
-    .map(|t| t.and_utc().timestamp_micros())
+    bool_from_string(value).ok_or_else(|| NovaError::bad_request(unrecognized_bool(value)))
 }
 
 fn sort_key(key: &str) -> Option<ServerSortKey> {
@@ -286,7 +265,7 @@ fn time_window(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), NovaEr
     let parse = |name: &str| {
         opts.get(name)
             .map(|t| {
-                parse_time(t)
+                parse_isotime(t)
                     .ok_or_else(|| NovaError::bad_request(format!("Invalid filter field: {name}.")))
             })
             .transpose()
@@ -312,10 +291,7 @@ fn state_filters(
     out: &mut ListRequest,
 ) -> Result<(), NovaError> {
     if let Some(deleted) = opts.get("deleted") {
-        out.deleted = Some(matches!(
-            deleted.trim().to_ascii_lowercase().as_str(),
-            "1" | "t" | "true" | "on" | "y" | "yes"
-        ));
+        out.deleted = Some(bool_from_string(deleted) == Some(true));
     }
     if vm_states == [VmState::Deleted] {
         if !req.ctx.is_admin() {
