@@ -363,3 +363,155 @@ async fn extensions_list_as_nova_serves_it() {
         401
     );
 }
+
+/// Routes and actions Nova added or removed at a microversion: outside
+/// their versions they are Nova's 404 before anything else is looked at
+/// (no policy, no body, no server lookup); inside, they are served.
+#[tokio::test]
+async fn routes_and_actions_exist_at_their_microversions_only() {
+    use reqwest::Method;
+    let server = Server::start_noauth().await;
+    let admin = "admin:admin";
+    let missing = "00000000-0000-0000-0000-000000000000";
+    let cases: Vec<(Method, String, serde_json::Value, &str, &str)> = vec![
+        // (method, path, body, a version without it, a version with it)
+        (
+            Method::GET,
+            format!("/servers/{missing}/tags"),
+            json!(null),
+            "2.25",
+            "2.26",
+        ),
+        (
+            Method::GET,
+            format!("/servers/{missing}/migrations"),
+            json!(null),
+            "2.22",
+            "2.23",
+        ),
+        (
+            Method::DELETE,
+            format!("/servers/{missing}/migrations/1"),
+            json!(null),
+            "2.23",
+            "2.24",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{missing}/migrations/1/action"),
+            json!({"force_complete": null}),
+            "2.21",
+            "2.22",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{missing}/remote-consoles"),
+            json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}),
+            "2.5",
+            "2.6",
+        ),
+        (
+            Method::PUT,
+            "/flavors/1".into(),
+            json!({"flavor": {"description": "d"}}),
+            "2.54",
+            "2.55",
+        ),
+        (Method::GET, "/images".into(), json!(null), "2.36", "2.35"),
+        (
+            Method::GET,
+            "/images/x/metadata".into(),
+            json!(null),
+            "2.39",
+            "2.38",
+        ),
+        (
+            Method::GET,
+            "/os-networks".into(),
+            json!(null),
+            "2.36",
+            "2.35",
+        ),
+        (
+            Method::GET,
+            "/os-floating-ips".into(),
+            json!(null),
+            "2.36",
+            "2.35",
+        ),
+        (
+            Method::GET,
+            "/os-hypervisors/statistics".into(),
+            json!(null),
+            "2.88",
+            "2.87",
+        ),
+        (
+            Method::GET,
+            "/os-hypervisors/x/search".into(),
+            json!(null),
+            "2.53",
+            "2.52",
+        ),
+        (
+            Method::GET,
+            "/os-hypervisors/x/servers".into(),
+            json!(null),
+            "2.53",
+            "2.52",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{missing}/action"),
+            json!({"trigger_crash_dump": null}),
+            "2.16",
+            "2.17",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{missing}/action"),
+            json!({"addFloatingIp": {"address": "10.0.0.1"}}),
+            "2.44",
+            "2.43",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{missing}/action"),
+            json!({"os-getVNCConsole": {"type": "novnc"}}),
+            "2.6",
+            "2.5",
+        ),
+    ];
+    for (method, path, body, without, with) in cases {
+        let absent = server
+            .compute(admin, without)
+            .send(method.clone(), &path, &body)
+            .await;
+        let status = absent.status();
+        let fault = json_of(absent).await;
+        assert_eq!(status, 404, "{method} {path} at {without}: {fault}");
+        assert_eq!(
+            fault,
+            json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}}),
+            "{method} {path} at {without}"
+        );
+        let present = server
+            .compute(admin, with)
+            .send(method.clone(), &path, &body)
+            .await;
+        let status = present.status();
+        let answer = json_of(present).await;
+        assert!(
+            answer
+                != json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}}),
+            "{method} {path} at {with} is served: {status} {answer}"
+        );
+    }
+    // A sub-resource the hypervisors never had is the router's 404.
+    let unknown = server
+        .compute(admin, "2.1")
+        .get("/os-hypervisors/x/bogus")
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(json_of(unknown).await["code"], "404 Not Found");
+}

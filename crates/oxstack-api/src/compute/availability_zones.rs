@@ -14,6 +14,7 @@ use super::error::NovaError;
 use super::request::Req;
 use super::servers::views::naive_time;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 /// Every zone, available ones first, each with what `hosts` shows for it
 /// (`None`: `null`).
@@ -63,7 +64,7 @@ pub async fn list_availability_zones(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     req.authorize("os_compute_api:os-availability-zone:list", Rule::Any)?;
     Ok(render(zones(&state, false).await?))
 }
@@ -72,7 +73,7 @@ pub async fn list_availability_zones_detail(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     req.authorize("os_compute_api:os-availability-zone:detail", Rule::Admin)?;
     Ok(render(zones(&state, true).await?))
 }

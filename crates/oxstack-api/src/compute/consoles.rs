@@ -13,16 +13,17 @@ use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use super::servers::views::caller;
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 
 fn remote_console_schema(req: &Req) -> Value {
     let mut protocols = vec!["vnc", "spice", "rdp", "serial"];
     let mut types = vec!["novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial"];
-    if req.at_least(8) {
+    if req.at_least(mv::MKS_CONSOLE) {
         protocols.push("mks");
         types.push("webmks");
     }
-    if req.at_least(99) {
+    if req.at_least(mv::SPICE_DIRECT) {
         types.push("spice-direct");
     }
     json!({
@@ -47,9 +48,6 @@ pub async fn create_remote_console(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    if !req.at_least(6) {
-        return Err(NovaError::not_at_this_version());
-    }
     let body = body.validate(&remote_console_schema(&req))?;
     req.authorize("os_compute_api:os-remote-consoles", Rule::ProjectMember)?;
     let protocol = body["remote_console"]["protocol"]
@@ -74,9 +72,6 @@ pub(super) async fn legacy_console_action(
     action: &str,
     body: &NovaBody,
 ) -> Result<Response, NovaError> {
-    if req.at_least(6) {
-        return Err(NovaError::not_at_this_version());
-    }
     let (protocol, types): (&str, &[&str]) = match action {
         "os-getVNCConsole" => ("vnc", &["novnc", "xvpvnc"]),
         "os-getSPICEConsole" => ("spice", &["spice-html5"]),
@@ -113,7 +108,7 @@ pub async fn show_console_token(
     req.authorize("os_compute_api:os-console-auth-tokens", Rule::Admin)?;
     let found = state.compute().check_console_token(&token).await?;
     // Before 2.31 only RDP consoles' details were given out.
-    if !req.at_least(31) && found.console_type != "rdp-html5" {
+    if !req.at_least(mv::ANY_CONSOLE_TOKEN) && found.console_type != "rdp-html5" {
         return Err(NovaError::new(
             StatusCode::UNAUTHORIZED,
             "The requested console type details are not accessible",
@@ -125,7 +120,7 @@ pub async fn show_console_token(
         "port": found.port,
         "internal_access_path": found.internal_access_path,
     });
-    if req.at_least(99) {
+    if req.at_least(mv::SPICE_DIRECT) {
         console["tls_port"] = Value::Null;
     }
     Ok(Json(envelope("console", console)))

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::error::NovaError;
 use super::request::Req;
 
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 
 /// (alias, name, description) of every extension, sorted by alias as Nova
@@ -447,7 +448,7 @@ fn all(req: &Req) -> Vec<(&'static str, &'static str, &'static str)> {
 }
 
 pub async fn list_extensions(req: Req) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     Ok(Json(envelope(
         "extensions",
         all(&req).into_iter().map(record).collect::<Vec<_>>(),
@@ -455,7 +456,7 @@ pub async fn list_extensions(req: Req) -> Result<Json<Value>, NovaError> {
 }
 
 pub async fn show_extension(req: Req, Path(alias): Path<String>) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     let found = all(&req)
         .into_iter()
         .find(|(a, _, _)| *a == alias)

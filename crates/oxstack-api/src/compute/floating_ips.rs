@@ -12,7 +12,6 @@ use oxstack_identity::Rule;
 use serde_json::{Value, json};
 
 use super::error::NovaError;
-use super::images::gate;
 use super::request::{NovaBody, Req};
 use super::servers::views::caller;
 use crate::AppState;
@@ -24,7 +23,6 @@ fn view(f: &FloatingIp) -> Value {
 }
 
 pub async fn list_pools(State(state): State<AppState>, req: Req) -> Result<Json<Value>, NovaError> {
-    gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ip-pools", Rule::Any)?;
     let pools: Vec<Value> = state
         .compute()
@@ -39,7 +37,6 @@ pub async fn list_floating_ips(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ips:list", Rule::ProjectReader)?;
     let found = state.compute().list_floating_ips(&caller(&req)).await?;
     Ok(Json(envelope(
@@ -53,7 +50,6 @@ pub async fn allocate_floating_ip(
     req: Req,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ips:create", Rule::ProjectMember)?;
     let pool = body.0.get("pool").and_then(Value::as_str);
     let f = state
@@ -68,7 +64,6 @@ pub async fn show_floating_ip(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ips:show", Rule::ProjectReader)?;
     let f = state.compute().get_floating_ip(&caller(&req), &id).await?;
     Ok(Json(envelope("floating_ip", view(&f))))
@@ -79,7 +74,6 @@ pub async fn release_floating_ip(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<StatusCode, NovaError> {
-    gate(&req, 35)?;
     req.authorize("os_compute_api:os-floating-ips:delete", Rule::ProjectMember)?;
     state
         .compute()
@@ -96,7 +90,6 @@ pub(super) async fn fixed_ip_action(
     action: &str,
     body: &NovaBody,
 ) -> Result<Response, NovaError> {
-    gate(req, 43)?;
     let add = action == "addFixedIp";
     let (key, schema) = if add {
         (
@@ -140,7 +133,6 @@ pub(super) async fn floating_ip_action(
     action: &str,
     body: &NovaBody,
 ) -> Result<Response, NovaError> {
-    gate(req, 43)?;
     let add = action == "addFloatingIp";
     let ip = json!({"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]});
     let mut props = envelope("address", ip.clone());

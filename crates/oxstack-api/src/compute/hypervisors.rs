@@ -15,12 +15,13 @@ use super::flavors::{boolean_schema, is_true};
 use super::pagination::{limit_and_marker, next_links};
 use super::request::Req;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 /// The servers a view lists: `None` when they were not asked for.
 type Servers = Option<Vec<(String, String)>>;
 
 fn id_of(req: &Req, h: &Hypervisor) -> Value {
-    if req.at_least(53) {
+    if req.at_least(mv::SERVICE_UUIDS) {
         json!(h.service.node_uuid)
     } else {
         json!(h.service.id)
@@ -50,7 +51,7 @@ fn view(req: &Req, h: &Hypervisor, detail: bool, servers: &Servers) -> Value {
         out.insert("hypervisor_type".into(), json!(s.hypervisor_type));
         out.insert("hypervisor_version".into(), json!(s.hypervisor_version));
         out.insert("host_ip".into(), json!(s.host_ip));
-        let service_id = if req.at_least(53) {
+        let service_id = if req.at_least(mv::SERVICE_UUIDS) {
             json!(s.uuid)
         } else {
             json!(s.id)
@@ -59,13 +60,13 @@ fn view(req: &Req, h: &Hypervisor, detail: bool, servers: &Servers) -> Value {
             "service".into(),
             json!({"id": service_id, "host": s.host, "disabled_reason": s.disabled_reason}),
         );
-        if req.at_least(88) {
+        if req.at_least(mv::NO_HYPERVISOR_RESOURCES) {
             out.insert("uptime".into(), Value::Null);
         } else {
             for (key, value) in RESOURCE_KEYS.into_iter().zip(resources(h)) {
                 out.insert(key.into(), json!(value));
             }
-            let cpu_info = if req.at_least(28) {
+            let cpu_info = if req.at_least(mv::CPU_INFO_OBJECT) {
                 json!({})
             } else {
                 json!("{}")
@@ -81,7 +82,7 @@ fn view(req: &Req, h: &Hypervisor, detail: bool, servers: &Servers) -> Value {
                 .collect();
             out.insert("servers".into(), Value::Array(items));
         }
-        Some(_) if req.at_least(75) => {
+        Some(_) if req.at_least(mv::STRICT_QUERIES) => {
             out.insert("servers".into(), json!([]));
         }
         _ => {}
@@ -122,7 +123,7 @@ fn resources(h: &Hypervisor) -> [i64; 11] {
 }
 
 fn index_query(req: &Req) -> Value {
-    if !req.at_least(53) {
+    if !req.at_least(mv::SERVICE_UUIDS) {
         return json!({"type": "object", "additionalProperties": true});
     }
     let one = |item: Value| json!({"type": "array", "items": item, "maxItems": 1});
@@ -135,7 +136,7 @@ fn index_query(req: &Req) -> Value {
 }
 
 fn with_servers(req: &Req) -> bool {
-    req.at_least(53)
+    req.at_least(mv::SERVICE_UUIDS)
         && req
             .param("with_servers")
             .is_some_and(|v| is_true(&json!(v)))
@@ -178,8 +179,8 @@ async fn listing(state: &AppState, req: &Req, detail: bool) -> Result<Json<Value
     let all = state.compute().list_hypervisors().await?;
     let pattern = req
         .param("hypervisor_hostname_pattern")
-        .filter(|_| req.at_least(53));
-    let paged = req.at_least(33) && pattern.is_none();
+        .filter(|_| req.at_least(mv::SERVICE_UUIDS));
+    let paged = req.at_least(mv::HYPERVISOR_PAGING) && pattern.is_none();
     let page = if let Some(pattern) = pattern {
         if req.param("limit").is_some() || req.param("marker").is_some() {
             return Err(NovaError::bad_request(
@@ -243,7 +244,7 @@ pub async fn list_hypervisors_detail(
 async fn find(state: &AppState, req: &Req, id: &str) -> Result<Hypervisor, NovaError> {
     let not_found =
         || NovaError::not_found(format!("Hypervisor with ID '{id}' could not be found."));
-    if req.at_least(53) {
+    if req.at_least(mv::SERVICE_UUIDS) {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(NovaError::bad_request(format!("Invalid uuid {id}")));
         }
@@ -264,7 +265,7 @@ pub async fn show_hypervisor(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    if req.at_least(53) {
+    if req.at_least(mv::SERVICE_UUIDS) {
         req.validate_query(&json!({"type": "object", "properties": {
             "with_servers": {"type": "array", "items": boolean_schema(), "maxItems": 1}},
             "additionalProperties": false}))?;
@@ -283,9 +284,6 @@ pub async fn show_hypervisor_uptime(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    if req.at_least(88) {
-        return Err(NovaError::not_at_this_version());
-    }
     req.authorize("os_compute_api:os-hypervisors:uptime", Rule::Admin)?;
     let h = find(&state, &req, &id).await?;
     if !h.service.up {
@@ -310,33 +308,45 @@ fn uptime(since_micros: i64) -> String {
     )
 }
 
-/// `GET /os-hypervisors/{pattern}/search` and `/servers` (before 2.53).
+/// `GET /os-hypervisors/{pattern}/search` (before 2.53).
 pub async fn search_hypervisors(
     State(state): State<AppState>,
     req: Req,
-    Path((pattern, what)): Path<(String, String)>,
+    Path(pattern): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    let with_servers = match what.as_str() {
-        "search" => false,
-        "servers" => true,
-        "uptime" => return show_hypervisor_uptime(State(state), req, Path(pattern)).await,
-        _ => return Err(NovaError::not_at_this_version()),
-    };
-    if req.at_least(53) {
-        return Err(NovaError::not_at_this_version());
-    }
+    search(&state, &req, &pattern, false).await
+}
+
+/// `GET /os-hypervisors/{pattern}/servers` (before 2.53).
+pub async fn hypervisor_servers(
+    State(state): State<AppState>,
+    req: Req,
+    Path(pattern): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    search(&state, &req, &pattern, true).await
+}
+
+/// The hypervisors whose name matches `pattern`, with their servers when
+/// `with_servers`.
+async fn search(
+    state: &AppState,
+    req: &Req,
+    pattern: &str,
+    with_servers: bool,
+) -> Result<Json<Value>, NovaError> {
+    let what = if with_servers { "servers" } else { "search" };
     req.authorize(
         &format!("os_compute_api:os-hypervisors:{what}"),
         Rule::Admin,
     )?;
-    let found = matching(state.compute().list_hypervisors().await?, &pattern)?;
+    let found = matching(state.compute().list_hypervisors().await?, pattern)?;
     let mut items = Vec::with_capacity(found.len());
     for h in &found {
         items.push(view(
-            &req,
+            req,
             h,
             false,
-            &servers_of(&state, h, with_servers).await?,
+            &servers_of(state, h, with_servers).await?,
         ));
     }
     Ok(Json(json!({ "hypervisors": items })))
@@ -348,9 +358,6 @@ pub async fn hypervisor_statistics(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
-    if req.at_least(88) {
-        return Err(NovaError::not_at_this_version());
-    }
     req.authorize("os_compute_api:os-hypervisors:statistics", Rule::Admin)?;
     let enabled: Vec<Hypervisor> = state
         .compute()

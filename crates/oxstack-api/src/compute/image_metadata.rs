@@ -11,11 +11,10 @@ use oxstack_image::ImageError;
 use serde_json::{Value, json};
 
 use super::error::NovaError;
-use super::images::{gate, image_error, viewer};
+use super::images::{image_error, viewer};
 use super::request::{NovaBody, Req};
 use crate::AppState;
 
-const LAST_VERSION: u32 = 38;
 const KEY: &str = "^[a-zA-Z0-9-_:. ]{1,255}$";
 
 fn metadata_schema(wrapper: &str, single: bool) -> Value {
@@ -88,7 +87,6 @@ pub async fn list_image_metadata(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, LAST_VERSION)?;
     let image = state
         .images()
         .get(viewer(&req), &id)
@@ -104,7 +102,6 @@ pub async fn update_image_metadata(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, LAST_VERSION)?;
     let body = body.validate(&metadata_schema("metadata", false))?;
     let metadata = replace_properties(&state, &req, &id, true, strings(&body["metadata"])).await?;
     Ok(Json(json!({"metadata": metadata})))
@@ -117,7 +114,6 @@ pub async fn replace_image_metadata(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, LAST_VERSION)?;
     let body = body.validate(&metadata_schema("metadata", false))?;
     let metadata = replace_properties(&state, &req, &id, false, strings(&body["metadata"])).await?;
     Ok(Json(json!({"metadata": metadata})))
@@ -128,7 +124,6 @@ pub async fn show_image_metadata_item(
     req: Req,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, LAST_VERSION)?;
     let image = state
         .images()
         .get(viewer(&req), &id)
@@ -147,7 +142,6 @@ pub async fn set_image_metadata_item(
     Path((id, key)): Path<(String, String)>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, LAST_VERSION)?;
     let body = body.validate(&metadata_schema("meta", true))?;
     let given = strings(&body["meta"]);
     if !given.contains_key(&key) {
@@ -162,7 +156,6 @@ pub async fn delete_image_metadata_item(
     req: Req,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode, NovaError> {
-    gate(&req, LAST_VERSION)?;
     state
         .images()
         .update(viewer(&req), &id, |image| {

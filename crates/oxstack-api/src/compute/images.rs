@@ -16,9 +16,7 @@ use crate::AppState;
 use crate::envelope::envelope;
 use crate::oslo::{bool_from_string, parse_isotime};
 
-/// The last microversion with the image proxy.
-const LAST_VERSION: u32 = 35;
-
+/// The caller as the image service sees them.
 pub fn viewer(req: &Req) -> Viewer<'_> {
     Viewer {
         project_id: &req.ctx.project_id,
@@ -40,14 +38,6 @@ pub fn image_error(err: ImageError) -> NovaError {
                 "Unexpected API Error. Please contact the administrator",
             )
         }
-    }
-}
-
-pub fn gate(req: &Req, last: u32) -> Result<(), NovaError> {
-    if req.at_least(last + 1) {
-        Err(NovaError::not_at_this_version())
-    } else {
-        Ok(())
     }
 }
 
@@ -112,7 +102,6 @@ fn detail(req: &Req, image: &Image) -> Value {
 }
 
 async fn list(state: &AppState, req: &Req, detailed: bool) -> Result<Json<Value>, NovaError> {
-    gate(req, LAST_VERSION)?;
     let (limit, marker) = limit_and_marker(req)?;
     let viewer = viewer(req);
     let marker = match marker {
@@ -230,7 +219,6 @@ pub async fn show_image(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req, LAST_VERSION)?;
     let image = state
         .images()
         .get(viewer(&req), &id)
@@ -244,7 +232,6 @@ pub async fn delete_image(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<StatusCode, NovaError> {
-    gate(&req, LAST_VERSION)?;
     state
         .images()
         .delete(viewer(&req), &id)

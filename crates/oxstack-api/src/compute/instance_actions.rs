@@ -16,6 +16,7 @@ use super::pagination::{limit_and_marker, next_links};
 use super::request::Req;
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 use crate::oslo::parse_isotime;
 
@@ -28,7 +29,7 @@ fn action(req: &Req, a: &InstanceAction) -> Map<String, Value> {
     out.insert("request_id".into(), json!(a.request_id));
     out.insert("start_time".into(), naive_time(Some(a.start_time)));
     out.insert("user_id".into(), json!(a.user_id));
-    if req.at_least(58) {
+    if req.at_least(mv::ACTION_PAGING) {
         out.insert("updated_at".into(), naive_time(Some(a.updated_at)));
     }
     out
@@ -44,7 +45,7 @@ fn event(req: &Req, project_id: &str, e: &ActionEvent) -> Value {
     if admin {
         out.insert("traceback".into(), json!(e.traceback));
     }
-    if req.at_least(62) {
+    if req.at_least(mv::EVENT_HOSTS) {
         let host_id = e.host.as_deref().map_or(String::new(), |host| {
             Sha224::digest(format!("{project_id}{host}").as_bytes())
                 .iter()
@@ -56,7 +57,7 @@ fn event(req: &Req, project_id: &str, e: &ActionEvent) -> Value {
             out.insert("host".into(), json!(e.host));
         }
     }
-    if req.at_least(84) && admin {
+    if req.at_least(mv::EVENT_DETAILS) && admin {
         out.insert("details".into(), json!(e.details));
     }
     Value::Object(out)
@@ -77,15 +78,15 @@ pub async fn list_instance_actions(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     let mut allowed = vec!["limit", "marker", "changes-since"];
-    if req.at_least(66) {
+    if req.at_least(mv::CHANGES_BEFORE) {
         allowed.push("changes-before");
     }
-    req.refuse_unknown_query(&allowed, 58)?;
+    req.refuse_unknown_query(&allowed, mv::ACTION_PAGING)?;
     req.authorize(
         "os_compute_api:os-instance-actions:list",
         Rule::ProjectReader,
     )?;
-    let paged = req.at_least(58);
+    let paged = req.at_least(mv::ACTION_PAGING);
     let (limit, marker) = if paged {
         limit_and_marker(&req)?
     } else {
@@ -99,7 +100,7 @@ pub async fn list_instance_actions(
         } else {
             None
         },
-        changes_before: if req.at_least(66) {
+        changes_before: if req.at_least(mv::CHANGES_BEFORE) {
             time_param(&req, "changes-before")?
         } else {
             None
@@ -107,7 +108,12 @@ pub async fn list_instance_actions(
     };
     let actions = state
         .compute()
-        .instance_actions(&caller(&req), &id, req.at_least(21), &listing)
+        .instance_actions(
+            &caller(&req),
+            &id,
+            req.at_least(mv::DELETED_SERVER_ACTIONS),
+            &listing,
+        )
         .await?;
     let items: Vec<Value> = actions
         .iter()
@@ -133,18 +139,23 @@ pub async fn show_instance_action(
     req: Req,
     Path((id, request_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     req.authorize(
         "os_compute_api:os-instance-actions:show",
         Rule::ProjectReader,
     )?;
     let (found, events) = state
         .compute()
-        .instance_action(&caller(&req), &id, &request_id, req.at_least(21))
+        .instance_action(
+            &caller(&req),
+            &id,
+            &request_id,
+            req.at_least(mv::DELETED_SERVER_ACTIONS),
+        )
         .await?;
     let mut out = action(&req, &found);
     // Events: admins always; everyone from 2.51.
-    if req.ctx.is_admin() || req.at_least(51) {
+    if req.ctx.is_admin() || req.at_least(mv::EVENTS_FOR_OWNERS) {
         let events: Vec<Value> = events
             .iter()
             .map(|e| event(&req, &found.project_id, e))

@@ -11,12 +11,13 @@ use serde_json::{Map, Value, json};
 use super::error::NovaError;
 use super::request::Req;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 fn query_schema(req: &Req) -> Value {
     json!({
         "type": "object",
         "properties": {"tenant_id": {"type": "array", "items": {"type": "string"}}},
-        "additionalProperties": !req.at_least(75),
+        "additionalProperties": !req.at_least(mv::STRICT_QUERIES),
     })
 }
 
@@ -42,7 +43,7 @@ pub async fn show_limits(
         absolute.insert(key.to_owned(), value);
     };
     put("maxTotalCores", limit(Resource::Cores));
-    if !req.at_least(57) {
+    if !req.at_least(mv::REBUILD_USER_DATA) {
         put("maxPersonality", limit(Resource::InjectedFiles));
         put(
             "maxPersonalitySize",
@@ -52,13 +53,13 @@ pub async fn show_limits(
     put("maxTotalInstances", limit(Resource::Instances));
     put("maxTotalKeypairs", limit(Resource::KeyPairs));
     put("maxServerMeta", limit(Resource::MetadataItems));
-    if !req.at_least(39) {
+    if !req.at_least(mv::NO_IMAGE_METADATA) {
         put("maxImageMeta", limit(Resource::MetadataItems));
     }
     put("maxTotalRAMSize", limit(Resource::Ram));
     put("maxServerGroups", limit(Resource::ServerGroups));
     put("maxServerGroupMembers", limit(Resource::ServerGroupMembers));
-    let network_era = !req.at_least(36);
+    let network_era = !req.at_least(mv::NO_PROXIES);
     if network_era {
         put("maxTotalFloatingIps", json!(-1));
         put("maxSecurityGroups", json!(-1));

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -37,9 +37,206 @@ impl Microversion {
     }
 }
 
+/// The microversions at which Nova changed something this API follows
+/// (`nova/api/openstack/rest_api_version_history.rst`), by what changed.
+/// Handlers, schemas and views compare with these, never with numbers.
+pub mod mv {
+    use super::Microversion;
+
+    /// 2.3: admins see the rest of `OS-EXT-SRV-ATTR:*` (hostname, kernel, ...).
+    pub const EXTENDED_SERVER_ATTRIBUTES: Microversion = Microversion::v2(3);
+    /// 2.1: the base version; everything before any change.
+    pub const BASE: Microversion = super::MIN;
+    /// 2.5: the `ip6` filter for everyone.
+    pub const IP6_FILTER: Microversion = Microversion::v2(5);
+    /// 2.6: `POST /servers/{id}/remote-consoles` replaces the console actions.
+    pub const REMOTE_CONSOLES: Microversion = Microversion::v2(6);
+    /// 2.7: adding access to a public flavor is 409.
+    pub const PUBLIC_FLAVOR_ACCESS_CONFLICT: Microversion = Microversion::v2(7);
+    /// 2.8: WebMKS consoles.
+    pub const MKS_CONSOLE: Microversion = Microversion::v2(8);
+    /// 2.9: `locked` in server views.
+    pub const LOCKED: Microversion = Microversion::v2(9);
+    /// 2.11: services' `forced_down` and their `force-down` action.
+    pub const FORCED_DOWN: Microversion = Microversion::v2(11);
+    /// 2.14: `evacuate` drops `onSharedStorage` and answers no `adminPass`.
+    pub const EVACUATE_WITHOUT_SHARED_STORAGE: Microversion = Microversion::v2(14);
+    /// 2.16: `host_status` for admins.
+    pub const HOST_STATUS: Microversion = Microversion::v2(16);
+    /// 2.17: the `trigger_crash_dump` action.
+    pub const TRIGGER_CRASH_DUMP: Microversion = Microversion::v2(17);
+    /// 2.19: server `description`.
+    pub const SERVER_DESCRIPTION: Microversion = Microversion::v2(19);
+    /// 2.21: the instance actions of deleted servers.
+    pub const DELETED_SERVER_ACTIONS: Microversion = Microversion::v2(21);
+    /// 2.22: `force_complete` of a live migration.
+    pub const FORCE_COMPLETE: Microversion = Microversion::v2(22);
+    /// 2.23: `migration_type` and `/servers/{id}/migrations`.
+    pub const SERVER_MIGRATIONS: Microversion = Microversion::v2(23);
+    /// 2.24: aborting a live migration.
+    pub const ABORT_LIVE_MIGRATION: Microversion = Microversion::v2(24);
+    /// 2.25: `block_migration: auto`; no `disk_over_commit`.
+    pub const AUTO_BLOCK_MIGRATION: Microversion = Microversion::v2(25);
+    /// 2.26: server tags.
+    pub const SERVER_TAGS: Microversion = Microversion::v2(26);
+    /// 2.28: hypervisors' `cpu_info` as an object.
+    pub const CPU_INFO_OBJECT: Microversion = Microversion::v2(28);
+    /// 2.29: `force` on `evacuate` (until 2.68).
+    pub const EVACUATE_FORCE: Microversion = Microversion::v2(29);
+    /// 2.30: `force` on `os-migrateLive` (until 2.68).
+    pub const LIVE_MIGRATE_FORCE: Microversion = Microversion::v2(30);
+    /// 2.31: console auth tokens of every console type.
+    pub const ANY_CONSOLE_TOKEN: Microversion = Microversion::v2(31);
+    /// 2.32: device `tag`s of networks and block devices on create.
+    pub const DEVICE_TAGS: Microversion = Microversion::v2(32);
+    /// 2.33: hypervisor listings page.
+    pub const HYPERVISOR_PAGING: Microversion = Microversion::v2(33);
+    /// 2.36: the network, image and floating IP proxies end (last at 2.35).
+    pub const NO_PROXIES: Microversion = Microversion::v2(36);
+    /// 2.37: `networks` required, `auto` or `none` allowed; network tags end (until 2.42).
+    pub const AUTO_NETWORKS: Microversion = Microversion::v2(37);
+    /// 2.38: an unknown `status` filter is 400.
+    pub const STRICT_STATUS_FILTER: Microversion = Microversion::v2(38);
+    /// 2.39: the image metadata proxy and `maxImageMeta` end (last at 2.38).
+    pub const NO_IMAGE_METADATA: Microversion = Microversion::v2(39);
+    /// 2.42: device tags on create come back.
+    pub const DEVICE_TAGS_AGAIN: Microversion = Microversion::v2(42);
+    /// 2.44: the fixed and floating IP actions end (last at 2.43).
+    pub const NO_NETWORK_ACTIONS: Microversion = Microversion::v2(44);
+    /// 2.45: `createImage` and `createBackup` answer the image id in the body.
+    pub const IMAGE_ID_IN_BODY: Microversion = Microversion::v2(45);
+    /// 2.47: the flavor embedded in server views.
+    pub const EMBEDDED_FLAVOR: Microversion = Microversion::v2(47);
+    /// 2.50: quota classes show server group quotas, not network ones.
+    pub const QUOTA_CLASS_SERVER_GROUPS: Microversion = Microversion::v2(50);
+    /// 2.51: project members see the events of their servers' actions.
+    pub const EVENTS_FOR_OWNERS: Microversion = Microversion::v2(51);
+    /// 2.52: `tags` on create.
+    pub const TAGS_ON_CREATE: Microversion = Microversion::v2(52);
+    /// 2.53: services and hypervisors by UUID.
+    pub const SERVICE_UUIDS: Microversion = Microversion::v2(53);
+    /// 2.54: `key_name` on rebuild.
+    pub const REBUILD_KEY_NAME: Microversion = Microversion::v2(54);
+    /// 2.55: flavor `description`.
+    pub const FLAVOR_DESCRIPTION: Microversion = Microversion::v2(55);
+    /// 2.56: a cold migration's `host`.
+    pub const MIGRATE_TO_HOST: Microversion = Microversion::v2(56);
+    /// 2.57: `user_data` on rebuild; personality files end.
+    pub const REBUILD_USER_DATA: Microversion = Microversion::v2(57);
+    /// 2.58: instance actions page, with `updated_at`.
+    pub const ACTION_PAGING: Microversion = Microversion::v2(58);
+    /// 2.59: migrations page, with `uuid`.
+    pub const MIGRATION_PAGING: Microversion = Microversion::v2(59);
+    /// 2.61: extra specs in flavor views.
+    pub const FLAVOR_EXTRA_SPECS: Microversion = Microversion::v2(61);
+    /// 2.62: events' `host` and `hostId`.
+    pub const EVENT_HOSTS: Microversion = Microversion::v2(62);
+    /// 2.63: trusted image certificates.
+    pub const TRUSTED_CERTS: Microversion = Microversion::v2(63);
+    /// 2.65: aborting live migrations still queued or preparing.
+    pub const ABORT_QUEUED_MIGRATION: Microversion = Microversion::v2(65);
+    /// 2.66: `changes-before` filters.
+    pub const CHANGES_BEFORE: Microversion = Microversion::v2(66);
+    /// 2.67: `volume_type` of block devices.
+    pub const BDM_VOLUME_TYPE: Microversion = Microversion::v2(67);
+    /// 2.68: `force` on `evacuate` and `os-migrateLive` ends.
+    pub const NO_FORCE: Microversion = Microversion::v2(68);
+    /// 2.71: `server_groups` in server views.
+    pub const SERVER_GROUPS_IN_VIEW: Microversion = Microversion::v2(71);
+    /// 2.73: `locked_reason`; the `locked` filter and sort key.
+    pub const LOCKED_REASON: Microversion = Microversion::v2(73);
+    /// 2.74: `host` and `hypervisor_hostname` on create.
+    pub const CREATE_ON_HOST: Microversion = Microversion::v2(74);
+    /// 2.75: unknown query parameters are 400 on some APIs; update and rebuild answer the full view.
+    pub const STRICT_QUERIES: Microversion = Microversion::v2(75);
+    /// 2.77: `availability_zone` on unshelve.
+    pub const UNSHELVE_ZONE: Microversion = Microversion::v2(77);
+    /// 2.80: migrations' `user_id` and `project_id`.
+    pub const MIGRATION_OWNERS: Microversion = Microversion::v2(80);
+    /// 2.83: project members filter by more fields (state, zone, user, ...).
+    pub const OWNER_FILTERS: Microversion = Microversion::v2(83);
+    /// 2.84: events' `details`.
+    pub const EVENT_DETAILS: Microversion = Microversion::v2(84);
+    /// 2.88: hypervisors without resource figures; statistics and uptime end.
+    pub const NO_HYPERVISOR_RESOURCES: Microversion = Microversion::v2(88);
+    /// 2.90: `hostname` on create, update and rebuild, shown to owners.
+    pub const HOSTNAME: Microversion = Microversion::v2(90);
+    /// 2.91: `host` on unshelve.
+    pub const UNSHELVE_HOST: Microversion = Microversion::v2(91);
+    /// 2.94: hostnames may be FQDNs.
+    pub const FQDN_HOSTNAME: Microversion = Microversion::v2(94);
+    /// 2.95: evacuated servers end stopped.
+    pub const EVACUATE_STOPPED: Microversion = Microversion::v2(95);
+    /// 2.96: `pinned_availability_zone`.
+    pub const PINNED_ZONE: Microversion = Microversion::v2(96);
+    /// 2.98: image properties in the embedded image.
+    pub const IMAGE_PROPERTIES: Microversion = Microversion::v2(98);
+    /// 2.99: `spice-direct` consoles.
+    pub const SPICE_DIRECT: Microversion = Microversion::v2(99);
+    /// 2.100: `scheduler_hints` in server views.
+    pub const SCHEDULER_HINTS: Microversion = Microversion::v2(100);
+    /// 2.102: unknown query parameters are 400 everywhere; the flavor `name` filter.
+    pub const STRICT_QUERIES_EVERYWHERE: Microversion = Microversion::v2(102);
+    /// 2.104: `pinned_availability_zone` on update.
+    pub const UNPIN_ZONE: Microversion = Microversion::v2(104);
+}
+
 impl fmt::Display for Microversion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The microversions a route or an action exists at: from `since`, and
+/// before `until` when Nova removed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versions {
+    pub since: Microversion,
+    pub until: Option<Microversion>,
+}
+
+impl Versions {
+    /// Added at `version`.
+    pub const fn since(version: Microversion) -> Self {
+        Self {
+            since: version,
+            until: None,
+        }
+    }
+
+    /// Removed at `version`.
+    pub const fn until(version: Microversion) -> Self {
+        Self {
+            since: MIN,
+            until: Some(version),
+        }
+    }
+
+    pub fn contains(self, version: Microversion) -> bool {
+        version >= self.since && self.until.is_none_or(|until| version < until)
+    }
+
+    /// Nova's 404 when the request's version is outside.
+    pub fn check(self, version: Microversion) -> Result<(), NovaError> {
+        if self.contains(version) {
+            Ok(())
+        } else {
+            Err(NovaError::not_at_this_version())
+        }
+    }
+}
+
+/// Middleware of a route that exists at `versions` only (runs after the
+/// negotiation, before the handler's extractors).
+pub async fn only_at(State(versions): State<Versions>, request: Request, next: Next) -> Response {
+    let version = request
+        .extensions()
+        .get::<Microversion>()
+        .copied()
+        .unwrap_or(MIN);
+    match versions.check(version) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -15,6 +15,7 @@ use super::pagination::{limit_and_marker, next_links};
 use super::request::{NovaBody, Req};
 use super::servers::views::{caller, naive_time};
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 use crate::oslo::parse_isotime;
 
@@ -28,10 +29,10 @@ fn common(req: &Req, m: &Migration, out: &mut Map<String, Value>) {
     out.insert("source_node".into(), json!(m.source_node));
     out.insert("status".into(), json!(m.status.as_str()));
     out.insert("updated_at".into(), naive_time(Some(m.updated_at)));
-    if req.at_least(59) {
+    if req.at_least(mv::MIGRATION_PAGING) {
         out.insert("uuid".into(), json!(m.uuid));
     }
-    if req.at_least(80) {
+    if req.at_least(mv::MIGRATION_OWNERS) {
         out.insert("user_id".into(), json!(m.user_id));
         out.insert("project_id".into(), json!(m.project_id));
     }
@@ -43,7 +44,7 @@ fn migration(req: &Req, m: &Migration) -> Value {
     out.insert("instance_uuid".into(), json!(m.instance_uuid));
     out.insert("new_instance_type_id".into(), json!(m.new_flavor_seq));
     out.insert("old_instance_type_id".into(), json!(m.old_flavor_seq));
-    if req.at_least(23) {
+    if req.at_least(mv::SERVER_MIGRATIONS) {
         out.insert("migration_type".into(), json!(m.migration_type.as_str()));
         let in_progress = matches!(
             m.status,
@@ -80,7 +81,7 @@ fn index_query(req: &Req) -> Value {
     ] {
         props.insert(key.into(), many.clone());
     }
-    if !req.at_least(59) {
+    if !req.at_least(mv::MIGRATION_PAGING) {
         return json!({"type": "object", "properties": props, "additionalProperties": true});
     }
     props.insert(
@@ -89,10 +90,10 @@ fn index_query(req: &Req) -> Value {
     );
     props.insert("marker".into(), one(json!({"type": "string"})));
     props.insert("changes-since".into(), time.clone());
-    if req.at_least(66) {
+    if req.at_least(mv::CHANGES_BEFORE) {
         props.insert("changes-before".into(), time);
     }
-    if req.at_least(80) {
+    if req.at_least(mv::MIGRATION_OWNERS) {
         props.insert("user_id".into(), one(json!({"type": "string"})));
         props.insert("project_id".into(), one(json!({"type": "string"})));
     }
@@ -116,7 +117,7 @@ pub async fn list_migrations(
             Rule::Admin,
         )?;
     }
-    let paged = req.at_least(59);
+    let paged = req.at_least(mv::MIGRATION_PAGING);
     let mut q = MigrationFilter {
         instance_uuid: req.param("instance_uuid").map(str::to_owned),
         status: req.param("status").map(str::to_owned),
@@ -124,7 +125,7 @@ pub async fn list_migrations(
         source_compute: req.param("source_compute").map(str::to_owned),
         migration_type: req
             .param("migration_type")
-            .filter(|_| req.at_least(23))
+            .filter(|_| req.at_least(mv::SERVER_MIGRATIONS))
             .map(str::to_owned),
         project_id,
         user_id: req.param("user_id").map(str::to_owned),
@@ -135,7 +136,8 @@ pub async fn list_migrations(
         q.limit = Some(limit);
         q.marker = marker;
         q.changes_since = time_param(&req, "changes-since");
-        q.changes_before = time_param(&req, "changes-before").filter(|_| req.at_least(66));
+        q.changes_before =
+            time_param(&req, "changes-before").filter(|_| req.at_least(mv::CHANGES_BEFORE));
         if let (Some(since), Some(before)) = (q.changes_since, q.changes_before)
             && before < since
         {
@@ -183,9 +185,6 @@ pub async fn list_server_migrations(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    if !req.at_least(23) {
-        return Err(NovaError::not_at_this_version());
-    }
     req.authorize(
         "os_compute_api:servers:migrations:index",
         Rule::ProjectManager,
@@ -206,9 +205,6 @@ pub async fn show_server_migration(
     req: Req,
     Path((server_id, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, NovaError> {
-    if !req.at_least(23) {
-        return Err(NovaError::not_at_this_version());
-    }
     req.authorize(
         "os_compute_api:servers:migrations:show",
         Rule::ProjectManager,
@@ -227,9 +223,6 @@ pub async fn server_migration_action(
     Path((server_id, id)): Path<(String, String)>,
     body: NovaBody,
 ) -> Result<StatusCode, NovaError> {
-    if !req.at_least(22) {
-        return Err(NovaError::not_at_this_version());
-    }
     body.validate(&json!({
         "type": "object",
         "properties": {"force_complete": {"type": "null"}},
@@ -253,16 +246,18 @@ pub async fn abort_server_migration(
     req: Req,
     Path((server_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, NovaError> {
-    if !req.at_least(24) {
-        return Err(NovaError::not_at_this_version());
-    }
     req.authorize(
         "os_compute_api:servers:migrations:delete",
         Rule::ProjectManager,
     )?;
     state
         .compute()
-        .abort_migration(&caller(&req), &server_id, &id, req.at_least(65))
+        .abort_migration(
+            &caller(&req),
+            &server_id,
+            &id,
+            req.at_least(mv::ABORT_QUEUED_MIGRATION),
+        )
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

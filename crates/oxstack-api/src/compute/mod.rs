@@ -32,12 +32,13 @@ use axum::Router;
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use http::{Method, StatusCode, Uri};
 use tower::ServiceExt;
 
 use crate::{AppState, auth, urls};
 pub use error::NovaError;
+use microversion::{Microversion, Versions, mv};
 
 /// Where the client reached the compute API, for building links.
 #[derive(Clone, Debug)]
@@ -64,7 +65,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every route of the versioned API, relative to `/v2.1[/{project_id}]`.
+/// A route (or some of its methods) that exists at `versions` only.
+fn at(versions: Versions, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.route_layer(from_fn_with_state(versions, microversion::only_at))
+}
+
+/// Added at `version`.
+const fn since(version: Microversion) -> Versions {
+    Versions::since(version)
+}
+
+/// Removed at `version`.
+const fn until(version: Microversion) -> Versions {
+    Versions::until(version)
+}
+
+/// Every route of the versioned API, relative to `/v2.1[/{project_id}]`;
+/// routes that exist at some microversions only say so here.
 fn versioned_routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(versions::show_current))
@@ -72,23 +89,38 @@ fn versioned_routes(state: AppState) -> Router {
         .route("/extensions", get(extensions::list_extensions))
         .route("/extensions/{alias}", get(extensions::show_extension))
         .route("/limits", get(limits::show_limits))
-        .route("/images", get(images::list_images))
-        .route("/images/detail", get(images::list_images_detail))
+        .route(
+            "/images",
+            at(until(mv::NO_PROXIES), get(images::list_images)),
+        )
+        .route(
+            "/images/detail",
+            at(until(mv::NO_PROXIES), get(images::list_images_detail)),
+        )
         .route(
             "/images/{image_id}",
-            get(images::show_image).delete(images::delete_image),
+            at(
+                until(mv::NO_PROXIES),
+                get(images::show_image).delete(images::delete_image),
+            ),
         )
         .route(
             "/images/{image_id}/metadata",
-            get(image_metadata::list_image_metadata)
-                .post(image_metadata::update_image_metadata)
-                .put(image_metadata::replace_image_metadata),
+            at(
+                until(mv::NO_IMAGE_METADATA),
+                get(image_metadata::list_image_metadata)
+                    .post(image_metadata::update_image_metadata)
+                    .put(image_metadata::replace_image_metadata),
+            ),
         )
         .route(
             "/images/{image_id}/metadata/{key}",
-            get(image_metadata::show_image_metadata_item)
-                .put(image_metadata::set_image_metadata_item)
-                .delete(image_metadata::delete_image_metadata_item),
+            at(
+                until(mv::NO_IMAGE_METADATA),
+                get(image_metadata::show_image_metadata_item)
+                    .put(image_metadata::set_image_metadata_item)
+                    .delete(image_metadata::delete_image_metadata_item),
+            ),
         )
         .route(
             "/os-quota-sets/{tenant_id}",
@@ -108,17 +140,32 @@ fn versioned_routes(state: AppState) -> Router {
             "/os-quota-sets/{tenant_id}/defaults",
             get(quota_sets::show_quota_defaults),
         )
-        .route("/os-networks", get(networks::list_networks))
-        .route("/os-floating-ip-pools", get(floating_ips::list_pools))
+        .route(
+            "/os-networks",
+            at(until(mv::NO_PROXIES), get(networks::list_networks)),
+        )
+        .route(
+            "/os-floating-ip-pools",
+            at(until(mv::NO_PROXIES), get(floating_ips::list_pools)),
+        )
         .route(
             "/os-floating-ips",
-            get(floating_ips::list_floating_ips).post(floating_ips::allocate_floating_ip),
+            at(
+                until(mv::NO_PROXIES),
+                get(floating_ips::list_floating_ips).post(floating_ips::allocate_floating_ip),
+            ),
         )
         .route(
             "/os-floating-ips/{floating_ip_id}",
-            get(floating_ips::show_floating_ip).delete(floating_ips::release_floating_ip),
+            at(
+                until(mv::NO_PROXIES),
+                get(floating_ips::show_floating_ip).delete(floating_ips::release_floating_ip),
+            ),
         )
-        .route("/os-networks/{network_id}", get(networks::show_network))
+        .route(
+            "/os-networks/{network_id}",
+            at(until(mv::NO_PROXIES), get(networks::show_network)),
+        )
         .route(
             "/servers",
             get(servers::list_servers).post(servers::create_server),
@@ -156,7 +203,10 @@ fn versioned_routes(state: AppState) -> Router {
         )
         .route(
             "/servers/{server_id}/remote-consoles",
-            post(consoles::create_remote_console),
+            at(
+                since(mv::REMOTE_CONSOLES),
+                post(consoles::create_remote_console),
+            ),
         )
         .route(
             "/os-console-auth-tokens/{token}",
@@ -175,15 +225,35 @@ fn versioned_routes(state: AppState) -> Router {
         )
         .route(
             "/os-hypervisors/statistics",
-            get(hypervisors::hypervisor_statistics),
+            at(
+                until(mv::NO_HYPERVISOR_RESOURCES),
+                get(hypervisors::hypervisor_statistics),
+            ),
         )
         .route(
             "/os-hypervisors/{hypervisor_id}",
             get(hypervisors::show_hypervisor),
         )
         .route(
-            "/os-hypervisors/{hypervisor_id}/{what}",
-            get(hypervisors::search_hypervisors),
+            "/os-hypervisors/{hypervisor_id}/uptime",
+            at(
+                until(mv::NO_HYPERVISOR_RESOURCES),
+                get(hypervisors::show_hypervisor_uptime),
+            ),
+        )
+        .route(
+            "/os-hypervisors/{hypervisor_id}/search",
+            at(
+                until(mv::SERVICE_UUIDS),
+                get(hypervisors::search_hypervisors),
+            ),
+        )
+        .route(
+            "/os-hypervisors/{hypervisor_id}/servers",
+            at(
+                until(mv::SERVICE_UUIDS),
+                get(hypervisors::hypervisor_servers),
+            ),
         )
         .route(
             "/os-availability-zone",
@@ -199,15 +269,28 @@ fn versioned_routes(state: AppState) -> Router {
         )
         .route(
             "/servers/{server_id}/migrations",
-            get(migrations::list_server_migrations),
+            at(
+                since(mv::SERVER_MIGRATIONS),
+                get(migrations::list_server_migrations),
+            ),
         )
         .route(
             "/servers/{server_id}/migrations/{migration_id}",
-            get(migrations::show_server_migration).delete(migrations::abort_server_migration),
+            at(
+                since(mv::SERVER_MIGRATIONS),
+                get(migrations::show_server_migration),
+            )
+            .merge(at(
+                since(mv::ABORT_LIVE_MIGRATION),
+                delete(migrations::abort_server_migration),
+            )),
         )
         .route(
             "/servers/{server_id}/migrations/{migration_id}/action",
-            post(migrations::server_migration_action),
+            at(
+                since(mv::FORCE_COMPLETE),
+                post(migrations::server_migration_action),
+            ),
         )
         .route("/servers/{server_id}/ips", get(servers::list_ips))
         .route(
@@ -216,15 +299,21 @@ fn versioned_routes(state: AppState) -> Router {
         )
         .route(
             "/servers/{server_id}/tags",
-            get(servers::list_tags)
-                .put(servers::replace_tags)
-                .delete(servers::delete_tags),
+            at(
+                since(mv::SERVER_TAGS),
+                get(servers::list_tags)
+                    .put(servers::replace_tags)
+                    .delete(servers::delete_tags),
+            ),
         )
         .route(
             "/servers/{server_id}/tags/{tag}",
-            get(servers::check_tag)
-                .put(servers::add_tag)
-                .delete(servers::delete_tag),
+            at(
+                since(mv::SERVER_TAGS),
+                get(servers::check_tag)
+                    .put(servers::add_tag)
+                    .delete(servers::delete_tag),
+            ),
         )
         .route(
             "/flavors",
@@ -234,8 +323,11 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/flavors/{flavor_id}",
             get(flavors::show_flavor)
-                .put(flavors::update_flavor)
-                .delete(flavors::delete_flavor),
+                .delete(flavors::delete_flavor)
+                .merge(at(
+                    since(mv::FLAVOR_DESCRIPTION),
+                    put(flavors::update_flavor),
+                )),
         )
         .route("/flavors/{flavor_id}/action", post(flavors::flavor_action))
         .route(

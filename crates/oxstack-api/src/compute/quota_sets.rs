@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
+use crate::compute::microversion::{Microversion, mv};
 use crate::envelope::envelope;
 
 const NETWORK_QUOTAS: [&str; 4] = [
@@ -28,25 +29,25 @@ const NETWORK_QUOTAS: [&str; 4] = [
 /// Where the key set of a quota document changes.
 #[derive(Clone, Copy)]
 struct Era {
-    /// Network quotas are shown up to this minor version.
-    network_until: u32,
-    /// Server-group quotas are shown from this minor version.
-    server_groups_from: u32,
+    /// Network quotas are shown before this version.
+    networks_gone: Microversion,
+    /// Server-group quotas are shown from this version.
+    server_groups_from: Microversion,
 }
 
 const QUOTA_SETS: Era = Era {
-    network_until: 35,
-    server_groups_from: 1,
+    networks_gone: mv::NO_PROXIES,
+    server_groups_from: mv::BASE,
 };
 const QUOTA_CLASSES: Era = Era {
-    network_until: 49,
-    server_groups_from: 50,
+    networks_gone: mv::QUOTA_CLASS_SERVER_GROUPS,
+    server_groups_from: mv::QUOTA_CLASS_SERVER_GROUPS,
 };
 
 /// The resources shown at the request's microversion, in Nova's order.
 fn resources(req: &Req, era: Era) -> Vec<Resource> {
     let mut out = vec![Resource::Cores];
-    if !req.at_least(57) {
+    if !req.at_least(mv::REBUILD_USER_DATA) {
         out.extend([
             Resource::InjectedFileContentBytes,
             Resource::InjectedFilePathBytes,
@@ -88,7 +89,7 @@ fn render(
         };
         set.insert(r.name().to_owned(), value);
     }
-    if !req.at_least(era.network_until + 1) {
+    if !req.at_least(era.networks_gone) {
         for name in NETWORK_QUOTAS {
             let value = if usage.is_some() {
                 json!({"in_use": 0, "limit": -1, "reserved": 0})
@@ -102,7 +103,7 @@ fn render(
 }
 
 fn refuse_user_quotas(req: &Req) -> Result<(), NovaError> {
-    req.refuse_unknown_query(&["user_id"], 75)?;
+    req.refuse_unknown_query(&["user_id"], mv::STRICT_QUERIES)?;
     if req.param("user_id").is_some() {
         return Err(NovaError::bad_request(
             "Per-user quotas are not supported by this cloud; omit user_id.",
@@ -147,7 +148,7 @@ pub async fn show_quota_defaults(
     req: Req,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 75)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES)?;
     let defaults = state.compute().default_limits().await?;
     Ok(Json(quota_set(&req, Some(&project), &defaults, None)))
 }
@@ -160,7 +161,7 @@ fn update_schema(req: &Req, era: Era, wrapper: &str) -> Value {
     for r in resources(req, era) {
         props.insert(r.name().to_owned(), quota.clone());
     }
-    if !req.at_least(era.network_until + 1) {
+    if !req.at_least(era.networks_gone) {
         for name in NETWORK_QUOTAS {
             props.insert(name.to_owned(), quota.clone());
         }
@@ -199,7 +200,7 @@ pub async fn show_quota_class_set(
     Path(class): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-quota-class-sets:show", Rule::Admin)?;
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     let limits = state.compute().quota_class_limits(&class).await?;
     Ok(Json(envelope(
         "quota_class_set",

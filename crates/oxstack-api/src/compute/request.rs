@@ -76,9 +76,14 @@ impl Req {
         Ok(self.ctx.authorize(policy, rule, &self.ctx.project_id)?)
     }
 
-    /// Whether the request asked for microversion `2.minor` or later.
-    pub fn at_least(&self, minor: u32) -> bool {
-        self.version >= Microversion::v2(minor)
+    /// Whether the request asked for microversion `version` or later.
+    pub fn at_least(&self, version: Microversion) -> bool {
+        self.version >= version
+    }
+
+    /// Whether the request's microversion is in `[since, until)`.
+    pub fn between(&self, since: Microversion, until: Microversion) -> bool {
+        self.version >= since && self.version < until
     }
 
     /// The last value of a query parameter (Nova reads the last one).
@@ -110,13 +115,13 @@ impl Req {
             .map_err(NovaError::bad_request)
     }
 
-    /// From microversion `2.strict_from`, query parameters other than
+    /// From microversion `strict_from`, query parameters other than
     /// `allowed` are refused with 400, as Nova's query schemas do (2.75 for
     /// some APIs, 2.102 for all); before, they are ignored.
     pub fn refuse_unknown_query(
         &self,
         allowed: &[&str],
-        strict_from: u32,
+        strict_from: Microversion,
     ) -> Result<(), NovaError> {
         if !self.at_least(strict_from) {
             return Ok(());

@@ -15,6 +15,7 @@ use super::flavors::{boolean_schema, is_true};
 use super::request::{NovaBody, Req};
 use super::servers::views::naive_time;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 /// The only kind of service this cloud has.
 const BINARY: &str = "nova-compute";
@@ -28,7 +29,7 @@ fn view(req: &Req, s: &ComputeService) -> Value {
     out.insert("binary".into(), json!(BINARY));
     out.insert("disabled_reason".into(), json!(s.disabled_reason));
     out.insert("host".into(), json!(s.host));
-    let id = if req.at_least(53) {
+    let id = if req.at_least(mv::SERVICE_UUIDS) {
         json!(s.uuid)
     } else {
         json!(s.id)
@@ -40,7 +41,7 @@ fn view(req: &Req, s: &ComputeService) -> Value {
     out.insert("status".into(), json!(status));
     out.insert("updated_at".into(), naive_time(Some(s.updated_at)));
     out.insert("zone".into(), json!(s.zone));
-    if req.at_least(11) {
+    if req.at_least(mv::FORCED_DOWN) {
         out.insert("forced_down".into(), json!(s.forced_down));
     }
     Value::Object(out)
@@ -74,7 +75,7 @@ pub async fn update_service(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    if req.at_least(53) {
+    if req.at_least(mv::SERVICE_UUIDS) {
         update_by_uuid(&state, &req, &id, &body).await
     } else {
         update_by_action(&state, &req, &id, &body).await
@@ -135,7 +136,7 @@ async fn update_by_action(
         "binary": {"type": "string", "minLength": 1, "maxLength": 255},
         "disabled_reason": reason_schema(),
     });
-    if req.at_least(11) {
+    if req.at_least(mv::FORCED_DOWN) {
         properties["forced_down"] = boolean_schema();
     }
     let body = body.validate(&json!({
@@ -171,7 +172,7 @@ async fn update_by_action(
                 ..ServiceUpdate::default()
             }
         }
-        "force-down" if req.at_least(11) => {
+        "force-down" if req.at_least(mv::FORCED_DOWN) => {
             let Some(forced) = body.get("forced_down") else {
                 return Err(NovaError::bad_request("Missing forced_down field"));
             };
@@ -212,7 +213,7 @@ pub async fn delete_service(
 ) -> Result<StatusCode, NovaError> {
     req.authorize("os_compute_api:os-services:delete", Rule::Admin)?;
     let compute = state.compute();
-    let uuid = if req.at_least(53) {
+    let uuid = if req.at_least(mv::SERVICE_UUIDS) {
         if uuid::Uuid::parse_str(&id).is_err() {
             return Err(NovaError::bad_request(format!("Invalid uuid {id}")));
         }

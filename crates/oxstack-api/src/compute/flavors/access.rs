@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::schema;
 use crate::AppState;
 use crate::compute::error::NovaError;
+use crate::compute::microversion::mv;
 use crate::compute::request::{NovaBody, Req};
 use crate::envelope::envelope;
 
@@ -26,7 +27,7 @@ pub async fn list_flavor_access(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-flavor-access", Rule::Admin)?;
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     let projects = state.compute().flavor_access(&id).await?;
     Ok(access_list(&id, &projects))
 }
@@ -56,7 +57,7 @@ pub async fn flavor_action(
             let tenant = body[&action]["tenant"].as_str().unwrap_or_default();
             state
                 .compute()
-                .add_flavor_access(&id, tenant, req.at_least(7))
+                .add_flavor_access(&id, tenant, req.at_least(mv::PUBLIC_FLAVOR_ACCESS_CONFLICT))
                 .await?
         }
         "removeTenantAccess" => {

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::{schema, viewer};
 use crate::AppState;
 use crate::compute::error::NovaError;
+use crate::compute::microversion::mv;
 use crate::compute::request::{NovaBody, Req};
 
 /// Spec values may be given as numbers or booleans; they are stored as text.
@@ -41,7 +42,7 @@ pub async fn list_extra_specs(
         "os_compute_api:os-flavor-extra-specs:index",
         Rule::ProjectReader,
     )?;
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     state.compute().get_flavor(&id, viewer(&req)).await?;
     Ok(Json(
         json!({"extra_specs": state.compute().flavor_extra_specs(&id).await?}),
@@ -57,7 +58,7 @@ pub async fn show_extra_spec(
         "os_compute_api:os-flavor-extra-specs:show",
         Rule::ProjectReader,
     )?;
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     state.compute().get_flavor(&id, viewer(&req)).await?;
     let value = state.compute().flavor_extra_spec(&id, &key).await?;
     Ok(Json(json!({ key: value })))

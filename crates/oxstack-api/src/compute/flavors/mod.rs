@@ -25,6 +25,7 @@ use super::error::NovaError;
 use super::pagination::{limit_and_marker, next_links};
 use super::request::{NovaBody, Req};
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 use crate::oslo::bool_from_string;
 
@@ -40,11 +41,14 @@ fn viewer(req: &Req) -> Viewer<'_> {
 
 /// Whether views should carry `extra_specs`.
 fn shows_extra_specs(req: &Req) -> bool {
-    req.at_least(61) && req.ctx.allows(Rule::ProjectReader, &req.ctx.project_id)
+    req.at_least(mv::FLAVOR_EXTRA_SPECS) && req.ctx.allows(Rule::ProjectReader, &req.ctx.project_id)
 }
 
 fn listing_from_query(req: &Req) -> Result<FlavorListing, NovaError> {
-    req.validate_query(&schema::index_query(req.at_least(75), req.at_least(102)))?;
+    req.validate_query(&schema::index_query(
+        req.at_least(mv::STRICT_QUERIES),
+        req.at_least(mv::STRICT_QUERIES_EVERYWHERE),
+    ))?;
     let is_public = match req.param("is_public") {
         None => Some(true),
         Some(v) if v.eq_ignore_ascii_case("none") => None,
@@ -72,7 +76,7 @@ fn listing_from_query(req: &Req) -> Result<FlavorListing, NovaError> {
         is_public,
         min_memory_mb: int_filter("minRam")?,
         min_root_gb: int_filter("minDisk")?,
-        name_pattern: if req.at_least(102) {
+        name_pattern: if req.at_least(mv::STRICT_QUERIES_EVERYWHERE) {
             req.param("name").map(str::to_owned)
         } else {
             None
@@ -138,7 +142,7 @@ pub async fn list_flavors_detail(
 }
 
 async fn show(state: &AppState, req: &Req, id: &str) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     let flavor = state.compute().get_flavor(id, viewer(req)).await?;
     let specs = if shows_extra_specs(req) {
         Some(state.compute().flavor_extra_specs(id).await?)
@@ -175,7 +179,10 @@ pub async fn create_flavor(
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-flavor-manage:create", Rule::Admin)?;
-    let body = body.validate(&schema::create(req.at_least(55), req.at_least(102)))?;
+    let body = body.validate(&schema::create(
+        req.at_least(mv::FLAVOR_DESCRIPTION),
+        req.at_least(mv::STRICT_QUERIES_EVERYWHERE),
+    ))?;
     let f = &body["flavor"];
     let id = match &f["id"] {
         Value::String(s) => Some(s.clone()),
@@ -216,9 +223,6 @@ pub async fn update_flavor(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    if !req.at_least(55) {
-        return Err(NovaError::not_at_this_version());
-    }
     req.authorize("os_compute_api:os-flavor-manage:update", Rule::Admin)?;
     let body = body.validate(&schema::update())?;
     let flavor = state

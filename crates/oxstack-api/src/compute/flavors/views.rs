@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use oxstack_compute::flavors::Flavor;
 use serde_json::{Value, json};
 
+use crate::compute::microversion::mv;
 use crate::compute::request::Req;
 
 /// `GET /flavors` items: id, name, links (+ description from 2.55).
 pub fn summary(req: &Req, f: &Flavor) -> Value {
     let mut v = json!({"id": f.id, "name": f.name, "links": req.links("flavors", &f.id)});
-    if req.at_least(55) {
+    if req.at_least(mv::FLAVOR_DESCRIPTION) {
         v["description"] = json!(f.description);
     }
     v
@@ -24,22 +25,22 @@ pub fn detail(req: &Req, f: &Flavor, extra_specs: Option<&BTreeMap<String, Strin
         "ram": f.memory_mb,
         "disk": f.root_gb,
         // Before 2.75 a zero swap is the empty string.
-        "swap": if req.at_least(75) || f.swap != 0 { json!(f.swap) } else { json!("") },
+        "swap": if req.at_least(mv::STRICT_QUERIES) || f.swap != 0 { json!(f.swap) } else { json!("") },
         "OS-FLV-EXT-DATA:ephemeral": f.ephemeral_gb,
     });
-    if !req.at_least(102) {
+    if !req.at_least(mv::STRICT_QUERIES_EVERYWHERE) {
         v["OS-FLV-DISABLED:disabled"] = json!(f.disabled);
     }
     v["vcpus"] = json!(f.vcpus);
     v["os-flavor-access:is_public"] = json!(f.is_public);
-    if !req.at_least(102) {
+    if !req.at_least(mv::STRICT_QUERIES_EVERYWHERE) {
         v["rxtx_factor"] = json!(f.rxtx_factor);
     }
     v["links"] = req.links("flavors", &f.id);
-    if req.at_least(55) {
+    if req.at_least(mv::FLAVOR_DESCRIPTION) {
         v["description"] = json!(f.description);
     }
-    if req.at_least(61)
+    if req.at_least(mv::FLAVOR_EXTRA_SPECS)
         && let Some(specs) = extra_specs
     {
         v["extra_specs"] = json!(specs);

@@ -12,6 +12,7 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::views;
 use super::validate;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 pub(super) async fn perform(
     state: &AppState,
@@ -24,7 +25,7 @@ pub(super) async fn perform(
     let compute = state.compute();
     match action {
         "lock" => {
-            if req.at_least(73) {
+            if req.at_least(mv::LOCKED_REASON) {
                 validate(
                     body,
                     action,
@@ -35,7 +36,7 @@ pub(super) async fn perform(
             }
             req.authorize("os_compute_api:os-lock-server:lock", Rule::ProjectMember)?;
             let reason = req
-                .at_least(73)
+                .at_least(mv::LOCKED_REASON)
                 .then(|| {
                     body.0["lock"]
                         .get("locked_reason")

@@ -43,9 +43,6 @@ pub(super) async fn perform(
             run(state, req, id, action, PowerRequest::default()).await?;
         }
         "trigger_crash_dump" => {
-            if !req.at_least(17) {
-                return Err(NovaError::not_at_this_version());
-            }
             validate(body, action, json!({"type": "null"}))?;
             req.authorize(
                 "os_compute_api:servers:trigger_crash_dump",

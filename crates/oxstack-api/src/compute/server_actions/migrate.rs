@@ -13,6 +13,7 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::views;
 use super::validate;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 fn host_schema() -> Value {
     json!({"type": ["string", "null"], "pattern": "^[a-zA-Z0-9-._]*$", "minLength": 1, "maxLength": 255})
@@ -23,7 +24,7 @@ fn boolean() -> Value {
 }
 
 fn live_schema(req: &Req) -> Value {
-    if !req.at_least(25) {
+    if !req.at_least(mv::AUTO_BLOCK_MIGRATION) {
         return json!({"type": "object",
             "properties": {"block_migration": boolean(), "disk_over_commit": boolean(), "host": host_schema()},
             "required": ["block_migration", "disk_over_commit", "host"], "additionalProperties": false});
@@ -32,7 +33,7 @@ fn live_schema(req: &Req) -> Value {
         "block_migration": {"oneOf": [boolean(), {"type": "string", "enum": ["auto"]}]},
         "host": host_schema(),
     });
-    if (30..68).contains(&req.version.minor) {
+    if req.between(mv::LIVE_MIGRATE_FORCE, mv::NO_FORCE) {
         props["force"] = boolean();
     }
     json!({"type": "object", "properties": props, "required": ["block_migration", "host"],
@@ -42,11 +43,11 @@ fn live_schema(req: &Req) -> Value {
 fn evacuate_schema(req: &Req) -> Value {
     let mut props = json!({"host": host_schema(), "adminPass": {"type": "string"}});
     let mut required: Vec<&str> = Vec::new();
-    if !req.at_least(14) {
+    if !req.at_least(mv::EVACUATE_WITHOUT_SHARED_STORAGE) {
         props["onSharedStorage"] = boolean();
         required.push("onSharedStorage");
     }
-    if (29..68).contains(&req.version.minor) {
+    if req.between(mv::EVACUATE_FORCE, mv::NO_FORCE) {
         props["force"] = boolean();
     }
     json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
@@ -64,7 +65,7 @@ pub(super) async fn perform(
     let host = |v: &Value| v.get("host").and_then(Value::as_str).map(str::to_owned);
     match action {
         "migrate" => {
-            if req.at_least(56) {
+            if req.at_least(mv::MIGRATE_TO_HOST) {
                 validate(
                     body,
                     action,
@@ -76,7 +77,7 @@ pub(super) async fn perform(
                 "os_compute_api:os-migrate-server:migrate",
                 Rule::ProjectManager,
             )?;
-            let host = host(&body.0[action]).filter(|_| req.at_least(56));
+            let host = host(&body.0[action]).filter(|_| req.at_least(mv::MIGRATE_TO_HOST));
             if host.is_some() {
                 req.authorize("os_compute_api:os-migrate-server:migrate:host", Rule::Admin)?;
             }
@@ -118,11 +119,13 @@ pub(super) async fn perform(
                     &caller,
                     id,
                     host(&body.0[action]).as_deref(),
-                    req.at_least(95),
+                    req.at_least(mv::EVACUATE_STOPPED),
                 )
                 .await?;
             // The rebuilt server's password is shown up to 2.13.
-            if req.at_least(14) || !compute.settings().enable_instance_password {
+            if req.at_least(mv::EVACUATE_WITHOUT_SHARED_STORAGE)
+                || !compute.settings().enable_instance_password
+            {
                 return Ok(StatusCode::OK.into_response());
             }
             let password = body.0[action]

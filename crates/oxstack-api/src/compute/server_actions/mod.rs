@@ -24,6 +24,7 @@ use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use super::servers::views;
 use crate::AppState;
+use crate::compute::microversion::{Versions, mv};
 
 /// Actions whose body is ignored (`{"pause": null}` and the like) and that
 /// map directly onto the domain's action table.
@@ -76,6 +77,21 @@ pub(super) fn validate(body: &NovaBody, action: &str, schema: Value) -> Result<(
 
 pub use security_groups::list_server_security_groups;
 
+/// The microversions an action exists at, where Nova added or removed it;
+/// every other action exists at all of them.
+fn versions_of(action: &str) -> Versions {
+    match action {
+        "trigger_crash_dump" => Versions::since(mv::TRIGGER_CRASH_DUMP),
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
+            Versions::until(mv::REMOTE_CONSOLES)
+        }
+        "addFixedIp" | "removeFixedIp" | "addFloatingIp" | "removeFloatingIp" => {
+            Versions::until(mv::NO_NETWORK_ACTIONS)
+        }
+        _ => Versions::since(mv::BASE),
+    }
+}
+
 pub async fn server_action(
     State(state): State<AppState>,
     req: Req,
@@ -86,6 +102,7 @@ pub async fn server_action(
         return Err(NovaError::bad_request("Malformed request body"));
     };
     let action = action.clone();
+    versions_of(&action).check(req.version)?;
     if let Some((kind, policy)) = table_action(&action) {
         req.authorize(policy, Rule::ProjectMember)?;
         run(&state, &req, &id, kind, PowerRequest::default()).await?;

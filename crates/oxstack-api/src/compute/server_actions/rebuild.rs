@@ -34,12 +34,7 @@ pub(super) async fn rebuild(
     id: &str,
     body: &NovaBody,
 ) -> Result<Response, NovaError> {
-    let minor = if req.root.legacy_v2 {
-        1
-    } else {
-        req.version.minor
-    };
-    let body = body.validate(&schema::rebuild(minor))?;
+    let body = body.validate(&schema::rebuild(req.version))?;
     req.authorize("os_compute_api:servers:rebuild", Rule::ProjectMember)?;
     let r = &body["rebuild"];
     let image_id = r["imageRef"].as_str().unwrap_or_default();
@@ -83,27 +78,10 @@ pub(super) async fn rebuild(
         .compute()
         .rebuild_server(&views::caller(req), id, request)
         .await?;
-    let kind = if req.at_least(75) {
-        views::Kind::Show
-    } else {
-        views::Kind::UpdateBefore275
-    };
     let label = &state.compute().settings().network.name;
-    let mut view = views::server(req, &server, kind, label);
-    // Nova's rebuild view: `key_name` from 2.54 even in the short form;
-    // from 2.75 the full form without the extended `user_data` (the
-    // top-level `user_data` below replaces it).
-    if req.at_least(54) {
-        view["key_name"] = json!(server.key_name);
-    }
-    if let Some(map) = view.as_object_mut() {
-        map.shift_remove("OS-EXT-SRV-ATTR:user_data");
-    }
+    let mut view = views::server(req, &server, views::Kind::Rebuild, label);
     if state.compute().settings().enable_instance_password {
         view["adminPass"] = json!(password);
-    }
-    if req.at_least(57) {
-        view["user_data"] = json!(server.user_data);
     }
     let location = req.links("servers", &server.uuid)[0]["href"]
         .as_str()

@@ -12,6 +12,7 @@ use super::super::error::NovaError;
 use super::super::request::{NovaBody, Req};
 use super::super::servers::views;
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 
 pub(super) async fn perform(
@@ -50,7 +51,7 @@ pub async fn list_server_security_groups(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     req.authorize(
         "os_compute_api:os-security-groups:list",
         Rule::ProjectReader,

@@ -12,14 +12,15 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::views;
 use super::validate;
 use crate::AppState;
+use crate::compute::microversion::mv;
 
 fn unshelve_schema(req: &Req) -> Option<Value> {
-    if req.at_least(91) {
+    if req.at_least(mv::UNSHELVE_HOST) {
         Some(json!({"type": ["object", "null"],
                     "properties": {"availability_zone": {"type": ["string", "null"]},
                                    "host": {"type": "string"}},
                     "additionalProperties": false}))
-    } else if req.at_least(77) {
+    } else if req.at_least(mv::UNSHELVE_ZONE) {
         Some(json!({"type": ["object", "null"],
                     "properties": {"availability_zone": {"type": "string", "minLength": 1,
                                                          "maxLength": 255, "format": "name"}},
@@ -57,7 +58,7 @@ pub(super) async fn perform(
                 req.authorize("os_compute_api:os-shelve:unshelve_to_host", Rule::Admin)?;
                 target = Some(host);
             }
-            if req.at_least(77) {
+            if req.at_least(mv::UNSHELVE_ZONE) {
                 let zone = args.get("availability_zone").and_then(Value::as_str);
                 state.compute().check_unshelve_zone(zone)?;
             }

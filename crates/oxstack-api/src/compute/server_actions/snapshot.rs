@@ -17,6 +17,7 @@ use super::super::request::{NovaBody, Req};
 use super::super::servers::{schema, views};
 use super::validate;
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 
 pub(super) async fn perform(
@@ -58,7 +59,7 @@ pub(super) async fn perform(
                 .collect()
         })
         .unwrap_or_default();
-    if !req.at_least(39) {
+    if !req.at_least(mv::NO_IMAGE_METADATA) {
         // Up to 2.38 image metadata counts against `metadata_items`.
         let limit = state
             .compute()
@@ -93,7 +94,7 @@ pub(super) async fn perform(
         .compute()
         .snapshot_server(&views::caller(req), id, request)
         .await?;
-    if req.at_least(45) {
+    if req.at_least(mv::IMAGE_ID_IN_BODY) {
         return Ok((StatusCode::ACCEPTED, Json(envelope("image_id", image_id))).into_response());
     }
     if backup && rotation == 0 {

@@ -19,6 +19,7 @@ use super::super::images::viewer;
 use super::super::request::{NovaBody, Req};
 use super::{schema, views};
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 use crate::validation::is_uuid_like;
 
@@ -111,7 +112,7 @@ fn requested_networks(req: &Req, server: &Map<String, Value>) -> Result<Networks
             (None, None) => {
                 return Err(NovaError::bad_request("Bad network format: missing 'uuid'"));
             }
-            (None, Some(id)) if !req.at_least(37) && !is_uuid_like(id) => {
+            (None, Some(id)) if !req.at_least(mv::AUTO_NETWORKS) && !is_uuid_like(id) => {
                 return Err(NovaError::bad_request(format!(
                     "Bad networks format: network uuid is not in proper format ({id})"
                 )));
@@ -187,12 +188,7 @@ pub async fn create_server(
     req: Req,
     body: NovaBody,
 ) -> Result<Response, NovaError> {
-    let minor = if req.root.legacy_v2 {
-        1
-    } else {
-        req.version.minor
-    };
-    let body = body.validate(&schema::create(minor))?;
+    let body = body.validate(&schema::create(req.version))?;
     req.authorize("os_compute_api:servers:create", Rule::ProjectMember)?;
     let server = body
         .get("server")
@@ -202,14 +198,16 @@ pub async fn create_server(
     let get = |k: &str| server.get(k);
 
     let name = string_of(get("name")).unwrap_or_default().trim().to_owned();
-    let description = if req.at_least(19) {
+    let description = if req.at_least(mv::SERVER_DESCRIPTION) {
         string_of(get("description"))
     } else {
         Some(name.clone())
     };
     let min_count = count_of(get("min_count")).unwrap_or(1);
     let max_count = count_of(get("max_count")).unwrap_or(min_count);
-    if (get("host").is_some() || get("hypervisor_hostname").is_some()) && req.at_least(74) {
+    if (get("host").is_some() || get("hypervisor_hostname").is_some())
+        && req.at_least(mv::CREATE_ON_HOST)
+    {
         req.authorize("compute:servers:create:requested_destination", Rule::Admin)?;
     }
     check_block_devices(&server)?;

@@ -18,38 +18,39 @@ use super::super::pagination::{limit_and_marker, next_links};
 use super::super::request::Req;
 use super::{schema, views};
 use crate::AppState;
+use crate::compute::microversion::{Microversion, mv};
 use crate::envelope::envelope;
 use crate::oslo::{bool_from_string, parse_isotime, unrecognized_bool};
 
 /// Filters every caller may use, by the microversion that allowed them.
-const USER_FILTERS: &[(u32, &str)] = &[
-    (1, "reservation_id"),
-    (1, "name"),
-    (1, "status"),
-    (1, "image"),
-    (1, "flavor"),
-    (1, "ip"),
-    (1, "changes-since"),
-    (1, "all_tenants"),
-    (5, "ip6"),
-    (26, "tags"),
-    (26, "tags-any"),
-    (26, "not-tags"),
-    (26, "not-tags-any"),
-    (66, "changes-before"),
-    (73, "locked"),
-    (83, "availability_zone"),
-    (83, "config_drive"),
-    (83, "key_name"),
-    (83, "created_at"),
-    (83, "launched_at"),
-    (83, "terminated_at"),
-    (83, "power_state"),
-    (83, "task_state"),
-    (83, "vm_state"),
-    (83, "progress"),
-    (83, "user_id"),
-    (90, "hostname"),
+const USER_FILTERS: &[(Microversion, &str)] = &[
+    (mv::BASE, "reservation_id"),
+    (mv::BASE, "name"),
+    (mv::BASE, "status"),
+    (mv::BASE, "image"),
+    (mv::BASE, "flavor"),
+    (mv::BASE, "ip"),
+    (mv::BASE, "changes-since"),
+    (mv::BASE, "all_tenants"),
+    (mv::IP6_FILTER, "ip6"),
+    (mv::SERVER_TAGS, "tags"),
+    (mv::SERVER_TAGS, "tags-any"),
+    (mv::SERVER_TAGS, "not-tags"),
+    (mv::SERVER_TAGS, "not-tags-any"),
+    (mv::CHANGES_BEFORE, "changes-before"),
+    (mv::LOCKED_REASON, "locked"),
+    (mv::OWNER_FILTERS, "availability_zone"),
+    (mv::OWNER_FILTERS, "config_drive"),
+    (mv::OWNER_FILTERS, "key_name"),
+    (mv::OWNER_FILTERS, "created_at"),
+    (mv::OWNER_FILTERS, "launched_at"),
+    (mv::OWNER_FILTERS, "terminated_at"),
+    (mv::OWNER_FILTERS, "power_state"),
+    (mv::OWNER_FILTERS, "task_state"),
+    (mv::OWNER_FILTERS, "vm_state"),
+    (mv::OWNER_FILTERS, "progress"),
+    (mv::OWNER_FILTERS, "user_id"),
+    (mv::HOSTNAME, "hostname"),
 ];
 
 const JOINED_TABLES: [&str; 7] = [
@@ -146,8 +147,10 @@ fn sort(req: &Req) -> Result<Vec<(ServerSortKey, bool)>, NovaError> {
     if keys.is_empty() && dirs.is_empty() {
         return Ok(vec![(ServerSortKey::CreatedAt, true)]);
     }
-    let ignored =
-        |k: &str| schema::IGNORED_SORT_KEYS.contains(&k) && !(req.at_least(73) && k == "locked");
+    let ignored = |k: &str| {
+        schema::IGNORED_SORT_KEYS.contains(&k)
+            && !(req.at_least(mv::LOCKED_REASON) && k == "locked")
+    };
     let mut i = 0;
     while i < keys.len() {
         if ignored(&keys[i]) {
@@ -247,7 +250,9 @@ fn status_filter(req: &Req, out: &mut ListRequest) -> Result<Option<Vec<VmState>
         return Ok(Some(Vec::new()));
     }
     match states_for_statuses(&statuses) {
-        None if req.at_least(38) => Err(NovaError::bad_request("Invalid status value")),
+        None if req.at_least(mv::STRICT_STATUS_FILTER) => {
+            Err(NovaError::bad_request("Invalid status value"))
+        }
         None => Ok(None),
         Some(states) => {
             if let Some(tasks) = states.task_states {
@@ -314,7 +319,7 @@ fn state_filters(
         let tasks = TaskState::parse(task).map(Some).into_iter().collect();
         out.filters.push(ServerFilter::TaskStates(tasks));
     }
-    if req.at_least(73)
+    if req.at_least(mv::LOCKED_REASON)
         && let Some(locked) = opts.get("locked")
     {
         out.filters.push(ServerFilter::Locked(strict_bool(locked)?));
@@ -324,7 +329,7 @@ fn state_filters(
 
 /// The 2.26 tag filters: comma-separated, exact.
 fn tag_filters(req: &Req, opts: &SearchOptions, out: &mut ListRequest) {
-    if !req.at_least(26) {
+    if !req.at_least(mv::SERVER_TAGS) {
         return;
     }
     let split = |v: &str| v.split(',').map(str::to_owned).collect::<Vec<_>>();
@@ -390,12 +395,7 @@ fn column_filters(opts: &SearchOptions, out: &mut ListRequest) -> Result<(), Nov
 /// Builds the domain request; `Ok(None)` means Nova answers an empty list
 /// (an unknown status before 2.38).
 fn listing(req: &Req) -> Result<Option<ListRequest>, NovaError> {
-    let minor = if req.root.legacy_v2 {
-        1
-    } else {
-        req.version.minor
-    };
-    req.validate_query(&schema::index_query(minor))?;
+    req.validate_query(&schema::index_query(req.version))?;
     let opts = SearchOptions::from_request(req)?;
     let mut out = ListRequest::default();
     let Some(vm_states) = status_filter(req, &mut out)? else {

@@ -28,6 +28,7 @@ pub use tags::{add_tag, check_tag, delete_tag, delete_tags, list_tags, replace_t
 use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 
 /// A server for a read endpoint: Nova's 2.102 query rule, the read
@@ -38,7 +39,7 @@ pub(super) async fn readable_server(
     id: &str,
     policy: &str,
 ) -> Result<oxstack_compute::model::Server, NovaError> {
-    req.refuse_unknown_query(&[], 102)?;
+    req.refuse_unknown_query(&[], mv::STRICT_QUERIES_EVERYWHERE)?;
     req.authorize(policy, Rule::ProjectReader)?;
     Ok(state.compute().get_server(&views::caller(req), id).await?)
 }
@@ -62,12 +63,7 @@ pub async fn update_server(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    let minor = if req.root.legacy_v2 {
-        1
-    } else {
-        req.version.minor
-    };
-    let body = body.validate(&schema::update(minor))?;
+    let body = body.validate(&schema::update(req.version))?;
     req.authorize("os_compute_api:servers:update", Rule::ProjectMember)?;
     let fields = &body["server"];
     let text = |k: &str| fields.get(k).map(|v| v.as_str().map(str::to_owned));
@@ -93,7 +89,7 @@ pub async fn update_server(
         .compute()
         .update_server(&views::caller(&req), &id, update)
         .await?;
-    let kind = if req.at_least(75) {
+    let kind = if req.at_least(mv::STRICT_QUERIES) {
         views::Kind::Show
     } else {
         views::Kind::UpdateBefore275

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::super::flavors::boolean_schema as boolean;
+use crate::compute::microversion::{Microversion, mv};
 
 fn name() -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": 255, "format": "name"})
@@ -39,7 +40,7 @@ fn hostname(fqdn: bool) -> Value {
     }
 }
 
-fn bdm_v2(minor: u32) -> Value {
+fn bdm_v2(v: Microversion) -> Value {
     let mut props = json!({
         "virtual_name": {"type": "string", "maxLength": 255},
         "volume_id": {"type": "string", "format": "uuid"},
@@ -58,30 +59,30 @@ fn bdm_v2(minor: u32) -> Value {
         "disk_bus": {"type": "string", "maxLength": 255},
         "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
     });
-    if minor == 32 || minor >= 42 {
+    if v == mv::DEVICE_TAGS || v >= mv::DEVICE_TAGS_AGAIN {
         props["tag"] = tag();
     }
-    if minor >= 67 {
+    if v >= mv::BDM_VOLUME_TYPE {
         props["volume_type"] =
             json!({"type": ["string", "null"], "minLength": 0, "maxLength": 255});
     }
     json!({"type": "object", "properties": props, "additionalProperties": false})
 }
 
-fn networks(minor: u32) -> Value {
+fn networks(v: Microversion) -> Value {
     let mut item = json!({
         "fixed_ip": {"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
         "port": {"type": ["string", "null"], "format": "uuid"},
         "uuid": {"type": "string"},
     });
-    if (32..37).contains(&minor) || minor >= 42 {
+    if (mv::DEVICE_TAGS..mv::AUTO_NETWORKS).contains(&v) || v >= mv::DEVICE_TAGS_AGAIN {
         item["tag"] = tag();
     }
-    if minor >= 37 {
+    if v >= mv::AUTO_NETWORKS {
         item["uuid"] = json!({"type": "string", "format": "uuid"});
     }
     let list = json!({"type": "array", "items": {"type": "object", "properties": item, "additionalProperties": false}});
-    if minor >= 37 {
+    if v >= mv::AUTO_NETWORKS {
         json!({"oneOf": [list, {"type": "string", "enum": ["none", "auto"]}]})
     } else {
         list
@@ -106,15 +107,15 @@ fn scheduler_hints() -> Value {
     })
 }
 
-/// `POST /servers` at microversion `2.minor`.
-pub fn create(minor: u32) -> Value {
+/// `POST /servers` at microversion `v`.
+pub fn create(v: Microversion) -> Value {
     let mut server = json!({
         "name": name(),
         "imageRef": {"oneOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]},
         "flavorRef": {"type": ["string", "integer"], "minLength": 1},
         "adminPass": {"type": "string"},
         "metadata": metadata(),
-        "networks": networks(minor),
+        "networks": networks(v),
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
         "accessIPv4": {"type": "string", "format": "ipv4"},
         "accessIPv6": {"type": "string", "format": "ipv6"},
@@ -123,7 +124,7 @@ pub fn create(minor: u32) -> Value {
             "additionalProperties": false}},
         "availability_zone": name(),
         "block_device_mapping": {"type": "array", "items": {"type": "object"}},
-        "block_device_mapping_v2": {"type": "array", "items": bdm_v2(minor)},
+        "block_device_mapping_v2": {"type": "array", "items": bdm_v2(v)},
         "config_drive": boolean(),
         "key_name": name(),
         "min_count": positive_integer(),
@@ -134,30 +135,30 @@ pub fn create(minor: u32) -> Value {
         "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
     });
     let mut required = vec!["name", "flavorRef"];
-    if minor >= 19 {
+    if v >= mv::SERVER_DESCRIPTION {
         server["description"] = description();
     }
-    if minor >= 37 {
+    if v >= mv::AUTO_NETWORKS {
         required.push("networks");
     }
-    if minor >= 52 {
+    if v >= mv::TAGS_ON_CREATE {
         server["tags"] = json!({"type": "array", "items": tag(), "maxItems": 50});
     }
-    if minor >= 57
+    if v >= mv::REBUILD_USER_DATA
         && let Some(map) = server.as_object_mut()
     {
         map.shift_remove("personality");
     }
-    if minor >= 63 {
+    if v >= mv::TRUSTED_CERTS {
         server["trusted_image_certificates"] = json!({"type": ["array", "null"], "minItems": 1,
             "maxItems": 50, "uniqueItems": true, "items": {"type": "string", "minLength": 1}});
     }
-    if minor >= 74 {
+    if v >= mv::CREATE_ON_HOST {
         server["host"] = hostname(true);
         server["hypervisor_hostname"] = hostname(true);
     }
-    if minor >= 90 {
-        server["hostname"] = hostname(minor >= 94);
+    if v >= mv::HOSTNAME {
+        server["hostname"] = hostname(v >= mv::FQDN_HOSTNAME);
     }
     json!({
         "type": "object",
@@ -172,8 +173,8 @@ pub fn create(minor: u32) -> Value {
     })
 }
 
-/// The `rebuild` action at microversion `2.minor`.
-pub fn rebuild(minor: u32) -> Value {
+/// The `rebuild` action at microversion `v`.
+pub fn rebuild(v: Microversion) -> Value {
     let mut rebuild = json!({
         "imageRef": {"type": "string", "format": "uuid"},
         "name": name(),
@@ -187,25 +188,25 @@ pub fn rebuild(minor: u32) -> Value {
             "path": {"type": "string"}, "contents": {"type": "string", "format": "base64"}},
             "additionalProperties": false}},
     });
-    if minor >= 19 {
+    if v >= mv::SERVER_DESCRIPTION {
         rebuild["description"] = description();
     }
-    if minor >= 54 {
+    if v >= mv::REBUILD_KEY_NAME {
         rebuild["key_name"] = json!({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "null"}]});
     }
-    if minor >= 57 {
+    if v >= mv::REBUILD_USER_DATA {
         if let Some(map) = rebuild.as_object_mut() {
             map.shift_remove("personality");
         }
         rebuild["user_data"] = json!({"oneOf": [
             {"type": "string", "format": "base64", "maxLength": 65535}, {"type": "null"}]});
     }
-    if minor >= 63 {
+    if v >= mv::TRUSTED_CERTS {
         rebuild["trusted_image_certificates"] = json!({"type": ["array", "null"], "minItems": 1,
             "maxItems": 50, "uniqueItems": true, "items": {"type": "string", "minLength": 1}});
     }
-    if minor >= 90 {
-        rebuild["hostname"] = hostname(minor >= 94);
+    if v >= mv::HOSTNAME {
+        rebuild["hostname"] = hostname(v >= mv::FQDN_HOSTNAME);
     }
     json!({
         "type": "object",
@@ -216,21 +217,21 @@ pub fn rebuild(minor: u32) -> Value {
     })
 }
 
-/// `PUT /servers/{id}` at microversion `2.minor`.
-pub fn update(minor: u32) -> Value {
+/// `PUT /servers/{id}` at microversion `v`.
+pub fn update(v: Microversion) -> Value {
     let mut server = json!({
         "name": name(),
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
         "accessIPv4": {"type": "string", "format": "ipv4"},
         "accessIPv6": {"type": "string", "format": "ipv6"},
     });
-    if minor >= 19 {
+    if v >= mv::SERVER_DESCRIPTION {
         server["description"] = description();
     }
-    if minor >= 90 {
-        server["hostname"] = hostname(minor >= 94);
+    if v >= mv::HOSTNAME {
+        server["hostname"] = hostname(v >= mv::FQDN_HOSTNAME);
     }
-    if minor >= 104 {
+    if v >= mv::UNPIN_ZONE {
         server["pinned_availability_zone"] = json!({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "null"}]});
     }
     json!({
@@ -360,24 +361,24 @@ fn multi(item: Value) -> Value {
     json!({"type": "array", "items": item})
 }
 
-/// The sort keys the query schema accepts at `2.minor`.
-pub fn valid_sort_keys(minor: u32) -> Vec<&'static str> {
+/// The sort keys the query schema accepts at microversion `v`.
+pub fn valid_sort_keys(v: Microversion) -> Vec<&'static str> {
     let mut keys: Vec<&str> = SORT_KEYS.to_vec();
-    if minor >= 73 {
+    if v >= mv::LOCKED_REASON {
         keys.push("locked");
     }
-    if minor < 75 {
+    if v < mv::STRICT_QUERIES {
         keys.extend(
             IGNORED_SORT_KEYS
                 .iter()
-                .filter(|k| minor < 73 || **k != "locked"),
+                .filter(|k| v < mv::LOCKED_REASON || **k != "locked"),
         );
     }
     keys
 }
 
-/// The query schema of `GET /servers[/detail]` at `2.minor`.
-pub fn index_query(minor: u32) -> Value {
+/// The query schema of `GET /servers[/detail]` at microversion `v`.
+pub fn index_query(v: Microversion) -> Value {
     let mut props = serde_json::Map::new();
     for key in PLAIN {
         props.insert((*key).into(), multi(json!({"type": "string"})));
@@ -394,13 +395,13 @@ pub fn index_query(minor: u32) -> Value {
     );
     props.insert(
         "sort_key".into(),
-        multi(json!({"type": "string", "enum": valid_sort_keys(minor)})),
+        multi(json!({"type": "string", "enum": valid_sort_keys(v)})),
     );
     props.insert(
         "changes-since".into(),
         multi(json!({"type": "string", "format": "date-time"})),
     );
-    if minor >= 26 {
+    if v >= mv::SERVER_TAGS {
         for key in ["tags", "tags-any", "not-tags", "not-tags-any"] {
             props.insert(
                 key.into(),
@@ -408,19 +409,19 @@ pub fn index_query(minor: u32) -> Value {
             );
         }
     }
-    if minor >= 66 {
+    if v >= mv::CHANGES_BEFORE {
         props.insert(
             "changes-before".into(),
             multi(json!({"type": "string", "format": "date-time"})),
         );
     }
-    if minor >= 73 {
+    if v >= mv::LOCKED_REASON {
         props.insert("locked".into(), multi(json!({"type": "string"})));
     }
     json!({
         "type": "object",
         "properties": props,
         "patternProperties": {"^_": multi(json!({"type": "string"}))},
-        "additionalProperties": minor < 75,
+        "additionalProperties": v < mv::STRICT_QUERIES,
     })
 }

@@ -14,20 +14,11 @@ use crate::AppState;
 use crate::envelope::envelope;
 use crate::validation::{self, Source};
 
-fn gate(req: &Req) -> Result<(), NovaError> {
-    if req.at_least(26) {
-        Ok(())
-    } else {
-        Err(NovaError::not_at_this_version())
-    }
-}
-
 pub async fn list_tags(
     State(state): State<AppState>,
     req: Req,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req)?;
     req.authorize("os_compute_api:os-server-tags:index", Rule::ProjectReader)?;
     let server = state
         .compute()
@@ -41,7 +32,6 @@ pub async fn check_tag(
     req: Req,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, NovaError> {
-    gate(&req)?;
     req.authorize("os_compute_api:os-server-tags:show", Rule::ProjectReader)?;
     let server = state
         .compute()
@@ -62,7 +52,6 @@ pub async fn replace_tags(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    gate(&req)?;
     let schema = json!({"type": "object",
         "properties": {"tags": {"type": "array", "items": schema::tag(), "maxItems": 50}},
         "required": ["tags"], "additionalProperties": false});
@@ -93,7 +82,6 @@ pub async fn add_tag(
     Path((id, tag)): Path<(String, String)>,
     body: NovaBody,
 ) -> Result<Response, NovaError> {
-    gate(&req)?;
     body.validate(&json!({"type": "null"}))?;
     req.authorize("os_compute_api:os-server-tags:update", Rule::ProjectMember)?;
     if let Err(err) = validation::validate(&schema::tag(), &json!(tag), Source::Body) {
@@ -122,7 +110,6 @@ pub async fn delete_tag(
     req: Req,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, NovaError> {
-    gate(&req)?;
     req.authorize("os_compute_api:os-server-tags:delete", Rule::ProjectMember)?;
     state
         .compute()
@@ -136,7 +123,6 @@ pub async fn delete_tags(
     req: Req,
     Path(id): Path<String>,
 ) -> Result<StatusCode, NovaError> {
-    gate(&req)?;
     req.authorize(
         "os_compute_api:os-server-tags:delete_all",
         Rule::ProjectMember,

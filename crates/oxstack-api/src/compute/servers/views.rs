@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha224};
 
 use super::super::request::Req;
+use crate::compute::microversion::mv;
 use crate::envelope::envelope;
 
 /// Which response a server is rendered for.
@@ -24,6 +25,10 @@ pub enum Kind {
     Detail,
     /// `PUT /servers/{id}` before 2.75: the short form.
     UpdateBefore275,
+    /// The `rebuild` answer: the update form (full from 2.75) without the
+    /// extended `user_data`, with `key_name` from 2.54 and the top-level
+    /// `user_data` from 2.57.
+    Rebuild,
 }
 
 /// Statuses that show `progress`.
@@ -110,7 +115,7 @@ pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
 
 fn flavor(req: &Req, s: &Server) -> Value {
     let f = &s.flavor;
-    if !req.at_least(47) {
+    if !req.at_least(mv::EMBEDDED_FLAVOR) {
         return json!({
             "id": f.id,
             "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", req.root.bookmark_url, f.id)}],
@@ -138,7 +143,7 @@ fn image(req: &Req, s: &Server) -> Value {
         "id": s.image.id,
         "links": [{"rel": "bookmark", "href": format!("{}/images/{}", req.root.bookmark_url, s.image.id)}],
     });
-    if req.at_least(98) {
+    if req.at_least(mv::IMAGE_PROPERTIES) {
         image["properties"] = json!(s.image.properties);
     }
     image
@@ -183,10 +188,15 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         "accessIPv6",
         json!(s.access_ip_v6.clone().unwrap_or_default()),
     );
+    let full = match kind {
+        Kind::Show | Kind::Detail => true,
+        Kind::UpdateBefore275 => false,
+        Kind::Rebuild => req.at_least(mv::STRICT_QUERIES),
+    };
     let addresses = if s.vm_state == VmState::Building {
         json!({})
     } else {
-        addresses(s, network_label, kind != Kind::UpdateBefore275)
+        addresses(s, network_label, full)
     };
     put("addresses", addresses);
     put("created", json!(isotime(s.created_at)));
@@ -216,7 +226,9 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
     if WITH_PROGRESS.contains(&status) {
         put("progress", json!(s.progress));
     }
-    let full = kind != Kind::UpdateBefore275;
+    if kind == Kind::Rebuild && !full && req.at_least(mv::REBUILD_KEY_NAME) {
+        put("key_name", json!(s.key_name));
+    }
     if full {
         put(
             "OS-EXT-AZ:availability_zone",
@@ -229,7 +241,8 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         put("key_name", json!(s.key_name));
         put("OS-SRV-USG:launched_at", naive_time(s.launched_at));
         put("OS-SRV-USG:terminated_at", naive_time(s.terminated_at));
-        if kind == Kind::Show
+        // Detail listings put these last (below).
+        if kind != Kind::Detail
             && let Some(groups) = security_groups(s)
         {
             put("security_groups", groups);
@@ -238,7 +251,7 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
             put("OS-EXT-SRV-ATTR:host", json!(s.host));
             put("OS-EXT-SRV-ATTR:instance_name", json!(s.instance_name()));
             put("OS-EXT-SRV-ATTR:hypervisor_hostname", json!(s.node));
-            if req.at_least(3) {
+            if req.at_least(mv::EXTENDED_SERVER_ATTRIBUTES) {
                 put("OS-EXT-SRV-ATTR:hostname", json!(s.hostname));
                 put("OS-EXT-SRV-ATTR:kernel_id", json!(""));
                 put("OS-EXT-SRV-ATTR:launch_index", json!(s.launch_index));
@@ -248,7 +261,9 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
                     "OS-EXT-SRV-ATTR:root_device_name",
                     json!(s.root_device_name),
                 );
-                put("OS-EXT-SRV-ATTR:user_data", json!(s.user_data));
+                if kind != Kind::Rebuild {
+                    put("OS-EXT-SRV-ATTR:user_data", json!(s.user_data));
+                }
             }
         }
         put(
@@ -259,41 +274,45 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         put("OS-EXT-STS:power_state", json!(s.power_state.code()));
         put("os-extended-volumes:volumes_attached", json!([]));
     }
-    if req.at_least(9) {
+    if req.at_least(mv::LOCKED) {
         put("locked", json!(s.locked_by.is_some()));
     }
-    let host_status = (full && admin && req.at_least(16)).then(|| json!(host_status(s)));
-    if kind == Kind::Show
+    let host_status =
+        (full && admin && req.at_least(mv::HOST_STATUS)).then(|| json!(host_status(s)));
+    if kind != Kind::Detail
         && let Some(hs) = &host_status
     {
         put("host_status", hs.clone());
     }
-    if req.at_least(19) {
+    if req.at_least(mv::SERVER_DESCRIPTION) {
         put("description", json!(s.description));
     }
-    if req.at_least(26) {
+    if req.at_least(mv::SERVER_TAGS) {
         put("tags", json!(s.tags));
     }
-    if req.at_least(63) {
+    if req.at_least(mv::TRUSTED_CERTS) {
         put("trusted_image_certificates", json!(s.trusted_certs));
     }
-    if req.at_least(71) && kind != Kind::Detail {
+    if req.at_least(mv::SERVER_GROUPS_IN_VIEW) && kind != Kind::Detail {
         put("server_groups", json!([]));
     }
-    if req.at_least(73) {
+    if req.at_least(mv::LOCKED_REASON) {
         put("locked_reason", json!(s.locked_reason));
     }
-    if req.at_least(90) && !admin {
+    if req.at_least(mv::HOSTNAME) && !admin {
         put("OS-EXT-SRV-ATTR:hostname", json!(s.hostname));
     }
-    if req.at_least(96) && full {
+    if req.at_least(mv::PINNED_ZONE) && full {
         put(
             "pinned_availability_zone",
             json!(s.pinned_availability_zone),
         );
     }
-    if req.at_least(100) {
+    if req.at_least(mv::SCHEDULER_HINTS) {
         put("scheduler_hints", Value::Object(s.scheduler_hints.clone()));
+    }
+    if kind == Kind::Rebuild && req.at_least(mv::REBUILD_USER_DATA) {
+        put("user_data", json!(s.user_data));
     }
     if kind == Kind::Detail {
         if let Some(hs) = host_status {
