@@ -10,6 +10,8 @@
 #   BACKEND=postgres bench/run.sh show    # on PostgreSQL (a scratch database
 #                                         # on $BENCH_POSTGRES, default the local server)
 #   DURATION=30s bench/run.sh             # longer runs
+#   OXSTACK_BIN=/path/to/oxstack bench/run.sh show   # another build (an A/B
+#                                         # against an earlier commit's binary)
 #
 # Scenarios:
 #   discovery  GET /compute/v2.1/ (version document; public, token sent)
@@ -40,8 +42,12 @@ BOOT_SERVERS=${BOOT_SERVERS:-10000}
 ACTION_SERVERS=${ACTION_SERVERS:-1000}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --locked -q
-BIN=$REPO/target/release/oxstack
+if [[ -n ${OXSTACK_BIN:-} ]]; then
+    BIN=$OXSTACK_BIN
+else
+    cargo build --release --locked -q
+    BIN=$REPO/target/release/oxstack
+fi
 WORK=$(mktemp -d)
 PID=
 PG_ADMIN=${BENCH_POSTGRES:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
@@ -165,7 +171,7 @@ seed_servers() { # template_uuid n
         UPDATE counters SET value = (SELECT MAX(seq) FROM instances) WHERE name = 'instances';
         UPDATE project_usage SET instances = u.instances, cores = u.cores, ram = u.ram
             FROM (SELECT project_id, COUNT(*) AS instances, SUM(vcpus) AS cores, SUM(memory_mb) AS ram
-                  FROM instances WHERE deleted = 0 GROUP BY project_id) AS u
+                  FROM instances WHERE deleted = FALSE GROUP BY project_id) AS u
             WHERE project_usage.project_id = u.project_id;"
     if [[ $BACKEND == postgres ]]; then
         psql -q -v ON_ERROR_STOP=1 "$DB_URL" <<<"BEGIN; $sql COMMIT;"
@@ -270,7 +276,9 @@ done
 # Append to docs/performance.md.
 {
     echo
-    echo "### $(date -u +%Y-%m-%d) · commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty') · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · $BACKEND · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
+    built="commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
+    [[ -n ${OXSTACK_BIN:-} ]] && built="binary $OXSTACK_BIN"
+    echo "### $(date -u +%Y-%m-%d) · $built · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · $BACKEND · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
     echo
     if ((${#RESULTS[@]})); then
         echo "| request | connections | req/s | p50 | p90 | p99 | errors |"

@@ -1,10 +1,7 @@
 //! Console access tokens, stored by hash with an expiry.
 
-use sqlx::AnyPool;
-use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
-
 use crate::StoreResult;
+use crate::db::{Columns, Db, DecodeError, Record, values};
 
 /// What a valid token grants access to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,59 +14,62 @@ pub struct ConsoleToken {
     pub expires: i64,
 }
 
-impl FromRow<'_, AnyRow> for ConsoleToken {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+impl Record for ConsoleToken {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
-            instance_uuid: row.try_get("instance_uuid")?,
-            console_type: row.try_get("console_type")?,
-            host: row.try_get("host")?,
-            port: row.try_get("port")?,
-            internal_access_path: row.try_get("internal_access_path")?,
-            expires: row.try_get("expires")?,
+            instance_uuid: row.column("instance_uuid")?,
+            console_type: row.column("console_type")?,
+            host: row.column("host")?,
+            port: row.column("port")?,
+            internal_access_path: row.column("internal_access_path")?,
+            expires: row.column("expires")?,
         })
     }
 }
 
 /// Queries over console tokens.
 pub struct ConsoleTokenRepo<'a> {
-    pool: &'a AnyPool,
+    db: &'a Db,
 }
 
 impl<'a> ConsoleTokenRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// Stores a token (by its hash), dropping expired ones on the way.
     pub async fn insert(&self, token_hash: &str, t: &ConsoleToken, now: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM console_tokens WHERE expires < $1")
-            .bind(now)
-            .execute(self.pool)
+        self.db
+            .execute(
+                "DELETE FROM console_tokens WHERE expires < $1",
+                &values![now],
+            )
             .await?;
-        sqlx::query(
-            "INSERT INTO console_tokens (token_hash, instance_uuid, console_type, host, port, \
-             internal_access_path, expires) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(token_hash)
-        .bind(&t.instance_uuid)
-        .bind(&t.console_type)
-        .bind(&t.host)
-        .bind(t.port)
-        .bind(t.internal_access_path.as_deref())
-        .bind(t.expires)
-        .execute(self.pool)
-        .await?;
+        self.db
+            .execute(
+                "INSERT INTO console_tokens (token_hash, instance_uuid, console_type, host, port, \
+                 internal_access_path, expires) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &values![
+                    token_hash,
+                    &t.instance_uuid,
+                    &t.console_type,
+                    &t.host,
+                    t.port,
+                    t.internal_access_path.as_deref(),
+                    t.expires
+                ],
+            )
+            .await?;
         Ok(())
     }
 
     /// The unexpired token with this hash.
     pub async fn get(&self, token_hash: &str, now: i64) -> StoreResult<Option<ConsoleToken>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM console_tokens WHERE token_hash = $1 AND expires >= $2")
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(self.pool)
-                .await?,
-        )
+        self.db
+            .optional(
+                "SELECT * FROM console_tokens WHERE token_hash = $1 AND expires >= $2",
+                &values![token_hash, now],
+            )
+            .await
     }
 }

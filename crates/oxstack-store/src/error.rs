@@ -18,8 +18,8 @@ pub enum StoreError {
     Sqlite(#[source] rusqlite::Error),
     #[error("could not start a database thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unreadable row: {0}")]
+    Decode(#[from] crate::db::DecodeError),
 }
 
 /// Result alias for store operations.

@@ -2,12 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow};
-
-use crate::StoreResult;
-use crate::direct::{Columns, Reads, Record};
-use crate::instances::SqlValue;
+use crate::db::{Columns, Db, DecodeError, Record, Sql, SqlValue, values};
+use crate::{StoreResult, missing_if_none};
 
 /// One flavor. `id` is the API id (Nova's `flavorid`).
 #[derive(Clone, Debug, PartialEq)]
@@ -29,14 +25,8 @@ pub struct FlavorRow {
     pub updated_at: Option<i64>,
 }
 
-impl FromRow<'_, AnyRow> for FlavorRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
-        Self::decode(row)
-    }
-}
-
 impl Record for FlavorRow {
-    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
             id: row.column("id")?,
             seq: row.column("seq")?,
@@ -48,8 +38,8 @@ impl Record for FlavorRow {
             swap: row.column("swap")?,
             rxtx_factor: row.column("rxtx_factor")?,
             vcpu_weight: row.column("vcpu_weight")?,
-            is_public: row.flag("is_public")?,
-            disabled: row.flag("disabled")?,
+            is_public: row.column("is_public")?,
+            disabled: row.column("disabled")?,
             description: row.column("description")?,
             created_at: row.column("created_at")?,
             updated_at: row.column("updated_at")?,
@@ -99,31 +89,26 @@ impl FlavorSortKey {
         }
     }
 
-    fn value_of(self, f: &FlavorRow) -> SortValue {
+    /// The marker's value of the sort column.
+    fn value_of(self, f: &FlavorRow) -> SqlValue {
         match self {
-            Self::FlavorId => SortValue::Text(f.id.clone()),
-            Self::Id => SortValue::Int(f.seq),
-            Self::Name => SortValue::Text(f.name.clone()),
-            Self::MemoryMb => SortValue::Int(f.memory_mb),
-            Self::Vcpus => SortValue::Int(f.vcpus),
-            Self::RootGb => SortValue::Int(f.root_gb),
-            Self::EphemeralGb => SortValue::Int(f.ephemeral_gb),
-            Self::Swap => SortValue::Int(f.swap),
-            Self::RxtxFactor => SortValue::Float(f.rxtx_factor),
-            Self::VcpuWeight => SortValue::Int(f.vcpu_weight.unwrap_or(0)),
-            Self::IsPublic => SortValue::Int(i64::from(f.is_public)),
-            Self::Disabled => SortValue::Int(i64::from(f.disabled)),
-            Self::Description => SortValue::Text(f.description.clone().unwrap_or_default()),
-            Self::CreatedAt => SortValue::Int(f.created_at),
-            Self::UpdatedAt => SortValue::Int(f.updated_at.unwrap_or(0)),
+            Self::FlavorId => f.id.clone().into(),
+            Self::Id => f.seq.into(),
+            Self::Name => f.name.clone().into(),
+            Self::MemoryMb => f.memory_mb.into(),
+            Self::Vcpus => f.vcpus.into(),
+            Self::RootGb => f.root_gb.into(),
+            Self::EphemeralGb => f.ephemeral_gb.into(),
+            Self::Swap => f.swap.into(),
+            Self::RxtxFactor => f.rxtx_factor.into(),
+            Self::VcpuWeight => f.vcpu_weight.unwrap_or(0).into(),
+            Self::IsPublic => f.is_public.into(),
+            Self::Disabled => f.disabled.into(),
+            Self::Description => f.description.clone().unwrap_or_default().into(),
+            Self::CreatedAt => f.created_at.into(),
+            Self::UpdatedAt => f.updated_at.unwrap_or(0).into(),
         }
     }
-}
-
-enum SortValue {
-    Int(i64),
-    Float(f64),
-    Text(String),
 }
 
 /// Which flavors a listing returns, in which order, from where.
@@ -144,75 +129,76 @@ pub struct FlavorQuery {
 
 /// Queries over flavors.
 pub struct FlavorRepo<'a> {
-    pool: &'a AnyPool,
-    reads: Reads<'a>,
+    db: &'a Db,
 }
 
 /// One extra spec, as `extra_specs` reads it.
 struct Spec(String, String);
 
 impl Record for Spec {
-    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self(row.column("key")?, row.column("value")?))
     }
 }
 
 impl<'a> FlavorRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, reads: Reads<'a>) -> Self {
-        Self { pool, reads }
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// Inserts a flavor, assigning the next `seq`; `Conflict` when the id
     /// or name is taken.
     pub async fn insert(&self, f: &FlavorRow) -> StoreResult<FlavorRow> {
-        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM flavors")
-            .fetch_one(self.pool)
+        let mut tx = self.db.begin().await?;
+        let (seq,): (i64,) = tx
+            .fetch_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM flavors", &[])
             .await?;
-        sqlx::query(
-            "INSERT INTO flavors (id, seq, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap, rxtx_factor, \
-             vcpu_weight, is_public, disabled, description, created_at, updated_at) \
+        tx.execute(
+            "INSERT INTO flavors (id, seq, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap, \
+             rxtx_factor, vcpu_weight, is_public, disabled, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            &values![
+                &f.id,
+                seq,
+                &f.name,
+                f.memory_mb,
+                f.vcpus,
+                f.root_gb,
+                f.ephemeral_gb,
+                f.swap,
+                f.rxtx_factor,
+                f.vcpu_weight,
+                f.is_public,
+                f.disabled,
+                f.description.as_deref(),
+                f.created_at,
+                f.updated_at
+            ],
         )
-        .bind(&f.id)
-        .bind(seq)
-        .bind(&f.name)
-        .bind(f.memory_mb)
-        .bind(f.vcpus)
-        .bind(f.root_gb)
-        .bind(f.ephemeral_gb)
-        .bind(f.swap)
-        .bind(f.rxtx_factor)
-        .bind(f.vcpu_weight)
-        .bind(i64::from(f.is_public))
-        .bind(i64::from(f.disabled))
-        .bind(f.description.as_deref())
-        .bind(f.created_at)
-        .bind(f.updated_at)
-        .execute(self.pool)
         .await?;
+        tx.commit().await?;
         Ok(FlavorRow { seq, ..f.clone() })
     }
 
     pub async fn get(&self, id: &str) -> StoreResult<Option<FlavorRow>> {
-        let binds = [SqlValue::Text(id.to_owned())];
-        let mut rows = self
-            .reads
-            .point("SELECT * FROM flavors WHERE id = $1", &binds)
-            .await?;
-        Ok(rows.pop())
+        self.db
+            .optional("SELECT * FROM flavors WHERE id = $1", &values![id])
+            .await
     }
 
     pub async fn get_by_name(&self, name: &str) -> StoreResult<Option<FlavorRow>> {
-        Ok(sqlx::query_as("SELECT * FROM flavors WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool)
-            .await?)
+        self.db
+            .optional("SELECT * FROM flavors WHERE name = $1", &values![name])
+            .await
     }
 
     pub async fn count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM flavors")
-            .fetch_one(self.pool)
-            .await?)
+        let (n,): (i64,) = self
+            .db
+            .optional("SELECT COUNT(*) FROM flavors", &[])
+            .await?
+            .unwrap_or((0,));
+        Ok(n)
     }
 
     pub async fn set_description(
@@ -221,61 +207,57 @@ impl<'a> FlavorRepo<'a> {
         description: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE flavors SET description = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(description)
-                .bind(now)
-                .execute(self.pool)
-                .await?;
-        crate::missing_if_none(done.rows_affected())
+        let done = self
+            .db
+            .execute(
+                "UPDATE flavors SET description = $2, updated_at = $3 WHERE id = $1",
+                &values![id, description, now],
+            )
+            .await?;
+        missing_if_none(done)
     }
 
     /// Deletes a flavor with its extra specs and access list.
     pub async fn delete(&self, id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for table in ["flavor_extra_specs", "flavor_projects"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE flavor_id = $1"))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query("DELETE FROM flavors WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE flavor_id = $1"),
+                &values![id],
+            )
             .await?;
-        crate::missing_if_none(done.rows_affected())?;
-        tx.commit().await?;
-        Ok(())
+        }
+        let done = tx
+            .execute("DELETE FROM flavors WHERE id = $1", &values![id])
+            .await?;
+        missing_if_none(done)?;
+        tx.commit().await
     }
 
-    /// One page of flavors, in two queries whatever the page size.
+    /// One page of flavors in one query, whatever the page size.
     pub async fn list(&self, q: &FlavorQuery) -> StoreResult<Vec<FlavorRow>> {
-        let mut sql = String::from("SELECT * FROM flavors WHERE 1 = 1");
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        let mut binds: Vec<SortValue> = Vec::new();
+        let mut b = Sql::new("SELECT * FROM flavors WHERE 1 = 1");
         match (q.is_public, &q.project_id) {
             (Some(true), Some(project)) => {
-                let p = next();
-                sql.push_str(&format!(
-                    " AND (is_public = 1 OR id IN (SELECT flavor_id FROM flavor_projects WHERE project_id = {p}))"
+                let p = b.bind(project.as_str());
+                b.push(&format!(
+                    " AND (is_public = TRUE OR id IN \
+                     (SELECT flavor_id FROM flavor_projects WHERE project_id = {p}))"
                 ));
-                binds.push(SortValue::Text(project.clone()));
             }
-            (Some(public), _) => sql.push_str(&format!(" AND is_public = {}", i64::from(public))),
+            (Some(public), _) => {
+                let p = b.bind(public);
+                b.push(&format!(" AND is_public = {p}"));
+            }
             (None, _) => {}
         }
         if let Some(min) = q.min_memory_mb {
-            sql.push_str(&format!(" AND memory_mb >= {}", next()));
-            binds.push(SortValue::Int(min));
+            let p = b.bind(min);
+            b.push(&format!(" AND memory_mb >= {p}"));
         }
         if let Some(min) = q.min_root_gb {
-            sql.push_str(&format!(" AND root_gb >= {}", next()));
-            binds.push(SortValue::Int(min));
+            let p = b.bind(min);
+            b.push(&format!(" AND root_gb >= {p}"));
         }
         let column = q.sort_key.column();
         let (cmp, dir) = if q.descending {
@@ -284,38 +266,28 @@ impl<'a> FlavorRepo<'a> {
             (">", "ASC")
         };
         if let Some(marker) = &q.marker {
-            let (a, b, c) = (next(), next(), next());
-            sql.push_str(&format!(
-                " AND ({column} {cmp} {a} OR ({column} = {b} AND seq {cmp} {c}))"
+            let m = b.bind(q.sort_key.value_of(marker));
+            let same = b.bind(q.sort_key.value_of(marker));
+            let seq = b.bind(marker.seq);
+            b.push(&format!(
+                " AND ({column} {cmp} {m} OR ({column} = {same} AND seq {cmp} {seq}))"
             ));
-            binds.push(q.sort_key.value_of(marker));
-            binds.push(q.sort_key.value_of(marker));
-            binds.push(SortValue::Int(marker.seq));
         }
-        sql.push_str(&format!(" ORDER BY {column} {dir}, seq {dir}"));
+        b.push(&format!(" ORDER BY {column} {dir}, seq {dir}"));
         if let Some(limit) = q.limit {
-            sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+            b.push(&format!(" LIMIT {}", limit.max(0)));
         }
-        let mut query = sqlx::query_as::<_, FlavorRow>(&sql);
-        for value in binds {
-            query = match value {
-                SortValue::Int(i) => query.bind(i),
-                SortValue::Float(f) => query.bind(f),
-                SortValue::Text(t) => query.bind(t),
-            };
-        }
-        Ok(query.fetch_all(self.pool).await?)
+        self.db.scan(&b.sql, &b.binds).await
     }
 
     // --- extra specs ---------------------------------------------------
 
     pub async fn extra_specs(&self, flavor_id: &str) -> StoreResult<BTreeMap<String, String>> {
-        let binds = [SqlValue::Text(flavor_id.to_owned())];
         let specs: Vec<Spec> = self
-            .reads
+            .db
             .point(
                 "SELECT key, value FROM flavor_extra_specs WHERE flavor_id = $1 ORDER BY key",
-                &binds,
+                &values![flavor_id],
             )
             .await?;
         Ok(specs.into_iter().map(|Spec(k, v)| (k, v)).collect())
@@ -330,18 +302,13 @@ impl<'a> FlavorRepo<'a> {
         if flavor_ids.is_empty() {
             return Ok(out);
         }
-        let placeholders = (1..=flavor_ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT flavor_id, key, value FROM flavor_extra_specs WHERE flavor_id IN ({placeholders})"
-        );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-        for id in flavor_ids {
-            query = query.bind(id);
-        }
-        for (flavor, key, value) in query.fetch_all(self.pool).await? {
+        let mut b =
+            Sql::new("SELECT flavor_id, key, value FROM flavor_extra_specs WHERE flavor_id IN (");
+        let ids = b.bind_list(flavor_ids.iter().map(SqlValue::from));
+        b.push(&ids);
+        b.push(")");
+        let rows: Vec<(String, String, String)> = self.db.scan(&b.sql, &b.binds).await?;
+        for (flavor, key, value) in rows {
             out.entry(flavor).or_default().insert(key, value);
         }
         Ok(out)
@@ -353,71 +320,73 @@ impl<'a> FlavorRepo<'a> {
         flavor_id: &str,
         specs: &BTreeMap<String, String>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for (key, value) in specs {
-            sqlx::query(
+            tx.execute(
                 "INSERT INTO flavor_extra_specs (flavor_id, key, value) VALUES ($1, $2, $3) \
                  ON CONFLICT (flavor_id, key) DO UPDATE SET value = excluded.value",
+                &values![flavor_id, key, value],
             )
-            .bind(flavor_id)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     pub async fn delete_extra_spec(&self, flavor_id: &str, key: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM flavor_extra_specs WHERE flavor_id = $1 AND key = $2")
-            .bind(flavor_id)
-            .bind(key)
-            .execute(self.pool)
+        let done = self
+            .db
+            .execute(
+                "DELETE FROM flavor_extra_specs WHERE flavor_id = $1 AND key = $2",
+                &values![flavor_id, key],
+            )
             .await?;
-        crate::missing_if_none(done.rows_affected())
+        missing_if_none(done)
     }
 
     // --- access --------------------------------------------------------
 
     pub async fn access(&self, flavor_id: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT project_id FROM flavor_projects WHERE flavor_id = $1 ORDER BY project_id",
-        )
-        .bind(flavor_id)
-        .fetch_all(self.pool)
-        .await?)
+        let rows: Vec<(String,)> = self
+            .db
+            .point(
+                "SELECT project_id FROM flavor_projects WHERE flavor_id = $1 ORDER BY project_id",
+                &values![flavor_id],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(p,)| p).collect())
     }
 
     /// Grants a project access; `Conflict` when it already has it.
     pub async fn add_access(&self, flavor_id: &str, project_id: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO flavor_projects (flavor_id, project_id) VALUES ($1, $2)")
-            .bind(flavor_id)
-            .bind(project_id)
-            .execute(self.pool)
+        self.db
+            .execute(
+                "INSERT INTO flavor_projects (flavor_id, project_id) VALUES ($1, $2)",
+                &values![flavor_id, project_id],
+            )
             .await?;
         Ok(())
     }
 
     pub async fn remove_access(&self, flavor_id: &str, project_id: &str) -> StoreResult<()> {
-        let done =
-            sqlx::query("DELETE FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2")
-                .bind(flavor_id)
-                .bind(project_id)
-                .execute(self.pool)
-                .await?;
-        crate::missing_if_none(done.rows_affected())
+        let done = self
+            .db
+            .execute(
+                "DELETE FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2",
+                &values![flavor_id, project_id],
+            )
+            .await?;
+        missing_if_none(done)
     }
 
     /// Whether `project_id` may use the private flavor `flavor_id`.
     pub async fn has_access(&self, flavor_id: &str, project_id: &str) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2",
-        )
-        .bind(flavor_id)
-        .bind(project_id)
-        .fetch_one(self.pool)
-        .await?;
-        Ok(n > 0)
+        let found: Option<(i64,)> = self
+            .db
+            .optional(
+                "SELECT COUNT(*) FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2",
+                &values![flavor_id, project_id],
+            )
+            .await?;
+        Ok(found.is_some_and(|(n,)| n > 0))
     }
 }

@@ -2,11 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow};
-
-use crate::direct::{Columns, Reads, Record};
-use crate::value::SqlValue;
+use crate::db::{Columns, Db, DecodeError, Record, Sql, SqlValue, Tx, values};
 use crate::{StoreResult, missing_if_none};
 
 /// The core columns of an image.
@@ -33,14 +29,14 @@ pub struct ImageRow {
 }
 
 impl Record for ImageRow {
-    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
             id: row.column("id")?,
             name: row.column("name")?,
             status: row.column("status")?,
             visibility: row.column("visibility")?,
-            protected: row.flag("protected")?,
-            os_hidden: row.flag("os_hidden")?,
+            protected: row.column("protected")?,
+            os_hidden: row.column("os_hidden")?,
             checksum: row.column("checksum")?,
             os_hash_algo: row.column("os_hash_algo")?,
             os_hash_value: row.column("os_hash_value")?,
@@ -54,12 +50,6 @@ impl Record for ImageRow {
             created_at: row.column("created_at")?,
             updated_at: row.column("updated_at")?,
         })
-    }
-}
-
-impl FromRow<'_, AnyRow> for ImageRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
-        Self::decode(row)
     }
 }
 
@@ -124,29 +114,24 @@ impl ImageSortKey {
         }
     }
 
-    fn value_of(self, r: &ImageRow) -> Bind {
-        let text = |v: &Option<String>| Bind::Text(v.clone().unwrap_or_default());
+    /// The marker's value of the sort column.
+    fn value_of(self, r: &ImageRow) -> SqlValue {
+        let text = |v: &Option<String>| SqlValue::from(v.clone().unwrap_or_default());
         match self {
             Self::Name => text(&r.name),
-            Self::Status => Bind::Text(r.status.clone()),
+            Self::Status => r.status.clone().into(),
             Self::ContainerFormat => text(&r.container_format),
             Self::DiskFormat => text(&r.disk_format),
-            Self::Size => Bind::Int(r.size.unwrap_or(-1)),
-            Self::Id => Bind::Text(r.id.clone()),
-            Self::CreatedAt => Bind::Int(r.created_at),
-            Self::UpdatedAt => Bind::Int(r.updated_at),
-            Self::MinDisk => Bind::Int(r.min_disk),
-            Self::MinRam => Bind::Int(r.min_ram),
-            Self::Visibility => Bind::Text(r.visibility.clone()),
+            Self::Size => r.size.unwrap_or(-1).into(),
+            Self::Id => r.id.clone().into(),
+            Self::CreatedAt => r.created_at.into(),
+            Self::UpdatedAt => r.updated_at.into(),
+            Self::MinDisk => r.min_disk.into(),
+            Self::MinRam => r.min_ram.into(),
+            Self::Visibility => r.visibility.clone().into(),
             Self::Owner => text(&r.owner),
         }
     }
-}
-
-#[derive(Clone, Debug)]
-enum Bind {
-    Int(i64),
-    Text(String),
 }
 
 /// Which images a caller may list.
@@ -231,101 +216,94 @@ pub struct TimeFilter {
 
 /// Queries over images.
 pub struct ImageRepo<'a> {
-    pool: &'a AnyPool,
-    reads: Reads<'a>,
+    db: &'a Db,
 }
 
 impl<'a> ImageRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, reads: Reads<'a>) -> Self {
-        Self { pool, reads }
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// Inserts the image with its properties and tags.
     pub async fn insert(&self, image: &ImageRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let r = &image.row;
-        sqlx::query(
-            "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, \
-             os_hash_value, min_disk, min_ram, size, virtual_size, disk_format, container_format, owner, \
-             created_at, updated_at) \
+        tx.execute(
+            "INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, \
+             os_hash_algo, os_hash_value, min_disk, min_ram, size, virtual_size, disk_format, \
+             container_format, owner, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            &values![
+                &r.id,
+                r.name.as_deref(),
+                &r.status,
+                &r.visibility,
+                r.protected,
+                r.os_hidden,
+                r.checksum.as_deref(),
+                r.os_hash_algo.as_deref(),
+                r.os_hash_value.as_deref(),
+                r.min_disk,
+                r.min_ram,
+                r.size,
+                r.virtual_size,
+                r.disk_format.as_deref(),
+                r.container_format.as_deref(),
+                r.owner.as_deref(),
+                r.created_at,
+                r.updated_at
+            ],
         )
-        .bind(&r.id)
-        .bind(r.name.as_deref())
-        .bind(&r.status)
-        .bind(&r.visibility)
-        .bind(i64::from(r.protected))
-        .bind(i64::from(r.os_hidden))
-        .bind(r.checksum.as_deref())
-        .bind(r.os_hash_algo.as_deref())
-        .bind(r.os_hash_value.as_deref())
-        .bind(r.min_disk)
-        .bind(r.min_ram)
-        .bind(r.size)
-        .bind(r.virtual_size)
-        .bind(r.disk_format.as_deref())
-        .bind(r.container_format.as_deref())
-        .bind(r.owner.as_deref())
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&mut *tx)
         .await?;
         write_children(&mut tx, image).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Replaces the image's mutable columns, properties and tags, provided
     /// its status is still `expected_status` (so an update never undoes a
     /// concurrent upload). `NotFound` otherwise.
     pub async fn update(&self, image: &ImageRecord, expected_status: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let r = &image.row;
-        let done = sqlx::query(
-            "UPDATE images SET name = $2, visibility = $3, protected = $4, os_hidden = $5, min_disk = $6, \
-             min_ram = $7, disk_format = $8, container_format = $9, owner = $10, updated_at = $11, status = $12 \
-             WHERE id = $1 AND status = $13",
-        )
-        .bind(&r.id)
-        .bind(r.name.as_deref())
-        .bind(&r.visibility)
-        .bind(i64::from(r.protected))
-        .bind(i64::from(r.os_hidden))
-        .bind(r.min_disk)
-        .bind(r.min_ram)
-        .bind(r.disk_format.as_deref())
-        .bind(r.container_format.as_deref())
-        .bind(r.owner.as_deref())
-        .bind(r.updated_at)
-        .bind(&r.status)
-        .bind(expected_status)
-        .execute(&mut *tx)
-        .await?;
-        missing_if_none(done.rows_affected())?;
-        for table in ["image_properties", "image_tags"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE image_id = $1"))
-                .bind(&r.id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let done = tx
+            .execute(
+                "UPDATE images SET name = $2, visibility = $3, protected = $4, os_hidden = $5, \
+                 min_disk = $6, min_ram = $7, disk_format = $8, container_format = $9, owner = $10, \
+                 updated_at = $11, status = $12 WHERE id = $1 AND status = $13",
+                &values![
+                    &r.id,
+                    r.name.as_deref(),
+                    &r.visibility,
+                    r.protected,
+                    r.os_hidden,
+                    r.min_disk,
+                    r.min_ram,
+                    r.disk_format.as_deref(),
+                    r.container_format.as_deref(),
+                    r.owner.as_deref(),
+                    r.updated_at,
+                    &r.status,
+                    expected_status
+                ],
+            )
+            .await?;
+        missing_if_none(done)?;
+        delete_children(&mut tx, &r.id).await?;
         write_children(&mut tx, image).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Moves the image from one status to another; `false` if it was not in
     /// `from` (someone else got there first).
     pub async fn transition(&self, id: &str, from: &str, to: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(now)
-        .execute(self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .db
+            .execute(
+                "UPDATE images SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+                &values![id, from, to, now],
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     /// Records uploaded data and makes a `saving` image `active`.
@@ -335,26 +313,30 @@ impl<'a> ImageRepo<'a> {
         data: &UploadedData,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE images SET status = 'active', size = $2, checksum = $3, os_hash_algo = $4, \
-             os_hash_value = $5, virtual_size = $6, updated_at = $7 WHERE id = $1 AND status = 'saving'",
-        )
-        .bind(id)
-        .bind(data.size)
-        .bind(&data.checksum)
-        .bind(&data.os_hash_algo)
-        .bind(&data.os_hash_value)
-        .bind(data.virtual_size)
-        .bind(now)
-        .execute(self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .db
+            .execute(
+                "UPDATE images SET status = 'active', size = $2, checksum = $3, os_hash_algo = $4, \
+                 os_hash_value = $5, virtual_size = $6, updated_at = $7 \
+                 WHERE id = $1 AND status = 'saving'",
+                &values![
+                    id,
+                    data.size,
+                    &data.checksum,
+                    &data.os_hash_algo,
+                    &data.os_hash_value,
+                    data.virtual_size,
+                    now
+                ],
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     pub async fn get(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
         let rows: Vec<ImageRow> = self
-            .reads
-            .point("SELECT * FROM images WHERE id = $1", &[SqlValue::from(id)])
+            .db
+            .point("SELECT * FROM images WHERE id = $1", &values![id])
             .await?;
         if rows.is_empty() {
             return Ok(None);
@@ -363,70 +345,60 @@ impl<'a> ImageRepo<'a> {
     }
 
     pub async fn delete(&self, id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for table in ["image_properties", "image_tags"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE image_id = $1"))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let done = sqlx::query("DELETE FROM images WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let mut tx = self.db.begin().await?;
+        delete_children(&mut tx, id).await?;
+        let done = tx
+            .execute("DELETE FROM images WHERE id = $1", &values![id])
             .await?;
-        missing_if_none(done.rows_affected())?;
-        tx.commit().await?;
-        Ok(())
+        missing_if_none(done)?;
+        tx.commit().await
     }
 
     pub async fn count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM images")
-            .fetch_one(self.pool)
-            .await?)
+        let (n,): (i64,) = self
+            .db
+            .optional("SELECT COUNT(*) FROM images", &[])
+            .await?
+            .unwrap_or((0,));
+        Ok(n)
     }
 
     /// Images with the given extra property value (e.g. snapshots of a server).
     pub async fn ids_with_property(&self, name: &str, value: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT image_id FROM image_properties WHERE name = $1 AND value = $2",
-        )
-        .bind(name)
-        .bind(value)
-        .fetch_all(self.pool)
-        .await?)
+        let rows: Vec<(String,)> = self
+            .db
+            .scan(
+                "SELECT image_id FROM image_properties WHERE name = $1 AND value = $2",
+                &values![name, value],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// One page of images, in three queries whatever the page size.
     pub async fn list(&self, q: &ImageQuery) -> StoreResult<Vec<ImageRecord>> {
-        let mut sql = String::from("SELECT * FROM images WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
-        let param = |binds: &mut Vec<Bind>, value: Bind| {
-            binds.push(value);
-            format!("${}", binds.len())
-        };
+        let mut b = Sql::new("SELECT * FROM images WHERE 1 = 1");
         let visibility = q.visibility.as_deref();
         match &q.scope {
             ImageScope::All => {
                 if let Some(v) = visibility.filter(|v| *v != "all") {
-                    sql.push_str(&format!(
-                        " AND visibility = {}",
-                        param(&mut binds, Bind::Text(v.into()))
-                    ));
+                    let v = b.bind(v);
+                    b.push(&format!(" AND visibility = {v}"));
                 }
             }
             ImageScope::Project(project) => {
-                let own = param(&mut binds, Bind::Text(project.clone()));
+                let own = b.bind(project.as_str());
                 match visibility {
-                    None => sql.push_str(&format!(" AND (visibility = 'public' OR owner = {own})")),
-                    Some("all") => sql.push_str(&format!(
+                    None => b.push(&format!(" AND (visibility = 'public' OR owner = {own})")),
+                    Some("all") => b.push(&format!(
                         " AND (visibility IN ('public', 'community') OR owner = {own})"
                     )),
                     Some(v @ ("public" | "community")) => {
-                        sql.push_str(&format!(" AND visibility = '{v}'"))
+                        b.push(&format!(" AND visibility = '{v}'"));
                     }
                     Some(v) => {
-                        let v = param(&mut binds, Bind::Text(v.into()));
-                        sql.push_str(&format!(" AND visibility = {v} AND owner = {own}"));
+                        let v = b.bind(v);
+                        b.push(&format!(" AND visibility = {v} AND owner = {own}"));
                     }
                 }
             }
@@ -439,56 +411,48 @@ impl<'a> ImageRepo<'a> {
             ("container_format", &q.container_format),
         ] {
             if let Some(value) = value {
-                sql.push_str(&format!(
-                    " AND {column} = {}",
-                    param(&mut binds, Bind::Text(value.clone()))
-                ));
+                let v = b.bind(value.as_str());
+                b.push(&format!(" AND {column} = {v}"));
             }
         }
         for (column, value) in [("protected", q.protected), ("os_hidden", q.os_hidden)] {
             if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = {}", i64::from(value)));
+                let v = b.bind(value);
+                b.push(&format!(" AND {column} = {v}"));
             }
         }
         if let Some(id) = &q.id {
-            sql.push_str(&format!(
-                " AND id = {}",
-                param(&mut binds, Bind::Text(id.clone()))
-            ));
+            let v = b.bind(id.as_str());
+            b.push(&format!(" AND id = {v}"));
         }
         for t in &q.times {
             let column = match t.column {
                 TimeColumn::CreatedAt => "created_at",
                 TimeColumn::UpdatedAt => "updated_at",
             };
-            let op = t.op.sql();
-            sql.push_str(&format!(
-                " AND {column} {op} {}",
-                param(&mut binds, Bind::Int(t.micros))
-            ));
+            let v = b.bind(t.micros);
+            b.push(&format!(" AND {column} {} {v}", t.op.sql()));
         }
         if let Some(min) = q.size_min {
-            sql.push_str(&format!(
-                " AND size >= {}",
-                param(&mut binds, Bind::Int(min))
-            ));
+            let v = b.bind(min);
+            b.push(&format!(" AND size >= {v}"));
         }
         if let Some(max) = q.size_max {
-            sql.push_str(&format!(
-                " AND size <= {}",
-                param(&mut binds, Bind::Int(max))
-            ));
+            let v = b.bind(max);
+            b.push(&format!(" AND size <= {v}"));
         }
         for tag in &q.tags {
-            let t = param(&mut binds, Bind::Text(tag.clone()));
-            sql.push_str(&format!(
+            let t = b.bind(tag.as_str());
+            b.push(&format!(
                 " AND id IN (SELECT image_id FROM image_tags WHERE tag = {t})"
             ));
         }
         for (name, value) in &q.properties {
-            let n = param(&mut binds, Bind::Text(name.clone()));
-            let v = param(&mut binds, Bind::Text(value.clone()));
-            sql.push_str(&format!(" AND id IN (SELECT image_id FROM image_properties WHERE name = {n} AND value = {v})"));
+            let n = b.bind(name.as_str());
+            let v = b.bind(value.as_str());
+            b.push(&format!(
+                " AND id IN (SELECT image_id FROM image_properties WHERE name = {n} AND value = {v})"
+            ));
         }
         let mut keys = q.sort.clone();
         let tie_desc = keys.first().is_some_and(|(_, d)| *d);
@@ -501,11 +465,11 @@ impl<'a> ImageRepo<'a> {
             for i in 0..keys.len() {
                 let mut terms = Vec::new();
                 for (key, _) in &keys[..i] {
-                    let m = param(&mut binds, key.value_of(marker));
+                    let m = b.bind(key.value_of(marker));
                     terms.push(format!("{} = {m}", key.column()));
                 }
                 let (key, desc) = keys[i];
-                let m = param(&mut binds, key.value_of(marker));
+                let m = b.bind(key.value_of(marker));
                 terms.push(format!(
                     "{} {} {m}",
                     key.column(),
@@ -513,24 +477,17 @@ impl<'a> ImageRepo<'a> {
                 ));
                 alternatives.push(format!("({})", terms.join(" AND ")));
             }
-            sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+            b.push(&format!(" AND ({})", alternatives.join(" OR ")));
         }
         let order: Vec<String> = keys
             .iter()
             .map(|(k, d)| format!("{} {}", k.column(), if *d { "DESC" } else { "ASC" }))
             .collect();
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        b.push(&format!(" ORDER BY {}", order.join(", ")));
         if let Some(limit) = q.limit {
-            sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+            b.push(&format!(" LIMIT {}", limit.max(0)));
         }
-        let mut query = sqlx::query_as::<_, ImageRow>(&sql);
-        for b in binds {
-            query = match b {
-                Bind::Int(i) => query.bind(i),
-                Bind::Text(t) => query.bind(t),
-            };
-        }
-        let rows = query.fetch_all(self.pool).await?;
+        let rows: Vec<ImageRow> = self.db.scan(&b.sql, &b.binds).await?;
         self.with_children(rows).await
     }
 
@@ -539,16 +496,14 @@ impl<'a> ImageRepo<'a> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = (1..=rows.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let ids: Vec<SqlValue> = rows.iter().map(|r| SqlValue::from(&r.id)).collect();
+        let mut ids = Sql::default();
+        let placeholders = ids.bind_list(rows.iter().map(|r| SqlValue::from(&r.id)));
+        let ids = ids.binds;
         let mut props: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let sql = format!(
             "SELECT image_id, name, value FROM image_properties WHERE image_id IN ({placeholders})"
         );
-        let found: Vec<(String, String, String)> = self.reads.point(&sql, &ids).await?;
+        let found: Vec<(String, String, String)> = self.db.point(&sql, &ids).await?;
         for (id, name, value) in found {
             props.entry(id).or_default().insert(name, value);
         }
@@ -556,7 +511,7 @@ impl<'a> ImageRepo<'a> {
         let sql = format!(
             "SELECT image_id, tag FROM image_tags WHERE image_id IN ({placeholders}) ORDER BY tag"
         );
-        let found: Vec<(String, String)> = self.reads.point(&sql, &ids).await?;
+        let found: Vec<(String, String)> = self.db.point(&sql, &ids).await?;
         for (id, tag) in found {
             tags.entry(id).or_default().push(tag);
         }
@@ -581,25 +536,30 @@ pub struct UploadedData {
     pub virtual_size: Option<i64>,
 }
 
-async fn write_children(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    image: &ImageRecord,
-) -> StoreResult<()> {
+async fn write_children(tx: &mut Tx, image: &ImageRecord) -> StoreResult<()> {
     for (name, value) in &image.properties {
-        sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
-            .bind(&image.row.id)
-            .bind(name)
-            .bind(value)
-            .execute(&mut **tx)
-            .await?;
+        tx.execute(
+            "INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)",
+            &values![&image.row.id, name, value],
+        )
+        .await?;
     }
     for tag in &image.tags {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO image_tags (image_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &values![&image.row.id, tag],
         )
-        .bind(&image.row.id)
-        .bind(tag)
-        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn delete_children(tx: &mut Tx, image_id: &str) -> StoreResult<()> {
+    for table in ["image_properties", "image_tags"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE image_id = $1"),
+            &values![image_id],
+        )
         .await?;
     }
     Ok(())

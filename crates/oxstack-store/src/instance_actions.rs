@@ -1,12 +1,8 @@
 //! Instance actions and their events: the record of what was asked of a
 //! server (by which request) and how each step of the work ended.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow, Row};
-
 use crate::StoreResult;
-use crate::value::values;
-use crate::writes::{WriteTx, Writes};
+use crate::db::{Columns, Db, DecodeError, Record, Tx, values};
 
 /// One recorded action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,20 +22,20 @@ pub struct ActionRow {
     pub updated_at: i64,
 }
 
-impl FromRow<'_, AnyRow> for ActionRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+impl Record for ActionRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
-            id: row.try_get("id")?,
-            instance_uuid: row.try_get("instance_uuid")?,
-            request_id: row.try_get("request_id")?,
-            action: row.try_get("action")?,
-            project_id: row.try_get("project_id")?,
-            user_id: row.try_get("user_id")?,
-            message: row.try_get("message")?,
-            args: row.try_get("args")?,
-            start_time: row.try_get("start_time")?,
-            finish_time: row.try_get("finish_time")?,
-            updated_at: row.try_get("updated_at")?,
+            id: row.column("id")?,
+            instance_uuid: row.column("instance_uuid")?,
+            request_id: row.column("request_id")?,
+            action: row.column("action")?,
+            project_id: row.column("project_id")?,
+            user_id: row.column("user_id")?,
+            message: row.column("message")?,
+            args: row.column("args")?,
+            start_time: row.column("start_time")?,
+            finish_time: row.column("finish_time")?,
+            updated_at: row.column("updated_at")?,
         })
     }
 }
@@ -57,16 +53,16 @@ pub struct EventRow {
     pub details: Option<String>,
 }
 
-impl FromRow<'_, AnyRow> for EventRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+impl Record for EventRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
-            event: row.try_get("event")?,
-            start_time: row.try_get("start_time")?,
-            finish_time: row.try_get("finish_time")?,
-            result: row.try_get("result")?,
-            traceback: row.try_get("traceback")?,
-            host: row.try_get("host")?,
-            details: row.try_get("details")?,
+            event: row.column("event")?,
+            start_time: row.column("start_time")?,
+            finish_time: row.column("finish_time")?,
+            result: row.column("result")?,
+            traceback: row.column("traceback")?,
+            host: row.column("host")?,
+            details: row.column("details")?,
         })
     }
 }
@@ -118,7 +114,7 @@ const START_EVENT: &str = "INSERT INTO instance_action_events (action_id, event,
      VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO NOTHING";
 
 /// Records a new action in a transaction; returns its id.
-pub(crate) async fn insert_action(tx: &mut WriteTx, a: &NewAction<'_>) -> StoreResult<i64> {
+pub(crate) async fn insert_action(tx: &mut Tx, a: &NewAction<'_>) -> StoreResult<i64> {
     let (id,): (i64,) = tx
         .fetch_one(
             "INSERT INTO counters (name, value) VALUES ('instance_actions', 1) \
@@ -145,7 +141,7 @@ pub(crate) async fn insert_action(tx: &mut WriteTx, a: &NewAction<'_>) -> StoreR
 }
 
 pub(crate) async fn finish_event(
-    tx: &mut WriteTx,
+    tx: &mut Tx,
     action_id: i64,
     event: &str,
     error: Option<&str>,
@@ -168,7 +164,7 @@ pub(crate) async fn finish_event(
 
 /// Records an action's step in a transaction; returns the action's id.
 pub(crate) async fn record_action_step(
-    tx: &mut WriteTx,
+    tx: &mut Tx,
     step: &ActionStep<'_>,
     now: i64,
 ) -> StoreResult<i64> {
@@ -227,21 +223,12 @@ pub(crate) async fn record_action_step(
 
 /// Queries over instance actions.
 pub struct ActionRepo<'a> {
-    pool: &'a AnyPool,
-    writes: Writes<'a>,
+    db: &'a Db,
 }
 
 impl<'a> ActionRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, writes: Writes<'a>) -> Self {
-        Self { pool, writes }
-    }
-
-    /// Records the start of an action; returns its id.
-    pub async fn start(&self, a: &NewAction<'_>) -> StoreResult<i64> {
-        let mut tx = self.writes.begin().await?;
-        let id = insert_action(&mut tx, a).await?;
-        tx.commit().await?;
-        Ok(id)
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// Starts an event of an action (again: a no-op).
@@ -252,7 +239,7 @@ impl<'a> ActionRepo<'a> {
         host: &str,
         now: i64,
     ) -> StoreResult<()> {
-        self.writes
+        self.db
             .execute(START_EVENT, &values![action_id, event, now, host])
             .await?;
         Ok(())
@@ -267,20 +254,9 @@ impl<'a> ActionRepo<'a> {
         error: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         finish_event(&mut tx, action_id, event, error, now).await?;
         tx.commit().await
-    }
-
-    /// Marks an action without events finished.
-    pub async fn close(&self, action_id: i64, now: i64) -> StoreResult<()> {
-        self.writes
-            .execute(
-                "UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1",
-                &values![action_id, now],
-            )
-            .await?;
-        Ok(())
     }
 
     /// The actions of a server, newest first, after the `marker` request id.
@@ -292,8 +268,7 @@ impl<'a> ActionRepo<'a> {
         limit: i64,
         after: Option<&ActionRow>,
     ) -> StoreResult<Vec<ActionRow>> {
-        // Every bound parameter is used (SQLite refuses unused ones): the
-        // open ends of the window and the marker are the extreme values.
+        // The open ends of the window and the marker are the extreme values.
         let sql = format!(
             "SELECT * FROM instance_actions WHERE instance_uuid = $1 \
              AND updated_at >= $2 AND updated_at <= $3 \
@@ -301,50 +276,18 @@ impl<'a> ActionRepo<'a> {
              ORDER BY start_time DESC, id DESC LIMIT {}",
             limit.max(0)
         );
-        Ok(sqlx::query_as(&sql)
-            .bind(instance_uuid)
-            .bind(changes_since.unwrap_or(i64::MIN))
-            .bind(changes_before.unwrap_or(i64::MAX))
-            .bind(after.map_or(i64::MAX, |a| a.start_time))
-            .bind(after.map_or(i64::MAX, |a| a.id))
-            .fetch_all(self.pool)
-            .await?)
-    }
-
-    /// The newest action of the instance named one of `actions`, finished
-    /// or not: the task state of the instance tells whether its work goes on.
-    pub async fn latest_of(
-        &self,
-        instance_uuid: &str,
-        actions: &[&str],
-    ) -> StoreResult<Option<i64>> {
-        let names: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT id FROM instance_actions WHERE instance_uuid = $1 AND action IN ({}) \
-             ORDER BY start_time DESC, id DESC LIMIT 1",
-            names.join(", ")
-        );
-        let mut query = sqlx::query_scalar(&sql).bind(instance_uuid);
-        for name in actions {
-            query = query.bind(*name);
-        }
-        Ok(query.fetch_optional(self.pool).await?)
-    }
-
-    /// The newest unfinished action of a kind on a server (to resume it).
-    pub async fn latest_unfinished(
-        &self,
-        instance_uuid: &str,
-        action: &str,
-    ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM instance_actions WHERE instance_uuid = $1 AND action = $2 \
-             AND finish_time IS NULL ORDER BY start_time DESC, id DESC LIMIT 1",
-        )
-        .bind(instance_uuid)
-        .bind(action)
-        .fetch_optional(self.pool)
-        .await?)
+        self.db
+            .scan(
+                &sql,
+                &values![
+                    instance_uuid,
+                    changes_since.unwrap_or(i64::MIN),
+                    changes_before.unwrap_or(i64::MAX),
+                    after.map_or(i64::MAX, |a| a.start_time),
+                    after.map_or(i64::MAX, |a| a.id)
+                ],
+            )
+            .await
     }
 
     /// The newest unfinished action of a server, of any kind: the one
@@ -353,13 +296,13 @@ impl<'a> ActionRepo<'a> {
         &self,
         instance_uuid: &str,
     ) -> StoreResult<Option<ActionRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND finish_time IS NULL \
-             ORDER BY start_time DESC, id DESC LIMIT 1",
-        )
-        .bind(instance_uuid)
-        .fetch_optional(self.pool)
-        .await?)
+        self.db
+            .optional(
+                "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND finish_time IS NULL \
+                 ORDER BY start_time DESC, id DESC LIMIT 1",
+                &values![instance_uuid],
+            )
+            .await
     }
 
     /// One action of a server by request id.
@@ -368,22 +311,22 @@ impl<'a> ActionRepo<'a> {
         instance_uuid: &str,
         request_id: &str,
     ) -> StoreResult<Option<ActionRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2",
-        )
-        .bind(instance_uuid)
-        .bind(request_id)
-        .fetch_optional(self.pool)
-        .await?)
+        self.db
+            .optional(
+                "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2",
+                &values![instance_uuid, request_id],
+            )
+            .await
     }
 
     /// The events of an action, in the order they started.
     pub async fn events(&self, action_id: i64) -> StoreResult<Vec<EventRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM instance_action_events WHERE action_id = $1 ORDER BY start_time, event",
-        )
-        .bind(action_id)
-        .fetch_all(self.pool)
-        .await?)
+        self.db
+            .point(
+                "SELECT * FROM instance_action_events WHERE action_id = $1 \
+                 ORDER BY start_time, event",
+                &values![action_id],
+            )
+            .await
     }
 }

@@ -2,12 +2,13 @@
 //! repositories that run unchanged on SQLite (the embedded default) and
 //! PostgreSQL (shared by several API nodes and compute hosts).
 //!
-//! Both engines are reached through sqlx's `Any` driver with portable SQL
-//! (`$n` placeholders, TEXT/BIGINT/BOOLEAN columns), so there is one
-//! implementation of every query rather than a twin per engine.
+//! Each engine is reached one way ([`db`]): SQLite through rusqlite on the
+//! calling thread, PostgreSQL through sqlx's native driver. Repositories
+//! write portable SQL once (`$n` placeholders, `TRUE`/`FALSE`, `ON
+//! CONFLICT`, `RETURNING`) and decode rows with one mapping.
 
 pub mod console_tokens;
-mod direct;
+mod db;
 mod error;
 pub mod flavors;
 pub mod floating_ips;
@@ -18,23 +19,17 @@ pub mod instances;
 pub mod migrations;
 pub mod quotas;
 pub mod services;
-mod value;
-mod writes;
 
-use std::str::FromStr;
-use std::sync::{Arc, Once};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::postgres::{PgListener, PgPoolOptions};
 
-use direct::{DirectReads, Reads};
-use writes::{DirectWriter, Writes};
+use db::{Db, Sqlite};
 
+pub use db::{DecodeError, SqlValue};
 pub use error::{StoreError, StoreResult};
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,88 +59,50 @@ impl Backend {
     }
 }
 
-/// A connection pool plus the knowledge of which engine is behind it.
+/// The file a `sqlite://path` (or `sqlite:path`) URL names; its query
+/// string (sqlx's `?mode=rwc` of earlier configurations) is ignored.
+fn sqlite_path(url: &str) -> PathBuf {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    PathBuf::from(path)
+}
+
+/// The database, and which engine is behind it.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    db: Db,
     backend: Backend,
-    /// SQLite only: hot reads that skip sqlx's worker thread.
-    direct: Option<Arc<DirectReads>>,
-    /// SQLite only: hot writes that skip sqlx's worker thread.
-    writer: Option<Arc<DirectWriter>>,
-    /// PostgreSQL only: where compute hosts listen for work.
-    listen_url: Option<Arc<str>>,
 }
 
 /// The PostgreSQL channel on which compute hosts are told of work accepted
-/// by another node (payload: `host uuid`).
+/// by another node (payload: `host uuid [secret]`).
 const WAKE_CHANNEL: &str = "oxstack_compute";
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a
     /// missing SQLite file, and applies every pending migration.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        static DRIVERS: Once = Once::new();
-        DRIVERS.call_once(sqlx::any::install_default_drivers);
-
         let backend = Backend::from_url(url)?;
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}mode=rwc")
-            }
-            _ => url.to_owned(),
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let pool_options = match backend {
-            // SQLite has one writer at a time. With several connections,
-            // concurrent writers met SQLite's busy handler, which polls with
-            // sleeps of up to 100 ms (creates from 32 clients stalled for
-            // seconds); one connection queues them in order instead. The
-            // hot reads and writes do not wait behind it: they go through
-            // `direct` and `writes`, on connections of their own.
-            // WAL lets those readers run beside the writer; NORMAL sync in
-            // WAL mode keeps every committed transaction across a process
-            // crash.
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                        )
-                        .await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
-        };
-        let pool = pool_options
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        let listen_url = (backend == Backend::Postgres).then(|| Arc::from(url.as_str()));
-        let (direct, writer) = match backend {
+        let db = match backend {
             Backend::Sqlite => {
-                let file = SqliteConnectOptions::from_str(&url)?;
-                let path = file.get_filename();
-                (
-                    Some(Arc::new(DirectReads::new(path))),
-                    Some(Arc::new(DirectWriter::open(path)?)),
-                )
+                let sqlite = Sqlite::open(&sqlite_path(url))?;
+                db::migrate::sqlite(&sqlite).await?;
+                Db::Sqlite(Arc::new(sqlite))
             }
-            Backend::Postgres => (None, None),
+            Backend::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                db::migrate::postgres(&pool).await?;
+                Db::Postgres(pool)
+            }
         };
-        Ok(Self {
-            pool,
-            backend,
-            direct,
-            writer,
-            listen_url,
-        })
+        Ok(Self { db, backend })
     }
 
     /// The engine behind this store.
@@ -155,58 +112,51 @@ impl Store {
 
     /// Round-trips a trivial query, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let _: Vec<(i64,)> = self.db.point("SELECT CAST(1 AS BIGINT)", &[]).await?;
         Ok(())
     }
 
-    /// Waits for checked-out connections to return and closes the pool, so
-    /// that SQLite checkpoints its WAL and PostgreSQL sessions end cleanly.
+    /// Ends cleanly: PostgreSQL sessions close; SQLite's WAL is copied
+    /// back into the database file.
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    fn reads(&self) -> Reads<'_> {
-        Reads {
-            pool: &self.pool,
-            direct: self.direct.as_deref(),
-        }
-    }
-
-    fn writes(&self) -> Writes<'_> {
-        Writes {
-            pool: &self.pool,
-            direct: self.writer.as_deref(),
+        match &self.db {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite(sqlite) => {
+                if let Err(e) = sqlite.truncate_wal().await {
+                    tracing::warn!(error = %e, "final WAL checkpoint failed");
+                }
+            }
         }
     }
 
     /// Users, projects, roles, assignments, revocations and settings.
     pub fn identity(&self) -> identity::IdentityRepo<'_> {
-        identity::IdentityRepo::new(&self.pool)
+        identity::IdentityRepo::new(&self.db)
     }
 
     /// Images, their properties and tags.
     pub fn images(&self) -> images::ImageRepo<'_> {
-        images::ImageRepo::new(&self.pool, self.reads())
+        images::ImageRepo::new(&self.db)
     }
 
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
-        instances::InstanceRepo::new(&self.pool, self.backend, self.reads(), self.writes())
+        instances::InstanceRepo::new(&self.db, self.backend)
     }
 
     /// Console access tokens.
     pub fn console_tokens(&self) -> console_tokens::ConsoleTokenRepo<'_> {
-        console_tokens::ConsoleTokenRepo::new(&self.pool)
+        console_tokens::ConsoleTokenRepo::new(&self.db)
     }
 
     /// Instance actions and their events.
     pub fn instance_actions(&self) -> instance_actions::ActionRepo<'_> {
-        instance_actions::ActionRepo::new(&self.pool, self.writes())
+        instance_actions::ActionRepo::new(&self.db)
     }
 
     /// Compute services (hosts).
     pub fn services(&self) -> services::ServiceRepo<'_> {
-        services::ServiceRepo::new(&self.pool)
+        services::ServiceRepo::new(&self.db)
     }
 
     /// Tells the agent of compute `host` that server `uuid` has work
@@ -215,7 +165,7 @@ impl Store {
     /// Only PostgreSQL deployments have agents in other processes; on
     /// SQLite every host runs in this one, so this does nothing.
     pub async fn wake(&self, host: &str, uuid: &str, secret: Option<&str>) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
+        if let Db::Postgres(pool) = &self.db {
             let payload = match secret {
                 Some(secret) => format!("{host} {uuid} {secret}"),
                 None => format!("{host} {uuid}"),
@@ -223,7 +173,7 @@ impl Store {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(WAKE_CHANNEL)
                 .bind(payload)
-                .execute(&self.pool)
+                .execute(pool)
                 .await?;
         }
         Ok(())
@@ -231,32 +181,32 @@ impl Store {
 
     /// Starts listening for [`Store::wake`]s; `None` on SQLite.
     pub async fn listen_wakes(&self) -> StoreResult<Option<Wakes>> {
-        let Some(url) = &self.listen_url else {
+        let Db::Postgres(pool) = &self.db else {
             return Ok(None);
         };
-        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(WAKE_CHANNEL).await?;
         Ok(Some(Wakes(listener)))
     }
 
     /// Migration records.
     pub fn migrations(&self) -> migrations::MigrationRepo<'_> {
-        migrations::MigrationRepo::new(&self.pool, self.writes())
+        migrations::MigrationRepo::new(&self.db)
     }
 
     /// Floating addresses.
     pub fn floating_ips(&self) -> floating_ips::FloatingIpRepo<'_> {
-        floating_ips::FloatingIpRepo::new(&self.pool)
+        floating_ips::FloatingIpRepo::new(&self.db)
     }
 
     /// Per-project quota overrides.
     pub fn quotas(&self) -> quotas::QuotaRepo<'_> {
-        quotas::QuotaRepo::new(&self.pool, self.reads())
+        quotas::QuotaRepo::new(&self.db)
     }
 
     /// Flavors, extra specs and flavor access.
     pub fn flavors(&self) -> flavors::FlavorRepo<'_> {
-        flavors::FlavorRepo::new(&self.pool, self.reads())
+        flavors::FlavorRepo::new(&self.db)
     }
 }
 
@@ -292,9 +242,7 @@ pub fn redact(url: &str) -> String {
 /// `server_url` and returns the URL of the new database. Used by the test
 /// suites so that parallel runs never share state.
 pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<String> {
-    use sqlx::Connection;
-    static DRIVERS: Once = Once::new();
-    DRIVERS.call_once(sqlx::any::install_default_drivers);
+    use sqlx::{Connection, Executor};
 
     let name = format!(
         "oxstack_test_{}_{}",
@@ -304,7 +252,7 @@ pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<S
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     );
-    let mut conn = sqlx::AnyConnection::connect(server_url).await?;
+    let mut conn = sqlx::PgConnection::connect(server_url).await?;
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await?;
     conn.close().await?;
@@ -317,7 +265,7 @@ pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<S
 }
 
 /// Wake-ups for compute hosts, from [`Store::listen_wakes`].
-pub struct Wakes(sqlx::postgres::PgListener);
+pub struct Wakes(PgListener);
 
 /// One wake-up: a server with work for a host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,6 +307,19 @@ mod tests {
         );
         assert_eq!(redact("postgres://bob@db/ox"), "postgres://bob@db/ox");
         assert_eq!(redact("sqlite://data/ox.db"), "sqlite://data/ox.db");
+    }
+
+    #[test]
+    fn sqlite_urls_name_files() {
+        assert_eq!(
+            sqlite_path("sqlite://data/ox.db"),
+            PathBuf::from("data/ox.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///abs/ox.db?mode=rwc"),
+            PathBuf::from("/abs/ox.db")
+        );
+        assert_eq!(sqlite_path("sqlite:ox.db"), PathBuf::from("ox.db"));
     }
 
     #[test]

@@ -1,13 +1,6 @@
 //! Migration records (resizes, cold and live migrations, evacuations).
 
-use sqlx::AnyPool;
-use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
-
-use crate::direct::bind_all;
-use crate::value::SqlValue;
-use crate::value::values;
-use crate::writes::{WriteTx, Writes};
+use crate::db::{Columns, Db, DecodeError, Record, Sql, SqlValue, Tx, values};
 use crate::{StoreError, StoreResult};
 
 /// One migration.
@@ -31,25 +24,25 @@ pub struct MigrationRow {
     pub updated_at: i64,
 }
 
-impl FromRow<'_, AnyRow> for MigrationRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+impl Record for MigrationRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
-            id: row.try_get("id")?,
-            uuid: row.try_get("uuid")?,
-            instance_uuid: row.try_get("instance_uuid")?,
-            migration_type: row.try_get("migration_type")?,
-            status: row.try_get("status")?,
-            source_compute: row.try_get("source_compute")?,
-            dest_compute: row.try_get("dest_compute")?,
-            source_node: row.try_get("source_node")?,
-            dest_node: row.try_get("dest_node")?,
-            dest_host: row.try_get("dest_host")?,
-            old_instance_type_id: row.try_get("old_instance_type_id")?,
-            new_instance_type_id: row.try_get("new_instance_type_id")?,
-            project_id: row.try_get("project_id")?,
-            user_id: row.try_get("user_id")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+            id: row.column("id")?,
+            uuid: row.column("uuid")?,
+            instance_uuid: row.column("instance_uuid")?,
+            migration_type: row.column("migration_type")?,
+            status: row.column("status")?,
+            source_compute: row.column("source_compute")?,
+            dest_compute: row.column("dest_compute")?,
+            source_node: row.column("source_node")?,
+            dest_node: row.column("dest_node")?,
+            dest_host: row.column("dest_host")?,
+            old_instance_type_id: row.column("old_instance_type_id")?,
+            new_instance_type_id: row.column("new_instance_type_id")?,
+            project_id: row.column("project_id")?,
+            user_id: row.column("user_id")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
         })
     }
 }
@@ -79,18 +72,17 @@ pub struct MigrationQuery {
 
 /// Queries over migrations.
 pub struct MigrationRepo<'a> {
-    pool: &'a AnyPool,
-    writes: Writes<'a>,
+    db: &'a Db,
 }
 
 impl<'a> MigrationRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, writes: Writes<'a>) -> Self {
-        Self { pool, writes }
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// Records a migration; returns it with its assigned id.
     pub async fn insert(&self, m: &MigrationRow) -> StoreResult<MigrationRow> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         let id = insert_migration(&mut tx, m).await?;
         tx.commit().await?;
         Ok(MigrationRow { id, ..m.clone() })
@@ -105,7 +97,7 @@ impl<'a> MigrationRepo<'a> {
         to: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         let done = advance_migration(&mut tx, instance_uuid, from, to, now).await?;
         tx.commit().await?;
         Ok(done)
@@ -113,78 +105,68 @@ impl<'a> MigrationRepo<'a> {
 
     /// Migrations, newest first; `Err(NotFound)` for an unknown marker.
     pub async fn list(&self, q: &MigrationQuery) -> StoreResult<Vec<MigrationRow>> {
-        let mut sql = String::from("SELECT * FROM migrations WHERE 1 = 1");
-        let mut binds: Vec<SqlValue> = Vec::new();
-        let mut add = |sql: &mut String, condition: &str, value: SqlValue| {
-            binds.push(value);
-            sql.push_str(&format!(
-                " AND {}",
-                condition.replace('?', &format!("${}", binds.len()))
-            ));
-        };
+        let mut b = Sql::new("SELECT * FROM migrations WHERE 1 = 1");
         let texts = [
-            ("instance_uuid = ?", &q.instance_uuid),
-            ("project_id = ?", &q.project_id),
-            ("user_id = ?", &q.user_id),
-            ("status = ?", &q.status),
-            ("migration_type = ?", &q.migration_type),
-            ("source_compute = ?", &q.source_compute),
+            ("instance_uuid", &q.instance_uuid),
+            ("project_id", &q.project_id),
+            ("user_id", &q.user_id),
+            ("status", &q.status),
+            ("migration_type", &q.migration_type),
+            ("source_compute", &q.source_compute),
         ];
-        for (condition, value) in texts {
+        for (column, value) in texts {
             if let Some(v) = value {
-                add(&mut sql, condition, v.as_str().into());
+                let p = b.bind(v.as_str());
+                b.push(&format!(" AND {column} = {p}"));
             }
         }
         if let Some(host) = &q.host {
-            add(
-                &mut sql,
-                "(source_compute = ? OR dest_compute = ?)",
-                host.as_str().into(),
-            );
+            let p = b.bind(host.as_str());
+            b.push(&format!(
+                " AND (source_compute = {p} OR dest_compute = {p})"
+            ));
         }
         if let Some(id) = q.id {
-            add(&mut sql, "id = ?", id.into());
+            let p = b.bind(id);
+            b.push(&format!(" AND id = {p}"));
         }
         if let Some(t) = q.changes_since {
-            add(&mut sql, "updated_at >= ?", t.into());
+            let p = b.bind(t);
+            b.push(&format!(" AND updated_at >= {p}"));
         }
         if let Some(t) = q.changes_before {
-            add(&mut sql, "updated_at <= ?", t.into());
+            let p = b.bind(t);
+            b.push(&format!(" AND updated_at <= {p}"));
         }
         if let Some(marker) = &q.marker {
-            let at: Option<(i64, i64)> =
-                sqlx::query_as("SELECT created_at, id FROM migrations WHERE uuid = $1")
-                    .bind(marker)
-                    .fetch_optional(self.pool)
-                    .await?;
+            let at: Option<(i64, i64)> = self
+                .db
+                .optional(
+                    "SELECT created_at, id FROM migrations WHERE uuid = $1",
+                    &values![marker],
+                )
+                .await?;
             let (created_at, id) = at.ok_or(StoreError::NotFound)?;
-            add(&mut sql, "(created_at < ?", created_at.into());
-            let n = binds.len();
-            binds.push(id.into());
-            sql.push_str(&format!(" OR (created_at = ${n} AND id < ${}))", n + 1));
+            let c = b.bind(created_at);
+            let i = b.bind(id);
+            b.push(&format!(
+                " AND (created_at < {c} OR (created_at = {c} AND id < {i}))"
+            ));
         }
         if !q.statuses.is_empty() {
-            let start = binds.len();
-            binds.extend(q.statuses.iter().map(|s| SqlValue::from(s.as_str())));
-            let list: Vec<String> = (start + 1..=binds.len()).map(|i| format!("${i}")).collect();
-            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+            let list = b.bind_list(q.statuses.iter().map(SqlValue::from));
+            b.push(&format!(" AND status IN ({list})"));
         }
-        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        b.push(" ORDER BY created_at DESC, id DESC");
         if let Some(limit) = q.limit {
-            sql.push_str(&format!(" LIMIT {}", limit.max(0)));
+            b.push(&format!(" LIMIT {}", limit.max(0)));
         }
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(MigrationRow::from_row)
-            .collect::<sqlx::Result<_>>()?)
+        self.db.scan(&b.sql, &b.binds).await
     }
 }
 
 /// Records a migration in a transaction; returns its id.
-pub(crate) async fn insert_migration(tx: &mut WriteTx, m: &MigrationRow) -> StoreResult<i64> {
+pub(crate) async fn insert_migration(tx: &mut Tx, m: &MigrationRow) -> StoreResult<i64> {
     let (id,): (i64,) = tx
         .fetch_one(
             "INSERT INTO counters (name, value) VALUES ('migrations', 1) \
@@ -223,19 +205,20 @@ pub(crate) async fn insert_migration(tx: &mut WriteTx, m: &MigrationRow) -> Stor
 /// Moves the newest migration of a server in one of `from` to `to`, in a
 /// transaction; `false` when it has none in those statuses.
 pub(crate) async fn advance_migration(
-    tx: &mut WriteTx,
+    tx: &mut Tx,
     instance_uuid: &str,
     from: &[&str],
     to: &str,
     now: i64,
 ) -> StoreResult<bool> {
-    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
-    let sql = format!(
-        "UPDATE migrations SET status = $2, updated_at = $3 WHERE id = (SELECT MAX(id) FROM migrations \
-         WHERE instance_uuid = $1 AND status IN ({}))",
-        placeholders.join(", ")
-    );
-    let mut binds = values![instance_uuid, to, now].to_vec();
-    binds.extend(from.iter().map(|s| SqlValue::from(*s)));
-    Ok(tx.execute(&sql, &binds).await? > 0)
+    let mut b = Sql::new("UPDATE migrations SET status = ");
+    let status = b.bind(to);
+    let at = b.bind(now);
+    let uuid = b.bind(instance_uuid);
+    let statuses = b.bind_list(from.iter().map(|s| SqlValue::from(*s)));
+    b.push(&format!(
+        "{status}, updated_at = {at} WHERE id = (SELECT MAX(id) FROM migrations \
+         WHERE instance_uuid = {uuid} AND status IN ({statuses}))"
+    ));
+    Ok(tx.execute(&b.sql, &b.binds).await? > 0)
 }

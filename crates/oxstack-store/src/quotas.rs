@@ -2,11 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyPool;
-
 use crate::StoreResult;
-use crate::direct::Reads;
-use crate::value::SqlValue;
+use crate::db::{Db, values};
 
 /// Where a set of limits is stored: (table, owner column).
 #[derive(Clone, Copy)]
@@ -26,13 +23,12 @@ impl Owner {
 
 /// Queries over the quota tables.
 pub struct QuotaRepo<'a> {
-    pool: &'a AnyPool,
-    reads: Reads<'a>,
+    db: &'a Db,
 }
 
 impl<'a> QuotaRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool, reads: Reads<'a>) -> Self {
-        Self { pool, reads }
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// The overrides of one project, by resource name.
@@ -61,9 +57,11 @@ impl<'a> QuotaRepo<'a> {
 
     /// Drops every override of a project (back to the defaults).
     pub async fn clear(&self, project_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM quotas WHERE project_id = $1")
-            .bind(project_id)
-            .execute(self.pool)
+        self.db
+            .execute(
+                "DELETE FROM quotas WHERE project_id = $1",
+                &values![project_id],
+            )
             .await?;
         Ok(())
     }
@@ -71,7 +69,7 @@ impl<'a> QuotaRepo<'a> {
     async fn read(&self, owner: Owner, key: &str) -> StoreResult<BTreeMap<String, i64>> {
         let (table, column) = owner.table();
         let sql = format!("SELECT resource, hard_limit FROM {table} WHERE {column} = $1");
-        let rows: Vec<(String, i64)> = self.reads.point(&sql, &[SqlValue::from(key)]).await?;
+        let rows: Vec<(String, i64)> = self.db.point(&sql, &values![key]).await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -86,16 +84,10 @@ impl<'a> QuotaRepo<'a> {
             "INSERT INTO {table} ({column}, resource, hard_limit) VALUES ($1, $2, $3) \
              ON CONFLICT ({column}, resource) DO UPDATE SET hard_limit = excluded.hard_limit"
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for (resource, limit) in limits {
-            sqlx::query(&sql)
-                .bind(key)
-                .bind(resource)
-                .bind(limit)
-                .execute(&mut *tx)
-                .await?;
+            tx.execute(&sql, &values![key, resource, *limit]).await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }

@@ -1,10 +1,8 @@
 //! Compute services: the hosts that run servers, their reports and the
 //! operator's switches (disabled, forced down).
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow, Row};
-
-use crate::StoreResult;
+use crate::db::{Columns, Db, DecodeError, Record, values};
+use crate::{StoreError, StoreResult};
 
 /// One compute host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,27 +48,27 @@ pub struct NewService<'a> {
     pub host_ip: &'a str,
 }
 
-impl FromRow<'_, AnyRow> for ServiceRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+impl Record for ServiceRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
-            id: row.try_get("id")?,
-            uuid: row.try_get("uuid")?,
-            host: row.try_get("host")?,
-            node: row.try_get("node")?,
-            zone: row.try_get("zone")?,
-            disabled: row.try_get::<i64, _>("disabled")? != 0,
-            disabled_reason: row.try_get("disabled_reason")?,
-            forced_down: row.try_get::<i64, _>("forced_down")? != 0,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            last_seen_up: row.try_get("last_seen_up")?,
-            node_uuid: row.try_get("node_uuid")?,
-            vcpus: row.try_get("vcpus")?,
-            memory_mb: row.try_get("memory_mb")?,
-            local_gb: row.try_get("local_gb")?,
-            hypervisor_type: row.try_get("hypervisor_type")?,
-            hypervisor_version: row.try_get("hypervisor_version")?,
-            host_ip: row.try_get("host_ip")?,
+            id: row.column("id")?,
+            uuid: row.column("uuid")?,
+            host: row.column("host")?,
+            node: row.column("node")?,
+            zone: row.column("zone")?,
+            disabled: row.column("disabled")?,
+            disabled_reason: row.column("disabled_reason")?,
+            forced_down: row.column("forced_down")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
+            last_seen_up: row.column("last_seen_up")?,
+            node_uuid: row.column("node_uuid")?,
+            vcpus: row.column("vcpus")?,
+            memory_mb: row.column("memory_mb")?,
+            local_gb: row.column("local_gb")?,
+            hypervisor_type: row.column("hypervisor_type")?,
+            hypervisor_version: row.column("hypervisor_version")?,
+            host_ip: row.column("host_ip")?,
         })
     }
 }
@@ -85,67 +83,68 @@ pub struct ServiceChange {
 
 /// Queries over compute services.
 pub struct ServiceRepo<'a> {
-    pool: &'a AnyPool,
+    db: &'a Db,
 }
 
 impl<'a> ServiceRepo<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
     }
 
     /// Registers a host (or, when it is known, records what it offers
     /// now and that it is up), returning its record. Operator switches
     /// survive a restart of the host.
     pub async fn register(&self, new: &NewService<'_>, now: i64) -> StoreResult<ServiceRow> {
-        let mut tx = self.pool.begin().await?;
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM compute_services WHERE host = $1")
-                .bind(new.host)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let mut tx = self.db.begin().await?;
+        let known: Option<(i64,)> = tx
+            .fetch_optional(
+                "SELECT id FROM compute_services WHERE host = $1",
+                &values![new.host],
+            )
+            .await?;
         let id = match known {
-            Some(id) => id,
+            Some((id,)) => id,
             None => {
-                sqlx::query(
-                    "INSERT INTO counters (name, value) VALUES ('compute_services', 0) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query_scalar(
-                    "UPDATE counters SET value = value + 1 WHERE name = 'compute_services' \
-                     RETURNING value",
-                )
-                .fetch_one(&mut *tx)
-                .await?
+                let (id,): (i64,) = tx
+                    .fetch_one(
+                        "INSERT INTO counters (name, value) VALUES ('compute_services', 1) \
+                         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 \
+                         RETURNING value",
+                        &[],
+                    )
+                    .await?;
+                id
             }
         };
-        let row = sqlx::query_as(
-            "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at, \
-             last_seen_up, vcpus, memory_mb, local_gb, hypervisor_type, hypervisor_version, host_ip, \
-             node_uuid) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (host) DO UPDATE SET node = excluded.node, zone = excluded.zone, \
-             updated_at = excluded.updated_at, last_seen_up = excluded.last_seen_up, \
-             vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, local_gb = excluded.local_gb, \
-             hypervisor_type = excluded.hypervisor_type, \
-             hypervisor_version = excluded.hypervisor_version, host_ip = excluded.host_ip \
-             RETURNING *",
-        )
-        .bind(id)
-        .bind(new.uuid)
-        .bind(new.host)
-        .bind(new.node)
-        .bind(new.zone)
-        .bind(now)
-        .bind(new.vcpus)
-        .bind(new.memory_mb)
-        .bind(new.local_gb)
-        .bind(new.hypervisor_type)
-        .bind(new.hypervisor_version)
-        .bind(new.host_ip)
-        .bind(new.node_uuid)
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = tx
+            .fetch_one(
+                "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at, \
+                 last_seen_up, vcpus, memory_mb, local_gb, hypervisor_type, hypervisor_version, \
+                 host_ip, node_uuid) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (host) DO UPDATE SET node = excluded.node, zone = excluded.zone, \
+                 updated_at = excluded.updated_at, last_seen_up = excluded.last_seen_up, \
+                 vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, \
+                 local_gb = excluded.local_gb, hypervisor_type = excluded.hypervisor_type, \
+                 hypervisor_version = excluded.hypervisor_version, host_ip = excluded.host_ip \
+                 RETURNING *",
+                &values![
+                    id,
+                    new.uuid,
+                    new.host,
+                    new.node,
+                    new.zone,
+                    now,
+                    new.vcpus,
+                    new.memory_mb,
+                    new.local_gb,
+                    new.hypervisor_type,
+                    new.hypervisor_version,
+                    new.host_ip,
+                    new.node_uuid
+                ],
+            )
+            .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -153,21 +152,23 @@ impl<'a> ServiceRepo<'a> {
     /// Records a report of `host`; `None` when it is not registered (an
     /// operator deleted it).
     pub async fn report(&self, host: &str, now: i64) -> StoreResult<Option<ServiceRow>> {
-        Ok(sqlx::query_as(
-            "UPDATE compute_services SET updated_at = $2, last_seen_up = $2 WHERE host = $1 \
-             RETURNING *",
-        )
-        .bind(host)
-        .bind(now)
-        .fetch_optional(self.pool)
-        .await?)
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .fetch_optional(
+                "UPDATE compute_services SET updated_at = $2, last_seen_up = $2 WHERE host = $1 \
+                 RETURNING *",
+                &values![host, now],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Every compute service, oldest first.
     pub async fn list(&self) -> StoreResult<Vec<ServiceRow>> {
-        Ok(sqlx::query_as("SELECT * FROM compute_services ORDER BY id")
-            .fetch_all(self.pool)
-            .await?)
+        self.db
+            .scan("SELECT * FROM compute_services ORDER BY id", &[])
+            .await
     }
 
     /// Applies an operator's change to the service with `uuid`.
@@ -178,50 +179,52 @@ impl<'a> ServiceRepo<'a> {
         now: i64,
     ) -> StoreResult<Option<ServiceRow>> {
         let (disabled, reason) = match &change.disabled {
-            Some((disabled, reason)) => (Some(i64::from(*disabled)), reason.clone()),
+            Some((disabled, reason)) => (Some(*disabled), reason.clone()),
             None => (None, None),
         };
-        Ok(sqlx::query_as(
-            "UPDATE compute_services SET \
-             disabled = COALESCE($2, disabled), \
-             disabled_reason = CASE WHEN $2 IS NULL THEN disabled_reason ELSE $3 END, \
-             forced_down = COALESCE($4, forced_down), updated_at = $5 \
-             WHERE uuid = $1 RETURNING *",
-        )
-        .bind(uuid)
-        .bind(disabled)
-        .bind(reason)
-        .bind(change.forced_down.map(i64::from))
-        .bind(now)
-        .fetch_optional(self.pool)
-        .await?)
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .fetch_optional(
+                "UPDATE compute_services SET \
+                 disabled = COALESCE($2, disabled), \
+                 disabled_reason = CASE WHEN $2 IS NULL THEN disabled_reason ELSE $3 END, \
+                 forced_down = COALESCE($4, forced_down), updated_at = $5 \
+                 WHERE uuid = $1 RETURNING *",
+                &values![uuid, disabled, reason, change.forced_down, now],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Removes the service with `uuid` unless live servers are on its
     /// host; `Ok(false)` when servers are, `Err(NotFound)` when no such
     /// service exists.
     pub async fn delete_if_empty(&self, uuid: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let host: Option<String> =
-            sqlx::query_scalar("SELECT host FROM compute_services WHERE uuid = $1")
-                .bind(uuid)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(host) = host else {
-            return Err(crate::StoreError::NotFound);
+        let mut tx = self.db.begin().await?;
+        let host: Option<(String,)> = tx
+            .fetch_optional(
+                "SELECT host FROM compute_services WHERE uuid = $1",
+                &values![uuid],
+            )
+            .await?;
+        let Some((host,)) = host else {
+            return Err(StoreError::NotFound);
         };
-        let hosting: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE host = $1 AND deleted = 0")
-                .bind(&host)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (hosting,): (i64,) = tx
+            .fetch_one(
+                "SELECT COUNT(*) FROM instances WHERE host = $1 AND deleted = FALSE",
+                &values![&host],
+            )
+            .await?;
         if hosting > 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM compute_services WHERE uuid = $1")
-            .bind(uuid)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            "DELETE FROM compute_services WHERE uuid = $1",
+            &values![uuid],
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -759,3 +759,360 @@ async fn sqlite_wal_is_copied_back_and_emptied_once_writes_stop() {
     }
     assert_eq!(repo.usage("p1").await.unwrap().instances, 50);
 }
+
+/// Creates instance `uuid` of project `p1` (two cores, 512 MB).
+async fn one_instance(store: &Store, uuid: &str, seq: i64) {
+    let mut tx = store.instances().begin_create("p1").await.unwrap();
+    tx.insert(&instance(uuid, seq, "p1", uuid, 100 + seq))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn migration_row(uuid: &str, status: &str) -> oxstack_store::migrations::MigrationRow {
+    oxstack_store::migrations::MigrationRow {
+        id: 0,
+        uuid: format!("m-{uuid}-{status}"),
+        instance_uuid: uuid.into(),
+        migration_type: "resize".into(),
+        status: status.into(),
+        source_compute: Some("h1".into()),
+        dest_compute: Some("h1".into()),
+        source_node: Some("n1".into()),
+        dest_node: Some("n1".into()),
+        dest_host: None,
+        old_instance_type_id: Some(1),
+        new_instance_type_id: Some(2),
+        project_id: "p1".into(),
+        user_id: "u".into(),
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+#[tokio::test]
+async fn a_step_writes_its_transition_action_migration_and_usage_together_or_not_at_all() {
+    use oxstack_store::instance_actions::NewAction;
+    use oxstack_store::instances::{
+        ActionStep, FlavorColumns, MigrationStep, SizeLimits, StateChange, StateGuard, Step,
+    };
+    use oxstack_store::migrations::MigrationQuery;
+    each_backend(async |store: Store| {
+        one_instance(&store, "s1", 1).await;
+        let repo = store.instances();
+        let actions = store.instance_actions();
+        let action = NewAction {
+            instance_uuid: "s1",
+            request_id: "req-1",
+            action: "resize",
+            project_id: "p1",
+            user_id: "u",
+            args: Some(r#"{"image_id":"x"}"#),
+            now: 20,
+        };
+        let row = migration_row("s1", "pre-migrating");
+        let bigger = FlavorColumns {
+            flavor_id: "2".into(),
+            vcpus: 4,
+            memory_mb: 2048,
+            ..FlavorColumns::of(&repo.get("s1").await.unwrap().unwrap())
+        };
+        let accept = |limits| Step {
+            guard: StateGuard::in_task("scheduling"),
+            change: StateChange {
+                task_state: Some(Some("resize_prep".into())),
+                flavor: Some(bigger.clone()),
+                ..StateChange::default()
+            },
+            limits: Some(limits),
+            action: Some(ActionStep::Accept {
+                action: &action,
+                event: Some("compute_prep_resize"),
+                host: "h1",
+            }),
+            migration: Some(MigrationStep::Insert(&row)),
+            ..Step::default()
+        };
+
+        // Over the limits: nothing at all is written.
+        let tight = SizeLimits { cores: 3, ram: -1 };
+        assert!(matches!(
+            repo.apply("s1", &accept(tight), 21).await,
+            Err(StoreError::LimitExceeded)
+        ));
+        assert_eq!(actions.latest_unfinished_any("s1").await.unwrap(), None);
+        let all = MigrationQuery::default();
+        assert!(store.migrations().list(&all).await.unwrap().is_empty());
+        assert_eq!(repo.usage("p1").await.unwrap().cores, 2);
+
+        // Within them: the task, the flavor, the usage, the action with its
+        // first event and arguments, and the migration, in one commit.
+        let applied = repo
+            .apply("s1", &accept(SizeLimits::UNLIMITED), 22)
+            .await
+            .unwrap();
+        let Some(Some(action_id)) = applied else {
+            panic!("accepted: {applied:?}");
+        };
+        let now = repo.get("s1").await.unwrap().unwrap();
+        assert_eq!(now.task_state.as_deref(), Some("resize_prep"));
+        assert_eq!((now.vcpus, now.flavor_id.as_str()), (4, "2"));
+        assert_eq!(repo.usage("p1").await.unwrap().cores, 4);
+        let open = actions.latest_unfinished_any("s1").await.unwrap().unwrap();
+        assert_eq!((open.id, open.action.as_str()), (action_id, "resize"));
+        assert_eq!(open.args.as_deref(), Some(r#"{"image_id":"x"}"#));
+        let events = actions.events(action_id).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, "compute_prep_resize");
+        let moves = store.migrations().list(&all).await.unwrap();
+        assert_eq!(moves.len(), 1);
+        assert_eq!(
+            (moves[0].id, moves[0].status.as_str()),
+            (1, "pre-migrating")
+        );
+
+        // The same acceptance again loses the compare-and-swap: nothing.
+        assert_eq!(
+            repo.apply("s1", &accept(SizeLimits::UNLIMITED), 23)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.migrations().list(&all).await.unwrap().len(), 1);
+
+        // The end: task cleared, event and action finished, migration on.
+        let from = ["pre-migrating"];
+        let end = Step {
+            guard: StateGuard::in_task("resize_prep"),
+            change: StateChange {
+                vm_state: Some("resized".into()),
+                task_state: Some(None),
+                ..StateChange::default()
+            },
+            action: Some(ActionStep::Finish {
+                action_id,
+                event: "compute_prep_resize",
+                error: None,
+            }),
+            migration: Some(MigrationStep::Advance {
+                from: &from,
+                to: "finished",
+            }),
+            ..Step::default()
+        };
+        assert!(repo.apply("s1", &end, 24).await.unwrap().is_some());
+        assert_eq!(actions.latest_unfinished_any("s1").await.unwrap(), None);
+        let events = actions.events(action_id).await.unwrap();
+        assert_eq!(events[0].result.as_deref(), Some("Success"));
+        let moves = store.migrations().list(&all).await.unwrap();
+        assert_eq!(moves[0].status, "finished");
+        let listed = actions.list("s1", None, None, 10, None).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            actions.get("s1", "req-1").await.unwrap(),
+            Some(listed[0].clone())
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_filter_page_and_advance() {
+    use oxstack_store::migrations::MigrationQuery;
+    each_backend(async |store: Store| {
+        let repo = store.migrations();
+        for (n, status) in ["finished", "running", "error"].iter().enumerate() {
+            let row = oxstack_store::migrations::MigrationRow {
+                created_at: 10 + n as i64,
+                migration_type: if *status == "running" {
+                    "live-migration".into()
+                } else {
+                    "resize".into()
+                },
+                dest_compute: Some(format!("h{n}")),
+                ..migration_row("s1", status)
+            };
+            assert_eq!(repo.insert(&row).await.unwrap().id, n as i64 + 1);
+        }
+        let newest_first = repo.list(&MigrationQuery::default()).await.unwrap();
+        let ids: Vec<i64> = newest_first.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [3, 2, 1]);
+        let live = MigrationQuery {
+            migration_type: Some("live-migration".into()),
+            ..MigrationQuery::default()
+        };
+        assert_eq!(repo.list(&live).await.unwrap()[0].id, 2);
+        let to_h2 = MigrationQuery {
+            host: Some("h2".into()),
+            ..MigrationQuery::default()
+        };
+        assert_eq!(repo.list(&to_h2).await.unwrap()[0].id, 3);
+        let after_newest = MigrationQuery {
+            marker: Some(newest_first[0].uuid.clone()),
+            limit: Some(1),
+            ..MigrationQuery::default()
+        };
+        assert_eq!(repo.list(&after_newest).await.unwrap()[0].id, 2);
+        let unknown = MigrationQuery {
+            marker: Some("nope".into()),
+            ..MigrationQuery::default()
+        };
+        assert!(matches!(
+            repo.list(&unknown).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(
+            repo.advance("s1", &["running"], "completed", 50)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !repo
+                .advance("s1", &["running"], "completed", 51)
+                .await
+                .unwrap()
+        );
+        let done = MigrationQuery {
+            statuses: vec!["completed".into(), "error".into()],
+            changes_since: Some(50),
+            ..MigrationQuery::default()
+        };
+        assert_eq!(repo.list(&done).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn services_register_report_change_and_leave() {
+    use oxstack_store::services::{NewService, ServiceChange};
+    each_backend(async |store: Store| {
+        let repo = store.services();
+        let new = NewService {
+            uuid: "svc-1",
+            node_uuid: "node-1",
+            host: "h1",
+            node: "n1",
+            zone: "nova",
+            vcpus: 8,
+            memory_mb: 4096,
+            local_gb: 100,
+            hypervisor_type: "fake",
+            hypervisor_version: 1000,
+            host_ip: "127.0.0.1",
+        };
+        let first = repo.register(&new, 10).await.unwrap();
+        assert_eq!(
+            (first.id, first.disabled, first.forced_down),
+            (1, false, false)
+        );
+        // Registering again keeps the identity and the operator's switches.
+        let change = ServiceChange {
+            disabled: Some((true, Some("maintenance".into()))),
+            forced_down: Some(true),
+        };
+        let changed = repo.change("svc-1", &change, 20).await.unwrap().unwrap();
+        assert!(changed.disabled && changed.forced_down);
+        assert_eq!(changed.disabled_reason.as_deref(), Some("maintenance"));
+        let again = NewService {
+            uuid: "svc-other",
+            vcpus: 16,
+            ..new
+        };
+        let second = repo.register(&again, 30).await.unwrap();
+        assert_eq!((second.id, second.uuid.as_str()), (1, "svc-1"));
+        assert!(second.disabled && second.forced_down && second.vcpus == 16);
+        let reported = repo.report("h1", 40).await.unwrap().unwrap();
+        assert_eq!(reported.last_seen_up, 40);
+        assert_eq!(repo.report("h9", 40).await.unwrap(), None);
+        assert_eq!(repo.change("nope", &change, 50).await.unwrap(), None);
+        // A host with live servers stays; an empty one goes.
+        let mut tx = store.instances().begin_create("p1").await.unwrap();
+        let placed = oxstack_store::instances::InstanceRow {
+            host: Some("h1".into()),
+            ..instance("s1", 1, "p1", "s1", 100)
+        };
+        tx.insert(&placed).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(!repo.delete_if_empty("svc-1").await.unwrap());
+        assert!(store.instances().finish_delete("s1", 60).await.unwrap());
+        assert!(repo.delete_if_empty("svc-1").await.unwrap());
+        assert!(matches!(
+            repo.delete_if_empty("svc-1").await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(repo.list().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn floating_ips_are_unique_associated_once_and_freed() {
+    use oxstack_store::floating_ips::FloatingIpRow;
+    each_backend(async |store: Store| {
+        let repo = store.floating_ips();
+        let row = |id: &str, project: &str| FloatingIpRow {
+            id: id.into(),
+            address: "172.24.4.10".into(),
+            pool: "public".into(),
+            project_id: project.into(),
+            instance_uuid: None,
+            fixed_address: None,
+            created_at: 1,
+        };
+        repo.insert(&row("f1", "p1")).await.unwrap();
+        assert!(matches!(
+            repo.insert(&row("f2", "p2")).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(repo.allocated("public").await.unwrap(), ["172.24.4.10"]);
+        assert_eq!(repo.list(Some("p2")).await.unwrap().len(), 0);
+        assert_eq!(repo.list(None).await.unwrap().len(), 1);
+        assert!(
+            repo.associate("172.24.4.10", "s1", "10.0.0.5")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !repo
+                .associate("172.24.4.10", "s2", "10.0.0.6")
+                .await
+                .unwrap()
+        );
+        let found = repo.get_by_address("172.24.4.10").await.unwrap().unwrap();
+        assert_eq!(found.instance_uuid.as_deref(), Some("s1"));
+        assert!(!repo.disassociate("172.24.4.10", Some("s2")).await.unwrap());
+        assert!(repo.disassociate("172.24.4.10", None).await.unwrap());
+        repo.delete("f1").await.unwrap();
+        assert_eq!(repo.get("f1").await.unwrap(), None);
+        assert!(matches!(repo.delete("f1").await, Err(StoreError::NotFound)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn console_tokens_are_found_until_they_expire() {
+    use oxstack_store::console_tokens::ConsoleToken;
+    each_backend(async |store: Store| {
+        let repo = store.console_tokens();
+        let token = ConsoleToken {
+            instance_uuid: "s1".into(),
+            console_type: "novnc".into(),
+            host: "h1".into(),
+            port: 5900,
+            internal_access_path: None,
+            expires: 100,
+        };
+        repo.insert("hash-1", &token, 10).await.unwrap();
+        assert_eq!(repo.get("hash-1", 100).await.unwrap(), Some(token.clone()));
+        assert_eq!(repo.get("hash-1", 101).await.unwrap(), None);
+        assert_eq!(repo.get("hash-2", 10).await.unwrap(), None);
+        // Expired tokens are dropped when new ones come.
+        let later = ConsoleToken {
+            expires: 300,
+            ..token
+        };
+        repo.insert("hash-2", &later, 200).await.unwrap();
+        assert_eq!(repo.get("hash-1", 0).await.unwrap(), None);
+    })
+    .await;
+}

@@ -106,14 +106,11 @@ impl ServerSortKey {
 
 impl ServerFilter {
     fn condition(&self) -> Condition {
-        let text = |column, v: &String| Condition::In(column, vec![SqlValue::Text(v.clone())]);
+        let text = |column, v: &String| Condition::In(column, vec![SqlValue::from(v.as_str())]);
         match self {
             Self::VmStates(states) => Condition::In(
                 Column::VmState,
-                states
-                    .iter()
-                    .map(|s| SqlValue::Text(s.as_str().to_owned()))
-                    .collect(),
+                states.iter().map(|s| SqlValue::from(s.as_str())).collect(),
             ),
             Self::TaskStates(states) => Condition::TaskStateIn(
                 states
@@ -133,7 +130,7 @@ impl ServerFilter {
             Self::User(v) => text(Column::UserId, v),
             Self::Host(v) => text(Column::Host, v),
             Self::Locked(locked) => {
-                Condition::In(Column::Locked, vec![SqlValue::Int(i64::from(*locked))])
+                Condition::In(Column::Locked, vec![SqlValue::from(i64::from(*locked))])
             }
         }
     }

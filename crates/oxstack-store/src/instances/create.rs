@@ -4,9 +4,9 @@
 use super::write::{add_usage, claim_usage};
 use super::{FixedIp, InstanceRepo, InstanceRow, InstanceUsage};
 use crate::StoreResult;
+use crate::db::Tx;
+use crate::db::values;
 use crate::instance_actions::{ActionStep, record_action_step};
-use crate::value::values;
-use crate::writes::WriteTx;
 
 impl InstanceRepo<'_> {
     // --- creation --------------------------------------------------------
@@ -16,7 +16,7 @@ impl InstanceRepo<'_> {
     /// project check their quota one after the other (SQLite: the write
     /// lock; PostgreSQL: the row lock), and never both pass on one slot.
     pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         let usage = claim_usage(&mut tx, project_id).await?;
         Ok(CreateTx {
             tx,
@@ -29,7 +29,7 @@ impl InstanceRepo<'_> {
 
 /// The transaction of one create request (see [`InstanceRepo::begin_create`]).
 pub struct CreateTx {
-    tx: WriteTx,
+    tx: Tx,
     project_id: String,
     /// The project's usage when the transaction took its row.
     usage: InstanceUsage,

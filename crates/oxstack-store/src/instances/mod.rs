@@ -12,14 +12,11 @@ mod write;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, FromRow};
 
-use crate::direct::{Columns, Reads, Record};
-use crate::value::values;
-use crate::writes::Writes;
+use crate::db::{Columns, Db, DecodeError, Record};
+use crate::db::{Sql, values};
 use crate::{Backend, StoreResult};
-use query::{Builder, listing};
+use query::listing;
 
 pub use crate::instance_actions::ActionStep;
 pub use create::CreateTx;
@@ -115,26 +112,17 @@ pub struct FixedIp {
 fn json_column<T: for<'de> Deserialize<'de> + Default>(
     row: &impl Columns,
     column: &str,
-) -> sqlx::Result<T> {
+) -> Result<T, DecodeError> {
     let text: Option<String> = row.column(column)?;
     match text {
         None => Ok(T::default()),
-        Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
-            index: column.to_owned(),
-            source: Box::new(e),
-        }),
-    }
-}
-
-impl FromRow<'_, AnyRow> for InstanceRow {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
-        Self::decode(row)
+        Some(text) => serde_json::from_str(&text).map_err(|e| DecodeError::new(column, e)),
     }
 }
 
 /// A row of [`select_instance`].
 impl Record for InstanceRow {
-    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
             uuid: row.column("uuid")?,
             seq: row.column("seq")?,
@@ -166,7 +154,7 @@ impl Record for InstanceRow {
             progress: row.column("progress")?,
             access_ip_v4: row.column("access_ip_v4")?,
             access_ip_v6: row.column("access_ip_v6")?,
-            auto_disk_config: row.flag("auto_disk_config")?,
+            auto_disk_config: row.column("auto_disk_config")?,
             config_drive: row.column("config_drive")?,
             root_device_name: row.column("root_device_name")?,
             locked_by: row.column("locked_by")?,
@@ -182,7 +170,7 @@ impl Record for InstanceRow {
             launched_at: row.column("launched_at")?,
             terminated_at: row.column("terminated_at")?,
             deleted_at: row.column("deleted_at")?,
-            deleted: row.flag("deleted")?,
+            deleted: row.column("deleted")?,
             metadata: json_column(row, "metadata_json")?,
             tags: json_column(row, "tags_json")?,
             fixed_ips: json_column(row, "ips_json")?,
@@ -225,7 +213,7 @@ fn select_instance(backend: Backend) -> &'static str {
     }
 }
 
-pub use crate::value::SqlValue;
+pub use crate::db::SqlValue;
 
 /// What a summary listing shows of an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,7 +223,7 @@ pub struct InstanceSummary {
 }
 
 impl Record for InstanceSummary {
-    fn decode(row: &impl Columns) -> sqlx::Result<Self> {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
             uuid: row.column_at(0)?,
             display_name: row.column_at(1)?,
@@ -284,40 +272,28 @@ impl From<(i64, i64, i64)> for InstanceUsage {
 
 /// Queries over instances.
 pub struct InstanceRepo<'a> {
-    pool: &'a AnyPool,
+    db: &'a Db,
     backend: Backend,
-    reads: Reads<'a>,
-    writes: Writes<'a>,
 }
 
 impl<'a> InstanceRepo<'a> {
-    pub(crate) fn new(
-        pool: &'a AnyPool,
-        backend: Backend,
-        reads: Reads<'a>,
-        writes: Writes<'a>,
-    ) -> Self {
-        Self {
-            pool,
-            backend,
-            reads,
-            writes,
-        }
+    pub(crate) fn new(db: &'a Db, backend: Backend) -> Self {
+        Self { db, backend }
     }
 
     /// One instance, deleted or not.
     pub async fn get(&self, uuid: &str) -> StoreResult<Option<InstanceRow>> {
-        let mut b = Builder::new(select_instance(self.backend));
-        let p = b.bind(SqlValue::Text(uuid.to_owned()));
+        let mut b = Sql::new(select_instance(self.backend));
+        let p = b.bind(SqlValue::from(uuid));
         b.push(&format!(" WHERE i.uuid = {p}"));
-        Ok(self.reads.point(&b.sql, &b.binds).await?.pop())
+        Ok(self.db.point(&b.sql, &b.binds).await?.pop())
     }
 
     /// Whether an instance with this uuid exists at all (for markers).
     pub async fn exists(&self, uuid: &str) -> StoreResult<bool> {
         let found: Vec<(i64,)> = self
-            .reads
-            .point("SELECT 1 FROM instances WHERE uuid = $1", &values![uuid])
+            .db
+            .point("SELECT seq FROM instances WHERE uuid = $1", &values![uuid])
             .await?;
         Ok(!found.is_empty())
     }
@@ -325,7 +301,7 @@ impl<'a> InstanceRepo<'a> {
     /// One page of instances in one query.
     pub async fn list(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceRow>> {
         let b = listing(select_instance(self.backend), q);
-        self.reads.scan(&b.sql, &b.binds).await
+        self.db.scan(&b.sql, &b.binds).await
     }
 
     /// The same page as [`InstanceRepo::list`], but only each instance's
@@ -333,19 +309,22 @@ impl<'a> InstanceRepo<'a> {
     /// aggregates of metadata, tags and addresses.
     pub async fn list_summaries(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceSummary>> {
         let b = listing("SELECT i.uuid, i.display_name FROM instances i", q);
-        self.reads.scan(&b.sql, &b.binds).await
+        self.db.scan(&b.sql, &b.binds).await
     }
 
     /// What the live instances on each host consume, by host.
     pub async fn usage_by_host(&self) -> StoreResult<BTreeMap<String, HostUsage>> {
-        let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT host, COUNT(*), COUNT(task_state), \
-             CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) \
-             FROM instances WHERE deleted = 0 AND host IS NOT NULL GROUP BY host",
-        )
-        .fetch_all(self.pool)
-        .await?;
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> = self
+            .db
+            .scan(
+                "SELECT host, COUNT(*), COUNT(task_state), \
+                 CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) \
+                 FROM instances WHERE deleted = FALSE AND host IS NOT NULL GROUP BY host",
+                &[],
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(host, instances, busy, vcpus, memory_mb, disk_gb)| {
@@ -363,21 +342,24 @@ impl<'a> InstanceRepo<'a> {
 
     /// The live instances on `host`, as `(uuid, name)`, oldest first.
     pub async fn on_host(&self, host: &str) -> StoreResult<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT uuid, display_name FROM instances WHERE deleted = 0 AND host = $1 ORDER BY seq",
-        )
-        .bind(host)
-        .fetch_all(self.pool)
-        .await?)
+        self.db
+            .scan(
+                "SELECT uuid, display_name FROM instances WHERE deleted = FALSE AND host = $1 \
+                 ORDER BY seq",
+                &values![host],
+            )
+            .await
     }
 
     /// What a project's live instances consume.
     pub async fn usage(&self, project_id: &str) -> StoreResult<InstanceUsage> {
-        let row: Option<(i64, i64, i64)> =
-            sqlx::query_as("SELECT instances, cores, ram FROM project_usage WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_optional(self.pool)
-                .await?;
+        let row: Option<(i64, i64, i64)> = self
+            .db
+            .optional(
+                "SELECT instances, cores, ram FROM project_usage WHERE project_id = $1",
+                &values![project_id],
+            )
+            .await?;
         Ok(row.map(InstanceUsage::from).unwrap_or_default())
     }
 
@@ -387,25 +369,26 @@ impl<'a> InstanceRepo<'a> {
     /// before `before` (soft-deleted ones counted from their soft deletion,
     /// others from their last change): what periodic tasks act on.
     pub async fn waiting_in(&self, vm_state: &str, before: i64) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT uuid FROM instances WHERE deleted = 0 AND vm_state = $1 \
-             AND task_state IS NULL AND COALESCE(deleted_at, updated_at, created_at) <= $2 \
-             ORDER BY uuid",
-        )
-        .bind(vm_state)
-        .bind(before)
-        .fetch_all(self.pool)
-        .await?)
+        let rows: Vec<(String,)> = self
+            .db
+            .scan(
+                "SELECT uuid FROM instances WHERE deleted = FALSE AND vm_state = $1 \
+                 AND task_state IS NULL AND COALESCE(deleted_at, updated_at, created_at) <= $2 \
+                 ORDER BY uuid",
+                &values![vm_state, before],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(uuid,)| uuid).collect())
     }
 
     /// Live instances of `host` with work in flight (building, or a task
     /// set), for the compute manager to finish after a restart.
     pub async fn unsettled(&self, host: &str) -> StoreResult<Vec<InstanceRow>> {
         let sql = format!(
-            "{} WHERE i.deleted = 0 AND (i.host = $1 OR i.host IS NULL) \
+            "{} WHERE i.deleted = FALSE AND (i.host = $1 OR i.host IS NULL) \
              AND (i.task_state IS NOT NULL OR i.vm_state = 'building') ORDER BY i.seq",
             select_instance(self.backend)
         );
-        Ok(sqlx::query_as(&sql).bind(host).fetch_all(self.pool).await?)
+        self.db.scan(&sql, &values![host]).await
     }
 }

@@ -1,7 +1,7 @@
 //! Listings: the filterable and sortable columns, the conditions a
 //! listing may carry, and the one statement builder of this module.
 
-use super::SqlValue;
+use crate::db::{Sql, SqlValue};
 
 /// The columns a listing may filter on exactly or sort by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,122 +110,87 @@ pub struct InstanceQuery {
     pub limit: Option<i64>,
 }
 
-pub(crate) struct Builder {
-    pub(crate) sql: String,
-    pub(crate) binds: Vec<SqlValue>,
-}
-
-impl Builder {
-    pub(crate) fn new(sql: &str) -> Self {
-        Self {
-            sql: sql.to_owned(),
-            binds: Vec::new(),
-        }
-    }
-
-    pub(crate) fn bind(&mut self, value: SqlValue) -> String {
-        self.binds.push(value);
-        format!("${}", self.binds.len())
-    }
-
-    pub(crate) fn push(&mut self, fragment: &str) {
-        self.sql.push_str(fragment);
-    }
-
-    fn placeholders(&mut self, values: Vec<SqlValue>) -> String {
-        values
-            .into_iter()
-            .map(|v| self.bind(v))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn tags_clause(&mut self, tags: &[String], every: bool, negate: bool) {
-        let list = self.placeholders(tags.iter().cloned().map(SqlValue::Text).collect());
-        let count = tags.len();
-        let inner = if every {
-            format!(
-                "(SELECT COUNT(DISTINCT tag) FROM instance_tags t WHERE t.instance_uuid = i.uuid \
-                 AND t.tag IN ({list})) = {count}"
-            )
-        } else {
-            format!(
-                "EXISTS (SELECT 1 FROM instance_tags t WHERE t.instance_uuid = i.uuid AND t.tag IN ({list}))"
-            )
-        };
-        if negate {
-            self.push(&format!(" AND NOT ({inner})"));
-        } else {
-            self.push(&format!(" AND {inner}"));
-        }
-    }
-
-    pub(crate) fn condition(&mut self, condition: &Condition) {
-        match condition {
-            Condition::In(_, values) if values.is_empty() => self.push(" AND 1 = 0"),
-            Condition::In(column, values) => {
-                let list = self.placeholders(values.clone());
-                self.push(&format!(" AND {} IN ({list})", column.sql()));
-            }
-            Condition::TaskStateIn(states) => {
-                let named: Vec<SqlValue> = states
-                    .iter()
-                    .flatten()
-                    .cloned()
-                    .map(SqlValue::Text)
-                    .collect();
-                let none = states.iter().any(Option::is_none);
-                let mut parts = Vec::new();
-                if none {
-                    parts.push("i.task_state IS NULL".to_owned());
-                }
-                if !named.is_empty() {
-                    parts.push(format!("i.task_state IN ({})", self.placeholders(named)));
-                }
-                if parts.is_empty() {
-                    parts.push("1 = 0".to_owned());
-                }
-                self.push(&format!(" AND ({})", parts.join(" OR ")));
-            }
-            Condition::ChangedSince(t) => {
-                let p = self.bind(SqlValue::Int(*t));
-                self.push(&format!(" AND COALESCE(i.updated_at, i.created_at) >= {p}"));
-            }
-            Condition::ChangedBefore(t) => {
-                let p = self.bind(SqlValue::Int(*t));
-                self.push(&format!(" AND COALESCE(i.updated_at, i.created_at) <= {p}"));
-            }
-            Condition::TagsAll(tags) => self.tags_clause(tags, true, false),
-            Condition::TagsAny(tags) => self.tags_clause(tags, false, false),
-            Condition::NotTagsAll(tags) => self.tags_clause(tags, true, true),
-            Condition::NotTagsAny(tags) => self.tags_clause(tags, false, true),
-        }
+/// `AND` a server-tags clause: all of / any of the tags, or not.
+fn tags_clause(b: &mut Sql, tags: &[String], every: bool, negate: bool) {
+    let list = b.bind_list(tags.iter().map(SqlValue::from));
+    let count = tags.len();
+    let inner = if every {
+        format!(
+            "(SELECT COUNT(DISTINCT tag) FROM instance_tags t WHERE t.instance_uuid = i.uuid \
+             AND t.tag IN ({list})) = {count}"
+        )
+    } else {
+        format!(
+            "EXISTS (SELECT 1 FROM instance_tags t WHERE t.instance_uuid = i.uuid AND t.tag IN ({list}))"
+        )
+    };
+    if negate {
+        b.push(&format!(" AND NOT ({inner})"));
+    } else {
+        b.push(&format!(" AND {inner}"));
     }
 }
 
+/// `AND` the clause of one listing condition.
+pub(crate) fn push_condition(b: &mut Sql, condition: &Condition) {
+    match condition {
+        Condition::In(_, values) if values.is_empty() => b.push(" AND 1 = 0"),
+        Condition::In(column, values) => {
+            let list = b.bind_list(values.iter().cloned());
+            b.push(&format!(" AND {} IN ({list})", column.sql()));
+        }
+        Condition::TaskStateIn(states) => {
+            let named: Vec<SqlValue> = states.iter().flatten().map(SqlValue::from).collect();
+            let none = states.iter().any(Option::is_none);
+            let mut parts = Vec::new();
+            if none {
+                parts.push("i.task_state IS NULL".to_owned());
+            }
+            if !named.is_empty() {
+                parts.push(format!("i.task_state IN ({})", b.bind_list(named)));
+            }
+            if parts.is_empty() {
+                parts.push("1 = 0".to_owned());
+            }
+            b.push(&format!(" AND ({})", parts.join(" OR ")));
+        }
+        Condition::ChangedSince(t) => {
+            let p = b.bind(*t);
+            b.push(&format!(" AND COALESCE(i.updated_at, i.created_at) >= {p}"));
+        }
+        Condition::ChangedBefore(t) => {
+            let p = b.bind(*t);
+            b.push(&format!(" AND COALESCE(i.updated_at, i.created_at) <= {p}"));
+        }
+        Condition::TagsAll(tags) => tags_clause(b, tags, true, false),
+        Condition::TagsAny(tags) => tags_clause(b, tags, false, false),
+        Condition::NotTagsAll(tags) => tags_clause(b, tags, true, true),
+        Condition::NotTagsAny(tags) => tags_clause(b, tags, false, true),
+    }
+}
 /// The statement of one page of a listing, selecting `select` (which
 /// names the instance table `i`).
-pub(super) fn listing(select: &str, q: &InstanceQuery) -> Builder {
-    let mut b = Builder::new(select);
+pub(super) fn listing(select: &str, q: &InstanceQuery) -> Sql {
+    let mut b = Sql::new(select);
     b.push(" WHERE 1 = 1");
     if let Some(project) = &q.project_id {
-        let p = b.bind(SqlValue::Text(project.clone()));
+        let p = b.bind(project.as_str());
         b.push(&format!(" AND i.project_id = {p}"));
     }
     // Soft-deleted servers count as deleted in listings (Nova's rule).
     match q.deleted {
-        Some(false) => b.push(" AND i.deleted = 0 AND i.vm_state <> 'soft-delete'"),
-        Some(true) => b.push(" AND (i.deleted = 1 OR i.vm_state = 'soft-delete')"),
+        Some(false) => b.push(" AND i.deleted = FALSE AND i.vm_state <> 'soft-delete'"),
+        Some(true) => b.push(" AND (i.deleted = TRUE OR i.vm_state = 'soft-delete')"),
         None => {}
     }
     for condition in &q.conditions {
-        b.condition(condition);
+        push_condition(&mut b, condition);
     }
     let mut keys = q.sort.clone();
     let descending_tiebreak = keys.first().is_none_or(|(_, desc)| *desc);
     keys.push((Column::Seq, descending_tiebreak));
     if let Some(marker) = &q.marker {
-        let m = b.bind(SqlValue::Text(marker.clone()));
+        let m = b.bind(marker.as_str());
         let of_marker =
             |c: Column| format!("(SELECT {} FROM instances i WHERE i.uuid = {m})", c.sql());
         let mut alternatives = Vec::new();

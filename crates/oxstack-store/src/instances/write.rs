@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::InstanceRepo;
-use super::query::{Builder, Column, Condition};
+use super::query::{Column, Condition, push_condition};
 use super::{InstanceRow, InstanceUsage, SqlValue};
+use crate::db::Tx;
+use crate::db::{Sql, values};
 use crate::instance_actions::{ActionStep, finish_event, record_action_step};
 use crate::migrations::{MigrationRow, advance_migration, insert_migration};
-use crate::value::values;
-use crate::writes::WriteTx;
 use crate::{StoreError, StoreResult, missing_if_none};
 
 /// One step of an instance's life, written by [`InstanceRepo::apply`] in
@@ -149,7 +149,7 @@ impl InstanceRepo<'_> {
     /// Changes the user-editable fields of a live instance.
     pub async fn update(&self, uuid: &str, u: &InstanceUpdate, now: i64) -> StoreResult<()> {
         let b = update_statement(uuid, u, now);
-        missing_if_none(self.writes.execute(&b.sql, &b.binds).await?)
+        missing_if_none(self.db.execute(&b.sql, &b.binds).await?)
     }
 
     /// Compare-and-swap of the state columns: applies `change` only if the
@@ -190,7 +190,7 @@ impl InstanceRepo<'_> {
         step: &Step<'_>,
         now: i64,
     ) -> StoreResult<Option<Option<i64>>> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         let usage = match &step.change.flavor {
             Some(new) => Some(flavor_delta(&mut tx, uuid, new, step.limits).await?),
             None => None,
@@ -239,12 +239,12 @@ impl InstanceRepo<'_> {
     /// Marks an instance deleted and frees its addresses, in one
     /// transaction. `Ok(false)`: it was already gone.
     pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         let freed: Option<(String, i64, i64)> = tx
             .fetch_optional(
-                "UPDATE instances SET deleted = 1, deleted_at = $2, terminated_at = $2, \
+                "UPDATE instances SET deleted = TRUE, deleted_at = $2, terminated_at = $2, \
                  updated_at = $2, vm_state = 'deleted', task_state = NULL, power_state = 0 \
-                 WHERE uuid = $1 AND deleted = 0 RETURNING project_id, vcpus, memory_mb",
+                 WHERE uuid = $1 AND deleted = FALSE RETURNING project_id, vcpus, memory_mb",
                 &values![uuid, now],
             )
             .await?;
@@ -273,7 +273,7 @@ impl InstanceRepo<'_> {
     /// Removes the port (every address sharing its MAC) that holds
     /// `address`; `false` when the instance has no such address.
     pub async fn remove_port_of(&self, uuid: &str, address: &str) -> StoreResult<bool> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         let mac: Option<(String,)> = tx
             .fetch_optional(
                 "SELECT mac FROM fixed_ips WHERE instance_uuid = $1 AND address = $2",
@@ -313,7 +313,7 @@ impl InstanceRepo<'_> {
         max_items: i64,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         if replace {
             tx.execute(
@@ -345,7 +345,7 @@ impl InstanceRepo<'_> {
 
     /// Deletes one metadata item; `NotFound` when absent.
     pub async fn delete_metadata(&self, uuid: &str, key: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         let done = tx
             .execute(
@@ -370,7 +370,7 @@ impl InstanceRepo<'_> {
         max_tags: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         if replace {
             tx.execute(
@@ -406,7 +406,7 @@ impl InstanceRepo<'_> {
     /// Deletes one tag (`Some`) or all tags (`None`); `NotFound` when a
     /// named tag is absent.
     pub async fn delete_tags(&self, uuid: &str, tag: Option<&str>, now: i64) -> StoreResult<()> {
-        let mut tx = self.writes.begin().await?;
+        let mut tx = self.db.begin().await?;
         touch_live(&mut tx, uuid, now).await?;
         match tag {
             Some(tag) => {
@@ -437,12 +437,12 @@ pub(crate) fn transition_statement(
     guard: &StateGuard,
     change: &StateChange,
     now: i64,
-) -> Builder {
-    let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
-    let p = b.bind(SqlValue::Int(now));
+) -> Sql {
+    let mut b = Sql::new("UPDATE instances AS i SET updated_at = ");
+    let p = b.bind(SqlValue::from(now));
     b.push(&p);
     if let Some(vm) = &change.vm_state {
-        let p = b.bind(SqlValue::Text(vm.clone()));
+        let p = b.bind(SqlValue::from(vm.clone()));
         b.push(&format!(", vm_state = {p}"));
     }
     set_nullable(&mut b, "task_state", &change.task_state);
@@ -454,7 +454,7 @@ pub(crate) fn transition_statement(
     if let Some(f) = &change.flavor {
         let text = [("flavor_id", &f.flavor_id), ("flavor", &f.flavor)];
         for (column, value) in text {
-            let p = b.bind(SqlValue::Text(value.clone()));
+            let p = b.bind(SqlValue::from(value.clone()));
             b.push(&format!(", {column} = {p}"));
         }
         let ints = [
@@ -464,7 +464,7 @@ pub(crate) fn transition_statement(
             ("ephemeral_gb", f.ephemeral_gb),
         ];
         for (column, value) in ints {
-            let p = b.bind(SqlValue::Int(value));
+            let p = b.bind(SqlValue::from(value));
             b.push(&format!(", {column} = {p}"));
         }
     }
@@ -474,29 +474,29 @@ pub(crate) fn transition_statement(
         ("launched_at", change.launched_at),
     ] {
         if let Some(v) = value {
-            let p = b.bind(SqlValue::Int(v));
+            let p = b.bind(SqlValue::from(v));
             b.push(&format!(", {column} = {p}"));
         }
     }
     match change.deleted_at {
         Some(Some(t)) => {
-            let p = b.bind(SqlValue::Int(t));
+            let p = b.bind(SqlValue::from(t));
             b.push(&format!(", deleted_at = {p}"));
         }
         Some(None) => b.push(", deleted_at = NULL"),
         None => {}
     }
-    let p = b.bind(SqlValue::Text(uuid.to_owned()));
-    b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
+    let p = b.bind(SqlValue::from(uuid.to_owned()));
+    b.push(&format!(" WHERE uuid = {p} AND deleted = FALSE"));
     guard_clause(&mut b, guard);
     b
 }
 
 /// `, column = value` (or NULL) when the change names the column.
-fn set_nullable(b: &mut Builder, column: &str, value: &Option<Option<String>>) {
+fn set_nullable(b: &mut Sql, column: &str, value: &Option<Option<String>>) {
     match value {
         Some(Some(v)) => {
-            let p = b.bind(SqlValue::Text(v.clone()));
+            let p = b.bind(SqlValue::from(v.clone()));
             b.push(&format!(", {column} = {p}"));
         }
         Some(None) => b.push(&format!(", {column} = NULL")),
@@ -504,15 +504,18 @@ fn set_nullable(b: &mut Builder, column: &str, value: &Option<Option<String>>) {
     }
 }
 
-fn guard_clause(b: &mut Builder, guard: &StateGuard) {
+fn guard_clause(b: &mut Sql, guard: &StateGuard) {
     if let Some(vm) = &guard.vm_states {
-        b.condition(&Condition::In(
-            Column::VmState,
-            vm.iter().cloned().map(SqlValue::Text).collect(),
-        ));
+        push_condition(
+            b,
+            &Condition::In(
+                Column::VmState,
+                vm.iter().cloned().map(SqlValue::from).collect(),
+            ),
+        );
     }
     if let Some(tasks) = &guard.task_states {
-        b.condition(&Condition::TaskStateIn(tasks.clone()));
+        push_condition(b, &Condition::TaskStateIn(tasks.clone()));
     }
 }
 
@@ -520,7 +523,7 @@ fn guard_clause(b: &mut Builder, guard: &StateGuard) {
 /// it: quota checks of one project then run one after the other on both
 /// engines (SQLite: the write lock; PostgreSQL: the row lock taken by the
 /// upsert, even when it changes nothing).
-pub(super) async fn claim_usage(tx: &mut WriteTx, project_id: &str) -> StoreResult<InstanceUsage> {
+pub(super) async fn claim_usage(tx: &mut Tx, project_id: &str) -> StoreResult<InstanceUsage> {
     let row: (i64, i64, i64) = tx
         .fetch_one(
             "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \
@@ -535,7 +538,7 @@ pub(super) async fn claim_usage(tx: &mut WriteTx, project_id: &str) -> StoreResu
 /// Adds `delta` to a project's usage row (taken by [`claim_usage`] or
 /// written since the instances it counts exist).
 pub(super) async fn add_usage(
-    tx: &mut WriteTx,
+    tx: &mut Tx,
     project_id: &str,
     delta: InstanceUsage,
 ) -> StoreResult<()> {
@@ -553,10 +556,10 @@ pub(super) async fn add_usage(
 
 /// Bumps `updated_at` of a live instance inside a transaction; `NotFound`
 /// when it is gone.
-async fn touch_live(tx: &mut WriteTx, uuid: &str, now: i64) -> StoreResult<()> {
+async fn touch_live(tx: &mut Tx, uuid: &str, now: i64) -> StoreResult<()> {
     let done = tx
         .execute(
-            "UPDATE instances SET updated_at = $2 WHERE uuid = $1 AND deleted = 0",
+            "UPDATE instances SET updated_at = $2 WHERE uuid = $1 AND deleted = FALSE",
             &values![uuid, now],
         )
         .await?;
@@ -564,9 +567,9 @@ async fn touch_live(tx: &mut WriteTx, uuid: &str, now: i64) -> StoreResult<()> {
 }
 
 /// The UPDATE of a user edit (see [`InstanceRepo::update`]).
-fn update_statement(uuid: &str, u: &InstanceUpdate, now: i64) -> Builder {
-    let mut b = Builder::new("UPDATE instances AS i SET updated_at = ");
-    let p = b.bind(SqlValue::Int(now));
+fn update_statement(uuid: &str, u: &InstanceUpdate, now: i64) -> Sql {
+    let mut b = Sql::new("UPDATE instances AS i SET updated_at = ");
+    let p = b.bind(SqlValue::from(now));
     b.push(&p);
     let required = |v: &Option<String>| v.clone().map(Some);
     set_nullable(&mut b, "display_name", &required(&u.display_name));
@@ -589,10 +592,11 @@ fn update_statement(uuid: &str, u: &InstanceUpdate, now: i64) -> Builder {
     set_nullable(&mut b, "security_groups", &required(&u.security_groups));
     set_nullable(&mut b, "shelved_image_id", &u.shelved_image_id);
     if let Some(auto) = u.auto_disk_config {
-        b.push(&format!(", auto_disk_config = {}", i64::from(auto)));
+        let p = b.bind(SqlValue::from(auto));
+        b.push(&format!(", auto_disk_config = {p}"));
     }
-    let p = b.bind(SqlValue::Text(uuid.to_owned()));
-    b.push(&format!(" WHERE uuid = {p} AND deleted = 0"));
+    let p = b.bind(SqlValue::from(uuid.to_owned()));
+    b.push(&format!(" WHERE uuid = {p} AND deleted = FALSE"));
     b
 }
 
@@ -600,7 +604,7 @@ fn update_statement(uuid: &str, u: &InstanceUpdate, now: i64) -> Builder {
 /// `new` and checks the change against `limits`; returns the project and
 /// what its usage changes by.
 async fn flavor_delta(
-    tx: &mut WriteTx,
+    tx: &mut Tx,
     uuid: &str,
     new: &FlavorColumns,
     limits: Option<SizeLimits>,
@@ -633,7 +637,7 @@ async fn flavor_delta(
 /// Replaces the metadata of an instance; the count must stay within
 /// `max_items` (-1: unlimited).
 async fn replace_metadata(
-    tx: &mut WriteTx,
+    tx: &mut Tx,
     uuid: &str,
     items: &BTreeMap<String, String>,
     max_items: i64,

@@ -1,0 +1,130 @@
+//! One way to the database per engine: SQLite through rusqlite (readers
+//! on the calling thread, one writer), PostgreSQL through sqlx's native
+//! pool. Repositories hand [`Db`] (or a [`Tx`] of it) one SQL text — `$n`
+//! placeholders, portable SQL — with its [`SqlValue`]s and a [`Record`] to
+//! decode, and never choose an engine themselves.
+
+pub(crate) mod migrate;
+mod postgres;
+mod record;
+mod sql;
+mod sqlite;
+mod value;
+
+use std::sync::Arc;
+
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+
+pub use record::DecodeError;
+pub(crate) use record::{Columns, Record};
+pub(crate) use sql::Sql;
+pub(crate) use sqlite::Sqlite;
+pub use value::SqlValue;
+pub(crate) use value::values;
+
+use crate::{StoreError, StoreResult};
+use sqlite::SqliteTx;
+
+/// A database, on either engine.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(Arc<Sqlite>),
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// A read of a few rows by key.
+    pub async fn point<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
+        match self {
+            Self::Sqlite(db) => db.point(sql, binds),
+            Self::Postgres(pool) => postgres::fetch_all(pool, sql, binds).await,
+        }
+    }
+
+    /// A read that may return many rows (a page of a listing).
+    pub async fn scan<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
+        match self {
+            Self::Sqlite(db) => db.scan(sql, binds),
+            Self::Postgres(pool) => postgres::fetch_all(pool, sql, binds).await,
+        }
+    }
+
+    /// The first row of a read by key, if any.
+    pub async fn optional<T: Record>(
+        &self,
+        sql: &str,
+        binds: &[SqlValue],
+    ) -> StoreResult<Option<T>> {
+        Ok(self.point(sql, binds).await?.into_iter().next())
+    }
+
+    /// One statement on its own; returns the rows it changed.
+    pub async fn execute(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
+        match self {
+            Self::Sqlite(db) => db.execute(sql, binds).await,
+            Self::Postgres(pool) => postgres::execute(pool, sql, binds).await,
+        }
+    }
+
+    /// Begins a transaction (on SQLite it holds the write lock until it
+    /// ends; on PostgreSQL, the row locks its statements take).
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Self::Sqlite(db) => Tx::Sqlite(db.begin().await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+}
+
+/// A transaction on either engine; dropped without [`Tx::commit`], it
+/// rolls back.
+pub(crate) enum Tx {
+    Sqlite(SqliteTx),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// Runs a statement; returns the rows it changed.
+    pub async fn execute(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
+        match self {
+            Self::Sqlite(tx) => tx.execute(sql, binds),
+            Self::Postgres(tx) => postgres::tx_execute(tx, sql, binds).await,
+        }
+    }
+
+    /// Runs a query (or a statement with `RETURNING`) and reads every row.
+    pub async fn fetch_all<T: Record>(
+        &mut self,
+        sql: &str,
+        binds: &[SqlValue],
+    ) -> StoreResult<Vec<T>> {
+        match self {
+            Self::Sqlite(tx) => tx.fetch_all(sql, binds),
+            Self::Postgres(tx) => postgres::tx_fetch_all(tx, sql, binds).await,
+        }
+    }
+
+    /// The first row, if any.
+    pub async fn fetch_optional<T: Record>(
+        &mut self,
+        sql: &str,
+        binds: &[SqlValue],
+    ) -> StoreResult<Option<T>> {
+        Ok(self.fetch_all(sql, binds).await?.into_iter().next())
+    }
+
+    /// The first row, which must exist.
+    pub async fn fetch_one<T: Record>(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<T> {
+        self.fetch_optional(sql, binds)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(tx) => tx.commit(),
+            Self::Postgres(tx) => Ok(tx.commit().await?),
+        }
+    }
+}
