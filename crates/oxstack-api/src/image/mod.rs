@@ -4,6 +4,7 @@
 mod data;
 mod error;
 mod images;
+mod list;
 mod patch;
 mod schema;
 mod views;
@@ -26,10 +27,7 @@ pub use views::isotime;
 
 pub fn router() -> Router<AppState> {
     let v2 = Router::new()
-        .route(
-            "/images",
-            get(images::list_images).post(images::create_image),
-        )
+        .route("/images", get(list::list_images).post(images::create_image))
         .route(
             "/images/{image_id}",
             get(images::show_image)

@@ -3,15 +3,19 @@
 //! [`rules`] for which states allow what), listing, updates, metadata and
 //! tags.
 
+mod addresses;
+mod admission;
 mod build;
 mod consoles;
 mod create;
 mod deferred_delete;
+mod evacuation;
 mod floating_ips;
 pub(crate) mod flow;
 mod guest;
 pub mod instance_actions;
 mod list;
+mod live_migration;
 mod migrate;
 mod migrations;
 mod multinic;

@@ -10,7 +10,8 @@ use oxstack_store::StoreError;
 use oxstack_store::instances::InstanceUpdate;
 
 use super::Caller;
-use super::create::{BootImage, check_image_fits};
+use super::admission::check_image_fits;
+use super::create::BootImage;
 use super::flow::{Acceptance, Flow, Work, finish};
 use super::guest::guest_spec;
 use super::rules;

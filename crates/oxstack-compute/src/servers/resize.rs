@@ -87,7 +87,7 @@ impl Compute {
             .filter(|(_, limit, used, delta)| *limit >= 0 && *delta > 0 && used + delta > *limit)
             .map(|(resource, limit, used, delta)| (resource, delta, used, limit))
             .collect();
-        Ok(super::create::over_quota(&overs, 1, 1))
+        Ok(super::admission::over_quota(&overs, 1, 1))
     }
 
     /// `resize` to `flavor_id`: 202, then `VERIFY_RESIZE`.
