@@ -27,19 +27,6 @@ impl Compute {
     /// scheduling (spawning is idempotent).
     pub(crate) async fn run_build(&self, uuid: &str, work: &Work) -> ComputeResult<()> {
         let action_id = work.action_id;
-        let Some(server) = self.load(uuid).await? else {
-            return Ok(());
-        };
-        let Some(task) = server.task_state else {
-            return Ok(());
-        };
-        if task != TaskState::Scheduling
-            && !self
-                .transition(uuid, &building(task), &Change::task(TaskState::Scheduling))
-                .await?
-        {
-            return Ok(());
-        }
         let scheduled = Change {
             host: Some(Some(self.host.clone())),
             node: Some(Some(self.driver.node_name().to_owned())),
@@ -47,21 +34,21 @@ impl Compute {
             availability_zone: Some(Some(self.settings.availability_zone.clone())),
             ..Change::task(TaskState::Networking)
         };
-        let start = action_id.map(|action_id| ActionStep::Start {
-            action_id,
-            event: BUILD_EVENT,
-            host: &self.host,
-        });
-        if !self
-            .step(
-                uuid,
-                &building(TaskState::Scheduling),
-                &scheduled,
-                start,
-                None,
-            )
-            .await?
-        {
+        let unplaced = building(TaskState::Scheduling);
+        let place = || {
+            let start = action_id.map(|action_id| ActionStep::Start {
+                action_id,
+                event: BUILD_EVENT,
+                host: &self.host,
+            });
+            self.step(uuid, &unplaced, &scheduled, start, None)
+        };
+        // The common case, a build accepted a moment ago, needs no read: its
+        // server waits in scheduling. Only when that step does not apply is
+        // the server read, to restart a build a crash interrupted.
+        let placed =
+            place().await? || (self.restart_interrupted_build(uuid).await? && place().await?);
+        if !placed {
             return Ok(());
         }
         let steps = [
@@ -119,6 +106,21 @@ impl Compute {
             let _ = self.driver.destroy(uuid).await;
         }
         Ok(())
+    }
+
+    /// Puts a build a crash interrupted (still building, past scheduling)
+    /// back in scheduling; false when the server is gone or not building.
+    async fn restart_interrupted_build(&self, uuid: &str) -> ComputeResult<bool> {
+        let Some(server) = self.load(uuid).await? else {
+            return Ok(false);
+        };
+        match server.task_state {
+            Some(task) if task != TaskState::Scheduling => {
+                self.transition(uuid, &building(task), &Change::task(TaskState::Scheduling))
+                    .await
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Destroys the guest and marks the server deleted (addresses freed),

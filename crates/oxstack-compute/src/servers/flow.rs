@@ -21,6 +21,7 @@
 //! and runs it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use oxstack_store::instance_actions::NewAction;
 use oxstack_store::instances::{ActionStep, InstanceUpdate, MigrationStep, SizeLimits, Step};
@@ -200,6 +201,10 @@ pub(crate) struct Work {
     pub args: FlowArgs,
     /// A password the request gave; lost with a restart, never stored.
     pub secret: Option<String>,
+    /// The server as its acceptance left it, when the flow runs in the
+    /// process that accepted it (saves the flow reading it back; a flow
+    /// resumed elsewhere reads it).
+    pub accepted: Option<Arc<Server>>,
 }
 
 impl Work {
@@ -209,6 +214,19 @@ impl Work {
             action_id,
             args: FlowArgs::default(),
             secret: None,
+            accepted: None,
+        }
+    }
+
+    /// The server this work is for: as accepted, or as stored now.
+    pub async fn server(
+        &self,
+        compute: &Compute,
+        uuid: &str,
+    ) -> ComputeResult<Option<Arc<Server>>> {
+        match &self.accepted {
+            Some(server) => Ok(Some(server.clone())),
+            None => Ok(compute.load(uuid).await?.map(Arc::new)),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! password, a crash dump. Each walks its task states (Nova's
 //! `reboot_pending`, ...), asks the driver, and settles in its end state.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use oxstack_virt::{DriverError, GuestImage, RebootKind, RescueSpec};
@@ -11,9 +12,9 @@ use super::Caller;
 use super::flow::{Acceptance, Flow, FlowArgs, Work, finish};
 use super::guest::guest_spec;
 use super::rules::{self, Rule};
-use crate::model::Fault;
 use crate::model::change::{Change, Guard};
 use crate::model::states::{PowerState, TaskState, VmState};
+use crate::model::{Fault, Server};
 use crate::{Compute, ComputeError, ComputeResult};
 
 use TaskState as T;
@@ -149,12 +150,19 @@ impl Compute {
             ..Acceptance::default()
         };
         let action_id = self.accept(caller, &server, rule, acceptance).await?;
+        // Acceptance changed only the task state: the flow starts from this
+        // copy instead of reading the server back.
+        let accepted = Arc::new(Server {
+            task_state: rule.first_task.or(server.task_state),
+            ..server
+        });
         let work = Work {
             args,
             secret: request.password,
+            accepted: Some(accepted.clone()),
             ..Work::new(Flow::Power(action), Some(action_id))
         };
-        self.dispatch(server.host.as_deref(), &server.uuid, work);
+        self.dispatch(accepted.host.as_deref(), &accepted.uuid, work);
         Ok(())
     }
 
@@ -165,7 +173,7 @@ impl Compute {
         action: PowerAction,
         work: &Work,
     ) -> ComputeResult<()> {
-        let Some(server) = self.load(uuid).await? else {
+        let Some(server) = work.server(self, uuid).await? else {
             return Ok(());
         };
         let steps = action.steps();
