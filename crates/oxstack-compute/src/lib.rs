@@ -7,9 +7,12 @@ mod error;
 pub mod flavors;
 mod hosts;
 pub mod hypervisors;
+pub mod keypairs;
 pub mod model;
 pub mod quotas;
 pub mod servers;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 

@@ -80,8 +80,9 @@ impl Default for QuotaDefaults {
 pub type Limits = BTreeMap<Resource, i64>;
 
 /// What a project consumes of each counted resource: servers count
-/// (instances, cores, RAM) from the live instances; key pairs and server
-/// groups do not exist in this build, so they count zero.
+/// (instances, cores, RAM) from the live instances. Key pairs belong to
+/// users, so a project uses none (Nova reports them in use 0 as well);
+/// server groups do not exist in this build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub instances: i64,

@@ -67,6 +67,18 @@ impl Context {
         }
     }
 
+    /// Nova's `(rule:context_is_admin) or user_id:%(user_id)s`: a rule
+    /// over what belongs to a user (key pairs) rather than a project.
+    pub fn authorize_user(&self, policy: &str, target_user: &str) -> Result<(), PolicyDenied> {
+        if self.is_admin() || self.user_id == target_user {
+            Ok(())
+        } else {
+            Err(PolicyDenied {
+                policy: policy.to_owned(),
+            })
+        }
+    }
+
     /// [`Context::allows`] as a `Result` naming the policy on denial.
     pub fn authorize(
         &self,

@@ -174,6 +174,32 @@ pub struct ImageQuery {
     pub marker: Option<ImageRow>,
 }
 
+impl ImageQuery {
+    /// Every image of `scope`, no filters, in the default order.
+    pub fn within(scope: ImageScope) -> Self {
+        Self {
+            scope,
+            visibility: None,
+            name: None,
+            status: None,
+            owner: None,
+            disk_format: None,
+            container_format: None,
+            tags: Vec::new(),
+            protected: None,
+            os_hidden: None,
+            size_min: None,
+            size_max: None,
+            properties: BTreeMap::new(),
+            id: None,
+            times: Vec::new(),
+            sort: Vec::new(),
+            limit: None,
+            marker: None,
+        }
+    }
+}
+
 /// A column of time an image listing can compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeColumn {

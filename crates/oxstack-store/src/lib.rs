@@ -16,6 +16,7 @@ pub mod identity;
 pub mod images;
 pub mod instance_actions;
 pub mod instances;
+pub mod key_pairs;
 pub mod migrations;
 pub mod quotas;
 pub mod services;
@@ -197,6 +198,11 @@ impl Store {
     /// Floating addresses.
     pub fn floating_ips(&self) -> floating_ips::FloatingIpRepo<'_> {
         floating_ips::FloatingIpRepo::new(&self.db)
+    }
+
+    /// Key pairs.
+    pub fn key_pairs(&self) -> key_pairs::KeyPairRepo<'_> {
+        key_pairs::KeyPairRepo::new(&self.db)
     }
 
     /// Per-project quota overrides.

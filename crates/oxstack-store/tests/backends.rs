@@ -423,24 +423,8 @@ async fn images_scope_filter_sort_page_and_transition() {
             .unwrap();
         repo.insert(&image("e", "p2", "shared", 5)).await.unwrap();
         let base = ImageQuery {
-            scope: ImageScope::Project("p1".into()),
-            visibility: None,
-            name: None,
-            status: None,
-            owner: None,
-            disk_format: None,
-            container_format: None,
-            tags: vec![],
-            protected: None,
-            os_hidden: None,
-            size_min: None,
-            size_max: None,
-            properties: Default::default(),
-            id: None,
-            times: vec![],
             sort: vec![(ImageSortKey::CreatedAt, true)],
-            limit: None,
-            marker: None,
+            ..ImageQuery::within(ImageScope::Project("p1".into()))
         };
         let ids = |v: Vec<oxstack_store::images::ImageRecord>| {
             v.into_iter().map(|i| i.row.id).collect::<Vec<_>>()
@@ -1085,6 +1069,63 @@ async fn floating_ips_are_unique_associated_once_and_freed() {
         repo.delete("f1").await.unwrap();
         assert_eq!(repo.get("f1").await.unwrap(), None);
         assert!(matches!(repo.delete("f1").await, Err(StoreError::NotFound)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn key_pairs_are_unique_per_user_counted_and_limited() {
+    use oxstack_store::key_pairs::NewKeyPair;
+    each_backend(async |store: Store| {
+        let repo = store.key_pairs();
+        let key = |user: &'static str, name: &'static str| NewKeyPair {
+            user_id: user,
+            name,
+            key_type: "ssh",
+            fingerprint: "aa:bb",
+            public_key: "ssh-ed25519 AAAA",
+            created_at: 7,
+        };
+        let first = repo.insert(&key("u1", "b"), 2).await.unwrap();
+        assert_eq!((first.name.as_str(), first.key_type.as_str()), ("b", "ssh"));
+        // The same name for another user is another key pair.
+        repo.insert(&key("u2", "b"), 2).await.unwrap();
+        // A taken name changes nothing, the count included.
+        assert!(matches!(
+            repo.insert(&key("u1", "b"), 2).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(repo.count("u1").await.unwrap(), 1);
+        let second = repo.insert(&key("u1", "a"), 2).await.unwrap();
+        assert!(second.id > first.id);
+        assert!(matches!(
+            repo.insert(&key("u1", "c"), 2).await,
+            Err(StoreError::LimitExceeded)
+        ));
+        assert_eq!(repo.count("u1").await.unwrap(), 2);
+        repo.insert(&key("u1", "c"), -1).await.unwrap();
+
+        let names = |rows: Vec<oxstack_store::key_pairs::KeyPairRow>| {
+            rows.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(repo.list("u1", None, None).await.unwrap()),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            names(repo.list("u1", Some("a"), Some(1)).await.unwrap()),
+            ["b"]
+        );
+        assert_eq!(repo.get("u2", "b").await.unwrap().unwrap().user_id, "u2");
+        assert_eq!(repo.get("u2", "a").await.unwrap(), None);
+
+        repo.delete("u1", "b").await.unwrap();
+        assert!(matches!(
+            repo.delete("u1", "b").await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(repo.count("u1").await.unwrap(), 2);
+        assert_eq!(repo.count("nobody").await.unwrap(), 0);
     })
     .await;
 }

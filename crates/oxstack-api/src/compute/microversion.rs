@@ -43,6 +43,9 @@ impl Microversion {
 pub mod mv {
     use super::Microversion;
 
+    /// 2.2: key pairs' `type` (ssh or x509); creating one answers 201 and
+    /// deleting one 204.
+    pub const KEYPAIR_TYPE: Microversion = Microversion::v2(2);
     /// 2.3: admins see the rest of `OS-EXT-SRV-ATTR:*` (hostname, kernel, ...).
     pub const EXTENDED_SERVER_ATTRIBUTES: Microversion = Microversion::v2(3);
     /// 2.1: the base version; everything before any change.
@@ -57,6 +60,8 @@ pub mod mv {
     pub const MKS_CONSOLE: Microversion = Microversion::v2(8);
     /// 2.9: `locked` in server views.
     pub const LOCKED: Microversion = Microversion::v2(9);
+    /// 2.10: admins manage other users' key pairs (`user_id`).
+    pub const KEYPAIR_USERS: Microversion = Microversion::v2(10);
     /// 2.11: services' `forced_down` and their `force-down` action.
     pub const FORCED_DOWN: Microversion = Microversion::v2(11);
     /// 2.14: `evacuate` drops `onSharedStorage` and answers no `adminPass`.
@@ -91,6 +96,8 @@ pub mod mv {
     pub const DEVICE_TAGS: Microversion = Microversion::v2(32);
     /// 2.33: hypervisor listings page.
     pub const HYPERVISOR_PAGING: Microversion = Microversion::v2(33);
+    /// 2.35: key pair listings page.
+    pub const KEYPAIR_PAGING: Microversion = Microversion::v2(35);
     /// 2.36: the network, image and floating IP proxies end (last at 2.35).
     pub const NO_PROXIES: Microversion = Microversion::v2(36);
     /// 2.37: `networks` required, `auto` or `none` allowed; network tags end (until 2.42).
@@ -163,6 +170,9 @@ pub mod mv {
     pub const HOSTNAME: Microversion = Microversion::v2(90);
     /// 2.91: `host` on unshelve.
     pub const UNSHELVE_HOST: Microversion = Microversion::v2(91);
+    /// 2.92: key pairs are imported only, never made here; their names
+    /// may hold `@` and `.`.
+    pub const IMPORTED_KEYPAIRS: Microversion = Microversion::v2(92);
     /// 2.94: hostnames may be FQDNs.
     pub const FQDN_HOSTNAME: Microversion = Microversion::v2(94);
     /// 2.95: evacuated servers end stopped.

@@ -16,6 +16,7 @@ mod hypervisors;
 mod image_metadata;
 mod images;
 mod instance_actions;
+mod keypairs;
 mod limits;
 mod microversion;
 mod migrations;
@@ -215,6 +216,14 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/servers/{server_id}/os-security-groups",
             get(server_actions::list_server_security_groups),
+        )
+        .route(
+            "/os-keypairs",
+            get(keypairs::list_keypairs).post(keypairs::create_keypair),
+        )
+        .route(
+            "/os-keypairs/{keypair_name}",
+            get(keypairs::show_keypair).delete(keypairs::delete_keypair),
         )
         .route("/os-migrations", get(migrations::list_migrations))
         .route("/os-services", get(services::list_services))

@@ -76,6 +76,11 @@ impl Req {
         Ok(self.ctx.authorize(policy, rule, &self.ctx.project_id)?)
     }
 
+    /// Checks a policy over what belongs to `target_user` (key pairs).
+    pub fn authorize_user(&self, policy: &str, target_user: &str) -> Result<(), NovaError> {
+        Ok(self.ctx.authorize_user(policy, target_user)?)
+    }
+
     /// Whether the request asked for microversion `version` or later.
     pub fn at_least(&self, version: Microversion) -> bool {
         self.version >= version

@@ -9,6 +9,7 @@ use oxstack_store::instances::InstanceUsage;
 use super::Caller;
 use super::create::{BootImage, CreateRequest, Networks};
 use crate::flavors::Flavor;
+use crate::keypairs::KeyPair;
 use crate::quotas::{Limits, Resource};
 use crate::{Compute, ComputeError, ComputeResult};
 
@@ -80,14 +81,22 @@ pub(super) fn instances_that_fit(
     Err(over_quota(&overs, min_count, max_count))
 }
 
+/// What a create request was admitted with.
+pub(super) struct Admitted {
+    pub flavor: Flavor,
+    /// The project's limits.
+    pub limits: Limits,
+    /// The caller's key pair the servers boot with.
+    pub key_pair: Option<KeyPair>,
+}
+
 impl Compute {
-    /// Nova's checks before anything is written, in Nova's order; returns
-    /// the flavor and the project's limits.
+    /// Nova's checks before anything is written, in Nova's order.
     pub(super) async fn check_create(
         &self,
         caller: &Caller,
         req: &CreateRequest,
-    ) -> ComputeResult<(Flavor, Limits)> {
+    ) -> ComputeResult<Admitted> {
         if req.min_count > req.max_count {
             return Err(ComputeError::Invalid(
                 "min_count must be <= max_count".into(),
@@ -140,16 +149,20 @@ impl Compute {
             )));
         }
         self.check_networks(&req.networks)?;
-        if req.key_name.is_some() {
-            // Key pairs do not exist in this build, so no name resolves.
-            return Err(ComputeError::Invalid("Invalid key_name provided.".into()));
-        }
+        let key_pair = match &req.key_name {
+            Some(name) => Some(self.key_pair_for_server(caller, name).await?),
+            None => None,
+        };
         let limits = self.quota_limits(&caller.project_id).await?;
         self.check_injection_quotas(&limits, req)?;
         if let Some(image) = &req.image {
             check_image_fits(image, flavor.memory_mb, flavor.root_gb, caller.is_admin)?;
         }
-        Ok((flavor, limits))
+        Ok(Admitted {
+            flavor,
+            limits,
+            key_pair,
+        })
     }
     fn check_availability_zone(&self, caller: &Caller, az: Option<&str>) -> ComputeResult<()> {
         let Some(az) = az else { return Ok(()) };

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use serde_json::{Map, Value};
 
 use super::Caller;
-use super::admission::instances_that_fit;
+use super::admission::{Admitted, instances_that_fit};
 use super::flow::{Flow, Work, new_action};
 use crate::flavors::Flavor;
 use crate::model::states::{PowerState, TaskState, VmState};
@@ -153,9 +153,10 @@ impl Compute {
         caller: &Caller,
         req: CreateRequest,
     ) -> ComputeResult<Created> {
-        let (flavor, limits) = self.check_create(caller, &req).await?;
+        let admitted = self.check_create(caller, &req).await?;
+        let (flavor, limits) = (&admitted.flavor, &admitted.limits);
         let placement = self.placement(self.requested_host(&req).await?).await?;
-        let template = self.template(caller, &req, &flavor).await?;
+        let template = self.template(caller, &req, &admitted).await?;
         let reservation_id = template.reservation_id.clone();
         let admin_pass = self.settings.enable_instance_password.then(|| {
             req.admin_pass
@@ -167,7 +168,7 @@ impl Compute {
         let mut tx = repo.begin_create(&caller.project_id).await?;
         let usage = tx.usage();
         let count = instances_that_fit(
-            &limits,
+            limits,
             usage,
             flavor.vcpus,
             flavor.memory_mb,
@@ -240,7 +241,7 @@ impl Compute {
         &self,
         caller: &Caller,
         req: &CreateRequest,
-        flavor: &Flavor,
+        admitted: &Admitted,
     ) -> ComputeResult<Server> {
         let now = now_micros();
         let zone = req
@@ -267,10 +268,10 @@ impl Compute {
                     properties: i.properties.clone(),
                 })
                 .unwrap_or_default(),
-            flavor: self.flavor_snapshot(flavor).await?,
+            flavor: self.flavor_snapshot(&admitted.flavor).await?,
             old_flavor: None,
-            key_name: None,
-            key_data: None,
+            key_name: admitted.key_pair.as_ref().map(|k| k.name.clone()),
+            key_data: admitted.key_pair.as_ref().map(|k| k.public_key.clone()),
             user_data: req.user_data.clone(),
             availability_zone: zone.clone(),
             pinned_availability_zone: zone,

@@ -62,10 +62,16 @@ impl Compute {
                 "Cannot find image for rebuild".into(),
             ));
         };
-        if let Some(Some(_)) = &req.key_name {
-            // Key pairs do not exist in this build, so no name resolves.
-            return Err(ComputeError::Invalid("Invalid key_name provided.".into()));
-        }
+        // A key pair named is the caller's (as Nova looks it up); null
+        // takes the server's key away.
+        let key = match &req.key_name {
+            Some(Some(name)) => {
+                let key_pair = self.key_pair_for_server(caller, name).await?;
+                Some(Some((key_pair.name, key_pair.public_key)))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
         check_image_fits(
             image,
             server.flavor.memory_mb,
@@ -88,7 +94,10 @@ impl Compute {
             image_ref: Some(image.id.clone()),
             image_properties: Some(properties_text(&image.properties)),
             user_data: req.user_data,
-            key_name: req.key_name,
+            key_name: key
+                .as_ref()
+                .map(|k| k.as_ref().map(|(name, _)| name.clone())),
+            key_data: key.map(|k| k.map(|(_, data)| data)),
             trusted_certs: req
                 .trusted_certs
                 .map(|certs| certs.as_deref().map(certs_text)),

@@ -6,166 +6,22 @@
 //! no task left and the flow's action finished.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use oxstack_image::Images;
-use oxstack_store::Store;
 use oxstack_store::instances::{MigrationStep, Step};
-use oxstack_virt::fake::{FakeDriver, FakeSettings};
 
 use super::flow::Acceptance;
 use super::rules;
 use super::shelve::ShelveKind;
 use super::snapshot::SnapshotRequest;
-use super::{
-    BootImage, Caller, CreateRequest, Networks, PowerAction, PowerRequest, RebuildRequest,
-};
+use super::{PowerAction, PowerRequest, RebuildRequest};
+use crate::Compute;
 use crate::model::change::{Change, Guard};
 use crate::model::states::{PowerState, TaskState, VmState};
 use crate::model::{MigrationStatus, MigrationType, Server};
-use crate::{Compute, ComputeSettings};
+use crate::testing::{Cloud, HOST, caller, settled};
 
 use TaskState as T;
-
-const HOST: &str = "host1";
-
-/// A one-host cloud in a temporary directory.
-struct Cloud {
-    _dir: tempfile::TempDir,
-    store: Store,
-    images: Images,
-    image: BootImage,
-}
-
-fn caller() -> Caller {
-    Caller {
-        project_id: "p1".into(),
-        user_id: "u1".into(),
-        is_admin: false,
-        request_id: format!("req-{}", uuid::Uuid::new_v4()),
-    }
-}
-
-impl Cloud {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("ox.db").display());
-        let store = Store::connect(&url).await.expect("store");
-        let images = Images::open(store.clone(), &dir.path().join("images"), 1 << 30)
-            .await
-            .expect("images");
-        images.bootstrap_cirros("p1").await.expect("cirros");
-        let listed = images.list(&blank_query()).await.expect("images");
-        let cirros = &listed[0];
-        let image = BootImage {
-            id: cirros.row.id.clone(),
-            status: "active".into(),
-            min_ram_mb: 0,
-            min_disk_gb: 0,
-            size_bytes: None,
-            properties: BTreeMap::new(),
-        };
-        Self {
-            _dir: dir,
-            store,
-            images,
-            image,
-        }
-    }
-
-    /// A host process on the cloud, with a fresh hypervisor.
-    async fn host(&self) -> Compute {
-        let settings = ComputeSettings::default();
-        let driver = Arc::new(FakeDriver::new(HOST, FakeSettings::default()));
-        let compute = Compute::new(
-            self.store.clone(),
-            settings,
-            driver,
-            self.images.clone(),
-            HOST.into(),
-        );
-        compute.seed_default_flavors().await.expect("flavors");
-        compute.register_host().await.expect("register");
-        compute
-    }
-
-    /// A host whose accepted work never runs: the process that crashes.
-    async fn doomed_host(&self) -> Compute {
-        let compute = self.host().await;
-        compute.hold_flows();
-        compute
-    }
-
-    async fn boot(&self, compute: &Compute) -> String {
-        let request = CreateRequest {
-            name: "vm".into(),
-            description: None,
-            image: Some(self.image.clone()),
-            flavor_id: "1".into(),
-            networks: Networks::Auto,
-            metadata: BTreeMap::new(),
-            personality: Vec::new(),
-            user_data: None,
-            key_name: None,
-            security_groups: Vec::new(),
-            availability_zone: None,
-            config_drive: false,
-            admin_pass: None,
-            access_ip_v4: None,
-            access_ip_v6: None,
-            auto_disk_config: false,
-            tags: Vec::new(),
-            trusted_certs: None,
-            hostname: None,
-            requested_host: None,
-            requested_node: None,
-            scheduler_hints: serde_json::Map::new(),
-            min_count: 1,
-            max_count: 1,
-        };
-        let created = compute
-            .create_servers(&caller(), request)
-            .await
-            .expect("create");
-        created.servers[0].uuid.clone()
-    }
-}
-
-fn blank_query() -> oxstack_image::Query {
-    oxstack_image::Query {
-        scope: oxstack_image::Scope::All,
-        visibility: None,
-        name: None,
-        status: None,
-        owner: None,
-        disk_format: None,
-        container_format: None,
-        tags: Vec::new(),
-        protected: None,
-        os_hidden: None,
-        size_min: None,
-        size_max: None,
-        properties: BTreeMap::new(),
-        id: None,
-        times: Vec::new(),
-        sort: Vec::new(),
-        limit: None,
-        marker: None,
-    }
-}
-
-/// Waits until the server has no task (or is gone) and returns it.
-async fn settled(compute: &Compute, uuid: &str) -> Server {
-    for _ in 0..500 {
-        let server = compute.load(uuid).await.expect("load").expect("exists");
-        if server.deleted || (server.task_state.is_none() && server.vm_state != VmState::Building) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("server {uuid} never settled");
-}
 
 /// Checks that the doomed host ran nothing: the server still shows the
 /// task its acceptance set.

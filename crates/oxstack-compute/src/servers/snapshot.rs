@@ -203,28 +203,14 @@ impl Compute {
         rotation: i64,
     ) -> ComputeResult<()> {
         let query = Query {
-            scope: Scope::Project(server.project_id.clone()),
-            visibility: None,
-            name: None,
-            status: None,
             owner: Some(server.project_id.clone()),
-            disk_format: None,
-            container_format: None,
-            tags: Vec::new(),
-            protected: None,
-            os_hidden: None,
-            size_min: None,
-            size_max: None,
             properties: BTreeMap::from([
                 ("instance_uuid".to_owned(), server.uuid.clone()),
                 ("image_type".to_owned(), "backup".to_owned()),
                 ("backup_type".to_owned(), backup_type.to_owned()),
             ]),
-            id: None,
-            times: Vec::new(),
             sort: vec![(ImageSortKey::CreatedAt, true)],
-            limit: None,
-            marker: None,
+            ..Query::within(Scope::Project(server.project_id.clone()))
         };
         let backups = self
             .images

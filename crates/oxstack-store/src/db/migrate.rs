@@ -71,6 +71,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(15, "compute services", "0015_compute_services"),
     both!(16, "action args", "0016_action_args"),
     each!(17, "flags as booleans", "0017_flags_as_booleans"),
+    both!(18, "key pairs", "0018_key_pairs"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

@@ -55,7 +55,9 @@ pub struct InstanceUpdate {
     pub image_properties: Option<String>,
     pub user_data: Option<Option<String>>,
     pub trusted_certs: Option<Option<String>>,
+    /// The key pair's name and its public key (set and cleared together).
     pub key_name: Option<Option<String>>,
+    pub key_data: Option<Option<String>>,
     /// JSON array of security group names.
     pub security_groups: Option<String>,
     pub shelved_image_id: Option<Option<String>>,
@@ -589,6 +591,7 @@ fn update_statement(uuid: &str, u: &InstanceUpdate, now: i64) -> Sql {
     set_nullable(&mut b, "user_data", &u.user_data);
     set_nullable(&mut b, "trusted_certs", &u.trusted_certs);
     set_nullable(&mut b, "key_name", &u.key_name);
+    set_nullable(&mut b, "key_data", &u.key_data);
     set_nullable(&mut b, "security_groups", &required(&u.security_groups));
     set_nullable(&mut b, "shelved_image_id", &u.shelved_image_id);
     if let Some(auto) = u.auto_disk_config {
