@@ -35,6 +35,7 @@ from tempest.lib.services.compute import base_compute_client
 from tempest.lib.services.compute.extensions_client import ExtensionsClient
 from tempest.lib.services.compute.flavors_client import FlavorsClient
 from tempest.lib.services.compute.images_client import ImagesClient
+from tempest.lib.services.compute.keypairs_client import KeyPairsClient
 from tempest.lib.services.compute.limits_client import LimitsClient
 from tempest.lib.services.compute.quota_classes_client import QuotaClassesClient
 from tempest.lib.services.compute.quotas_client import QuotasClient
@@ -111,6 +112,7 @@ RecordingLimitsClient = _recording(LimitsClient)
 RecordingQuotasClient = _recording(QuotasClient)
 RecordingQuotaClassesClient = _recording(QuotaClassesClient)
 RecordingImagesClient = _recording(ImagesClient)
+RecordingKeyPairsClient = _recording(KeyPairsClient)
 RecordingExtensionsClient = _recording(ExtensionsClient)
 RecordingVersionsClient = _recording(VersionsClient)
 
@@ -181,6 +183,7 @@ class Compute:
         self.quotas = make(RecordingQuotasClient)
         self.quota_classes = make(RecordingQuotaClassesClient)
         self.images = make(RecordingImagesClient)
+        self.keypairs = make(RecordingKeyPairsClient)
         self.extensions = make(RecordingExtensionsClient)
         self.versions = make(RecordingVersionsClient)
         self.servers = make(RecordingServersClient)
@@ -247,6 +250,10 @@ def nova_operation(method_name: str, args: tuple, kwargs: dict) -> str | None:
         "set_image_metadata_item": "image_metadata.update",      # PUT .../metadata/{key}
         "set_image_metadata": "image_metadata.update_all",       # PUT .../metadata
         "delete_image_metadata_item": "image_metadata.delete",
+        "create_keypair": "keypairs.create",
+        "show_keypair": "keypairs.show",
+        "list_keypairs": "keypairs.index",
+        "delete_keypair": "keypairs.delete",
         "list_versions": "versions.Versions.index",
         "get_version_by_url": "versionsV21.VersionsController.show",
         "create_server": "servers.create",
@@ -314,6 +321,7 @@ _CONTROLLER_SCHEMAS = {
     "extension_info": "extension_info",
     "images": "images",
     "image_metadata": "image_metadata",
+    "keypairs": "keypairs",
     "versions": "versions",
     "versionsV21": "versions",
     "servers": "servers",

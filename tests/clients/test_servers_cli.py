@@ -2,10 +2,10 @@
 effects: what the CLI prints, and what the compute API then says (raw HTTP
 with a token of the right user, the independent check beside the CLI).
 
-oxstack has no Neutron, no key pairs and no volumes: servers are created
-with `--nic none` or `--nic auto` (the built-in `private` network,
-10.0.0.0/24 and fd00:0:0:1::/64), which the CLI sends as Nova's 2.37
-`networks` strings without looking anything up in a network service.
+oxstack has no Neutron and no volumes: servers are created with `--nic
+none` or `--nic auto` (the built-in `private` network, 10.0.0.0/24 and
+fd00:0:0:1::/64), which the CLI sends as Nova's 2.37 `networks` strings
+without looking anything up in a network service.
 """
 
 from __future__ import annotations

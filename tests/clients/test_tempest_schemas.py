@@ -1,7 +1,7 @@
 """tempest's compute service clients against oxstack: every response of the
 compute APIs oxstack implements (flavors, limits, quotas, extensions,
-versions, the image proxy, servers with their metadata, addresses and
-tags, server actions and the instance-action log) is validated by tempest
+versions, the image proxy, key pairs, servers with their metadata, addresses
+and tags, server actions and the instance-action log) is validated by tempest
 against its copy of Nova's response schemas (a mismatch raises inside the
 client), and again against the response schemas of the `nova` package
 itself (tempest_support), which also know the microversions tempest's
@@ -381,6 +381,51 @@ def test_versions(admin, oxstack, checker):
 
 
 # ---------------------------------------------------------------- the compute image proxy
+
+# Key pairs change at 2.2 (type, 201/204), 2.10 (user_id), 2.35 (paging),
+# 2.75 (strict queries) and 2.92 (import only).
+KEYPAIR_MICROVERSIONS = ["2.1", "2.2", "2.10", "2.35", "2.75", "2.91", "2.92", "2.104"]
+# An ECDSA P-384 public key, the kind tempest's own client makes.
+P384 = ("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBCXGo4geymQOpvOJ3SSM1FJ1EDXusrRnC"
+        "vOwKwfKww5ZKvlw3xRCgf6u3cewYXX/WYVDnN/C6LhKQGCvxaI5eSXuGrazizKyGL9WiOf0ZR44kl0VEIedEUCr74yfu31wKQ== root@vm")
+
+
+@pytest.mark.parametrize("mv", KEYPAIR_MICROVERSIONS)
+def test_keypairs(mv, admin, demo, checker):
+    check = checker(mv)
+    keypairs = demo.keypairs
+    typed = at_least(mv, "2.2")
+    imported = check(keypairs, "create_keypair", name=unique("tempest-key"), public_key=P384)["keypair"]
+    assert "private_key" not in imported and ("type" in imported) == typed, imported
+    names = [imported["name"]]
+    if not at_least(mv, "2.92"):
+        made = check(keypairs, "create_keypair", name=unique("tempest-made"))["keypair"]
+        assert made["private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----"), made
+        names.append(made["name"])
+        if typed:
+            cert = check(keypairs, "create_keypair", name=unique("tempest-x509"), type="x509")["keypair"]
+            assert cert["type"] == "x509" and cert["public_key"].startswith("-----BEGIN CERTIFICATE-----"), cert
+            names.append(cert["name"])
+    listed = check(keypairs, "list_keypairs")["keypairs"]
+    entry = next(k["keypair"] for k in listed if k["keypair"]["name"] == imported["name"])
+    assert entry == {k: v for k, v in imported.items() if k != "user_id"}, (entry, imported)
+    shown = check(keypairs, "show_keypair", imported["name"])["keypair"]
+    assert (shown["user_id"], shown["deleted"]) == (demo.user_id, False), shown
+    if at_least(mv, "2.10"):
+        # An admin reaches the demo user's key pairs by naming the user.
+        theirs = check(admin.keypairs, "list_keypairs", user_id=demo.user_id)["keypairs"]
+        assert {k["keypair"]["name"] for k in theirs} >= set(names), theirs
+        check(admin.keypairs, "show_keypair", imported["name"], user_id=demo.user_id)
+    if at_least(mv, "2.35"):
+        # A page that is not full: no keypairs_links, which tempest's schema
+        # does not know.
+        after = check(keypairs, "list_keypairs", limit=100, marker=sorted(names)[0])["keypairs"]
+        assert [k["keypair"]["name"] for k in after if k["keypair"]["name"] in names] == sorted(names)[1:], after
+    for name in names:
+        check(keypairs, "delete_keypair", name)
+    with pytest.raises(lib_exc.NotFound):
+        keypairs.show_keypair(imported["name"])
+
 
 def _glance_image(oxstack, token: str, data: bytes | None, **props) -> str:
     auth = {"X-Auth-Token": token}
