@@ -6,7 +6,7 @@
 //! path that resumes work after a crash. The scheduler places servers on
 //! the enabled hosts that are up.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use oxstack_store::services::{NewService, ServiceChange, ServiceRow};
 
 use crate::model::{ComputeService, Server, ServiceUpdate};
+use crate::server_groups::GroupRule;
 use crate::servers::flow::Work;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -108,6 +109,20 @@ impl Placement {
         }
         let turn = self.cache.next.fetch_add(1, Ordering::Relaxed);
         Some(self.candidates[turn % self.candidates.len()].clone())
+    }
+
+    /// The host of the next server of a server group whose servers run
+    /// `members` of each host (counted in as it is placed); `None` when
+    /// the group's policy allows no host.
+    pub(crate) fn next_host_in_group(
+        &self,
+        rule: GroupRule,
+        members: &mut BTreeMap<String, i64>,
+    ) -> Option<String> {
+        let turn = self.cache.next.fetch_add(1, Ordering::Relaxed);
+        let host = rule.choose(&self.candidates, members, turn)?;
+        *members.entry(host.clone()).or_default() += 1;
+        Some(host)
     }
 }
 
@@ -337,10 +352,12 @@ impl Compute {
             .cloned())
     }
 
-    /// A host for a server, round robin over the enabled hosts that are up
-    /// (other than `exclude`); `None` when there is none.
+    /// A new host for `server`, round robin over the enabled hosts that
+    /// are up (other than `exclude`) that its server group's policy allows;
+    /// `None` when there is none.
     pub(crate) async fn pick_host(
         &self,
+        server: &Server,
         exclude: Option<&str>,
     ) -> ComputeResult<Option<ServiceRow>> {
         let services = self.known_services().await?;
@@ -352,7 +369,15 @@ impl Compute {
             return Ok(None);
         }
         let turn = self.services.next.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(candidates[turn % candidates.len()].clone()))
+        let Some((rule, members)) = self.group_constraint(server).await? else {
+            return Ok(Some(candidates[turn % candidates.len()].clone()));
+        };
+        let hosts: Vec<String> = candidates.iter().map(|s| s.host.clone()).collect();
+        let chosen = rule.choose(&hosts, &members, turn);
+        Ok(candidates
+            .into_iter()
+            .find(|s| Some(&s.host) == chosen.as_ref())
+            .cloned())
     }
 
     /// Places the servers of one request: on `pinned`, or round robin over

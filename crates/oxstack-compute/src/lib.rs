@@ -10,6 +10,7 @@ pub mod hypervisors;
 pub mod keypairs;
 pub mod model;
 pub mod quotas;
+pub mod server_groups;
 pub mod servers;
 #[cfg(test)]
 mod testing;

@@ -80,9 +80,9 @@ impl Default for QuotaDefaults {
 pub type Limits = BTreeMap<Resource, i64>;
 
 /// What a project consumes of each counted resource: servers count
-/// (instances, cores, RAM) from the live instances. Key pairs belong to
-/// users, so a project uses none (Nova reports them in use 0 as well);
-/// server groups do not exist in this build.
+/// (instances, cores, RAM) from the live instances, and its server groups.
+/// Key pairs belong to users and group members to groups, so a project
+/// uses none of them (Nova reports them in use 0 as well).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub instances: i64,
@@ -166,6 +166,7 @@ impl Compute {
             instances: counted.instances,
             cores: counted.cores,
             ram: counted.ram,
+            server_groups: self.store.server_groups().count(project_id).await?,
             ..Usage::default()
         })
     }

@@ -115,13 +115,7 @@ const START_EVENT: &str = "INSERT INTO instance_action_events (action_id, event,
 
 /// Records a new action in a transaction; returns its id.
 pub(crate) async fn insert_action(tx: &mut Tx, a: &NewAction<'_>) -> StoreResult<i64> {
-    let (id,): (i64,) = tx
-        .fetch_one(
-            "INSERT INTO counters (name, value) VALUES ('instance_actions', 1) \
-             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-            &[],
-        )
-        .await?;
+    let id = tx.next_value("instance_actions").await?;
     tx.execute(
         "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, \
          user_id, args, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",

@@ -69,13 +69,7 @@ impl<'a> KeyPairRepo<'a> {
         if limit >= 0 && count > limit {
             return Err(StoreError::LimitExceeded);
         }
-        let (id,): (i64,) = tx
-            .fetch_one(
-                "INSERT INTO counters (name, value) VALUES ('key_pairs', 1) \
-                 ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-                &[],
-            )
-            .await?;
+        let id = tx.next_value("key_pairs").await?;
         let row: KeyPairRow = tx
             .fetch_one(
                 "INSERT INTO key_pairs (id, user_id, name, type, fingerprint, public_key, \

@@ -19,6 +19,7 @@ pub mod instances;
 pub mod key_pairs;
 pub mod migrations;
 pub mod quotas;
+pub mod server_groups;
 pub mod services;
 
 use std::path::PathBuf;
@@ -203,6 +204,11 @@ impl Store {
     /// Key pairs.
     pub fn key_pairs(&self) -> key_pairs::KeyPairRepo<'_> {
         key_pairs::KeyPairRepo::new(&self.db)
+    }
+
+    /// Server groups.
+    pub fn server_groups(&self) -> server_groups::ServerGroupRepo<'_> {
+        server_groups::ServerGroupRepo::new(&self.db)
     }
 
     /// Per-project quota overrides.

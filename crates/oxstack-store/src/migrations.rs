@@ -167,13 +167,7 @@ impl<'a> MigrationRepo<'a> {
 
 /// Records a migration in a transaction; returns its id.
 pub(crate) async fn insert_migration(tx: &mut Tx, m: &MigrationRow) -> StoreResult<i64> {
-    let (id,): (i64,) = tx
-        .fetch_one(
-            "INSERT INTO counters (name, value) VALUES ('migrations', 1) \
-             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-            &[],
-        )
-        .await?;
+    let id = tx.next_value("migrations").await?;
     tx.execute(
         "INSERT INTO migrations (id, uuid, instance_uuid, migration_type, status, source_compute, \
          dest_compute, source_node, dest_node, dest_host, old_instance_type_id, new_instance_type_id, \

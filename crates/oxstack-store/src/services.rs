@@ -104,17 +104,7 @@ impl<'a> ServiceRepo<'a> {
             .await?;
         let id = match known {
             Some((id,)) => id,
-            None => {
-                let (id,): (i64,) = tx
-                    .fetch_one(
-                        "INSERT INTO counters (name, value) VALUES ('compute_services', 1) \
-                         ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 \
-                         RETURNING value",
-                        &[],
-                    )
-                    .await?;
-                id
-            }
+            None => tx.next_value("compute_services").await?,
         };
         let row = tx
             .fetch_one(

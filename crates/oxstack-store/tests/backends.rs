@@ -571,6 +571,7 @@ fn instance(
         locked_reason: None,
         security_groups: "[]".into(),
         scheduler_hints: "{}".into(),
+        server_group: None,
         trusted_certs: None,
         fault: None,
         old_flavor: None,
@@ -1126,6 +1127,73 @@ async fn key_pairs_are_unique_per_user_counted_and_limited() {
         ));
         assert_eq!(repo.count("u1").await.unwrap(), 2);
         assert_eq!(repo.count("nobody").await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn server_groups_count_against_the_project_and_list_their_live_members() {
+    use oxstack_store::server_groups::ServerGroupRow;
+    each_backend(async |store: Store| {
+        let repo = store.server_groups();
+        let group = |uuid: &str| ServerGroupRow {
+            uuid: uuid.into(),
+            id: 0,
+            name: "g".into(),
+            project_id: "p1".into(),
+            user_id: "u".into(),
+            policy: "anti-affinity".into(),
+            max_server_per_host: Some(2),
+            created_at: 1,
+        };
+        let first = repo.insert(&group("g1"), 2).await.unwrap();
+        let second = repo.insert(&group("g2"), 2).await.unwrap();
+        assert!(second.id > first.id);
+        assert_eq!(first.max_server_per_host, Some(2));
+        assert!(matches!(
+            repo.insert(&group("g3"), 2).await,
+            Err(StoreError::LimitExceeded)
+        ));
+        assert_eq!(repo.count("p1").await.unwrap(), 2);
+        let listed = repo.list(None, 1, 10).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|g| g.uuid.as_str()).collect::<Vec<_>>(),
+            ["g2"]
+        );
+        assert_eq!(repo.list(Some("p2"), 0, 10).await.unwrap(), []);
+
+        // Members: the group's live instances, placed or not.
+        let mut tx = store.instances().begin_create("p1").await.unwrap();
+        for (uuid, seq, host, deleted) in [
+            ("s1", 1, Some("h1"), false),
+            ("s2", 2, Some("h1"), false),
+            ("s3", 3, None, false),
+            ("s4", 4, Some("h2"), true),
+        ] {
+            let mut row = instance(uuid, seq, "p1", uuid, seq);
+            row.server_group = Some("g1".into());
+            row.host = host.map(str::to_owned);
+            row.deleted = deleted;
+            tx.insert(&row).await.unwrap();
+        }
+        assert_eq!(tx.group_hosts("g1").await.unwrap(), [("h1".to_owned(), 2)]);
+        assert_eq!(tx.group_members_of("g1", "u").await.unwrap(), 3);
+        assert_eq!(tx.group_members_of("g1", "other").await.unwrap(), 0);
+        tx.commit().await.unwrap();
+        let members = repo.members(&["g1", "g2"]).await.unwrap();
+        assert_eq!(members["g1"], ["s1", "s2", "s3"]);
+        assert!(members["g2"].is_empty());
+        assert_eq!(
+            repo.hosts("g1", "s1").await.unwrap(),
+            [("h1".to_owned(), 1)]
+        );
+
+        // Deleting the group lets its servers go.
+        repo.delete("g1").await.unwrap();
+        assert!(matches!(repo.delete("g1").await, Err(StoreError::NotFound)));
+        let s1 = store.instances().get("s1").await.unwrap().unwrap();
+        assert_eq!(s1.server_group, None);
+        assert_eq!(repo.count("p1").await.unwrap(), 1);
     })
     .await;
 }

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, Compute, Options, Server, assert_fault, cirros, json_of};
+use common::{Agent, Compute, Options, Server, assert_fault, boot_into_group, cirros, json_of};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
@@ -1212,4 +1212,64 @@ async fn os_hypervisors_show_each_host_and_its_use() {
         "No hypervisor matching 'zzz' could be found.",
     )
     .await;
+}
+
+#[tokio::test]
+async fn server_group_policies_place_servers_over_two_hosts_on_postgresql() {
+    let Some(pg) = common::postgres_server() else {
+        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: server group placement test not run");
+        return;
+    };
+    let url = oxstack_store::create_scratch_postgres_database(&pg)
+        .await
+        .expect("scratch database");
+    let server = start_alpha(Some(url.clone())).await;
+    let _beta = Agent::start("beta", &url, "").await;
+    let image = cirros(&server).await;
+    let admin = server.compute(ADMIN, "latest");
+    let new_group = async |policy: &str| {
+        let body = json!({"server_group": {"name": policy, "policy": policy}});
+        let response = admin.post("/os-server-groups", &body).await;
+        assert_eq!(response.status(), 200);
+        json_of(response).await["server_group"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let hosts_of = async |ids: &[String]| {
+        let mut hosts = Vec::new();
+        for id in ids {
+            hosts.push(host_of(&settled(&admin, id, "ACTIVE").await).to_owned());
+        }
+        hosts
+    };
+
+    // Anti-affinity: the two servers of one request on different hosts.
+    let anti = new_group("anti-affinity").await;
+    let spread = boot_into_group(&admin, &image, "spread", &anti, 2).await;
+    let mut hosts = hosts_of(&spread).await;
+    hosts.sort();
+    assert_eq!(hosts, ["alpha", "beta"]);
+    // Each host has one: a third cannot go anywhere, nor can either move.
+    let third = boot_into_group(&admin, &image, "third", &anti, 1).await;
+    let failed = settled(&admin, &third[0], "ERROR").await;
+    assert_eq!(
+        failed["fault"]["message"],
+        "No valid host was found. There are not enough hosts available."
+    );
+    assert_fault(
+        act(&admin, &spread[0], json!({"migrate": null})).await,
+        400,
+        "No valid host was found. No valid host found for cold migrate",
+    )
+    .await;
+    for id in spread.iter().chain(&third) {
+        assert_eq!(admin.delete(&format!("/servers/{id}")).await.status(), 204);
+    }
+
+    // Affinity: wherever the first went, the rest follow.
+    let affinity = new_group("affinity").await;
+    let together = boot_into_group(&admin, &image, "together", &affinity, 3).await;
+    let hosts = hosts_of(&together).await;
+    assert!(hosts.iter().all(|h| *h == hosts[0]), "{hosts:?}");
 }

@@ -64,8 +64,12 @@ pub mod mv {
     pub const KEYPAIR_USERS: Microversion = Microversion::v2(10);
     /// 2.11: services' `forced_down` and their `force-down` action.
     pub const FORCED_DOWN: Microversion = Microversion::v2(11);
+    /// 2.13: server groups show their `project_id` and `user_id`.
+    pub const SERVER_GROUP_OWNERS: Microversion = Microversion::v2(13);
     /// 2.14: `evacuate` drops `onSharedStorage` and answers no `adminPass`.
     pub const EVACUATE_WITHOUT_SHARED_STORAGE: Microversion = Microversion::v2(14);
+    /// 2.15: the soft-affinity and soft-anti-affinity group policies.
+    pub const SOFT_GROUP_POLICIES: Microversion = Microversion::v2(15);
     /// 2.16: `host_status` for admins.
     pub const HOST_STATUS: Microversion = Microversion::v2(16);
     /// 2.17: the `trigger_crash_dump` action.
@@ -140,6 +144,8 @@ pub mod mv {
     pub const EVENT_HOSTS: Microversion = Microversion::v2(62);
     /// 2.63: trusted image certificates.
     pub const TRUSTED_CERTS: Microversion = Microversion::v2(63);
+    /// 2.64: server groups take one `policy` and `rules`, not `policies`.
+    pub const GROUP_POLICY_RULES: Microversion = Microversion::v2(64);
     /// 2.65: aborting live migrations still queued or preparing.
     pub const ABORT_QUEUED_MIGRATION: Microversion = Microversion::v2(65);
     /// 2.66: `changes-before` filters.

@@ -25,6 +25,7 @@ mod pagination;
 mod quota_sets;
 mod request;
 mod server_actions;
+mod server_groups;
 mod servers;
 mod services;
 mod versions;
@@ -224,6 +225,14 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/os-keypairs/{keypair_name}",
             get(keypairs::show_keypair).delete(keypairs::delete_keypair),
+        )
+        .route(
+            "/os-server-groups",
+            get(server_groups::list_server_groups).post(server_groups::create_server_group),
+        )
+        .route(
+            "/os-server-groups/{server_group_id}",
+            get(server_groups::show_server_group).delete(server_groups::delete_server_group),
         )
         .route("/os-migrations", get(migrations::list_migrations))
         .route("/os-services", get(services::list_services))

@@ -169,6 +169,7 @@ impl TryFrom<InstanceRow> for Server {
             config_drive: !row.config_drive.is_empty(),
             security_groups: json_or_default(&row.security_groups),
             scheduler_hints: json_or_default::<Map<String, Value>>(&row.scheduler_hints),
+            server_group: row.server_group,
             trusted_certs: row
                 .trusted_certs
                 .as_deref()
@@ -283,6 +284,7 @@ impl From<&Server> for InstanceRow {
             locked_reason: s.locked_reason.clone(),
             security_groups: to_json(&s.security_groups),
             scheduler_hints: to_json(&s.scheduler_hints),
+            server_group: s.server_group.clone(),
             trusted_certs: s.trusted_certs.as_ref().map(to_json),
             fault: s.fault.as_ref().map(fault_text),
             old_flavor: s.old_flavor.as_ref().map(old_flavor_text),

@@ -50,6 +50,8 @@ pub struct Server {
     pub security_groups: Vec<String>,
     /// What the create request asked of the scheduler, as given.
     pub scheduler_hints: Map<String, Value>,
+    /// The server group it was created into (while the group exists).
+    pub server_group: Option<String>,
     pub trusted_certs: Option<Vec<String>>,
     pub fault: Option<Fault>,
     /// The image a shelved server's disk is kept in.

@@ -11,6 +11,7 @@ use super::create::{BootImage, CreateRequest, Networks};
 use crate::flavors::Flavor;
 use crate::keypairs::KeyPair;
 use crate::quotas::{Limits, Resource};
+use crate::server_groups::ServerGroup;
 use crate::{Compute, ComputeError, ComputeResult};
 
 /// Nova's `TooManyInstances` message for the resources over their limit:
@@ -88,6 +89,8 @@ pub(super) struct Admitted {
     pub limits: Limits,
     /// The caller's key pair the servers boot with.
     pub key_pair: Option<KeyPair>,
+    /// The server group they join.
+    pub server_group: Option<ServerGroup>,
 }
 
 impl Compute {
@@ -153,6 +156,7 @@ impl Compute {
             Some(name) => Some(self.key_pair_for_server(caller, name).await?),
             None => None,
         };
+        let server_group = self.requested_group(caller, &req.scheduler_hints).await?;
         let limits = self.quota_limits(&caller.project_id).await?;
         self.check_injection_quotas(&limits, req)?;
         if let Some(image) = &req.image {
@@ -162,6 +166,7 @@ impl Compute {
             flavor,
             limits,
             key_pair,
+            server_group,
         })
     }
     fn check_availability_zone(&self, caller: &Caller, az: Option<&str>) -> ComputeResult<()> {

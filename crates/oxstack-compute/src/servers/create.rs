@@ -17,9 +17,12 @@ use super::Caller;
 use super::admission::{Admitted, instances_that_fit};
 use super::flow::{Flow, Work, new_action};
 use crate::flavors::Flavor;
+use crate::hosts::Placement;
 use crate::model::states::{PowerState, TaskState, VmState};
 use crate::model::{Fault, FixedIp, FlavorSnapshot, Server, ServerImage};
-use crate::{Compute, ComputeResult, now_micros};
+use crate::quotas::Resource;
+use crate::server_groups::GroupRule;
+use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 /// The event a server no host could take fails in.
 const SCHEDULE_EVENT: &str = "conductor_schedule_and_build_instances";
@@ -175,16 +178,33 @@ impl Compute {
             req.min_count,
             req.max_count,
         )?;
+        let hosts = match &admitted.server_group {
+            Some(group) => {
+                let limit = limits
+                    .get(&Resource::ServerGroupMembers)
+                    .copied()
+                    .unwrap_or(-1);
+                let members = tx.group_members_of(&group.uuid, &caller.user_id).await?;
+                if limit >= 0 && members + count > limit {
+                    return Err(ComputeError::Forbidden(
+                        "Quota exceeded, too many servers in group".into(),
+                    ));
+                }
+                let on_hosts = tx.group_hosts(&group.uuid).await?.into_iter().collect();
+                group_hosts(&placement, group.rule(), on_hosts, count)
+            }
+            None => (0..count).map(|_| placement.next_host()).collect(),
+        };
         let first_seq = tx.next_values("instances", count).await?;
         let mut servers = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         let mut builds = Vec::with_capacity(servers.capacity());
-        for index in 0..count {
+        for (index, host) in (0..count).zip(hosts) {
             let uuid = uuid::Uuid::new_v4().to_string();
             let (name, hostname) = names(&req, &uuid, index, count);
             let fixed_ips = self.allocate_ports(&mut tx, &req.networks).await?;
             let mut server = Server {
                 uuid,
-                host: placement.next_host(),
+                host,
                 seq: first_seq + index,
                 name,
                 hostname,
@@ -290,6 +310,7 @@ impl Compute {
             locked_reason: None,
             security_groups: security_groups(req),
             scheduler_hints: req.scheduler_hints.clone(),
+            server_group: admitted.server_group.as_ref().map(|g| g.uuid.clone()),
             trusted_certs: req.trusted_certs.clone(),
             fault: None,
             shelved_image_id: None,
@@ -319,6 +340,24 @@ impl Compute {
             extra_specs: self.flavor_extra_specs(&flavor.id).await?,
         })
     }
+}
+
+/// The hosts of `count` new servers of a server group whose servers run
+/// `members` of each host. Under a hard policy one server that cannot be
+/// placed fails them all (Nova's scheduler fails the whole request).
+fn group_hosts(
+    placement: &Placement,
+    rule: GroupRule,
+    mut members: BTreeMap<String, i64>,
+    count: i64,
+) -> Vec<Option<String>> {
+    let hosts: Vec<Option<String>> = (0..count)
+        .map(|_| placement.next_host_in_group(rule, &mut members))
+        .collect();
+    if rule.is_hard() && hosts.iter().any(Option::is_none) {
+        return hosts.iter().map(|_| None).collect();
+    }
+    hosts
 }
 
 /// Display name and hostname of the `index`-th of `count` instances.

@@ -57,7 +57,7 @@ impl Compute {
         }
         let dest = match named {
             Some(dest) => Some(dest),
-            None => self.pick_host(Some(&source)).await?,
+            None => self.pick_host(&server, Some(&source)).await?,
         };
         let Some(dest) = dest.filter(|d| self.service_is_up(d)) else {
             return Err(ComputeError::Invalid(no_valid_host("evacuate")));

@@ -40,7 +40,7 @@ impl Compute {
         let server = self.actionable(caller, id, rule).await?;
         let dest = match host {
             Some(name) => Some(self.named_host(name).await?),
-            None if rule.allows(&server) => self.pick_host(server.host.as_deref()).await?,
+            None if rule.allows(&server) => self.pick_host(&server, server.host.as_deref()).await?,
             None => None,
         };
         let migration = self.new_migration(

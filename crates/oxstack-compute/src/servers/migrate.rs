@@ -72,7 +72,7 @@ impl Compute {
                 }
                 Some(named).filter(|d| !d.disabled && self.service_is_up(d))
             }
-            None => self.pick_host(server.host.as_deref()).await?,
+            None => self.pick_host(&server, server.host.as_deref()).await?,
         };
         let Some(dest) = dest else {
             return Err(ComputeError::Invalid(no_valid_host("cold migrate")));

@@ -81,7 +81,7 @@ impl Compute {
             && server.host.is_none();
         let placed = match target {
             Some(name) if offloaded => Some(self.named_host(name).await?.host),
-            None if offloaded => self.pick_host(None).await?.map(|s| s.host),
+            None if offloaded => self.pick_host(&server, None).await?.map(|s| s.host),
             _ => None,
         };
         // Nova keeps the disk of a shelved server as a snapshot image,

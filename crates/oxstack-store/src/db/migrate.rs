@@ -72,6 +72,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(16, "action args", "0016_action_args"),
     each!(17, "flags as booleans", "0017_flags_as_booleans"),
     both!(18, "key pairs", "0018_key_pairs"),
+    both!(19, "server groups", "0019_server_groups"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

@@ -85,6 +85,25 @@ pub(crate) enum Tx {
 }
 
 impl Tx {
+    /// Takes the next `n` values of a counter (ids of rows that have no
+    /// UUID); returns the first.
+    pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
+        let (last,): (i64,) = self
+            .fetch_one(
+                "INSERT INTO counters (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value \
+                 RETURNING value",
+                &values![counter, n],
+            )
+            .await?;
+        Ok(last - n + 1)
+    }
+
+    /// Takes the next value of a counter.
+    pub async fn next_value(&mut self, counter: &str) -> StoreResult<i64> {
+        self.next_values(counter, 1).await
+    }
+
     /// Runs a statement; returns the rows it changed.
     pub async fn execute(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
         match self {

@@ -45,16 +45,7 @@ impl CreateTx {
 
     /// Reserves `n` consecutive values of a counter; returns the first.
     pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
-        let (last,): (i64,) = self
-            .tx
-            .fetch_one(
-                "INSERT INTO counters (name, value) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value \
-                 RETURNING value",
-                &values![counter, n],
-            )
-            .await?;
-        Ok(last - n + 1)
+        self.tx.next_values(counter, n).await
     }
 
     /// The instance holding a fixed address, if any, as this transaction sees it.
@@ -73,6 +64,32 @@ impl CreateTx {
         Ok(holder.map(|(uuid,)| uuid))
     }
 
+    /// How many live servers of server group `group` are on each host
+    /// (servers not placed yet are not counted), as this transaction sees
+    /// it: the project's lock serialises the creates that add to it.
+    pub async fn group_hosts(&mut self, group: &str) -> StoreResult<Vec<(String, i64)>> {
+        self.tx
+            .fetch_all(
+                "SELECT host, COUNT(*) FROM instances WHERE server_group = $1 \
+                 AND deleted = FALSE AND host IS NOT NULL GROUP BY host ORDER BY host",
+                &values![group],
+            )
+            .await
+    }
+
+    /// How many live servers of `user_id` server group `group` has.
+    pub async fn group_members_of(&mut self, group: &str, user_id: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = self
+            .tx
+            .fetch_one(
+                "SELECT COUNT(*) FROM instances WHERE server_group = $1 AND user_id = $2 \
+                 AND deleted = FALSE",
+                &values![group, user_id],
+            )
+            .await?;
+        Ok(n)
+    }
+
     /// Inserts an instance with its metadata, tags and addresses.
     pub async fn insert(&mut self, i: &InstanceRow) -> StoreResult<()> {
         self.tx
@@ -84,10 +101,10 @@ impl CreateTx {
                  node, vm_state, task_state, power_state, progress, access_ip_v4, access_ip_v6, \
                  auto_disk_config, config_drive, root_device_name, locked_by, locked_reason, \
                  security_groups, scheduler_hints, trusted_certs, fault, created_at, updated_at, \
-                 launched_at, terminated_at, deleted_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, \
-                 $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-                 $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, \
-                 $40, $41, $42, $43, $44, $45)",
+                 launched_at, terminated_at, deleted_at, deleted, server_group) VALUES ($1, $2, $3, \
+                 $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+                 $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, \
+                 $39, $40, $41, $42, $43, $44, $45, $46)",
                 &values![
                     &i.uuid,
                     i.seq,
@@ -134,6 +151,7 @@ impl CreateTx {
                     i.terminated_at,
                     i.deleted_at,
                     i.deleted,
+                    i.server_group.as_deref(),
                 ],
             )
             .await?;

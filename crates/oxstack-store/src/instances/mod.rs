@@ -9,6 +9,8 @@ mod create;
 mod query;
 mod write;
 
+pub(crate) use write::claim_usage;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -70,6 +72,8 @@ pub struct InstanceRow {
     pub security_groups: String,
     /// JSON object.
     pub scheduler_hints: String,
+    /// The server group it was created into.
+    pub server_group: Option<String>,
     /// JSON array, or none.
     pub trusted_certs: Option<String>,
     /// JSON object `{code, message, details, created}`, or none.
@@ -161,6 +165,7 @@ impl Record for InstanceRow {
             locked_reason: row.column("locked_reason")?,
             security_groups: row.column("security_groups")?,
             scheduler_hints: row.column("scheduler_hints")?,
+            server_group: row.column("server_group")?,
             trusted_certs: row.column("trusted_certs")?,
             fault: row.column("fault")?,
             old_flavor: row.column("old_flavor")?,

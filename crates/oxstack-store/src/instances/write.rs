@@ -525,7 +525,7 @@ fn guard_clause(b: &mut Sql, guard: &StateGuard) {
 /// it: quota checks of one project then run one after the other on both
 /// engines (SQLite: the write lock; PostgreSQL: the row lock taken by the
 /// upsert, even when it changes nothing).
-pub(super) async fn claim_usage(tx: &mut Tx, project_id: &str) -> StoreResult<InstanceUsage> {
+pub(crate) async fn claim_usage(tx: &mut Tx, project_id: &str) -> StoreResult<InstanceUsage> {
     let row: (i64, i64, i64) = tx
         .fetch_one(
             "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \

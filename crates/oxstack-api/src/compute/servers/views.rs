@@ -294,7 +294,10 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
         put("trusted_image_certificates", json!(s.trusted_certs));
     }
     if req.at_least(mv::SERVER_GROUPS_IN_VIEW) && kind != Kind::Detail {
-        put("server_groups", json!([]));
+        put(
+            "server_groups",
+            json!(s.server_group.iter().collect::<Vec<_>>()),
+        );
     }
     if req.at_least(mv::LOCKED_REASON) {
         put("locked_reason", json!(s.locked_reason));
