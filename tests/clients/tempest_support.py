@@ -39,6 +39,7 @@ from tempest.lib.services.compute.keypairs_client import KeyPairsClient
 from tempest.lib.services.compute.limits_client import LimitsClient
 from tempest.lib.services.compute.quota_classes_client import QuotaClassesClient
 from tempest.lib.services.compute.quotas_client import QuotasClient
+from tempest.lib.services.compute.server_groups_client import ServerGroupsClient
 from tempest.lib.services.compute.servers_client import ServersClient
 from tempest.lib.services.compute.versions_client import VersionsClient
 
@@ -113,6 +114,7 @@ RecordingQuotasClient = _recording(QuotasClient)
 RecordingQuotaClassesClient = _recording(QuotaClassesClient)
 RecordingImagesClient = _recording(ImagesClient)
 RecordingKeyPairsClient = _recording(KeyPairsClient)
+RecordingServerGroupsClient = _recording(ServerGroupsClient)
 RecordingExtensionsClient = _recording(ExtensionsClient)
 RecordingVersionsClient = _recording(VersionsClient)
 
@@ -184,6 +186,7 @@ class Compute:
         self.quota_classes = make(RecordingQuotaClassesClient)
         self.images = make(RecordingImagesClient)
         self.keypairs = make(RecordingKeyPairsClient)
+        self.server_groups = make(RecordingServerGroupsClient)
         self.extensions = make(RecordingExtensionsClient)
         self.versions = make(RecordingVersionsClient)
         self.servers = make(RecordingServersClient)
@@ -254,6 +257,10 @@ def nova_operation(method_name: str, args: tuple, kwargs: dict) -> str | None:
         "show_keypair": "keypairs.show",
         "list_keypairs": "keypairs.index",
         "delete_keypair": "keypairs.delete",
+        "create_server_group": "server_groups.create",
+        "show_server_group": "server_groups.show",
+        "list_server_groups": "server_groups.index",
+        "delete_server_group": "server_groups.delete",
         "list_versions": "versions.Versions.index",
         "get_version_by_url": "versionsV21.VersionsController.show",
         "create_server": "servers.create",
@@ -322,6 +329,7 @@ _CONTROLLER_SCHEMAS = {
     "images": "images",
     "image_metadata": "image_metadata",
     "keypairs": "keypairs",
+    "server_groups": "server_groups",
     "versions": "versions",
     "versionsV21": "versions",
     "servers": "servers",

@@ -1,6 +1,6 @@
 """tempest's compute service clients against oxstack: every response of the
 compute APIs oxstack implements (flavors, limits, quotas, extensions,
-versions, the image proxy, key pairs, servers with their metadata, addresses
+versions, the image proxy, key pairs, server groups, servers with their metadata, addresses
 and tags, server actions and the instance-action log) is validated by tempest
 against its copy of Nova's response schemas (a mismatch raises inside the
 client), and again against the response schemas of the `nova` package
@@ -425,6 +425,44 @@ def test_keypairs(mv, admin, demo, checker):
         check(keypairs, "delete_keypair", name)
     with pytest.raises(lib_exc.NotFound):
         keypairs.show_keypair(imported["name"])
+
+
+# Server groups change at 2.13 (owners), 2.15 (soft policies), 2.64 (policy
+# and rules), 2.71 (server_groups in server views) and 2.75 (strict queries).
+SERVER_GROUP_MICROVERSIONS = ["2.1", "2.13", "2.15", "2.64", "2.71", "2.75", "2.104"]
+
+
+@pytest.mark.parametrize("mv", SERVER_GROUP_MICROVERSIONS)
+def test_server_groups(mv, admin, demo, cirros_id, checker, server_cleanup):
+    check = checker(mv)
+    groups = demo.server_groups
+    policy = "soft-anti-affinity" if at_least(mv, "2.15") else "anti-affinity"
+    if at_least(mv, "2.64"):
+        body = {"policy": policy}
+    else:
+        body = {"policies": [policy]}
+    made = check(groups, "create_server_group", name=unique("tempest-group"), **body)["server_group"]
+    assert made["members"] == [], made
+    assert check(groups, "show_server_group", made["id"])["server_group"] == made
+    assert made in check(groups, "list_server_groups")["server_groups"]
+    check(admin.server_groups, "list_server_groups", all_projects=True)
+    if at_least(mv, "2.64"):
+        ruled = check(groups, "create_server_group", name=unique("tempest-ruled"), policy="anti-affinity",
+                      rules={"max_server_per_host": 2})["server_group"]
+        assert ruled["rules"] == {"max_server_per_host": 2}, ruled
+        check(groups, "delete_server_group", ruled["id"])
+    if at_least(mv, "2.71"):
+        # A server created into the group shows it (tempest's 2.71 schema).
+        created = check(demo.servers, "create_server", name=unique("tempest-grouped"), imageRef=cirros_id,
+                        flavorRef="1", networks="none", scheduler_hints={"group": made["id"]})["server"]
+        server_cleanup.append(created["id"])
+        shown = wait_for_status(check, demo.servers, created["id"])
+        assert shown["server_groups"] == [made["id"]], shown
+        members = check(groups, "show_server_group", made["id"])["server_group"]["members"]
+        assert members == [created["id"]], members
+    check(groups, "delete_server_group", made["id"])
+    with pytest.raises(lib_exc.NotFound):
+        groups.show_server_group(made["id"])
 
 
 def _glance_image(oxstack, token: str, data: bytes | None, **props) -> str:
