@@ -7,11 +7,12 @@
 //! the enabled hosts that are up.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use oxstack_store::services::{NewService, ServiceChange, ServiceRow};
+use oxstack_virt::Driver;
 
 use crate::model::{ComputeService, Server, ServiceUpdate};
 use crate::server_groups::GroupRule;
@@ -87,6 +88,33 @@ impl Drop for Held {
     }
 }
 
+/// The compute hosts one process runs: what each has of its own (its
+/// hypervisor, its flows in flight, whether its work is held); the rest
+/// of a [`Compute`] they share.
+#[derive(Debug, Default)]
+pub(crate) struct LocalHosts {
+    hosts: RwLock<BTreeMap<String, LocalHost>>,
+}
+
+#[derive(Clone, Debug)]
+struct LocalHost {
+    driver: Arc<dyn Driver>,
+    in_flight: Arc<InFlight>,
+    held: Arc<AtomicBool>,
+}
+
+impl LocalHosts {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, LocalHost>> {
+        self.hosts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn contains(&self, host: &str) -> bool {
+        self.read().contains_key(host)
+    }
+}
+
 /// The scheduler's view of the services, refreshed every [`SERVICES_TTL`].
 #[derive(Debug, Default)]
 pub(crate) struct ServiceCache {
@@ -127,11 +155,57 @@ impl Placement {
 }
 
 impl Compute {
+    /// This host, listed among the process's hosts.
+    pub(crate) fn registered(self) -> Self {
+        let own = LocalHost {
+            driver: self.driver.clone(),
+            in_flight: self.in_flight.clone(),
+            held: self.held.clone(),
+        };
+        self.local
+            .hosts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.host.clone(), own);
+        self
+    }
+
+    /// Runs one more compute host, `host` with hypervisor `driver`, in
+    /// this process: a simulated host of an embedded cloud (or an extra one
+    /// of a node). Register it and start its tasks as for any host.
+    pub fn add_local_host(&self, host: String, driver: Arc<dyn Driver>) -> Compute {
+        Compute {
+            host,
+            driver,
+            in_flight: Arc::default(),
+            held: Arc::default(),
+            ..self.clone()
+        }
+        .registered()
+    }
+
+    /// The compute service of `host` when this process runs it.
+    pub(crate) fn local_host(&self, host: &str) -> Option<Compute> {
+        if host == self.host {
+            return Some(self.clone());
+        }
+        let there = self.local.read().get(host).cloned()?;
+        Some(Compute {
+            host: host.to_owned(),
+            driver: there.driver,
+            in_flight: there.in_flight,
+            held: there.held,
+            ..self.clone()
+        })
+    }
+
     /// Whether a service counts as up: not forced down and reporting
     /// within `service_down_time`. An embedded (SQLite) cloud is one
-    /// process, so no host but this one can be up.
+    /// process, so no host but those it runs can be up.
     pub(crate) fn service_is_up(&self, service: &ServiceRow) -> bool {
-        if self.store.backend() == oxstack_store::Backend::Sqlite && service.host != self.host {
+        if self.store.backend() == oxstack_store::Backend::Sqlite
+            && !self.local.contains(&service.host)
+        {
             return false;
         }
         let window = i64::try_from(self.settings.service_down_time.as_micros()).unwrap_or(i64::MAX);
@@ -284,6 +358,12 @@ impl Compute {
             return;
         }
         let shared = self.store.backend() == oxstack_store::Backend::Postgres;
+        if let Some(other) = host.filter(|h| *h != self.host)
+            && let Some(there) = self.local_host(other)
+        {
+            there.dispatch(Some(other), uuid, work);
+            return;
+        }
         match host {
             Some(other) if other != self.host && shared => {
                 let store = self.store.clone();

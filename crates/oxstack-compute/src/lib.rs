@@ -62,7 +62,9 @@ impl Default for ComputeSettings {
     }
 }
 
-/// The compute service: one per process, cheap to share.
+/// The compute service of one compute host (a process runs one, or
+/// several simulated ones sharing everything but their hypervisor and
+/// their running flows); cheap to share.
 #[derive(Clone, Debug)]
 pub struct Compute {
     store: Store,
@@ -81,6 +83,8 @@ pub struct Compute {
     /// While set, accepted work stays where it was accepted (recorded in
     /// the database, as after a crash) until released.
     held: Arc<std::sync::atomic::AtomicBool>,
+    /// The hosts this process runs, this one included.
+    local: Arc<hosts::LocalHosts>,
 }
 
 impl Compute {
@@ -102,7 +106,9 @@ impl Compute {
             in_flight: Arc::default(),
             services: Arc::default(),
             held: Arc::default(),
+            local: Arc::default(),
         }
+        .registered()
     }
 
     /// The deployment settings.

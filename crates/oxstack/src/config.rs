@@ -57,6 +57,10 @@ pub struct ConfigArgs {
     /// This compute host's name [default: the machine's hostname].
     #[arg(long, env = "OXSTACK_HOST")]
     pub host: Option<String>,
+    /// How many compute hosts this process runs with the fake driver: the
+    /// host, then `<host>-2`, `<host>-3`, ... [default: 1].
+    #[arg(long, env = "OXSTACK_FAKE_HOSTS")]
+    pub fake_hosts: Option<usize>,
 }
 
 /// The `[bootstrap]` table.
@@ -93,6 +97,8 @@ struct FakeDriverFile {
     /// Operations that fail (`spawn`, `destroy`).
     #[serde(default)]
     fail: Vec<String>,
+    /// How many compute hosts the process runs.
+    hosts: Option<usize>,
 }
 
 /// What the TOML file may contain.
@@ -157,6 +163,8 @@ pub struct Config {
     /// No host name was configured (`host` is the machine's).
     pub host_is_default: bool,
     pub fake_driver: FakeSettings,
+    /// The hosts this process runs: `host`, then `<host>-2`, ...
+    pub fake_hosts: usize,
 }
 
 /// Nova's `osapi_max_request_body_size` default (112 KiB).
@@ -228,6 +236,10 @@ impl Config {
             delay: Duration::from_millis(file.fake_driver.delay_ms.unwrap_or(0)),
             fail,
         };
+        let fake_hosts = args.fake_hosts.or(file.fake_driver.hosts).unwrap_or(1);
+        if fake_hosts == 0 {
+            bail!("a process runs at least one compute host (fake_driver.hosts / --fake-hosts)");
+        }
         let compute = ComputeSettings {
             quota_defaults,
             enable_instance_password: file.enable_instance_password.unwrap_or(true),
@@ -285,7 +297,14 @@ impl Config {
             host,
             host_is_default,
             fake_driver,
+            fake_hosts,
         })
+    }
+
+    /// The names of the compute hosts this process runs.
+    pub fn host_names(&self, first: &str) -> Vec<String> {
+        let more = (2..=self.fake_hosts).map(|n| format!("{first}-{n}"));
+        std::iter::once(first.to_owned()).chain(more).collect()
     }
 
     /// The URL clients should use to reach this cloud.

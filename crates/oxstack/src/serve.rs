@@ -89,9 +89,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .bootstrap_cirros(&admin_project)
         .await
         .context("creating the cirros image")?;
-    let compute = open_compute(&config, &store, images.clone()).await?;
+    let hosts = open_compute(&config, &store, images.clone()).await?;
+    let compute = hosts[0].clone();
     let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
-    let host_tasks = start_host(&compute);
+    let host_tasks: Vec<_> = hosts.iter().flat_map(start_host).collect();
     let app = oxstack_api::router(AppState::new(identity, compute, images, api_config))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
@@ -127,31 +128,48 @@ async fn open_images(config: &Config, store: &Store) -> anyhow::Result<Images> {
     .context("opening the image store")
 }
 
-/// The compute service of this process's host: default flavors in place
-/// and the work a previous run left unfinished picked up again.
-async fn open_compute(config: &Config, store: &Store, images: Images) -> anyhow::Result<Compute> {
-    let host = host_name(config, store).await?;
-    let driver = Arc::new(FakeDriver::new(host.clone(), config.fake_driver.clone()));
-    let compute = Compute::new(store.clone(), config.compute.clone(), driver, images, host);
+/// The compute services of this process's hosts (the first is the one
+/// the API uses): default flavors in place, each host registered and the
+/// work a previous run left unfinished on it picked up again.
+async fn open_compute(
+    config: &Config,
+    store: &Store,
+    images: Images,
+) -> anyhow::Result<Vec<Compute>> {
+    let first = host_name(config, store).await?;
+    let fake = |host: &str| Arc::new(FakeDriver::new(host.to_owned(), config.fake_driver.clone()));
+    let compute = Compute::new(
+        store.clone(),
+        config.compute.clone(),
+        fake(&first),
+        images,
+        first.clone(),
+    );
     compute
         .seed_default_flavors()
         .await
         .context("creating the default flavors")?;
-    compute
-        .register_host()
-        .await
-        .context("registering this compute host")?;
-    let resumed = compute
-        .recover()
-        .await
-        .context("resuming unfinished server work")?;
-    if resumed > 0 {
-        tracing::info!(
-            servers = resumed,
-            "resumed work left unfinished by the last run"
-        );
+    let mut hosts = vec![compute.clone()];
+    for host in config.host_names(&first).into_iter().skip(1) {
+        hosts.push(compute.add_local_host(host.clone(), fake(&host)));
     }
-    Ok(compute)
+    for host in &hosts {
+        host.register_host()
+            .await
+            .with_context(|| format!("registering compute host {}", host.host()))?;
+        let resumed = host
+            .recover()
+            .await
+            .context("resuming unfinished server work")?;
+        if resumed > 0 {
+            tracing::info!(
+                host = host.host(),
+                servers = resumed,
+                "resumed work left unfinished by the last run"
+            );
+        }
+    }
+    Ok(hosts)
 }
 
 /// This process's host name: the configured one; else, for an embedded
@@ -189,10 +207,12 @@ pub async fn compute(config: Config) -> anyhow::Result<()> {
     }
     let store = open_store(&config).await?;
     let images = open_images(&config, &store).await?;
-    let compute = open_compute(&config, &store, images).await?;
-    let tasks = start_host(&compute);
-    tracing::info!(host = %compute.host(), database = store.backend().name(), "oxstack compute host running");
-    println!("oxstack compute host {} running", compute.host());
+    let hosts = open_compute(&config, &store, images).await?;
+    let tasks: Vec<_> = hosts.iter().flat_map(start_host).collect();
+    for compute in &hosts {
+        tracing::info!(host = %compute.host(), database = store.backend().name(), "oxstack compute host running");
+        println!("oxstack compute host {} running", compute.host());
+    }
     shutdown_signal().await;
     for task in tasks {
         task.abort();

@@ -63,6 +63,15 @@ async fn services(server: &Server) -> Vec<Value> {
         .clone()
 }
 
+/// `"host" "state" "status"` of each service.
+async fn host_states(server: &Server) -> Vec<String> {
+    services(server)
+        .await
+        .iter()
+        .map(|s| format!("{} {} {}", s["host"], s["state"], s["status"]))
+        .collect()
+}
+
 async fn service_named(server: &Server, host: &str) -> Value {
     services(server)
         .await
@@ -482,13 +491,8 @@ async fn servers_move_between_two_compute_hosts_on_postgresql() {
     // The second host's hypervisor is slow, so that its moves can be
     // watched (and aborted) while they run.
     let beta_agent = Agent::start("beta", &url, "[fake_driver]\ndelay_ms = 700\n").await;
-    let hosts: Vec<String> = services(&server)
-        .await
-        .iter()
-        .map(|s| format!("{} {} {}", s["host"], s["state"], s["status"]))
-        .collect();
     assert_eq!(
-        hosts,
+        host_states(&server).await,
         [
             "\"alpha\" \"up\" \"enabled\"",
             "\"beta\" \"up\" \"enabled\""
@@ -1272,4 +1276,73 @@ async fn server_group_policies_place_servers_over_two_hosts_on_postgresql() {
     let together = boot_into_group(&admin, &image, "together", &affinity, 3).await;
     let hosts = hosts_of(&together).await;
     assert!(hosts.iter().all(|h| *h == hosts[0]), "{hosts:?}");
+}
+
+#[tokio::test]
+async fn one_embedded_process_runs_several_fake_hosts() {
+    let server = Server::start_with(Options {
+        args: ["--auth", "noauth", "--host", "alpha", "--fake-hosts", "3"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        host_states(&server).await,
+        [
+            "\"alpha\" \"up\" \"enabled\"",
+            "\"alpha-2\" \"up\" \"enabled\"",
+            "\"alpha-3\" \"up\" \"enabled\""
+        ]
+    );
+    let image = cirros(&server).await;
+    let admin = server.compute(ADMIN, "latest");
+    let body = json!({"server_group": {"name": "spread", "policy": "anti-affinity"}});
+    let group = json_of(admin.post("/os-server-groups", &body).await).await["server_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids = boot_into_group(&admin, &image, "spread", &group, 3).await;
+    let mut placed = Vec::new();
+    for id in &ids {
+        placed.push(host_of(&settled(&admin, id, "ACTIVE").await).to_owned());
+    }
+    placed.sort();
+    assert_eq!(placed, ["alpha", "alpha-2", "alpha-3"]);
+
+    // Servers move between the process's hosts, and each host's
+    // hypervisor answers for its own servers.
+    let plain = boot(&admin, &image, "mover").await;
+    let before = host_of(&settled(&admin, &plain, "ACTIVE").await).to_owned();
+    let response = act(
+        &admin,
+        &plain,
+        json!({"os-migrateLive": {"host": null, "block_migration": "auto"}}),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let moved = wait_until(&admin, &plain, "moved", |s| {
+        s["status"] == "ACTIVE" && s["OS-EXT-STS:task_state"].is_null() && host_of(s) != before
+    })
+    .await;
+    assert_ne!(host_of(&moved), before);
+    let response = act(&admin, &plain, json!({"migrate": null})).await;
+    assert_eq!(response.status(), 202);
+    settled(&admin, &plain, "VERIFY_RESIZE").await;
+    assert_eq!(
+        act(&admin, &plain, json!({"confirmResize": null}))
+            .await
+            .status(),
+        204
+    );
+    let confirmed = settled(&admin, &plain, "ACTIVE").await;
+    assert_ne!(host_of(&confirmed), host_of(&moved));
+    let log = act(
+        &admin,
+        &plain,
+        json!({"os-getConsoleOutput": {"length": 5}}),
+    )
+    .await;
+    assert_eq!(log.status(), 200);
 }

@@ -110,7 +110,11 @@ impl Compute {
                 server.uuid
             )));
         }
-        self.driver
+        // The hypervisor of the server's host, when this process runs it.
+        let host = server.host.as_deref().and_then(|h| self.local_host(h));
+        host.as_ref()
+            .unwrap_or(self)
+            .driver
             .console_output(&server.uuid, lines)
             .await
             .map_err(|e| ComputeError::Conflict(e.message))
