@@ -13,23 +13,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-VENV="$REPO/.venv-clients"
-REQUIREMENTS="$HERE/requirements.txt"
-STAMP="$VENV/.requirements.sha256"
-PYTHON="${PYTHON:-python3}"
-
-want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-have="$(cat "$STAMP" 2>/dev/null || true)"
-if [[ ! -x "$VENV/bin/python" || "$have" != "$want" ]]; then
-    echo "== installing the OpenStack clients into $VENV (requirements.txt changed)" >&2
-    if [[ ! -x "$VENV/bin/python" ]]; then
-        "$PYTHON" -m venv "$VENV"
-    fi
-    rm -f "$STAMP"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS" >&2
-    echo "$want" >"$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
-fi
+source "$HERE/venv.sh"
 
 OXSTACK_BIN="${OXSTACK_BIN:-$REPO/target/debug/oxstack}"
 if [[ ! -x "$OXSTACK_BIN" ]]; then
