@@ -1,6 +1,7 @@
 """Compares a tempest run (subunit2csv output) with the tests that must
 pass: prints the counts, every must-pass test that did not pass (and
-fails), and the tests that passed without being on the list.
+fails), and the tests that passed without being on the list. With
+TEMPEST_UPDATE_MUST_PASS=1 those are added to the list (it only grows).
 
     check.py RESULTS.csv MUST_PASS.txt
 """
@@ -8,6 +9,7 @@ fails), and the tests that passed without being on the list.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import sys
 from collections import Counter
@@ -31,7 +33,9 @@ def main() -> int:
                 test = re.sub(r"^\w+ \((.*)\)$", r"\1", test)
             status[test] = row["status"]
     with open(must_pass_path) as f:
-        must_pass = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        lines = f.read().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    must_pass = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     counts = Counter(status.values())
     print("tempest: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     missing = [t for t in must_pass if status.get(t) != "success"]
@@ -43,6 +47,10 @@ def main() -> int:
         print(f"{len(new)} passing tests are not on the must-pass list yet:")
         for test in new:
             print(f"  {test}")
+    if new and os.environ.get("TEMPEST_UPDATE_MUST_PASS") == "1":
+        with open(must_pass_path, "w") as f:
+            f.write("\n".join(header + sorted(listed | set(new))) + "\n")
+        print(f"added {len(new)} tests to {must_pass_path}")
     print(f"must-pass: {len(must_pass) - len(missing)} of {len(must_pass)} passed")
     return 1 if missing else 0
 

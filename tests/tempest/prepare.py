@@ -114,6 +114,12 @@ use_dynamic_credentials = False
 test_accounts_file = {ws}/accounts.yaml
 default_credentials_domain_name = Default
 create_isolated_networks = False
+# The classes that insist on projects of their own (force_tenant_isolation)
+# make them with these.
+admin_username = {admin_user}
+admin_password = {admin_password}
+admin_project_name = {admin_project}
+admin_domain_name = Default
 
 [identity]
 uri_v3 = {url}/identity/v3
@@ -182,7 +188,8 @@ def main() -> None:
     (workspace / "accounts.yaml").write_text(yaml_accounts(accounts))
     (workspace / "etc").mkdir(parents=True, exist_ok=True)
     (workspace / "etc" / "tempest.conf").write_text(
-        TEMPEST_CONF.format(ws=workspace, url=url, image=image, image_alt=image_alt))
+        TEMPEST_CONF.format(ws=workspace, url=url, image=image, image_alt=image_alt, admin_user=ADMIN[0],
+                            admin_password=ADMIN[1], admin_project=ADMIN[2]))
 
 
 if __name__ == "__main__":

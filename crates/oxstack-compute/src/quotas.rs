@@ -18,10 +18,16 @@ pub enum Resource {
     InjectedFiles,
     InjectedFileContentBytes,
     InjectedFilePathBytes,
+    /// nova-network's quotas, which the API still shows and stores before
+    /// 2.36 (quota sets) and 2.50 (quota classes); nothing counts them.
+    FixedIps,
+    FloatingIps,
+    SecurityGroups,
+    SecurityGroupRules,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 10] = [
+    pub const ALL: [Resource; 14] = [
         Self::Instances,
         Self::Cores,
         Self::Ram,
@@ -32,6 +38,18 @@ impl Resource {
         Self::InjectedFiles,
         Self::InjectedFileContentBytes,
         Self::InjectedFilePathBytes,
+        Self::FixedIps,
+        Self::FloatingIps,
+        Self::SecurityGroups,
+        Self::SecurityGroupRules,
+    ];
+
+    /// nova-network's quotas, in Nova's order.
+    pub const NETWORK: [Resource; 4] = [
+        Self::FixedIps,
+        Self::FloatingIps,
+        Self::SecurityGroupRules,
+        Self::SecurityGroups,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +64,10 @@ impl Resource {
             Self::InjectedFiles => "injected_files",
             Self::InjectedFileContentBytes => "injected_file_content_bytes",
             Self::InjectedFilePathBytes => "injected_file_path_bytes",
+            Self::FixedIps => "fixed_ips",
+            Self::FloatingIps => "floating_ips",
+            Self::SecurityGroups => "security_groups",
+            Self::SecurityGroupRules => "security_group_rules",
         }
     }
 
@@ -72,6 +94,10 @@ impl Default for QuotaDefaults {
             (Resource::InjectedFiles, 5),
             (Resource::InjectedFileContentBytes, 10240),
             (Resource::InjectedFilePathBytes, 255),
+            (Resource::FixedIps, -1),
+            (Resource::FloatingIps, -1),
+            (Resource::SecurityGroups, -1),
+            (Resource::SecurityGroupRules, -1),
         ]))
     }
 }

@@ -544,6 +544,14 @@ async fn patch_tags_protection_and_delete() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Glance 2.12's image tasks: none run here.
+    let tasks = glance.get(&format!("/images/{id}/tasks")).await;
+    assert_eq!(tasks.status(), 200);
+    assert_eq!(json_of(tasks).await, json!({"tasks": []}));
+    let unknown = glance
+        .get("/images/00000000-0000-0000-0000-000000000000/tasks")
+        .await;
+    assert_eq!(unknown.status(), 404);
     let patched = glance
         .patch(
             &id,

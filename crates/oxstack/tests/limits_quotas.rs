@@ -410,6 +410,33 @@ async fn quota_classes_and_the_default_class() {
         30
     );
 
+    // nova-network's quotas are stored and shown where Nova has them
+    // (classes before 2.50), though nothing counts them.
+    let v21 = server.compute(ADMIN, "2.1");
+    let updated = json_of(
+        v21.put(
+            "/os-quota-class-sets/netted",
+            &json!({"quota_class_set": {"floating_ips": 99, "security_groups": 7}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (
+            updated["quota_class_set"]["floating_ips"].clone(),
+            updated["quota_class_set"]["security_groups"].clone(),
+            updated["quota_class_set"]["fixed_ips"].clone()
+        ),
+        (json!(99), json!(7), json!(-1))
+    );
+    let shown = v21.get_ok("/os-quota-class-sets/netted").await;
+    assert_eq!(shown["quota_class_set"]["floating_ips"], 99);
+    let later = server
+        .compute(ADMIN, "2.50")
+        .get_ok("/os-quota-class-sets/netted")
+        .await;
+    assert!(later["quota_class_set"].get("floating_ips").is_none());
+
     // Other classes are kept and shown, but apply to no project.
     admin
         .put(

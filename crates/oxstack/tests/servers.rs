@@ -1746,3 +1746,23 @@ async fn the_network_proxy_lists_the_built_in_network_until_2_35() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn access_addresses_are_kept_in_canonical_form() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.1");
+    let extra = json!({"accessIPv4": "192.168.0.1",
+                       "accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"});
+    let id = boot(&c, &image, "addressed", extra).await;
+    let shown = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+    assert_eq!(
+        (shown["accessIPv4"].clone(), shown["accessIPv6"].clone()),
+        (json!("192.168.0.1"), json!("::babe:dc0c:1602"))
+    );
+    let body = json!({"server": {"accessIPv6": "2001:0DB8:0000:0000:0000:0000:0000:0001"}});
+    let updated = json_of(c.put(&format!("/servers/{id}"), &body).await).await;
+    assert_eq!(updated["server"]["accessIPv6"], "2001:db8::1");
+    let filtered = c.get_ok("/servers/detail?access_ip_v6=2001:db8::1").await;
+    assert_eq!(filtered["servers"].as_array().unwrap().len(), 1);
+}

@@ -61,9 +61,9 @@ pub async fn show_limits(
     put("maxServerGroupMembers", limit(Resource::ServerGroupMembers));
     let network_era = !req.at_least(mv::NO_PROXIES);
     if network_era {
-        put("maxTotalFloatingIps", json!(-1));
-        put("maxSecurityGroups", json!(-1));
-        put("maxSecurityGroupRules", json!(-1));
+        put("maxTotalFloatingIps", limit(Resource::FloatingIps));
+        put("maxSecurityGroups", limit(Resource::SecurityGroups));
+        put("maxSecurityGroupRules", limit(Resource::SecurityGroupRules));
     }
     put("totalRAMUsed", json!(usage.ram));
     put("totalCoresUsed", json!(usage.cores));

@@ -1,8 +1,8 @@
 //! `/os-quota-sets/{tenant_id}` (show, detail with usage, defaults, and the
 //! admin's update and reset) and `/os-quota-class-sets/{class}` (admin).
-//! Keys follow the microversion: network quotas until 2.35 for quota sets
-//! and 2.49 for classes, server-group quotas on classes from 2.50,
-//! injected-file quotas until 2.56.
+//! Keys follow the microversion: network quotas (stored and shown, never
+//! counted) until 2.35 for quota sets and 2.49 for classes, server-group
+//! quotas on classes from 2.50, injected-file quotas until 2.56.
 
 use std::collections::BTreeMap;
 
@@ -18,13 +18,6 @@ use super::request::{NovaBody, Req};
 use crate::AppState;
 use crate::compute::microversion::{Microversion, mv};
 use crate::envelope::envelope;
-
-const NETWORK_QUOTAS: [&str; 4] = [
-    "fixed_ips",
-    "floating_ips",
-    "security_group_rules",
-    "security_groups",
-];
 
 /// Where the key set of a quota document changes.
 #[derive(Clone, Copy)]
@@ -63,6 +56,9 @@ fn resources(req: &Req, era: Era) -> Vec<Resource> {
     if req.at_least(era.server_groups_from) {
         out.extend([Resource::ServerGroupMembers, Resource::ServerGroups]);
     }
+    if !req.at_least(era.networks_gone) {
+        out.extend(Resource::NETWORK);
+    }
     out
 }
 
@@ -88,16 +84,6 @@ fn render(
             None => json!(limit),
         };
         set.insert(r.name().to_owned(), value);
-    }
-    if !req.at_least(era.networks_gone) {
-        for name in NETWORK_QUOTAS {
-            let value = if usage.is_some() {
-                json!({"in_use": 0, "limit": -1, "reserved": 0})
-            } else {
-                json!(-1)
-            };
-            set.insert(name.to_owned(), value);
-        }
     }
     set
 }
@@ -161,11 +147,6 @@ fn update_schema(req: &Req, era: Era, wrapper: &str) -> Value {
     for r in resources(req, era) {
         props.insert(r.name().to_owned(), quota.clone());
     }
-    if !req.at_least(era.networks_gone) {
-        for name in NETWORK_QUOTAS {
-            props.insert(name.to_owned(), quota.clone());
-        }
-    }
     if wrapper == "quota_set" {
         props.insert("force".into(), super::flavors::boolean_schema());
     }
@@ -177,8 +158,7 @@ fn update_schema(req: &Req, era: Era, wrapper: &str) -> Value {
     })
 }
 
-/// The resource limits of an update body (network quotas are accepted and
-/// ignored: they are always unlimited here).
+/// The resource limits of an update body.
 fn limits_of(body: &Value) -> Limits {
     let mut changes = BTreeMap::new();
     for (key, value) in body.as_object().into_iter().flatten() {

@@ -178,6 +178,18 @@ pub async fn show_image(
     )))
 }
 
+/// `GET /v2/images/{id}/tasks` (Glance 2.12): the asynchronous tasks
+/// (imports, location changes) of an image. This cloud runs none, so an
+/// image the caller sees has none.
+pub async fn list_image_tasks(
+    State(state): State<AppState>,
+    caller: ImageCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, GlanceError> {
+    state.images().get(caller.viewer(), &id).await?;
+    Ok(Json(serde_json::json!({"tasks": []})))
+}
+
 pub async fn delete_image(
     State(state): State<AppState>,
     caller: ImageCaller,

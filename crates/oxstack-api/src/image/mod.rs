@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             "/images/{image_id}/file",
             get(data::download_image).put(data::upload_image),
         )
+        .route("/images/{image_id}/tasks", get(images::list_image_tasks))
         .route(
             "/images/{image_id}/tags/{tag}",
             put(images::add_tag).delete(images::remove_tag),

@@ -13,5 +13,6 @@ pub mod states;
 
 pub use action::{ActionEvent, InstanceAction};
 pub use migration::{Migration, MigrationStatus, MigrationType};
+pub(crate) use server::canonical_ips;
 pub use server::{Fault, FixedIp, FlavorSnapshot, FloatingAddress, LockedBy, Server, ServerImage};
 pub use service::{ComputeService, ServiceUpdate};

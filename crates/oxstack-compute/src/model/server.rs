@@ -176,3 +176,17 @@ pub struct FloatingAddress {
     pub address: String,
     pub fixed_address: String,
 }
+
+/// An access address as Nova's `IPV4AddressField`/`IPV6AddressField` keep
+/// it: in canonical form (`0000:0000:0000:0000:0000:babe:220.12.22.2` is
+/// `::babe:dc0c:1602`); text that is no address stays as given (the API's
+/// schema lets none through).
+fn canonical_ip(text: String) -> String {
+    text.parse::<std::net::IpAddr>()
+        .map_or(text, |ip| ip.to_string())
+}
+
+/// [`canonical_ip`] of an optional address.
+pub(crate) fn canonical_ips(text: Option<String>) -> Option<String> {
+    text.map(canonical_ip)
+}

@@ -18,6 +18,7 @@ use super::admission::{Admitted, instances_that_fit};
 use super::flow::{Flow, Work, new_action};
 use crate::flavors::Flavor;
 use crate::hosts::Placement;
+use crate::model::canonical_ips;
 use crate::model::states::{PowerState, TaskState, VmState};
 use crate::model::{Fault, FixedIp, FlavorSnapshot, Server, ServerImage};
 use crate::quotas::Resource;
@@ -301,8 +302,8 @@ impl Compute {
             task_state: Some(TaskState::Scheduling),
             power_state: PowerState::NoState,
             progress: 0,
-            access_ip_v4: req.access_ip_v4.clone(),
-            access_ip_v6: req.access_ip_v6.clone(),
+            access_ip_v4: canonical_ips(req.access_ip_v4.clone()),
+            access_ip_v6: canonical_ips(req.access_ip_v6.clone()),
             auto_disk_config: req.auto_disk_config,
             config_drive: req.config_drive,
             root_device_name: None,

@@ -15,6 +15,7 @@ use super::create::BootImage;
 use super::flow::{Acceptance, Flow, Work, finish};
 use super::guest::guest_spec;
 use super::rules;
+use crate::model::canonical_ips;
 use crate::model::change::{Change, Guard};
 use crate::model::records::{certs_text, properties_text};
 use crate::model::states::{PowerState, TaskState, VmState};
@@ -88,8 +89,8 @@ impl Compute {
             display_name: req.name,
             display_description: req.description,
             hostname: req.hostname,
-            access_ip_v4: req.access_ip_v4,
-            access_ip_v6: req.access_ip_v6,
+            access_ip_v4: req.access_ip_v4.map(canonical_ips),
+            access_ip_v6: req.access_ip_v6.map(canonical_ips),
             auto_disk_config: req.auto_disk_config,
             image_ref: Some(image.id.clone()),
             image_properties: Some(properties_text(&image.properties)),

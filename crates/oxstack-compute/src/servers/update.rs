@@ -9,6 +9,7 @@ use oxstack_store::instances::{InstanceUpdate, Step};
 use super::flow::{Acceptance, Flow, Work};
 use super::rules::{self, Rule, invalid_state};
 use super::{Caller, check_lock};
+use crate::model::canonical_ips;
 use crate::model::change::{Change, Guard};
 use crate::model::states::{TaskState, VmState};
 use crate::model::{LockedBy, Server};
@@ -77,8 +78,8 @@ impl Compute {
             display_name: u.name,
             display_description: u.description,
             hostname: u.hostname,
-            access_ip_v4: u.access_ip_v4,
-            access_ip_v6: u.access_ip_v6,
+            access_ip_v4: u.access_ip_v4.map(canonical_ips),
+            access_ip_v6: u.access_ip_v6.map(canonical_ips),
             auto_disk_config: u.auto_disk_config,
             pinned_availability_zone: pinned,
             ..InstanceUpdate::default()
