@@ -391,7 +391,7 @@ impl Compute {
         }
     }
 
-    fn forget_services(&self) {
+    pub(crate) fn forget_services(&self) {
         *self
             .services
             .read
@@ -400,7 +400,7 @@ impl Compute {
     }
 
     /// Every compute service, as last read (at most a second ago).
-    async fn known_services(&self) -> ComputeResult<Arc<Vec<ServiceRow>>> {
+    pub(crate) async fn known_services(&self) -> ComputeResult<Arc<Vec<ServiceRow>>> {
         {
             let read = self
                 .services
@@ -463,7 +463,11 @@ impl Compute {
     /// Places the servers of one request: on `pinned`, or round robin over
     /// the hosts that can take them. The services are read here, so that
     /// placing each server (inside the create transaction) reads nothing.
-    pub(crate) async fn placement(&self, pinned: Option<String>) -> ComputeResult<Placement> {
+    pub(crate) async fn placement(
+        &self,
+        pinned: Option<String>,
+        zone: Option<&str>,
+    ) -> ComputeResult<Placement> {
         let candidates = match pinned {
             Some(host) => vec![host],
             None => self
@@ -471,6 +475,7 @@ impl Compute {
                 .await?
                 .iter()
                 .filter(|s| !s.disabled && self.service_is_up(s))
+                .filter(|s| zone.is_none_or(|z| s.zone == z))
                 .map(|s| s.host.clone())
                 .collect(),
         };

@@ -3,6 +3,7 @@
 //! knows nothing of HTTP, JSON field names or microversions. Error messages are Nova's (`nova/exception.py`), since
 //! users and clients read them.
 
+pub mod aggregates;
 mod error;
 pub mod flavors;
 mod hosts;

@@ -7,6 +7,7 @@
 //! write portable SQL once (`$n` placeholders, `TRUE`/`FALSE`, `ON
 //! CONFLICT`, `RETURNING`) and decode rows with one mapping.
 
+pub mod aggregates;
 pub mod console_tokens;
 mod db;
 mod error;
@@ -199,6 +200,11 @@ impl Store {
     /// Floating addresses.
     pub fn floating_ips(&self) -> floating_ips::FloatingIpRepo<'_> {
         floating_ips::FloatingIpRepo::new(&self.db)
+    }
+
+    /// Host aggregates.
+    pub fn aggregates(&self) -> aggregates::AggregateRepo<'_> {
+        aggregates::AggregateRepo::new(&self.db)
     }
 
     /// Key pairs.

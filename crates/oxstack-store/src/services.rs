@@ -1,6 +1,7 @@
 //! Compute services: the hosts that run servers, their reports and the
 //! operator's switches (disabled, forced down).
 
+use crate::aggregates::sync_host_zone;
 use crate::db::{Columns, Db, DecodeError, Record, values};
 use crate::{StoreError, StoreResult};
 
@@ -106,9 +107,8 @@ impl<'a> ServiceRepo<'a> {
             Some((id,)) => id,
             None => tx.next_value("compute_services").await?,
         };
-        let row = tx
-            .fetch_one(
-                "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at, \
+        tx.execute(
+            "INSERT INTO compute_services (id, uuid, host, node, zone, created_at, updated_at, \
                  last_seen_up, vcpus, memory_mb, local_gb, hypervisor_type, hypervisor_version, \
                  host_ip, node_uuid) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11, $12, $13) \
@@ -116,23 +116,30 @@ impl<'a> ServiceRepo<'a> {
                  updated_at = excluded.updated_at, last_seen_up = excluded.last_seen_up, \
                  vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, \
                  local_gb = excluded.local_gb, hypervisor_type = excluded.hypervisor_type, \
-                 hypervisor_version = excluded.hypervisor_version, host_ip = excluded.host_ip \
-                 RETURNING *",
-                &values![
-                    id,
-                    new.uuid,
-                    new.host,
-                    new.node,
-                    new.zone,
-                    now,
-                    new.vcpus,
-                    new.memory_mb,
-                    new.local_gb,
-                    new.hypervisor_type,
-                    new.hypervisor_version,
-                    new.host_ip,
-                    new.node_uuid
-                ],
+                 hypervisor_version = excluded.hypervisor_version, host_ip = excluded.host_ip",
+            &values![
+                id,
+                new.uuid,
+                new.host,
+                new.node,
+                new.zone,
+                now,
+                new.vcpus,
+                new.memory_mb,
+                new.local_gb,
+                new.hypervisor_type,
+                new.hypervisor_version,
+                new.host_ip,
+                new.node_uuid
+            ],
+        )
+        .await?;
+        // A host in an aggregate with a zone is in that zone.
+        sync_host_zone(&mut tx, new.host, new.zone).await?;
+        let row = tx
+            .fetch_one(
+                "SELECT * FROM compute_services WHERE host = $1",
+                &values![new.host],
             )
             .await?;
         tx.commit().await?;

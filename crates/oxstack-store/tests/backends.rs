@@ -1199,6 +1199,99 @@ async fn server_groups_count_against_the_project_and_list_their_live_members() {
 }
 
 #[tokio::test]
+async fn aggregates_keep_their_hosts_zones() {
+    use oxstack_store::services::NewService;
+    each_backend(async |store: Store| {
+        let service = |host: &'static str, uuid: &'static str| NewService {
+            uuid,
+            node_uuid: uuid,
+            host,
+            node: host,
+            zone: "nova",
+            vcpus: 8,
+            memory_mb: 4096,
+            local_gb: 100,
+            hypervisor_type: "fake",
+            hypervisor_version: 1000,
+            host_ip: "127.0.0.1",
+        };
+        store
+            .services()
+            .register(&service("h1", "s1"), 1)
+            .await
+            .unwrap();
+        store
+            .services()
+            .register(&service("h2", "s2"), 1)
+            .await
+            .unwrap();
+        let zone_of = async |host: &str| {
+            let all = store.services().list().await.unwrap();
+            all.into_iter().find(|s| s.host == host).unwrap().zone
+        };
+        let repo = store.aggregates();
+        let london = repo
+            .create("u1", "london", Some("london"), 5)
+            .await
+            .unwrap();
+        assert!(matches!(
+            repo.create("u2", "london", None, 5).await,
+            Err(StoreError::Conflict)
+        ));
+        let plain = repo.create("u3", "plain", None, 6).await.unwrap();
+        repo.add_host(london.id, "h1", "nova").await.unwrap();
+        repo.add_host(plain.id, "h2", "nova").await.unwrap();
+        assert!(matches!(
+            repo.add_host(london.id, "h1", "nova").await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            (zone_of("h1").await, zone_of("h2").await),
+            ("london".to_owned(), "nova".to_owned())
+        );
+        // A host that registers again keeps the zone its aggregates give it.
+        store
+            .services()
+            .register(&service("h1", "s1"), 2)
+            .await
+            .unwrap();
+        assert_eq!(zone_of("h1").await, "london");
+
+        let changes = std::collections::BTreeMap::from([
+            ("availability_zone".to_owned(), Some("paris".to_owned())),
+            ("k".to_owned(), Some("v".to_owned())),
+        ]);
+        repo.set_metadata(london.id, &changes, "nova", 7)
+            .await
+            .unwrap();
+        assert_eq!(zone_of("h1").await, "paris");
+        let found = repo.get(london.id).await.unwrap().unwrap();
+        assert_eq!(
+            (found.hosts.clone(), found.metadata.len(), found.updated_at),
+            (vec!["h1".to_owned()], 2, Some(7))
+        );
+        assert_eq!(repo.list().await.unwrap().len(), 2);
+
+        repo.remove_host(london.id, "h1", "nova").await.unwrap();
+        assert!(matches!(
+            repo.remove_host(london.id, "h1", "nova").await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(zone_of("h1").await, "nova");
+        repo.rename(plain.id, "renamed", 8).await.unwrap();
+        repo.remove_host(plain.id, "h2", "nova").await.unwrap();
+        repo.delete(plain.id).await.unwrap();
+        repo.delete(london.id).await.unwrap();
+        assert!(repo.list().await.unwrap().is_empty());
+        assert!(matches!(
+            repo.delete(london.id).await,
+            Err(StoreError::NotFound)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn console_tokens_are_found_until_they_expire() {
     use oxstack_store::console_tokens::ConsoleToken;
     each_backend(async |store: Store| {

@@ -110,6 +110,8 @@ pub mod mv {
     pub const STRICT_STATUS_FILTER: Microversion = Microversion::v2(38);
     /// 2.39: the image metadata proxy and `maxImageMeta` end (last at 2.38).
     pub const NO_IMAGE_METADATA: Microversion = Microversion::v2(39);
+    /// 2.41: aggregates show their `uuid`.
+    pub const AGGREGATE_UUIDS: Microversion = Microversion::v2(41);
     /// 2.42: device tags on create come back.
     pub const DEVICE_TAGS_AGAIN: Microversion = Microversion::v2(42);
     /// 2.44: the fixed and floating IP actions end (last at 2.43).
@@ -166,6 +168,8 @@ pub mod mv {
     pub const UNSHELVE_ZONE: Microversion = Microversion::v2(77);
     /// 2.80: migrations' `user_id` and `project_id`.
     pub const MIGRATION_OWNERS: Microversion = Microversion::v2(80);
+    /// 2.81: caching images on an aggregate's hosts.
+    pub const AGGREGATE_IMAGES: Microversion = Microversion::v2(81);
     /// 2.83: project members filter by more fields (state, zone, user, ...).
     pub const OWNER_FILTERS: Microversion = Microversion::v2(83);
     /// 2.84: events' `details`.

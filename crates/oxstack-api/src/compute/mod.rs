@@ -6,6 +6,7 @@
 //! for links, and hands the rest to [`versioned_routes`]: the one table of
 //! every compute route.
 
+mod aggregates;
 mod availability_zones;
 mod consoles;
 mod error;
@@ -225,6 +226,24 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/os-keypairs/{keypair_name}",
             get(keypairs::show_keypair).delete(keypairs::delete_keypair),
+        )
+        .route(
+            "/os-aggregates",
+            get(aggregates::list_aggregates).post(aggregates::create_aggregate),
+        )
+        .route(
+            "/os-aggregates/{aggregate_id}",
+            get(aggregates::show_aggregate)
+                .put(aggregates::update_aggregate)
+                .delete(aggregates::delete_aggregate),
+        )
+        .route(
+            "/os-aggregates/{aggregate_id}/action",
+            post(aggregates::aggregate_action),
+        )
+        .route(
+            "/os-aggregates/{aggregate_id}/images",
+            at(since(mv::AGGREGATE_IMAGES), post(aggregates::cache_images)),
         )
         .route(
             "/os-server-groups",

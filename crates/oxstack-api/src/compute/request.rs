@@ -166,6 +166,15 @@ impl FromRequest<AppState> for NovaBody {
 }
 
 impl NovaBody {
+    /// The action an action body names: its one key (Nova's 400
+    /// otherwise).
+    pub fn action(&self) -> Result<&str, NovaError> {
+        match self.0.as_object() {
+            Some(o) if o.len() == 1 => Ok(o.keys().next().map(String::as_str).unwrap_or_default()),
+            _ => Err(NovaError::bad_request("Malformed request body")),
+        }
+    }
+
     /// Validates against a body schema, Nova's way.
     pub fn validate(&self, schema: &Value) -> Result<&Value, NovaError> {
         validation::validate(schema, &self.0, Source::Body).map_err(NovaError::bad_request)?;

@@ -120,7 +120,8 @@ impl Compute {
                 ));
             }
         }
-        self.check_availability_zone(caller, req.availability_zone.as_deref())?;
+        self.check_availability_zone(caller, req.availability_zone.as_deref())
+            .await?;
         let flavor = self
             .get_flavor(
                 &req.flavor_id,
@@ -169,7 +170,11 @@ impl Compute {
             server_group,
         })
     }
-    fn check_availability_zone(&self, caller: &Caller, az: Option<&str>) -> ComputeResult<()> {
+    async fn check_availability_zone(
+        &self,
+        caller: &Caller,
+        az: Option<&str>,
+    ) -> ComputeResult<()> {
         let Some(az) = az else { return Ok(()) };
         let parts: Vec<&str> = az.split(':').collect();
         if parts.len() > 3 {
@@ -183,7 +188,13 @@ impl Compute {
                     .into(),
             ));
         }
-        if !parts[0].is_empty() && parts[0] != self.settings.availability_zone {
+        // A forced host goes where it is told; a zone must be one that
+        // enabled hosts are in.
+        let forced = parts.iter().skip(1).any(|p| !p.is_empty());
+        if !parts[0].is_empty()
+            && !forced
+            && !self.available_zones().await?.iter().any(|z| z == parts[0])
+        {
             return Err(ComputeError::Invalid(
                 "The requested availability zone is not available".into(),
             ));

@@ -30,8 +30,8 @@ impl Compute {
         let scheduled = Change {
             host: Some(Some(self.host.clone())),
             node: Some(Some(self.driver.node_name().to_owned())),
-            // The host's zone (this cloud has one), as Nova's scheduler sets it.
-            availability_zone: Some(Some(self.settings.availability_zone.clone())),
+            // The host's zone, as Nova's scheduler sets it.
+            availability_zone: Some(Some(self.own_zone().await?)),
             ..Change::task(TaskState::Networking)
         };
         let unplaced = building(TaskState::Scheduling);

@@ -159,7 +159,14 @@ impl Compute {
     ) -> ComputeResult<Created> {
         let admitted = self.check_create(caller, &req).await?;
         let (flavor, limits) = (&admitted.flavor, &admitted.limits);
-        let placement = self.placement(self.requested_host(&req).await?).await?;
+        let zone = req
+            .availability_zone
+            .as_deref()
+            .and_then(|az| az.split(':').next())
+            .filter(|az| !az.is_empty());
+        let placement = self
+            .placement(self.requested_host(&req).await?, zone)
+            .await?;
         let template = self.template(caller, &req, &admitted).await?;
         let reservation_id = template.reservation_id.clone();
         let admin_pass = self.settings.enable_instance_password.then(|| {

@@ -73,6 +73,7 @@ const MIGRATIONS: &[Migration] = &[
     each!(17, "flags as booleans", "0017_flags_as_booleans"),
     both!(18, "key pairs", "0018_key_pairs"),
     both!(19, "server groups", "0019_server_groups"),
+    both!(20, "aggregates", "0020_aggregates"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

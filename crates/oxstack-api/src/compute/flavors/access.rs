@@ -39,14 +39,7 @@ pub async fn flavor_action(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    let action = match body
-        .0
-        .as_object()
-        .map(|o| o.keys().cloned().collect::<Vec<_>>())
-    {
-        Some(keys) if keys.len() == 1 => keys.into_iter().next().unwrap_or_default(),
-        _ => return Err(NovaError::bad_request("Malformed request body")),
-    };
+    let action = body.action()?.to_owned();
     let projects = match action.as_str() {
         "addTenantAccess" => {
             req.authorize(
