@@ -197,8 +197,8 @@ impl Compute {
         })
     }
 
-    /// Sets limits; unless `force`, a limit below current usage is refused
-    /// with Nova's message.
+    /// Sets limits; unless `force`, a limit below current usage, or below
+    /// what the project's users were given, is refused with Nova's message.
     pub async fn set_quota_limits(
         &self,
         project_id: &str,
@@ -207,14 +207,10 @@ impl Compute {
     ) -> ComputeResult<Limits> {
         if !force {
             let usage = self.quota_usage(project_id).await?;
+            let given = self.user_limit_sums(project_id).await?;
             for (resource, limit) in changes {
-                let used = usage.of(*resource);
-                if *limit != -1 && *limit < used {
-                    return Err(ComputeError::Invalid(format!(
-                        "Quota limit {limit} for {} must be greater than or equal to already used and reserved {used}.",
-                        resource.name()
-                    )));
-                }
+                let given = given.get(resource).copied().unwrap_or(0);
+                check_at_least(*resource, *limit, usage.of(*resource).max(given))?;
             }
         }
         let named: BTreeMap<String, i64> = changes
@@ -225,8 +221,160 @@ impl Compute {
         self.quota_limits(project_id).await
     }
 
-    /// Back to the defaults.
+    /// Back to the defaults (the project's users' limits too).
     pub async fn reset_quota_limits(&self, project_id: &str) -> ComputeResult<()> {
         Ok(self.store.quotas().clear(project_id).await?)
     }
+
+    /// A user's limits in a project: the project's, overlaid with the
+    /// user's own.
+    pub async fn user_quota_limits(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> ComputeResult<Limits> {
+        let mut limits = self.quota_limits(project_id).await?;
+        overlay(
+            &mut limits,
+            self.store
+                .quotas()
+                .user_overrides(project_id, user_id)
+                .await?,
+        );
+        Ok(limits)
+    }
+
+    /// What a user uses in a project: their servers and server groups.
+    pub async fn user_quota_usage(&self, project_id: &str, user_id: &str) -> ComputeResult<Usage> {
+        let counted = self
+            .store
+            .instances()
+            .user_usage(project_id, user_id)
+            .await?;
+        Ok(Usage {
+            instances: counted.instances,
+            cores: counted.cores,
+            ram: counted.ram,
+            server_groups: self
+                .store
+                .server_groups()
+                .count_of_user(project_id, user_id)
+                .await?,
+            ..Usage::default()
+        })
+    }
+
+    /// A user's limits when the user has one of their own for servers
+    /// (instances, cores or RAM), which creates then check too (Nova
+    /// counts a user's servers only then).
+    pub(crate) async fn user_server_limits(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> ComputeResult<Option<Limits>> {
+        let own = self
+            .store
+            .quotas()
+            .user_overrides(project_id, user_id)
+            .await?;
+        let servers = [Resource::Instances, Resource::Cores, Resource::Ram];
+        if !servers.iter().any(|r| own.contains_key(r.name())) {
+            return Ok(None);
+        }
+        Ok(Some(self.user_quota_limits(project_id, user_id).await?))
+    }
+
+    /// Sets a user's limits in a project. Unless `force`, each must be at
+    /// least what the user uses and at most what the project has left
+    /// once its other users' limits are taken out (Nova's rules and
+    /// messages). nova-network's fixed and floating IP limits are the
+    /// project's only, as in Nova.
+    pub async fn set_user_quota_limits(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        changes: &Limits,
+        force: bool,
+    ) -> ComputeResult<Limits> {
+        let (per_project, per_user): (Limits, Limits) = changes
+            .iter()
+            .partition(|(r, _)| matches!(r, Resource::FixedIps | Resource::FloatingIps));
+        if !force {
+            let project = self.quota_limits(project_id).await?;
+            let usage = self.user_quota_usage(project_id, user_id).await?;
+            let given = self.user_limit_sums(project_id).await?;
+            let own = self
+                .store
+                .quotas()
+                .user_overrides(project_id, user_id)
+                .await?;
+            for (resource, limit) in &per_user {
+                check_at_least(*resource, *limit, usage.of(*resource))?;
+                let project_limit = project.get(resource).copied().unwrap_or(-1);
+                let remains = project_limit - given.get(resource).copied().unwrap_or(0);
+                let mine = own.get(resource.name()).copied().unwrap_or(0);
+                if project_limit < 0 || remains < 0 || mine < 0 {
+                    continue;
+                }
+                let maximum = remains + mine;
+                if *limit < 0 || *limit > maximum {
+                    return Err(ComputeError::Invalid(format!(
+                        "Quota limit {limit} for {} must be less than or equal to {maximum}.",
+                        resource.name()
+                    )));
+                }
+            }
+        }
+        let named = |limits: &Limits| -> BTreeMap<String, i64> {
+            limits
+                .iter()
+                .map(|(r, l)| (r.name().to_owned(), *l))
+                .collect()
+        };
+        if !per_project.is_empty() {
+            self.store
+                .quotas()
+                .set(project_id, &named(&per_project))
+                .await?;
+        }
+        self.store
+            .quotas()
+            .set_user(project_id, user_id, &named(&per_user))
+            .await?;
+        self.user_quota_limits(project_id, user_id).await
+    }
+
+    /// Back to the project's limits for a user.
+    pub async fn reset_user_quota_limits(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> ComputeResult<()> {
+        Ok(self.store.quotas().clear_user(project_id, user_id).await?)
+    }
+
+    /// What the project's users were given of each resource, in total
+    /// (limits, not usage; unlimited users count nothing).
+    async fn user_limit_sums(&self, project_id: &str) -> ComputeResult<Limits> {
+        let mut sums = Limits::new();
+        for (_, resource, limit) in self.store.quotas().all_user_overrides(project_id).await? {
+            if let Some(resource) = Resource::parse(&resource)
+                && limit > 0
+            {
+                *sums.entry(resource).or_default() += limit;
+            }
+        }
+        Ok(sums)
+    }
+}
+
+/// Nova's refusal of a limit below what is used (or given to users).
+fn check_at_least(resource: Resource, limit: i64, minimum: i64) -> ComputeResult<()> {
+    if limit != -1 && limit < minimum {
+        return Err(ComputeError::Invalid(format!(
+            "Quota limit {limit} for {} must be greater than or equal to already used and reserved {minimum}.",
+            resource.name()
+        )));
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use oxstack_store::StoreError;
 use oxstack_store::server_groups::ServerGroupRow;
 use serde_json::{Map, Value};
 
-use crate::quotas::Resource;
+use crate::quotas::{Limits, Resource};
 use crate::servers::Caller;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
@@ -133,14 +133,22 @@ impl Compute {
         caller: &Caller,
         new: NewServerGroup,
     ) -> ComputeResult<ServerGroup> {
-        let limit = self
-            .quota_limits(&caller.project_id)
-            .await?
-            .get(&Resource::ServerGroups)
-            .copied()
-            .unwrap_or(-1);
+        let limit_of = |limits: Limits| limits.get(&Resource::ServerGroups).copied().unwrap_or(-1);
+        let limit = limit_of(self.quota_limits(&caller.project_id).await?);
+        let own = limit_of(
+            self.user_quota_limits(&caller.project_id, &caller.user_id)
+                .await?,
+        );
         let repo = self.store.server_groups();
         if limit >= 0 && repo.count(&caller.project_id).await? >= limit {
+            return Err(over_quota());
+        }
+        if own >= 0
+            && repo
+                .count_of_user(&caller.project_id, &caller.user_id)
+                .await?
+                >= own
+        {
             return Err(over_quota());
         }
         if new.max_server_per_host.is_some() && new.policy != GroupPolicy::AntiAffinity {

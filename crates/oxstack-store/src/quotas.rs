@@ -1,4 +1,5 @@
-//! Quota limits stored per project (overrides) and per quota class.
+//! Quota limits stored per project (overrides), per user of a project, and
+//! per quota class.
 
 use std::collections::BTreeMap;
 
@@ -55,12 +56,75 @@ impl<'a> QuotaRepo<'a> {
         self.write(Owner::Class, class_name, limits).await
     }
 
-    /// Drops every override of a project (back to the defaults).
+    /// Drops every override of a project and of its users (back to the
+    /// defaults).
     pub async fn clear(&self, project_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        for table in ["quotas", "user_quotas"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE project_id = $1"),
+                &values![project_id],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// The overrides of one user in a project, by resource name.
+    pub async fn user_overrides(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> StoreResult<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = self
+            .db
+            .point(
+                "SELECT resource, hard_limit FROM user_quotas WHERE project_id = $1 AND user_id = $2",
+                &values![project_id, user_id],
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Every user override in a project, as `(user, resource, limit)`.
+    pub async fn all_user_overrides(
+        &self,
+        project_id: &str,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
+        self.db
+            .scan(
+                "SELECT user_id, resource, hard_limit FROM user_quotas WHERE project_id = $1",
+                &values![project_id],
+            )
+            .await
+    }
+
+    /// Sets several overrides of a user in a project atomically.
+    pub async fn set_user(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        limits: &BTreeMap<String, i64>,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        for (resource, limit) in limits {
+            tx.execute(
+                "INSERT INTO user_quotas (project_id, user_id, resource, hard_limit) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, user_id, resource) \
+                 DO UPDATE SET hard_limit = excluded.hard_limit",
+                &values![project_id, user_id, resource, *limit],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Drops a user's overrides in a project (back to the project's).
+    pub async fn clear_user(&self, project_id: &str, user_id: &str) -> StoreResult<()> {
         self.db
             .execute(
-                "DELETE FROM quotas WHERE project_id = $1",
-                &values![project_id],
+                "DELETE FROM user_quotas WHERE project_id = $1 AND user_id = $2",
+                &values![project_id, user_id],
             )
             .await?;
         Ok(())

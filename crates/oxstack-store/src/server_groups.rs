@@ -122,6 +122,18 @@ impl<'a> ServerGroupRepo<'a> {
         Ok(n)
     }
 
+    /// How many groups a user made in a project.
+    pub async fn count_of_user(&self, project_id: &str, user_id: &str) -> StoreResult<i64> {
+        let found: Option<(i64,)> = self
+            .db
+            .optional(
+                "SELECT COUNT(*) FROM server_groups WHERE project_id = $1 AND user_id = $2",
+                &values![project_id, user_id],
+            )
+            .await?;
+        Ok(found.map_or(0, |(n,)| n))
+    }
+
     /// The live members of each of `groups`, oldest first.
     pub async fn members(&self, groups: &[&str]) -> StoreResult<BTreeMap<String, Vec<String>>> {
         let mut out: BTreeMap<String, Vec<String>> = groups

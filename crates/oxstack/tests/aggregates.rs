@@ -414,6 +414,15 @@ async fn aggregates_with_a_zone_are_availability_zones() {
     for id in &ids {
         assert_eq!(alice.delete(&format!("/servers/{id}")).await.status(), 204);
     }
+    // Deleting finishes on the host, a moment after the answer.
+    for id in &ids {
+        for _ in 0..250 {
+            if alice.get(&format!("/servers/{id}")).await.status() == 404 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let moved = admin
         .put(
             &format!("/os-aggregates/{id}"),

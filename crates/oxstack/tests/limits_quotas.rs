@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Options, Server, assert_fault, json_of};
+use common::{Options, Server, assert_fault, cirros, json_of};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
@@ -312,9 +312,144 @@ async fn quota_sets_show_detail_defaults_and_update_rules() {
         admin.get_ok("/os-quota-sets/proj-a").await["quota_set"]["cores"],
         -1
     );
+}
+
+#[tokio::test]
+async fn per_user_quotas_within_a_project() {
+    let server = Server::start_noauth().await;
+    let admin = server.compute(ADMIN, "2.57");
+    let put = async |path: &str, body: Value| {
+        let response = admin.put(path, &body).await;
+        let status = response.status().as_u16();
+        (status, json_of(response).await)
+    };
+    let (status, _) = put(
+        "/os-quota-sets/proj-a",
+        json!({"quota_set": {"instances": 10, "ram": 5120}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A user without limits of their own has the project's.
+    let alice = server.compute(ALICE, "2.57");
+    let own = alice.get_ok("/os-quota-sets/proj-a?user_id=alice").await;
+    assert_eq!(
+        (
+            own["quota_set"]["id"].clone(),
+            own["quota_set"]["ram"].clone()
+        ),
+        (json!("proj-a"), json!(5120))
+    );
+
+    let (status, set) = put(
+        "/os-quota-sets/proj-a?user_id=alice",
+        json!({"quota_set": {"ram": "2048", "instances": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(
+        (set["quota_set"]["ram"].clone(), set["quota_set"].get("id")),
+        (json!(2048), None)
+    );
+    assert_eq!(
+        alice.get_ok("/os-quota-sets/proj-a?user_id=alice").await["quota_set"]["ram"],
+        2048
+    );
+    assert_eq!(
+        admin.get_ok("/os-quota-sets/proj-a").await["quota_set"]["ram"],
+        5120,
+        "the project's stays"
+    );
+
+    // What one user has is not the others'.
+    assert_fault(
+        admin
+            .put(
+                "/os-quota-sets/proj-a?user_id=carol",
+                &json!({"quota_set": {"ram": 4096}}),
+            )
+            .await,
+        400,
+        "Quota limit 4096 for ram must be less than or equal to 3072.",
+    )
+    .await;
+    assert_fault(
+        admin
+            .put(
+                "/os-quota-sets/proj-a?user_id=carol",
+                &json!({"quota_set": {"instances": -1}}),
+            )
+            .await,
+        400,
+        "Quota limit -1 for instances must be less than or equal to 9.",
+    )
+    .await;
+    assert_fault(
+        admin
+            .put(
+                "/os-quota-sets/proj-a",
+                &json!({"quota_set": {"ram": 1024}}),
+            )
+            .await,
+        400,
+        "Quota limit 1024 for ram must be greater than or equal to already used and reserved 2048.",
+    )
+    .await;
+    let (status, _) = put(
+        "/os-quota-sets/proj-a?user_id=carol",
+        json!({"quota_set": {"ram": 9999, "force": true}}),
+    )
+    .await;
+    assert_eq!(status, 200, "force skips the checks");
+
+    // The user's limit holds at create, with the user's numbers.
+    let image = cirros(&server).await;
+    let boot =
+        json!({"server": {"name": "vm", "imageRef": image, "flavorRef": "1", "networks": "none"}});
+    let first = alice.post("/servers", &boot).await;
+    assert_eq!(first.status(), 202);
+    assert_fault(
+        alice.post("/servers", &boot).await,
+        403,
+        "Quota exceeded for instances: Requested 1, but already used 1 of 1 instances",
+    )
+    .await;
+    let detail = alice
+        .get_ok("/os-quota-sets/proj-a/detail?user_id=alice")
+        .await;
+    assert_eq!(
+        detail["quota_set"]["instances"],
+        json!({"in_use": 1, "limit": 1, "reserved": 0})
+    );
+    let bob_in_a = server.compute("bob:proj-a", "2.57");
+    assert_eq!(
+        bob_in_a.post("/servers", &boot).await.status(),
+        202,
+        "other users keep the project's limit"
+    );
+
+    // Deleting the user's limits gives back the project's; deleting the
+    // project's removes its users' too.
     assert_eq!(
         admin
-            .get("/os-quota-sets/proj-a?user_id=alice")
+            .delete("/os-quota-sets/proj-a?user_id=alice")
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        alice.get_ok("/os-quota-sets/proj-a?user_id=alice").await["quota_set"]["instances"],
+        10
+    );
+    assert_eq!(admin.delete("/os-quota-sets/proj-a").await.status(), 202);
+    assert_eq!(
+        admin.get_ok("/os-quota-sets/proj-a?user_id=carol").await["quota_set"]["ram"],
+        51200
+    );
+    assert_eq!(
+        server
+            .compute(ALICE, "2.75")
+            .get("/os-quota-sets/proj-a?user_id=alice&foo=1")
             .await
             .status(),
         400

@@ -88,14 +88,18 @@ fn render(
     set
 }
 
-fn refuse_user_quotas(req: &Req) -> Result<(), NovaError> {
+/// The user a request names (`?user_id=`), after Nova's query schema
+/// (only `user_id`, strictly from 2.75). Nova reads the first value, but
+/// the last for `detail`.
+fn user_of(req: &Req, last: bool) -> Result<Option<String>, NovaError> {
     req.refuse_unknown_query(&["user_id"], mv::STRICT_QUERIES)?;
-    if req.param("user_id").is_some() {
-        return Err(NovaError::bad_request(
-            "Per-user quotas are not supported by this cloud; omit user_id.",
-        ));
-    }
-    Ok(())
+    let mut named = req.query.iter().filter(|(k, _)| k == "user_id");
+    let value = if last {
+        named.next_back()
+    } else {
+        named.next()
+    };
+    Ok(value.map(|(_, v)| v.clone()).filter(|v| !v.is_empty()))
 }
 
 pub async fn show_quota_set(
@@ -108,8 +112,11 @@ pub async fn show_quota_set(
         Rule::ProjectReader,
         &project,
     )?;
-    refuse_user_quotas(&req)?;
-    let limits = state.compute().quota_limits(&project).await?;
+    let compute = state.compute();
+    let limits = match user_of(&req, false)? {
+        Some(user) => compute.user_quota_limits(&project, &user).await?,
+        None => compute.quota_limits(&project).await?,
+    };
     Ok(Json(quota_set(&req, Some(&project), &limits, None)))
 }
 
@@ -123,9 +130,17 @@ pub async fn show_quota_set_detail(
         Rule::ProjectReader,
         &project,
     )?;
-    refuse_user_quotas(&req)?;
-    let limits = state.compute().quota_limits(&project).await?;
-    let usage = state.compute().quota_usage(&project).await?;
+    let compute = state.compute();
+    let (limits, usage) = match user_of(&req, true)? {
+        Some(user) => (
+            compute.user_quota_limits(&project, &user).await?,
+            compute.user_quota_usage(&project, &user).await?,
+        ),
+        None => (
+            compute.quota_limits(&project).await?,
+            compute.quota_usage(&project).await?,
+        ),
+    };
     Ok(Json(quota_set(&req, Some(&project), &limits, Some(&usage))))
 }
 
@@ -213,14 +228,23 @@ pub async fn update_quota_set(
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-quota-sets:update", Rule::Admin)?;
-    refuse_user_quotas(&req)?;
+    let user = user_of(&req, false)?;
     let body = body.validate(&update_schema(&req, QUOTA_SETS, "quota_set"))?;
     let set = &body["quota_set"];
     let force = set.get("force").is_some_and(super::flavors::is_true);
-    let limits = state
-        .compute()
-        .set_quota_limits(&project, &limits_of(set), force)
-        .await?;
+    let compute = state.compute();
+    let limits = match user {
+        Some(user) => {
+            compute
+                .set_user_quota_limits(&project, &user, &limits_of(set), force)
+                .await?
+        }
+        None => {
+            compute
+                .set_quota_limits(&project, &limits_of(set), force)
+                .await?
+        }
+    };
     Ok(Json(quota_set(&req, None, &limits, None)))
 }
 
@@ -230,7 +254,14 @@ pub async fn delete_quota_set(
     Path(project): Path<String>,
 ) -> Result<StatusCode, NovaError> {
     req.authorize("os_compute_api:os-quota-sets:delete", Rule::Admin)?;
-    refuse_user_quotas(&req)?;
-    state.compute().reset_quota_limits(&project).await?;
+    match user_of(&req, false)? {
+        Some(user) => {
+            state
+                .compute()
+                .reset_user_quota_limits(&project, &user)
+                .await?
+        }
+        None => state.compute().reset_quota_limits(&project).await?,
+    }
     Ok(StatusCode::ACCEPTED)
 }

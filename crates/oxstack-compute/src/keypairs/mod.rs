@@ -93,8 +93,10 @@ impl Compute {
             .user_id
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| caller.user_id.clone());
+        // The caller's limit (a user can have one of their own), as Nova
+        // looks it up: for the caller, whoever the key pair is for.
         let limit = self
-            .quota_limits(&caller.project_id)
+            .user_quota_limits(&caller.project_id, &caller.user_id)
             .await?
             .get(&Resource::KeyPairs)
             .copied()

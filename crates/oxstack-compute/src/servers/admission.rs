@@ -87,6 +87,8 @@ pub(super) struct Admitted {
     pub flavor: Flavor,
     /// The project's limits.
     pub limits: Limits,
+    /// The caller's own limits, when they have some for servers.
+    pub user_limits: Option<Limits>,
     /// The caller's key pair the servers boot with.
     pub key_pair: Option<KeyPair>,
     /// The server group they join.
@@ -163,9 +165,13 @@ impl Compute {
         if let Some(image) = &req.image {
             check_image_fits(image, flavor.memory_mb, flavor.root_gb, caller.is_admin)?;
         }
+        let user_limits = self
+            .user_server_limits(&caller.project_id, &caller.user_id)
+            .await?;
         Ok(Admitted {
             flavor,
             limits,
+            user_limits,
             key_pair,
             server_group,
         })

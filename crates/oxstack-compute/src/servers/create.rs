@@ -178,7 +178,7 @@ impl Compute {
         let repo = self.store.instances();
         let mut tx = repo.begin_create(&caller.project_id).await?;
         let usage = tx.usage();
-        let count = instances_that_fit(
+        let mut count = instances_that_fit(
             limits,
             usage,
             flavor.vcpus,
@@ -186,6 +186,18 @@ impl Compute {
             req.min_count,
             req.max_count,
         )?;
+        if let Some(own) = &admitted.user_limits {
+            // The caller's own limits, against what the caller's servers use.
+            let used = tx.user_usage(&caller.user_id).await?;
+            count = instances_that_fit(
+                own,
+                used,
+                flavor.vcpus,
+                flavor.memory_mb,
+                req.min_count,
+                count,
+            )?;
+        }
         let hosts = match &admitted.server_group {
             Some(group) => {
                 let limit = limits

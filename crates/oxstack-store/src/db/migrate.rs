@@ -74,6 +74,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(18, "key pairs", "0018_key_pairs"),
     both!(19, "server groups", "0019_server_groups"),
     both!(20, "aggregates", "0020_aggregates"),
+    both!(21, "user quotas", "0021_user_quotas"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

@@ -64,6 +64,16 @@ impl CreateTx {
         Ok(holder.map(|(uuid,)| uuid))
     }
 
+    /// What `user_id`'s instances of the project consume, as this
+    /// transaction sees it (the project's lock keeps it still).
+    pub async fn user_usage(&mut self, user_id: &str) -> StoreResult<InstanceUsage> {
+        let row: (i64, i64, i64) = self
+            .tx
+            .fetch_one(super::USER_USAGE, &values![&self.project_id, user_id])
+            .await?;
+        Ok(InstanceUsage::from(row))
+    }
+
     /// How many live servers of server group `group` are on each host
     /// (servers not placed yet are not counted), as this transaction sees
     /// it: the project's lock serialises the creates that add to it.

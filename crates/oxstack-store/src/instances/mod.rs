@@ -11,6 +11,12 @@ mod write;
 
 pub(crate) use write::claim_usage;
 
+/// What one user's live (including soft-deleted) instances of a project
+/// consume: `(instances, cores, ram)`.
+const USER_USAGE: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) FROM instances \
+     WHERE project_id = $1 AND user_id = $2 AND deleted = FALSE";
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -364,6 +370,16 @@ impl<'a> InstanceRepo<'a> {
                 "SELECT instances, cores, ram FROM project_usage WHERE project_id = $1",
                 &values![project_id],
             )
+            .await?;
+        Ok(row.map(InstanceUsage::from).unwrap_or_default())
+    }
+
+    /// What one user's live (including soft-deleted) instances of a
+    /// project consume.
+    pub async fn user_usage(&self, project_id: &str, user_id: &str) -> StoreResult<InstanceUsage> {
+        let row: Option<(i64, i64, i64)> = self
+            .db
+            .optional(USER_USAGE, &values![project_id, user_id])
             .await?;
         Ok(row.map(InstanceUsage::from).unwrap_or_default())
     }
