@@ -6,6 +6,7 @@
 pub mod aggregates;
 mod error;
 pub mod flavors;
+pub mod host_admin;
 mod hosts;
 pub mod hypervisors;
 pub mod keypairs;
@@ -15,6 +16,7 @@ pub mod server_groups;
 pub mod servers;
 #[cfg(test)]
 mod testing;
+pub mod usage;
 
 use std::sync::Arc;
 

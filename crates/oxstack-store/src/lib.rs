@@ -21,6 +21,7 @@ pub mod key_pairs;
 pub mod migrations;
 pub mod quotas;
 pub mod server_groups;
+pub mod server_passwords;
 pub mod services;
 
 use std::path::PathBuf;
@@ -145,6 +146,11 @@ impl Store {
     /// Instances with their metadata, tags and addresses.
     pub fn instances(&self) -> instances::InstanceRepo<'_> {
         instances::InstanceRepo::new(&self.db, self.backend)
+    }
+
+    /// Servers' encrypted passwords.
+    pub fn server_passwords(&self) -> server_passwords::ServerPasswordRepo<'_> {
+        server_passwords::ServerPasswordRepo::new(&self.db)
     }
 
     /// Console access tokens.

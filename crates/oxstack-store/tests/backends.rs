@@ -1318,3 +1318,85 @@ async fn console_tokens_are_found_until_they_expire() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn usage_windows_and_host_shares_count_what_ran_where() {
+    each_backend(async |store: Store| {
+        let repo = store.instances();
+        // (uuid, project, host, launched, terminated)
+        let rows = [
+            ("i1", "p1", "h1", Some(100), None),
+            ("i2", "p1", "h1", Some(150), Some(180)),
+            ("i3", "p2", "h1", Some(120), None),
+            ("i4", "p2", "h2", Some(300), None),
+            ("i5", "p1", "h1", None, None),
+            ("i6", "p2", "h1", Some(10), Some(50)),
+        ];
+        for (seq, (uuid, project, host, launched, terminated)) in rows.iter().enumerate() {
+            let row = oxstack_store::instances::InstanceRow {
+                host: Some((*host).into()),
+                launched_at: *launched,
+                terminated_at: *terminated,
+                deleted: terminated.is_some(),
+                ..instance(uuid, seq as i64 + 1, project, uuid, 1)
+            };
+            let mut tx = repo.begin_create(project).await.unwrap();
+            tx.insert(&row).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let uuids = |rows: Vec<oxstack_store::instances::InstanceRow>| {
+            rows.into_iter().map(|r| r.uuid).collect::<Vec<_>>()
+        };
+        // Launched before the end, not terminated before the start; by
+        // project then uuid; never-launched ones never ran.
+        let window = repo
+            .active_in_window(100, 200, None, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(uuids(window), ["i1", "i2", "i3"]);
+        let p1 = repo
+            .active_in_window(100, 400, Some("p1"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(uuids(p1), ["i1", "i2"]);
+        let page = repo
+            .active_in_window(0, 400, None, Some(("p1", "i2")), 2)
+            .await
+            .unwrap();
+        assert_eq!(uuids(page), ["i3", "i4"]);
+        // Live instances on a host, by project.
+        assert_eq!(
+            repo.usage_on_host_by_project("h1").await.unwrap(),
+            [("p1".to_owned(), 4, 1024, 2), ("p2".to_owned(), 2, 512, 1)]
+        );
+        assert!(
+            repo.usage_on_host_by_project("h9")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn server_passwords_are_kept_replaced_and_forgotten() {
+    each_backend(async |store: Store| {
+        let passwords = store.server_passwords();
+        assert_eq!(passwords.get("s1").await.unwrap(), None);
+        passwords.set("s1", "first").await.unwrap();
+        passwords.set("s1", "second").await.unwrap();
+        assert_eq!(
+            passwords.get("s1").await.unwrap().as_deref(),
+            Some("second")
+        );
+        passwords.clear("s1").await.unwrap();
+        assert_eq!(passwords.get("s1").await.unwrap(), None);
+        // A deleted server's password goes with it.
+        one_instance(&store, "s2", 1).await;
+        passwords.set("s2", "secret").await.unwrap();
+        assert!(store.instances().finish_delete("s2", 500).await.unwrap());
+        assert_eq!(passwords.get("s2").await.unwrap(), None);
+    })
+    .await;
+}

@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    Capabilities, DiskSnapshot, Driver, DriverError, GuestSpec, HostResources, Operation,
-    PowerState, RebootKind, RescueSpec, SnapshotData, qcow2,
+    Capabilities, CpuDiagnostics, Diagnostics, DiskDiagnostics, DiskSnapshot, Driver, DriverError,
+    GuestSpec, HostResources, MemoryDiagnostics, NicDiagnostics, Operation, PowerState, RebootKind,
+    RescueSpec, SnapshotData, qcow2,
 };
 
 /// How the fake hypervisor behaves.
@@ -291,6 +292,58 @@ impl Driver for FakeDriver {
         self.guests()
             .get(uuid)
             .map_or(PowerState::NoState, |g| g.power)
+    }
+
+    /// Nova's fake driver's figures, whatever the guest does (its api
+    /// samples); the guest's own flavor size and MAC addresses.
+    async fn diagnostics(&self, uuid: &str) -> Result<Diagnostics, DriverError> {
+        let guest = self
+            .guests()
+            .get(uuid)
+            .cloned()
+            .ok_or_else(|| DriverError {
+                message: format!("no guest {uuid}"),
+            })?;
+        let nic = |mac: &str| NicDiagnostics {
+            mac_address: mac.to_owned(),
+            rx_octets: 2_070_139,
+            rx_errors: 100,
+            rx_drop: 200,
+            rx_packets: 26_701,
+            rx_rate: 300,
+            tx_octets: 140_208,
+            tx_errors: 400,
+            tx_drop: 500,
+            tx_packets: 662,
+            tx_rate: 600,
+        };
+        Ok(Diagnostics {
+            state: "running".into(),
+            driver: "libvirt".into(),
+            hypervisor: Some("kvm".into()),
+            hypervisor_os: Some("ubuntu".into()),
+            uptime: Some(46_664),
+            config_drive: guest.spec.config_drive,
+            cpu_details: (0..guest.spec.flavor.vcpus)
+                .map(|id| CpuDiagnostics {
+                    id,
+                    time: 17_300_000_000,
+                    utilisation: 15,
+                })
+                .collect(),
+            nic_details: guest.spec.nics.iter().map(|n| nic(&n.mac)).collect(),
+            disk_details: vec![DiskDiagnostics {
+                read_bytes: 262_144,
+                read_requests: 112,
+                write_bytes: 5_778_432,
+                write_requests: 488,
+                errors_count: 1,
+            }],
+            memory_details: MemoryDiagnostics {
+                maximum: guest.spec.flavor.memory_mb,
+                used: 0,
+            },
+        })
     }
 }
 

@@ -228,6 +228,10 @@ pub struct Capabilities {
     pub resize: bool,
     pub live_migration: bool,
     pub console_output: bool,
+    /// Diagnostics of a running guest.
+    pub diagnostics: bool,
+    /// Host maintenance mode and host power actions (`os-hosts`).
+    pub host_management: bool,
 }
 
 impl Capabilities {
@@ -241,6 +245,8 @@ impl Capabilities {
         resize: true,
         live_migration: true,
         console_output: true,
+        diagnostics: true,
+        host_management: true,
     };
 }
 
@@ -324,4 +330,66 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
 
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;
+
+    /// What the hypervisor measures of a running guest (Nova's
+    /// standard diagnostics, 2.48).
+    async fn diagnostics(&self, uuid: &str) -> Result<Diagnostics, DriverError>;
+}
+
+/// A guest's diagnostics, in Nova's standard shape.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// `running`, `paused`, `shutdown`, ...
+    pub state: String,
+    /// The kind of driver, as Nova names them (`libvirt`, ...).
+    pub driver: String,
+    pub hypervisor: Option<String>,
+    pub hypervisor_os: Option<String>,
+    /// Seconds since the guest started.
+    pub uptime: Option<i64>,
+    pub config_drive: bool,
+    pub cpu_details: Vec<CpuDiagnostics>,
+    pub nic_details: Vec<NicDiagnostics>,
+    pub disk_details: Vec<DiskDiagnostics>,
+    pub memory_details: MemoryDiagnostics,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuDiagnostics {
+    pub id: i64,
+    /// Nanoseconds of CPU time.
+    pub time: i64,
+    /// Percent.
+    pub utilisation: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NicDiagnostics {
+    pub mac_address: String,
+    pub rx_octets: i64,
+    pub rx_errors: i64,
+    pub rx_drop: i64,
+    pub rx_packets: i64,
+    pub rx_rate: i64,
+    pub tx_octets: i64,
+    pub tx_errors: i64,
+    pub tx_drop: i64,
+    pub tx_packets: i64,
+    pub tx_rate: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskDiagnostics {
+    pub read_bytes: i64,
+    pub read_requests: i64,
+    pub write_bytes: i64,
+    pub write_requests: i64,
+    pub errors_count: i64,
+}
+
+/// Memory in MiB.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryDiagnostics {
+    pub maximum: i64,
+    pub used: i64,
 }

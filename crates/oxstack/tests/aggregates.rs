@@ -9,28 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Compute, Options, Server, assert_fault, cirros, json_of};
+use common::{Compute, Server, assert_fault, cirros, json_of, keys_of};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
 const ALICE: &str = "alice:proj-a";
-
-async fn two_hosts() -> Server {
-    Server::start_with(Options {
-        args: ["--auth", "noauth", "--host", "alpha", "--fake-hosts", "2"]
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect(),
-        ..Options::default()
-    })
-    .await
-}
-
-fn keys_of(v: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    keys
-}
 
 async fn create(c: &Compute<'_>, body: Value) -> Value {
     let response = c.post("/os-aggregates", &json!({"aggregate": body})).await;
@@ -54,7 +37,7 @@ async fn act_ok(c: &Compute<'_>, id: &Value, body: Value) -> Value {
 
 #[tokio::test]
 async fn aggregates_hosts_and_metadata() {
-    let server = two_hosts().await;
+    let server = Server::start_noauth_hosts(2).await;
     let admin = server.compute(ADMIN, "2.1");
     let plain = create(&admin, json!({"name": "plain"})).await;
     assert_eq!(
@@ -303,7 +286,7 @@ async fn zones(c: &Compute<'_>) -> Vec<String> {
 
 #[tokio::test]
 async fn aggregates_with_a_zone_are_availability_zones() {
-    let server = two_hosts().await;
+    let server = Server::start_noauth_hosts(2).await;
     let admin = server.compute(ADMIN, "latest");
     let london = create(
         &admin,

@@ -460,6 +460,28 @@ async fn routes_and_actions_exist_at_their_microversions_only() {
             "2.53",
             "2.52",
         ),
+        (Method::GET, "/os-hosts".into(), json!(null), "2.43", "2.42"),
+        (
+            Method::PUT,
+            "/os-hosts/x".into(),
+            json!({"status": "enable"}),
+            "2.43",
+            "2.42",
+        ),
+        (
+            Method::GET,
+            "/os-hosts/x/reboot".into(),
+            json!(null),
+            "2.43",
+            "2.42",
+        ),
+        (
+            Method::GET,
+            format!("/servers/{missing}/topology"),
+            json!(null),
+            "2.77",
+            "2.78",
+        ),
         (
             Method::POST,
             format!("/servers/{missing}/action"),

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Compute, Server, assert_fault, cirros, json_of};
+use common::{Compute, Server, assert_fault, cirros, json_of, keys_of};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
@@ -20,12 +20,6 @@ const BOB: &str = "bob:proj-b";
 const P384: &str = "ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBCXGo4geymQOpvOJ3SSM1FJ1EDXusrRnCvOwKwfKww5ZKvlw3xRCgf6u3cewYXX/WYVDnN/C6LhKQGCvxaI5eSXuGrazizKyGL9WiOf0ZR44kl0VEIedEUCr74yfu31wKQ== root@vm";
 /// Its MD5 fingerprint, as `ssh-keygen -l -E md5` prints it.
 const P384_FINGERPRINT: &str = "dc:3b:ee:59:7e:ab:41:7d:34:e1:14:fe:bd:98:6a:46";
-
-fn keys_of(v: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    keys
-}
 
 async fn create(c: &Compute<'_>, keypair: Value) -> (u16, Value) {
     let response = c.post("/os-keypairs", &json!({"keypair": keypair})).await;

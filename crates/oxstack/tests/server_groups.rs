@@ -10,18 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Compute, Server, assert_fault, boot_into_group, cirros, json_of};
+use common::{Compute, Server, assert_fault, boot_into_group, cirros, json_of, keys_of, settled};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
 const ALICE: &str = "alice:proj-a";
 const BOB: &str = "bob:proj-b";
-
-fn keys_of(v: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    keys
-}
 
 async fn create(c: &Compute<'_>, group: Value) -> (u16, Value) {
     let response = c
@@ -401,18 +395,6 @@ async fn projects_quotas_and_paging() {
         204
     );
     group(&alice, json!({"name": "room", "policies": ["affinity"]})).await;
-}
-
-/// Polls until the server is `status` with no task; returns it.
-async fn settled(c: &Compute<'_>, id: &str, status: &str) -> Value {
-    for _ in 0..500 {
-        let server = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
-        if server["status"] == status && server["OS-EXT-STS:task_state"].is_null() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server {id} never became {status}");
 }
 
 #[tokio::test]

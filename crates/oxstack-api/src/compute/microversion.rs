@@ -110,16 +110,22 @@ pub mod mv {
     pub const STRICT_STATUS_FILTER: Microversion = Microversion::v2(38);
     /// 2.39: the image metadata proxy and `maxImageMeta` end (last at 2.38).
     pub const NO_IMAGE_METADATA: Microversion = Microversion::v2(39);
+    /// 2.40: simple tenant usage pages with `limit` and `marker`.
+    pub const USAGE_PAGING: Microversion = Microversion::v2(40);
     /// 2.41: aggregates show their `uuid`.
     pub const AGGREGATE_UUIDS: Microversion = Microversion::v2(41);
     /// 2.42: device tags on create come back.
     pub const DEVICE_TAGS_AGAIN: Microversion = Microversion::v2(42);
+    /// 2.43: `os-hosts` ends (last at 2.42).
+    pub const NO_HOSTS: Microversion = Microversion::v2(43);
     /// 2.44: the fixed and floating IP actions end (last at 2.43).
     pub const NO_NETWORK_ACTIONS: Microversion = Microversion::v2(44);
     /// 2.45: `createImage` and `createBackup` answer the image id in the body.
     pub const IMAGE_ID_IN_BODY: Microversion = Microversion::v2(45);
     /// 2.47: the flavor embedded in server views.
     pub const EMBEDDED_FLAVOR: Microversion = Microversion::v2(47);
+    /// 2.48: server diagnostics in the standard shape.
+    pub const STANDARD_DIAGNOSTICS: Microversion = Microversion::v2(48);
     /// 2.50: quota classes show server group quotas, not network ones.
     pub const QUOTA_CLASS_SERVER_GROUPS: Microversion = Microversion::v2(50);
     /// 2.51: project members see the events of their servers' actions.
@@ -166,6 +172,8 @@ pub mod mv {
     pub const STRICT_QUERIES: Microversion = Microversion::v2(75);
     /// 2.77: `availability_zone` on unshelve.
     pub const UNSHELVE_ZONE: Microversion = Microversion::v2(77);
+    /// 2.78: a server's NUMA topology.
+    pub const SERVER_TOPOLOGY: Microversion = Microversion::v2(78);
     /// 2.80: migrations' `user_id` and `project_id`.
     pub const MIGRATION_OWNERS: Microversion = Microversion::v2(80);
     /// 2.81: caching images on an aggregate's hosts.

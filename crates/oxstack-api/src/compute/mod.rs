@@ -13,6 +13,7 @@ mod error;
 mod extensions;
 mod flavors;
 mod floating_ips;
+mod hosts;
 mod hypervisors;
 mod image_metadata;
 mod images;
@@ -29,6 +30,8 @@ mod server_actions;
 mod server_groups;
 mod servers;
 mod services;
+mod simple_tenant_usage;
+mod usage_audit_log;
 mod versions;
 
 use axum::Router;
@@ -252,6 +255,54 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/os-server-groups/{server_group_id}",
             get(server_groups::show_server_group).delete(server_groups::delete_server_group),
+        )
+        .route(
+            "/servers/{server_id}/diagnostics",
+            get(servers::show_diagnostics),
+        )
+        .route(
+            "/servers/{server_id}/os-server-password",
+            get(servers::show_password).delete(servers::clear_password),
+        )
+        .route(
+            "/servers/{server_id}/topology",
+            at(since(mv::SERVER_TOPOLOGY), get(servers::show_topology)),
+        )
+        .route("/os-hosts", at(until(mv::NO_HOSTS), get(hosts::list_hosts)))
+        .route(
+            "/os-hosts/{host_name}",
+            at(
+                until(mv::NO_HOSTS),
+                get(hosts::show_host).put(hosts::update_host),
+            ),
+        )
+        .route(
+            "/os-hosts/{host_name}/reboot",
+            at(until(mv::NO_HOSTS), get(hosts::reboot_host)),
+        )
+        .route(
+            "/os-hosts/{host_name}/shutdown",
+            at(until(mv::NO_HOSTS), get(hosts::shutdown_host)),
+        )
+        .route(
+            "/os-hosts/{host_name}/startup",
+            at(until(mv::NO_HOSTS), get(hosts::startup_host)),
+        )
+        .route(
+            "/os-simple-tenant-usage",
+            get(simple_tenant_usage::list_tenant_usages),
+        )
+        .route(
+            "/os-simple-tenant-usage/{tenant_id}",
+            get(simple_tenant_usage::show_tenant_usage),
+        )
+        .route(
+            "/os-instance_usage_audit_log",
+            get(usage_audit_log::list_audit_logs),
+        )
+        .route(
+            "/os-instance_usage_audit_log/{before_timestamp}",
+            get(usage_audit_log::show_audit_log),
         )
         .route("/os-migrations", get(migrations::list_migrations))
         .route("/os-services", get(services::list_services))

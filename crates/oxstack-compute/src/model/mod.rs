@@ -13,6 +13,8 @@ pub mod states;
 
 pub use action::{ActionEvent, InstanceAction};
 pub use migration::{Migration, MigrationStatus, MigrationType};
+/// What a hypervisor measures of a guest, as drivers report it.
+pub use oxstack_virt::Diagnostics;
 pub(crate) use server::canonical_ips;
 pub use server::{Fault, FixedIp, FlavorSnapshot, FloatingAddress, LockedBy, Server, ServerImage};
 pub use service::{ComputeService, ServiceUpdate};

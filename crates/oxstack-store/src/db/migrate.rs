@@ -75,6 +75,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(19, "server groups", "0019_server_groups"),
     both!(20, "aggregates", "0020_aggregates"),
     both!(21, "user quotas", "0021_user_quotas"),
+    both!(22, "server passwords", "0022_server_passwords"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

@@ -384,6 +384,59 @@ impl<'a> InstanceRepo<'a> {
         Ok(row.map(InstanceUsage::from).unwrap_or_default())
     }
 
+    /// Instances (deleted ones too) that ran during `[start, end)`:
+    /// launched before its end and not terminated before its start; of
+    /// one project or all, by project and uuid, after `after` (a
+    /// `(project, uuid)` of the previous page), at most `limit`.
+    pub async fn active_in_window(
+        &self,
+        start: i64,
+        end: i64,
+        project_id: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<InstanceRow>> {
+        let mut b = Sql::new(select_instance(self.backend));
+        let end = b.bind(end);
+        let start = b.bind(start);
+        b.push(&format!(
+            " WHERE i.launched_at IS NOT NULL AND i.launched_at < {end} \
+             AND (i.terminated_at IS NULL OR i.terminated_at > {start})"
+        ));
+        if let Some(project_id) = project_id {
+            let p = b.bind(project_id);
+            b.push(&format!(" AND i.project_id = {p}"));
+        }
+        if let Some((project, uuid)) = after {
+            let p = b.bind(project);
+            let u = b.bind(uuid);
+            b.push(&format!(
+                " AND (i.project_id > {p} OR (i.project_id = {p} AND i.uuid > {u}))"
+            ));
+        }
+        let n = b.bind(limit);
+        b.push(&format!(" ORDER BY i.project_id, i.uuid LIMIT {n}"));
+        self.db.scan(&b.sql, &b.binds).await
+    }
+
+    /// What each project's live instances on `host` consume:
+    /// `(project, vcpus, memory_mb, disk_gb)`, by project.
+    pub async fn usage_on_host_by_project(
+        &self,
+        host: &str,
+    ) -> StoreResult<Vec<(String, i64, i64, i64)>> {
+        self.db
+            .scan(
+                "SELECT project_id, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) \
+                 FROM instances WHERE deleted = FALSE AND host = $1 \
+                 GROUP BY project_id ORDER BY project_id",
+                &values![host],
+            )
+            .await
+    }
+
     // (writes: write.rs; creation: create.rs)
 
     /// Live instances that have rested in `vm_state` with no task since

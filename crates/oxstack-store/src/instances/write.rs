@@ -238,8 +238,8 @@ impl InstanceRepo<'_> {
         Ok(Some(action_id))
     }
 
-    /// Marks an instance deleted and frees its addresses, in one
-    /// transaction. `Ok(false)`: it was already gone.
+    /// Marks an instance deleted and frees its addresses (and forgets its
+    /// password), in one transaction. `Ok(false)`: it was already gone.
     pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
         let freed: Option<(String, i64, i64)> = tx
@@ -252,6 +252,11 @@ impl InstanceRepo<'_> {
             .await?;
         tx.execute(
             "DELETE FROM fixed_ips WHERE instance_uuid = $1",
+            &values![uuid],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM server_passwords WHERE instance_uuid = $1",
             &values![uuid],
         )
         .await?;

@@ -275,6 +275,23 @@ impl Server {
         }
     }
 
+    /// A noauth embedded cloud of `hosts` simulated hosts: `alpha`,
+    /// `alpha-2`, ...
+    pub async fn start_noauth_hosts(hosts: u32) -> Self {
+        Self::start_with(Options {
+            args: vec![
+                "--auth".into(),
+                "noauth".into(),
+                "--host".into(),
+                "alpha".into(),
+                "--fake-hosts".into(),
+                hosts.to_string(),
+            ],
+            ..Default::default()
+        })
+        .await
+    }
+
     /// A server in noauth mode (compute API tests do not need keystone).
     pub async fn start_noauth() -> Self {
         Self::start_with(Options {
@@ -401,4 +418,29 @@ pub async fn boot_into_group(
         .iter()
         .map(|s| s["id"].as_str().expect("an id").to_owned())
         .collect()
+}
+
+/// Polls the server (as `c` sees it) until its status is `status` with no
+/// task in progress; returns it.
+pub async fn settled(c: &Compute<'_>, id: &str, status: &str) -> Value {
+    for _ in 0..750 {
+        let server = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+        if server["status"] == status && server["OS-EXT-STS:task_state"].is_null() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server {id} never became {status}");
+}
+
+/// An object's keys, sorted.
+pub fn keys_of(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
 }

@@ -2,11 +2,14 @@
 //! metadata, ips and tags.
 
 pub(super) mod create;
+mod diagnostics;
 mod ips;
 pub(super) mod list;
 mod metadata;
+mod password;
 pub(super) mod schema;
 mod tags;
+mod topology;
 pub(super) mod views;
 
 use axum::Json;
@@ -17,13 +20,16 @@ use oxstack_identity::Rule;
 use serde_json::Value;
 
 pub use create::create_server;
+pub use diagnostics::show_diagnostics;
 pub use ips::{list_ips, show_ips};
 pub use list::{list_servers, list_servers_detail};
 pub use metadata::{
     create_metadata, delete_metadata_item, list_metadata, replace_metadata, set_metadata_item,
     show_metadata_item,
 };
+pub use password::{clear_password, show_password};
 pub use tags::{add_tag, check_tag, delete_tag, delete_tags, list_tags, replace_tags};
+pub use topology::show_topology;
 
 use super::error::NovaError;
 use super::request::{NovaBody, Req};
