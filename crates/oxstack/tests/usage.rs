@@ -166,6 +166,12 @@ async fn usage_of_projects_from_their_servers() {
     assert!((a["total_local_gb_usage"].as_f64().unwrap() - total).abs() < 1e-12);
     assert!(listed[1]["server_usages"][0]["instance_id"] == bobs.as_str());
 
+    // openstacksdk's `detailed=True` is detailed too.
+    let by_sdk = admin
+        .get_ok(&format!("/os-simple-tenant-usage?{query}&detailed=True"))
+        .await;
+    assert!(by_sdk["tenant_usages"][0]["server_usages"].is_array());
+
     // Not detailed: the totals only.
     let summary = admin
         .get_ok(&format!("/os-simple-tenant-usage?{query}"))

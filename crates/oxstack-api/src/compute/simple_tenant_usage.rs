@@ -18,6 +18,7 @@ use super::request::Req;
 use super::servers::views::naive_time;
 use crate::AppState;
 use crate::compute::microversion::mv;
+use crate::oslo::bool_from_string;
 
 const COLLECTION: &str = "os-simple-tenant-usage";
 
@@ -144,7 +145,9 @@ pub async fn list_tenant_usages(
 ) -> Result<Json<Value>, NovaError> {
     req.validate_query(&query_schema(&req, true))?;
     req.authorize("os_compute_api:os-simple-tenant-usage:list", Rule::Admin)?;
-    let detailed = first(&req, "detailed") == Some("1");
+    // Nova reads `1` only; openstacksdk (and so `openstack usage list`)
+    // sends `True`, which Nova leaves undetailed. Any true value is taken.
+    let detailed = first(&req, "detailed").and_then(bool_from_string) == Some(true);
     let page = usage_page(&state, &req, None).await?;
     let usages: Vec<Value> = page
         .tenants
