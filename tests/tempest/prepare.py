@@ -154,7 +154,7 @@ rescue = True
 stable_rescue = False
 snapshot = True
 interface_attach = False
-vnc_console = False
+vnc_console = True
 spice_console = False
 serial_console = False
 rdp_console = False
@@ -163,6 +163,8 @@ metadata_service = False
 personality = True
 attach_encrypted_volume = False
 hostname_fqdn_sanitization = True
+# tempest's defaults and the host hints (same_host, different_host).
+scheduler_enabled_filters = AvailabilityZoneFilter, ComputeFilter, ComputeCapabilitiesFilter, ImagePropertiesFilter, ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter, SameHostFilter, DifferentHostFilter
 
 [service_available]
 cinder = False

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use oxstack_store::services::{NewService, ServiceChange, ServiceRow};
 use oxstack_virt::Driver;
 
+use crate::host_hints::HostHints;
 use crate::model::{ComputeService, Server, ServiceUpdate};
 use crate::server_groups::GroupRule;
 use crate::servers::flow::Work;
@@ -433,17 +434,19 @@ impl Compute {
     }
 
     /// A new host for `server`, round robin over the enabled hosts that
-    /// are up (other than `exclude`) that its server group's policy allows;
-    /// `None` when there is none.
+    /// are up (other than `exclude`) that its server group's policy and
+    /// its host hints allow; `None` when there is none.
     pub(crate) async fn pick_host(
         &self,
         server: &Server,
         exclude: Option<&str>,
     ) -> ComputeResult<Option<ServiceRow>> {
         let services = self.known_services().await?;
+        let hints = self.host_hints(&server.scheduler_hints).await?;
         let candidates: Vec<&ServiceRow> = services
             .iter()
             .filter(|s| !s.disabled && self.service_is_up(s) && Some(s.host.as_str()) != exclude)
+            .filter(|s| hints.allows(&s.host))
             .collect();
         if candidates.is_empty() {
             return Ok(None);
@@ -461,12 +464,14 @@ impl Compute {
     }
 
     /// Places the servers of one request: on `pinned`, or round robin over
-    /// the hosts that can take them. The services are read here, so that
-    /// placing each server (inside the create transaction) reads nothing.
+    /// the hosts that can take them (in `zone`, as `hints` allow). The
+    /// services are read here, so that placing each server (inside the
+    /// create transaction) reads nothing.
     pub(crate) async fn placement(
         &self,
         pinned: Option<String>,
         zone: Option<&str>,
+        hints: &HostHints,
     ) -> ComputeResult<Placement> {
         let candidates = match pinned {
             Some(host) => vec![host],
@@ -475,7 +480,7 @@ impl Compute {
                 .await?
                 .iter()
                 .filter(|s| !s.disabled && self.service_is_up(s))
-                .filter(|s| zone.is_none_or(|z| s.zone == z))
+                .filter(|s| zone.is_none_or(|z| s.zone == z) && hints.allows(&s.host))
                 .map(|s| s.host.clone())
                 .collect(),
         };

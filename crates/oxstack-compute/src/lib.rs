@@ -7,6 +7,7 @@ pub mod aggregates;
 mod error;
 pub mod flavors;
 pub mod host_admin;
+mod host_hints;
 mod hosts;
 pub mod hypervisors;
 pub mod keypairs;

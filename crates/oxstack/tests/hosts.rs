@@ -18,13 +18,7 @@ const ADMIN: &str = "admin:admin";
 const ALICE: &str = "alice:proj-a";
 
 async fn boot(c: &Compute<'_>, image: &str, name: &str) -> String {
-    let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "1",
-                                 "networks": "none"}});
-    let response = c.post("/servers", &body).await;
-    let status = response.status();
-    let body = json_of(response).await;
-    assert_eq!(status, 202, "{body}");
-    body["server"]["id"].as_str().unwrap().to_owned()
+    boot_hinted(c, image, name, json!({})).await
 }
 
 /// Polls the server (as `c` sees it) until `done` holds; returns it.
@@ -1345,4 +1339,80 @@ async fn one_embedded_process_runs_several_fake_hosts() {
     )
     .await;
     assert_eq!(log.status(), 200);
+}
+
+/// Boots `name` with scheduler hints `hints` (as admin, latest); its id.
+async fn boot_hinted(c: &Compute<'_>, image: &str, name: &str, hints: Value) -> String {
+    let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "1",
+                                 "networks": "none"},
+                      "os:scheduler_hints": hints});
+    let response = c.post("/servers", &body).await;
+    let status = response.status();
+    let made = json_of(response).await;
+    assert_eq!(status, 202, "{made}");
+    made["server"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn same_host_and_different_host_hints_choose_among_hosts() {
+    let server = Server::start_noauth_hosts(3).await;
+    let image = cirros(&server).await;
+    let admin = server.compute(ADMIN, "latest");
+    let first = boot(&admin, &image, "first").await;
+    let first_host = host_of(&settled(&admin, &first, "ACTIVE").await).to_owned();
+
+    // Beside it, as often as asked.
+    for n in 0..3 {
+        let id = boot_hinted(
+            &admin,
+            &image,
+            &format!("near-{n}"),
+            json!({"same_host": first}),
+        )
+        .await;
+        let placed = settled(&admin, &id, "ACTIVE").await;
+        assert_eq!(host_of(&placed), first_host);
+    }
+    // Away from it, and away from a list of servers.
+    let away = boot_hinted(&admin, &image, "away", json!({"different_host": [first]})).await;
+    let away_host = host_of(&settled(&admin, &away, "ACTIVE").await).to_owned();
+    assert_ne!(away_host, first_host);
+    let third = boot_hinted(
+        &admin,
+        &image,
+        "third",
+        json!({"different_host": [first, away]}),
+    )
+    .await;
+    let third_host = host_of(&settled(&admin, &third, "ACTIVE").await).to_owned();
+    assert!(
+        third_host != first_host && third_host != away_host,
+        "{third_host}"
+    );
+    // No host left: Nova's NoValidHost.
+    let none = boot_hinted(
+        &admin,
+        &image,
+        "none",
+        json!({"different_host": [first, away, third]}),
+    )
+    .await;
+    let failed = settled(&admin, &none, "ERROR").await;
+    assert!(
+        failed["fault"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No valid host was found."),
+        "{failed}"
+    );
+    // Servers that run nowhere leave no host to share.
+    let missing = "00000000-0000-0000-0000-000000000000";
+    let lonely = boot_hinted(&admin, &image, "lonely", json!({"same_host": missing})).await;
+    settled(&admin, &lonely, "ERROR").await;
+
+    // A move keeps to the hints: the only other host allowed is taken.
+    let response = act(&admin, &away, json!({"migrate": null})).await;
+    assert_eq!(response.status(), 202);
+    let moved = wait_until(&admin, &away, "resized", |s| s["status"] == "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&moved), third_host);
 }

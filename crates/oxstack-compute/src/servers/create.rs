@@ -164,8 +164,9 @@ impl Compute {
             .as_deref()
             .and_then(|az| az.split(':').next())
             .filter(|az| !az.is_empty());
+        let hints = self.host_hints(&req.scheduler_hints).await?;
         let placement = self
-            .placement(self.requested_host(&req).await?, zone)
+            .placement(self.requested_host(&req).await?, zone, &hints)
             .await?;
         let template = self.template(caller, &req, &admitted).await?;
         let reservation_id = template.reservation_id.clone();
