@@ -18,6 +18,7 @@ ADMIN = ("admin", "admin", "admin")  # oxstack's bootstrap admin: user, password
 PASSWORD = "tempest-secret"
 PROJECTS = 10  # each with a member, a reader and a manager
 ADMINS = 4
+SERVICES = 3
 
 
 def call(base: str, method: str, path: str, token: str | None = None, body=None, raw: bytes | None = None,
@@ -44,19 +45,21 @@ def admin_token(base: str) -> str:
 
 
 def provision(base: str, token: str) -> list[dict]:
-    """Projects with a member, a reader and a manager each, and admins in
-    projects of their own; returns tempest's accounts list."""
+    """Projects with a member, a reader and a manager each, admins in
+    projects of their own and a service user; returns tempest's accounts
+    list."""
     _, roles = call(base, "GET", "/identity/v3/roles", token)
     role_id = {r["name"]: r["id"] for r in roles["roles"]}
     accounts = []
 
-    def user_in(project_id: str, project_name: str, name: str, role: str, **extra) -> None:
+    def user_in(project_id: str, project_name: str, name: str, *roles: str, **extra) -> None:
         _, user = call(base, "POST", "/identity/v3/users", token, {"user": {
             "name": name, "password": PASSWORD, "domain_id": "default", "default_project_id": project_id}})
-        call(base, "PUT", f"/identity/v3/projects/{project_id}/users/{user['user']['id']}/roles/{role_id[role]}",
-             token)
+        for role in roles:
+            call(base, "PUT",
+                 f"/identity/v3/projects/{project_id}/users/{user['user']['id']}/roles/{role_id[role]}", token)
         accounts.append({"username": name, "project_name": project_name, "password": PASSWORD,
-                         "domain_name": "Default", "roles": [role], **extra})
+                         "domain_name": "Default", "roles": list(roles), **extra})
 
     def project(name: str) -> str:
         _, made = call(base, "POST", "/identity/v3/projects", token, {"project": {
@@ -72,6 +75,11 @@ def provision(base: str, token: str) -> list[dict]:
     for n in range(1, ADMINS + 1):
         name = f"tempest-admin-project-{n}"
         user_in(project(name), name, f"tempest-admin-{n}", "admin", types=["admin"])
+    # What other services (Neutron, Cinder) call Nova as. tempest also
+    # hands these out when it wants an admin, hence several.
+    for n in range(1, SERVICES + 1):
+        name = f"tempest-service-project-{n}"
+        user_in(project(name), name, f"tempest-service-{n}", "admin", "service")
     return accounts
 
 
@@ -151,7 +159,7 @@ cold_migration = True
 live_migration = True
 block_migration_for_live_migration = False
 rescue = True
-stable_rescue = False
+stable_rescue = True
 snapshot = True
 interface_attach = False
 vnc_console = True

@@ -34,6 +34,8 @@ pub enum Rule {
     ProjectMember,
     /// `project_manager_or_admin`.
     ProjectManager,
+    /// `service_api`: other services (the `service` role; admins are not).
+    Service,
 }
 
 /// A denied policy check; `policy` is the rule's name, e.g.
@@ -64,6 +66,7 @@ impl Context {
             Rule::ProjectReader => self.is_admin() || (self.has_role(roles::READER) && on_own()),
             Rule::ProjectMember => self.is_admin() || (self.has_role(roles::MEMBER) && on_own()),
             Rule::ProjectManager => self.is_admin() || (self.has_role(roles::MANAGER) && on_own()),
+            Rule::Service => self.has_role(roles::SERVICE),
         }
     }
 

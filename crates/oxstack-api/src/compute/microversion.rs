@@ -130,6 +130,8 @@ pub mod mv {
     pub const QUOTA_CLASS_SERVER_GROUPS: Microversion = Microversion::v2(50);
     /// 2.51: project members see the events of their servers' actions.
     pub const EVENTS_FOR_OWNERS: Microversion = Microversion::v2(51);
+    /// 2.51: the `volume-extended` external event.
+    pub const VOLUME_EXTENDED_EVENT: Microversion = Microversion::v2(51);
     /// 2.52: `tags` on create.
     pub const TAGS_ON_CREATE: Microversion = Microversion::v2(52);
     /// 2.53: services and hypervisors by UUID.
@@ -170,6 +172,8 @@ pub mod mv {
     pub const CREATE_ON_HOST: Microversion = Microversion::v2(74);
     /// 2.75: unknown query parameters are 400 on some APIs; update and rebuild answer the full view.
     pub const STRICT_QUERIES: Microversion = Microversion::v2(75);
+    /// 2.76: the `power-update` external event.
+    pub const POWER_UPDATE_EVENT: Microversion = Microversion::v2(76);
     /// 2.77: `availability_zone` on unshelve.
     pub const UNSHELVE_ZONE: Microversion = Microversion::v2(77);
     /// 2.78: a server's NUMA topology.
@@ -178,6 +182,8 @@ pub mod mv {
     pub const MIGRATION_OWNERS: Microversion = Microversion::v2(80);
     /// 2.81: caching images on an aggregate's hosts.
     pub const AGGREGATE_IMAGES: Microversion = Microversion::v2(81);
+    /// 2.82: the `accelerator-request-bound` external event.
+    pub const ACCELERATOR_EVENT: Microversion = Microversion::v2(82);
     /// 2.83: project members filter by more fields (state, zone, user, ...).
     pub const OWNER_FILTERS: Microversion = Microversion::v2(83);
     /// 2.84: events' `details`.
@@ -191,6 +197,8 @@ pub mod mv {
     /// 2.92: key pairs are imported only, never made here; their names
     /// may hold `@` and `.`.
     pub const IMPORTED_KEYPAIRS: Microversion = Microversion::v2(92);
+    /// 2.93: the `volume-reimaged` external event.
+    pub const VOLUME_REIMAGED_EVENT: Microversion = Microversion::v2(93);
     /// 2.94: hostnames may be FQDNs.
     pub const FQDN_HOSTNAME: Microversion = Microversion::v2(94);
     /// 2.95: evacuated servers end stopped.

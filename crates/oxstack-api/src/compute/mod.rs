@@ -27,6 +27,7 @@ mod pagination;
 mod quota_sets;
 mod request;
 mod server_actions;
+mod server_external_events;
 mod server_groups;
 mod servers;
 mod services;
@@ -303,6 +304,10 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/os-instance_usage_audit_log/{before_timestamp}",
             get(usage_audit_log::show_audit_log),
+        )
+        .route(
+            "/os-server-external-events",
+            post(server_external_events::create_events),
         )
         .route("/os-migrations", get(migrations::list_migrations))
         .route("/os-services", get(services::list_services))

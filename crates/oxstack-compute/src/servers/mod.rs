@@ -11,6 +11,7 @@ mod create;
 mod deferred_delete;
 mod diagnostics;
 mod evacuation;
+pub mod external_events;
 mod floating_ips;
 pub(crate) mod flow;
 mod guest;
