@@ -669,8 +669,8 @@ async fn instances_round_trip_page_and_change_state_atomically() {
         assert_eq!(repo.get("u0").await.unwrap().unwrap().metadata, items);
 
         // Deletion frees addresses and hides the row from live listings.
-        assert!(repo.finish_delete("u2", 400).await.unwrap());
-        assert!(!repo.finish_delete("u2", 401).await.unwrap());
+        assert!(repo.finish_delete("u2", None, 400).await.unwrap());
+        assert!(!repo.finish_delete("u2", None, 401).await.unwrap());
         let mut tx = repo.begin_create("p1").await.unwrap();
         assert_eq!(tx.holder_of("net", "10.0.0.3").await.unwrap(), None);
         let holder = tx.holder_of("net", "10.0.0.2").await.unwrap();
@@ -1019,7 +1019,13 @@ async fn services_register_report_change_and_leave() {
         tx.insert(&placed).await.unwrap();
         tx.commit().await.unwrap();
         assert!(!repo.delete_if_empty("svc-1").await.unwrap());
-        assert!(store.instances().finish_delete("s1", 60).await.unwrap());
+        assert!(
+            store
+                .instances()
+                .finish_delete("s1", None, 60)
+                .await
+                .unwrap()
+        );
         assert!(repo.delete_if_empty("svc-1").await.unwrap());
         assert!(matches!(
             repo.delete_if_empty("svc-1").await,
@@ -1395,8 +1401,60 @@ async fn server_passwords_are_kept_replaced_and_forgotten() {
         // A deleted server's password goes with it.
         one_instance(&store, "s2", 1).await;
         passwords.set("s2", "secret").await.unwrap();
-        assert!(store.instances().finish_delete("s2", 500).await.unwrap());
+        assert!(
+            store
+                .instances()
+                .finish_delete("s2", None, 500)
+                .await
+                .unwrap()
+        );
         assert_eq!(passwords.get("s2").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delete_ends_its_action_in_the_same_transaction() {
+    use oxstack_store::instance_actions::NewAction;
+    use oxstack_store::instances::{ActionStep, StateChange, StateGuard, Step};
+    each_backend(async |store: Store| {
+        one_instance(&store, "d1", 1).await;
+        let repo = store.instances();
+        let action = NewAction {
+            instance_uuid: "d1",
+            request_id: "req-d",
+            action: "delete",
+            project_id: "p1",
+            user_id: "u",
+            args: None,
+            now: 10,
+        };
+        let accept = Step {
+            guard: StateGuard::in_task("scheduling"),
+            change: StateChange {
+                task_state: Some(Some("deleting".into())),
+                ..StateChange::default()
+            },
+            action: Some(ActionStep::Accept {
+                action: &action,
+                event: Some("compute_terminate_instance"),
+                host: "h1",
+            }),
+            ..Step::default()
+        };
+        let id = repo
+            .apply("d1", &accept, 11)
+            .await
+            .unwrap()
+            .flatten()
+            .unwrap();
+        let actions = store.instance_actions();
+        assert!(actions.latest_unfinished_any("d1").await.unwrap().is_some());
+        let event = Some((id, "compute_terminate_instance"));
+        assert!(repo.finish_delete("d1", event, 12).await.unwrap());
+        assert_eq!(actions.latest_unfinished_any("d1").await.unwrap(), None);
+        let events = actions.events(id).await.unwrap();
+        assert_eq!(events[0].finish_time, Some(12));
     })
     .await;
 }

@@ -1270,6 +1270,41 @@ async fn server_group_policies_place_servers_over_two_hosts_on_postgresql() {
     let together = boot_into_group(&admin, &image, "together", &affinity, 3).await;
     let hosts = hosts_of(&together).await;
     assert!(hosts.iter().all(|h| *h == hosts[0]), "{hosts:?}");
+
+    // os-hosts and diagnostics for a host another process runs: what the
+    // database knows is answered, its hypervisor cannot be asked (501).
+    let v21 = server.compute(ADMIN, "2.1");
+    let listed = v21.get_ok("/os-hosts").await;
+    assert_eq!(listed["hosts"].as_array().unwrap().len(), 2, "{listed}");
+    let shown = v21.get_ok("/os-hosts/beta").await;
+    assert_eq!(shown["host"][0]["resource"]["project"], "(total)");
+    let unsupported = "The requested functionality is not supported.";
+    assert_fault(v21.get("/os-hosts/beta/reboot").await, 501, unsupported).await;
+    assert_fault(
+        v21.put("/os-hosts/beta", &json!({"maintenance_mode": "enable"}))
+            .await,
+        501,
+        unsupported,
+    )
+    .await;
+    let body = json!({"server": {"name": "on-beta", "imageRef": image, "flavorRef": "1",
+                                 "networks": "none", "host": "beta"}});
+    let made = json_of(admin.post("/servers", &body).await).await;
+    let on_beta = made["server"]["id"].as_str().unwrap().to_owned();
+    settled(&admin, &on_beta, "ACTIVE").await;
+    assert_fault(
+        v21.get(&format!("/servers/{on_beta}/diagnostics")).await,
+        501,
+        unsupported,
+    )
+    .await;
+    let disabled = v21
+        .put("/os-hosts/beta", &json!({"status": "disable"}))
+        .await;
+    assert_eq!(
+        json_of(disabled).await,
+        json!({"host": "beta", "status": "disabled"})
+    );
 }
 
 #[tokio::test]

@@ -141,11 +141,12 @@ impl Compute {
             .await?;
             return Ok(());
         }
+        let event = action_id.map(|id| (id, EVENT));
         self.store
             .instances()
-            .finish_delete(uuid, now_micros())
+            .finish_delete(uuid, event, now_micros())
             .await?;
-        self.finish_event(action_id, EVENT, None).await
+        Ok(())
     }
 
     /// Finishes the work a previous run of this host left unfinished.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use oxstack_store::instances::InstanceUpdate;
 
 use super::Caller;
-use super::flow::{Acceptance, Flow, Work};
+use super::flow::{Acceptance, Flow, Work, finish};
 use super::guest::guest_spec;
 use super::rules::{self, Rule};
 use super::snapshot::SnapshotRequest;
@@ -49,6 +49,13 @@ impl ShelveKind {
             Self::Unshelve => Flow::Unshelve,
         }
     }
+}
+
+/// The action and event a flow ends.
+#[derive(Clone, Copy, Debug)]
+struct End {
+    action_id: Option<i64>,
+    event: &'static str,
 }
 
 /// The event of a shelving flow.
@@ -131,58 +138,86 @@ impl Compute {
         flow: Flow,
         work: &Work,
     ) -> ComputeResult<()> {
-        let event = event(flow);
-        self.start_event(work.action_id, event).await?;
-        let outcome = match flow {
-            Flow::Shelve => self.shelve_then_offload(uuid).await,
-            Flow::ShelveOffload => self.offload(uuid).await,
-            _ => self.unshelve(uuid).await,
+        let end = End {
+            action_id: work.action_id,
+            event: event(flow),
+        };
+        self.start_event(end.action_id, end.event).await?;
+        let finished = match flow {
+            Flow::Shelve => self.shelve_then_offload(uuid, end).await,
+            Flow::ShelveOffload => self.offload(uuid, end).await,
+            _ => self.unshelve(uuid, end).await,
         }?;
-        self.finish_event(work.action_id, event, outcome.as_deref())
-            .await
+        if finished {
+            return Ok(());
+        }
+        // The flow stopped before its last step (the server went, or
+        // changed under it): its event ends here.
+        self.finish_event(end.action_id, end.event, None).await
     }
 
-    /// Ends a failed step: the task is cleared, the vm_state kept, the
-    /// failure recorded as the server's fault.
+    /// The last step of a flow: the server's change together with the end
+    /// of the flow's event, so that no settled server is left with its
+    /// action unfinished. `false` when the server was no longer `guard`.
+    async fn last_step(
+        &self,
+        uuid: &str,
+        guard: &Guard,
+        change: &Change,
+        end: End,
+        error: Option<&str>,
+    ) -> ComputeResult<bool> {
+        self.step(
+            uuid,
+            guard,
+            change,
+            finish(end.action_id, end.event, error),
+            None,
+        )
+        .await
+    }
+
+    /// Ends a failed flow: the task is cleared, the vm_state kept, the
+    /// failure recorded as the server's fault and as the event's.
     async fn revert_task(
         &self,
         uuid: &str,
         task: TaskState,
         message: &str,
-    ) -> ComputeResult<Option<String>> {
+        end: End,
+    ) -> ComputeResult<bool> {
         let change = Change {
             fault: Some(Some(Fault::new(500, message, message))),
             ..Change::clear_task()
         };
-        self.transition(uuid, &Guard::in_task(task), &change)
-            .await?;
-        Ok(Some(message.to_owned()))
+        self.last_step(uuid, &Guard::in_task(task), &change, end, Some(message))
+            .await
     }
 
-    async fn shelve_then_offload(&self, uuid: &str) -> ComputeResult<Option<String>> {
+    async fn shelve_then_offload(&self, uuid: &str, end: End) -> ComputeResult<bool> {
         let Some(server) = self.load(uuid).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         if server.task_state == Some(T::ShelvingOffloading) {
-            return self.offload(uuid).await;
+            return self.offload(uuid, end).await;
         }
         let Some(at) = server
             .task_state
             .and_then(|t| SHELVE_STEPS.iter().position(|s| *s == t))
         else {
-            return Ok(None);
+            return Ok(false);
         };
         if !self.walk_tasks(uuid, &SHELVE_STEPS[at..]).await? {
-            return Ok(None);
+            return Ok(false);
         }
         let last = SHELVE_STEPS[2];
         if let Some(image_id) = &server.shelved_image_id
             && let Err(message) = self.upload_disk(&server, image_id).await
         {
-            return self.revert_task(uuid, last, &message).await;
+            return self.revert_task(uuid, last, &message, end).await;
         }
         if let Err(e) = self.driver.power_off(uuid, Duration::ZERO).await {
-            return self.revert_task(uuid, last, &e.message).await;
+            return self.revert_task(uuid, last, &e.message, end).await;
         }
         let shelved = Change {
             vm_state: Some(VmState::Shelved),
@@ -194,15 +229,15 @@ impl Compute {
             .transition(uuid, &Guard::in_task(last), &shelved)
             .await?
         {
-            return Ok(None);
+            return Ok(false);
         }
-        self.offload(uuid).await
+        self.offload(uuid, end).await
     }
 
-    async fn offload(&self, uuid: &str) -> ComputeResult<Option<String>> {
+    async fn offload(&self, uuid: &str, end: End) -> ComputeResult<bool> {
         if let Err(e) = self.driver.destroy(uuid).await {
             return self
-                .revert_task(uuid, T::ShelvingOffloading, &e.message)
+                .revert_task(uuid, T::ShelvingOffloading, &e.message, end)
                 .await;
         }
         let offloaded = Change {
@@ -210,19 +245,18 @@ impl Compute {
             node: Some(None),
             ..Change::settle(VmState::ShelvedOffloaded, PowerState::NoState)
         };
-        self.transition(uuid, &Guard::in_task(T::ShelvingOffloading), &offloaded)
-            .await?;
-        Ok(None)
+        let guard = Guard::in_task(T::ShelvingOffloading);
+        self.last_step(uuid, &guard, &offloaded, end, None).await
     }
 
-    async fn unshelve(&self, uuid: &str) -> ComputeResult<Option<String>> {
+    async fn unshelve(&self, uuid: &str, end: End) -> ComputeResult<bool> {
         let Some(server) = self.load(uuid).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         if server.task_state == Some(T::Unshelving) {
             if server.host.is_none() {
                 let message = "No valid host was found. There are not enough hosts available.";
-                return self.revert_task(uuid, T::Unshelving, message).await;
+                return self.revert_task(uuid, T::Unshelving, message, end).await;
             }
             let placed = Change {
                 host: Some(Some(self.host.clone())),
@@ -233,21 +267,25 @@ impl Compute {
                 .transition(uuid, &Guard::in_task(T::Unshelving), &placed)
                 .await?
             {
-                return Ok(None);
+                return Ok(false);
             }
         }
         let Some(server) = self.load(uuid).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         if server.task_state != Some(T::Spawning) {
-            return Ok(None);
+            return Ok(false);
         }
         if let Err(e) = self.driver.spawn(&guest_spec(&server)).await {
-            return self.revert_task(uuid, T::Spawning, &e.message).await;
+            return self.revert_task(uuid, T::Spawning, &e.message, end).await;
         }
         let active = Change::settle(VmState::Active, self.driver.power_state(uuid).await);
-        self.transition(uuid, &Guard::in_task(T::Spawning), &active)
-            .await?;
+        if !self
+            .last_step(uuid, &Guard::in_task(T::Spawning), &active, end, None)
+            .await?
+        {
+            return Ok(false);
+        }
         // The server runs again: its shelved disk image goes (Nova's
         // `_delete_snapshot_of_shelved_instance`).
         if let Some(image_id) = &server.shelved_image_id {
@@ -261,7 +299,7 @@ impl Compute {
                 .update(uuid, &update, crate::now_micros())
                 .await?;
         }
-        Ok(None)
+        Ok(true)
     }
 
     /// Validates `unshelve`'s 2.77/2.91 availability zone against the one

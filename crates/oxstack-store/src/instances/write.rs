@@ -239,8 +239,14 @@ impl InstanceRepo<'_> {
     }
 
     /// Marks an instance deleted and frees its addresses (and forgets its
-    /// password), in one transaction. `Ok(false)`: it was already gone.
-    pub async fn finish_delete(&self, uuid: &str, now: i64) -> StoreResult<bool> {
+    /// password), in one transaction with the end of `event` (action id,
+    /// event) of its delete action. `Ok(false)`: it was already gone.
+    pub async fn finish_delete(
+        &self,
+        uuid: &str,
+        event: Option<(i64, &str)>,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
         let freed: Option<(String, i64, i64)> = tx
             .fetch_optional(
@@ -272,6 +278,9 @@ impl InstanceRepo<'_> {
                 ram: -ram,
             };
             add_usage(&mut tx, project_id, delta).await?;
+        }
+        if let Some((action_id, event)) = event {
+            finish_event(&mut tx, action_id, event, None, now).await?;
         }
         tx.commit().await?;
         Ok(freed.is_some())
