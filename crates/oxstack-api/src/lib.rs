@@ -8,8 +8,8 @@
 mod auth;
 mod body;
 mod compute;
+pub mod control;
 mod envelope;
-mod health;
 mod identity;
 mod image;
 mod oslo;
@@ -48,6 +48,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Name of the virt driver, reported by the health endpoint.
     pub driver: String,
+    /// The `/_oxstack/` control plane.
+    pub control: control::ControlConfig,
 }
 
 /// Everything a handler may reach, cheap to clone.
@@ -59,6 +61,7 @@ struct Inner {
     compute: Compute,
     images: Images,
     config: ApiConfig,
+    control: control::ControlPlane,
     started: Instant,
 }
 
@@ -73,6 +76,7 @@ impl AppState {
             identity,
             compute,
             images,
+            control: control::ControlPlane::new(config.control.clone()),
             config,
             started: Instant::now(),
         }))
@@ -93,6 +97,10 @@ impl AppState {
     fn config(&self) -> &ApiConfig {
         &self.0.config
     }
+
+    fn control(&self) -> &control::ControlPlane {
+        &self.0.control
+    }
 }
 
 /// The whole HTTP application.
@@ -104,9 +112,16 @@ pub fn router(state: AppState) -> Router {
         .route("/identity/", axum::routing::get(identity::list_versions))
         .nest("/image", image::router())
         .route("/image/", axum::routing::get(image::list_versions))
-        .route("/_oxstack/health", axum::routing::get(health::get_health))
+        .nest("/_oxstack", control::router())
         .nest_service("/compute", compute.clone())
         .fallback_service(compute)
-        .layer(axum::middleware::from_fn(request_id::request_id_and_log))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            control::faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_id::request_id_and_log,
+        ))
         .with_state(state)
 }

@@ -1,25 +1,37 @@
-//! Request ids and the access log: every response carries
+//! Request ids, the access log and the trace: every response carries
 //! `x-openstack-request-id` and its Nova alias `x-compute-request-id`
-//! (`req-<uuid4>`), and every request is logged once with that id.
+//! (`req-<uuid4>`), and every request is logged once with that id and
+//! kept in the control plane's trace.
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
+
+use crate::AppState;
+use crate::control::trace::{CallerNote, TraceEntry};
 
 /// The id of the request being served, for handlers that record it (Nova
 /// keys instance actions by it).
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-pub async fn request_id_and_log(mut request: Request, next: Next) -> Response {
+pub async fn request_id_and_log(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
+    let arrived = chrono::Utc::now().timestamp_micros();
     let id = format!("req-{}", uuid::Uuid::new_v4());
+    let caller = CallerNote::default();
     request.extensions_mut().insert(RequestId(id.clone()));
+    request.extensions_mut().insert(caller.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         let headers = response.headers_mut();
@@ -32,6 +44,25 @@ pub async fn request_id_and_log(mut request: Request, next: Next) -> Response {
         tracing::error!(request_id = %id, %method, %path, status, micros, "request");
     } else {
         tracing::info!(request_id = %id, %method, %path, status, micros, "request");
+    }
+    let trace = &state.control().trace;
+    if trace.is_on() && !path.starts_with("/_oxstack") {
+        let microversion = response
+            .headers()
+            .get("openstack-api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        trace.record(TraceEntry {
+            at_micros: arrived,
+            request_id: id,
+            method,
+            path,
+            query,
+            microversion,
+            status,
+            latency_micros: micros,
+            project_id: caller.project(),
+        });
     }
     response
 }

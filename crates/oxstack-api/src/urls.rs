@@ -42,6 +42,7 @@ mod tests {
             region: "RegionOne".into(),
             max_body_bytes: 1024,
             driver: "fake".into(),
+            control: crate::control::ControlConfig::default(),
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use oxstack_api::AuthMode;
+use oxstack_api::control::ControlConfig;
 use oxstack_compute::ComputeSettings;
 use oxstack_compute::quotas::{QuotaDefaults, Resource};
 use oxstack_compute::servers::network::{Cidr, NetworkConfig};
@@ -101,6 +102,18 @@ struct FakeDriverFile {
     hosts: Option<usize>,
 }
 
+/// The `[control]` table: the `/_oxstack/` control plane.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlFile {
+    /// Serve the control plane beyond health (default true).
+    enabled: Option<bool>,
+    /// Accept fault rules (default false).
+    faults: Option<bool>,
+    /// Requests the trace keeps (default 1000; 0: none).
+    trace_size: Option<usize>,
+}
+
 /// What the TOML file may contain.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +148,8 @@ struct FileConfig {
     network: NetworkFile,
     #[serde(default)]
     fake_driver: FakeDriverFile,
+    #[serde(default)]
+    control: ControlFile,
     /// Default quota limits, by the quota API's resource names.
     #[serde(default)]
     quota: BTreeMap<String, i64>,
@@ -165,6 +180,7 @@ pub struct Config {
     pub fake_driver: FakeSettings,
     /// The hosts this process runs: `host`, then `<host>-2`, ...
     pub fake_hosts: usize,
+    pub control: ControlConfig,
 }
 
 /// Nova's `osapi_max_request_body_size` default (112 KiB).
@@ -264,6 +280,7 @@ impl Config {
         let host_is_default = named_host.is_none();
         let host = named_host.unwrap_or_else(default_host);
         let defaults = BootstrapConfig::default();
+        let control = ControlConfig::default();
         let b = file.bootstrap;
         Ok(Self {
             listen,
@@ -298,6 +315,11 @@ impl Config {
             host_is_default,
             fake_driver,
             fake_hosts,
+            control: ControlConfig {
+                enabled: file.control.enabled.unwrap_or(control.enabled),
+                faults: file.control.faults.unwrap_or(control.faults),
+                trace_size: file.control.trace_size.unwrap_or(control.trace_size),
+            },
         })
     }
 

@@ -80,6 +80,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         region: config.region.clone(),
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
+        control: config.control.clone(),
     };
     let images = open_images(&config, &store).await?;
     let admin_project = identity

@@ -9,7 +9,7 @@
 mod aggregates;
 mod availability_zones;
 mod consoles;
-mod error;
+pub(crate) mod error;
 mod extensions;
 mod flavors;
 mod floating_ips;
@@ -20,7 +20,7 @@ mod images;
 mod instance_actions;
 mod keypairs;
 mod limits;
-mod microversion;
+pub(crate) mod microversion;
 mod migrations;
 mod networks;
 mod pagination;
@@ -478,6 +478,7 @@ async fn require_project_token(
         ))
         .into_response();
     }
+    crate::control::trace::note_project(request.extensions(), &context.project_id);
     request.extensions_mut().insert(context);
     next.run(request).await
 }

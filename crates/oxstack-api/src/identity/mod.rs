@@ -4,7 +4,7 @@
 
 mod discovery;
 mod domains;
-mod error;
+pub(crate) mod error;
 mod projects;
 mod roles;
 mod tokens;
@@ -102,9 +102,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        auth::resolve(state, &parts.headers)
-            .map(Caller)
-            .map_err(|()| auth::unauthorized(state, &parts.headers))
+        let context = auth::resolve(state, &parts.headers)
+            .map_err(|()| auth::unauthorized(state, &parts.headers))?;
+        crate::control::trace::note_project(&parts.extensions, &context.project_id);
+        Ok(Caller(context))
     }
 }
 

@@ -123,16 +123,26 @@ fn form_for(accept: Option<&str>) -> Form {
 
 /// Middleware: renders [`GlanceError`]s the way webob would for this request.
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let form = form_for(
-        request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut response = next.run(request).await;
     let Some(error) = response.extensions_mut().remove::<GlanceError>() else {
         return response;
     };
+    let mut rendered = render(&error, accept.as_deref());
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rendered
+}
+
+/// Glance's error page for a client that accepts `accept`.
+pub fn render(error: &GlanceError, accept: Option<&str>) -> Response {
     let status = error.status;
     let line = format!(
         "{} {}",
@@ -140,7 +150,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         status.canonical_reason().unwrap_or("")
     );
     let title = status.canonical_reason().unwrap_or("");
-    let (content_type, body) = match form {
+    let (content_type, body) = match form_for(accept) {
         Form::Json => (
             "application/json",
             serde_json::json!({"message": format!("{}<br /><br />\n\n\n", error.message), "code": line, "title": title})
@@ -159,10 +169,5 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     rendered
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            rendered.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
     rendered
 }

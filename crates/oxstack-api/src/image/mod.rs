@@ -2,7 +2,7 @@
 //! data, tags and schemas. This file is the one table of its routes.
 
 mod data;
-mod error;
+pub(crate) mod error;
 mod images;
 mod list;
 mod patch;
@@ -93,9 +93,10 @@ impl FromRequestParts<AppState> for ImageCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        auth::resolve(state, &parts.headers)
-            .map(ImageCaller)
-            .map_err(|()| auth::unauthorized(state, &parts.headers))
+        let context = auth::resolve(state, &parts.headers)
+            .map_err(|()| auth::unauthorized(state, &parts.headers))?;
+        crate::control::trace::note_project(&parts.extensions, &context.project_id);
+        Ok(ImageCaller(context))
     }
 }
 

@@ -1,0 +1,320 @@
+//! Fault injection (`/_oxstack/faults`, off unless `[control] faults`):
+//! rules that make matching requests fail in their service's own dialect
+//! (a Nova fault, a Keystone or Glance error) or answer late — what
+//! clients' retry and error handling must survive. A rule names an
+//! operation (`server.create`, `server.action.*`, `image.upload`,
+//! `identity.token`, ...; see [`super::operation`]), optionally the
+//! caller's project, and fires every time, `count` times, or with a
+//! `probability`. Each firing is logged and counted.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::operation;
+use crate::AppState;
+use crate::compute::error::NovaError;
+use crate::identity::error::KeystoneError;
+use crate::image::error::GlanceError;
+
+/// What a firing rule does.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InjectedError {
+    /// An HTTP error status (400–599).
+    pub status: u16,
+    #[serde(default = "default_message")]
+    pub message: String,
+}
+
+fn default_message() -> String {
+    "Injected fault".into()
+}
+
+/// One rule, as `PUT /_oxstack/faults` takes it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// An operation name, or a prefix ending in `*`.
+    pub operation: String,
+    /// Only requests of this project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// Fire this many times, then no more (none: every time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Fire with this probability (0 to 1; none: always).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Answer late by this much, before the error (or the answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Answer this error instead of serving the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<InjectedError>,
+}
+
+impl FaultRule {
+    /// Why the rule cannot be taken, if it cannot.
+    pub fn invalid(&self) -> Option<String> {
+        if self.operation.is_empty() {
+            return Some("a rule needs an operation".into());
+        }
+        if self.delay_ms.is_none() && self.error.is_none() {
+            return Some(format!(
+                "rule for {}: give delay_ms, error or both",
+                self.operation
+            ));
+        }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Some(format!(
+                "rule for {}: probability must be within 0 and 1",
+                self.operation
+            ));
+        }
+        if let Some(e) = &self.error
+            && !(400..=599).contains(&e.status)
+        {
+            return Some(format!(
+                "rule for {}: status must be an HTTP error (400-599)",
+                self.operation
+            ));
+        }
+        None
+    }
+}
+
+/// A rule in force, and how often it fired.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActiveRule {
+    #[serde(flatten)]
+    pub rule: FaultRule,
+    pub fired: u64,
+}
+
+/// The rules in force.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<ActiveRule>>,
+}
+
+/// What to do to one request.
+#[derive(Debug, Default)]
+struct Reaction {
+    delay: Duration,
+    error: Option<InjectedError>,
+}
+
+impl Faults {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ActiveRule>> {
+        // Every critical section is a short scan or a replacement.
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn replace(&self, rules: Vec<FaultRule>) {
+        *self.lock() = rules
+            .into_iter()
+            .map(|rule| ActiveRule { rule, fired: 0 })
+            .collect();
+    }
+
+    pub fn list(&self) -> Vec<ActiveRule> {
+        self.lock().clone()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Whether a rule wants the caller's project to be known.
+    fn wants_project(&self) -> bool {
+        self.lock().iter().any(|r| r.rule.project_id.is_some())
+    }
+
+    /// Whether a rule could match a server action (whose name is in the
+    /// body, read only then).
+    fn wants_actions(&self) -> bool {
+        self.lock()
+            .iter()
+            .any(|r| r.rule.operation.contains("action") || r.rule.operation.ends_with('*'))
+    }
+
+    /// The rules that fire for this request (counted as they fire).
+    fn fire(&self, op: &str, project: Option<&str>) -> Reaction {
+        let mut reaction = Reaction::default();
+        let mut rng = rand::thread_rng();
+        for active in self.lock().iter_mut() {
+            let rule = &active.rule;
+            let applies = operation::matches(&rule.operation, op)
+                && rule
+                    .project_id
+                    .as_deref()
+                    .is_none_or(|p| project == Some(p))
+                && rule.count.is_none_or(|n| active.fired < n)
+                && rule.probability.is_none_or(|p| rng.r#gen::<f64>() < p);
+            if !applies {
+                continue;
+            }
+            active.fired += 1;
+            tracing::warn!(operation = op, rule = %rule.operation, fired = active.fired,
+                           "injected fault");
+            reaction.delay += Duration::from_millis(rule.delay_ms.unwrap_or(0));
+            if reaction.error.is_none() {
+                reaction.error.clone_from(&rule.error);
+            }
+        }
+        reaction
+    }
+}
+
+/// The error in the dialect of the service the path belongs to.
+fn error_response(path: &str, accept: Option<&str>, error: &InjectedError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if path.starts_with("/identity") {
+        KeystoneError::new(status, error.message.clone()).into_response()
+    } else if path.starts_with("/image") {
+        crate::image::error::render(&GlanceError::new(status, error.message.clone()), accept)
+    } else {
+        NovaError::new(status, error.message.clone()).into_response()
+    }
+}
+
+/// The first key of a JSON object body (a server action's name).
+fn first_key(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    value.as_object()?.keys().next().cloned()
+}
+
+/// The middleware: applies the rules in force to every OpenStack request.
+pub async fn inject(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let faults = &state.control().faults;
+    let path = request.uri().path().to_owned();
+    if faults.is_empty() || path.starts_with("/_oxstack") {
+        return next.run(request).await;
+    }
+    let project = if faults.wants_project() {
+        crate::auth::resolve(&state, request.headers())
+            .ok()
+            .map(|c| c.project_id)
+    } else {
+        None
+    };
+    let method = request.method().clone();
+    let accept = request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (request, action) =
+        if method == http::Method::POST && path.ends_with("/action") && faults.wants_actions() {
+            let (parts, body) = request.into_parts();
+            let limit = state.config().max_body_bytes;
+            let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+                return NovaError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
+                    .into_response();
+            };
+            let action = first_key(&bytes);
+            (Request::from_parts(parts, Body::from(bytes)), action)
+        } else {
+            (request, None)
+        };
+    let op = operation::classify(&method, &path, action.as_deref());
+    let reaction = faults.fire(&op, project.as_deref());
+    if !reaction.delay.is_zero() {
+        tokio::time::sleep(reaction.delay).await;
+    }
+    match reaction.error {
+        Some(error) => error_response(&path, accept.as_deref(), &error),
+        None => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(operation: &str) -> FaultRule {
+        FaultRule {
+            operation: operation.into(),
+            project_id: None,
+            count: None,
+            probability: None,
+            delay_ms: None,
+            error: Some(InjectedError {
+                status: 503,
+                message: "down".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn counted_rules_fire_their_count_then_stop() {
+        let faults = Faults::default();
+        faults.replace(vec![FaultRule {
+            count: Some(2),
+            ..rule("server.create")
+        }]);
+        let fired = (0..4)
+            .filter(|_| faults.fire("server.create", None).error.is_some())
+            .count();
+        assert_eq!(fired, 2);
+        assert!(faults.fire("server.list", None).error.is_none());
+        assert_eq!(faults.list()[0].fired, 2);
+    }
+
+    #[test]
+    fn project_and_probability_narrow_a_rule() {
+        let faults = Faults::default();
+        faults.replace(vec![
+            FaultRule {
+                project_id: Some("p1".into()),
+                ..rule("server.*")
+            },
+            FaultRule {
+                probability: Some(0.0),
+                ..rule("image.*")
+            },
+        ]);
+        assert!(faults.fire("server.create", Some("p1")).error.is_some());
+        assert!(faults.fire("server.create", Some("p2")).error.is_none());
+        assert!(faults.fire("server.create", None).error.is_none());
+        assert!(faults.fire("image.upload", Some("p1")).error.is_none());
+    }
+
+    #[test]
+    fn rules_are_checked() {
+        assert_eq!(rule("x").invalid(), None);
+        let idle = FaultRule {
+            error: None,
+            ..rule("x")
+        };
+        assert!(idle.invalid().is_some());
+        let odd = FaultRule {
+            probability: Some(1.5),
+            ..rule("x")
+        };
+        assert!(odd.invalid().is_some());
+        let fine = FaultRule {
+            error: Some(InjectedError {
+                status: 200,
+                message: String::new(),
+            }),
+            ..rule("x")
+        };
+        assert!(fine.invalid().is_some());
+    }
+}
