@@ -12,6 +12,8 @@
 #   DURATION=30s bench/run.sh             # longer runs
 #   OXSTACK_BIN=/path/to/oxstack bench/run.sh show   # another build (an A/B
 #                                         # against an earlier commit's binary)
+#   EXTRA_CONFIG=$'[control]\ntrace_size = 0' bench/run.sh show   # more server
+#                                         # config (an A/B of a setting)
 #
 # Scenarios:
 #   discovery  GET /compute/v2.1/ (version document; public, token sent)
@@ -74,6 +76,7 @@ cat >"$WORK/oxstack.toml" <<'EOF'
 [network]
 ipv4_cidr = "10.0.0.0/16"
 EOF
+if [[ -n ${EXTRA_CONFIG:-} ]]; then printf '%s\n' "$EXTRA_CONFIG" >>"$WORK/oxstack.toml"; fi
 
 start_server() { # sets PID and URL
     local args=(serve --config "$WORK/oxstack.toml" --listen 127.0.0.1:0 --data-dir "$WORK/data" --log-level warn)
@@ -278,7 +281,9 @@ done
     echo
     built="commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
     [[ -n ${OXSTACK_BIN:-} ]] && built="binary $OXSTACK_BIN"
-    echo "### $(date -u +%Y-%m-%d) · $built · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · $BACKEND · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
+    extra=""
+    [[ -n ${EXTRA_CONFIG:-} ]] && extra=" · config \`$(printf '%s' "$EXTRA_CONFIG" | tr '\n' ' ')\`"
+    echo "### $(date -u +%Y-%m-%d) · $built · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · $BACKEND$extra · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
     echo
     if ((${#RESULTS[@]})); then
         echo "| request | connections | req/s | p50 | p90 | p99 | errors |"

@@ -86,9 +86,14 @@ def oxstack(tmp_path_factory) -> Server:
     log_path = root / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OXSTACK_")}
     env["NO_COLOR"] = "1"
+    # Fault injection on, for the control-plane tests (no rule is in force
+    # unless a test puts one).
+    config = root / "oxstack.toml"
+    config.write_text("[control]\nfaults = true\n")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir),
+             "--config", str(config)],
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, text=True,
         )
 
