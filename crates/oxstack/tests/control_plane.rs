@@ -1,7 +1,8 @@
 //! The `/_oxstack/` control plane, black-box: what health tells of the
 //! cloud, the request trace (and what it never holds), fault rules that
 //! fire a number of times in each service's dialect, with delays and per
-//! project, and the switches that turn the plane off.
+//! project, servers forced into any state, and the switches that turn the
+//! plane off.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -269,4 +270,87 @@ async fn the_control_plane_can_be_switched_off() {
         let gone = control(&off, reqwest::Method::GET, path, Some(ADMIN), None).await;
         assert_eq!(gone.status(), 404, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_server_can_be_forced_into_any_state() {
+    let server = with_config("").await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "2.1");
+    let body = json!({"server": {"name": "forced", "imageRef": image, "flavorRef": "1"}});
+    let id = json_of(alice.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    common::settled(&alice, &id, "ACTIVE").await;
+    let force = async |token: &str, body: Value| {
+        control(
+            &server,
+            reqwest::Method::POST,
+            &format!("/servers/{id}/state"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    };
+
+    let forced = force(
+        ADMIN,
+        json!({"vm_state": "error", "task_state": "resize_migrating", "power_state": 4}),
+    )
+    .await;
+    assert_eq!(forced.status(), 200);
+    assert_eq!(
+        json_of(forced).await,
+        json!({"server": {"id": id, "vm_state": "error", "task_state": "resize_migrating",
+                          "power_state": 4}})
+    );
+    let seen = server
+        .compute(ADMIN, "2.1")
+        .get_ok(&format!("/servers/{id}"))
+        .await["server"]
+        .clone();
+    assert_eq!(
+        (
+            &seen["status"],
+            &seen["OS-EXT-STS:task_state"],
+            &seen["OS-EXT-STS:power_state"]
+        ),
+        (&json!("ERROR"), &json!("resize_migrating"), &json!(4))
+    );
+    // The API's own rules then apply to it.
+    let refused = alice
+        .post(&format!("/servers/{id}/action"), &json!({"os-start": null}))
+        .await;
+    assert_eq!(refused.status(), 409);
+    let back = force(
+        ADMIN,
+        json!({"vm_state": "active", "task_state": null, "power_state": 1}),
+    )
+    .await;
+    assert_eq!(back.status(), 200);
+    common::settled(&alice, &id, "ACTIVE").await;
+
+    for bad in [
+        json!({}),
+        json!({"vm_state": "happy"}),
+        json!({"task_state": 3}),
+        json!({"power_state": 2}),
+        json!({"status": "ACTIVE"}),
+    ] {
+        assert_eq!(force(ADMIN, bad.clone()).await.status(), 400, "{bad}");
+    }
+    let missing = control(
+        &server,
+        reqwest::Method::POST,
+        "/servers/00000000-0000-0000-0000-000000000000/state",
+        Some(ADMIN),
+        Some(json!({"vm_state": "error"})),
+    )
+    .await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        force(ALICE, json!({"vm_state": "error"})).await.status(),
+        403
+    );
 }

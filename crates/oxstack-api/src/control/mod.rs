@@ -1,6 +1,6 @@
 //! The test cloud's control plane under `/_oxstack/` (never on OpenStack
 //! paths): health and what this cloud is, the request trace, fault
-//! injection. Everything but health needs the admin role; the whole plane
+//! injection, forcing a server's state. Everything but health needs the admin role; the whole plane
 //! can be switched off (`[control] enabled = false`), and fault injection
 //! is off unless `[control] faults = true`.
 
@@ -94,6 +94,10 @@ pub fn router() -> Router<AppState> {
             "/faults",
             get(list_faults).put(replace_faults).delete(clear_faults),
         )
+        .route(
+            "/servers/{server_id}/state",
+            axum::routing::post(force_state),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,4 +177,74 @@ async fn clear_faults(State(state): State<AppState>, headers: HeaderMap) -> Resp
     }
     state.control().faults.replace(Vec::new());
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /_oxstack/servers/{id}/state`: any of `vm_state` (Nova's name),
+/// `task_state` (a name, or `null` for none) and `power_state` (Nova's
+/// number), forced as given.
+async fn force_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = refusal(&state, &headers) {
+        return refused;
+    }
+    let forced = match forced_state(&body) {
+        Ok(forced) => forced,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    match state.compute().force_server_state(&id, &forced).await {
+        Ok(server) => Json(json!({"server": {
+            "id": server.uuid,
+            "vm_state": server.vm_state.as_str(),
+            "task_state": server.task_state.map(|t| t.as_str()),
+            "power_state": server.power_state.code(),
+        }}))
+        .into_response(),
+        Err(oxstack_compute::ComputeError::NotFound(message)) => {
+            error(StatusCode::NOT_FOUND, message)
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The states a body asks for.
+fn forced_state(body: &[u8]) -> Result<oxstack_compute::servers::ForcedState, String> {
+    use oxstack_compute::model::states::{PowerState, TaskState, VmState};
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("Invalid body: {e}"))?;
+    let fields = value
+        .as_object()
+        .filter(|o| !o.is_empty())
+        .ok_or("Give vm_state, task_state and/or power_state.")?;
+    let mut forced = oxstack_compute::servers::ForcedState::default();
+    for (key, v) in fields {
+        match key.as_str() {
+            "vm_state" => {
+                let name = v.as_str().unwrap_or_default();
+                forced.vm_state =
+                    Some(VmState::parse(name).ok_or(format!("Unknown vm_state {v}."))?);
+            }
+            "task_state" => {
+                forced.task_state = Some(match v {
+                    Value::Null => None,
+                    _ => Some(
+                        TaskState::parse(v.as_str().unwrap_or_default())
+                            .ok_or(format!("Unknown task_state {v}."))?,
+                    ),
+                });
+            }
+            "power_state" => {
+                let code = v.as_i64().ok_or(format!("Unknown power_state {v}."))?;
+                let power = PowerState::from_code(code);
+                if power.code() != code {
+                    return Err(format!("Unknown power_state {v}."));
+                }
+                forced.power_state = Some(power);
+            }
+            other => return Err(format!("Unknown field {other}.")),
+        }
+    }
+    Ok(forced)
 }

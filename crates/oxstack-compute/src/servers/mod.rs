@@ -14,6 +14,7 @@ mod evacuation;
 pub mod external_events;
 mod floating_ips;
 pub(crate) mod flow;
+mod forced_state;
 mod guest;
 pub mod instance_actions;
 mod list;
@@ -38,6 +39,7 @@ use crate::{Compute, ComputeError, ComputeResult};
 
 pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password};
 pub use floating_ips::FloatingIp;
+pub use forced_state::ForcedState;
 pub use list::{ListRequest, RegexField, ServerFilter, ServerSortKey, ServerSummary};
 pub use migrations::MigrationFilter;
 pub use power::{PowerAction, PowerRequest};
