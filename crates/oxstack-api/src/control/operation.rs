@@ -38,7 +38,12 @@ fn rest_name(method: &Method, segments: &[&str], action: Option<&str>) -> String
     for (i, segment) in segments.iter().enumerate() {
         if i % 2 == 0 {
             if *segment == "action" {
-                return format!("{}.action.{}", names.join("."), action.unwrap_or("unknown"));
+                // The action's name is the body's; without it (the trace
+                // keeps no body), the action alone.
+                return match action {
+                    Some(name) => format!("{}.action.{name}", names.join(".")),
+                    None => format!("{}.action", names.join(".")),
+                };
             }
             names.push(resource(segment));
             item = false;
@@ -132,6 +137,12 @@ mod tests {
                 format!("/compute/v2.1/servers/{id}/action"),
                 Some("reboot"),
                 "server.action.reboot",
+            ),
+            (
+                Method::POST,
+                format!("/compute/v2.1/servers/{id}/action"),
+                None,
+                "server.action",
             ),
             (
                 Method::PUT,
