@@ -185,6 +185,20 @@ impl Compute {
         .registered()
     }
 
+    /// The hypervisors of the hosts this process runs.
+    pub(crate) fn local_drivers(&self) -> Vec<Arc<dyn Driver>> {
+        let mut drivers: Vec<Arc<dyn Driver>> = self
+            .local
+            .read()
+            .values()
+            .map(|h| h.driver.clone())
+            .collect();
+        if drivers.is_empty() {
+            drivers.push(self.driver.clone());
+        }
+        drivers
+    }
+
     /// The compute service of `host` when this process runs it.
     pub(crate) fn local_host(&self, host: &str) -> Option<Compute> {
         if host == self.host {

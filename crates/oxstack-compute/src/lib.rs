@@ -15,6 +15,7 @@ pub mod model;
 pub mod quotas;
 pub mod server_groups;
 pub mod servers;
+pub mod simulation;
 #[cfg(test)]
 mod testing;
 pub mod usage;

@@ -6,7 +6,7 @@
 //! hypervisor.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,7 +57,8 @@ impl FakeGuest {
 #[derive(Debug)]
 pub struct FakeDriver {
     node: String,
-    settings: FakeSettings,
+    /// Changeable while it runs (the control plane's `/_oxstack/driver`).
+    settings: RwLock<FakeSettings>,
     guests: Mutex<HashMap<String, FakeGuest>>,
 }
 
@@ -65,7 +66,7 @@ impl FakeDriver {
     pub fn new(node: impl Into<String>, settings: FakeSettings) -> Self {
         Self {
             node: node.into(),
-            settings,
+            settings: RwLock::new(settings),
             guests: Mutex::new(HashMap::new()),
         }
     }
@@ -75,11 +76,20 @@ impl FakeDriver {
         self.guests().get(uuid).cloned()
     }
 
+    fn settings(&self) -> FakeSettings {
+        // Writers replace the settings whole: a poisoned lock holds either.
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     async fn perform(&self, op: Operation) -> Result<(), DriverError> {
-        if !self.settings.delay.is_zero() {
-            tokio::time::sleep(self.settings.delay).await;
+        let settings = self.settings();
+        if !settings.delay.is_zero() {
+            tokio::time::sleep(settings.delay).await;
         }
-        if self.settings.fail.contains(&op) {
+        if settings.fail.contains(&op) {
             return Err(DriverError {
                 message: format!("The fake driver was told to fail {}.", op.name()),
             });
@@ -151,6 +161,18 @@ impl Driver for FakeDriver {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
+    }
+
+    fn simulation(&self) -> Option<FakeSettings> {
+        Some(self.settings())
+    }
+
+    fn set_simulation(&self, settings: FakeSettings) -> bool {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
+        true
     }
 
     async fn spawn(&self, guest: &GuestSpec) -> Result<(), DriverError> {

@@ -331,6 +331,18 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;
 
+    /// How a simulated hypervisor behaves (its delay and the operations
+    /// it fails); `None` for a real one.
+    fn simulation(&self) -> Option<fake::FakeSettings> {
+        None
+    }
+
+    /// Changes how a simulated hypervisor behaves from now on; `false`
+    /// for a real one, which cannot be told.
+    fn set_simulation(&self, _settings: fake::FakeSettings) -> bool {
+        false
+    }
+
     /// What the hypervisor measures of a running guest (Nova's
     /// standard diagnostics, 2.48).
     async fn diagnostics(&self, uuid: &str) -> Result<Diagnostics, DriverError>;

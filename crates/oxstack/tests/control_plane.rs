@@ -354,3 +354,66 @@ async fn a_server_can_be_forced_into_any_state() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_simulated_hypervisors_are_retuned_while_they_run() {
+    let server = with_config("").await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "2.1");
+    let tune = async |token: &str, body: Value| {
+        control(
+            &server,
+            reqwest::Method::PUT,
+            "/driver",
+            Some(token),
+            Some(body),
+        )
+        .await
+    };
+    let boot = async |name: &str| {
+        let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "1"}});
+        json_of(alice.post("/servers", &body).await).await["server"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let shown = control(&server, reqwest::Method::GET, "/driver", Some(ADMIN), None).await;
+    assert_eq!(json_of(shown).await, json!({"delay_ms": 0, "fail": []}));
+
+    // Slow: a server stays in BUILD while its spawn takes its time.
+    let slow = tune(ADMIN, json!({"delay_ms": 600})).await;
+    assert_eq!(json_of(slow).await, json!({"delay_ms": 600, "fail": []}));
+    let held = boot("slow").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let building = alice.get_ok(&format!("/servers/{held}")).await;
+    assert_eq!(building["server"]["status"], "BUILD");
+    common::settled(&alice, &held, "ACTIVE").await;
+
+    // Failing: every host's spawns fail, so new servers go to ERROR.
+    let failing = tune(ADMIN, json!({"fail": ["spawn", "reboot"]})).await;
+    assert_eq!(
+        json_of(failing).await,
+        json!({"delay_ms": 0, "fail": ["reboot", "spawn"]})
+    );
+    for name in ["broken-1", "broken-2"] {
+        let id = boot(name).await;
+        let failed = common::settled(&alice, &id, "ERROR").await;
+        let fault = failed["fault"]["message"].as_str().unwrap();
+        assert!(
+            fault.contains("The fake driver was told to fail spawn."),
+            "{fault}"
+        );
+    }
+    assert_eq!(tune(ADMIN, json!({})).await.status(), 200);
+    let healthy = boot("healthy").await;
+    common::settled(&alice, &healthy, "ACTIVE").await;
+
+    for bad in [
+        json!({"fail": ["explode"]}),
+        json!({"delay": 5}),
+        json!({"delay_ms": -1}),
+    ] {
+        assert_eq!(tune(ADMIN, bad.clone()).await.status(), 400, "{bad}");
+    }
+    assert_eq!(tune(ALICE, json!({})).await.status(), 403);
+}

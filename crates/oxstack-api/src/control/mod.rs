@@ -1,6 +1,6 @@
 //! The test cloud's control plane under `/_oxstack/` (never on OpenStack
 //! paths): health and what this cloud is, the request trace, fault
-//! injection, forcing a server's state. Everything but health needs the admin role; the whole plane
+//! injection, forcing a server's state, tuning the simulated hypervisors. Everything but health needs the admin role; the whole plane
 //! can be switched off (`[control] enabled = false`), and fault injection
 //! is off unless `[control] faults = true`.
 
@@ -98,6 +98,7 @@ pub fn router() -> Router<AppState> {
             "/servers/{server_id}/state",
             axum::routing::post(force_state),
         )
+        .route("/driver", get(show_driver).put(tune_driver))
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,10 +204,7 @@ async fn force_state(
             "power_state": server.power_state.code(),
         }}))
         .into_response(),
-        Err(oxstack_compute::ComputeError::NotFound(message)) => {
-            error(StatusCode::NOT_FOUND, message)
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => refused(&e),
     }
 }
 
@@ -247,4 +245,64 @@ fn forced_state(body: &[u8]) -> Result<oxstack_compute::servers::ForcedState, St
         }
     }
     Ok(forced)
+}
+
+fn simulation_view(s: &oxstack_compute::simulation::Simulation) -> Value {
+    json!({"delay_ms": s.delay_ms, "fail": s.fail})
+}
+
+/// A domain refusal in the plane's own error form.
+fn refused(e: &oxstack_compute::ComputeError) -> Response {
+    use oxstack_compute::ComputeError as E;
+    let status = match e {
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+/// `GET /_oxstack/driver`: how the simulated hypervisors behave.
+async fn show_driver(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    match state.compute().simulation() {
+        Ok(s) => Json(simulation_view(&s)).into_response(),
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverTuning {
+    #[serde(default)]
+    delay_ms: u64,
+    #[serde(default)]
+    fail: Vec<String>,
+}
+
+/// `PUT /_oxstack/driver` `{"delay_ms": N, "fail": [operations]}`: how
+/// every simulated hypervisor of this process behaves from now on.
+async fn tune_driver(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refusal) = refusal(&state, &headers) {
+        return refusal;
+    }
+    let tuning: DriverTuning = match serde_json::from_slice(&body) {
+        Ok(tuning) => tuning,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("Invalid tuning: {e}")),
+    };
+    let wanted = oxstack_compute::simulation::Simulation {
+        delay_ms: tuning.delay_ms,
+        fail: tuning.fail,
+    };
+    match state.compute().set_simulation(&wanted) {
+        Ok(s) => Json(simulation_view(&s)).into_response(),
+        Err(e) => refused(&e),
+    }
 }
