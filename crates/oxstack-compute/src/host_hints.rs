@@ -46,7 +46,10 @@ impl Compute {
             if wanted.is_empty() {
                 return Ok(None);
             }
-            Ok(Some(repo.hosts_of(&wanted).await?.into_iter().collect()))
+            let placed = repo.hosts_by_instance(&wanted).await?;
+            Ok(Some(
+                placed.into_iter().filter_map(|(_, host)| host).collect(),
+            ))
         };
         Ok(HostHints {
             same: hosts("same_host").await?,

@@ -1370,6 +1370,19 @@ async fn usage_windows_and_host_shares_count_what_ran_where() {
             .await
             .unwrap();
         assert_eq!(uuids(page), ["i3", "i4"]);
+        // Live instances' hosts, by id; deleted and unknown ones absent.
+        let mut placed = repo
+            .hosts_by_instance(&["i1".into(), "i2".into(), "i5".into(), "nope".into()])
+            .await
+            .unwrap();
+        placed.sort();
+        assert_eq!(
+            placed,
+            [
+                ("i1".to_owned(), Some("h1".to_owned())),
+                ("i5".to_owned(), Some("h1".to_owned()))
+            ]
+        );
         // Live instances on a host, by project.
         assert_eq!(
             repo.usage_on_host_by_project("h1").await.unwrap(),

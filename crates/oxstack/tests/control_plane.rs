@@ -227,13 +227,30 @@ async fn fault_rules_fire_in_each_services_dialect() {
     assert_eq!(bob.get("/flavors").await.status(), 200);
 
     // Rules are checked; only admins set them.
-    for bad in [
-        json!([{"operation": "server.create"}]),
-        json!([{"operation": "server.create", "error": {"status": 200}}]),
-        json!([{"operation": "server.create", "probability": 2, "delay_ms": 1}]),
-        json!([{"operation": "server.create", "delay_ms": 1, "typo": 1}]),
+    for (bad, why) in [
+        (
+            json!([{"operation": "server.create"}]),
+            "give delay_ms, error or both",
+        ),
+        (
+            json!([{"operation": "server.create", "error": {"status": 200}}]),
+            "status must be an HTTP error",
+        ),
+        (
+            json!([{"operation": "server.create", "probability": 2, "delay_ms": 1}]),
+            "probability must be within 0 and 1",
+        ),
+        (
+            json!([{"operation": "server.create", "delay_ms": 1, "typo": 1}]),
+            "unknown field `typo`",
+        ),
     ] {
-        assert_eq!(put(bad.clone()).await.status(), 400, "{bad}");
+        let refused = put(bad.clone()).await;
+        assert_eq!(refused.status(), 400, "{bad}");
+        let body = json_of(refused).await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{bad}: {message}");
+        assert_eq!(body["error"]["code"], 400);
     }
     let denied = control(
         &server,

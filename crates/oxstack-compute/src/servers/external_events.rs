@@ -6,6 +6,8 @@
 //! server's power state (its periodic sync), so taking one is all there
 //! is to do until volumes and ports come from services of their own.
 
+use std::collections::HashMap;
+
 use crate::{Compute, ComputeResult};
 
 /// One event for one server.
@@ -39,24 +41,28 @@ impl Compute {
         &self,
         events: &[ExternalEvent],
     ) -> ComputeResult<Vec<EventOutcome>> {
-        let repo = self.store.instances();
+        let uuids: Vec<String> = events.iter().map(|e| e.server_uuid.clone()).collect();
+        // One read for all: each live server's host (`None`: not placed).
+        let hosts: HashMap<String, Option<String>> = self
+            .store
+            .instances()
+            .hosts_by_instance(&uuids)
+            .await?
+            .into_iter()
+            .collect();
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
-            let server = repo
-                .get(&event.server_uuid)
-                .await?
-                .filter(|row| !row.deleted);
-            let outcome = match server {
+            let outcome = match hosts.get(&event.server_uuid) {
                 None => EventOutcome::UnknownServer,
                 Some(_) if needs_tag(&event.name) && event.tag.is_none() => {
                     EventOutcome::MissingTag
                 }
-                Some(row) if row.host.is_some() => {
+                Some(Some(_)) => {
                     tracing::info!(server = %event.server_uuid, event = %event.name,
                                    tag = ?event.tag, "external event");
                     EventOutcome::Taken
                 }
-                Some(_) => EventOutcome::NoHost,
+                Some(None) => EventOutcome::NoHost,
             };
             outcomes.push(outcome);
         }

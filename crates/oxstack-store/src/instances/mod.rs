@@ -362,19 +362,20 @@ impl<'a> InstanceRepo<'a> {
             .await
     }
 
-    /// The hosts the live instances among `uuids` run on (each once).
-    pub async fn hosts_of(&self, uuids: &[String]) -> StoreResult<Vec<String>> {
+    /// The live instances among `uuids`, each with its host (if placed).
+    pub async fn hosts_by_instance(
+        &self,
+        uuids: &[String],
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
         if uuids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut b = Sql::new(
-            "SELECT DISTINCT host FROM instances WHERE deleted = FALSE AND host IS NOT NULL AND uuid IN (",
-        );
+        let mut b =
+            Sql::new("SELECT uuid, host FROM instances WHERE deleted = FALSE AND uuid IN (");
         let list = b.bind_list(uuids.iter().map(|u| SqlValue::from(u.as_str())));
         b.push(&list);
         b.push(")");
-        let rows: Vec<(String,)> = self.db.scan(&b.sql, &b.binds).await?;
-        Ok(rows.into_iter().map(|(h,)| h).collect())
+        self.db.scan(&b.sql, &b.binds).await
     }
 
     /// What a project's live instances consume.
