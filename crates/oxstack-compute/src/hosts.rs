@@ -185,18 +185,18 @@ impl Compute {
         .registered()
     }
 
-    /// The hypervisors of the hosts this process runs.
-    pub(crate) fn local_drivers(&self) -> Vec<Arc<dyn Driver>> {
-        let mut drivers: Vec<Arc<dyn Driver>> = self
+    /// The hosts this process runs, with their hypervisors.
+    pub(crate) fn local_hosts(&self) -> Vec<(String, Arc<dyn Driver>)> {
+        let mut hosts: Vec<(String, Arc<dyn Driver>)> = self
             .local
             .read()
-            .values()
-            .map(|h| h.driver.clone())
+            .iter()
+            .map(|(host, h)| (host.clone(), h.driver.clone()))
             .collect();
-        if drivers.is_empty() {
-            drivers.push(self.driver.clone());
+        if hosts.is_empty() {
+            hosts.push((self.host.clone(), self.driver.clone()));
         }
-        drivers
+        hosts
     }
 
     /// The compute service of `host` when this process runs it.
@@ -391,6 +391,7 @@ impl Compute {
                 });
             }
             _ => {
+                self.inject_hypervisor_fault(uuid);
                 self.in_flight.enter(uuid);
                 let held = Held {
                     compute: self.clone(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::gates::{Gates, Release};
 use crate::{
     Capabilities, CpuDiagnostics, Diagnostics, DiskDiagnostics, DiskSnapshot, Driver, DriverError,
     GuestSpec, HostResources, MemoryDiagnostics, NicDiagnostics, Operation, PowerState, RebootKind,
@@ -21,10 +22,21 @@ use crate::{
 /// How the fake hypervisor behaves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FakeSettings {
-    /// How long every operation takes.
+    /// How long every operation takes (unless `delays` says otherwise).
     pub delay: Duration,
+    /// How long some operations take, instead of `delay`.
+    pub delays: HashMap<Operation, Duration>,
     /// Operations that fail.
     pub fail: HashSet<Operation>,
+    /// Operations that wait until let go ([`FakeDriver::gates`]).
+    pub hold: HashSet<Operation>,
+}
+
+impl FakeSettings {
+    /// How long `op` takes.
+    pub fn delay_of(&self, op: Operation) -> Duration {
+        self.delays.get(&op).copied().unwrap_or(self.delay)
+    }
 }
 
 /// What the fake hypervisor knows of one guest.
@@ -60,6 +72,10 @@ pub struct FakeDriver {
     /// Changeable while it runs (the control plane's `/_oxstack/driver`).
     settings: RwLock<FakeSettings>,
     guests: Mutex<HashMap<String, FakeGuest>>,
+    /// The operations held until let go.
+    gates: Gates,
+    /// Guests whose next operation fails, with the message it fails with.
+    doomed: Mutex<HashMap<String, String>>,
 }
 
 impl FakeDriver {
@@ -68,15 +84,27 @@ impl FakeDriver {
             node: node.into(),
             settings: RwLock::new(settings),
             guests: Mutex::new(HashMap::new()),
+            gates: Gates::default(),
+            doomed: Mutex::new(HashMap::new()),
         }
     }
 
-    /// What the hypervisor knows of a guest.
-    pub fn guest(&self, uuid: &str) -> Option<FakeGuest> {
-        self.guests().get(uuid).cloned()
+    /// The operations held now, and the way to let them go.
+    pub fn gates(&self) -> &Gates {
+        &self.gates
     }
 
-    fn settings(&self) -> FakeSettings {
+    /// Makes the next operation on guest `uuid` fail with `message` (a
+    /// fault injected into one server).
+    pub fn doom(&self, uuid: &str, message: &str) {
+        self.doomed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uuid.to_owned(), message.to_owned());
+    }
+
+    /// How this hypervisor behaves.
+    pub fn settings(&self) -> FakeSettings {
         // Writers replace the settings whole: a poisoned lock holds either.
         self.settings
             .read()
@@ -84,10 +112,43 @@ impl FakeDriver {
             .clone()
     }
 
-    async fn perform(&self, op: Operation) -> Result<(), DriverError> {
+    /// Makes this hypervisor behave so from now on: operations under way
+    /// keep the delay they started with, and those held go on unless
+    /// their kind is still held.
+    pub fn set_settings(&self, settings: FakeSettings) {
+        let still_held = settings.hold.clone();
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
+        self.gates.release_all_but(&still_held);
+    }
+
+    /// What the hypervisor knows of a guest.
+    pub fn guest(&self, uuid: &str) -> Option<FakeGuest> {
+        self.guests().get(uuid).cloned()
+    }
+
+    /// Operation `op` on guest `uuid`: it takes its time, waits if held,
+    /// and fails if the guest is doomed or the operation set to fail.
+    async fn perform(&self, op: Operation, uuid: &str) -> Result<(), DriverError> {
         let settings = self.settings();
-        if !settings.delay.is_zero() {
-            tokio::time::sleep(settings.delay).await;
+        let delay = settings.delay_of(op);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if settings.hold.contains(&op)
+            && let Release::Fail(message) = self.gates.wait(uuid, op).await
+        {
+            return Err(DriverError { message });
+        }
+        let doomed = self
+            .doomed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(uuid);
+        if let Some(message) = doomed {
+            return Err(DriverError { message });
         }
         if settings.fail.contains(&op) {
             return Err(DriverError {
@@ -136,7 +197,7 @@ impl FakeDriver {
         op: Operation,
         power: PowerState,
     ) -> Result<(), DriverError> {
-        self.perform(op).await?;
+        self.perform(op, uuid).await?;
         self.update_id(uuid, |g| g.power = power);
         Ok(())
     }
@@ -163,20 +224,12 @@ impl Driver for FakeDriver {
         Capabilities::ALL
     }
 
-    fn simulation(&self) -> Option<FakeSettings> {
-        Some(self.settings())
-    }
-
-    fn set_simulation(&self, settings: FakeSettings) -> bool {
-        *self
-            .settings
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
-        true
+    fn simulated(&self) -> Option<&FakeDriver> {
+        Some(self)
     }
 
     async fn spawn(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        self.perform(Operation::Spawn).await?;
+        self.perform(Operation::Spawn, &guest.uuid).await?;
         self.guests().insert(
             guest.uuid.clone(),
             FakeGuest::new(guest, PowerState::Running),
@@ -185,7 +238,7 @@ impl Driver for FakeDriver {
     }
 
     async fn destroy(&self, uuid: &str) -> Result<(), DriverError> {
-        self.perform(Operation::Destroy).await?;
+        self.perform(Operation::Destroy, uuid).await?;
         self.guests().remove(uuid);
         Ok(())
     }
@@ -196,13 +249,13 @@ impl Driver for FakeDriver {
     }
 
     async fn power_on(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        self.perform(Operation::PowerOn).await?;
+        self.perform(Operation::PowerOn, &guest.uuid).await?;
         self.update(guest, |g| g.power = PowerState::Running);
         Ok(())
     }
 
     async fn reboot(&self, guest: &GuestSpec, kind: RebootKind) -> Result<(), DriverError> {
-        self.perform(Operation::Reboot).await?;
+        self.perform(Operation::Reboot, &guest.uuid).await?;
         self.update(guest, |g| {
             g.power = PowerState::Running;
             match kind {
@@ -229,13 +282,13 @@ impl Driver for FakeDriver {
     }
 
     async fn resume(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        self.perform(Operation::Resume).await?;
+        self.perform(Operation::Resume, &guest.uuid).await?;
         self.update(guest, |g| g.power = PowerState::Running);
         Ok(())
     }
 
     async fn rescue(&self, guest: &GuestSpec, rescue: &RescueSpec) -> Result<(), DriverError> {
-        self.perform(Operation::Rescue).await?;
+        self.perform(Operation::Rescue, &guest.uuid).await?;
         self.update(guest, |g| {
             g.power = PowerState::Running;
             g.rescue = Some(rescue.clone());
@@ -244,7 +297,7 @@ impl Driver for FakeDriver {
     }
 
     async fn unrescue(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        self.perform(Operation::Unrescue).await?;
+        self.perform(Operation::Unrescue, &guest.uuid).await?;
         self.update(guest, |g| {
             g.power = PowerState::Running;
             g.rescue = None;
@@ -253,19 +306,19 @@ impl Driver for FakeDriver {
     }
 
     async fn set_admin_password(&self, uuid: &str, password: &str) -> Result<(), DriverError> {
-        self.perform(Operation::SetAdminPassword).await?;
+        self.perform(Operation::SetAdminPassword, uuid).await?;
         self.update_id(uuid, |g| g.admin_password = Some(password.to_owned()));
         Ok(())
     }
 
-    async fn trigger_crash_dump(&self, _uuid: &str) -> Result<(), DriverError> {
-        self.perform(Operation::TriggerCrashDump).await
+    async fn trigger_crash_dump(&self, uuid: &str) -> Result<(), DriverError> {
+        self.perform(Operation::TriggerCrashDump, uuid).await
     }
 
     /// An empty qcow2 of the guest's root size: the fake guest wrote
     /// nothing to its disk.
     async fn snapshot(&self, uuid: &str) -> Result<DiskSnapshot, DriverError> {
-        self.perform(Operation::Snapshot).await?;
+        self.perform(Operation::Snapshot, uuid).await?;
         let root_gb = self.guest(uuid).map_or(0, |g| g.spec.flavor.root_gb);
         let disk = qcow2::empty(u64::try_from(root_gb).unwrap_or(0) << 30);
         Ok(DiskSnapshot {
@@ -275,13 +328,13 @@ impl Driver for FakeDriver {
     }
 
     async fn resize(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        self.perform(Operation::Resize).await?;
+        self.perform(Operation::Resize, &guest.uuid).await?;
         self.update(guest, |_| {});
         Ok(())
     }
 
     async fn send_guest(&self, uuid: &str, _destination: &str) -> Result<(), DriverError> {
-        self.perform(Operation::Migrate).await?;
+        self.perform(Operation::Migrate, uuid).await?;
         self.guests().remove(uuid);
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! nothing of projects, quotas or policy.
 
 pub mod fake;
+pub mod gates;
 pub mod qcow2;
 
 use std::collections::BTreeMap;
@@ -331,16 +332,10 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;
 
-    /// How a simulated hypervisor behaves (its delay and the operations
-    /// it fails); `None` for a real one.
-    fn simulation(&self) -> Option<fake::FakeSettings> {
+    /// The simulated hypervisor this is, which tests can steer (delays,
+    /// failures, held operations); `None` for a real one.
+    fn simulated(&self) -> Option<&fake::FakeDriver> {
         None
-    }
-
-    /// Changes how a simulated hypervisor behaves from now on; `false`
-    /// for a real one, which cannot be told.
-    fn set_simulation(&self, _settings: fake::FakeSettings) -> bool {
-        false
     }
 
     /// What the hypervisor measures of a running guest (Nova's

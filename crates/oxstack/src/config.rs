@@ -251,6 +251,7 @@ impl Config {
         let fake_driver = FakeSettings {
             delay: Duration::from_millis(file.fake_driver.delay_ms.unwrap_or(0)),
             fail,
+            ..FakeSettings::default()
         };
         let fake_hosts = args.fake_hosts.or(file.fake_driver.hosts).unwrap_or(1);
         if fake_hosts == 0 {

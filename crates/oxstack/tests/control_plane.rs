@@ -230,7 +230,7 @@ async fn fault_rules_fire_in_each_services_dialect() {
     for (bad, why) in [
         (
             json!([{"operation": "server.create"}]),
-            "give delay_ms, error or both",
+            "give delay_ms, error or server_error",
         ),
         (
             json!([{"operation": "server.create", "error": {"status": 200}}]),
@@ -394,12 +394,16 @@ async fn the_simulated_hypervisors_are_retuned_while_they_run() {
             .unwrap()
             .to_owned()
     };
+    let tuned = |delay: u64, delays: Value, fail: Value| json!({"delay_ms": delay, "delays_ms": delays, "fail": fail, "hold": [], "held": []});
     let shown = control(&server, reqwest::Method::GET, "/driver", Some(ADMIN), None).await;
-    assert_eq!(json_of(shown).await, json!({"delay_ms": 0, "fail": []}));
+    assert_eq!(json_of(shown).await, tuned(0, json!({}), json!([])));
 
     // Slow: a server stays in BUILD while its spawn takes its time.
-    let slow = tune(ADMIN, json!({"delay_ms": 600})).await;
-    assert_eq!(json_of(slow).await, json!({"delay_ms": 600, "fail": []}));
+    let slow = tune(ADMIN, json!({"delays_ms": {"spawn": 600}})).await;
+    assert_eq!(
+        json_of(slow).await,
+        tuned(0, json!({"spawn": 600}), json!([]))
+    );
     let held = boot("slow").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let building = alice.get_ok(&format!("/servers/{held}")).await;
@@ -410,7 +414,7 @@ async fn the_simulated_hypervisors_are_retuned_while_they_run() {
     let failing = tune(ADMIN, json!({"fail": ["spawn", "reboot"]})).await;
     assert_eq!(
         json_of(failing).await,
-        json!({"delay_ms": 0, "fail": ["reboot", "spawn"]})
+        tuned(0, json!({}), json!(["reboot", "spawn"]))
     );
     for name in ["broken-1", "broken-2"] {
         let id = boot(name).await;
@@ -427,10 +431,219 @@ async fn the_simulated_hypervisors_are_retuned_while_they_run() {
 
     for bad in [
         json!({"fail": ["explode"]}),
+        json!({"hold": ["explode"]}),
+        json!({"delays_ms": {"explode": 1}}),
         json!({"delay": 5}),
         json!({"delay_ms": -1}),
     ] {
         assert_eq!(tune(ADMIN, bad.clone()).await.status(), 400, "{bad}");
     }
     assert_eq!(tune(ALICE, json!({})).await.status(), 403);
+}
+
+#[tokio::test]
+async fn held_operations_wait_until_advanced() {
+    let server = with_config("").await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "2.1");
+    let admin = server.compute(ADMIN, "2.1");
+    let driver = async |method: reqwest::Method, body: Option<Value>| {
+        json_of(control(&server, method, "/driver", Some(ADMIN), body).await).await
+    };
+    let advance = async |id: &str, token: &str, body: Option<Value>| {
+        control(
+            &server,
+            reqwest::Method::POST,
+            &format!("/servers/{id}/advance"),
+            Some(token),
+            body,
+        )
+        .await
+    };
+    driver(
+        reqwest::Method::PUT,
+        Some(json!({"hold": ["spawn", "reboot"]})),
+    )
+    .await;
+    let body = json!({"server": {"name": "held", "imageRef": image, "flavorRef": "1"}});
+    let id = json_of(alice.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The spawn waits: the server stays in BUILD/spawning, listed as held.
+    let held = loop {
+        let shown = driver(reqwest::Method::GET, None).await;
+        if !shown["held"].as_array().unwrap().is_empty() {
+            break shown["held"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(held[0]["server_id"], json!(id));
+    assert_eq!(held[0]["operation"], "spawn");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let building = admin.get_ok(&format!("/servers/{id}")).await;
+    assert_eq!(building["server"]["status"], "BUILD");
+    assert_eq!(building["server"]["OS-EXT-STS:task_state"], "spawning");
+
+    let advanced = advance(&id, ADMIN, None).await;
+    assert_eq!(advanced.status(), 200);
+    assert_eq!(
+        json_of(advanced).await,
+        json!({"server": {"id": id, "operation": "spawn", "failed": false}})
+    );
+    common::settled(&alice, &id, "ACTIVE").await;
+
+    // A held reboot advanced with a failure fails as the hypervisor's would.
+    let reboot = alice
+        .post(
+            &format!("/servers/{id}/action"),
+            &json!({"reboot": {"type": "SOFT"}}),
+        )
+        .await;
+    assert_eq!(reboot.status(), 202);
+    let rebooting = alice.get_ok(&format!("/servers/{id}")).await;
+    assert_eq!(rebooting["server"]["status"], "REBOOT");
+    let failed = advance(&id, ADMIN, Some(json!({"fail": "Guest hung"}))).await;
+    assert_eq!(
+        json_of(failed).await,
+        json!({"server": {"id": id, "operation": "reboot", "failed": true}})
+    );
+    let after = common::settled(&alice, &id, "ACTIVE").await;
+    assert_eq!(after["OS-EXT-STS:task_state"], Value::Null);
+    let actions = alice
+        .get_ok(&format!("/servers/{id}/os-instance-actions"))
+        .await;
+    let reboot_action = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "reboot")
+        .unwrap()
+        .clone();
+    let events = admin
+        .get_ok(&format!(
+            "/servers/{id}/os-instance-actions/{}",
+            reboot_action["request_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(events["instanceAction"]["events"][0]["result"], "Error");
+
+    // Nothing held: the wait is given up with a 409.
+    let idle = advance(&id, ADMIN, Some(json!({"wait_ms": 50}))).await;
+    assert_fault_plane(idle, 409, "has no hypervisor operation held").await;
+    // Dropping the hold lets held operations go at once.
+    let second = json!({"server": {"name": "released", "imageRef": image, "flavorRef": "1"}});
+    let released = json_of(alice.post("/servers", &second).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    while driver(reqwest::Method::GET, None).await["held"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    driver(reqwest::Method::PUT, Some(json!({}))).await;
+    common::settled(&alice, &released, "ACTIVE").await;
+
+    for (body, status) in [(json!({"fail": 3}), 400), (json!({"later": true}), 400)] {
+        assert_eq!(
+            advance(&id, ADMIN, Some(body.clone())).await.status(),
+            status,
+            "{body}"
+        );
+    }
+    let missing = advance("00000000-0000-0000-0000-000000000000", ADMIN, None).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(advance(&id, ALICE, None).await.status(), 403);
+}
+
+async fn assert_fault_plane(response: reqwest::Response, status: u16, part: &str) {
+    assert_eq!(response.status(), status);
+    let body = json_of(response).await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(part), "{message}");
+}
+
+#[tokio::test]
+async fn fault_rules_fail_servers_by_name_or_answer_an_error_after_serving() {
+    let server = with_config("[control]\nfaults = true\n").await;
+    let image = cirros(&server).await;
+    let alice = server.compute(ALICE, "2.1");
+    let rules = async |body: Value| {
+        control(
+            &server,
+            reqwest::Method::PUT,
+            "/faults",
+            Some(ADMIN),
+            Some(body),
+        )
+        .await
+    };
+    let create = async |name: &str| {
+        let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "1"}});
+        alice.post("/servers", &body).await
+    };
+    let id_of = async |response: reqwest::Response| {
+        assert_eq!(response.status(), 202);
+        json_of(response).await["server"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // The hypervisor fails the servers whose names match, only theirs.
+    let set = rules(json!({"rules": [{
+        "operation": "server.create", "name": "doomed-*",
+        "server_error": "No valid host was found."}]}))
+    .await;
+    assert_eq!(set.status(), 200);
+    let doomed = id_of(create("doomed-1").await).await;
+    let spared = id_of(create("spared-1").await).await;
+    let failed = common::settled(&alice, &doomed, "ERROR").await;
+    assert_eq!(
+        failed["fault"]["message"],
+        format!("Build of instance {doomed} aborted: No valid host was found.")
+    );
+    common::settled(&alice, &spared, "ACTIVE").await;
+    // Rules on a server's own requests match by the server's name.
+    rules(json!({"rules": [{
+        "operation": "server.action.reboot", "name": "spared-*", "count": 1,
+        "error": {"status": 409, "message": "Cannot reboot now"}}]}))
+    .await;
+    let reboot = json!({"reboot": {"type": "HARD"}});
+    let refused = alice
+        .post(&format!("/servers/{spared}/action"), &reboot)
+        .await;
+    assert_fault(refused, 409, "Cannot reboot now").await;
+    let served = alice
+        .post(&format!("/servers/{spared}/action"), &reboot)
+        .await;
+    assert_eq!(served.status(), 202);
+    common::settled(&alice, &spared, "ACTIVE").await;
+
+    // Answered with an error, created all the same (as autoscalers meet).
+    rules(json!({"rules": [{
+        "operation": "server.create", "count": 1, "serve": true,
+        "error": {"status": 500, "message": "Gateway lost the answer"}}]}))
+    .await;
+    let lost = create("ghost").await;
+    assert_fault(lost, 500, "Gateway lost the answer").await;
+    let listed = alice.get_ok("/servers?name=ghost").await;
+    let ghosts = listed["servers"].as_array().unwrap();
+    assert_eq!(ghosts.len(), 1, "{listed}");
+    let ghost = ghosts[0]["id"].as_str().unwrap().to_owned();
+    common::settled(&alice, &ghost, "ACTIVE").await;
+
+    for bad in [
+        json!({"operation": "server.create", "serve": true}),
+        json!({"operation": "server.create", "server_error": "x",
+               "error": {"status": 500}}),
+        json!({"operation": "server.create", "name": 3, "error": {"status": 500}}),
+    ] {
+        let refused = rules(json!({"rules": [bad.clone()]})).await;
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
 }

@@ -4,8 +4,11 @@
 //! clients' retry and error handling must survive. A rule names an
 //! operation (`server.create`, `server.action.*`, `image.upload`,
 //! `identity.token`, ...; see [`super::operation`]), optionally the
-//! caller's project, and fires every time, `count` times, or with a
-//! `probability`. Each firing is logged and counted.
+//! caller's project or a name pattern, and fires every time, `count`
+//! times, or with a `probability`. It answers an error (instead of
+//! serving the request, or after serving it: "error but created anyway"),
+//! answers late, or has the hypervisor fail the servers the request sets
+//! to work. Each firing is logged and counted.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +50,11 @@ pub struct FaultRule {
     /// Only requests of this project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    /// Only requests on a resource whose name matches this pattern (`*`
+    /// for any run of characters): the name a create's body gives, or the
+    /// name of the server the path names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Fire this many times, then no more (none: every time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
@@ -59,6 +67,15 @@ pub struct FaultRule {
     /// Answer this error instead of serving the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<InjectedError>,
+    /// With `error`: serve the request all the same, then answer the
+    /// error (the server is created although the client is told not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub serve: bool,
+    /// Serve the request, but the hypervisor fails the first operation of
+    /// every server it sets to work, with this message: a new server goes
+    /// to ERROR with this fault, an action fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_error: Option<String>,
 }
 
 impl FaultRule {
@@ -67,9 +84,22 @@ impl FaultRule {
         if self.operation.is_empty() {
             return Some("a rule needs an operation".into());
         }
-        if self.delay_ms.is_none() && self.error.is_none() {
+        if self.delay_ms.is_none() && self.error.is_none() && self.server_error.is_none() {
             return Some(format!(
-                "rule for {}: give delay_ms, error or both",
+                "rule for {}: give delay_ms, error or server_error",
+                self.operation
+            ));
+        }
+        if self.serve && self.error.is_none() {
+            return Some(format!(
+                "rule for {}: serve goes with an error to answer after serving",
+                self.operation
+            ));
+        }
+        if self.server_error.is_some() && self.error.is_some() && !self.serve {
+            return Some(format!(
+                "rule for {}: a request answered with an error is not served, \
+                 so its servers cannot fail (add \"serve\": true)",
                 self.operation
             ));
         }
@@ -114,6 +144,18 @@ pub struct Faults {
 struct Reaction {
     delay: Duration,
     error: Option<InjectedError>,
+    /// Serve the request before answering `error`.
+    serve: bool,
+    /// The message the hypervisor fails the request's servers with.
+    server_error: Option<String>,
+}
+
+/// What a request is, as rules match it.
+#[derive(Debug, Default)]
+struct Target<'a> {
+    operation: &'a str,
+    project: Option<&'a str>,
+    name: Option<&'a str>,
 }
 
 impl Faults {
@@ -146,6 +188,11 @@ impl Faults {
         self.lock().iter().any(|r| r.rule.project_id.is_some())
     }
 
+    /// Whether a rule wants the name of the resource to be known.
+    fn wants_name(&self) -> bool {
+        self.lock().iter().any(|r| r.rule.name.is_some())
+    }
+
     /// Whether a rule could match a server action (whose name is in the
     /// body, read only then).
     fn wants_actions(&self) -> bool {
@@ -155,16 +202,21 @@ impl Faults {
     }
 
     /// The rules that fire for this request (counted as they fire).
-    fn fire(&self, op: &str, project: Option<&str>) -> Reaction {
+    fn fire(&self, target: &Target<'_>) -> Reaction {
         let mut reaction = Reaction::default();
         let mut rng = rand::thread_rng();
+        let op = target.operation;
         for active in self.lock().iter_mut() {
             let rule = &active.rule;
             let applies = operation::matches(&rule.operation, op)
                 && rule
                     .project_id
                     .as_deref()
-                    .is_none_or(|p| project == Some(p))
+                    .is_none_or(|p| target.project == Some(p))
+                && rule
+                    .name
+                    .as_deref()
+                    .is_none_or(|pattern| target.name.is_some_and(|n| glob(pattern, n)))
                 && rule.count.is_none_or(|n| active.fired < n)
                 && rule.probability.is_none_or(|p| rng.r#gen::<f64>() < p);
             if !applies {
@@ -174,12 +226,37 @@ impl Faults {
             tracing::warn!(operation = op, rule = %rule.operation, fired = active.fired,
                            "injected fault");
             reaction.delay += Duration::from_millis(rule.delay_ms.unwrap_or(0));
-            if reaction.error.is_none() {
+            if reaction.error.is_none() && rule.error.is_some() {
                 reaction.error.clone_from(&rule.error);
+                reaction.serve = rule.serve;
+            }
+            if reaction.server_error.is_none() {
+                reaction.server_error.clone_from(&rule.server_error);
             }
         }
         reaction
     }
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of
+/// characters (and nothing else is special).
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let middle: Vec<&str> = parts.collect();
+    let Some((last, between)) = middle.split_last() else {
+        return rest.is_empty();
+    };
+    for part in between {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The error in the dialect of the service the path belongs to.
@@ -195,9 +272,34 @@ fn error_response(path: &str, accept: Option<&str>, error: &InjectedError) -> Re
 }
 
 /// The first key of a JSON object body (a server action's name).
-fn first_key(bytes: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    value.as_object()?.keys().next().cloned()
+fn first_key(body: &serde_json::Value) -> Option<String> {
+    body.as_object()?.keys().next().cloned()
+}
+
+/// The name a create's body gives: `{"name": ...}` or, wrapped as Nova
+/// does, `{"server": {"name": ...}}`.
+fn body_name(body: &serde_json::Value) -> Option<String> {
+    let object = body.as_object()?;
+    let named = match object.get("name") {
+        Some(name) => name,
+        None if object.len() == 1 => object.values().next()?.get("name")?,
+        None => return None,
+    };
+    named.as_str().map(str::to_owned)
+}
+
+/// The name of the resource a request is about: the body's, or that of
+/// the server its path names.
+async fn resource_name(
+    state: &AppState,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Option<String> {
+    if let Some(name) = body.and_then(body_name) {
+        return Some(name);
+    }
+    let id = operation::server_id(path)?;
+    state.compute().server_name(id).await.ok().flatten()
 }
 
 /// The middleware: applies the rules in force to every OpenStack request.
@@ -224,27 +326,55 @@ pub async fn inject(
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (request, action) =
-        if method == http::Method::POST && path.ends_with("/action") && faults.wants_actions() {
-            let (parts, body) = request.into_parts();
-            let limit = state.config().max_body_bytes;
-            let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-                return NovaError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
-                    .into_response();
-            };
-            let action = first_key(&bytes);
-            (Request::from_parts(parts, Body::from(bytes)), action)
-        } else {
-            (request, None)
+    let is_action = method == http::Method::POST && path.ends_with("/action");
+    let wants_name = faults.wants_name();
+    let reads_body = (is_action && faults.wants_actions())
+        || (wants_name && matches!(method, http::Method::POST | http::Method::PUT));
+    let (request, body) = if reads_body {
+        let (parts, body) = request.into_parts();
+        let limit = state.config().max_body_bytes;
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            return NovaError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request is too large.")
+                .into_response();
         };
+        let body = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        (Request::from_parts(parts, Body::from(bytes)), body)
+    } else {
+        (request, None)
+    };
+    let action = body.as_ref().filter(|_| is_action).and_then(first_key);
     let op = operation::classify(&method, &path, action.as_deref());
-    let reaction = faults.fire(&op, project.as_deref());
+    let name = if wants_name {
+        let create_body = body.as_ref().filter(|_| !is_action);
+        resource_name(&state, &path, create_body).await
+    } else {
+        None
+    };
+    let reaction = faults.fire(&Target {
+        operation: &op,
+        project: project.as_deref(),
+        name: name.as_deref(),
+    });
     if !reaction.delay.is_zero() {
         tokio::time::sleep(reaction.delay).await;
     }
-    match reaction.error {
-        Some(error) => error_response(&path, accept.as_deref(), &error),
-        None => next.run(request).await,
+    let serve = |request| async {
+        match reaction.server_error.clone() {
+            Some(message) => {
+                oxstack_compute::simulation::with_hypervisor_fault(message, next.run(request)).await
+            }
+            None => next.run(request).await,
+        }
+    };
+    match &reaction.error {
+        Some(error) if reaction.serve => {
+            let served = serve(request).await;
+            tracing::warn!(operation = %op, status = %served.status(),
+                           "served, then answered an injected error");
+            error_response(&path, accept.as_deref(), error)
+        }
+        Some(error) => error_response(&path, accept.as_deref(), error),
+        None => serve(request).await,
     }
 }
 
@@ -256,6 +386,7 @@ mod tests {
         FaultRule {
             operation: operation.into(),
             project_id: None,
+            name: None,
             count: None,
             probability: None,
             delay_ms: None,
@@ -263,7 +394,46 @@ mod tests {
                 status: 503,
                 message: "down".into(),
             }),
+            serve: false,
+            server_error: None,
         }
+    }
+
+    fn target<'a>(operation: &'a str, project: Option<&'a str>) -> Target<'a> {
+        Target {
+            operation,
+            project,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn names_match_patterns_with_stars() {
+        for (pattern, name, expected) in [
+            ("web-*", "web-1", true),
+            ("web-*", "db-1", false),
+            ("*", "", true),
+            ("web", "web", true),
+            ("web", "web-1", false),
+            ("*-1", "web-1", true),
+            ("w*b*1", "web-1", true),
+            ("a*a", "a", false),
+            ("*x*", "abc", false),
+        ] {
+            assert_eq!(glob(pattern, name), expected, "{pattern} ~ {name}");
+        }
+        let faults = Faults::default();
+        faults.replace(vec![FaultRule {
+            name: Some("web-*".into()),
+            ..rule("server.create")
+        }]);
+        let named = |name| Target {
+            name: Some(name),
+            ..target("server.create", None)
+        };
+        assert!(faults.fire(&named("web-1")).error.is_some());
+        assert!(faults.fire(&named("db-1")).error.is_none());
+        assert!(faults.fire(&target("server.create", None)).error.is_none());
     }
 
     #[test]
@@ -274,10 +444,10 @@ mod tests {
             ..rule("server.create")
         }]);
         let fired = (0..4)
-            .filter(|_| faults.fire("server.create", None).error.is_some())
+            .filter(|_| faults.fire(&target("server.create", None)).error.is_some())
             .count();
         assert_eq!(fired, 2);
-        assert!(faults.fire("server.list", None).error.is_none());
+        assert!(faults.fire(&target("server.list", None)).error.is_none());
         assert_eq!(faults.list()[0].fired, 2);
     }
 
@@ -294,10 +464,25 @@ mod tests {
                 ..rule("image.*")
             },
         ]);
-        assert!(faults.fire("server.create", Some("p1")).error.is_some());
-        assert!(faults.fire("server.create", Some("p2")).error.is_none());
-        assert!(faults.fire("server.create", None).error.is_none());
-        assert!(faults.fire("image.upload", Some("p1")).error.is_none());
+        assert!(
+            faults
+                .fire(&target("server.create", Some("p1")))
+                .error
+                .is_some()
+        );
+        assert!(
+            faults
+                .fire(&target("server.create", Some("p2")))
+                .error
+                .is_none()
+        );
+        assert!(faults.fire(&target("server.create", None)).error.is_none());
+        assert!(
+            faults
+                .fire(&target("image.upload", Some("p1")))
+                .error
+                .is_none()
+        );
     }
 
     #[test]
@@ -321,5 +506,23 @@ mod tests {
             ..rule("x")
         };
         assert!(fine.invalid().is_some());
+        let serve_without_error = FaultRule {
+            error: None,
+            serve: true,
+            server_error: Some("boom".into()),
+            ..rule("x")
+        };
+        assert!(serve_without_error.invalid().is_some());
+        let never_served = FaultRule {
+            server_error: Some("boom".into()),
+            ..rule("x")
+        };
+        assert!(never_served.invalid().is_some());
+        let hypervisor_only = FaultRule {
+            error: None,
+            server_error: Some("boom".into()),
+            ..rule("x")
+        };
+        assert_eq!(hypervisor_only.invalid(), None);
     }
 }

@@ -101,6 +101,10 @@ pub fn router() -> Router<AppState> {
             "/servers/{server_id}/state",
             axum::routing::post(servers::force_state),
         )
+        .route(
+            "/servers/{server_id}/advance",
+            axum::routing::post(servers::advance),
+        )
         .route("/driver", get(driver::show_driver).put(driver::tune_driver))
 }
 
@@ -170,6 +174,12 @@ async fn replace_faults(
     };
     if let Some(why) = rules.rules.iter().find_map(FaultRule::invalid) {
         return error(StatusCode::BAD_REQUEST, why);
+    }
+    if rules.rules.iter().any(|r| r.server_error.is_some())
+        && let Err(e) = state.compute().simulation()
+    {
+        // Only a simulated hypervisor can be told to fail a server.
+        return refused(&e);
     }
     state.control().faults.replace(rules.rules);
     Json(faults_view(&state)).into_response()

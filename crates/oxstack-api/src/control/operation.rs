@@ -86,6 +86,17 @@ pub fn classify(method: &Method, path: &str, action: Option<&str>) -> String {
     }
 }
 
+/// The id of the server a compute path is about (`.../servers/{id}/...`).
+pub fn server_id(path: &str) -> Option<&str> {
+    if path.starts_with("/image") || path.starts_with("/identity") {
+        return None;
+    }
+    let mut segments = path.split('/').skip_while(|s| *s != "servers").skip(1);
+    segments
+        .next()
+        .filter(|id| !id.is_empty() && *id != "detail")
+}
+
 /// A project id as Nova's router takes it (hex and dashes, 32+ long).
 fn looks_like_project(segment: &str) -> bool {
     segment.len() >= 32 && segment.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
@@ -103,6 +114,15 @@ pub fn matches(pattern: &str, operation: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_paths_name_their_server() {
+        assert_eq!(server_id("/compute/v2.1/servers/abc/action"), Some("abc"));
+        assert_eq!(server_id("/v2.1/p/servers/abc"), Some("abc"));
+        assert_eq!(server_id("/compute/v2.1/servers/detail"), None);
+        assert_eq!(server_id("/compute/v2.1/servers"), None);
+        assert_eq!(server_id("/image/v2/images/abc"), None);
+    }
 
     #[test]
     fn requests_are_named_by_resource_and_verb() {

@@ -1,5 +1,9 @@
 //! `POST /_oxstack/servers/{id}/state`: a live server forced into any
-//! state, for tests of how clients handle odd ones.
+//! state, for tests of how clients handle odd ones;
+//! `POST /_oxstack/servers/{id}/advance`: its held hypervisor operation
+//! let go.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -76,4 +80,46 @@ fn forced_state(body: &[u8]) -> Result<ForcedState, String> {
         }
     }
     Ok(forced)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Advance {
+    /// The operation fails with this message instead of completing.
+    fail: Option<String>,
+    /// How long to wait for an operation to be held (default 10 s, at
+    /// most a minute).
+    wait_ms: Option<u64>,
+}
+
+/// `POST /_oxstack/servers/{id}/advance` (optional body `{"fail":
+/// "message", "wait_ms": N}`): the server's oldest held hypervisor
+/// operation completes (or fails), so its flow goes on; waits a while for
+/// one to be held.
+pub(super) async fn advance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = refusal(&state, &headers) {
+        return refused;
+    }
+    let advance: Advance = if body.iter().all(u8::is_ascii_whitespace) {
+        Advance::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(advance) => advance,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("Invalid body: {e}")),
+        }
+    };
+    let failed = advance.fail.is_some();
+    let patience = Duration::from_millis(advance.wait_ms.unwrap_or(10_000).min(60_000));
+    match state.compute().advance(&id, advance.fail, patience).await {
+        Ok(operation) => Json(json!({"server": {
+            "id": id, "operation": operation, "failed": failed,
+        }}))
+        .into_response(),
+        Err(e) => refused(&e),
+    }
 }

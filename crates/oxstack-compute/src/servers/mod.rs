@@ -88,6 +88,16 @@ impl Compute {
     }
 
     /// A server by id, deleted or not, whoever asks (for the flows).
+    /// The name of live server `uuid`, whoever owns it (what the control
+    /// plane's fault rules match).
+    pub async fn server_name(&self, uuid: &str) -> ComputeResult<Option<String>> {
+        Ok(self
+            .load(uuid)
+            .await?
+            .filter(|s| !s.deleted)
+            .map(|s| s.name))
+    }
+
     pub(crate) async fn load(&self, uuid: &str) -> ComputeResult<Option<Server>> {
         self.store
             .instances()
