@@ -13,6 +13,7 @@ pub mod hypervisors;
 pub mod keypairs;
 pub mod model;
 pub mod quotas;
+mod reset;
 pub mod server_groups;
 pub mod servers;
 pub mod simulation;

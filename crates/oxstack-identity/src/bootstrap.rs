@@ -31,9 +31,39 @@ impl Default for BootstrapConfig {
     }
 }
 
+/// The standard roles.
+pub(crate) const BOOTSTRAP_ROLES: [&str; 5] = [
+    roles::ADMIN,
+    roles::MANAGER,
+    roles::MEMBER,
+    roles::READER,
+    roles::SERVICE,
+];
+
+/// The accounts bootstrap makes: project, user, password and roles there.
+pub(crate) fn bootstrap_accounts(
+    cfg: &BootstrapConfig,
+) -> [(&String, &String, &String, Vec<&'static str>); 2] {
+    [
+        (
+            &cfg.admin_project,
+            &cfg.admin_user,
+            &cfg.admin_password,
+            vec![roles::ADMIN],
+        ),
+        (
+            &cfg.demo_project,
+            &cfg.demo_user,
+            &cfg.demo_password,
+            vec![roles::MEMBER, roles::READER],
+        ),
+    ]
+}
+
 impl IdentityService {
     /// Creates whatever of the default identity records is missing.
     pub async fn bootstrap(&self, cfg: &BootstrapConfig) -> IdentityResult<()> {
+        let _ = self.bootstrapped.set(cfg.clone());
         let repo = self.store.identity();
         if repo.get_domain(DEFAULT_DOMAIN_ID).await?.is_none() {
             repo.insert_domain(&DomainRow {
@@ -45,13 +75,7 @@ impl IdentityService {
             .await?;
         }
         let mut role_ids = Vec::new();
-        for name in [
-            roles::ADMIN,
-            roles::MANAGER,
-            roles::MEMBER,
-            roles::READER,
-            roles::SERVICE,
-        ] {
+        for name in BOOTSTRAP_ROLES {
             let role = match repo.list_roles(Some(name)).await?.pop() {
                 Some(r) => r,
                 None => {
@@ -74,21 +98,7 @@ impl IdentityService {
                 .unwrap_or_default()
         };
 
-        let accounts = [
-            (
-                &cfg.admin_project,
-                &cfg.admin_user,
-                &cfg.admin_password,
-                vec![roles::ADMIN],
-            ),
-            (
-                &cfg.demo_project,
-                &cfg.demo_user,
-                &cfg.demo_password,
-                vec![roles::MEMBER, roles::READER],
-            ),
-        ];
-        for (project_name, user_name, password, grants) in accounts {
+        for (project_name, user_name, password, grants) in bootstrap_accounts(cfg) {
             let project = self.ensure_project(project_name).await?;
             let user = match repo.get_user_by_name(DEFAULT_DOMAIN_ID, user_name).await? {
                 Some(u) => u,

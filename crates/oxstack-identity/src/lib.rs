@@ -9,6 +9,7 @@ mod error;
 mod model;
 mod password;
 pub mod policy;
+mod reset;
 mod token;
 
 use std::sync::RwLock;
@@ -29,6 +30,7 @@ pub use error::{IdentityError, IdentityResult};
 pub use model::{Assignment, AssignmentFilter, Domain, ListFilter, Project, Role, User};
 pub use password::Passwords;
 pub use policy::{Context, PolicyDenied, Rule};
+pub use reset::IdentityReset;
 pub use token::{TokenPayload, TokenSigner};
 
 /// The id of the domain that always exists.
@@ -53,6 +55,8 @@ pub struct IdentityService {
     passwords: Passwords,
     revocations: RwLock<Vec<RevocationRow>>,
     config: IdentityConfig,
+    /// The accounts the cloud was bootstrapped with (what a reset keeps).
+    bootstrapped: std::sync::OnceLock<bootstrap::BootstrapConfig>,
 }
 
 impl IdentityService {
@@ -74,6 +78,7 @@ impl IdentityService {
             passwords: Passwords::new(config.hash_parallelism),
             revocations: RwLock::new(Vec::new()),
             config,
+            bootstrapped: std::sync::OnceLock::new(),
         };
         service.refresh_revocations().await?;
         Ok(service)

@@ -7,6 +7,7 @@
 //! visible; the image goes back to `queued`.
 
 mod error;
+mod reset;
 
 use std::path::{Path, PathBuf};
 
@@ -360,6 +361,11 @@ impl Images {
             .insert("hw_architecture".into(), "x86_64".into());
         image.properties.insert("os_distro".into(), "cirros".into());
         let image = self.create(viewer, image).await?;
+        // Remembered, so that a reset keeps it.
+        self.store
+            .identity()
+            .setting_or_insert(reset::BOOTSTRAP_IMAGE_SETTING, &image.row.id)
+            .await?;
         let bytes = Bytes::from(qcow2::empty(112 * 1024 * 1024));
         let stream = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
         // The cloud's own image is not subject to the users' upload limit.

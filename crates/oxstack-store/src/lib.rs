@@ -20,6 +20,7 @@ pub mod instances;
 pub mod key_pairs;
 pub mod migrations;
 pub mod quotas;
+pub mod reset;
 pub mod server_groups;
 pub mod server_passwords;
 pub mod services;
@@ -161,6 +162,11 @@ impl Store {
     /// Instance actions and their events.
     pub fn instance_actions(&self) -> instance_actions::ActionRepo<'_> {
         instance_actions::ActionRepo::new(&self.db)
+    }
+
+    /// Removing what users made (the control plane's reset).
+    pub fn reset(&self) -> reset::ResetRepo<'_> {
+        reset::ResetRepo::new(&self.db)
     }
 
     /// Compute services (hosts).

@@ -1471,3 +1471,40 @@ async fn a_delete_ends_its_action_in_the_same_transaction() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn resets_remove_what_users_made() {
+    use oxstack_store::key_pairs::NewKeyPair;
+    each_backend(async |store: Store| {
+        store
+            .key_pairs()
+            .insert(
+                &NewKeyPair {
+                    user_id: "u1",
+                    name: "k",
+                    key_type: "ssh",
+                    fingerprint: "aa:bb",
+                    public_key: "ssh-ed25519 AAAA",
+                    created_at: 7,
+                },
+                -1,
+            )
+            .await
+            .unwrap();
+        let reset = store.reset();
+        // One project's reset leaves the user's key pairs.
+        assert!(reset.compute(Some("p1")).await.unwrap().is_empty());
+        assert_eq!(store.key_pairs().count("u1").await.unwrap(), 1);
+        assert!(reset.compute(None).await.unwrap().is_empty());
+        assert_eq!(store.key_pairs().count("u1").await.unwrap(), 0);
+        assert!(
+            reset
+                .images(Some("p1"), Some("keep"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(reset.images(None, None).await.unwrap().is_empty());
+    })
+    .await;
+}

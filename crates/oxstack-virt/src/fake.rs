@@ -71,6 +71,8 @@ pub struct FakeDriver {
     node: String,
     /// Changeable while it runs (the control plane's `/_oxstack/driver`).
     settings: RwLock<FakeSettings>,
+    /// The settings it started with (what a reset restores).
+    initial: FakeSettings,
     guests: Mutex<HashMap<String, FakeGuest>>,
     /// The operations held until let go.
     gates: Gates,
@@ -82,6 +84,7 @@ impl FakeDriver {
     pub fn new(node: impl Into<String>, settings: FakeSettings) -> Self {
         Self {
             node: node.into(),
+            initial: settings.clone(),
             settings: RwLock::new(settings),
             guests: Mutex::new(HashMap::new()),
             gates: Gates::default(),
@@ -92,6 +95,25 @@ impl FakeDriver {
     /// The operations held now, and the way to let them go.
     pub fn gates(&self) -> &Gates {
         &self.gates
+    }
+
+    /// Forgets guest `uuid` (removed from the cloud by a reset): held
+    /// operations of it fail, and it is no longer known.
+    pub fn forget(&self, uuid: &str) {
+        self.gates.release_guest(
+            uuid,
+            &Release::Fail("The server was removed by a reset.".into()),
+        );
+        self.guests().remove(uuid);
+        self.doomed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(uuid);
+    }
+
+    /// Behaves again as it started.
+    pub fn restore_settings(&self) {
+        self.set_settings(self.initial.clone());
     }
 
     /// Makes the next operation on guest `uuid` fail with `message` (a

@@ -113,6 +113,13 @@ impl Gates {
         released
     }
 
+    /// Lets every held operation of guest `uuid` go, ending as `how`.
+    pub fn release_guest(&self, uuid: &str, how: &Release) {
+        for gate in self.waiting().remove(uuid).unwrap_or_default() {
+            let _ = gate.release.send(how.clone());
+        }
+    }
+
     /// Lets every held operation go that is not one of `still_held`, as
     /// if it had never waited.
     pub fn release_all_but(&self, still_held: &HashSet<Operation>) {

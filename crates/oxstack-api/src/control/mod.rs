@@ -9,6 +9,7 @@ mod driver;
 pub mod faults;
 pub mod health;
 pub mod operation;
+mod reset;
 mod servers;
 pub mod trace;
 
@@ -106,6 +107,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(servers::advance),
         )
         .route("/driver", get(driver::show_driver).put(driver::tune_driver))
+        .route("/reset", axum::routing::post(reset::reset))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,133 @@
+//! Removing what a test cloud's users made (the control plane's reset),
+//! for every project or one, each in one transaction.
+
+use crate::StoreResult;
+use crate::db::{Db, SqlValue};
+
+/// Tables whose rows belong to an instance, by the column naming it,
+/// children before parents.
+const INSTANCE_TABLES: [&str; 7] = [
+    "instance_metadata",
+    "instance_tags",
+    "migrations",
+    "console_tokens",
+    "fixed_ips",
+    "server_passwords",
+    "instance_actions",
+];
+
+/// Tables whose rows belong to a project.
+const PROJECT_TABLES: [&str; 5] = [
+    "server_groups",
+    "floating_ips",
+    "quotas",
+    "user_quotas",
+    "project_usage",
+];
+
+/// Tables of things no project owns, emptied by a reset of every project
+/// (children before parents). Flavors go too: the cloud seeds its
+/// defaults again.
+const SHARED_TABLES: [&str; 9] = [
+    "key_pairs",
+    "key_pair_counts",
+    "quota_classes",
+    "aggregate_metadata",
+    "aggregate_hosts",
+    "aggregates",
+    "flavor_extra_specs",
+    "flavor_projects",
+    "flavors",
+];
+
+/// Resets of the compute state.
+pub struct ResetRepo<'a> {
+    db: &'a Db,
+}
+
+impl<'a> ResetRepo<'a> {
+    pub(crate) fn new(db: &'a Db) -> Self {
+        Self { db }
+    }
+
+    /// Removes every server (live or deleted) of `project` (every
+    /// project's if `None`) with everything recorded of them, and the
+    /// project's server groups, floating IPs, quota limits and usage; for
+    /// every project, also key pairs, quota classes, aggregates and
+    /// flavors, and every compute service is enabled and up again.
+    /// Returns the ids of the servers removed.
+    pub async fn compute(&self, project: Option<&str>) -> StoreResult<Vec<String>> {
+        let (scope, binds): (&str, Vec<SqlValue>) = match project {
+            Some(p) => ("project_id = $1", vec![p.into()]),
+            None => ("1 = 1", Vec::new()),
+        };
+        let instances = format!("SELECT uuid FROM instances WHERE {scope}");
+        let mut tx = self.db.begin().await?;
+        let removed: Vec<(String,)> = tx.fetch_all(&instances, &binds).await?;
+        tx.execute(
+            &format!(
+                "DELETE FROM instance_action_events WHERE action_id IN \
+                 (SELECT id FROM instance_actions WHERE instance_uuid IN ({instances}))"
+            ),
+            &binds,
+        )
+        .await?;
+        for table in INSTANCE_TABLES {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE instance_uuid IN ({instances})"),
+                &binds,
+            )
+            .await?;
+        }
+        tx.execute(&format!("DELETE FROM instances WHERE {scope}"), &binds)
+            .await?;
+        for table in PROJECT_TABLES {
+            tx.execute(&format!("DELETE FROM {table} WHERE {scope}"), &binds)
+                .await?;
+        }
+        if project.is_none() {
+            for table in SHARED_TABLES {
+                tx.execute(&format!("DELETE FROM {table}"), &[]).await?;
+            }
+            tx.execute(
+                "UPDATE compute_services SET disabled = FALSE, disabled_reason = NULL, \
+                 forced_down = FALSE",
+                &[],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed.into_iter().map(|(uuid,)| uuid).collect())
+    }
+}
+
+impl ResetRepo<'_> {
+    /// Removes the images of `project` (every project's if `None`) with
+    /// their properties and tags, all but `keep`; returns the ids removed
+    /// (whose data files the caller removes).
+    pub async fn images(
+        &self,
+        project: Option<&str>,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        let keep = keep.unwrap_or_default();
+        let (scope, binds): (&str, Vec<SqlValue>) = match project {
+            Some(p) => ("id <> $1 AND owner = $2", vec![keep.into(), p.into()]),
+            None => ("id <> $1", vec![keep.into()]),
+        };
+        let images = format!("SELECT id FROM images WHERE {scope}");
+        let mut tx = self.db.begin().await?;
+        let removed: Vec<(String,)> = tx.fetch_all(&images, &binds).await?;
+        for table in ["image_properties", "image_tags"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE image_id IN ({images})"),
+                &binds,
+            )
+            .await?;
+        }
+        tx.execute(&format!("DELETE FROM images WHERE {scope}"), &binds)
+            .await?;
+        tx.commit().await?;
+        Ok(removed.into_iter().map(|(id,)| id).collect())
+    }
+}
