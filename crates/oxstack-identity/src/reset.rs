@@ -23,7 +23,7 @@ impl IdentityService {
     /// Removes every user, project, role and grant the bootstrap did not
     /// make, and makes again what of it is missing.
     pub async fn reset(&self) -> IdentityResult<IdentityReset> {
-        let cfg = self.bootstrapped.get().cloned().unwrap_or_default();
+        let cfg = self.bootstrap_config();
         self.bootstrap(&cfg).await?;
         let repo = self.store.identity();
         let role_ids: Vec<(String, String)> = repo
@@ -83,10 +83,15 @@ impl IdentityService {
 }
 
 impl IdentityService {
+    /// The accounts the cloud was bootstrapped with.
+    pub fn bootstrap_config(&self) -> crate::BootstrapConfig {
+        self.bootstrapped.get().cloned().unwrap_or_default()
+    }
+
     /// The id of the bootstrap admin project (the owner of the cloud's
     /// own image).
     pub async fn admin_project_id(&self) -> IdentityResult<String> {
-        let cfg = self.bootstrapped.get().cloned().unwrap_or_default();
-        self.project_id_by_name(&cfg.admin_project).await
+        self.project_id_by_name(&self.bootstrap_config().admin_project)
+            .await
     }
 }

@@ -8,13 +8,21 @@ use crate::{ImageResult, Images};
 pub(crate) const BOOTSTRAP_IMAGE_SETTING: &str = "bootstrap_image";
 
 impl Images {
+    /// The id of the image the cloud made at its first start, if known.
+    pub async fn bootstrap_image_id(&self) -> ImageResult<Option<String>> {
+        Ok(self
+            .store
+            .identity()
+            .get_setting(BOOTSTRAP_IMAGE_SETTING)
+            .await?)
+    }
+
     /// Removes the images of `project` (every project's if `None`), all
     /// but the cloud's own; a cloud that does not know which image that
     /// is (its data directory predates the setting) makes it again, owned
     /// by `admin_project`. Returns how many images were removed.
     pub async fn reset(&self, project: Option<&str>, admin_project: &str) -> ImageResult<usize> {
-        let settings = self.store.identity();
-        let keep = settings.get_setting(BOOTSTRAP_IMAGE_SETTING).await?;
+        let keep = self.bootstrap_image_id().await?;
         let removed = self.store.reset().images(project, keep.as_deref()).await?;
         for id in &removed {
             match tokio::fs::remove_file(self.data_path(id)).await {

@@ -126,6 +126,13 @@ impl<'a> KeyPairRepo<'a> {
             .await
     }
 
+    /// Every user's key pairs, by user and name (a snapshot of the cloud).
+    pub async fn list_all(&self) -> StoreResult<Vec<KeyPairRow>> {
+        self.db
+            .scan("SELECT * FROM key_pairs ORDER BY user_id, name", &[])
+            .await
+    }
+
     /// Deletes a user's key pair; `NotFound` when there is none.
     pub async fn delete(&self, user_id: &str, name: &str) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;

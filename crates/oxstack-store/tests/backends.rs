@@ -1124,6 +1124,23 @@ async fn key_pairs_are_unique_per_user_counted_and_limited() {
             ["b"]
         );
         assert_eq!(repo.get("u2", "b").await.unwrap().unwrap().user_id, "u2");
+        let every: Vec<(String, String)> = repo
+            .list_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.user_id, r.name))
+            .collect();
+        let pair = |u: &str, n: &str| (u.to_owned(), n.to_owned());
+        assert_eq!(
+            every,
+            [
+                pair("u1", "a"),
+                pair("u1", "b"),
+                pair("u1", "c"),
+                pair("u2", "b")
+            ]
+        );
         assert_eq!(repo.get("u2", "a").await.unwrap(), None);
 
         repo.delete("u1", "b").await.unwrap();

@@ -62,6 +62,10 @@ pub struct ConfigArgs {
     /// host, then `<host>-2`, `<host>-3`, ... [default: 1].
     #[arg(long, env = "OXSTACK_FAKE_HOSTS")]
     pub fake_hosts: Option<usize>,
+    /// A seed (YAML or JSON: projects, users, flavors, images, key pairs,
+    /// servers) made at start where missing; see docs/control-plane.md.
+    #[arg(long, env = "OXSTACK_SEED")]
+    pub seed: Option<PathBuf>,
 }
 
 /// The `[bootstrap]` table.
@@ -181,6 +185,8 @@ pub struct Config {
     /// The hosts this process runs: `host`, then `<host>-2`, ...
     pub fake_hosts: usize,
     pub control: ControlConfig,
+    /// The seed made at start (`serve --seed`).
+    pub seed: Option<PathBuf>,
 }
 
 /// Nova's `osapi_max_request_body_size` default (112 KiB).
@@ -321,6 +327,7 @@ impl Config {
                 faults: file.control.faults.unwrap_or(control.faults),
                 trace_size: file.control.trace_size.unwrap_or(control.trace_size),
             },
+            seed: args.seed.clone(),
         })
     }
 

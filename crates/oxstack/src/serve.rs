@@ -94,8 +94,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let compute = hosts[0].clone();
     let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
     let host_tasks: Vec<_> = hosts.iter().flat_map(start_host).collect();
-    let app = oxstack_api::router(AppState::new(identity, compute, images, api_config))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let state = AppState::new(identity, compute, images, api_config);
+    if let Some(path) = &config.seed {
+        apply_seed(&state, path).await?;
+    }
+    let app = oxstack_api::router(state).layer(DefaultBodyLimit::max(config.max_body_bytes));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -115,6 +118,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     store.close().await;
     tracing::info!("oxstack stopped");
+    Ok(())
+}
+
+/// Makes what the seed file declares that the cloud does not have yet.
+async fn apply_seed(state: &AppState, path: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read(path).with_context(|| format!("reading the seed {}", path.display()))?;
+    let seed = oxstack_api::control::seed::Seed::parse(&text).map_err(anyhow::Error::msg)?;
+    let seeded = oxstack_api::control::seed::apply(state, &seed)
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("applying the seed {}", path.display()))?;
+    tracing::info!(seed = %path.display(), servers = seeded.servers.len(), "seed applied");
     Ok(())
 }
 

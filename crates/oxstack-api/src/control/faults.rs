@@ -310,7 +310,11 @@ pub async fn inject(
 ) -> Response {
     let faults = &state.control().faults;
     let path = request.uri().path().to_owned();
-    if faults.is_empty() || path.starts_with("/_oxstack") {
+    let internal = request
+        .extensions()
+        .get::<super::internal::InternalRequest>()
+        .is_some();
+    if faults.is_empty() || path.starts_with("/_oxstack") || internal {
         return next.run(request).await;
     }
     let project = if faults.wants_project() {

@@ -8,9 +8,12 @@
 mod driver;
 pub mod faults;
 pub mod health;
+pub mod internal;
 pub mod operation;
 mod reset;
+pub mod seed;
 mod servers;
+mod snapshot;
 pub mod trace;
 
 use axum::extract::{Query, State};
@@ -108,6 +111,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/driver", get(driver::show_driver).put(driver::tune_driver))
         .route("/reset", axum::routing::post(reset::reset))
+        .route("/seed", axum::routing::post(seed::post_seed))
+        .route("/snapshot", get(snapshot::get_snapshot))
 }
 
 #[derive(Debug, Deserialize)]

@@ -166,6 +166,13 @@ impl Compute {
         Ok(rows.into_iter().map(KeyPair::from).collect())
     }
 
+    /// Every user's key pairs, by user and name (the control plane's
+    /// snapshot of the cloud).
+    pub async fn every_key_pair(&self) -> ComputeResult<Vec<KeyPair>> {
+        let rows = self.store.key_pairs().list_all().await?;
+        Ok(rows.into_iter().map(KeyPair::from).collect())
+    }
+
     pub async fn get_key_pair(&self, user_id: &str, name: &str) -> ComputeResult<KeyPair> {
         self.store
             .key_pairs()
