@@ -11,7 +11,7 @@ use axum::response::Response;
 use http::HeaderValue;
 
 use crate::AppState;
-use crate::control::trace::{CallerNote, TraceEntry};
+use crate::control::trace::{RequestNote, TraceEntry};
 
 /// The id of the request being served, for handlers that record it (Nova
 /// keys instance actions by it).
@@ -26,9 +26,11 @@ pub async fn request_id_and_log(
     let started = Instant::now();
     let arrived = chrono::Utc::now().timestamp_micros();
     let id = format!("req-{}", uuid::Uuid::new_v4());
-    let caller = CallerNote::default();
+    let note = state.control().trace.is_on().then(RequestNote::default);
     request.extensions_mut().insert(RequestId(id.clone()));
-    request.extensions_mut().insert(caller.clone());
+    if let Some(note) = &note {
+        request.extensions_mut().insert(note.clone());
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -45,14 +47,15 @@ pub async fn request_id_and_log(
     } else {
         tracing::info!(request_id = %id, %method, %path, status, micros, "request");
     }
-    let trace = &state.control().trace;
-    if trace.is_on() && !path.starts_with("/_oxstack") {
+    if let Some(note) = note
+        && !path.starts_with("/_oxstack")
+    {
         let microversion = response
             .headers()
             .get("openstack-api-version")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        trace.record(TraceEntry {
+        state.control().trace.record(TraceEntry {
             at_micros: arrived,
             request_id: id,
             method,
@@ -61,7 +64,8 @@ pub async fn request_id_and_log(
             microversion,
             status,
             latency_micros: micros,
-            project_id: caller.project(),
+            project_id: note.project(),
+            body: note.body(),
         });
     }
     response

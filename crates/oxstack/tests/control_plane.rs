@@ -91,11 +91,18 @@ async fn the_trace_shows_requests_and_never_secrets() {
     let body = json!({"server": {"name": "traced", "imageRef": image, "flavorRef": "1",
                                  "networks": "none", "adminPass": "hunter2-secret",
                                  "user_data": "c2VjcmV0LWRhdGE="}});
-    assert_eq!(alice.post("/servers", &body).await.status(), 202);
+    let id = json_of(alice.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(alice.get("/flavors?limit=1").await.status(), 200);
 
     let mine = trace(&server, "?project=proj-a").await;
     assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(
+        mine[0].get("rejected_keys").is_none() && mine[0].get("ignored_keys").is_none(),
+        "{mine:?}"
+    );
     let created = &mine[0];
     assert_eq!(
         (
@@ -123,6 +130,17 @@ async fn the_trace_shows_requests_and_never_secrets() {
         assert!(!everything.contains(secret), "{secret} in the trace");
     }
     assert_eq!(trace(&server, "?limit=1").await.len(), 1);
+
+    // A refused key is named (never its value); an action by its name.
+    let typo = json!({"server": {"name": "typo", "imageRef": image, "flavorRef": "1",
+                                 "networks": "none", "key_nmae": "k"}});
+    assert_eq!(alice.post("/servers", &typo).await.status(), 400);
+    let reboot = json!({"reboot": {"type": "SOFT"}});
+    alice.post(&format!("/servers/{id}/action"), &reboot).await;
+    let last = trace(&server, "?limit=2").await;
+    assert_eq!(last[0]["rejected_keys"], json!(["server.key_nmae"]));
+    assert_eq!(last[0]["status"], 400);
+    assert_eq!(last[1]["operation"], "server.action.reboot");
 
     // Admins only.
     let denied = control(&server, reqwest::Method::GET, "/trace", Some(ALICE), None).await;

@@ -12,6 +12,7 @@ use super::error::NovaError;
 use super::microversion::Microversion;
 use crate::AppState;
 use crate::body::{BodyError, read_body};
+use crate::control::trace::RequestNote;
 use crate::validation::{self, Source};
 
 /// The caller, the microversion and the API root of a compute request.
@@ -148,19 +149,21 @@ impl Req {
 }
 
 /// A request body parsed as JSON (any shape; handlers validate it against
-/// the operation's schema).
-pub struct NovaBody(pub Value);
+/// the operation's schema), with where to note what it named for the trace
+/// (while the trace is on).
+pub struct NovaBody(pub Value, Option<RequestNote>);
 
 impl FromRequest<AppState> for NovaBody {
     type Rejection = NovaError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let note = request.extensions().get::<RequestNote>().cloned();
         let bytes = read_body(request, state).await?;
         if bytes.is_empty() {
-            return Ok(Self(Value::Null));
+            return Ok(Self(Value::Null, note));
         }
         serde_json::from_slice(&bytes)
-            .map(Self)
+            .map(|body| Self(body, note))
             .map_err(|_| BodyError::Malformed.into())
     }
 }
@@ -170,13 +173,27 @@ impl NovaBody {
     /// otherwise).
     pub fn action(&self) -> Result<&str, NovaError> {
         match self.0.as_object() {
-            Some(o) if o.len() == 1 => Ok(o.keys().next().map(String::as_str).unwrap_or_default()),
+            Some(o) if o.len() == 1 => Ok(self.first_key().unwrap_or_default()),
             _ => Err(NovaError::bad_request("Malformed request body")),
         }
     }
 
+    /// The first key of an object body: the server action it names
+    /// (noted for the trace).
+    pub fn first_key(&self) -> Option<&str> {
+        let action = self.0.as_object()?.keys().next()?;
+        if let Some(note) = &self.1 {
+            note.note_action(action);
+        }
+        Some(action)
+    }
+
     /// Validates against a body schema, Nova's way.
     pub fn validate(&self, schema: &Value) -> Result<&Value, NovaError> {
+        if let Some(note) = &self.1 {
+            let keys = validation::undeclared_keys(schema, &self.0);
+            note.note_keys(keys.ignored, keys.rejected);
+        }
         validation::validate(schema, &self.0, Source::Body).map_err(NovaError::bad_request)?;
         Ok(&self.0)
     }

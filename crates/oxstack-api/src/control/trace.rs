@@ -1,8 +1,9 @@
 //! The request trace: the last requests served, for a test to see what
 //! its client sent (`GET /_oxstack/trace`). Bounded in memory. Only the
-//! request line, the negotiated microversion, the outcome and who asked
-//! are kept — never headers or bodies, so no password, token, `adminPass`,
-//! `user_data` or private key can be in it.
+//! request line, the negotiated microversion, the outcome, who asked, a
+//! server action's name and the names of body keys the API ignored or
+//! rejected are kept — never headers or body values, so no password,
+//! token, `adminPass`, `user_data` or private key can be in it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,6 +28,19 @@ pub struct TraceEntry {
     pub latency_micros: u64,
     /// The caller's project, when the request was authenticated.
     pub project_id: Option<String>,
+    /// What the handler noted of the body (action, keys).
+    pub body: BodyNotes,
+}
+
+/// What a handler notes of a request body: never values, only names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BodyNotes {
+    /// The server action the body named.
+    pub action: Option<String>,
+    /// Keys (dotted paths) its schema does not declare but allows.
+    pub ignored_keys: Vec<String>,
+    /// Keys (dotted paths) its schema refuses.
+    pub rejected_keys: Vec<String>,
 }
 
 /// How `GET /_oxstack/trace` shows an entry.
@@ -44,6 +58,10 @@ pub struct TraceView<'a> {
     pub status: u16,
     pub latency_micros: u64,
     pub project_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub ignored_keys: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub rejected_keys: &'a [String],
 }
 
 impl TraceEntry {
@@ -56,11 +74,17 @@ impl TraceEntry {
             method: self.method.as_str(),
             path: &self.path,
             query: self.query.as_deref(),
-            operation: super::operation::classify(&self.method, &self.path, None),
+            operation: super::operation::classify(
+                &self.method,
+                &self.path,
+                self.body.action.as_deref(),
+            ),
             microversion: self.microversion.as_deref(),
             status: self.status,
             latency_micros: self.latency_micros,
             project_id: self.project_id.as_deref(),
+            ignored_keys: &self.body.ignored_keys,
+            rejected_keys: &self.body.rejected_keys,
         }
     }
 }
@@ -118,21 +142,55 @@ impl Trace {
     }
 }
 
-/// Where the handlers that authenticate a request note its project for
-/// the trace.
+/// Where handlers note, for the trace, what only they learn of a request:
+/// the caller's project (once authenticated) and what its body named.
+/// Requests carry one only while the trace is on.
 #[derive(Clone, Debug, Default)]
-pub struct CallerNote(Arc<OnceLock<String>>);
+pub struct RequestNote(Arc<Noted>);
 
-impl CallerNote {
+#[derive(Debug, Default)]
+struct Noted {
+    project: OnceLock<String>,
+    body: Mutex<BodyNotes>,
+}
+
+/// At most this many key names are kept per request.
+const MAX_KEYS: usize = 16;
+
+impl RequestNote {
     pub fn project(&self) -> Option<String> {
-        self.0.get().cloned()
+        self.0.project.get().cloned()
+    }
+
+    pub fn body(&self) -> BodyNotes {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BodyNotes> {
+        // Every critical section is one assignment: a poisoned note is whole.
+        self.0
+            .body
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The server action the body names.
+    pub fn note_action(&self, action: &str) {
+        self.lock().action = Some(action.to_owned());
+    }
+
+    /// Keys of the body its schema ignores or refuses.
+    pub fn note_keys(&self, ignored: Vec<String>, rejected: Vec<String>) {
+        let mut body = self.lock();
+        body.ignored_keys = ignored.into_iter().take(MAX_KEYS).collect();
+        body.rejected_keys = rejected.into_iter().take(MAX_KEYS).collect();
     }
 }
 
 /// Notes the caller's project of the request these extensions belong to.
 pub fn note_project(extensions: &Extensions, project_id: &str) {
-    if let Some(note) = extensions.get::<CallerNote>() {
-        let _ = note.0.set(project_id.to_owned());
+    if let Some(note) = extensions.get::<RequestNote>() {
+        let _ = note.0.project.set(project_id.to_owned());
     }
 }
 
@@ -151,6 +209,7 @@ mod tests {
             status: n,
             latency_micros: 1,
             project_id: Some(project.into()),
+            body: BodyNotes::default(),
         }
     }
 

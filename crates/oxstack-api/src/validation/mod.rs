@@ -96,6 +96,65 @@ pub fn validate(schema: &Value, instance: &Value, source: Source) -> Result<(), 
     })
 }
 
+/// The keys of a body that its schema does not declare (dotted paths,
+/// `[]` for the items of a list): those it ignores, and those it refuses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UndeclaredKeys {
+    pub ignored: Vec<String>,
+    pub rejected: Vec<String>,
+}
+
+/// Which keys of `instance` `schema` does not declare, following its
+/// `properties` and `items` (a schema that declares no properties, such as
+/// an `anyOf`, names none).
+pub fn undeclared_keys(schema: &Value, instance: &Value) -> UndeclaredKeys {
+    let mut keys = UndeclaredKeys::default();
+    walk_keys(schema, instance, "", &mut keys);
+    keys
+}
+
+fn walk_keys(schema: &Value, instance: &Value, prefix: &str, keys: &mut UndeclaredKeys) {
+    let Some(schema) = schema.as_object() else {
+        return;
+    };
+    if let (Some(items), Some(list)) = (schema.get("items"), instance.as_array()) {
+        for item in list {
+            walk_keys(items, item, &format!("{prefix}[]"), keys);
+        }
+        return;
+    }
+    let (Some(declared), Some(object)) = (
+        schema.get("properties").and_then(Value::as_object),
+        instance.as_object(),
+    ) else {
+        return;
+    };
+    let patterns: Vec<&String> = schema
+        .get("patternProperties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().collect())
+        .unwrap_or_default();
+    for (key, value) in object {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if let Some(property) = declared.get(key) {
+            walk_keys(property, value, &path, keys);
+            continue;
+        }
+        if patterns.iter().any(|p| searches(p, key)) {
+            continue;
+        }
+        match schema.get("additionalProperties") {
+            Some(Value::Bool(false)) => keys.rejected.push(path),
+            Some(Value::Object(_)) => {}
+            _ => keys.ignored.push(path),
+        }
+    }
+}
+
 /// jsonschema's relevance: the shallowest error wins; among equals the
 /// first found, and weak (anyOf/oneOf) errors lose ties.
 fn best_match(failures: Vec<Failure>) -> Option<Failure> {

@@ -149,3 +149,40 @@ fn query_errors_say_query_parameters_and_valid_input_passes() {
     let ok = json!({"server": {"name": "vm", "flavorRef": 1, "networks": "auto", "min_count": "2", "metadata": {"k": "v"}}});
     assert!(validate(&s, &ok, Source::Body).is_ok());
 }
+
+#[test]
+fn undeclared_keys_are_told_apart_as_ignored_or_refused() {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "server": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "networks": {"type": "array", "items": {
+                        "type": "object", "properties": {"uuid": {}},
+                        "additionalProperties": false}},
+                    "metadata": {"type": "object", "patternProperties": {"^[a-z]+$": {}}},
+                },
+                "additionalProperties": false,
+            },
+        },
+    });
+    let body = json!({
+        "server": {"name": "x", "bogus": 1, "networks": [{"uuid": "u", "port": "p"}],
+                   "metadata": {"ok": "v"}},
+        "os:hints": {},
+    });
+    assert_eq!(
+        super::undeclared_keys(&schema, &body),
+        super::UndeclaredKeys {
+            ignored: vec!["os:hints".into()],
+            rejected: vec!["server.bogus".into(), "server.networks[].port".into()],
+        }
+    );
+    // A schema that declares nothing names nothing.
+    assert_eq!(
+        super::undeclared_keys(&json!({"anyOf": []}), &body),
+        super::UndeclaredKeys::default()
+    );
+}

@@ -98,10 +98,9 @@ pub async fn server_action(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Response, NovaError> {
-    let Some((action, _)) = body.0.as_object().and_then(|o| o.iter().next()) else {
+    let Some(action) = body.first_key().map(str::to_owned) else {
         return Err(NovaError::bad_request("Malformed request body"));
     };
-    let action = action.clone();
     versions_of(&action).check(req.version)?;
     if let Some((kind, policy)) = table_action(&action) {
         req.authorize(policy, Rule::ProjectMember)?;
