@@ -1,17 +1,20 @@
 """The control plane as a test suite uses it: a fault rule that fires
 exactly N times, seen through openstacksdk's retries (the session gives up
 when the retries are fewer than the faults); the trace showing what the
-client sent, at which microversion, and never its password or token.
+client sent, at which microversion, and never its password or token; a
+seed the CLI then sees, a project reset in the middle of the suite, and a
+server held in BUILD until the test advances it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import openstack
 import pytest
 
-from oxhelpers import http
+from oxhelpers import http, openstack as osc, unique, user_env
 
 
 def control(oxstack, token, method, path, body=None):
@@ -78,3 +81,51 @@ def test_the_trace_shows_what_the_client_sent(oxstack, admin_token, demo_conn, d
     assert demo_token not in everything and admin_token not in everything
     assert "\"demo\"" not in everything  # the demo password is "demo"
     assert control(oxstack, demo_token, "GET", "/trace").status == 403
+
+
+def test_a_seed_then_a_project_reset_in_the_middle_of_the_suite(oxstack, admin_token):
+    project, password = unique("seeded"), unique("pw")
+    seed = f"""
+projects: [{{name: {project}}}]
+users: [{{name: {project}-user, password: {password}, project: {project}}}]
+servers:
+  - {{name: web, project: {project}, flavor: m1.tiny, image: cirros}}
+  - {{name: stopped, project: {project}, flavor: m1.tiny, image: cirros, status: SHUTOFF}}
+"""
+    resp = http("POST", oxstack.url("/_oxstack/seed"),
+                headers={"X-Auth-Token": admin_token, "Content-Type": "application/yaml"},
+                body=seed.encode())
+    assert resp.status == 200, resp
+    env = user_env(oxstack, f"{project}-user", password, project)
+    listed = osc("server", "list", cloud=None, env=env)
+    assert sorted((s["Name"], s["Status"]) for s in listed) == [("stopped", "SHUTOFF"), ("web", "ACTIVE")]
+
+    project_id = http("GET", oxstack.url(f"/identity/v3/projects?name={project}"),
+                      headers={"X-Auth-Token": admin_token}).json()["projects"][0]["id"]
+    resp = control(oxstack, admin_token, "POST", f"/reset?project={project_id}")
+    assert resp.status == 200, resp
+    assert resp.json()["reset"]["servers"] == 2
+    assert osc("server", "list", cloud=None, env=env) == []
+    # The project and its user stay, and work on.
+    created = osc("server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--wait", "again",
+                  cloud=None, env=env)
+    assert created["status"] == "ACTIVE"
+    assert control(oxstack, admin_token, "POST", f"/reset?project={project_id}").status == 200
+
+
+def test_a_server_held_in_build_until_the_test_advances_it(oxstack, admin_token, conn, cirros, tiny, cleanup):
+    assert control(oxstack, admin_token, "PUT", "/driver", {"hold": ["spawn"]}).status == 200
+    try:
+        server = conn.compute.create_server(name=unique("held"), image_id=cirros.id, flavor_id=tiny.id,
+                                            networks="none")
+        cleanup.append(server.id)
+        time.sleep(0.3)
+        assert conn.compute.get_server(server.id).status == "BUILD"
+        held = control(oxstack, admin_token, "GET", "/driver").json()["held"]
+        assert {"server_id": server.id, "operation": "spawn"}.items() <= held[0].items(), held
+        resp = control(oxstack, admin_token, "POST", f"/servers/{server.id}/advance")
+        assert resp.status == 200, resp
+        assert resp.json()["server"]["operation"] == "spawn"
+        assert conn.compute.wait_for_server(server, wait=30).status == "ACTIVE"
+    finally:
+        assert control(oxstack, admin_token, "PUT", "/driver", {}).status == 200
