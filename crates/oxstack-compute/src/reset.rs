@@ -9,10 +9,11 @@ impl Compute {
     /// floating IPs, quota limits and usage. A reset of every project
     /// also removes key pairs, quota classes and aggregates, puts the
     /// default flavors back in place of all others, enables every compute
-    /// service, and restores the simulated hypervisors' configured
+    /// service in the default zone, and restores the simulated hypervisors' configured
     /// behaviour. Returns how many servers were removed.
     pub async fn reset(&self, project: Option<&str>) -> ComputeResult<usize> {
-        let removed = self.store.reset().compute(project).await?;
+        let zone = &self.settings.availability_zone;
+        let removed = self.store.reset().compute(project, zone).await?;
         for (_, driver) in self.local_hosts() {
             let Some(fake) = driver.simulated() else {
                 continue;

@@ -54,9 +54,14 @@ impl<'a> ResetRepo<'a> {
     /// project's if `None`) with everything recorded of them, and the
     /// project's server groups, floating IPs, quota limits and usage; for
     /// every project, also key pairs, quota classes, aggregates and
-    /// flavors, and every compute service is enabled and up again.
-    /// Returns the ids of the servers removed.
-    pub async fn compute(&self, project: Option<&str>) -> StoreResult<Vec<String>> {
+    /// flavors, and every compute service is enabled, up and in
+    /// `default_zone` again (its aggregates gone). Returns the ids of the
+    /// servers removed.
+    pub async fn compute(
+        &self,
+        project: Option<&str>,
+        default_zone: &str,
+    ) -> StoreResult<Vec<String>> {
         let (scope, binds): (&str, Vec<SqlValue>) = match project {
             Some(p) => ("project_id = $1", vec![p.into()]),
             None => ("1 = 1", Vec::new()),
@@ -91,8 +96,8 @@ impl<'a> ResetRepo<'a> {
             }
             tx.execute(
                 "UPDATE compute_services SET disabled = FALSE, disabled_reason = NULL, \
-                 forced_down = FALSE",
-                &[],
+                 forced_down = FALSE, zone = $1",
+                &[default_zone.into()],
             )
             .await?;
         }

@@ -1510,9 +1510,9 @@ async fn resets_remove_what_users_made() {
             .unwrap();
         let reset = store.reset();
         // One project's reset leaves the user's key pairs.
-        assert!(reset.compute(Some("p1")).await.unwrap().is_empty());
+        assert!(reset.compute(Some("p1"), "nova").await.unwrap().is_empty());
         assert_eq!(store.key_pairs().count("u1").await.unwrap(), 1);
-        assert!(reset.compute(None).await.unwrap().is_empty());
+        assert!(reset.compute(None, "nova").await.unwrap().is_empty());
         assert_eq!(store.key_pairs().count("u1").await.unwrap(), 0);
         assert!(
             reset

@@ -88,6 +88,36 @@ async fn a_reset_removes_one_projects_things_or_everything() {
         server.compute(ADMIN, "2.64"),
     );
     let default_flavors = names(&admin.get_ok("/flavors").await, "flavors");
+    // A zone of its own for one host (before it runs servers).
+    let aggregate = admin
+        .post(
+            "/os-aggregates",
+            &json!({"aggregate": {"name": "agg", "availability_zone": "az1"}}),
+        )
+        .await;
+    assert_eq!(aggregate.status(), 200);
+    let aggregate = json_of(aggregate).await["aggregate"]["id"].clone();
+    let added = admin
+        .post(
+            &format!("/os-aggregates/{aggregate}/action"),
+            &json!({"add_host": {"host": "alpha-2"}}),
+        )
+        .await;
+    assert_eq!(added.status(), 200);
+    let zones = |listing: Value| -> Vec<String> {
+        let mut names: Vec<String> = listing["availabilityZoneInfo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| z["zoneName"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        zones(admin.get_ok("/os-availability-zone").await),
+        ["az1", "nova"]
+    );
     let a1 = boot(&alice, &image, "a1").await;
     let a2 = boot(&alice, &image, "a2").await;
     let b1 = boot(&bob, &image, "b1").await;
@@ -121,10 +151,6 @@ async fn a_reset_removes_one_projects_things_or_everything() {
         )
         .await;
     assert_eq!(flavor.status(), 200);
-    let aggregate = admin
-        .post("/os-aggregates", &json!({"aggregate": {"name": "agg"}}))
-        .await;
-    assert_eq!(aggregate.status(), 200);
 
     // Only alice's project.
     let done = reset(&server, ADMIN, "?project=proj-a").await;
@@ -196,6 +222,11 @@ async fn a_reset_removes_one_projects_things_or_everything() {
             .is_empty()
     );
     assert_eq!(cirros(&server).await, image, "the cloud's own image stays");
+    assert_eq!(
+        zones(admin.get_ok("/os-availability-zone").await),
+        ["nova"],
+        "every host is back in the default zone"
+    );
     // The cloud boots again, on either host.
     let fresh = boot(&bob, &image, "fresh").await;
     common::settled(&bob, &fresh, "ACTIVE").await;
