@@ -205,7 +205,8 @@ async fn bad_seeds_are_refused_with_reasons() {
     let server = Server::start().await;
     let admin = server.admin_token().await;
     for (text, why) in [
-        ("networks: []", "unknown field `networks`"),
+        ("networks: []", "networks cannot be seeded yet"),
+        ("volumes: []", "unknown field `volumes`"),
         (
             "servers: [{name: x, flavor: m1.tiny, image: cirros, status: EXPLODED}]",
             "not EXPLODED",

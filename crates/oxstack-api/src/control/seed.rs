@@ -83,7 +83,16 @@ pub struct SeedKeypair {
 impl Seed {
     /// A seed from YAML or JSON text (JSON is YAML).
     pub fn parse(text: &[u8]) -> Result<Self, String> {
-        serde_yaml_ng::from_slice(text).map_err(|e| format!("Invalid seed: {e}"))
+        let document: Value =
+            serde_yaml_ng::from_slice(text).map_err(|e| format!("Invalid seed: {e}"))?;
+        if document.get("networks").is_some() {
+            return Err(
+                "Invalid seed: networks cannot be seeded yet (this cloud has no \
+                        networking service; servers use its built-in networks)."
+                    .into(),
+            );
+        }
+        serde_json::from_value(document).map_err(|e| format!("Invalid seed: {e}"))
     }
 }
 
