@@ -97,6 +97,9 @@ async fn identity(api: &Api) -> Result<(Names, Vec<SeedProject>, Vec<SeedUser>),
                 .or_default()
                 .push(role);
         }
+        for granted in roles.values_mut() {
+            granted.sort();
+        }
         users.push(SeedUser {
             name: u.name,
             password: None,
