@@ -2,7 +2,8 @@
 # The whole test suite, as a newcomer runs it: Rust unit, storage and
 # black-box API tests (SQLite always, PostgreSQL when a server is reachable),
 # then the real OpenStack clients (openstack CLI, openstacksdk) against a
-# running oxstack, then tempest's compute API tests (the must-pass list).
+# running oxstack, then tempest's compute API tests (the must-pass list),
+# then the short form of the reliability suite (a fuzzer).
 # Installs what it needs (Python clients and tempest in a venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +29,6 @@ tests/clients/run.sh
 
 echo "== tempest (tempest.api.compute, tests/tempest/must-pass.txt)"
 tests/tempest/run.sh
+
+echo "== reliability (tests/reliability, short form)"
+tests/reliability/run.sh

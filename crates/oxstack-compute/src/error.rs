@@ -24,7 +24,18 @@ pub enum ComputeError {
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 pub type ComputeResult<T> = Result<T, ComputeError>;
+
+impl From<StoreError> for ComputeError {
+    /// A value the store cannot keep is the caller's input (400); the
+    /// rest are failures below the domain.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unstorable => Self::Invalid(err.to_string()),
+            other => Self::Store(other),
+        }
+    }
+}

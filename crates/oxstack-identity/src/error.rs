@@ -22,7 +22,7 @@ pub enum IdentityError {
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -43,3 +43,14 @@ impl IdentityError {
 
 /// Result alias for identity operations.
 pub type IdentityResult<T> = Result<T, IdentityError>;
+
+impl From<StoreError> for IdentityError {
+    /// A value the store cannot keep is the caller's input (400); the
+    /// rest are failures below the domain.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unstorable => Self::Validation(err.to_string()),
+            other => Self::Store(other),
+        }
+    }
+}

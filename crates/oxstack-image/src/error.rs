@@ -23,9 +23,20 @@ pub enum ImageError {
     #[error("upload interrupted: {0}")]
     Interrupted(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("image data: {0}")]
     Io(#[from] std::io::Error),
 }
 
 pub type ImageResult<T> = Result<T, ImageError>;
+
+impl From<StoreError> for ImageError {
+    /// A value the store cannot keep is the caller's input (400); the
+    /// rest are failures below the domain.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unstorable => Self::Invalid(err.to_string()),
+            other => Self::Store(other),
+        }
+    }
+}

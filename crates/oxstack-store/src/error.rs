@@ -12,6 +12,10 @@ pub enum StoreError {
     Conflict,
     #[error("the change would exceed a limit")]
     LimitExceeded,
+    /// A value neither engine can keep alike (PostgreSQL refuses NUL
+    /// characters in text): the caller's input, a 400.
+    #[error("Invalid input: a value contains a NUL character, which cannot be stored.")]
+    Unstorable,
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("database error: {0}")]

@@ -1525,3 +1525,28 @@ async fn resets_remove_what_users_made() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_alike_and_changes_nothing() {
+    use oxstack_store::key_pairs::NewKeyPair;
+    each_backend(async |store: Store| {
+        let key = NewKeyPair {
+            user_id: "u1",
+            name: "k\0",
+            key_type: "ssh",
+            fingerprint: "aa:bb",
+            public_key: "ssh-ed25519 AAAA",
+            created_at: 7,
+        };
+        assert!(matches!(
+            store.key_pairs().insert(&key, -1).await,
+            Err(StoreError::Unstorable)
+        ));
+        assert_eq!(store.key_pairs().count("u1").await.unwrap(), 0);
+        assert!(matches!(
+            store.key_pairs().get("u1", "\0").await,
+            Err(StoreError::Unstorable)
+        ));
+    })
+    .await;
+}

@@ -21,6 +21,7 @@ pub(crate) use record::{Columns, Record};
 pub(crate) use sql::Sql;
 pub(crate) use sqlite::Sqlite;
 pub use value::SqlValue;
+use value::check_storable;
 pub(crate) use value::values;
 
 use crate::{StoreError, StoreResult};
@@ -36,6 +37,7 @@ pub(crate) enum Db {
 impl Db {
     /// A read of a few rows by key.
     pub async fn point<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
+        check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.point(sql, binds),
             Self::Postgres(pool) => postgres::fetch_all(pool, sql, binds).await,
@@ -44,6 +46,7 @@ impl Db {
 
     /// A read that may return many rows (a page of a listing).
     pub async fn scan<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
+        check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.scan(sql, binds),
             Self::Postgres(pool) => postgres::fetch_all(pool, sql, binds).await,
@@ -61,6 +64,7 @@ impl Db {
 
     /// One statement on its own; returns the rows it changed.
     pub async fn execute(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
+        check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.execute(sql, binds).await,
             Self::Postgres(pool) => postgres::execute(pool, sql, binds).await,
@@ -106,6 +110,7 @@ impl Tx {
 
     /// Runs a statement; returns the rows it changed.
     pub async fn execute(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
+        check_storable(binds)?;
         match self {
             Self::Sqlite(tx) => tx.execute(sql, binds),
             Self::Postgres(tx) => postgres::tx_execute(tx, sql, binds).await,
@@ -118,6 +123,7 @@ impl Tx {
         sql: &str,
         binds: &[SqlValue],
     ) -> StoreResult<Vec<T>> {
+        check_storable(binds)?;
         match self {
             Self::Sqlite(tx) => tx.fetch_all(sql, binds),
             Self::Postgres(tx) => postgres::tx_fetch_all(tx, sql, binds).await,

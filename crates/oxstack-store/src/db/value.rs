@@ -79,3 +79,15 @@ macro_rules! values {
     };
 }
 pub(crate) use values;
+
+/// Refuses text that one engine could not store (PostgreSQL rejects NUL
+/// characters), on both engines alike, before the statement runs.
+pub(crate) fn check_storable(binds: &[SqlValue]) -> Result<(), crate::StoreError> {
+    let unstorable = binds
+        .iter()
+        .any(|b| matches!(b, SqlValue::Text(Some(t)) if t.contains('\0')));
+    if unstorable {
+        return Err(crate::StoreError::Unstorable);
+    }
+    Ok(())
+}
