@@ -27,11 +27,15 @@ pub use oxstack_store::images::{
 };
 
 /// Who is asking: admins see and change everything; projects see public
-/// and community images and their own, and change only their own.
+/// and community images and their own, and their members (not their
+/// readers: Glance's secure defaults) change only their own.
 #[derive(Clone, Copy, Debug)]
 pub struct Viewer<'a> {
     pub project_id: &'a str,
     pub is_admin: bool,
+    /// Holds the member role in the project: may add and change its
+    /// images.
+    pub is_member: bool,
 }
 
 impl Viewer<'_> {
@@ -42,7 +46,7 @@ impl Viewer<'_> {
     }
 
     fn owns(&self, image: &ImageRow) -> bool {
-        self.is_admin || image.owner.as_deref() == Some(self.project_id)
+        self.is_admin || (self.is_member && image.owner.as_deref() == Some(self.project_id))
     }
 
     /// The listing scope of this viewer.
@@ -107,6 +111,11 @@ impl Images {
 
     /// Creates a `queued` image owned by `owner` (default: the viewer's project).
     pub async fn create(&self, viewer: Viewer<'_>, mut image: Image) -> ImageResult<Image> {
+        if !viewer.is_admin && !viewer.is_member {
+            return Err(ImageError::Forbidden(
+                "You are not authorized to complete add_image action.".into(),
+            ));
+        }
         if image.row.visibility == "public" && !viewer.is_admin {
             return Err(ImageError::Forbidden(
                 "You are not authorized to complete publicize_image action.".into(),
@@ -350,6 +359,7 @@ impl Images {
         let viewer = Viewer {
             project_id: owner,
             is_admin: true,
+            is_member: true,
         };
         let mut image = blank(uuid::Uuid::new_v4().to_string());
         image.row.name = Some("cirros".into());

@@ -9,10 +9,18 @@ use oxstack_store::Store;
 const OWNER: Viewer<'static> = Viewer {
     project_id: "p1",
     is_admin: false,
+    is_member: true,
 };
 const OTHER: Viewer<'static> = Viewer {
     project_id: "p2",
     is_admin: false,
+    is_member: true,
+};
+/// A reader of the owner's project.
+const READER: Viewer<'static> = Viewer {
+    project_id: "p1",
+    is_admin: false,
+    is_member: false,
 };
 
 async fn service(max: u64) -> (tempfile::TempDir, Images) {
@@ -164,6 +172,7 @@ async fn visibility_ownership_and_protection() {
             Viewer {
                 project_id: "p1",
                 is_admin: true,
+                is_member: true,
             },
             public,
         )
@@ -241,4 +250,37 @@ async fn cirros_is_bootstrapped_once() {
         ("active", "public", Some("qcow2"))
     );
     assert_eq!(cirros.virtual_size, Some(112 * 1024 * 1024));
+}
+
+#[tokio::test]
+async fn a_projects_readers_see_its_images_but_change_nothing() {
+    let (_dir, images) = service(1 << 20).await;
+    let image = images.create(OWNER, blank("r1".into())).await.unwrap();
+    let id = image.row.id.clone();
+    assert_eq!(images.get(READER, &id).await.unwrap().row.id, id);
+    let refused = |e: ImageError, action: &str| {
+        assert!(
+            matches!(&e, ImageError::Forbidden(m) if m == &format!("You are not authorized to complete {action} action.")),
+            "{e:?}"
+        );
+    };
+    refused(
+        images.create(READER, blank("r2".into())).await.unwrap_err(),
+        "add_image",
+    );
+    refused(
+        images
+            .update(READER, &id, |i| {
+                i.row.name = Some("renamed".into());
+                Ok(())
+            })
+            .await
+            .unwrap_err(),
+        "modify_image",
+    );
+    refused(
+        images.delete(READER, &id).await.unwrap_err(),
+        "delete_image",
+    );
+    assert_eq!(images.get(OWNER, &id).await.unwrap().row.name, None);
 }

@@ -633,6 +633,18 @@ async fn rebuild_replaces_the_image_and_answers_per_microversion() {
         "Cannot find image for rebuild",
     )
     .await;
+    // Someone else's server is not found, before any image is looked at.
+    assert_fault(
+        act(
+            &server.compute(BOB, "2.1"),
+            &id,
+            json!({"rebuild": {"imageRef": "00000000-0000-0000-0000-000000000000"}}),
+        )
+        .await,
+        404,
+        &format!("Instance {id} could not be found."),
+    )
+    .await;
     assert_fault(
         act(&server.compute(ALICE, "2.56"), &id, json!({"rebuild": {"imageRef": image, "user_data": "aGk="}})).await,
         400,

@@ -21,6 +21,7 @@ pub fn viewer(req: &Req) -> Viewer<'_> {
     Viewer {
         project_id: &req.ctx.project_id,
         is_admin: req.ctx.is_admin(),
+        is_member: req.ctx.has_role(oxstack_identity::policy::roles::MEMBER),
     }
 }
 

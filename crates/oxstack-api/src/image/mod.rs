@@ -105,6 +105,7 @@ impl ImageCaller {
         oxstack_image::Viewer {
             project_id: &self.0.project_id,
             is_admin: self.0.is_admin(),
+            is_member: self.0.has_role(oxstack_identity::policy::roles::MEMBER),
         }
     }
 }

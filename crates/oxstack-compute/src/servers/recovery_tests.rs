@@ -396,6 +396,7 @@ async fn interrupted_snapshots_and_backups_upload_their_image() {
             let viewer = oxstack_image::Viewer {
                 project_id: "p1",
                 is_admin: false,
+                is_member: true,
             };
             let image = cloud.images.get(viewer, &image_id).await.expect("image");
             assert_eq!(image.row.status, "active", "from {step}");

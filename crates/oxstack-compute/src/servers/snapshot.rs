@@ -230,10 +230,12 @@ impl Compute {
     }
 }
 
-/// The server's project as the image service's viewer.
+/// The server's project as the image service's viewer (a member of it:
+/// compute's policy let the caller snapshot the server).
 fn project_viewer(server: &Server) -> Viewer<'_> {
     Viewer {
         project_id: &server.project_id,
         is_admin: false,
+        is_member: true,
     }
 }

@@ -38,11 +38,11 @@ pub(super) async fn rebuild(
     req.authorize("os_compute_api:servers:rebuild", Rule::ProjectMember)?;
     let r = &body["rebuild"];
     let image_id = r["imageRef"].as_str().unwrap_or_default();
+    // An image the caller cannot find is refused once the server is found
+    // (Nova looks the server up first: someone else's server is a 404).
     let image = match state.images().get(viewer(req), image_id).await {
-        Ok(image) => boot_image(&image),
-        Err(ImageError::NotFound(_) | ImageError::Forbidden(_)) => {
-            return Err(NovaError::bad_request("Cannot find image for rebuild"));
-        }
+        Ok(image) => Some(boot_image(&image)),
+        Err(ImageError::NotFound(_) | ImageError::Forbidden(_)) => None,
         Err(e) => return Err(image_error(e)),
     };
     let metadata = present(r, "metadata").and_then(Value::as_object).map(|m| {
@@ -55,7 +55,7 @@ pub(super) async fn rebuild(
         .map_or_else(|| generate_password(12), str::to_owned);
     let request = RebuildRequest {
         admin_password: Some(password.clone()),
-        image: Some(image),
+        image,
         name: r["name"].as_str().map(str::to_owned),
         metadata,
         description: nullable_text(r, "description"),
