@@ -24,14 +24,14 @@ import argparse
 import copy
 import http.client
 import json
-import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Process, panic_in, report
 
 ADMIN = "admin:admin"
 USER = "fuzz-user:fuzz-project"
@@ -43,20 +43,9 @@ class Cloud:
     """A running oxstack and a connection to it."""
 
     def __init__(self, binary: str, root: Path, database_url: str | None):
-        self.log_path = root / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OXSTACK_")}
-        env["NO_COLOR"] = "1"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [binary, "serve", "--auth", "noauth", "--listen", "127.0.0.1:0",
-                 "--data-dir", str(root / "data"), "--fake-hosts", "2"]
-                + (["--database-url", database_url] if database_url else []),
-                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        if not m:
-            sys.exit(f"oxstack did not start: {line!r}")
-        self.port = int(m.group(1))
+        args = ["--auth", "noauth", "--fake-hosts", "2"]
+        self.server = Process(binary, root, args + (["--database-url", database_url] if database_url else []))
+        self.port = self.server.port
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def request(self, method: str, path: str, body: bytes | None = None, token: str = USER,
@@ -76,7 +65,7 @@ class Cloud:
                 # The server may close a connection after an error answer.
                 self.conn.close()
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt == 1 or self.proc.poll() is not None:
+                if attempt == 1 or not self.server.alive():
                     raise
         raise AssertionError("unreachable")
 
@@ -111,14 +100,6 @@ class Cloud:
         for server in self_servers(parts[0]):
             parts.append(self.json("GET", f"/compute/v2.1/servers/{server}/tags"))
         return json.dumps(parts, sort_keys=True)
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        return self.log_path.read_text(errors="replace")
 
 
 def self_servers(detail: dict) -> list[str]:
@@ -333,21 +314,18 @@ def main() -> int:
                 counts[f"{status // 100}xx"] += 1
                 if method != "GET":
                     before = cloud.fingerprint()
-            if cloud.proc.poll() is not None:
+            if not cloud.server.alive():
                 problems.append(f"oxstack died after {what}")
                 break
     finally:
-        log = cloud.stop()
-    if "panicked" in log:
-        problems.append("oxstack panicked:\n" + log[log.index("panicked") - 500:][:3000])
+        panic = panic_in(cloud.server.stop())
+    if panic:
+        problems.append("oxstack panicked:\n" + panic)
     elapsed = time.monotonic() - started
     engine = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"fuzz ({engine}): {args.requests} requests (seed {args.seed}) in {elapsed:.0f} s: "
-          f"{counts['2xx']} 2xx, {counts['4xx']} 4xx ({counts['unchanged']} refused writes checked "
-          f"to change nothing), {counts['5xx']} 5xx; {len(problems)} problems")
-    for problem in problems[:50]:
-        print("  -", problem)
-    return 1 if problems else 0
+    return report(f"fuzz ({engine}): {args.requests} requests (seed {args.seed}) in {elapsed:.0f} s: "
+                  f"{counts['2xx']} 2xx, {counts['4xx']} 4xx ({counts['unchanged']} refused writes "
+                  f"checked to change nothing), {counts['5xx']} 5xx", problems)
 
 
 if __name__ == "__main__":

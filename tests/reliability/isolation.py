@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Process, panic_in, report
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP4GkTXPqWRl/m1Hx4BctS4cAWRA/sqjBq5noAiBi4N7 iso"
 
@@ -44,17 +43,8 @@ class Cloud:
         root.mkdir(parents=True, exist_ok=True)
         config = root / "oxstack.toml"
         config.write_text(f"token_ttl_seconds = {ttl}\n" if ttl else "")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OXSTACK_")}
-        self.log_path = root / "server.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data"),
-                 "--config", str(config)],
-                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, text=True)
-        m = re.search(r":(\d+)$", self.proc.stdout.readline().strip())
-        if not m:
-            sys.exit("oxstack did not start")
-        self.port = int(m.group(1))
+        self.server = Process(binary, root, ["--config", str(config)])
+        self.port = self.server.port
 
     def call(self, method: str, path: str, token: str | None, body=None,
              version: str = "latest") -> tuple[int, bytes]:
@@ -85,14 +75,6 @@ class Cloud:
         if status != 201:
             raise AssertionError(f"token for {user}: {status} {raw[:200]!r}")
         return self.last_headers["x-subject-token"]
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        return self.log_path.read_text(errors="replace")
 
 
 def password_auth(user: str, password: str, project: str) -> dict:
@@ -282,9 +264,9 @@ def main() -> int:
         if revoked_status != 204 or status != 401:
             problems.append(f"a revoked token (revocation {revoked_status}) answered {status}")
     finally:
-        log = cloud.stop()
-    if "panicked" in log:
-        problems.append("oxstack panicked")
+        panic = panic_in(cloud.server.stop())
+    if panic:
+        problems.append("oxstack panicked:\n" + panic)
     # Expiry, on a cloud whose tokens live one second.
     short = Cloud(args.bin, root / "short", ttl=1)
     try:
@@ -295,13 +277,10 @@ def main() -> int:
         if status != 401:
             problems.append(f"an expired token answered {status}")
     finally:
-        short.stop()
-    print(f"isolation: {checked} calls checked (2 outsiders x {len(foreign_calls(ids))} calls on another "
-          f"project's resources and {len(LISTINGS)} listings, a reader's writes, disabled/forged/revoked/"
-          f"expired tokens); {len(problems)} problems")
-    for problem in problems[:60]:
-        print("  -", problem)
-    return 1 if problems else 0
+        short.server.stop()
+    return report(f"isolation: {checked} calls checked (2 outsiders x {len(foreign_calls(ids))} calls on "
+                  f"another project's resources and {len(LISTINGS)} listings, a reader's writes, "
+                  f"disabled/forged/revoked/expired tokens)", problems)
 
 
 if __name__ == "__main__":
