@@ -5,12 +5,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use oxstack_compute::simulation::Simulation;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{error, refusal, refused};
+use super::{ControlAdmin, error, refused};
 use crate::AppState;
 
 fn simulation_view(state: &AppState, s: &Simulation) -> Value {
@@ -39,10 +39,7 @@ fn simulation_view(state: &AppState, s: &Simulation) -> Value {
 }
 
 /// `GET /_oxstack/driver`: how the simulated hypervisors behave.
-pub(super) async fn show_driver(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(refusal) = refusal(&state, &headers) {
-        return refusal;
-    }
+pub(super) async fn show_driver(State(state): State<AppState>, _admin: ControlAdmin) -> Response {
     match state.compute().simulation() {
         Ok(s) => Json(simulation_view(&state, &s)).into_response(),
         Err(e) => refused(&e),
@@ -67,12 +64,9 @@ pub struct DriverTuning {
 /// hypervisor of this process behaves from now on.
 pub(super) async fn tune_driver(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: ControlAdmin,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refusal) = refusal(&state, &headers) {
-        return refusal;
-    }
     let tuning: DriverTuning = match serde_json::from_slice(&body) {
         Ok(tuning) => tuning,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("Invalid tuning: {e}")),

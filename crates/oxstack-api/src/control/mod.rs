@@ -16,11 +16,13 @@ mod servers;
 mod snapshot;
 pub mod trace;
 
+use axum::extract::FromRequestParts;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -74,22 +76,29 @@ pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, Json(body)).into_response()
 }
 
-/// The answer for a caller who may not use the control plane (not an
-/// admin, or the plane is off); `None` for an admin.
-pub(super) fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if !state.control().config.enabled {
-        return Some(error(
-            StatusCode::NOT_FOUND,
-            "The control plane is switched off ([control] enabled = false).",
-        ));
-    }
-    match crate::auth::resolve(state, headers) {
-        Err(()) => Some(crate::auth::unauthorized(state, headers)),
-        Ok(context) if context.is_admin() => None,
-        Ok(_) => Some(error(
-            StatusCode::FORBIDDEN,
-            "The control plane is for admins only.",
-        )),
+/// An admin allowed to use the control plane. As an extractor (before
+/// any other that reads the request), it answers everyone else: 404 while
+/// the plane is off, 401 without a valid token, 403 for a non-admin.
+pub(super) struct ControlAdmin;
+
+impl FromRequestParts<AppState> for ControlAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if !state.control().config.enabled {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "The control plane is switched off ([control] enabled = false).",
+            ));
+        }
+        match crate::auth::resolve(state, &parts.headers) {
+            Err(()) => Err(crate::auth::unauthorized(state, &parts.headers)),
+            Ok(context) if context.is_admin() => Ok(Self),
+            Ok(_) => Err(error(
+                StatusCode::FORBIDDEN,
+                "The control plane is for admins only.",
+            )),
+        }
     }
 }
 
@@ -125,12 +134,9 @@ pub struct TraceQuery {
 /// first (100 unless `limit` says).
 async fn get_trace(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: ControlAdmin,
     Query(query): Query<TraceQuery>,
 ) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
     let entries = state
         .control()
         .trace
@@ -146,10 +152,7 @@ fn faults_view(state: &AppState) -> Value {
     })
 }
 
-async fn list_faults(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
+async fn list_faults(State(state): State<AppState>, _admin: ControlAdmin) -> Response {
     Json(faults_view(&state)).into_response()
 }
 
@@ -163,12 +166,9 @@ pub struct FaultRules {
 /// (their counts start again).
 async fn replace_faults(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: ControlAdmin,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
     if !state.control().config.faults {
         return error(
             StatusCode::FORBIDDEN,
@@ -192,10 +192,7 @@ async fn replace_faults(
     Json(faults_view(&state)).into_response()
 }
 
-async fn clear_faults(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
+async fn clear_faults(State(state): State<AppState>, _admin: ControlAdmin) -> Response {
     state.control().faults.replace(Vec::new());
     StatusCode::NO_CONTENT.into_response()
 }

@@ -6,12 +6,12 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use oxstack_identity::IdentityReset;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{error, refusal, refused};
+use super::{ControlAdmin, error, refused};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -25,12 +25,9 @@ pub struct ResetQuery {
 /// project also clears the fault rules.
 pub(super) async fn reset(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: ControlAdmin,
     Query(query): Query<ResetQuery>,
 ) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
     let started = Instant::now();
     let project = query.project.as_deref();
     // Without Keystone (noauth), any project id names a project.

@@ -596,13 +596,10 @@ async fn settle(
 /// declares that does not exist yet; answers what it did.
 pub(super) async fn post_seed(
     axum::extract::State(state): axum::extract::State<AppState>,
-    headers: http::HeaderMap,
+    _admin: super::ControlAdmin,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if let Some(refused) = super::refusal(&state, &headers) {
-        return refused;
-    }
     let seed = match Seed::parse(&body) {
         Ok(seed) => seed,
         Err(why) => return super::error(StatusCode::BAD_REQUEST, why),

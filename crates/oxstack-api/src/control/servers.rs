@@ -8,12 +8,12 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use oxstack_compute::model::states::{PowerState, TaskState, VmState};
 use oxstack_compute::servers::ForcedState;
 use serde_json::{Value, json};
 
-use super::{error, refusal, refused};
+use super::{ControlAdmin, error, refused};
 use crate::AppState;
 
 /// `POST /_oxstack/servers/{id}/state`: any of `vm_state` (Nova's name),
@@ -21,13 +21,10 @@ use crate::AppState;
 /// number), forced as given.
 pub(super) async fn force_state(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: ControlAdmin,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
     let forced = match forced_state(&body) {
         Ok(forced) => forced,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
@@ -98,13 +95,10 @@ pub struct Advance {
 /// one to be held.
 pub(super) async fn advance(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: ControlAdmin,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&state, &headers) {
-        return refused;
-    }
     let advance: Advance = if body.iter().all(u8::is_ascii_whitespace) {
         Advance::default()
     } else {

@@ -314,13 +314,10 @@ pub struct SnapshotQuery {
 /// `GET /_oxstack/snapshot[?format=yaml]`: the cloud as a seed.
 pub(super) async fn get_snapshot(
     axum::extract::State(state): axum::extract::State<AppState>,
-    headers: http::HeaderMap,
+    _admin: super::ControlAdmin,
     axum::extract::Query(query): axum::extract::Query<SnapshotQuery>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if let Some(refused) = super::refusal(&state, &headers) {
-        return refused;
-    }
     let seed = match take(&state).await {
         Ok(seed) => seed,
         Err(why) => return super::error(http::StatusCode::INTERNAL_SERVER_ERROR, why),
