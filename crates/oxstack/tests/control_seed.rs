@@ -49,7 +49,7 @@ servers:
     flavor: m1.tiny
     image: cirros
     status: SHUTOFF
-  - name: broken
+  - name: "broken (1)"
     project: team-a
     flavor: m1.tiny
     image: cirros
@@ -122,7 +122,7 @@ async fn a_seed_makes_a_known_cloud_and_a_snapshot_makes_it_again() {
 
     let alice = server.token("alice", "secret", "team-a").await;
     let expected = pairs(&[
-        ("broken", "ERROR"),
+        ("broken (1)", "ERROR"),
         ("web-1", "ACTIVE"),
         ("web-2", "SHUTOFF"),
     ]);

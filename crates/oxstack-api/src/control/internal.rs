@@ -101,14 +101,14 @@ impl Api {
     }
 
     /// One request: `path` from the root (`/compute/v2.1/servers`), at
-    /// compute `microversion` if given.
+    /// compute `microversion` if given, with a body and its content type.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         token: &str,
         microversion: Option<&str>,
-        body: Option<Body>,
+        body: Option<(Body, &str)>,
     ) -> Result<Answer, String> {
         let mut request = Request::builder()
             .method(method)
@@ -119,17 +119,10 @@ impl Api {
             request = request.header("OpenStack-API-Version", format!("compute {version}"));
         }
         let request = match body {
-            Some(body) => request
-                .header("Content-Type", "application/json")
-                .body(body),
+            Some((body, content_type)) => request.header("Content-Type", content_type).body(body),
             None => request.body(Body::empty()),
         }
         .map_err(|e| e.to_string())?;
-        self.request(request).await
-    }
-
-    /// A request as built (marked [`InternalRequest`] by the caller).
-    pub async fn request(&self, request: Request<Body>) -> Result<Answer, String> {
         let response = self
             .router
             .clone()
@@ -154,8 +147,14 @@ impl Api {
         body: &Value,
     ) -> Result<Answer, String> {
         let body = Body::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
-        self.call(method, path, token, microversion, Some(body))
-            .await
+        self.call(
+            method,
+            path,
+            token,
+            microversion,
+            Some((body, "application/json")),
+        )
+        .await
     }
 
     /// A GET that must succeed; its body.

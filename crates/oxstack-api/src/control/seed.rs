@@ -363,15 +363,8 @@ async fn make_image(api: &Api, admin: &str, image: &Map<String, Value>) -> Resul
     let id = created["id"].as_str().unwrap_or_default();
     let data = image_data(text(image, "disk_format"), size);
     let path = format!("/image/v2/images/{id}/file");
-    let request = http::Request::builder()
-        .method(Method::PUT)
-        .uri(&path)
-        .header("X-Auth-Token", admin)
-        .header("Content-Type", "application/octet-stream")
-        .extension(super::internal::InternalRequest)
-        .body(Body::from(data))
-        .map_err(|e| e.to_string())?;
-    let (status, body) = api.request(request).await?;
+    let upload = Some((Body::from(data), "application/octet-stream"));
+    let (status, body) = api.call(Method::PUT, &path, admin, None, upload).await?;
     if !status.is_success() {
         return Err(format!("Uploading image {name} failed ({status}): {body}"));
     }
@@ -425,10 +418,12 @@ async fn make_server(api: &Api, server: &Map<String, Value>) -> Result<Pending, 
     let image = take("image");
     take("status");
     let token = api.token(&user, &project).await?;
-    // Nova's name filter is a pattern: the exact name is picked out.
+    // Nova's name filter is a regular expression: the name, escaped and
+    // anchored (and the exact name picked out of what matches).
+    let pattern = format!("^{}$", fancy_regex::escape(&name));
     let listed = api
         .get(
-            &format!("/compute/v2.1/servers?{}", query("name", &name)),
+            &format!("/compute/v2.1/servers?{}", query("name", &pattern)),
             &token,
             Some(COMPUTE_VERSION),
         )
