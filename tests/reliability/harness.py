@@ -11,25 +11,34 @@ from pathlib import Path
 
 
 class Process:
-    """An `oxstack serve` of its own, on a free port, logging to a file."""
+    """An `oxstack serve` of its own, on a free port (or the `listen` one),
+    logging (appending) to a file; or, with `command="compute"`, a compute
+    host of a cloud on PostgreSQL."""
 
-    def __init__(self, binary: str, root: Path, args: list[str]):
+    def __init__(self, binary: str, root: Path, args: list[str], command: str = "serve",
+                 listen: str = "127.0.0.1:0", log_name: str = "server.log"):
         root.mkdir(parents=True, exist_ok=True)
-        self.log_path = root / "server.log"
+        self.log_path = root / log_name
         env = {k: v for k, v in os.environ.items() if not k.startswith("OXSTACK_")}
         env["NO_COLOR"] = "1"
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data"), *args],
+                [binary, command, "--listen", listen, "--data-dir", str(root / "data"), *args],
                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, text=True)
         line = self.proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        ready = r"http://127\.0\.0\.1:(\d+)" if command == "serve" else r"compute host .* running()"
+        m = re.search(ready, line)
         if not m:
             sys.exit(f"oxstack did not start: {line!r}\n{self.log_path.read_text(errors='replace')[-2000:]}")
-        self.port = int(m.group(1))
+        self.port = int(m.group(1)) if m.group(1) else None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Ends it at once, as a power cut would (SIGKILL)."""
+        self.proc.kill()
+        self.proc.wait()
 
     def stop(self) -> str:
         """Stops it; its log."""

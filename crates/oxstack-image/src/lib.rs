@@ -2,9 +2,11 @@
 //! rules and status transitions) and their data, streamed to files in the
 //! data directory with md5 and sha512 computed on the way.
 //!
-//! Data is written to `<id>.partial` and renamed into place only when the
-//! upload completed, so an interrupted upload never leaves partial data
-//! visible; the image goes back to `queued`.
+//! Data is written to `<id>.<upload>.partial` (created before the image
+//! says `saving`) and renamed to `<id>` only once complete and synced, so
+//! an interrupted upload never leaves partial data visible: at the next
+//! start its image goes back to `queued`, or, when the crash came after the
+//! rename, becomes `active` with the data it has.
 
 mod error;
 mod reset;
@@ -18,7 +20,7 @@ use oxstack_store::images::{ImageQuery, ImageRecord, ImageRow, ImageScope, Uploa
 use oxstack_store::{Store, StoreError};
 use oxstack_virt::qcow2;
 use sha2::{Digest, Sha512};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use error::{ImageError, ImageResult};
 pub use oxstack_store::images::{
@@ -79,30 +81,61 @@ fn not_found(id: &str) -> ImageError {
 }
 
 impl Images {
-    /// Opens the data directory `dir` (created if missing) and recovers from
-    /// uploads a crash interrupted: their partial files are removed and the
-    /// images go back to `queued`.
+    /// Opens the data directory `dir` (created if missing) and recovers the
+    /// uploads a crash interrupted.
     pub async fn open(store: Store, dir: &Path, max_size: u64) -> ImageResult<Self> {
         tokio::fs::create_dir_all(dir).await?;
-        let mut entries = tokio::fs::read_dir(dir).await?;
-        while let Some(entry) = entries.next_entry().await? {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "partial") {
-                tracing::warn!(path = %path.display(), "removing the data of an interrupted upload");
-                tokio::fs::remove_file(&path).await?;
-                if let Some(id) = path.file_stem().and_then(|s| s.to_str()) {
-                    store
-                        .images()
-                        .transition(id, "saving", "queued", now_micros())
-                        .await?;
-                }
-            }
-        }
-        Ok(Self {
+        let images = Self {
             store,
             dir: dir.to_owned(),
             max_size,
-        })
+        };
+        images.recover_uploads().await?;
+        Ok(images)
+    }
+
+    /// An upload's partial file is removed and its image goes back to
+    /// `queued`; an image left `saving` with its complete data in place
+    /// (the crash came between the rename and the record) is finished
+    /// from that data.
+    async fn recover_uploads(&self) -> ImageResult<()> {
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "partial") {
+                continue;
+            }
+            tracing::warn!(path = %path.display(), "removing the data of an interrupted upload");
+            tokio::fs::remove_file(&path).await?;
+            let name = entry.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.split('.').next()) {
+                self.store
+                    .images()
+                    .transition(id, "saving", "queued", now_micros())
+                    .await?;
+            }
+        }
+        let saving = Query {
+            visibility: Some("all".into()),
+            status: Some("saving".into()),
+            ..Query::within(Scope::All)
+        };
+        for image in self.store.images().list(&saving).await? {
+            let id = &image.row.id;
+            let path = self.data_path(id);
+            let data = match tokio::fs::File::open(&path).await {
+                Ok(mut file) => digest(&mut file).await?,
+                // Another node's upload in progress, or gone: not ours.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            tracing::warn!(image = %id, "finishing an upload interrupted after its data was stored");
+            self.store
+                .images()
+                .finish_upload(id, &data, now_micros())
+                .await?;
+        }
+        Ok(())
     }
 
     fn data_path(&self, id: &str) -> PathBuf {
@@ -235,18 +268,26 @@ impl Images {
                 image.row.status
             )));
         }
+        // The partial file exists before the image says `saving`, so a
+        // crash at any moment leaves it for the next start to find; it is
+        // this upload's own, so a racing upload (which loses the status
+        // change below) never touches it.
+        let partial = self
+            .dir
+            .join(format!("{id}.{}.partial", uuid::Uuid::new_v4().simple()));
+        let mut file = tokio::fs::File::create(&partial).await?;
         if !self
             .store
             .images()
             .transition(id, "queued", "saving", now_micros())
             .await?
         {
+            let _ = tokio::fs::remove_file(&partial).await;
             return Err(ImageError::Conflict(
                 "Image status transition from saving to saving is not allowed".into(),
             ));
         }
-        let partial = self.dir.join(format!("{id}.partial"));
-        let written = self.write_data(&partial, &mut data, max_size).await;
+        let written = write_data(&mut file, &mut data, max_size).await;
         let uploaded = match written {
             Ok(uploaded) => uploaded,
             Err(e) => {
@@ -270,45 +311,6 @@ impl Images {
             return Err(not_found(id));
         }
         self.get(viewer, id).await
-    }
-
-    async fn write_data<S, E>(
-        &self,
-        path: &Path,
-        data: &mut S,
-        max_size: u64,
-    ) -> ImageResult<UploadedData>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        let mut file = tokio::fs::File::create(path).await?;
-        let (mut md5, mut sha512) = (Md5::new(), Sha512::new());
-        let mut size: u64 = 0;
-        let mut head = Vec::with_capacity(32);
-        while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(|e| ImageError::Interrupted(e.to_string()))?;
-            size += chunk.len() as u64;
-            if size > max_size {
-                return Err(ImageError::TooLarge(format!(
-                    "Image exceeds the storage quota: the upload is larger than {max_size} bytes."
-                )));
-            }
-            if head.len() < 32 {
-                head.extend_from_slice(&chunk[..chunk.len().min(32 - head.len())]);
-            }
-            md5.update(&chunk);
-            sha512.update(&chunk);
-            file.write_all(&chunk).await?;
-        }
-        file.sync_all().await?;
-        Ok(UploadedData {
-            size: size as i64,
-            checksum: format!("{:x}", md5.finalize()),
-            os_hash_algo: "sha512".into(),
-            os_hash_value: format!("{:x}", sha512.finalize()),
-            virtual_size: qcow2::virtual_size(&head).map(|v| v as i64),
-        })
     }
 
     /// The image and an open handle on its data; `None` when it has none.
@@ -411,5 +413,76 @@ pub fn blank(id: String) -> Image {
         },
         properties: Default::default(),
         tags: Vec::new(),
+    }
+}
+
+/// Streams an upload into `file` (synced before it returns), with what it
+/// computes on the way.
+async fn write_data<S, E>(
+    file: &mut tokio::fs::File,
+    data: &mut S,
+    max_size: u64,
+) -> ImageResult<UploadedData>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut digests = Digests::default();
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk.map_err(|e| ImageError::Interrupted(e.to_string()))?;
+        digests.update(&chunk);
+        if digests.size > max_size {
+            return Err(ImageError::TooLarge(format!(
+                "Image exceeds the storage quota: the upload is larger than {max_size} bytes."
+            )));
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.sync_all().await?;
+    Ok(digests.finish())
+}
+
+/// What stored data amounts to, read back from its file.
+async fn digest(file: &mut tokio::fs::File) -> ImageResult<UploadedData> {
+    let mut digests = Digests::default();
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let read = file.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(digests.finish());
+        }
+        digests.update(&buffer[..read]);
+    }
+}
+
+/// The size, checksums and format header of data seen chunk by chunk.
+#[derive(Default)]
+struct Digests {
+    md5: Md5,
+    sha512: Sha512,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl Digests {
+    fn update(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        if self.head.len() < 32 {
+            let wanted = 32 - self.head.len();
+            self.head
+                .extend_from_slice(&chunk[..chunk.len().min(wanted)]);
+        }
+        self.md5.update(chunk);
+        self.sha512.update(chunk);
+    }
+
+    fn finish(self) -> UploadedData {
+        UploadedData {
+            size: self.size as i64,
+            checksum: format!("{:x}", self.md5.finalize()),
+            os_hash_algo: "sha512".into(),
+            os_hash_value: format!("{:x}", self.sha512.finalize()),
+            virtual_size: qcow2::virtual_size(&self.head).map(|v| v as i64),
+        }
     }
 }

@@ -141,12 +141,32 @@ async fn restart_recovers_uploads_cut_by_a_crash() {
             .await
             .unwrap()
     );
-    std::fs::write(dir.path().join("images/cut.partial"), b"half").unwrap();
+    let partial = dir.path().join("images/cut.0f3c.partial");
+    std::fs::write(&partial, b"half").unwrap();
+    // And one cut after its complete data was renamed into place, before
+    // the image recorded it.
+    images.create(OWNER, blank("stored".into())).await.unwrap();
+    let repo = store.images();
+    assert!(
+        repo.transition("stored", "queued", "saving", 1)
+            .await
+            .unwrap()
+    );
+    std::fs::write(dir.path().join("images/stored"), b"whole").unwrap();
+
     let images = Images::open(store, &dir.path().join("images"), 1 << 20)
         .await
         .unwrap();
     assert_eq!(images.get(OWNER, "cut").await.unwrap().row.status, "queued");
-    assert!(!dir.path().join("images/cut.partial").exists());
+    assert!(!partial.exists());
+    let stored = images.get(OWNER, "stored").await.unwrap().row;
+    assert_eq!(stored.status, "active");
+    assert_eq!(stored.size, Some(5));
+    // md5("whole")
+    assert_eq!(
+        stored.checksum.as_deref(),
+        Some("356c9ee60e9da05301adc3bd96f6b383")
+    );
 }
 
 #[tokio::test]

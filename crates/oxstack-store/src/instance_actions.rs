@@ -2,7 +2,7 @@
 //! server (by which request) and how each step of the work ended.
 
 use crate::StoreResult;
-use crate::db::{Columns, Db, DecodeError, Record, Tx, values};
+use crate::db::{Columns, Db, DecodeError, Record, Sql, SqlValue, Tx, values};
 
 /// One recorded action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,6 +297,25 @@ impl<'a> ActionRepo<'a> {
                 &values![instance_uuid],
             )
             .await
+    }
+
+    /// The newest action of a server recorded under one of `names`,
+    /// finished or not: a flow's events can all be closed between two of
+    /// its steps, so only the server's task tells whether it is still
+    /// running.
+    pub async fn latest_named(
+        &self,
+        instance_uuid: &str,
+        names: &[&str],
+    ) -> StoreResult<Option<ActionRow>> {
+        let mut q = Sql::new("SELECT * FROM instance_actions WHERE instance_uuid = ");
+        let uuid = q.bind(instance_uuid);
+        q.push(&uuid);
+        let names = q.bind_list(names.iter().map(|n| SqlValue::from(*n)));
+        q.push(&format!(
+            " AND action IN ({names}) ORDER BY start_time DESC, id DESC LIMIT 1"
+        ));
+        self.db.optional(&q.sql, &q.binds).await
     }
 
     /// One action of a server by request id.

@@ -845,6 +845,10 @@ async fn a_step_writes_its_transition_action_migration_and_usage_together_or_not
         assert_eq!(repo.usage("p1").await.unwrap().cores, 4);
         let open = actions.latest_unfinished_any("s1").await.unwrap().unwrap();
         assert_eq!((open.id, open.action.as_str()), (action_id, "resize"));
+        let named = actions.latest_named("s1", &["migrate", "resize"]).await;
+        assert_eq!(named.unwrap().map(|a| a.id), Some(action_id));
+        let other = actions.latest_named("s1", &["stop"]).await.unwrap();
+        assert_eq!(other, None);
         assert_eq!(open.args.as_deref(), Some(r#"{"image_id":"x"}"#));
         let events = actions.events(action_id).await.unwrap();
         assert_eq!(events.len(), 1);

@@ -153,15 +153,27 @@ impl Flow {
     /// told apart by its newest unfinished action where two flows share a
     /// task state (a rebuild or an evacuation, a shelve or an offload).
     pub fn owning(task: TaskState, vm_state: VmState, action: Option<&str>) -> Option<Flow> {
-        let candidates: Vec<Flow> = Self::all()
-            .filter(|f| f.tasks().contains(&task))
-            .filter(|f| (*f == Self::Build) == (vm_state == VmState::Building))
-            .collect();
+        let candidates = Self::candidates(task, vm_state);
         candidates
             .iter()
             .copied()
             .find(|f| action.is_some_and(|a| f.records().contains(&a)))
             .or_else(|| candidates.first().copied())
+    }
+
+    /// The flows that walk `task` for a server resting in `vm_state`.
+    fn candidates(task: TaskState, vm_state: VmState) -> Vec<Flow> {
+        Self::all()
+            .filter(|f| f.tasks().contains(&task))
+            .filter(|f| (*f == Self::Build) == (vm_state == VmState::Building))
+            .collect()
+    }
+
+    /// Whether the flow also runs without an action of its own: a reclaim
+    /// deletes a soft-deleted server unasked, so the newest `delete` is
+    /// then an earlier, finished one.
+    fn runs_unrecorded(self) -> bool {
+        matches!(self, Self::Delete)
     }
 }
 
@@ -389,11 +401,29 @@ impl Compute {
         let Some(task) = server.task_state else {
             return Ok(());
         };
-        let action = self
-            .store
-            .instance_actions()
-            .latest_unfinished_any(&server.uuid)
-            .await?;
+        // The action that set the task is the newest of its flow's kind;
+        // its events may all look finished if the crash came between two
+        // steps, so the task (not the action's finish) says it runs.
+        let candidates = Flow::candidates(task, server.vm_state);
+        let records: Vec<&str> = candidates
+            .iter()
+            .flat_map(|f| f.records())
+            .copied()
+            .collect();
+        let action = if records.is_empty() {
+            None
+        } else {
+            self.store
+                .instance_actions()
+                .latest_named(&server.uuid, &records)
+                .await?
+                .filter(|a| {
+                    a.finish_time.is_none()
+                        || !candidates.iter().any(|f| {
+                            f.runs_unrecorded() && f.records().contains(&a.action.as_str())
+                        })
+                })
+        };
         let name = action.as_ref().map(|a| a.action.as_str());
         match Flow::owning(task, server.vm_state, name) {
             Some(flow) => {

@@ -243,11 +243,32 @@ async fn an_interrupted_resize_reaches_verify_resize_from_every_step() {
             .await
             .expect("accepted");
         crash_in(&doomed, &uuid, step).await;
+        let actions = cloud.store.instance_actions();
+        let action = actions.latest_named(&uuid, &["resize"]).await.unwrap();
+        let action_id = action.expect("the resize is recorded").id;
+        if at >= 1 {
+            // Past the steps recorded at once: their events are closed, so
+            // until `compute_finish_resize` starts nothing is open (the
+            // action looks finished; the task says it is not).
+            for event in ["compute_prep_resize", "compute_resize_instance"] {
+                actions
+                    .start_event(action_id, event, HOST, 1)
+                    .await
+                    .unwrap();
+                actions.finish(action_id, event, None, 2).await.unwrap();
+            }
+        }
         if at >= 2 {
             // Past the hand-over, which moves the migration on with it.
             migration_status(&cloud, &uuid, MigrationStatus::PostMigrating).await;
         }
         let (compute, server) = restart(&cloud, &uuid).await;
+        let events = actions.events(action_id).await.unwrap();
+        let finish = events.iter().find(|e| e.event == "compute_finish_resize");
+        assert!(
+            finish.is_some_and(|e| e.finish_time.is_some()),
+            "the resumed resize records its last event, from {step}: {events:?}"
+        );
         assert_eq!(server.vm_state, VmState::Resized, "from {step}");
         assert_eq!(server.flavor.id, "2", "from {step}");
         assert_eq!(server.old_flavor.map(|f| f.id).as_deref(), Some("1"));
