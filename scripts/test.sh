@@ -3,7 +3,7 @@
 # black-box API tests (SQLite always, PostgreSQL when a server is reachable),
 # then the real OpenStack clients (openstack CLI, openstacksdk) against a
 # running oxstack, then tempest's compute API tests (the must-pass list),
-# then the short form of the reliability suite (a fuzzer).
+# then the short form of the reliability suite (isolation, fuzzer, crash runs).
 # Installs what it needs (Python clients and tempest in a venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
