@@ -1,31 +1,43 @@
 #!/usr/bin/env python3
-"""Crash runs (issue 20's "a crash loses nothing acknowledged").
+"""Crash runs and database faults (issue 20's "a crash loses nothing
+acknowledged").
 
 32 clients of one project create servers, act on them (stop, start,
 reboot, pause, unpause, resize, confirm, revert, snapshot), delete them
-and upload images, while the script kills oxstack with SIGKILL at a random
-moment of every round (or, with `--kill compute`, the second compute host
-of a two-host cloud on PostgreSQL, while the API goes on answering). After
-each restart, with the clients paused, it checks that
+and upload images while, at a random moment of every round, one of these
+faults strikes (`--fault`):
+
+* `kill-api`: oxstack is killed with SIGKILL, then started again;
+* `kill-compute`: the second compute host of a two-host cloud on
+  PostgreSQL (`oxstack compute`) is killed while the API goes on answering
+  (and acknowledging work for it), then started again;
+* `restart-db`: the cloud's PostgreSQL restarts (a server of the run's own);
+* `stop-db`: it stops for 10 s, then starts again. oxstack is not
+  touched: it must answer 503 with the service's error body meanwhile
+  (never a 500, never a request slower than 8 s) and come back by itself.
+
+A request cut off, or answered 503, may or may not have happened: either
+outcome is accepted, and what was found is what the client believes from
+then on. After each round, with the clients paused, the script checks that
 
 * no server is stuck: every task ends within a minute, and the newest
   instance action of every server has finished;
 * every acknowledged operation is done: a created server exists, a
-  deleted one is gone, an action's end state holds (a request the crash cut
-  off may have happened or not, so either state is accepted; what was found
-  is what the client believes from then on);
-* no server appears that nobody asked for (a create the crash cut off may
+  deleted one is gone, an action's end state holds;
+* no server appears that nobody asked for (a create that was cut off may
   have made one, found by its unique name);
 * quota usage (instances, cores, RAM) is the sum of the live servers;
 * no IP address is held by two servers;
 * no image is half-written: every image is `queued` or `active`, every
-  active image's data has the size and md5 it claims, and every
-  acknowledged upload has exactly the bytes sent; every acknowledged
-  snapshot is an active image.
+  active image's data has the size and md5 it claims (read back once),
+  and every acknowledged upload has exactly the bytes sent; every
+  acknowledged snapshot is an active image.
 
-Standard library only. Usage:
+Standard library only (the database faults need PostgreSQL's server
+programs). Usage:
     tests/reliability/crash.py --bin target/debug/oxstack --rounds 20 --seed 1
-    tests/reliability/crash.py ... --database-url postgres://... [--kill compute]
+    tests/reliability/crash.py ... --database-url postgres://... [--fault kill-compute]
+    tests/reliability/crash.py ... --fault stop-db
 """
 
 from __future__ import annotations
@@ -35,7 +47,11 @@ import collections
 import hashlib
 import http.client
 import json
+import os
 import random
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -55,20 +71,73 @@ GONE = ("GONE", None)
 
 
 class Down(Exception):
-    """The request got no answer: the process it went to died."""
+    """The request got no answer (the process it went to died), or a 503
+    (the database was out of reach): it may or may not have happened."""
+
+
+# How long a request may take while the database is down: the pool's wait
+# for a connection (`Store::ACQUIRE_WAIT`, 3 s) and a margin.
+PATIENCE = 8.0
+FAULTS = ["kill-api", "kill-compute", "restart-db", "stop-db"]
+
+
+class Postgres:
+    """A PostgreSQL server of the run's own (initdb in the run's directory),
+    so that it can be restarted and stopped without touching anyone else's."""
+
+    def __init__(self, root: Path):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+        if not bins:
+            sys.exit("the database faults need PostgreSQL's server programs (/usr/lib/postgresql/*/bin)")
+        self.bin = bins[-1]
+        self.dir, self.log = root / "pg", root / "pg.log"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        # initdb refuses to run as root: the cluster then belongs to postgres.
+        self.as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        root.chmod(0o755)
+        self.dir.mkdir()
+        self.log.touch()
+        if self.as_owner:
+            shutil.chown(self.dir, "postgres")
+            shutil.chown(self.log, "postgres")
+        self.run("initdb", "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, program: str, *args: str) -> None:
+        subprocess.run([*self.as_owner, str(self.bin / program), *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def pg_ctl(self, *args: str) -> None:
+        self.run("pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-w", *args)
+
+    def start(self) -> None:
+        self.pg_ctl("-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    def restart(self) -> None:
+        self.pg_ctl("-m", "fast", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+                    "restart")
 
 
 class Cloud:
-    """The oxstack processes under test, restartable on the same port and
-    data directory."""
+    """The oxstack processes under test (restartable on the same port and
+    data directory), and what `fault` does to them."""
 
-    def __init__(self, binary: str, root: Path, database_url: str | None, kill: str):
-        self.binary, self.root, self.kill_target = binary, root, kill
+    def __init__(self, binary: str, root: Path, database_url: str | None, fault: str):
+        self.binary, self.root, self.fault_kind = binary, root, fault
         config = root / "oxstack.toml"
         root.mkdir(parents=True, exist_ok=True)
-        # Every hypervisor operation takes a while, so that kills find
+        # Every hypervisor operation takes a while, so that faults find
         # servers in every transient state.
         config.write_text("[fake_driver]\ndelay_ms = 40\n")
+        self.postgres = Postgres(root) if fault.endswith("-db") else None
+        if self.postgres:
+            database_url = self.postgres.url
         self.args = ["--auth", "noauth", "--config", str(config)]
         if database_url:
             self.args += ["--database-url", database_url]
@@ -76,38 +145,90 @@ class Cloud:
         self.api: Process | None = None
         self.compute: Process | None = None
         self.start_api()
-        if kill == "compute":
+        if fault == "kill-compute":
             self.start_compute()
 
     def start_api(self) -> None:
-        hosts = ["--host", "node1", "--fake-hosts", "1" if self.kill_target == "compute" else "2"]
+        hosts = ["--host", "node1", "--fake-hosts", "1" if self.compute_apart() else "2"]
         listen = f"127.0.0.1:{self.port}" if self.port else "127.0.0.1:0"
         self.api = Process(self.binary, self.root, self.args + hosts, listen=listen)
         self.port = self.api.port
+
+    def compute_apart(self) -> bool:
+        return self.fault_kind == "kill-compute"
 
     def start_compute(self) -> None:
         self.compute = Process(self.binary, self.root, self.args + ["--host", "node2"],
                                command="compute", log_name="compute.log")
 
-    def victim(self) -> Process:
-        return self.compute if self.kill_target == "compute" else self.api
+    def api_dies(self) -> bool:
+        """Whether the fault leaves the clients without an API."""
+        return self.fault_kind == "kill-api"
 
-    def restart_victim(self) -> None:
-        if self.kill_target == "compute":
-            self.start_compute()
+    def fault(self, rng: random.Random, counts: collections.Counter) -> None:
+        """Does the fault while the clients work, and lets them work on a
+        little after it (they are stopped once this returns)."""
+        if self.fault_kind == "kill-api":
+            self.api.kill()
+        elif self.fault_kind == "kill-compute":
+            self.compute.kill()
+            time.sleep(rng.uniform(0.2, 1.0))  # the API acknowledges work for the dead host
+        elif self.fault_kind == "restart-db":
+            self.postgres.restart()
+            counts["seconds to answer again"] = max(counts["seconds to answer again"], self.recovery())
         else:
+            self.postgres.stop()
+            time.sleep(10)
+            self.postgres.start()
+            counts["seconds to answer again"] = max(counts["seconds to answer again"], self.recovery())
+
+    def recovery(self) -> int:
+        """Seconds (rounded up) until the API answers a listing again."""
+        started = time.monotonic()
+        probe = Connection(self, ADMIN)
+        while True:
+            try:
+                probe.json("GET", "/compute/v2.1/servers?limit=1")
+                return int(time.monotonic() - started) + 1
+            except Down:
+                time.sleep(0.1)
+
+    def recover(self) -> None:
+        """What the operator does after the fault: restart what died."""
+        if self.fault_kind == "kill-api":
             self.start_api()
+        elif self.fault_kind == "kill-compute":
+            self.start_compute()
 
     def logs(self) -> str:
         text = self.api.stop()
         if self.compute:
             text += self.compute.stop()
+        if self.postgres:
+            self.postgres.stop()
         return text
 
 
+def unavailable_body(path: str, raw: bytes) -> bool:
+    """Whether a 503's body is the service's own error body."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return False
+    if path.startswith("/compute/"):
+        fault = body.get("serviceUnavailable", {})
+        return fault.get("code") == 503 and bool(fault.get("message"))
+    if path.startswith("/image/"):
+        return "503" in json.dumps(body)
+    error = body.get("error", {})
+    return error.get("code") == 503 and bool(error.get("message"))
+
+
 class Connection:
-    """One client's keep-alive connection; a request the process never
-    answered raises `Down`."""
+    """One client's keep-alive connection. A request the process never
+    answered, or answered with a well-formed 503, raises `Down`; a
+    malformed 503 or one that took longer than `PATIENCE` raises
+    `AssertionError` (a problem)."""
 
     def __init__(self, cloud: Cloud, token: str):
         self.cloud, self.token = cloud, token
@@ -120,14 +241,23 @@ class Connection:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         if data is not None:
             headers["Content-Type"] = content_type
+        started = time.monotonic()
         try:
             self.conn.request(method, path, body=data, headers=headers)
             response = self.conn.getresponse()
-            return response.status, response.read()
+            status, answer = response.status, response.read()
         except (http.client.HTTPException, OSError) as e:
             self.conn.close()
             self.conn = http.client.HTTPConnection("127.0.0.1", self.cloud.port, timeout=60)
             raise Down(f"{method} {path}: {e}") from e
+        took = time.monotonic() - started
+        if took > PATIENCE:
+            raise AssertionError(f"{method} {path} took {took:.1f} s (answered {status})")
+        if status == 503:
+            if not unavailable_body(path, answer):
+                raise AssertionError(f"{method} {path} answered 503 with {answer[:300]!r}")
+            raise Down(f"{method} {path}: 503")
+        return status, answer
 
     def json(self, method: str, path: str, body=None) -> dict:
         status, raw = self.request(method, path, body)
@@ -174,8 +304,8 @@ class Client:
             try:
                 self.step(conn, stop)
             except Down:
-                self.counts["requests cut off"] += 1
-                if self.cloud.kill_target == "api":
+                self.counts["requests cut off or refused with 503"] += 1
+                if self.cloud.api_dies():
                     return  # killed: the round is over for this client
             except AssertionError as e:
                 self.problems.append(f"client {self.n}: {e}")
@@ -187,7 +317,7 @@ class Client:
 
     def step(self, conn: Connection, stop: threading.Event) -> None:
         roll = self.rng.random()
-        live = [s for s in self.servers.values() if s.state() != GONE]
+        live = [s for s in self.servers.values() if s.expect != {GONE}]
         if len(live) < 3 or roll < 0.08:
             self.create(conn, stop)
         elif roll < 0.14:
@@ -225,6 +355,10 @@ class Client:
         self.counts["uploads acknowledged"] += 1
 
     def act(self, conn: Connection, server: Tracked, stop: threading.Event) -> None:
+        if len(server.expect) > 1 and not self.resolve(conn, server):
+            return
+        if server.expect == {GONE}:
+            return
         status, flavor = server.state()
         choices = {
             "ACTIVE": ["os-stop", "reboot", "pause", "resize", "createImage", "delete"],
@@ -276,6 +410,23 @@ class Client:
             self.maybe_snapshots.remove(snapshot)
             self.snapshots[json.loads(raw)["image_id"]] = True
         self.wait(conn, server, stop)
+
+    def resolve(self, conn: Connection, server: Tracked) -> bool:
+        """Finds out which of the states a request that got no answer may
+        have left the server in; `False` while it is still busy."""
+        status, raw = conn.request("GET", f"/compute/v2.1/servers/{server.id}")
+        if status == 404:
+            state = GONE
+        else:
+            body = json.loads(raw)["server"]
+            if body["OS-EXT-STS:task_state"] is not None or body["status"] == "BUILD":
+                return False
+            state = (body["status"], body["flavor"]["original_name"])
+        if state not in server.expect:
+            raise AssertionError(f"server {server.id} is {state}, expected one of "
+                                 f"{sorted(server.expect, key=str)}")
+        server.expect = {state}
+        return True
 
     def wait(self, conn: Connection, server: Tracked, stop: threading.Event) -> None:
         """Until the server settles (or the round ends, or 5 s pass: its
@@ -454,21 +605,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--database-url")
     parser.add_argument("--keep", metavar="DIR", help="keep the data directory and logs in DIR")
-    parser.add_argument("--kill", choices=["api", "compute"], default="api",
-                        help="what dies: the whole oxstack, or the second compute host (PostgreSQL)")
+    parser.add_argument("--fault", choices=FAULTS, default="kill-api")
     args = parser.parse_args()
-    if args.kill == "compute" and not args.database_url:
-        parser.error("--kill compute needs --database-url (a cloud of several processes)")
+    if args.fault == "kill-compute" and not args.database_url:
+        parser.error("--fault kill-compute needs --database-url (a cloud of several processes)")
     rng = random.Random(args.seed)
-    engine = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"crash: {engine}, killing the {args.kill} {args.rounds} times, "
-          f"{args.clients} clients, seed {args.seed}", flush=True)
+    engine = "PostgreSQL" if args.database_url or args.fault.endswith("-db") else "SQLite"
+    print(f"crash: {engine}, {args.fault} {args.rounds} times, {args.clients} clients, "
+          f"seed {args.seed}", flush=True)
 
     problems: list[str] = []
     counts: collections.Counter = collections.Counter()
     with tempfile.TemporaryDirectory(prefix="oxstack-crash-") as tmp:
         tmp = args.keep or tmp
-        cloud = Cloud(args.bin, Path(tmp), args.database_url, args.kill)
+        cloud = Cloud(args.bin, Path(tmp), args.database_url, args.fault)
         try:
             admin = Connection(cloud, ADMIN)
             admin.json("PUT", f"/compute/v2.1/os-quota-sets/{PROJECT}",
@@ -483,13 +633,11 @@ def main() -> int:
                 for t in threads:
                     t.start()
                 time.sleep(rng.uniform(0.3, 2.5))
-                cloud.victim().kill()
-                if args.kill == "compute":
-                    time.sleep(rng.uniform(0.2, 1.0))  # the API acknowledges work for the dead host
+                cloud.fault(rng, counts)
                 stop.set()
                 for t in threads:
                     t.join()
-                cloud.restart_victim()
+                cloud.recover()
                 checker.check(round)
                 print(f"  round {round}: {sum(len(c.servers) for c in clients)} servers, "
                       f"{len(problems)} problems so far", flush=True)
@@ -500,7 +648,7 @@ def main() -> int:
 
     acknowledged = sum(v for k, v in counts.items() if k.endswith("acknowledged"))
     details = ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items()))
-    return report(f"crash ({engine}, kill {args.kill}, seed {args.seed}): {args.rounds} kills, "
+    return report(f"crash ({engine}, {args.fault}, seed {args.seed}): {args.rounds} faults, "
                   f"{acknowledged:,} operations acknowledged; {details}", problems)
 
 

@@ -3,18 +3,22 @@
 # matrix (isolation.py), the fuzzer (fuzz.py) and the crash runs (crash.py),
 # on SQLite and, when OXSTACK_TEST_POSTGRES_URL names a server, on scratch
 # PostgreSQL databases (where the crash runs also kill the second compute
-# host of a two-host cloud). Each prints a summary line; the script exits
+# host of a two-host cloud); then, where PostgreSQL's server programs are
+# installed, the database faults (crash.py restarting and stopping a
+# PostgreSQL of its own). Each prints a summary line; the script exits
 # non-zero on any problem one finds.
 #
-#   tests/reliability/run.sh                    # short form (CI): 2,000 + 1,000 fuzzed requests, 3 kills each
-#                                               (SQLite, PostgreSQL, a compute host)
-#   REQUESTS=10000 KILLS=20 tests/reliability/run.sh     # long form (docs/reliability.md)
+#   tests/reliability/run.sh      # short form (CI): 2,000 + 1,000 fuzzed requests, 3 kills
+#                                 # each (SQLite, PostgreSQL, a compute host), 2 database
+#                                 # restarts, 1 stop of 10 s
+#   REQUESTS=10000 KILLS=20 DB_FAULTS=10 tests/reliability/run.sh   # long form (docs/reliability.md)
 #   SEED=42 tests/reliability/run.sh            # replay a run (its seed is printed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 REQUESTS=${REQUESTS:-2000}
 KILLS=${KILLS:-3}
+DB_FAULTS=${DB_FAULTS:-2}
 SEED=${SEED:-$(date +%s)}
 cargo build --locked -q --bin oxstack
 bin=target/debug/oxstack
@@ -43,5 +47,11 @@ if [[ -n "${OXSTACK_TEST_POSTGRES_URL:-}" ]]; then
     python3 tests/reliability/crash.py --bin $bin --rounds "$KILLS" --seed "$SEED" --database-url "$url"
     scratch
     python3 tests/reliability/crash.py --bin $bin --rounds "$KILLS" --seed "$SEED" --database-url "$url" \
-        --kill compute
+        --fault kill-compute
+fi
+
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    python3 tests/reliability/crash.py --bin $bin --rounds "$DB_FAULTS" --seed "$SEED" --fault restart-db
+    python3 tests/reliability/crash.py --bin $bin --rounds "$(( (DB_FAULTS + 1) / 2 ))" --seed "$SEED" \
+        --fault stop-db
 fi

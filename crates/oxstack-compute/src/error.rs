@@ -29,6 +29,13 @@ pub enum ComputeError {
 
 pub type ComputeResult<T> = Result<T, ComputeError>;
 
+impl ComputeError {
+    /// Whether the database was out of reach (the work is worth retrying).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_unavailable())
+    }
+}
+
 impl From<StoreError> for ComputeError {
     /// A value the store cannot keep is the caller's input (400); the
     /// rest are failures below the domain.

@@ -337,17 +337,33 @@ impl Compute {
         };
         let compute = self.clone();
         tokio::spawn(async move {
-            match compute.load(&uuid).await {
+            let picked = match compute.load(&uuid).await {
                 Ok(Some(server)) if compute.owns_work_of(&server, restarted) => {
                     // The flows it starts hold the server in flight.
-                    if let Err(e) = compute.resume(server, restarted, secret).await {
-                        tracing::error!(server = %uuid, error = %e, "picking up work failed");
-                    }
+                    compute.resume(server, restarted, secret).await
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(server = %uuid, error = %e, "reading a server failed"),
-            }
+                other => other.map(|_| ()),
+            };
             drop(held);
+            if let Err(e) = picked {
+                tracing::warn!(server = %uuid, error = %e, "picking up work failed");
+                if e.is_unavailable() {
+                    compute.retry_when_reachable(uuid);
+                }
+            }
+        });
+    }
+
+    /// Picks up the work of server `uuid` again once the database answers:
+    /// a flow cut short because it was out of reach (stopped, restarting)
+    /// would otherwise wait for this host's next restart. Its work is this
+    /// host's (even before placement), so it is taken as after a restart.
+    pub(crate) fn retry_when_reachable(&self, uuid: String) {
+        let compute = self.clone();
+        tokio::spawn(async move {
+            compute.store.until_reachable().await;
+            tracing::info!(server = %uuid, "the database answers again: resuming the server's work");
+            compute.pick_up(uuid, true, None);
         });
     }
 

@@ -138,6 +138,36 @@ impl Images {
         Ok(())
     }
 
+    /// Records how an upload ended: `active` with its data, or back to
+    /// `queued` without; `false` when the image was no longer `saving`.
+    /// With the database out of reach the record is made once it answers
+    /// again (the caller gets the 503), so the image is not left `saving`
+    /// until the next start.
+    async fn record_outcome(&self, id: &str, data: Option<&UploadedData>) -> ImageResult<bool> {
+        let recorded = record(&self.store, id, data).await;
+        if let Err(e) = &recorded
+            && e.is_unavailable()
+        {
+            let (store, id, data) = (self.store.clone(), id.to_owned(), data.cloned());
+            tokio::spawn(async move {
+                loop {
+                    store.until_reachable().await;
+                    match record(&store, &id, data.as_ref()).await {
+                        Err(e) if e.is_unavailable() => continue,
+                        Err(e) => {
+                            tracing::warn!(image = %id, error = %e, "recording an upload failed")
+                        }
+                        Ok(_) => {
+                            tracing::info!(image = %id, "recorded an upload cut off by a database outage")
+                        }
+                    }
+                    return;
+                }
+            });
+        }
+        Ok(recorded?)
+    }
+
     fn data_path(&self, id: &str) -> PathBuf {
         self.dir.join(id)
     }
@@ -292,20 +322,12 @@ impl Images {
             Ok(uploaded) => uploaded,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&partial).await;
-                self.store
-                    .images()
-                    .transition(id, "saving", "queued", now_micros())
-                    .await?;
+                self.record_outcome(id, None).await?;
                 return Err(e);
             }
         };
         tokio::fs::rename(&partial, self.data_path(id)).await?;
-        if !self
-            .store
-            .images()
-            .finish_upload(id, &uploaded, now_micros())
-            .await?
-        {
+        if !self.record_outcome(id, Some(&uploaded)).await? {
             // Deleted while uploading: drop the data too.
             let _ = tokio::fs::remove_file(self.data_path(id)).await;
             return Err(not_found(id));
@@ -413,6 +435,19 @@ pub fn blank(id: String) -> Image {
         },
         properties: Default::default(),
         tags: Vec::new(),
+    }
+}
+
+/// The store's half of [`Images::record_outcome`].
+async fn record(store: &Store, id: &str, data: Option<&UploadedData>) -> Result<bool, StoreError> {
+    let images = store.images();
+    match data {
+        Some(data) => images.finish_upload(id, data, now_micros()).await,
+        None => {
+            images
+                .transition(id, "saving", "queued", now_micros())
+                .await
+        }
     }
 }
 

@@ -87,6 +87,11 @@ pub struct Store {
 const WAKE_CHANNEL: &str = "oxstack_compute";
 
 impl Store {
+    /// How long a PostgreSQL statement waits for a pooled connection (the
+    /// pool keeps trying to connect meanwhile) before the database counts
+    /// as unavailable.
+    pub const ACQUIRE_WAIT: Duration = Duration::from_secs(3);
+
     /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a
     /// missing SQLite file, and applies every pending migration.
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -98,9 +103,11 @@ impl Store {
                 Db::Sqlite(Arc::new(sqlite))
             }
             Backend::Postgres => {
+                // A request waits at most `ACQUIRE_WAIT` for a connection:
+                // with the server down it then answers 503 rather than hang.
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(Self::ACQUIRE_WAIT)
                     .connect(url)
                     .await?;
                 db::migrate::postgres(&pool).await?;
@@ -113,6 +120,19 @@ impl Store {
     /// The engine behind this store.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Returns once the database answers again after an outage, asking
+    /// with a growing pause (a quarter of a second, doubling up to 5 s).
+    pub async fn until_reachable(&self) {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            tokio::time::sleep(wait).await;
+            if self.ping().await.is_ok() {
+                return;
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Round-trips a trivial query, for health checks.

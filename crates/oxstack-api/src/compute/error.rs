@@ -11,6 +11,11 @@ use serde_json::json;
 
 use crate::body::BodyError;
 
+/// What every service answers (with 503) while its database is out of
+/// reach.
+pub const UNAVAILABLE: &str =
+    "The service is temporarily unavailable: its database cannot be reached. Please retry later.";
+
 /// A failed compute request.
 #[derive(Debug)]
 pub struct NovaError {
@@ -32,6 +37,12 @@ impl NovaError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 503: the database is out of reach for now (nothing was done).
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "answering 503: the database is unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
     }
 
     /// A route that exists, but not at the requested microversion.
@@ -97,6 +108,7 @@ impl From<ComputeError> for NovaError {
                     "Unexpected API Error. Please contact the administrator",
                 )
             }
+            ComputeError::Store(e) if e.is_unavailable() => Self::unavailable(&e),
             ComputeError::Store(e) => {
                 tracing::error!(error = %e, "compute store failure");
                 Self::new(

@@ -32,6 +32,7 @@ pub fn image_error(err: ImageError) -> NovaError {
         ImageError::Forbidden(m) => NovaError::new(StatusCode::FORBIDDEN, m),
         ImageError::Conflict(m) => NovaError::new(StatusCode::CONFLICT, m),
         ImageError::Invalid(m) => NovaError::bad_request(m),
+        ImageError::Store(e) if e.is_unavailable() => NovaError::unavailable(&e),
         other => {
             tracing::error!(error = %other, "image store failure");
             NovaError::new(

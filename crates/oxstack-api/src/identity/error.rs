@@ -7,6 +7,7 @@ use oxstack_identity::IdentityError;
 use serde_json::json;
 
 use crate::body::BodyError;
+use crate::compute::error::UNAVAILABLE;
 
 /// A failed identity request.
 #[derive(Debug)]
@@ -52,6 +53,10 @@ impl From<IdentityError> for KeystoneError {
             e @ IdentityError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, e.to_string()),
             IdentityError::Validation(m) => Self::bad_request(m),
             IdentityError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            IdentityError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "answering 503: the database is unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+            }
             IdentityError::Store(e) => {
                 tracing::error!(error = %e, "identity store failure");
                 Self::new(

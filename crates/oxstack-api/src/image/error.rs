@@ -10,6 +10,7 @@ use http::{HeaderValue, StatusCode, header};
 use oxstack_image::ImageError;
 
 use crate::body::BodyError;
+use crate::compute::error::UNAVAILABLE;
 
 /// A failed image request.
 #[derive(Clone, Debug)]
@@ -77,6 +78,10 @@ impl From<ImageError> for GlanceError {
             ImageError::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, m),
             ImageError::Interrupted(m) => {
                 Self::bad_request(format!("Error in the uploaded data: {m}"))
+            }
+            ImageError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "answering 503: the database is unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
             }
             e @ (ImageError::Store(_) | ImageError::Io(_)) => {
                 tracing::error!(error = %e, "image service failure");

@@ -385,6 +385,9 @@ impl Compute {
         };
         if let Err(e) = result {
             tracing::error!(server = %uuid, ?flow, error = %e, "a server's flow failed");
+            if e.is_unavailable() {
+                self.retry_when_reachable(uuid.to_owned());
+            }
         }
     }
 

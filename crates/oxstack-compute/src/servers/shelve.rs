@@ -212,7 +212,7 @@ impl Compute {
         }
         let last = SHELVE_STEPS[2];
         if let Some(image_id) = &server.shelved_image_id
-            && let Err(message) = self.upload_disk(&server, image_id).await
+            && let Err(message) = self.upload_disk(&server, image_id).await?
         {
             return self.revert_task(uuid, last, &message, end).await;
         }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use oxstack_image::{ImageSortKey, Query, Scope, Viewer};
+use oxstack_image::{ImageError, ImageSortKey, Query, Scope, Viewer};
 use oxstack_virt::{DiskSnapshot, SnapshotData};
 
 use super::Caller;
@@ -143,7 +143,7 @@ impl Compute {
             return Ok(());
         }
         let uploaded = match &work.args.image_id {
-            Some(image_id) => self.upload_disk(&server, image_id).await,
+            Some(image_id) => self.upload_disk(&server, image_id).await?,
             None => Err("the snapshot's image was not recorded".to_owned()),
         };
         let error = uploaded.err();
@@ -162,13 +162,18 @@ impl Compute {
     }
 
     /// Writes a copy of the server's disk, as the driver gives it, into a
-    /// `queued` image.
-    pub(crate) async fn upload_disk(&self, server: &Server, image_id: &str) -> Result<(), String> {
-        let DiskSnapshot { data, .. } = self
-            .driver
-            .snapshot(&server.uuid)
-            .await
-            .map_err(|e| e.message)?;
+    /// `queued` image: the inner error is the failure to record on the
+    /// server; the outer one (the database out of reach) ends the flow
+    /// for now, to be resumed once it answers.
+    pub(crate) async fn upload_disk(
+        &self,
+        server: &Server,
+        image_id: &str,
+    ) -> ComputeResult<Result<(), String>> {
+        let DiskSnapshot { data, .. } = match self.driver.snapshot(&server.uuid).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => return Ok(Err(e.message)),
+        };
         let viewer = project_viewer(server);
         let uploaded = match data {
             SnapshotData::InMemory(bytes) => {
@@ -176,16 +181,21 @@ impl Compute {
                 self.images.upload(viewer, image_id, stream).await
             }
             SnapshotData::File(path) => {
-                let file = tokio::fs::File::open(&path)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let file = match tokio::fs::File::open(&path).await {
+                    Ok(file) => file,
+                    Err(e) => return Ok(Err(e.to_string())),
+                };
                 let stream = tokio_util::io::ReaderStream::new(file);
                 let uploaded = self.images.upload(viewer, image_id, stream).await;
                 let _ = tokio::fs::remove_file(&path).await;
                 uploaded
             }
         };
-        uploaded.map(|_| ()).map_err(|e| e.to_string())
+        match uploaded {
+            Ok(_) => Ok(Ok(())),
+            Err(ImageError::Store(e)) if e.is_unavailable() => Err(ComputeError::Store(e)),
+            Err(e) => Ok(Err(e.to_string())),
+        }
     }
 
     /// Deletes an image of the server's project (a shelved disk).
