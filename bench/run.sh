@@ -31,6 +31,11 @@
 #   actions    os-stop/os-start/pause/unpause/reboot round robin over
 #              1,000 servers from 32 connections (202s per second, 409s, 5xx)
 #   token      POST /identity/v3/auth/tokens (password method)
+#   mix        the load run (docs/reliability.md): 64 clients, each with its
+#              own servers, show/list/flavors/create/action/delete/token
+#              (bench/mix.lua), twice for DURATION; fails on any answer but
+#              the expected ones (409 only to an action on a busy server) or
+#              on RSS growing by more than 10% from the first run to the second
 #   startup    cold start to the first 200, fresh and existing data dir; idle RSS
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +106,7 @@ note() { NOTES+=("$1"); echo "$1"; }
 # Runs wrk and records "| name | conns | req/s | p50 | p90 | p99 | errors |".
 load() { # name connections url [wrk args...]
     local name=$1 conns=$2 url=$3; shift 3
-    local threads=$((conns < 2 ? conns : 2))
+    local threads=${THREADS:-$((conns < 2 ? conns : 2))}
     local out; out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url" "$@")
     local rps p50 p90 p99 errors
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
@@ -117,9 +122,13 @@ api() { # method path [body] — prints the response body
 }
 json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
 
+# The password body bench/post-token.lua sends.
+token_for_body() {
+    sed -n "s/^wrk.body = '\(.*\)' ../\1/p; s/^  '\(.*\)' ../\1/p; s/^  '\(.*\)'$/\1/p" bench/post-token.lua | tr -d '\n'
+}
+
 token_for() {
-    curl -si -X POST "$URL/identity/v3/auth/tokens" -H 'Content-Type: application/json' \
-        -d "$(sed -n "s/^wrk.body = '\(.*\)' ../\1/p; s/^  '\(.*\)' ../\1/p; s/^  '\(.*\)'$/\1/p" bench/post-token.lua | tr -d '\n')" |
+    curl -si -X POST "$URL/identity/v3/auth/tokens" -H 'Content-Type: application/json' -d "$(token_for_body)" |
         awk 'tolower($1)=="x-subject-token:" {print $2}' | tr -d '\r'
 }
 
@@ -255,6 +264,23 @@ for s in "${SCENARIOS[@]}"; do
         note "actions: $(grep '^answers' <<<"$LAST_WRK")" ;;
     token)
         for c in 1 32; do load "POST /identity/v3/auth/tokens" "$c" "$URL/identity/v3/auth/tokens" -s bench/post-token.lua; done ;;
+    mix)
+        token_for_body >"$WORK/token.json"
+        rss_before=$(rss_mb)
+        rss_runs=()
+        for run in 1 2; do
+            THREADS=64 load "mix (bench/mix.lua), run $run" 64 "$URL" -H "X-Auth-Token: $TOKEN" \
+                -s bench/mix.lua -- "$IMAGE" "$WORK/token.json"
+            answers=$(grep '^mix answers' <<<"$LAST_WRK")
+            grep -q ' 0 errors$' <<<"$answers" || { grep '^mix' <<<"$LAST_WRK" >&2; MIX_FAILED=1; }
+            rss_runs+=("$(rss_mb)")
+            note "mix run $run: ${answers#mix answers: }; RSS ${rss_runs[-1]} MB"
+        done
+        note "mix: RSS ${rss_before} MB before, ${rss_runs[0]} MB after run 1, ${rss_runs[1]} MB after run 2; $(api GET '/compute/v2.1/servers?limit=10000' | json 'len(d["servers"])') servers left"
+        if ((rss_runs[1] * 10 > rss_runs[0] * 11)); then
+            echo "RSS grew from ${rss_runs[0]} MB to ${rss_runs[1]} MB across two runs" >&2
+            MIX_FAILED=1
+        fi ;;
     startup) ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
     esac
@@ -276,7 +302,10 @@ for s in "${SCENARIOS[@]}"; do
     done
 done
 
-# Append to docs/performance.md.
+# Append to docs/performance.md (unless RECORD=0: a check, not a measurement).
+if [[ ${RECORD:-1} == 0 ]]; then
+    exit "${MIX_FAILED:-0}"
+fi
 {
     echo
     built="commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
@@ -302,3 +331,4 @@ done
     fi
 } >>docs/performance.md
 echo "appended to docs/performance.md"
+exit "${MIX_FAILED:-0}"

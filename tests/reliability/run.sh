@@ -5,13 +5,15 @@
 # PostgreSQL databases (where the crash runs also kill the second compute
 # host of a two-host cloud); then, where PostgreSQL's server programs are
 # installed, the database faults (crash.py restarting and stopping a
-# PostgreSQL of its own). Each prints a summary line; the script exits
-# non-zero on any problem one finds.
+# PostgreSQL of its own); last the load run (bench/run.sh mix: 64 clients,
+# twice). Each prints a summary; the script exits non-zero on any problem
+# one finds.
 #
 #   tests/reliability/run.sh      # short form (CI): 2,000 + 1,000 fuzzed requests, 3 kills
 #                                 # each (SQLite, PostgreSQL, a compute host), 2 database
-#                                 # restarts, 1 stop of 10 s
+#                                 # restarts, 1 stop of 10 s, 2 x 10 s of load (debug build)
 #   REQUESTS=10000 KILLS=20 DB_FAULTS=10 tests/reliability/run.sh   # long form (docs/reliability.md)
+#   DURATION=60s bench/run.sh mix                                   # the long load run (release build)
 #   SEED=42 tests/reliability/run.sh            # replay a run (its seed is printed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -55,3 +57,5 @@ if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     python3 tests/reliability/crash.py --bin $bin --rounds "$(( (DB_FAULTS + 1) / 2 ))" --seed "$SEED" \
         --fault stop-db
 fi
+
+RECORD=0 OXSTACK_BIN=$bin DURATION=${LOAD_DURATION:-10s} bench/run.sh mix

@@ -1,6 +1,7 @@
 //! Compute errors, each carrying Nova's message; the API maps the variant
 //! to the status code.
 
+use oxstack_image::ImageError;
 use oxstack_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,20 @@ impl From<StoreError> for ComputeError {
         match err {
             StoreError::Unstorable => Self::Invalid(err.to_string()),
             other => Self::Store(other),
+        }
+    }
+}
+
+impl From<ImageError> for ComputeError {
+    /// The image service's refusals of what a server action asked of it
+    /// are the caller's request (400, as Nova relays Glance's); its
+    /// database's and disk's failures are this service's own (503 when the
+    /// database is unreachable, else 500).
+    fn from(err: ImageError) -> Self {
+        match err {
+            ImageError::Store(e) => e.into(),
+            e @ ImageError::Io(_) => Self::Internal(e.to_string()),
+            other => Self::Invalid(other.to_string()),
         }
     }
 }

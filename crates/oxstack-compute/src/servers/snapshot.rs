@@ -114,11 +114,7 @@ impl Compute {
                 .properties
                 .insert("backup_type".into(), backup_type.clone());
         }
-        let created = self
-            .images
-            .create(project_viewer(server), image)
-            .await
-            .map_err(|e| ComputeError::Invalid(e.to_string()))?;
+        let created = self.images.create(project_viewer(server), image).await?;
         Ok(created.row.id)
     }
 
@@ -222,11 +218,7 @@ impl Compute {
             sort: vec![(ImageSortKey::CreatedAt, true)],
             ..Query::within(Scope::Project(server.project_id.clone()))
         };
-        let backups = self
-            .images
-            .list(&query)
-            .await
-            .map_err(|e| ComputeError::Invalid(e.to_string()))?;
+        let backups = self.images.list(&query).await?;
         for old in backups.iter().skip(usize::try_from(rotation).unwrap_or(0)) {
             if let Err(e) = self
                 .images
