@@ -6,7 +6,7 @@ not.
 It starts its own oxstack (Keystone auth) and makes two projects:
 
 * project A, with a member, a reader, a manager and a disabled user;
-* project B, with a member and a reader.
+* project B, with a member, a reader and a manager.
 
 A's member makes a server (with metadata and tags), a key pair, a server
 group and a private image. Then:
@@ -16,6 +16,9 @@ group and a private image. Then:
   (404, or 403 where they say so);
 * no answer to B, lists included, contains any of A's ids;
 * A's reader can read A's resources but every write of them answers 403;
+* A's manager reads them as a member does;
+* the cloud's admin reads every one of them and finds them in the
+  all-projects listings (so the calls that answer B 404 do reach them);
 * the disabled user, a revoked token, a forged token and an expired token
   (on a second cloud whose tokens live one second) all get 401;
 * A's resources are unchanged at the end.
@@ -87,7 +90,8 @@ def make_accounts(cloud: Cloud, admin: str) -> None:
     roles = {r["name"]: r["id"] for r in cloud.ok("GET", "/identity/v3/roles", admin)["roles"]}
     for project, users in [("iso-a", [("a-member", "member"), ("a-reader", "reader"),
                                       ("a-manager", "manager"), ("a-disabled", "member")]),
-                           ("iso-b", [("b-member", "member"), ("b-reader", "reader")])]:
+                           ("iso-b", [("b-member", "member"), ("b-reader", "reader"),
+                                      ("b-manager", "manager")])]:
         pid = cloud.ok("POST", "/identity/v3/projects", admin, {"project": {"name": project}})["project"]["id"]
         for name, role in users:
             uid = cloud.ok("POST", "/identity/v3/users", admin, {"user": {
@@ -181,6 +185,9 @@ LISTINGS = ["/compute/v2.1/servers", "/compute/v2.1/servers/detail",
 
 
 READER_WRITES = ["PUT", "DELETE", "POST", "PATCH"]
+# Not the project's users' to read: the project record, quotas and usage
+# (admin's), the image's data (it has none), key pairs (their user's own).
+SELF_SERVICE = ("/identity/", "quota", "tenant-usage", "/file", "os-keypairs")
 
 
 def fingerprint(cloud: Cloud, admin: str, ids: dict[str, str]) -> str:
@@ -207,7 +214,7 @@ def main() -> int:
         ids = make_resources(cloud, a_member)
         secret_ids = [ids["server"], ids["group"], ids["image"], ids["request"]]
         before = fingerprint(cloud, admin, ids)
-        outsiders = {name: cloud.token(name, "pw", "iso-b") for name in ["b-member", "b-reader"]}
+        outsiders = {name: cloud.token(name, "pw", "iso-b") for name in ["b-member", "b-reader", "b-manager"]}
         for name, token in outsiders.items():
             for method, path, body, allowed in foreign_calls(ids):
                 if name == "b-reader" and (method != "GET" or "remote-consoles" in path):
@@ -232,8 +239,8 @@ def main() -> int:
         # A's reader reads, and changes nothing.
         reader = cloud.token("a-reader", "pw", "iso-a")
         for method, path, body, _ in foreign_calls(ids):
-            if any(part in path for part in ("/identity/", "quota", "tenant-usage", "/file", "os-keypairs")):
-                continue  # not the project's to read (key pairs are the member's own)
+            if any(part in path for part in SELF_SERVICE):
+                continue
             status, raw = cloud.call(method, path, reader, body)
             checked += 1
             if method == "GET" and "/action" not in path and status >= 400 and status != 403:
@@ -242,6 +249,31 @@ def main() -> int:
                 problems.append(f"a-reader: {method} {path} was allowed ({status})")
         if fingerprint(cloud, admin, ids) != before:
             problems.append("A's resources changed under the reader")
+        # A's manager reads what a member reads.
+        manager = cloud.token("a-manager", "pw", "iso-a")
+        for method, path, body, _ in foreign_calls(ids):
+            if method != "GET" or any(part in path for part in SELF_SERVICE):
+                continue
+            status, raw = cloud.call(method, path, manager, body)
+            checked += 1
+            if status >= 400 and status != 403:
+                problems.append(f"a-manager: {method} {path} answered {status}: {raw[:200]!r}")
+        # The cloud's admin sees all of A's (so the leak checks above are
+        # not vacuous: the same calls do find A's resources).
+        for method, path, body, _ in foreign_calls(ids):
+            if method != "GET" or "os-keypairs" in path:
+                continue  # key pairs are their user's own, the admin's included
+            status, raw = cloud.call(method, path, admin, body)
+            checked += 1
+            if status >= 400:
+                problems.append(f"admin: {method} {path} answered {status}: {raw[:200]!r}")
+        for path, secret in [("/compute/v2.1/servers/detail?all_tenants=1", ids["server"]),
+                             ("/compute/v2.1/os-server-groups?all_projects=True", ids["group"]),
+                             ("/image/v2/images", ids["image"])]:
+            status, raw = cloud.call("GET", path, admin)
+            checked += 1
+            if status != 200 or secret.encode() not in raw:
+                problems.append(f"admin: GET {path} answered {status} without A's {secret}")
         # Tokens that must not work.
         status, _ = cloud.call("POST", "/identity/v3/auth/tokens", None, password_auth("a-disabled", "pw", "iso-a"))
         checked += 1
@@ -278,8 +310,9 @@ def main() -> int:
             problems.append(f"an expired token answered {status}")
     finally:
         short.server.stop()
-    return report(f"isolation: {checked} calls checked (2 outsiders x {len(foreign_calls(ids))} calls on "
-                  f"another project's resources and {len(LISTINGS)} listings, a reader's writes, "
+    return report(f"isolation: {checked} calls checked (3 outsiders x {len(foreign_calls(ids))} calls on "
+                  f"another project's resources and {len(LISTINGS)} listings, a reader's writes, a manager's "
+                  f"and the admin's reads, "
                   f"disabled/forged/revoked/expired tokens)", problems)
 
 
