@@ -1,16 +1,17 @@
-# Sourced by tests/clients/run.sh and tests/tempest/run.sh: makes sure
+# Sourced by tests/clients/run.sh and tests/tempest/run.sh (and, with
+# VENV and REQUIREMENTS set, by tests/reliability/openapi.sh): makes sure
 # $REPO/.venv-clients holds the pinned clients of requirements.txt,
 # (re)installing them only when that file changed (its sha256 is stamped
 # inside the venv). Sets VENV. Expects REPO.
-VENV="$REPO/.venv-clients"
-REQUIREMENTS="$REPO/tests/clients/requirements.txt"
+VENV="${VENV:-$REPO/.venv-clients}"
+REQUIREMENTS="${REQUIREMENTS:-$REPO/tests/clients/requirements.txt}"
 STAMP="$VENV/.requirements.sha256"
 PYTHON="${PYTHON:-python3}"
 
 want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [[ ! -x "$VENV/bin/python" || "$have" != "$want" ]]; then
-    echo "== installing the OpenStack clients into $VENV (requirements.txt changed)" >&2
+    echo "== installing $REQUIREMENTS into $VENV (it changed)" >&2
     if [[ ! -x "$VENV/bin/python" ]]; then
         "$PYTHON" -m venv "$VENV"
     fi

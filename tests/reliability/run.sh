@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The reliability suite (issue 20; docs/reliability.md): the isolation
-# matrix (isolation.py), the fuzzer (fuzz.py) and the crash runs (crash.py),
+# matrix (isolation.py), the fuzzers (fuzz.py, and schemathesis on the
+# published OpenAPI document: openapi.sh) and the crash runs (crash.py),
 # on SQLite and, when OXSTACK_TEST_POSTGRES_URL names a server, on scratch
 # PostgreSQL databases (where the crash runs also kill the second compute
 # host of a two-host cloud); then, where PostgreSQL's server programs are
@@ -9,10 +10,11 @@
 # twice). Each prints a summary; the script exits non-zero on any problem
 # one finds.
 #
-#   tests/reliability/run.sh      # short form (CI): 2,000 + 1,000 fuzzed requests, 3 kills
+#   tests/reliability/run.sh      # short form (CI): 2,000 + 1,000 fuzzed requests, about
+#                                 # 3,000 from schemathesis, 3 kills
 #                                 # each (SQLite, PostgreSQL, a compute host), 2 database
 #                                 # restarts, 1 stop of 10 s, 2 x 10 s of load (debug build)
-#   REQUESTS=10000 KILLS=20 DB_FAULTS=10 tests/reliability/run.sh   # long form (docs/reliability.md)
+#   REQUESTS=10000 EXAMPLES=200 KILLS=20 DB_FAULTS=10 tests/reliability/run.sh   # long form
 #   DURATION=60s bench/run.sh mix                                   # the long load run (release build)
 #   SEED=42 tests/reliability/run.sh            # replay a run (its seed is printed)
 set -euo pipefail
@@ -26,6 +28,7 @@ cargo build --locked -q --bin oxstack
 bin=target/debug/oxstack
 python3 tests/reliability/isolation.py --bin $bin
 python3 tests/reliability/fuzz.py --bin $bin --requests "$REQUESTS" --seed "$SEED"
+EXAMPLES=${EXAMPLES:-5} SEED=$SEED tests/reliability/openapi.sh
 python3 tests/reliability/crash.py --bin $bin --rounds "$KILLS" --seed "$SEED"
 
 if [[ -n "${OXSTACK_TEST_POSTGRES_URL:-}" ]]; then

@@ -17,7 +17,7 @@ use crate::AppState;
 
 const KEY: &str = "^[a-zA-Z0-9-_:. ]{1,255}$";
 
-fn metadata_schema(wrapper: &str, single: bool) -> Value {
+pub(super) fn metadata_schema(wrapper: &str, single: bool) -> Value {
     let mut metadata = json!({
         "type": "object",
         "patternProperties": {KEY: {"type": "string", "maxLength": 255}},

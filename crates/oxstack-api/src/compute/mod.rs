@@ -23,6 +23,7 @@ mod limits;
 pub(crate) mod microversion;
 mod migrations;
 mod networks;
+pub(crate) mod openapi;
 mod pagination;
 mod quota_sets;
 mod request;

@@ -1,14 +1,15 @@
 //! The test cloud's control plane under `/_oxstack/` (never on OpenStack
 //! paths): health and what this cloud is, the request trace, fault
 //! injection, forcing a server's state, tuning the simulated hypervisors.
-//! Everything but health needs the admin role; the whole plane can be
-//! switched off (`[control] enabled = false`), and fault injection is off
-//! unless `[control] faults = true`.
+//! Everything but health and the OpenAPI document needs the admin role;
+//! the whole plane can be switched off (`[control] enabled = false`), and
+//! fault injection is off unless `[control] faults = true`.
 
 mod driver;
 pub mod faults;
 pub mod health;
 pub mod internal;
+mod openapi;
 pub mod operation;
 mod reset;
 pub mod seed;
@@ -105,6 +106,7 @@ impl FromRequestParts<AppState> for ControlAdmin {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::get_health))
+        .route("/openapi.json", get(openapi::get_openapi))
         .route("/trace", get(get_trace))
         .route(
             "/faults",

@@ -3,7 +3,7 @@
 
 mod access;
 mod extra_specs;
-mod schema;
+pub(super) mod schema;
 mod views;
 
 use std::collections::BTreeMap;

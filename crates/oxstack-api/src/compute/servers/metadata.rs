@@ -25,7 +25,9 @@ fn items(value: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn body_schema(key: &str, exactly_one: bool) -> Value {
+/// The body of a metadata write: `{key: {...}}`, with exactly one item
+/// for a single key.
+pub(crate) fn body_schema(key: &str, exactly_one: bool) -> Value {
     let mut inner = schema::metadata();
     if exactly_one {
         inner["minProperties"] = json!(1);

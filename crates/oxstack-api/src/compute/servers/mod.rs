@@ -5,10 +5,10 @@ pub(super) mod create;
 mod diagnostics;
 mod ips;
 pub(super) mod list;
-mod metadata;
+pub(super) mod metadata;
 mod password;
 pub(super) mod schema;
-mod tags;
+pub(super) mod tags;
 mod topology;
 pub(super) mod views;
 

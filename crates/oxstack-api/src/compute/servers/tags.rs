@@ -52,10 +52,7 @@ pub async fn replace_tags(
     Path(id): Path<String>,
     body: NovaBody,
 ) -> Result<Json<Value>, NovaError> {
-    let schema = json!({"type": "object",
-        "properties": {"tags": {"type": "array", "items": schema::tag(), "maxItems": 50}},
-        "required": ["tags"], "additionalProperties": false});
-    let body = body.validate(&schema)?;
+    let body = body.validate(&replace_all_schema())?;
     req.authorize(
         "os_compute_api:os-server-tags:update_all",
         Rule::ProjectMember,
@@ -132,4 +129,11 @@ pub async fn delete_tags(
         .delete_server_tags(&views::caller(&req), &id, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /servers/{id}/tags`: the whole list.
+pub(crate) fn replace_all_schema() -> Value {
+    json!({"type": "object",
+        "properties": {"tags": {"type": "array", "items": schema::tag(), "maxItems": 50}},
+        "required": ["tags"], "additionalProperties": false})
 }
