@@ -61,3 +61,16 @@ impl From<ImageError> for ComputeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_service_losing_its_database_is_this_services_503_not_a_400() {
+        let lost = StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+        assert!(ComputeError::from(ImageError::Store(lost)).is_unavailable());
+        let refused = ComputeError::from(ImageError::Conflict("taken".into()));
+        assert!(matches!(refused, ComputeError::Invalid(m) if m == "taken"));
+    }
+}
