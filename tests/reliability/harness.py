@@ -1,10 +1,12 @@
 """What the reliability scripts share: starting and stopping their own
-oxstack, and reporting what they found."""
+oxstack (and PostgreSQL), and reporting what they found."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +50,49 @@ class Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         return self.log_path.read_text(errors="replace")
+
+
+class Postgres:
+    """A PostgreSQL server of the run's own (initdb in the run's directory),
+    so that it can be restarted and stopped without touching anyone else's."""
+
+    def __init__(self, root: Path):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+        if not bins:
+            sys.exit("the database faults need PostgreSQL's server programs (/usr/lib/postgresql/*/bin)")
+        self.bin = bins[-1]
+        self.dir, self.log = root / "pg", root / "pg.log"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        # initdb refuses to run as root: the cluster then belongs to postgres.
+        self.as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        root.chmod(0o755)
+        self.dir.mkdir()
+        self.log.touch()
+        if self.as_owner:
+            shutil.chown(self.dir, "postgres")
+            shutil.chown(self.log, "postgres")
+        self.run("initdb", "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, program: str, *args: str) -> None:
+        subprocess.run([*self.as_owner, str(self.bin / program), *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def pg_ctl(self, *args: str) -> None:
+        self.run("pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-w", *args)
+
+    def start(self) -> None:
+        self.pg_ctl("-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    def restart(self) -> None:
+        self.pg_ctl("-m", "fast", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+                    "restart")
 
 
 def panic_in(log: str) -> str | None:
