@@ -150,8 +150,9 @@ impl Flow {
     }
 
     /// The flow a server in `task` (resting in `vm_state`) belongs to,
-    /// told apart by its newest unfinished action where two flows share a
-    /// task state (a rebuild or an evacuation, a shelve or an offload).
+    /// told apart by the newest action of their kinds where two flows
+    /// share a task state (a rebuild or an evacuation, a shelve or an
+    /// offload).
     pub fn owning(task: TaskState, vm_state: VmState, action: Option<&str>) -> Option<Flow> {
         let candidates = Self::candidates(task, vm_state);
         candidates
