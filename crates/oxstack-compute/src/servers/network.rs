@@ -165,8 +165,6 @@ pub fn format_mac(mac: [u8; 6]) -> String {
         .join(":")
 }
 
-/// The addresses of one port: IPv4 (requested or lowest free) and SLAAC
-/// IPv6. `None` when the IPv4 subnet is full.
 #[cfg(test)]
 mod tests {
     use super::*;
