@@ -12,6 +12,7 @@ pub mod control;
 mod envelope;
 mod identity;
 mod image;
+mod network;
 mod oslo;
 mod request_id;
 mod urls;
@@ -24,6 +25,7 @@ use axum::Router;
 use oxstack_compute::Compute;
 use oxstack_identity::IdentityService;
 use oxstack_image::Images;
+use oxstack_network::Networking;
 
 /// How callers prove who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +62,7 @@ struct Inner {
     identity: Arc<IdentityService>,
     compute: Compute,
     images: Images,
+    networking: Networking,
     config: ApiConfig,
     control: control::ControlPlane,
     started: Instant,
@@ -70,12 +73,14 @@ impl AppState {
         identity: Arc<IdentityService>,
         compute: Compute,
         images: Images,
+        networking: Networking,
         config: ApiConfig,
     ) -> Self {
         Self(Arc::new(Inner {
             identity,
             compute,
             images,
+            networking,
             control: control::ControlPlane::new(config.control.clone()),
             config,
             started: Instant::now(),
@@ -92,6 +97,10 @@ impl AppState {
 
     fn images(&self) -> &Images {
         &self.0.images
+    }
+
+    fn networking(&self) -> &Networking {
+        &self.0.networking
     }
 
     fn config(&self) -> &ApiConfig {
@@ -112,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/identity/", axum::routing::get(identity::list_versions))
         .nest("/image", image::router())
         .route("/image/", axum::routing::get(image::list_versions))
+        .nest_service("/network", network::service(state.clone()))
         .nest("/_oxstack", control::router())
         .nest_service("/compute", compute.clone())
         .fallback_service(compute)

@@ -19,6 +19,7 @@ pub mod instance_actions;
 pub mod instances;
 pub mod key_pairs;
 pub mod migrations;
+pub mod networking;
 pub mod quotas;
 pub mod reset;
 pub mod server_groups;
@@ -240,6 +241,10 @@ impl Store {
     }
 
     /// Key pairs.
+    pub fn networking(&self) -> networking::NetworkingRepo<'_> {
+        networking::NetworkingRepo::new(&self.db)
+    }
+
     pub fn key_pairs(&self) -> key_pairs::KeyPairRepo<'_> {
         key_pairs::KeyPairRepo::new(&self.db)
     }

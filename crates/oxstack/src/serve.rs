@@ -10,6 +10,7 @@ use oxstack_api::{ApiConfig, AppState};
 use oxstack_compute::Compute;
 use oxstack_identity::{IdentityConfig, IdentityService};
 use oxstack_image::Images;
+use oxstack_network::{Layout, Networking, PrivateNetwork};
 use oxstack_store::Store;
 use oxstack_virt::fake::FakeDriver;
 use tracing_subscriber::EnvFilter;
@@ -90,11 +91,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .bootstrap_cirros(&admin_project)
         .await
         .context("creating the cirros image")?;
+    let networking = open_networking(&config, &store, &identity).await?;
     let hosts = open_compute(&config, &store, images.clone()).await?;
     let compute = hosts[0].clone();
     let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
     let host_tasks: Vec<_> = hosts.iter().flat_map(start_host).collect();
-    let state = AppState::new(identity, compute, images, api_config);
+    let state = AppState::new(identity, compute, images, networking, api_config);
     if let Some(path) = &config.seed {
         apply_seed(&state, path).await?;
     }
@@ -143,6 +145,42 @@ async fn open_images(config: &Config, store: &Store) -> anyhow::Result<Images> {
     )
     .await
     .context("opening the image store")
+}
+
+/// The networking service, with DevStack's networks made on first start
+/// from the `[network]` settings.
+async fn open_networking(
+    config: &Config,
+    store: &Store,
+    identity: &oxstack_identity::IdentityService,
+) -> anyhow::Result<Networking> {
+    let networking = Networking::new(store.clone());
+    let n = &config.compute.network;
+    let cidr = |text: String| Some(text);
+    let layout = Layout {
+        private: Some(PrivateNetwork {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            ipv4_cidr: n.ipv4.and_then(|c| cidr(format!("{}/{}", c.network, c.prefix))),
+            ipv6_cidr: n.ipv6.and_then(|c| cidr(format!("{}/{}", c.network, c.prefix))),
+            shared: true,
+        }),
+        public_cidr: n
+            .floating
+            .as_ref()
+            .map(|(_, c)| format!("{}/{}", c.network, c.prefix)),
+    };
+    let admin = identity
+        .project_id_by_name(&config.bootstrap.admin_project)
+        .await?;
+    let demo = identity
+        .project_id_by_name(&config.bootstrap.demo_project)
+        .await?;
+    networking
+        .bootstrap(&layout, &admin, &demo)
+        .await
+        .context("creating the starting networks")?;
+    Ok(networking)
 }
 
 /// The compute services of this process's hosts (the first is the one

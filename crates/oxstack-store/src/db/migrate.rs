@@ -76,6 +76,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(20, "aggregates", "0020_aggregates"),
     both!(21, "user quotas", "0021_user_quotas"),
     both!(22, "server passwords", "0022_server_passwords"),
+    both!(23, "networking", "0023_networking"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

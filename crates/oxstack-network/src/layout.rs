@@ -1,0 +1,118 @@
+//! The networks a new cloud starts with, DevStack's: the external network
+//! `public` (floating addresses, router gateways) with `public-subnet`, and
+//! the tenant network `private` with `private-subnet` (IPv4) and
+//! `ipv6-private-subnet` (SLAAC). Made once, by id, so every start and
+//! every node of a cloud agree on them.
+
+use crate::{Caller, NetworkResult, NetworkSpec, Networking, SubnetSpec};
+
+/// The starting networks; `None` leaves one out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The tenant network: name, id, IPv4 and IPv6 subnets.
+    pub private: Option<PrivateNetwork>,
+    /// The external network's IPv4 subnet, e.g. `172.24.4.0/24`.
+    pub public_cidr: Option<String>,
+}
+
+/// The tenant network every project's servers may attach to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateNetwork {
+    pub name: String,
+    pub id: String,
+    pub ipv4_cidr: Option<String>,
+    pub ipv6_cidr: Option<String>,
+    /// Shared with every project (DevStack's is the demo project's
+    /// alone; here every project has had it, so it stays so).
+    pub shared: bool,
+}
+
+/// An id derived from a name, the same on every node.
+pub fn derived_id(kind: &str, name: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("oxstack-{kind}:{name}").as_bytes(),
+    )
+    .to_string()
+}
+
+impl Networking {
+    /// Makes what the layout has that the cloud does not: `public` for
+    /// the admin project, `private` for the demo project.
+    pub async fn bootstrap(
+        &self,
+        layout: &Layout,
+        admin_project: &str,
+        demo_project: &str,
+    ) -> NetworkResult<()> {
+        let admin = Caller {
+            project_id: admin_project.to_owned(),
+            is_admin: true,
+            can_write: true,
+        };
+        if let Some(cidr) = &layout.public_cidr {
+            let id = derived_id("network", "public");
+            if self.store.networking().network(&id).await?.is_none() {
+                self.create_network(
+                    &admin,
+                    NetworkSpec {
+                        id: Some(id.clone()),
+                        name: "public".into(),
+                        external: true,
+                        mtu: Some(1500),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                self.create_subnet(
+                    &admin,
+                    SubnetSpec {
+                        id: Some(derived_id("subnet", "public-subnet")),
+                        network_id: id,
+                        name: "public-subnet".into(),
+                        ip_version: 4,
+                        cidr: cidr.clone(),
+                        enable_dhcp: Some(false),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+        }
+        if let Some(private) = &layout.private
+            && self.store.networking().network(&private.id).await?.is_none()
+        {
+            self.create_network(
+                &admin,
+                NetworkSpec {
+                    id: Some(private.id.clone()),
+                    project_id: Some(demo_project.to_owned()),
+                    name: private.name.clone(),
+                    shared: private.shared,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let subnet = |name: &str, version: i64, cidr: &str| SubnetSpec {
+                id: Some(derived_id("subnet", &format!("{}:{name}", private.name))),
+                project_id: Some(demo_project.to_owned()),
+                network_id: private.id.clone(),
+                name: name.to_owned(),
+                ip_version: version,
+                cidr: cidr.to_owned(),
+                ..Default::default()
+            };
+            if let Some(cidr) = &private.ipv4_cidr {
+                self.create_subnet(&admin, subnet("private-subnet", 4, cidr))
+                    .await?;
+            }
+            if let Some(cidr) = &private.ipv6_cidr {
+                let mut v6 = subnet("ipv6-private-subnet", 6, cidr);
+                v6.ipv6_address_mode = Some("slaac".into());
+                v6.ipv6_ra_mode = Some("slaac".into());
+                self.create_subnet(&admin, v6).await?;
+            }
+        }
+        Ok(())
+    }
+}

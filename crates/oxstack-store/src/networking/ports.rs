@@ -1,0 +1,243 @@
+//! Ports and their fixed addresses. A port is made or changed in a
+//! [`PortTx`]: the domain picks addresses (reading those in use) and
+//! claims each; a claim is an insert keyed by (network, address), so an
+//! address is never held twice, however requests race.
+
+use super::rows::{PortIpRow, PortRow};
+use super::{NetworkingRepo, Scope, Table, count_in, untag, update_in};
+use crate::db::{Sql, SqlValue, Tx, values};
+use crate::{StoreResult, missing_if_none};
+
+impl NetworkingRepo<'_> {
+    /// Begins making or changing ports.
+    pub async fn begin_ports(&self) -> StoreResult<PortTx> {
+        Ok(PortTx {
+            tx: self.db.begin().await?,
+        })
+    }
+
+    pub async fn port(&self, id: &str) -> StoreResult<Option<PortRow>> {
+        self.db
+            .optional("SELECT * FROM ports WHERE id = $1", &values![id])
+            .await
+    }
+
+    /// The ports a scope sees (its own, and those on its networks),
+    /// narrowed by network and device when given, oldest first.
+    pub async fn ports(
+        &self,
+        scope: &Scope,
+        network_id: Option<&str>,
+        device_id: Option<&str>,
+    ) -> StoreResult<Vec<PortRow>> {
+        let mut q = Sql::new("SELECT p.* FROM ports p WHERE TRUE");
+        if let Scope::Project(project) = scope {
+            let p = q.bind(project);
+            q.push(&format!(
+                " AND (p.project_id = {p} OR p.network_id IN \
+                 (SELECT id FROM networks WHERE project_id = {p}))"
+            ));
+        }
+        if let Some(network) = network_id {
+            let n = q.bind(network);
+            q.push(&format!(" AND p.network_id = {n}"));
+        }
+        if let Some(device) = device_id {
+            let d = q.bind(device);
+            q.push(&format!(" AND p.device_id = {d}"));
+        }
+        q.push(" ORDER BY p.created_at, p.id");
+        self.db.scan(&q.sql, &q.binds).await
+    }
+
+    /// The fixed addresses of each of `ports`, in the order they were
+    /// given.
+    pub async fn port_ips(&self, ports: &[&str]) -> StoreResult<Vec<PortIpRow>> {
+        self.by_ports(
+            "SELECT port_id, subnet_id, ip_address FROM port_ips WHERE port_id IN (",
+            ") ORDER BY port_id, position",
+            ports,
+        )
+        .await
+    }
+
+    /// The security groups of each of `ports`: (port, group) pairs.
+    pub async fn port_groups(&self, ports: &[&str]) -> StoreResult<Vec<(String, String)>> {
+        self.by_ports(
+            "SELECT port_id, security_group_id FROM port_security_groups WHERE port_id IN (",
+            ") ORDER BY port_id, security_group_id",
+            ports,
+        )
+        .await
+    }
+
+    async fn by_ports<T: crate::db::Record>(
+        &self,
+        head: &str,
+        tail: &str,
+        ports: &[&str],
+    ) -> StoreResult<Vec<T>> {
+        let mut rows = Vec::new();
+        for chunk in ports.chunks(500) {
+            let mut q = Sql::new(head);
+            let list = q.bind_list(chunk.iter().map(|id| SqlValue::from(*id)));
+            q.push(&list);
+            q.push(tail);
+            rows.extend(self.db.scan(&q.sql, &q.binds).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Deletes a port with its addresses and group memberships.
+    pub async fn delete_port(&self, id: &str, project_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        tx.execute("DELETE FROM port_ips WHERE port_id = $1", &values![id])
+            .await?;
+        tx.execute(
+            "DELETE FROM port_security_groups WHERE port_id = $1",
+            &values![id],
+        )
+        .await?;
+        let deleted = tx
+            .execute("DELETE FROM ports WHERE id = $1", &values![id])
+            .await?;
+        missing_if_none(deleted)?;
+        untag(&mut tx, id).await?;
+        count_in(&mut tx, project_id, "port", -1, -1).await?;
+        tx.commit().await
+    }
+}
+
+/// A transaction making or changing ports; dropped without
+/// [`PortTx::commit`], nothing of it happened.
+pub struct PortTx {
+    tx: Tx,
+}
+
+impl PortTx {
+    /// Takes the next value of a counter (the address walk of a subnet).
+    pub async fn next_value(&mut self, counter: &str) -> StoreResult<i64> {
+        self.tx.next_value(counter).await
+    }
+
+    /// The port holding an address on a network, if any.
+    pub async fn holder_of(&mut self, network_id: &str, ip: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = self
+            .tx
+            .fetch_optional(
+                "SELECT port_id FROM port_ips WHERE network_id = $1 AND ip_address = $2",
+                &values![network_id, ip],
+            )
+            .await?;
+        Ok(row.map(|(port,)| port))
+    }
+
+    /// Whether a MAC is in use on a network.
+    pub async fn mac_in_use(&mut self, network_id: &str, mac: &str) -> StoreResult<bool> {
+        let row: Option<(String,)> = self
+            .tx
+            .fetch_optional(
+                "SELECT id FROM ports WHERE network_id = $1 AND mac_address = $2",
+                &values![network_id, mac],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Stores a new port, counted against its project's `limit` (-1:
+    /// none).
+    pub async fn insert_port(&mut self, p: &PortRow, limit: i64) -> StoreResult<()> {
+        count_in(&mut self.tx, &p.project_id, "port", 1, limit).await?;
+        self.tx
+            .execute(
+                "INSERT INTO ports (id, project_id, network_id, name, description, mac_address, \
+                 admin_state_up, status, device_id, device_owner, port_security_enabled, \
+                 allowed_address_pairs, binding_host_id, binding_vnic_type, binding_profile, \
+                 dns_name, revision_number, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                &values![
+                    &p.id,
+                    &p.project_id,
+                    &p.network_id,
+                    &p.name,
+                    &p.description,
+                    &p.mac_address,
+                    p.admin_state_up,
+                    &p.status,
+                    &p.device_id,
+                    &p.device_owner,
+                    p.port_security_enabled,
+                    &p.allowed_address_pairs,
+                    &p.binding_host_id,
+                    &p.binding_vnic_type,
+                    &p.binding_profile,
+                    &p.dns_name,
+                    p.revision_number,
+                    p.created_at,
+                    p.updated_at
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Claims an address for a port; false when another port holds it.
+    pub async fn claim_ip(
+        &mut self,
+        network_id: &str,
+        ip: &PortIpRow,
+        position: i64,
+    ) -> StoreResult<bool> {
+        let claimed = self
+            .tx
+            .execute(
+                "INSERT INTO port_ips (network_id, ip_address, port_id, subnet_id, position) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &values![network_id, &ip.ip_address, &ip.port_id, &ip.subnet_id, position],
+            )
+            .await?;
+        Ok(claimed == 1)
+    }
+
+    /// Lets go of every address of a port (before claiming its new set).
+    pub async fn release_ips(&mut self, port_id: &str) -> StoreResult<()> {
+        self.tx
+            .execute("DELETE FROM port_ips WHERE port_id = $1", &values![port_id])
+            .await
+            .map(drop)
+    }
+
+    /// Replaces the security groups of a port.
+    pub async fn set_groups(&mut self, port_id: &str, groups: &[String]) -> StoreResult<()> {
+        self.tx
+            .execute(
+                "DELETE FROM port_security_groups WHERE port_id = $1",
+                &values![port_id],
+            )
+            .await?;
+        for group in groups {
+            self.tx
+                .execute(
+                    "INSERT INTO port_security_groups (port_id, security_group_id) \
+                     VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &values![port_id, group],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sets columns of a port, bumping its revision.
+    pub async fn update_port(
+        &mut self,
+        id: &str,
+        changes: &[(&str, SqlValue)],
+        now: i64,
+    ) -> StoreResult<()> {
+        update_in(&mut self.tx, Table::Ports, id, changes, now).await
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await
+    }
+}
