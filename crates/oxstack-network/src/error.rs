@@ -81,7 +81,10 @@ impl NetworkError {
     }
 
     pub fn network_not_found(id: &str) -> Self {
-        Self::not_found("NetworkNotFound", format!("Network {id} could not be found."))
+        Self::not_found(
+            "NetworkNotFound",
+            format!("Network {id} could not be found."),
+        )
     }
 
     pub fn subnet_not_found(id: &str) -> Self {

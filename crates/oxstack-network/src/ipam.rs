@@ -165,7 +165,11 @@ mod tests {
         assert_eq!(pool_size(&pools), 253);
         let split = default_pools(&n, Some("10.0.0.100".parse().unwrap()));
         assert_eq!(split.len(), 2);
-        assert!(!split.iter().any(|p| p.contains("10.0.0.100".parse().unwrap())));
+        assert!(
+            !split
+                .iter()
+                .any(|p| p.contains("10.0.0.100".parse().unwrap()))
+        );
         assert_eq!(pool_size(&split), 253);
         let v6 = default_pools(&net("fd00::/64"), None);
         assert_eq!(v6[0].start, "fd00::1".parse::<IpAddr>().unwrap());
@@ -174,7 +178,9 @@ mod tests {
     #[test]
     fn nth_counts_round_the_pools() {
         let pools = default_pools(&net("192.168.1.0/29"), Some("192.168.1.1".parse().unwrap()));
-        let all: Vec<String> = (0..6).map(|n| nth(&pools, n).unwrap().to_string()).collect();
+        let all: Vec<String> = (0..6)
+            .map(|n| nth(&pools, n).unwrap().to_string())
+            .collect();
         assert_eq!(all[0], "192.168.1.2");
         assert_eq!(all[4], "192.168.1.6");
         assert_eq!(all[5], "192.168.1.2");
@@ -183,7 +189,10 @@ mod tests {
 
     #[test]
     fn slaac_is_eui64_of_the_mac() {
-        let ip = slaac(&net("fd00:0:0:1::/64"), parse_mac("fa:16:3e:12:34:56").unwrap());
+        let ip = slaac(
+            &net("fd00:0:0:1::/64"),
+            parse_mac("fa:16:3e:12:34:56").unwrap(),
+        );
         assert_eq!(ip.to_string(), "fd00::1:f816:3eff:fe12:3456");
         assert_eq!(parse_mac("fa:16:3e:12:34"), None);
         assert_eq!(parse_mac("fa:16:3e:12:34:5g"), None);

@@ -80,7 +80,12 @@ impl Networking {
             }
         }
         if let Some(private) = &layout.private
-            && self.store.networking().network(&private.id).await?.is_none()
+            && self
+                .store
+                .networking()
+                .network(&private.id)
+                .await?
+                .is_none()
         {
             self.create_network(
                 &admin,

@@ -22,7 +22,7 @@ pub use networks::{Network, NetworkChange, NetworkSpec};
 pub use oxstack_store::networking::{
     NetworkRow, PortRow, SecurityGroupRow, SecurityGroupRuleRow, SubnetRow,
 };
-pub use ports::{FixedIp, FixedIpRequest, Port, PortChange, PortSpec};
+pub use ports::{FixedIp, FixedIpRequest, PairRequest, Port, PortChange, PortSpec};
 pub use quotas::{QUOTA_RESOURCES, Quota};
 pub use security_groups::{Rule, RuleSpec, SecurityGroup};
 pub use subnets::{AllocationPool, HostRoute, Subnet, SubnetChange, SubnetSpec};
@@ -127,7 +127,12 @@ impl Networking {
     }
 
     /// The tags of a resource the caller sees.
-    pub async fn tags(&self, caller: &Caller, resource: Resource, id: &str) -> NetworkResult<Vec<String>> {
+    pub async fn tags(
+        &self,
+        caller: &Caller,
+        resource: Resource,
+        id: &str,
+    ) -> NetworkResult<Vec<String>> {
         match resource {
             Resource::Network => Ok(self.network(caller, id).await?.tags),
             Resource::Subnet => Ok(self.subnet(caller, id).await?.tags),
@@ -153,7 +158,10 @@ impl Networking {
         }
     }
 
-    async fn tags_of(&self, ids: &[&str]) -> NetworkResult<std::collections::HashMap<String, Vec<String>>> {
+    async fn tags_of(
+        &self,
+        ids: &[&str],
+    ) -> NetworkResult<std::collections::HashMap<String, Vec<String>>> {
         Ok(self.store.networking().tags_of(ids).await?)
     }
 }
@@ -196,10 +204,7 @@ fn now_micros() -> i64 {
 }
 
 /// A store failure that means "gone" as the resource's own 404.
-fn gone(
-    err: oxstack_store::StoreError,
-    missing: impl FnOnce() -> NetworkError,
-) -> NetworkError {
+fn gone(err: oxstack_store::StoreError, missing: impl FnOnce() -> NetworkError) -> NetworkError {
     match err {
         oxstack_store::StoreError::NotFound => missing(),
         other => other.into(),

@@ -50,7 +50,11 @@ pub struct NetworkChange {
 }
 
 impl Networking {
-    pub async fn create_network(&self, caller: &Caller, spec: NetworkSpec) -> NetworkResult<Network> {
+    pub async fn create_network(
+        &self,
+        caller: &Caller,
+        spec: NetworkSpec,
+    ) -> NetworkResult<Network> {
         caller.may_write("create_network")?;
         for (set, rule) in [
             (spec.shared, "create_network:shared"),
@@ -129,7 +133,12 @@ impl Networking {
         let mut tags = self.tags_of(&ids).await?;
         let mut subnets: std::collections::HashMap<String, Vec<String>> = Default::default();
         // Subnets are few; one read of them all beats one per network.
-        for s in self.store.networking().subnets(&oxstack_store::networking::Scope::All).await? {
+        for s in self
+            .store
+            .networking()
+            .subnets(&oxstack_store::networking::Scope::All)
+            .await?
+        {
             subnets.entry(s.network_id).or_default().push(s.id);
         }
         Ok(rows
@@ -156,7 +165,11 @@ impl Networking {
         let mut changes = Vec::new();
         for (value, column, rule) in [
             (change.shared, "shared", "update_network:shared"),
-            (change.external, "external", "update_network:router:external"),
+            (
+                change.external,
+                "external",
+                "update_network:router:external",
+            ),
             (change.is_default, "is_default", "update_network:is_default"),
         ] {
             if let Some(v) = value {
@@ -189,7 +202,12 @@ impl Networking {
         }
         self.store
             .networking()
-            .update(oxstack_store::networking::Table::Networks, id, &changes, now_micros())
+            .update(
+                oxstack_store::networking::Table::Networks,
+                id,
+                &changes,
+                now_micros(),
+            )
             .await
             .map_err(|e| gone(e, || NetworkError::network_not_found(id)))?;
         self.network(caller, id).await

@@ -34,6 +34,10 @@ pub struct AddressPair {
     pub mac_address: String,
 }
 
+/// A requested allowed address pair: an address (or CIDR) and an
+/// optional MAC (the port's when absent).
+pub type PairRequest = (String, Option<String>);
+
 /// A port with its addresses and groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
@@ -61,7 +65,7 @@ pub struct PortSpec {
     /// `None`: the project's default group when port security is on.
     pub security_groups: Option<Vec<String>>,
     pub port_security_enabled: Option<bool>,
-    pub allowed_address_pairs: Vec<(String, Option<String>)>,
+    pub allowed_address_pairs: Vec<PairRequest>,
     pub binding_host_id: Option<String>,
     pub binding_vnic_type: Option<String>,
     pub binding_profile: Option<String>,
@@ -80,7 +84,7 @@ pub struct PortChange {
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
     pub security_groups: Option<Vec<String>>,
     pub port_security_enabled: Option<bool>,
-    pub allowed_address_pairs: Option<Vec<(String, Option<String>)>>,
+    pub allowed_address_pairs: Option<Vec<PairRequest>>,
     pub binding_host_id: Option<String>,
     pub binding_vnic_type: Option<String>,
     pub binding_profile: Option<String>,
@@ -110,8 +114,16 @@ impl Networking {
             return Err(NetworkError::policy("create_port"));
         }
         let project_id = caller.project_for(spec.project_id.as_deref(), "create_port")?;
-        admin_only(caller, spec.binding_host_id.is_some(), "create_port:binding:host_id")?;
-        admin_only(caller, spec.binding_profile.is_some(), "create_port:binding:profile")?;
+        admin_only(
+            caller,
+            spec.binding_host_id.is_some(),
+            "create_port:binding:host_id",
+        )?;
+        admin_only(
+            caller,
+            spec.binding_profile.is_some(),
+            "create_port:binding:profile",
+        )?;
         let asks_address = spec
             .fixed_ips
             .iter()
@@ -125,8 +137,14 @@ impl Networking {
             .port_security_enabled
             .unwrap_or(network.port_security_enabled);
         let pairs = address_pairs(&spec.allowed_address_pairs, port_security)?;
-        let groups = match spec.security_groups {
-            Some(groups) => self.check_groups(&project_id, groups, port_security).await?,
+        // The default group goes only to a port that gets an address;
+        // it is made (its own transaction) before the port's begins.
+        let implicit = spec.security_groups.is_none();
+        let mut groups = match spec.security_groups {
+            Some(groups) => {
+                self.check_groups(&project_id, groups, port_security)
+                    .await?
+            }
             None if port_security && !spec.device_owner.starts_with("network:") => {
                 vec![self.default_group_id(&project_id).await?]
             }
@@ -180,8 +198,11 @@ impl Networking {
         }
         let requests = spec.fixed_ips.unwrap_or_else(|| automatic(&subnets));
         let ips = allocate(&mut tx, &row, &subnets, &requests).await?;
-        if !groups.is_empty() && ips.is_empty() {
-            return Err(security_needs_address());
+        if ips.is_empty() {
+            if !implicit && !groups.is_empty() {
+                return Err(security_needs_address());
+            }
+            groups.clear();
         }
         tx.set_groups(&row.id, &groups).await?;
         tx.commit().await?;
@@ -273,9 +294,21 @@ impl Networking {
         if !caller.owns(&current.row.project_id) && !owns_network {
             return Err(NetworkError::policy("update_port"));
         }
-        admin_only(caller, change.binding_host_id.is_some(), "update_port:binding:host_id")?;
-        admin_only(caller, change.binding_profile.is_some(), "update_port:binding:profile")?;
-        admin_only(caller, change.mac_address.is_some(), "update_port:mac_address")?;
+        admin_only(
+            caller,
+            change.binding_host_id.is_some(),
+            "update_port:binding:host_id",
+        )?;
+        admin_only(
+            caller,
+            change.binding_profile.is_some(),
+            "update_port:binding:profile",
+        )?;
+        admin_only(
+            caller,
+            change.mac_address.is_some(),
+            "update_port:mac_address",
+        )?;
         let asks_address = change
             .fixed_ips
             .iter()
@@ -288,7 +321,10 @@ impl Networking {
             .port_security_enabled
             .unwrap_or(current.row.port_security_enabled);
         let groups = match change.security_groups {
-            Some(g) => Some(self.check_groups(&current.row.project_id, g, port_security).await?),
+            Some(g) => Some(
+                self.check_groups(&current.row.project_id, g, port_security)
+                    .await?,
+            ),
             None if !port_security && !current.security_groups.is_empty() => {
                 return Err(NetworkError::conflict(
                     "PortSecurityPortHasSecurityGroup",
@@ -366,7 +402,9 @@ impl Networking {
             Some(requests) => {
                 let subnets = self.subnets_of(&network.id).await?;
                 tx.release_ips(id).await?;
-                !allocate(&mut tx, &row, &subnets, requests).await?.is_empty()
+                !allocate(&mut tx, &row, &subnets, requests)
+                    .await?
+                    .is_empty()
             }
             None => !current.fixed_ips.is_empty(),
         };
@@ -383,7 +421,11 @@ impl Networking {
     pub async fn delete_port(&self, caller: &Caller, id: &str) -> NetworkResult<()> {
         let current = self.port(caller, id).await?;
         caller.may_write("delete_port")?;
-        let network = self.store.networking().network(&current.row.network_id).await?;
+        let network = self
+            .store
+            .networking()
+            .network(&current.row.network_id)
+            .await?;
         let owns_network = network.is_some_and(|n| caller.owns(&n.project_id));
         if !caller.owns(&current.row.project_id) && !owns_network {
             return Err(NetworkError::policy("delete_port"));
@@ -408,7 +450,7 @@ impl Networking {
         let mut checked: Vec<String> = Vec::new();
         for id in groups {
             let group = self.store.networking().group(&id).await?;
-            if !group.is_some_and(|g| g.project_id == project_id) {
+            if group.is_none_or(|g| g.project_id != project_id) {
                 return Err(NetworkError::group_not_found(&id));
             }
             if !checked.contains(&id) {
@@ -438,14 +480,24 @@ fn admin_only(caller: &Caller, set: bool, rule: &str) -> NetworkResult<()> {
 
 fn check_vnic(vnic: Option<&str>) -> NetworkResult<&'static str> {
     let Some(v) = vnic else { return Ok("normal") };
-    VNIC_TYPES.iter().find(|t| **t == v).copied().ok_or_else(|| {
-        NetworkError::invalid_input("binding:vnic_type", format!("{v} is not in {VNIC_TYPES:?}"))
-    })
+    VNIC_TYPES
+        .iter()
+        .find(|t| **t == v)
+        .copied()
+        .ok_or_else(|| {
+            NetworkError::invalid_input(
+                "binding:vnic_type",
+                format!("{v} is not in {VNIC_TYPES:?}"),
+            )
+        })
 }
 
 fn check_mac(text: &str) -> NetworkResult<String> {
     let mac = ipam::parse_mac(&text.to_ascii_lowercase()).ok_or_else(|| {
-        NetworkError::invalid_input("mac_address", format!("'{text}' is not a valid MAC address"))
+        NetworkError::invalid_input(
+            "mac_address",
+            format!("'{text}' is not a valid MAC address"),
+        )
     })?;
     if mac == [0; 6] || mac[0] & 1 == 1 {
         return Err(NetworkError::invalid_input(
@@ -481,10 +533,7 @@ fn pairs_need_security() -> NetworkError {
     )
 }
 
-fn address_pairs(
-    pairs: &[(String, Option<String>)],
-    port_security: bool,
-) -> NetworkResult<Vec<AddressPair>> {
+fn address_pairs(pairs: &[PairRequest], port_security: bool) -> NetworkResult<Vec<AddressPair>> {
     if !pairs.is_empty() && !port_security {
         return Err(pairs_need_security());
     }
@@ -500,7 +549,11 @@ fn address_pairs(
             }
             Ok(AddressPair {
                 ip_address: ip.clone(),
-                mac_address: mac.as_deref().map(check_mac).transpose()?.unwrap_or_default(),
+                mac_address: mac
+                    .as_deref()
+                    .map(check_mac)
+                    .transpose()?
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -573,7 +626,10 @@ async fn allocate(
                 if !tx.claim_ip(&port.network_id, &row, position as i64).await? {
                     return Err(NetworkError::conflict(
                         "IpAddressAlreadyAllocated",
-                        format!("IP address {ip} already allocated in subnet {}", subnet.row.id),
+                        format!(
+                            "IP address {ip} already allocated in subnet {}",
+                            subnet.row.id
+                        ),
                     ));
                 }
                 ip
@@ -648,7 +704,10 @@ async fn pick(
     let exhausted = || {
         NetworkError::conflict(
             "IpAddressGenerationFailure",
-            format!("No more IP addresses available on network {}.", port.network_id),
+            format!(
+                "No more IP addresses available on network {}.",
+                port.network_id
+            ),
         )
     };
     if subnet.is_slaac() {
@@ -656,7 +715,10 @@ async fn pick(
             return Err(exhausted());
         };
         let ip = ipam::slaac(&net, mac);
-        if tx.claim_ip(&port.network_id, &ip_row(port, subnet, ip), position).await? {
+        if tx
+            .claim_ip(&port.network_id, &ip_row(port, subnet, ip), position)
+            .await?
+        {
             return Ok(ip);
         }
         return Err(exhausted());
@@ -670,8 +732,13 @@ async fn pick(
         let Some(ip) = ipam::nth(&pools, u128::try_from(n - 1).unwrap_or(0)) else {
             break;
         };
-        if tx.holder_of(&port.network_id, &ip.to_string()).await?.is_none()
-            && tx.claim_ip(&port.network_id, &ip_row(port, subnet, ip), position).await?
+        if tx
+            .holder_of(&port.network_id, &ip.to_string())
+            .await?
+            .is_none()
+            && tx
+                .claim_ip(&port.network_id, &ip_row(port, subnet, ip), position)
+                .await?
         {
             return Ok(ip);
         }

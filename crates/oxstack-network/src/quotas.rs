@@ -47,7 +47,13 @@ impl Networking {
             .into_iter()
             .find(|(r, _)| r == resource)
             .map(|(_, l)| l)
-            .or_else(|| self.quotas.0.iter().find(|(r, _)| r == resource).map(|(_, l)| *l))
+            .or_else(|| {
+                self.quotas
+                    .0
+                    .iter()
+                    .find(|(r, _)| r == resource)
+                    .map(|(_, l)| *l)
+            })
             .unwrap_or(-1))
     }
 
@@ -129,7 +135,10 @@ impl Networking {
             }
         }
         let pairs: Vec<(&str, i64)> = limits.iter().map(|(r, l)| (r.as_str(), *l)).collect();
-        self.store.networking().set_quotas(project_id, &pairs).await?;
+        self.store
+            .networking()
+            .set_quotas(project_id, &pairs)
+            .await?;
         self.quotas(caller, project_id).await
     }
 

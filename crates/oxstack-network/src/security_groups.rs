@@ -44,9 +44,26 @@ pub struct RuleSpec {
 
 /// Protocols by name, as Neutron takes them (numbers 0-255 also pass).
 const PROTOCOLS: [&str; 20] = [
-    "ah", "dccp", "egp", "esp", "gre", "hopopt", "icmp", "igmp", "ipip", "ipv6-encap",
-    "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "ospf", "pgm",
-    "rsvp", "sctp",
+    "ah",
+    "dccp",
+    "egp",
+    "esp",
+    "gre",
+    "hopopt",
+    "icmp",
+    "igmp",
+    "ipip",
+    "ipv6-encap",
+    "ipv6-frag",
+    "ipv6-icmp",
+    "icmpv6",
+    "ipv6-nonxt",
+    "ipv6-opts",
+    "ipv6-route",
+    "ospf",
+    "pgm",
+    "rsvp",
+    "sctp",
 ];
 const MORE_PROTOCOLS: [&str; 4] = ["tcp", "udp", "udplite", "vrrp"];
 const PORT_PROTOCOLS: [&str; 10] = [
@@ -137,7 +154,10 @@ impl Networking {
         ];
         // The default group is made whatever the limits: a project always
         // has one.
-        match self.insert_group(&row, &rules, (-1, -1), Some(project_id)).await {
+        match self
+            .insert_group(&row, &rules, (-1, -1), Some(project_id))
+            .await
+        {
             // Another request made it first.
             Err(NetworkError::Store(StoreError::Conflict)) => {}
             other => other?,
@@ -169,7 +189,10 @@ impl Networking {
         self.assemble_groups(rows).await
     }
 
-    async fn assemble_groups(&self, rows: Vec<SecurityGroupRow>) -> NetworkResult<Vec<SecurityGroup>> {
+    async fn assemble_groups(
+        &self,
+        rows: Vec<SecurityGroupRow>,
+    ) -> NetworkResult<Vec<SecurityGroup>> {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let mut tags = self.tags_of(&ids).await?;
         let mut groups = Vec::new();
@@ -198,7 +221,12 @@ impl Networking {
 
     async fn is_default(&self, row: &SecurityGroupRow) -> NetworkResult<bool> {
         Ok(row.name == DEFAULT_GROUP
-            && self.store.networking().default_group(&row.project_id).await?.as_deref()
+            && self
+                .store
+                .networking()
+                .default_group(&row.project_id)
+                .await?
+                .as_deref()
                 == Some(row.id.as_str()))
     }
 
@@ -267,7 +295,8 @@ impl Networking {
     ) -> NetworkResult<Rule> {
         caller.may_write("create_security_group_rule")?;
         let group = self.security_group(caller, &spec.security_group_id).await?;
-        let project_id = caller.project_for(spec.project_id.as_deref(), "create_security_group_rule")?;
+        let project_id =
+            caller.project_for(spec.project_id.as_deref(), "create_security_group_rule")?;
         if let Some(remote) = &spec.remote_group_id {
             self.security_group(caller, remote).await?;
         }
@@ -276,7 +305,9 @@ impl Networking {
         let limit = self.limit(&row.project_id, "security_group_rule").await?;
         match self.store.networking().insert_rule(&row, limit).await {
             Err(StoreError::LimitExceeded) => Err(NetworkError::over_quota("security_group_rule")),
-            Err(e) => Err(gone(e, || NetworkError::group_not_found(&row.security_group_id))),
+            Err(e) => Err(gone(e, || {
+                NetworkError::group_not_found(&row.security_group_id)
+            })),
             Ok(RuleInsert::Duplicate(existing)) => Err(NetworkError::conflict(
                 "SecurityGroupRuleExists",
                 format!("Security group rule already exists. Rule id is {existing}."),
@@ -330,7 +361,12 @@ fn default_exists() -> NetworkError {
     )
 }
 
-fn group_row(project_id: &str, name: String, description: String, stateful: bool) -> SecurityGroupRow {
+fn group_row(
+    project_id: &str,
+    name: String,
+    description: String,
+    stateful: bool,
+) -> SecurityGroupRow {
     let now = now_micros();
     SecurityGroupRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -430,11 +466,16 @@ fn check_rule(spec: RuleSpec, group: &SecurityGroupRow) -> NetworkResult<Securit
             }
         }
         Some("icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58") => {
-            for (value, field, attr) in [(min, "type", "port_range_min"), (max, "code", "port_range_max")] {
+            for (value, field, attr) in [
+                (min, "type", "port_range_min"),
+                (max, "code", "port_range_max"),
+            ] {
                 if let Some(v) = value.filter(|v| !(0..=255).contains(v)) {
                     return Err(NetworkError::invalid(
                         "SecurityGroupInvalidIcmpValue",
-                        format!("Invalid value for ICMP {field} ({attr}) {v}. It must be 0 to 255."),
+                        format!(
+                            "Invalid value for ICMP {field} ({attr}) {v}. It must be 0 to 255."
+                        ),
                     ));
                 }
             }

@@ -227,7 +227,10 @@ impl Networking {
     /// The subnets of a network (for allocating a port's addresses).
     pub(crate) async fn subnets_of(&self, network_id: &str) -> NetworkResult<Vec<Subnet>> {
         let rows = self.store.networking().subnets_of(network_id).await?;
-        Ok(rows.into_iter().map(|r| Subnet::from_row(r, Vec::new())).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| Subnet::from_row(r, Vec::new()))
+            .collect())
     }
 
     async fn assemble_subnets(&self, rows: Vec<SubnetRow>) -> NetworkResult<Vec<Subnet>> {
@@ -255,7 +258,12 @@ impl Networking {
         }
         let net = parse_cidr(&current.row.cidr)?;
         let gateway = match &change.gateway_ip {
-            None => current.row.gateway_ip.as_deref().map(|g| parse_ip("gateway_ip", g)).transpose()?,
+            None => current
+                .row
+                .gateway_ip
+                .as_deref()
+                .map(|g| parse_ip("gateway_ip", g))
+                .transpose()?,
             Some(None) => None,
             Some(Some(text)) => Some(parse_ip("gateway_ip", text)?),
         };

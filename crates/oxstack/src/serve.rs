@@ -161,8 +161,12 @@ async fn open_networking(
         private: Some(PrivateNetwork {
             name: n.name.clone(),
             id: n.id.clone(),
-            ipv4_cidr: n.ipv4.and_then(|c| cidr(format!("{}/{}", c.network, c.prefix))),
-            ipv6_cidr: n.ipv6.and_then(|c| cidr(format!("{}/{}", c.network, c.prefix))),
+            ipv4_cidr: n
+                .ipv4
+                .and_then(|c| cidr(format!("{}/{}", c.network, c.prefix))),
+            ipv6_cidr: n
+                .ipv6
+                .and_then(|c| cidr(format!("{}/{}", c.network, c.prefix))),
             shared: true,
         }),
         public_cidr: n

@@ -122,7 +122,10 @@ fn check_kind(key: &str, kind: Kind, value: &Value) -> Result<(), NeutronError> 
     };
     let uuid = || match value {
         Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => Ok(()),
-        other => Err(invalid(key, format!("'{}' is not a valid UUID", shown(other)))),
+        other => Err(invalid(
+            key,
+            format!("'{}' is not a valid UUID", shown(other)),
+        )),
     };
     match (kind, value) {
         (Kind::NullableStr(_) | Kind::NullableUuid, Value::Null) => Ok(()),
@@ -141,7 +144,10 @@ fn check_kind(key: &str, kind: Kind, value: &Value) -> Result<(), NeutronError> 
         (Kind::Int, other) => Err(NeutronError::new(
             http::StatusCode::BAD_REQUEST,
             "InvalidInput",
-            format!("Invalid input for operation: '{}' is not an integer.", shown(other)),
+            format!(
+                "Invalid input for operation: '{}' is not an integer.",
+                shown(other)
+            ),
         )),
         (Kind::List, Value::Array(_)) | (Kind::Dict, Value::Object(_)) => Ok(()),
         (Kind::List, other) => Err(invalid(key, format!("'{}' is not a list", shown(other)))),
@@ -289,8 +295,13 @@ mod tests {
             message(json!({"network": {"shared": "maybe"}}), Method::Post),
             "Invalid input for operation: 'maybe' cannot be converted to boolean."
         );
-        let ok = check(json!({"network": {"shared": "True"}}), "network", &ATTRS, Method::Put)
-            .unwrap();
+        let ok = check(
+            json!({"network": {"shared": "True"}}),
+            "network",
+            &ATTRS,
+            Method::Put,
+        )
+        .unwrap();
         assert_eq!(ok.flag("shared"), Some(true));
     }
 }

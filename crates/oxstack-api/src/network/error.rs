@@ -73,7 +73,11 @@ impl From<NetworkError> for NeutronError {
             }
             NetworkError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "networking request: database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", UNAVAILABLE)
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    UNAVAILABLE,
+                )
             }
             NetworkError::Store(e) => {
                 tracing::error!(error = %e, "networking request failed");

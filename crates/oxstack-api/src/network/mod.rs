@@ -14,11 +14,11 @@ mod subnets;
 mod tags;
 mod views;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use http::request::Parts;
 use http::{HeaderMap, StatusCode, Uri};
 use oxstack_identity::policy::roles;
@@ -31,7 +31,9 @@ use error::NeutronError;
 
 /// The `/network` service: its router, behind the rewrite that drops
 /// Neutron's optional `.json` suffix (`/v2.0/networks.json`).
-pub fn service(state: AppState) -> impl tower::Service<
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<
     Request,
     Response = Response,
     Error = std::convert::Infallible,
@@ -45,7 +47,6 @@ pub fn service(state: AppState) -> impl tower::Service<
 
 fn router() -> Router<AppState> {
     let v2 = Router::new()
-        .route("/", get(list_resources))
         .route("/extensions", get(extensions::list_extensions))
         .route("/extensions/{alias}", get(extensions::show_extension))
         .route(
@@ -77,8 +78,7 @@ fn router() -> Router<AppState> {
         )
         .route(
             "/security-groups",
-            get(security_groups::list_security_groups)
-                .post(security_groups::create_security_group),
+            get(security_groups::list_security_groups).post(security_groups::create_security_group),
         )
         .route(
             "/security-groups/{id}",
@@ -113,11 +113,19 @@ fn router() -> Router<AppState> {
                 .put(quotas::update_quota)
                 .delete(quotas::reset_quota),
         )
-        .route("/quotas/{project_id}/default", get(quotas::show_default_quota))
-        .route("/quotas/{project_id}/details", get(quotas::show_quota_details))
+        .route(
+            "/quotas/{project_id}/default",
+            get(quotas::show_default_quota),
+        )
+        .route(
+            "/quotas/{project_id}/details",
+            get(quotas::show_quota_details),
+        )
         .fallback(|| async { NeutronError::not_found() });
     Router::new()
         .route("/", get(list_versions))
+        // `/v2.0/` lists the collections; `/v2.0` is a 404, as in Neutron.
+        .route("/v2.0/", get(list_resources))
         .nest("/v2.0", v2)
         .fallback(|| async { NeutronError::not_found() })
 }

@@ -33,7 +33,12 @@ pub async fn create_network(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(json_body(request, &state).await?, "network", ATTRS, Method::Post)?;
+    let body = check(
+        json_body(request, &state).await?,
+        "network",
+        ATTRS,
+        Method::Post,
+    )?;
     let spec = NetworkSpec {
         project_id: body.project(),
         name: body.text("name").unwrap_or_default(),
@@ -72,7 +77,11 @@ pub async fn list_networks(
         handled: &[],
         url: format!("{}/v2.0/networks", base(&headers, &state)),
     };
-    Ok(Json(list(&collection, &Query::parse(raw.as_deref()), views)?))
+    Ok(Json(list(
+        &collection,
+        &Query::parse(raw.as_deref()),
+        views,
+    )?))
 }
 
 pub async fn show_network(
@@ -86,7 +95,10 @@ pub async fn show_network(
     Ok(respond(
         StatusCode::OK,
         "network",
-        project(views::network(&network, caller.is_admin()), &fields.fields()),
+        project(
+            views::network(&network, caller.is_admin()),
+            &fields.fields(),
+        ),
     ))
 }
 
@@ -96,7 +108,12 @@ pub async fn update_network(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(json_body(request, &state).await?, "network", ATTRS, Method::Put)?;
+    let body = check(
+        json_body(request, &state).await?,
+        "network",
+        ATTRS,
+        Method::Put,
+    )?;
     let change = NetworkChange {
         name: body.text("name"),
         description: body.text("description"),

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
-use oxstack_network::{FixedIpRequest, Port, PortChange, PortSpec};
+use oxstack_network::{FixedIpRequest, PairRequest, Port, PortChange, PortSpec};
 use serde_json::{Map, Value};
 
 use super::attributes::{Attr, Attrs, Kind, Method, attr, check, items, required};
@@ -42,7 +42,10 @@ fn fixed_ips(body: &Map<String, Value>) -> Result<Option<Vec<FixedIpRequest>>, N
     entries
         .iter()
         .map(|e| {
-            if let Some(k) = e.keys().find(|k| !matches!(k.as_str(), "subnet_id" | "ip_address")) {
+            if let Some(k) = e
+                .keys()
+                .find(|k| !matches!(k.as_str(), "subnet_id" | "ip_address"))
+            {
                 return Err(NeutronError::bad_request(format!(
                     "Invalid input for fixed_ips. Reason: Unrecognized attribute(s) '{k}'."
                 )));
@@ -65,9 +68,7 @@ fn fixed_ips(body: &Map<String, Value>) -> Result<Option<Vec<FixedIpRequest>>, N
 }
 
 /// `allowed_address_pairs`: `ip_address` with an optional `mac_address`.
-fn address_pairs(
-    body: &Map<String, Value>,
-) -> Result<Option<Vec<(String, Option<String>)>>, NeutronError> {
+fn address_pairs(body: &Map<String, Value>) -> Result<Option<Vec<PairRequest>>, NeutronError> {
     let Some(entries) = items::<Map<String, Value>>(body, "allowed_address_pairs")? else {
         return Ok(None);
     };
@@ -76,7 +77,9 @@ fn address_pairs(
         .map(|e| match e.get("ip_address").and_then(Value::as_str) {
             Some(ip) => Ok((
                 ip.to_owned(),
-                e.get("mac_address").and_then(Value::as_str).map(str::to_owned),
+                e.get("mac_address")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             )),
             None => Err(NeutronError::new(
                 StatusCode::BAD_REQUEST,
@@ -97,7 +100,12 @@ pub async fn create_port(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(json_body(request, &state).await?, "port", ATTRS, Method::Post)?;
+    let body = check(
+        json_body(request, &state).await?,
+        "port",
+        ATTRS,
+        Method::Post,
+    )?;
     required(&body, "network_id")?;
     let spec = PortSpec {
         project_id: body.project(),
@@ -192,7 +200,12 @@ pub async fn update_port(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(json_body(request, &state).await?, "port", ATTRS, Method::Put)?;
+    let body = check(
+        json_body(request, &state).await?,
+        "port",
+        ATTRS,
+        Method::Put,
+    )?;
     let change = PortChange {
         name: body.text("name"),
         description: body.text("description"),
@@ -209,7 +222,10 @@ pub async fn update_port(
         binding_profile: profile(&body),
         dns_name: body.text("dns_name"),
     };
-    let port = state.networking().update_port(&caller.0, &id, change).await?;
+    let port = state
+        .networking()
+        .update_port(&caller.0, &id, change)
+        .await?;
     Ok(respond(
         StatusCode::OK,
         "port",

@@ -177,7 +177,9 @@ fn matches_value(value: &Value, wanted: &str) -> Result<bool, NeutronError> {
                 NeutronError::new(
                     http::StatusCode::BAD_REQUEST,
                     "InvalidInput",
-                    format!("Invalid input for operation: '{wanted}' cannot be converted to boolean."),
+                    format!(
+                        "Invalid input for operation: '{wanted}' cannot be converted to boolean."
+                    ),
                 )
             })?;
             *b == w
@@ -206,7 +208,9 @@ fn matches_tags(item: &Map<String, Value>, query: &Query) -> bool {
     let has = |t: &&str| tags.contains(t);
     lists("tags").iter().all(|l| l.iter().all(has))
         && lists("tags-any").iter().all(|l| l.iter().any(has))
-        && !lists("not-tags").iter().any(|l| !l.is_empty() && l.iter().all(has))
+        && !lists("not-tags")
+            .iter()
+            .any(|l| !l.is_empty() && l.iter().all(has))
         && !lists("not-tags-any").iter().any(|l| l.iter().any(has))
 }
 

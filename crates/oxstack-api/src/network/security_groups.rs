@@ -77,7 +77,11 @@ pub async fn list_security_groups(
         handled: &[],
         url: format!("{}/v2.0/security-groups", base(&headers, &state)),
     };
-    Ok(Json(list(&collection, &Query::parse(raw.as_deref()), views)?))
+    Ok(Json(list(
+        &collection,
+        &Query::parse(raw.as_deref()),
+        views,
+    )?))
 }
 
 pub async fn show_security_group(
@@ -182,7 +186,11 @@ pub async fn list_rules(
         handled: &[],
         url: format!("{}/v2.0/security-group-rules", base(&headers, &state)),
     };
-    Ok(Json(list(&collection, &Query::parse(raw.as_deref()), views)?))
+    Ok(Json(list(
+        &collection,
+        &Query::parse(raw.as_deref()),
+        views,
+    )?))
 }
 
 pub async fn show_rule(

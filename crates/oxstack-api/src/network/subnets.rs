@@ -37,7 +37,12 @@ pub async fn create_subnet(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(json_body(request, &state).await?, "subnet", ATTRS, Method::Post)?;
+    let body = check(
+        json_body(request, &state).await?,
+        "subnet",
+        ATTRS,
+        Method::Post,
+    )?;
     for key in ["network_id", "ip_version", "cidr"] {
         required(&body, key)?;
     }
@@ -73,7 +78,10 @@ pub async fn create_subnet(
 }
 
 /// The ids of the external networks the caller sees.
-async fn external_networks(state: &AppState, caller: &Caller) -> Result<HashSet<String>, NeutronError> {
+async fn external_networks(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<HashSet<String>, NeutronError> {
     Ok(state
         .networking()
         .networks(caller)
@@ -102,7 +110,11 @@ pub async fn list_subnets(
         handled: &[],
         url: format!("{}/v2.0/subnets", base(&headers, &state)),
     };
-    Ok(Json(list(&collection, &Query::parse(raw.as_deref()), views)?))
+    Ok(Json(list(
+        &collection,
+        &Query::parse(raw.as_deref()),
+        views,
+    )?))
 }
 
 pub async fn show_subnet(
@@ -130,7 +142,12 @@ pub async fn update_subnet(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(json_body(request, &state).await?, "subnet", ATTRS, Method::Put)?;
+    let body = check(
+        json_body(request, &state).await?,
+        "subnet",
+        ATTRS,
+        Method::Put,
+    )?;
     let change = SubnetChange {
         name: body.text("name"),
         description: body.text("description"),

@@ -58,7 +58,9 @@ pub async fn replace_tags(
             .iter()
             .map(|t| t.as_str().map(str::to_owned))
             .collect::<Option<_>>()
-            .ok_or_else(|| NeutronError::bad_request("Invalid input for tags. Reason: tags must be strings."))?,
+            .ok_or_else(|| {
+                NeutronError::bad_request("Invalid input for tags. Reason: tags must be strings.")
+            })?,
         _ => {
             return Err(NeutronError::bad_request(
                 "Invalid input for tags. Reason: a list of tags is required.",
@@ -104,7 +106,10 @@ pub async fn show_tag(
         Err(NeutronError::new(
             StatusCode::NOT_FOUND,
             "TagNotFound",
-            format!("Tag {tag} could not be found for {} {id}.", resource(&collection)?.name()),
+            format!(
+                "Tag {tag} could not be found for {} {id}.",
+                resource(&collection)?.name()
+            ),
         ))
     }
 }

@@ -84,7 +84,14 @@ pub fn network(n: &Network, admin: bool) -> Value {
         "qos_policy_id": null,
         "tags": n.tags,
     }));
-    standard(&mut v, &r.id, &r.project_id, r.revision_number, r.created_at, r.updated_at);
+    standard(
+        &mut v,
+        &r.id,
+        &r.project_id,
+        r.revision_number,
+        r.created_at,
+        r.updated_at,
+    );
     if admin {
         // External networks are flat on the `public` physical network,
         // tenant networks VXLAN segments (an id derived from the network's).
@@ -152,7 +159,14 @@ pub fn subnet(s: &Subnet, external: bool) -> Value {
         "router:external": external,
         "tags": s.tags,
     }));
-    standard(&mut v, &r.id, &r.project_id, r.revision_number, r.created_at, r.updated_at);
+    standard(
+        &mut v,
+        &r.id,
+        &r.project_id,
+        r.revision_number,
+        r.created_at,
+        r.updated_at,
+    );
     Value::Object(v)
 }
 
@@ -236,7 +250,14 @@ pub fn port(p: &Port, admin: bool) -> Value {
         "resource_request": null,
         "tags": p.tags,
     }));
-    standard(&mut v, &r.id, &r.project_id, r.revision_number, r.created_at, r.updated_at);
+    standard(
+        &mut v,
+        &r.id,
+        &r.project_id,
+        r.revision_number,
+        r.created_at,
+        r.updated_at,
+    );
     if admin {
         let bound = !r.binding_host_id.is_empty();
         v.insert("binding:host_id".into(), json!(r.binding_host_id));
@@ -285,7 +306,14 @@ pub fn security_group(g: &SecurityGroup) -> Value {
         "security_group_rules": g.rules.iter().map(rule).collect::<Vec<_>>(),
         "tags": g.tags,
     }));
-    standard(&mut v, &r.id, &r.project_id, r.revision_number, r.created_at, r.updated_at);
+    standard(
+        &mut v,
+        &r.id,
+        &r.project_id,
+        r.revision_number,
+        r.created_at,
+        r.updated_at,
+    );
     Value::Object(v)
 }
 
@@ -326,6 +354,13 @@ pub fn rule(rule: &Rule) -> Value {
         "description": r.description,
         "belongs_to_default_sg": rule.belongs_to_default_sg,
     }));
-    standard(&mut v, &r.id, &r.project_id, r.revision_number, r.created_at, r.updated_at);
+    standard(
+        &mut v,
+        &r.id,
+        &r.project_id,
+        r.revision_number,
+        r.created_at,
+        r.updated_at,
+    );
     Value::Object(v)
 }

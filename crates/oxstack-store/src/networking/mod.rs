@@ -12,10 +12,8 @@ use crate::db::{Db, Sql, SqlValue, Tx, values};
 use crate::{StoreError, StoreResult, missing_if_none};
 
 pub use ports::PortTx;
+pub use rows::{NetworkRow, PortIpRow, PortRow, SecurityGroupRow, SecurityGroupRuleRow, SubnetRow};
 pub use security_groups::RuleInsert;
-pub use rows::{
-    NetworkRow, PortIpRow, PortRow, SecurityGroupRow, SecurityGroupRuleRow, SubnetRow,
-};
 
 /// Which rows a listing reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,7 +252,8 @@ impl<'a> NetworkingRepo<'a> {
     ) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
         let mut tags: std::collections::HashMap<String, Vec<String>> = Default::default();
         for chunk in ids.chunks(500) {
-            let mut q = Sql::new("SELECT resource_id, tag FROM network_tags WHERE resource_id IN (");
+            let mut q =
+                Sql::new("SELECT resource_id, tag FROM network_tags WHERE resource_id IN (");
             let list = q.bind_list(chunk.iter().map(|id| SqlValue::from(*id)));
             q.push(&list);
             q.push(") ORDER BY tag");
@@ -448,9 +447,12 @@ pub(crate) async fn count_in(
 }
 
 async fn untag(tx: &mut Tx, id: &str) -> StoreResult<()> {
-    tx.execute("DELETE FROM network_tags WHERE resource_id = $1", &values![id])
-        .await
-        .map(drop)
+    tx.execute(
+        "DELETE FROM network_tags WHERE resource_id = $1",
+        &values![id],
+    )
+    .await
+    .map(drop)
 }
 
 /// Whether two CIDRs (`addr/len`, both one IP version) share an address.

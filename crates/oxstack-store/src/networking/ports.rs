@@ -193,7 +193,13 @@ impl PortTx {
             .execute(
                 "INSERT INTO port_ips (network_id, ip_address, port_id, subnet_id, position) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &values![network_id, &ip.ip_address, &ip.port_id, &ip.subnet_id, position],
+                &values![
+                    network_id,
+                    &ip.ip_address,
+                    &ip.port_id,
+                    &ip.subnet_id,
+                    position
+                ],
             )
             .await?;
         Ok(claimed == 1)

@@ -128,7 +128,11 @@ impl NetworkingRepo<'_> {
     }
 
     /// Stores a rule unless its group has one alike.
-    pub async fn insert_rule(&self, r: &SecurityGroupRuleRow, limit: i64) -> StoreResult<RuleInsert> {
+    pub async fn insert_rule(
+        &self,
+        r: &SecurityGroupRuleRow,
+        limit: i64,
+    ) -> StoreResult<RuleInsert> {
         let mut tx = self.db.begin().await?;
         let stored = insert_rule_in(&mut tx, r, limit).await?;
         tx.commit().await?;
@@ -158,7 +162,10 @@ impl NetworkingRepo<'_> {
     pub async fn delete_rule(&self, id: &str, project_id: &str) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         let deleted = tx
-            .execute("DELETE FROM security_group_rules WHERE id = $1", &values![id])
+            .execute(
+                "DELETE FROM security_group_rules WHERE id = $1",
+                &values![id],
+            )
             .await?;
         missing_if_none(deleted)?;
         untag(&mut tx, id).await?;

@@ -444,3 +444,85 @@ pub fn keys_of(v: &Value) -> Vec<&str> {
     keys.sort_unstable();
     keys
 }
+
+/// A networking (Neutron v2.0) client speaking as one noauth caller.
+pub struct Neutron<'a> {
+    pub server: &'a Server,
+    pub token: String,
+}
+
+impl Server {
+    /// Networking requests as `user:project` (noauth mode).
+    pub fn neutron(&self, token: &str) -> Neutron<'_> {
+        Neutron {
+            server: self,
+            token: token.to_owned(),
+        }
+    }
+}
+
+impl Neutron<'_> {
+    /// Sends a request to `/network/v2.0{path}`; returns status and body
+    /// (`null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .server
+            .http
+            .request(method, self.server.url(&format!("/network/v2.0{path}")))
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// GET expecting 200.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// POST expecting 201; returns the created resource (under `key`).
+    pub async fn create(&self, path: &str, key: &str, resource: Value) -> Value {
+        let (status, body) = self.post(path, json!({ key: resource })).await;
+        assert_eq!(status, 201, "POST {path}: {body}");
+        body[key].clone()
+    }
+}
+
+/// Asserts a Neutron error: status, type and message.
+pub fn assert_neutron(got: &(u16, Value), status: u16, kind: &str, message: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["NeutronError"]["type"], kind, "{}", got.1);
+    assert_eq!(got.1["NeutronError"]["message"], message, "{}", got.1);
+}
