@@ -7,7 +7,7 @@
 use crate::{Caller, NetworkResult, NetworkSpec, Networking, SubnetSpec};
 
 /// The starting networks; `None` leaves one out.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
     /// The tenant network: name, id, IPv4 and IPv6 subnets.
     pub private: Option<PrivateNetwork>,
@@ -36,15 +36,35 @@ pub fn derived_id(kind: &str, name: &str) -> String {
     .to_string()
 }
 
+impl Layout {
+    /// The ids of the networks and subnets it makes.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        if self.public_cidr.is_some() {
+            ids.push(derived_id("network", "public"));
+            ids.push(derived_id("subnet", "public-subnet"));
+        }
+        if let Some(p) = &self.private {
+            ids.push(p.id.clone());
+            for name in ["private-subnet", "ipv6-private-subnet"] {
+                ids.push(p.subnet_id(name));
+            }
+        }
+        ids
+    }
+}
+
+impl PrivateNetwork {
+    fn subnet_id(&self, subnet: &str) -> String {
+        derived_id("subnet", &format!("{}:{subnet}", self.name))
+    }
+}
+
 impl Networking {
     /// Makes what the layout has that the cloud does not: `public` for
     /// the admin project, `private` for the demo project.
-    pub async fn bootstrap(
-        &self,
-        layout: &Layout,
-        admin_project: &str,
-        demo_project: &str,
-    ) -> NetworkResult<()> {
+    pub async fn bootstrap(&self, admin_project: &str, demo_project: &str) -> NetworkResult<()> {
+        let layout = self.layout.clone();
         let admin = Caller {
             project_id: admin_project.to_owned(),
             is_admin: true,
@@ -99,7 +119,7 @@ impl Networking {
             )
             .await?;
             let subnet = |name: &str, version: i64, cidr: &str| SubnetSpec {
-                id: Some(derived_id("subnet", &format!("{}:{name}", private.name))),
+                id: Some(private.subnet_id(name)),
                 project_id: Some(demo_project.to_owned()),
                 network_id: private.id.clone(),
                 name: name.to_owned(),

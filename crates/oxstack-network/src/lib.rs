@@ -75,14 +75,25 @@ impl Caller {
 pub struct Networking {
     store: Store,
     quotas: quotas::Defaults,
+    /// The networks the cloud starts with (and keeps through resets).
+    layout: std::sync::Arc<Layout>,
 }
 
 impl Networking {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, layout: Layout) -> Self {
         Self {
             store,
             quotas: quotas::Defaults::default(),
+            layout: std::sync::Arc::new(layout),
         }
+    }
+
+    /// Removes what users made in `project` (every project if `None`):
+    /// the cloud's own networks stay.
+    pub async fn reset(&self, project: Option<&str>) -> NetworkResult<()> {
+        let keep = self.layout.ids();
+        self.store.networking_reset(project, &keep).await?;
+        Ok(())
     }
 
     /// Adds or removes tags on a resource the caller owns, or replaces

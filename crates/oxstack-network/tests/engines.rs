@@ -43,7 +43,7 @@ fn member(project: &str) -> Caller {
 async fn racing_ports_share_no_address_and_respect_the_quota() {
     let (_dir, stores) = stores().await;
     for store in stores {
-        let networking = Networking::new(store);
+        let networking = Networking::new(store, oxstack_network::Layout::default());
         let alice = member("a");
         let net = networking
             .create_network(

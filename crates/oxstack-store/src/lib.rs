@@ -245,6 +245,15 @@ impl Store {
         networking::NetworkingRepo::new(&self.db)
     }
 
+    /// Removes users' networking resources (the control plane's reset).
+    pub async fn networking_reset(
+        &self,
+        project: Option<&str>,
+        keep: &[String],
+    ) -> StoreResult<()> {
+        self.reset().networking(project, keep).await
+    }
+
     pub fn key_pairs(&self) -> key_pairs::KeyPairRepo<'_> {
         key_pairs::KeyPairRepo::new(&self.db)
     }

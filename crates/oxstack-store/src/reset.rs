@@ -136,3 +136,102 @@ impl ResetRepo<'_> {
         Ok(removed.into_iter().map(|(id,)| id).collect())
     }
 }
+
+impl ResetRepo<'_> {
+    /// Removes the networking resources of `project` (every project's if
+    /// `None`) — ports, subnets, networks, security groups with their
+    /// rules, tags and limits — all but the networks and subnets of
+    /// `keep` (the cloud's own), and counts again what each project has.
+    pub async fn networking(&self, project: Option<&str>, keep: &[String]) -> StoreResult<()> {
+        // The project is `$1` when given; the kept ids follow it. A
+        // statement is given exactly the values it refers to.
+        let (owned, scoped): (String, Vec<SqlValue>) = match project {
+            Some(p) => ("project_id = $1".into(), vec![p.into()]),
+            None => ("1 = 1".into(), Vec::new()),
+        };
+        let mut binds = scoped.clone();
+        binds.extend(keep.iter().map(SqlValue::from));
+        let kept = (scoped.len() + 1..=binds.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let kept = if kept.is_empty() {
+            "''".to_owned()
+        } else {
+            kept
+        };
+        let networks = format!("SELECT id FROM networks WHERE {owned} AND id NOT IN ({kept})");
+        let subnets = format!(
+            "SELECT id FROM subnets WHERE id NOT IN ({kept}) AND ({owned} OR network_id IN ({networks}))"
+        );
+        let ports = format!("SELECT id FROM ports WHERE {owned} OR network_id IN ({networks})");
+        let groups = format!("SELECT id FROM security_groups WHERE {owned}");
+        let statements = [
+            (
+                format!(
+                    "DELETE FROM port_ips WHERE port_id IN ({ports}) OR subnet_id IN ({subnets})"
+                ),
+                &binds,
+            ),
+            (
+                format!(
+                    "DELETE FROM port_security_groups WHERE port_id IN ({ports}) \
+                     OR security_group_id IN ({groups})"
+                ),
+                &binds,
+            ),
+            (format!("DELETE FROM ports WHERE id IN ({ports})"), &binds),
+            (
+                format!("DELETE FROM subnets WHERE id IN ({subnets})"),
+                &binds,
+            ),
+            (
+                format!("DELETE FROM networks WHERE id IN ({networks})"),
+                &binds,
+            ),
+            (
+                format!(
+                    "DELETE FROM security_group_rules WHERE {owned} \
+                     OR security_group_id IN ({groups})"
+                ),
+                &scoped,
+            ),
+            (
+                format!("DELETE FROM default_security_groups WHERE {owned}"),
+                &scoped,
+            ),
+            (
+                format!("DELETE FROM security_groups WHERE {owned}"),
+                &scoped,
+            ),
+            (format!("DELETE FROM network_quotas WHERE {owned}"), &scoped),
+            (format!("DELETE FROM network_usage WHERE {owned}"), &scoped),
+        ];
+        let mut tx = self.db.begin().await?;
+        for (sql, values) in &statements {
+            tx.execute(sql, values).await?;
+        }
+        // Tags of what is gone, and (for every project) of what is kept.
+        let tagged = if project.is_some() {
+            "DELETE FROM network_tags WHERE resource_id NOT IN (SELECT id FROM networks \
+             UNION SELECT id FROM subnets UNION SELECT id FROM ports \
+             UNION SELECT id FROM security_groups UNION SELECT id FROM security_group_rules)"
+        } else {
+            "DELETE FROM network_tags"
+        };
+        tx.execute(tagged, &[]).await?;
+        // What the kept resources count for their projects.
+        for (resource, table) in [("network", "networks"), ("subnet", "subnets")] {
+            tx.execute(
+                &format!(
+                    "INSERT INTO network_usage (project_id, resource, in_use) \
+                     SELECT project_id, '{resource}', COUNT(*) FROM {table} WHERE {owned} \
+                     GROUP BY project_id"
+                ),
+                &scoped,
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+}

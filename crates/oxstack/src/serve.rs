@@ -154,7 +154,6 @@ async fn open_networking(
     store: &Store,
     identity: &oxstack_identity::IdentityService,
 ) -> anyhow::Result<Networking> {
-    let networking = Networking::new(store.clone());
     let n = &config.compute.network;
     let cidr = |text: String| Some(text);
     let layout = Layout {
@@ -174,6 +173,7 @@ async fn open_networking(
             .as_ref()
             .map(|(_, c)| format!("{}/{}", c.network, c.prefix)),
     };
+    let networking = Networking::new(store.clone(), layout);
     let admin = identity
         .project_id_by_name(&config.bootstrap.admin_project)
         .await?;
@@ -181,7 +181,7 @@ async fn open_networking(
         .project_id_by_name(&config.bootstrap.demo_project)
         .await?;
     networking
-        .bootstrap(&layout, &admin, &demo)
+        .bootstrap(&admin, &demo)
         .await
         .context("creating the starting networks")?;
     Ok(networking)

@@ -313,3 +313,66 @@ async fn a_reset_keeps_the_bootstrap_accounts_and_removes_the_others() {
         401
     );
 }
+
+#[tokio::test]
+async fn a_reset_removes_networking_resources_but_keeps_the_clouds_networks() {
+    let server = Server::start_noauth().await;
+    let server = &server;
+    let made = |project: &'static str| async move {
+        let n = server.neutron(project);
+        let net = n
+            .create(
+                "/networks",
+                "network",
+                json!({"name": format!("net-{project}")}),
+            )
+            .await;
+        n.create(
+            "/subnets",
+            "subnet",
+            json!({"network_id": net["id"], "ip_version": 4, "cidr": "10.30.0.0/24"}),
+        )
+        .await;
+        n.create("/ports", "port", json!({"network_id": net["id"]}))
+            .await;
+        n.create("/security-groups", "security_group", json!({"name": "web"}))
+            .await;
+        let private = n.get_ok("/networks?name=private").await["networks"][0]["id"].clone();
+        n.create("/ports", "port", json!({"network_id": private}))
+            .await;
+    };
+    made(ALICE).await;
+    made(BOB).await;
+    let count = |token: &'static str, path: &'static str, key: &'static str| {
+        let n = server.neutron(token);
+        async move { n.get_ok(path).await[key].as_array().unwrap().len() }
+    };
+    assert_eq!(reset(&server, ADMIN, "?project=proj-a").await.status(), 200);
+    assert_eq!(count(ALICE, "/ports", "ports").await, 0);
+    assert_eq!(count(ALICE, "/networks", "networks").await, 2);
+    assert_eq!(count(BOB, "/ports", "ports").await, 2);
+    assert_eq!(count(BOB, "/networks", "networks").await, 3);
+    // Alice's default group comes back on first use, alone.
+    assert_eq!(count(ALICE, "/security-groups", "security_groups").await, 1);
+    let usage = server.neutron(ALICE).get_ok("/quotas/proj-a/details").await;
+    assert_eq!(usage["quota"]["port"]["used"], 0);
+    assert_eq!(usage["quota"]["network"]["used"], 0);
+
+    assert_eq!(reset(&server, ADMIN, "").await.status(), 200);
+    assert_eq!(count(BOB, "/ports", "ports").await, 0);
+    let networks = server.neutron(ADMIN).get_ok("/networks").await;
+    assert_eq!(names(&networks, "networks"), ["private", "public"]);
+    assert_eq!(count(ADMIN, "/subnets", "subnets").await, 3);
+    // The cloud's networks still hand out addresses.
+    let private = networks["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "private")
+        .unwrap()["id"]
+        .clone();
+    server
+        .neutron(BOB)
+        .create("/ports", "port", json!({"network_id": private}))
+        .await;
+}

@@ -50,6 +50,11 @@ pub(super) async fn reset(
             .admin_project_id()
             .await
             .map_err(|e| e.to_string())?;
+        state
+            .networking()
+            .reset(project)
+            .await
+            .map_err(|e| e.to_string())?;
         let images = state
             .images()
             .reset(project, &admin_project)
