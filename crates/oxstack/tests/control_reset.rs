@@ -347,7 +347,7 @@ async fn a_reset_removes_networking_resources_but_keeps_the_clouds_networks() {
         let n = server.neutron(token);
         async move { n.get_ok(path).await[key].as_array().unwrap().len() }
     };
-    assert_eq!(reset(&server, ADMIN, "?project=proj-a").await.status(), 200);
+    assert_eq!(reset(server, ADMIN, "?project=proj-a").await.status(), 200);
     assert_eq!(count(ALICE, "/ports", "ports").await, 0);
     assert_eq!(count(ALICE, "/networks", "networks").await, 2);
     assert_eq!(count(BOB, "/ports", "ports").await, 2);
@@ -358,7 +358,7 @@ async fn a_reset_removes_networking_resources_but_keeps_the_clouds_networks() {
     assert_eq!(usage["quota"]["port"]["used"], 0);
     assert_eq!(usage["quota"]["network"]["used"], 0);
 
-    assert_eq!(reset(&server, ADMIN, "").await.status(), 200);
+    assert_eq!(reset(server, ADMIN, "").await.status(), 200);
     assert_eq!(count(BOB, "/ports", "ports").await, 0);
     let networks = server.neutron(ADMIN).get_ok("/networks").await;
     assert_eq!(names(&networks, "networks"), ["private", "public"]);
