@@ -37,6 +37,22 @@ impl ComputeError {
     }
 }
 
+impl From<oxstack_network::NetworkError> for ComputeError {
+    /// Networking's refusals of a server's ports, by their class.
+    fn from(err: oxstack_network::NetworkError) -> Self {
+        use oxstack_network::{Class, NetworkError};
+        match err {
+            NetworkError::Refused { class, message, .. } => match class {
+                Class::Invalid => Self::Invalid(message),
+                Class::Forbidden => Self::Forbidden(message),
+                Class::NotFound => Self::NotFound(message),
+                Class::Conflict => Self::Conflict(message),
+            },
+            NetworkError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
 impl From<StoreError> for ComputeError {
     /// A value the store cannot keep is the caller's input (400); the
     /// rest are failures below the domain.

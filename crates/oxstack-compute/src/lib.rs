@@ -77,6 +77,8 @@ pub struct Compute {
     quota_defaults: quotas::QuotaDefaults,
     settings: Arc<ComputeSettings>,
     network: Arc<servers::network::NetworkConfig>,
+    /// Servers' ports, addresses and security groups.
+    networking: oxstack_network::Networking,
     driver: Arc<dyn Driver>,
     /// Where snapshots and backups go.
     images: Images,
@@ -102,9 +104,9 @@ impl Compute {
         host: String,
     ) -> Self {
         Self {
-            store,
             quota_defaults: settings.quota_defaults.clone(),
             network: Arc::new(settings.network.clone()),
+            networking: oxstack_network::Networking::new(store.clone(), Default::default()),
             settings: Arc::new(settings),
             driver,
             images,
@@ -113,6 +115,7 @@ impl Compute {
             services: Arc::default(),
             held: Arc::default(),
             local: Arc::default(),
+            store,
         }
         .registered()
     }

@@ -11,6 +11,7 @@ mod networks;
 mod ports;
 mod quotas;
 mod security_groups;
+mod servers;
 mod subnets;
 
 use oxstack_store::Store;
@@ -24,7 +25,8 @@ pub use oxstack_store::networking::{
 };
 pub use ports::{FixedIp, FixedIpRequest, PairRequest, Port, PortChange, PortSpec};
 pub use quotas::{QUOTA_RESOURCES, Quota};
-pub use security_groups::{Rule, RuleSpec, SecurityGroup};
+pub use security_groups::{DEFAULT_GROUP, Rule, RuleSpec, SecurityGroup};
+pub use servers::{ServerNic, ServerPorts};
 pub use subnets::{AllocationPool, HostRoute, Subnet, SubnetChange, SubnetSpec};
 
 /// Who is asking.
@@ -71,7 +73,7 @@ impl Caller {
 }
 
 /// The networking service.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Networking {
     store: Store,
     quotas: quotas::Defaults,

@@ -104,6 +104,20 @@ pub const VNIC_TYPES: [&str; 7] = [
 
 impl Networking {
     pub async fn create_port(&self, caller: &Caller, spec: PortSpec) -> NetworkResult<Port> {
+        let plan = self.plan_port(caller, spec).await?;
+        let mut tx = self.store.networking().begin_ports().await?;
+        let port = make_port(&mut tx.ports(), plan).await?;
+        tx.commit().await?;
+        Ok(port)
+    }
+
+    /// Checks a port to make and settles all that needs no transaction
+    /// (the project's default group is made here, in its own).
+    pub(crate) async fn plan_port(
+        &self,
+        caller: &Caller,
+        spec: PortSpec,
+    ) -> NetworkResult<PlannedPort> {
         caller.may_write("create_port")?;
         let network = self
             .visible_network(caller, &spec.network_id)
@@ -140,7 +154,7 @@ impl Networking {
         // The default group goes only to a port that gets an address;
         // it is made (its own transaction) before the port's begins.
         let implicit = spec.security_groups.is_none();
-        let mut groups = match spec.security_groups {
+        let groups = match spec.security_groups {
             Some(groups) => {
                 self.check_groups(&project_id, groups, port_security)
                     .await?
@@ -168,6 +182,7 @@ impl Networking {
             binding_vnic_type: vnic.to_owned(),
             binding_profile: spec.binding_profile.unwrap_or_else(|| "{}".to_owned()),
             dns_name: spec.dns_name,
+            preserve_on_delete: false,
             revision_number: 1,
             created_at: now,
             updated_at: now,
@@ -175,43 +190,15 @@ impl Networking {
         row.status = status_of(&row).to_owned();
         let subnets = self.subnets_of(&network.id).await?;
         let limit = self.limit(&row.project_id, "port").await?;
-        let mut tx = self.store.networking().begin_ports().await?;
-        row.mac_address = match spec.mac_address {
-            Some(mac) => {
-                let mac = check_mac(&mac)?;
-                if tx.mac_in_use(&network.id, &mac).await? {
-                    return Err(mac_in_use(&network.id, &mac));
-                }
-                mac
-            }
-            None => free_mac(&mut tx, &network.id).await?,
-        };
-        match tx.insert_port(&row, limit).await {
-            Err(StoreError::LimitExceeded) => return Err(NetworkError::over_quota("port")),
-            Err(StoreError::Conflict) => {
-                return Err(NetworkError::conflict(
-                    "PortExists",
-                    format!("Port {} already exists.", row.id),
-                ));
-            }
-            other => other?,
-        }
-        let requests = spec.fixed_ips.unwrap_or_else(|| automatic(&subnets));
-        let ips = allocate(&mut tx, &row, &subnets, &requests).await?;
-        if ips.is_empty() {
-            if !implicit && !groups.is_empty() {
-                return Err(security_needs_address());
-            }
-            groups.clear();
-        }
-        tx.set_groups(&row.id, &groups).await?;
-        tx.commit().await?;
-        Ok(Port {
+        Ok(PlannedPort {
             row,
-            fixed_ips: ips,
-            security_groups: groups,
-            allowed_address_pairs: pairs,
-            tags: Vec::new(),
+            mac: spec.mac_address.map(|m| check_mac(&m)).transpose()?,
+            requests: spec.fixed_ips.unwrap_or_else(|| automatic(&subnets)),
+            subnets,
+            groups,
+            implicit,
+            pairs,
+            limit,
         })
     }
 
@@ -386,7 +373,8 @@ impl Networking {
                 changes.push((column, v.into()));
             }
         }
-        let mut tx = self.store.networking().begin_ports().await?;
+        let mut own = self.store.networking().begin_ports().await?;
+        let mut tx = own.ports();
         if let Some(mac) = change.mac_address {
             let mac = check_mac(&mac)?;
             if mac != current.row.mac_address && tx.mac_in_use(&network.id, &mac).await? {
@@ -414,7 +402,7 @@ impl Networking {
             }
             tx.set_groups(id, groups).await?;
         }
-        tx.commit().await?;
+        own.commit().await?;
         self.port(caller, id).await
     }
 
@@ -459,6 +447,101 @@ impl Networking {
         }
         Ok(checked)
     }
+}
+
+/// A checked port, ready to be made in a transaction.
+#[derive(Clone, Debug)]
+pub(crate) struct PlannedPort {
+    row: PortRow,
+    /// The MAC asked for (else one is picked).
+    mac: Option<String>,
+    requests: Vec<FixedIpRequest>,
+    subnets: Vec<Subnet>,
+    groups: Vec<String>,
+    /// The groups were not asked for (the default one).
+    implicit: bool,
+    pairs: Vec<AddressPair>,
+    limit: i64,
+}
+
+impl PlannedPort {
+    /// A port for addresses a server already holds (kept the old way).
+    pub(crate) fn adopted(
+        row: PortRow,
+        requests: Vec<FixedIpRequest>,
+        subnets: Vec<Subnet>,
+        group: String,
+    ) -> Self {
+        Self {
+            mac: Some(row.mac_address.clone()),
+            row,
+            requests,
+            subnets,
+            groups: vec![group],
+            implicit: true,
+            pairs: Vec::new(),
+            limit: -1,
+        }
+    }
+
+    /// The port of one server: a fresh id, plugged into `device_id`.
+    pub(crate) fn prepare_for(&mut self, device_id: &str, host: &str, at: i64) {
+        self.row.id = uuid::Uuid::new_v4().to_string();
+        device_id.clone_into(&mut self.row.device_id);
+        host.clone_into(&mut self.row.binding_host_id);
+        self.row.created_at = at;
+        self.row.updated_at = at;
+        self.row.status = status_of(&self.row).to_owned();
+    }
+}
+
+/// Makes a planned port in `tx`: its MAC, its row (counted), its
+/// addresses and its groups.
+pub(crate) async fn make_port(tx: &mut PortTx<'_>, plan: PlannedPort) -> NetworkResult<Port> {
+    let PlannedPort {
+        mut row,
+        mac,
+        requests,
+        subnets,
+        mut groups,
+        implicit,
+        pairs,
+        limit,
+    } = plan;
+    row.mac_address = match mac {
+        Some(mac) => {
+            if tx.mac_in_use(&row.network_id, &mac).await? {
+                return Err(mac_in_use(&row.network_id, &mac));
+            }
+            mac
+        }
+        None => free_mac(tx, &row.network_id).await?,
+    };
+    match tx.insert_port(&row, limit).await {
+        Err(StoreError::LimitExceeded) => return Err(NetworkError::over_quota("port")),
+        Err(StoreError::Conflict) => {
+            return Err(NetworkError::conflict(
+                "PortExists",
+                format!("Port {} already exists.", row.id),
+            ));
+        }
+        other => other?,
+    }
+    let ips = allocate(tx, &row, &subnets, &requests).await?;
+    if ips.is_empty() {
+        if !implicit && !groups.is_empty() {
+            return Err(security_needs_address());
+        }
+        groups.clear();
+    }
+    tx.set_groups(&row.id, &groups).await?;
+    Ok(Port {
+        row,
+        fixed_ips: ips,
+        security_groups: groups,
+        allowed_address_pairs: pairs,
+        tags: Vec::new(),
+    })
 }
 
 /// The port's status: up once something is plugged into it.
@@ -560,7 +643,7 @@ fn address_pairs(pairs: &[PairRequest], port_security: bool) -> NetworkResult<Ve
 }
 
 /// A MAC no port on the network has.
-async fn free_mac(tx: &mut PortTx, network_id: &str) -> NetworkResult<String> {
+async fn free_mac(tx: &mut PortTx<'_>, network_id: &str) -> NetworkResult<String> {
     for _ in 0..16 {
         let mac = ipam::random_mac();
         if !tx.mac_in_use(network_id, &mac).await? {
@@ -600,7 +683,7 @@ fn automatic(subnets: &[Subnet]) -> Vec<FixedIpRequest> {
 
 /// Claims the requested addresses for a port, in order.
 async fn allocate(
-    tx: &mut PortTx,
+    tx: &mut PortTx<'_>,
     port: &PortRow,
     subnets: &[Subnet],
     requests: &[FixedIpRequest],
@@ -696,7 +779,7 @@ fn ip_row(port: &PortRow, subnet: &Subnet, ip: IpAddr) -> PortIpRow {
 /// walks round the pools, so a pick costs a lookup or two however full
 /// the subnet is, and a released address is not handed out again at once.
 async fn pick(
-    tx: &mut PortTx,
+    tx: &mut PortTx<'_>,
     port: &PortRow,
     subnet: &Subnet,
     position: i64,

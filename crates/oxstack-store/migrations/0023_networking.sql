@@ -65,6 +65,9 @@ CREATE TABLE ports (
     binding_vnic_type     TEXT NOT NULL,
     binding_profile       TEXT NOT NULL,
     dns_name              TEXT NOT NULL,
+    -- A port a user made and gave a server: unbound, not deleted, when
+    -- the server goes (Nova's preserve_on_delete).
+    preserve_on_delete    BOOLEAN NOT NULL,
     revision_number       BIGINT NOT NULL,
     created_at            BIGINT NOT NULL,
     updated_at            BIGINT NOT NULL,
@@ -78,6 +81,7 @@ CREATE TABLE port_ips (
     ip_address TEXT NOT NULL,
     port_id    TEXT NOT NULL REFERENCES ports (id),
     subnet_id  TEXT NOT NULL REFERENCES subnets (id),
+    ip_version BIGINT NOT NULL,
     position   BIGINT NOT NULL,
     PRIMARY KEY (network_id, ip_address)
 );

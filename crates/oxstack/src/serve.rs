@@ -184,6 +184,13 @@ async fn open_networking(
         .bootstrap(&admin, &demo)
         .await
         .context("creating the starting networks")?;
+    let adopted = networking
+        .adopt_legacy_addresses()
+        .await
+        .context("turning servers' addresses into ports")?;
+    if adopted > 0 {
+        tracing::info!(ports = adopted, "servers' addresses are ports now");
+    }
     Ok(networking)
 }
 

@@ -1714,11 +1714,19 @@ async fn readers_read_and_members_write() {
 }
 
 #[tokio::test]
-async fn the_network_proxy_lists_the_built_in_network_until_2_35() {
+async fn the_network_proxy_lists_the_projects_networks_until_2_35() {
     let server = Server::start_noauth().await;
     let c = server.compute(ALICE, "2.1");
     let list = c.get_ok("/os-networks").await;
-    let net = &list["networks"][0];
+    let labels: Vec<&str> = list["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["label"].as_str().unwrap())
+        .collect();
+    // What networking shows the project: the external and shared ones.
+    assert_eq!(labels, ["public", "private"]);
+    let net = &list["networks"][1];
     assert_eq!(net["id"], private_network_id().as_str());
     assert_eq!(net["label"], "private");
     assert_eq!(

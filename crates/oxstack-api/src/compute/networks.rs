@@ -1,11 +1,8 @@
 //! `/os-networks` (deprecated, 2.1–2.35): Nova's read-only proxy view of
-//! the networks a project may use — here the built-in network. The
-//! `openstack` CLI resolves `--nic net-id=NAME` and `--network` through it
-//! when the cloud has no network service.
+//! the networks a project sees in networking.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use oxstack_compute::servers::network::NetworkConfig;
 use oxstack_identity::Rule;
 use serde_json::{Map, Value, json};
 
@@ -54,13 +51,13 @@ const ADMIN_FIELDS: [&str; 21] = [
 
 /// Nova's `network_dict`: the id and label, every other field null (Nova
 /// fills nothing else since nova-network is gone).
-fn network(req: &Req, net: &NetworkConfig) -> Value {
+fn network(req: &Req, net: &oxstack_network::Network) -> Value {
     let mut out = Map::new();
     let admin = req.ctx.is_admin();
     for field in FIELDS.iter().chain(ADMIN_FIELDS.iter().filter(|_| admin)) {
         let value = match *field {
-            "id" => json!(net.id),
-            "label" => json!(net.name),
+            "id" => json!(net.row.id),
+            "label" => json!(net.row.name),
             _ => Value::Null,
         };
         out.insert((*field).to_owned(), value);
@@ -73,8 +70,13 @@ pub async fn list_networks(
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-networks:list", Rule::ProjectReader)?;
-    let net = &state.compute().settings().network;
-    Ok(Json(json!({"networks": [network(&req, net)]})))
+    let networks = state
+        .networking()
+        .networks(&network_caller(&req))
+        .await
+        .map_err(oxstack_compute::ComputeError::from)?;
+    let views: Vec<Value> = networks.iter().map(|n| network(&req, n)).collect();
+    Ok(Json(json!({ "networks": views })))
 }
 
 pub async fn show_network(
@@ -83,9 +85,19 @@ pub async fn show_network(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     req.authorize("os_compute_api:os-networks:view", Rule::ProjectReader)?;
-    let net = &state.compute().settings().network;
-    if id != net.id {
-        return Err(NovaError::not_found("Network not found"));
+    let net = state
+        .networking()
+        .network(&network_caller(&req), &id)
+        .await
+        .map_err(|_| NovaError::not_found("Network not found"))?;
+    Ok(Json(envelope("network", network(&req, &net))))
+}
+
+/// The caller, as networking sees it.
+fn network_caller(req: &Req) -> oxstack_network::Caller {
+    oxstack_network::Caller {
+        project_id: req.ctx.project_id.clone(),
+        is_admin: req.ctx.is_admin(),
+        can_write: false,
     }
-    Ok(Json(envelope("network", network(&req, net))))
 }

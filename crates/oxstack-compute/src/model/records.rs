@@ -226,6 +226,7 @@ impl From<FixedIpRow> for FixedIp {
             version: ip.version,
             mac: ip.mac,
             position: ip.position,
+            network: ip.network,
         }
     }
 }
@@ -238,6 +239,7 @@ impl From<&FixedIp> for FixedIpRow {
             version: ip.version,
             mac: ip.mac.clone(),
             position: ip.position,
+            network: ip.network.clone(),
         }
     }
 }
@@ -308,11 +310,6 @@ impl From<&Server> for InstanceRow {
                 .collect(),
         }
     }
-}
-
-/// The JSON text of a list of strings (security groups).
-pub(crate) fn names_text(names: &[String]) -> String {
-    to_json(&names)
 }
 
 /// The JSON text of image properties.

@@ -168,6 +168,8 @@ pub struct FixedIp {
     pub mac: String,
     /// The NIC's position in the server's network list.
     pub position: i64,
+    /// The network's name (the label of `addresses`).
+    pub network: String,
 }
 
 /// A floating address associated with one of a server's fixed ones.

@@ -93,6 +93,8 @@ pub(super) struct Admitted {
     pub key_pair: Option<KeyPair>,
     /// The server group they join.
     pub server_group: Option<ServerGroup>,
+    /// The ports each server gets.
+    pub ports: oxstack_network::ServerPorts,
 }
 
 impl Compute {
@@ -149,12 +151,7 @@ impl Compute {
                 "User data needs to be valid base 64.".into(),
             ));
         }
-        if let Some(group) = req.security_groups.iter().find(|g| *g != "default") {
-            return Err(ComputeError::Invalid(format!(
-                "Security group {group} not found."
-            )));
-        }
-        self.check_networks(&req.networks)?;
+        let ports = self.plan_ports(caller, req).await?;
         let key_pair = match &req.key_name {
             Some(name) => Some(self.key_pair_for_server(caller, name).await?),
             None => None,
@@ -174,6 +171,7 @@ impl Compute {
             user_limits,
             key_pair,
             server_group,
+            ports,
         })
     }
     async fn check_availability_zone(
@@ -234,37 +232,45 @@ impl Compute {
         Ok(pinned)
     }
 
-    fn check_networks(&self, networks: &Networks) -> ComputeResult<()> {
-        let Networks::List(nics) = networks else {
-            return Ok(());
+    /// The ports of the new servers, checked: networks, addresses,
+    /// ports given and security groups, with Nova's messages (a missing
+    /// group, network or port is the request's fault: 400).
+    async fn plan_ports(
+        &self,
+        caller: &Caller,
+        req: &CreateRequest,
+    ) -> ComputeResult<oxstack_network::ServerPorts> {
+        let nics: Option<Vec<oxstack_network::ServerNic>> = match &req.networks {
+            Networks::None => return Ok(oxstack_network::ServerPorts::none()),
+            Networks::Auto => None,
+            Networks::List(nics) => Some(
+                nics.iter()
+                    .map(|n| oxstack_network::ServerNic {
+                        network_id: n.network_id.clone(),
+                        fixed_ip: n.fixed_ip.map(|ip| ip.to_string()),
+                        port_id: n.port.clone(),
+                    })
+                    .collect(),
+            ),
         };
-        let mut missing = Vec::new();
-        for nic in nics {
-            if let Some(port) = &nic.port {
-                return Err(ComputeError::Invalid(format!(
-                    "Port id {port} could not be found."
-                )));
-            }
-            match &nic.network_id {
-                Some(id) if *id == self.network.id => {}
-                Some(id) => missing.push(id.clone()),
-                None => {}
-            }
-            if let Some(addr) = nic.fixed_ip
-                && !self.network.contains(addr)
-            {
-                return Err(ComputeError::Invalid(format!(
-                    "Fixed IP address {addr} is invalid."
-                )));
-            }
-        }
-        if !missing.is_empty() {
-            return Err(ComputeError::Invalid(format!(
-                "Network {} could not be found.",
-                missing.join(", ")
-            )));
-        }
-        Ok(())
+        let zone = req
+            .availability_zone
+            .as_deref()
+            .and_then(|az| az.split(':').next())
+            .filter(|az| !az.is_empty())
+            .unwrap_or(&self.settings.availability_zone);
+        self.networking
+            .plan_server_ports(
+                &caller.project_id,
+                nics.as_deref(),
+                &req.security_groups,
+                zone,
+            )
+            .await
+            .map_err(|e| match ComputeError::from(e) {
+                ComputeError::NotFound(m) => ComputeError::Invalid(m),
+                other => other,
+            })
     }
 
     fn check_injection_quotas(&self, limits: &Limits, req: &CreateRequest) -> ComputeResult<()> {

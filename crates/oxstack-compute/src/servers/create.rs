@@ -20,7 +20,7 @@ use crate::flavors::Flavor;
 use crate::hosts::Placement;
 use crate::model::canonical_ips;
 use crate::model::states::{PowerState, TaskState, VmState};
-use crate::model::{Fault, FixedIp, FlavorSnapshot, Server, ServerImage};
+use crate::model::{Fault, FlavorSnapshot, Server, ServerImage};
 use crate::quotas::Resource;
 use crate::server_groups::GroupRule;
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
@@ -222,7 +222,6 @@ impl Compute {
         for (index, host) in (0..count).zip(hosts) {
             let uuid = uuid::Uuid::new_v4().to_string();
             let (name, hostname) = names(&req, &uuid, index, count);
-            let fixed_ips = self.allocate_ports(&mut tx, &req.networks).await?;
             let mut server = Server {
                 uuid,
                 host,
@@ -230,10 +229,19 @@ impl Compute {
                 name,
                 hostname,
                 launch_index: index,
-                fixed_ips: fixed_ips.into_iter().map(FixedIp::from).collect(),
                 ..template.clone()
             };
-            let unplaced = server.host.is_none();
+            if !unplaced_host(&server) {
+                self.networking
+                    .make_server_ports(
+                        &mut tx.ports(),
+                        &admitted.ports,
+                        &server.uuid,
+                        server.host.as_deref(),
+                    )
+                    .await?;
+            }
+            let unplaced = unplaced_host(&server);
             if unplaced {
                 // No host can take it: it fails at once, as Nova's
                 // scheduler fails it, in this transaction.
@@ -402,6 +410,11 @@ fn names(req: &CreateRequest, uuid: &str, index: i64, count: i64) -> (String, St
         }
     };
     (display_name, hostname)
+}
+
+/// Whether no host took the server (it fails at once, without ports).
+fn unplaced_host(server: &Server) -> bool {
+    server.host.is_none()
 }
 
 /// The security groups a server gets: the requested ones (deduplicated),

@@ -3,7 +3,6 @@
 //! [`rules`] for which states allow what), listing, updates, metadata and
 //! tags.
 
-mod addresses;
 mod admission;
 mod build;
 mod consoles;

@@ -1,13 +1,11 @@
 //! `addFixedIp` / `removeFixedIp` (Nova's multinic, up to 2.43): a server
-//! gets another port on the built-in network, or loses the port holding an
-//! address.
+//! gets another port on a network, or loses the port holding an address.
 
-use super::create::Networks;
 use super::{Caller, check_lock};
 use crate::{Compute, ComputeError, ComputeResult, now_micros};
 
 impl Compute {
-    /// Adds a port on `network_id` (the built-in network).
+    /// Adds a port on `network_id`.
     pub async fn add_fixed_ip(
         &self,
         caller: &Caller,
@@ -16,26 +14,27 @@ impl Compute {
     ) -> ComputeResult<()> {
         let server = self.get_server(caller, id).await?;
         check_lock(&server, caller)?;
-        if network_id != self.network.id {
-            return Err(ComputeError::Invalid(format!(
-                "Network {network_id} could not be found."
-            )));
-        }
-        let repo = self.store.instances();
-        let mut tx = repo.begin_create(&server.project_id).await?;
-        let position = server
-            .fixed_ips
-            .iter()
-            .map(|ip| ip.position + 1)
-            .max()
-            .unwrap_or(0);
-        let mut ips = self.allocate_ports(&mut tx, &Networks::Auto).await?;
-        for ip in &mut ips {
-            ip.position = position;
-        }
-        tx.insert_fixed_ips(&server.uuid, &ips).await?;
-        tx.commit().await?;
-        repo.update(id, &Default::default(), now_micros()).await?;
+        let zone = server
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| self.settings.availability_zone.clone());
+        self.networking
+            .add_server_port(
+                &server.project_id,
+                network_id,
+                &server.uuid,
+                server.host.as_deref(),
+                &zone,
+            )
+            .await
+            .map_err(|e| match ComputeError::from(e) {
+                ComputeError::NotFound(m) => ComputeError::Invalid(m),
+                other => other,
+            })?;
+        self.store
+            .instances()
+            .update(id, &Default::default(), now_micros())
+            .await?;
         Ok(())
     }
 
@@ -51,7 +50,7 @@ impl Compute {
         if !self
             .store
             .instances()
-            .remove_port_of(&server.uuid, address)
+            .remove_port_of(&server.uuid, address, now_micros())
             .await?
         {
             return Err(ComputeError::Invalid(format!(

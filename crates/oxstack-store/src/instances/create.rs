@@ -1,8 +1,8 @@
-//! The create transaction: quota claim, numbering, addresses and the
-//! new rows, committed together.
+//! The create transaction: quota claim, numbering, the new rows and
+//! their ports, committed together.
 
 use super::write::{add_usage, claim_usage};
-use super::{FixedIp, InstanceRepo, InstanceRow, InstanceUsage};
+use super::{InstanceRepo, InstanceRow, InstanceUsage};
 use crate::StoreResult;
 use crate::db::Tx;
 use crate::db::values;
@@ -46,22 +46,6 @@ impl CreateTx {
     /// Reserves `n` consecutive values of a counter; returns the first.
     pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
         self.tx.next_values(counter, n).await
-    }
-
-    /// The instance holding a fixed address, if any, as this transaction sees it.
-    pub async fn holder_of(
-        &mut self,
-        network_id: &str,
-        address: &str,
-    ) -> StoreResult<Option<String>> {
-        let holder: Option<(String,)> = self
-            .tx
-            .fetch_optional(
-                "SELECT instance_uuid FROM fixed_ips WHERE network_id = $1 AND address = $2",
-                &values![network_id, address],
-            )
-            .await?;
-        Ok(holder.map(|(uuid,)| uuid))
     }
 
     /// What `user_id`'s instances of the project consume, as this
@@ -189,28 +173,13 @@ impl CreateTx {
                 )
                 .await?;
         }
-        self.insert_fixed_ips(&i.uuid, &i.fixed_ips).await
+        Ok(())
     }
 
-    /// Adds addresses (a new port) to an existing instance.
-    pub async fn insert_fixed_ips(&mut self, uuid: &str, ips: &[FixedIp]) -> StoreResult<()> {
-        for ip in ips {
-            self.tx
-                .execute(
-                    "INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, \
-                     position) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &values![
-                        &ip.network_id,
-                        &ip.address,
-                        ip.version,
-                        &ip.mac,
-                        uuid,
-                        ip.position
-                    ],
-                )
-                .await?;
-        }
-        Ok(())
+    /// Port changes in this transaction (a server's ports are made with
+    /// it).
+    pub fn ports(&mut self) -> crate::networking::PortTx<'_> {
+        crate::networking::PortTx::new(&mut self.tx)
     }
 
     /// Records a step of an action on an instance inserted here (its

@@ -115,8 +115,11 @@ pub struct FixedIp {
     pub address: String,
     pub version: i64,
     pub mac: String,
-    /// The NIC's position in the server's network list.
+    /// The NIC's position in the server's network list (its port's
+    /// creation time: a server's ports are made in that order).
     pub position: i64,
+    /// The network's name (the label of `addresses`).
+    pub network: String,
 }
 
 fn json_column<T: for<'de> Deserialize<'de> + Default>(
@@ -169,7 +172,9 @@ impl Record for InstanceRow {
             root_device_name: row.column("root_device_name")?,
             locked_by: row.column("locked_by")?,
             locked_reason: row.column("locked_reason")?,
-            security_groups: row.column("security_groups")?,
+            // The groups of the instance's ports (the column keeps the
+            // names asked for at creation).
+            security_groups: row.column("groups_json")?,
             scheduler_hints: row.column("scheduler_hints")?,
             server_group: row.column("server_group")?,
             trusted_certs: row.column("trusted_certs")?,
@@ -199,9 +204,16 @@ fn select_instance(backend: Backend) -> &'static str {
               WHERE m.instance_uuid = i.uuid) AS metadata_json, \
              (SELECT json_group_array(tag) FROM (SELECT tag FROM instance_tags t \
               WHERE t.instance_uuid = i.uuid ORDER BY tag)) AS tags_json, \
-             (SELECT json_group_array(json_object('network_id', network_id, 'address', address, \
-              'version', version, 'mac', mac, 'position', position)) FROM (SELECT * FROM fixed_ips f \
-              WHERE f.instance_uuid = i.uuid ORDER BY position, version, address)) AS ips_json, \
+             (SELECT json_group_array(json_object('network_id', network_id, 'address', ip_address, \
+              'version', ip_version, 'mac', mac_address, 'position', created_at, 'network', name)) \
+              FROM (SELECT pi.network_id, pi.ip_address, pi.ip_version, p.mac_address, p.created_at, \
+              n.name FROM ports p JOIN port_ips pi ON pi.port_id = p.id \
+              JOIN networks n ON n.id = p.network_id WHERE p.device_id = i.uuid \
+              ORDER BY p.created_at, p.id, pi.position)) AS ips_json, \
+             (SELECT json_group_array(name) FROM (SELECT DISTINCT g.name FROM ports p \
+              JOIN port_security_groups pg ON pg.port_id = p.id \
+              JOIN security_groups g ON g.id = pg.security_group_id \
+              WHERE p.device_id = i.uuid ORDER BY g.name)) AS groups_json, \
              (SELECT json_group_array(json_object('address', address, 'fixed_address', fixed_address)) \
               FROM (SELECT * FROM floating_ips fl WHERE fl.instance_uuid = i.uuid ORDER BY address)) \
               AS floating_json \
@@ -213,9 +225,16 @@ fn select_instance(backend: Backend) -> &'static str {
               WHERE m.instance_uuid = i.uuid) AS metadata_json, \
              (SELECT COALESCE(json_agg(tag ORDER BY tag), '[]')::text FROM instance_tags t \
               WHERE t.instance_uuid = i.uuid) AS tags_json, \
-             (SELECT COALESCE(json_agg(json_build_object('network_id', network_id, 'address', address, \
-              'version', version, 'mac', mac, 'position', position) ORDER BY position, version, address), \
-              '[]')::text FROM fixed_ips f WHERE f.instance_uuid = i.uuid) AS ips_json, \
+             (SELECT COALESCE(json_agg(json_build_object('network_id', pi.network_id, \
+              'address', pi.ip_address, 'version', pi.ip_version, 'mac', p.mac_address, \
+              'position', p.created_at, 'network', n.name) \
+              ORDER BY p.created_at, p.id, pi.position), '[]')::text \
+              FROM ports p JOIN port_ips pi ON pi.port_id = p.id \
+              JOIN networks n ON n.id = p.network_id WHERE p.device_id = i.uuid) AS ips_json, \
+             (SELECT COALESCE(json_agg(DISTINCT g.name), '[]')::text FROM ports p \
+              JOIN port_security_groups pg ON pg.port_id = p.id \
+              JOIN security_groups g ON g.id = pg.security_group_id \
+              WHERE p.device_id = i.uuid) AS groups_json, \
              (SELECT COALESCE(json_agg(json_build_object('address', address, 'fixed_address', \
               fixed_address) ORDER BY address), '[]')::text FROM floating_ips fl \
               WHERE fl.instance_uuid = i.uuid) AS floating_json \

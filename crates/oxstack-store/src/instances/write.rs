@@ -11,6 +11,7 @@ use crate::db::Tx;
 use crate::db::{Sql, values};
 use crate::instance_actions::{ActionStep, finish_event, record_action_step};
 use crate::migrations::{MigrationRow, advance_migration, insert_migration};
+use crate::networking::release_device_ports;
 use crate::{StoreError, StoreResult, missing_if_none};
 
 /// One step of an instance's life, written by [`InstanceRepo::apply`] in
@@ -256,11 +257,7 @@ impl InstanceRepo<'_> {
                 &values![uuid, now],
             )
             .await?;
-        tx.execute(
-            "DELETE FROM fixed_ips WHERE instance_uuid = $1",
-            &values![uuid],
-        )
-        .await?;
+        release_device_ports(&mut tx, uuid, None, now).await?;
         tx.execute(
             "DELETE FROM server_passwords WHERE instance_uuid = $1",
             &values![uuid],
@@ -286,31 +283,29 @@ impl InstanceRepo<'_> {
         Ok(freed.is_some())
     }
 
-    /// Removes the port (every address sharing its MAC) that holds
-    /// `address`; `false` when the instance has no such address.
-    pub async fn remove_port_of(&self, uuid: &str, address: &str) -> StoreResult<bool> {
+    /// Removes the port that holds `address` (all its addresses) from
+    /// the instance, dissociating floating addresses from them; `false`
+    /// when the instance has no such address.
+    pub async fn remove_port_of(&self, uuid: &str, address: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
-        let mac: Option<(String,)> = tx
+        let port: Option<(String,)> = tx
             .fetch_optional(
-                "SELECT mac FROM fixed_ips WHERE instance_uuid = $1 AND address = $2",
+                "SELECT p.id FROM ports p JOIN port_ips pi ON pi.port_id = p.id \
+                 WHERE p.device_id = $1 AND pi.ip_address = $2",
                 &values![uuid, address],
             )
             .await?;
-        let Some((mac,)) = mac else {
+        let Some((port,)) = port else {
             return Ok(false);
         };
         tx.execute(
             "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL \
              WHERE instance_uuid = $1 AND fixed_address IN \
-             (SELECT address FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2)",
-            &values![uuid, &mac],
+             (SELECT ip_address FROM port_ips WHERE port_id = $2)",
+            &values![uuid, &port],
         )
         .await?;
-        tx.execute(
-            "DELETE FROM fixed_ips WHERE instance_uuid = $1 AND mac = $2",
-            &values![uuid, &mac],
-        )
-        .await?;
+        release_device_ports(&mut tx, uuid, Some(&port), now).await?;
         tx.commit().await?;
         Ok(true)
     }

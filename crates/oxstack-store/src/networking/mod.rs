@@ -11,7 +11,8 @@ mod security_groups;
 use crate::db::{Db, Sql, SqlValue, Tx, values};
 use crate::{StoreError, StoreResult, missing_if_none};
 
-pub use ports::PortTx;
+pub(crate) use ports::release_device_ports;
+pub use ports::{LegacyFixedIp, NetworkTx, PortTx};
 pub use rows::{NetworkRow, PortIpRow, PortRow, SecurityGroupRow, SecurityGroupRuleRow, SubnetRow};
 pub use security_groups::RuleInsert;
 

@@ -1,7 +1,9 @@
-//! Ports and their fixed addresses. A port is made or changed in a
-//! [`PortTx`]: the domain picks addresses (reading those in use) and
-//! claims each; a claim is an insert keyed by (network, address), so an
-//! address is never held twice, however requests race.
+//! Ports and their fixed addresses. A port is made or changed through a
+//! [`PortTx`], a view of a transaction — the networking API's own
+//! ([`NetworkTx`]) or a server create's, so a server and its ports are
+//! one commit. The domain picks addresses and claims each; a claim is an
+//! insert keyed by (network, address), so an address is never held twice,
+//! however requests race.
 
 use super::rows::{PortIpRow, PortRow};
 use super::{NetworkingRepo, Scope, Table, count_in, untag, update_in};
@@ -10,8 +12,8 @@ use crate::{StoreResult, missing_if_none};
 
 impl NetworkingRepo<'_> {
     /// Begins making or changing ports.
-    pub async fn begin_ports(&self) -> StoreResult<PortTx> {
-        Ok(PortTx {
+    pub async fn begin_ports(&self) -> StoreResult<NetworkTx> {
+        Ok(NetworkTx {
             tx: self.db.begin().await?,
         })
     }
@@ -108,13 +110,136 @@ impl NetworkingRepo<'_> {
     }
 }
 
-/// A transaction making or changing ports; dropped without
-/// [`PortTx::commit`], nothing of it happened.
-pub struct PortTx {
+/// Lets go of a device's ports in `tx`: the ones made for it are
+/// deleted (their counts given back), the ones a user gave it
+/// (`preserve_on_delete`) unbound; `only` narrows this to one port.
+pub(crate) async fn release_device_ports(
+    tx: &mut Tx,
+    device_id: &str,
+    only: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    let ports: Vec<(String, String, bool)> = tx
+        .fetch_all(
+            "SELECT id, project_id, preserve_on_delete FROM ports WHERE device_id = $1",
+            &values![device_id],
+        )
+        .await?;
+    for (id, project_id, preserve) in ports {
+        if only.is_some_and(|o| o != id) {
+            continue;
+        }
+        if preserve {
+            update_in(
+                tx,
+                Table::Ports,
+                &id,
+                &[
+                    ("device_id", "".into()),
+                    ("device_owner", "".into()),
+                    ("binding_host_id", "".into()),
+                    ("status", "DOWN".into()),
+                    ("preserve_on_delete", false.into()),
+                ],
+                now,
+            )
+            .await?;
+            continue;
+        }
+        tx.execute("DELETE FROM port_ips WHERE port_id = $1", &values![&id])
+            .await?;
+        tx.execute(
+            "DELETE FROM port_security_groups WHERE port_id = $1",
+            &values![&id],
+        )
+        .await?;
+        tx.execute("DELETE FROM ports WHERE id = $1", &values![&id])
+            .await?;
+        untag(tx, &id).await?;
+        count_in(tx, &project_id, "port", -1, -1).await?;
+    }
+    Ok(())
+}
+
+/// A fixed address kept the way servers had them before networking
+/// existed (the `fixed_ips` table), with what its port needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyFixedIp {
+    pub network_id: String,
+    pub address: String,
+    pub mac: String,
+    pub instance_uuid: String,
+    pub project_id: String,
+    pub host: Option<String>,
+    pub zone: Option<String>,
+}
+
+impl crate::db::Record for LegacyFixedIp {
+    fn decode(row: &impl crate::db::Columns) -> Result<Self, crate::db::DecodeError> {
+        Ok(Self {
+            network_id: row.column("network_id")?,
+            address: row.column("address")?,
+            mac: row.column("mac")?,
+            instance_uuid: row.column("instance_uuid")?,
+            project_id: row.column("project_id")?,
+            host: row.column("host")?,
+            zone: row.column("availability_zone")?,
+        })
+    }
+}
+
+impl NetworkingRepo<'_> {
+    /// The fixed addresses of live servers still kept the old way, by
+    /// server and NIC.
+    pub async fn legacy_fixed_ips(&self) -> StoreResult<Vec<LegacyFixedIp>> {
+        self.db
+            .scan(
+                "SELECT f.network_id, f.address, f.mac, f.instance_uuid, i.project_id, i.host, \
+                 i.availability_zone FROM fixed_ips f JOIN instances i ON i.uuid = f.instance_uuid \
+                 WHERE i.deleted = FALSE ORDER BY f.instance_uuid, f.position, f.version, f.address",
+                &[],
+            )
+            .await
+    }
+}
+
+impl NetworkTx {
+    /// Forgets the addresses kept the old way (once they are ports).
+    pub async fn forget_legacy_fixed_ips(&mut self) -> StoreResult<()> {
+        self.tx
+            .execute("DELETE FROM fixed_ips", &[])
+            .await
+            .map(drop)
+    }
+}
+
+/// A transaction of the networking API; dropped without
+/// [`NetworkTx::commit`], nothing of it happened.
+pub struct NetworkTx {
     tx: Tx,
 }
 
-impl PortTx {
+impl NetworkTx {
+    /// Port changes inside this transaction.
+    pub fn ports(&mut self) -> PortTx<'_> {
+        PortTx::new(&mut self.tx)
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await
+    }
+}
+
+/// Port changes inside someone's transaction.
+pub struct PortTx<'t> {
+    tx: &'t mut Tx,
+}
+
+impl<'t> PortTx<'t> {
+    pub(crate) fn new(tx: &'t mut Tx) -> Self {
+        Self { tx }
+    }
+
     /// Takes the next value of a counter (the address walk of a subnet).
     pub async fn next_value(&mut self, counter: &str) -> StoreResult<i64> {
         self.tx.next_value(counter).await
@@ -147,14 +272,15 @@ impl PortTx {
     /// Stores a new port, counted against its project's `limit` (-1:
     /// none).
     pub async fn insert_port(&mut self, p: &PortRow, limit: i64) -> StoreResult<()> {
-        count_in(&mut self.tx, &p.project_id, "port", 1, limit).await?;
+        count_in(self.tx, &p.project_id, "port", 1, limit).await?;
         self.tx
             .execute(
                 "INSERT INTO ports (id, project_id, network_id, name, description, mac_address, \
                  admin_state_up, status, device_id, device_owner, port_security_enabled, \
                  allowed_address_pairs, binding_host_id, binding_vnic_type, binding_profile, \
-                 dns_name, revision_number, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                 dns_name, preserve_on_delete, revision_number, created_at, updated_at) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                 $19, $20)",
                 &values![
                     &p.id,
                     &p.project_id,
@@ -172,6 +298,7 @@ impl PortTx {
                     &p.binding_vnic_type,
                     &p.binding_profile,
                     &p.dns_name,
+                    p.preserve_on_delete,
                     p.revision_number,
                     p.created_at,
                     p.updated_at
@@ -191,13 +318,18 @@ impl PortTx {
         let claimed = self
             .tx
             .execute(
-                "INSERT INTO port_ips (network_id, ip_address, port_id, subnet_id, position) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                "INSERT INTO port_ips (network_id, ip_address, port_id, subnet_id, ip_version, \
+                 position) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 &values![
                     network_id,
                     &ip.ip_address,
                     &ip.port_id,
                     &ip.subnet_id,
+                    if ip.ip_address.contains(':') {
+                        6_i64
+                    } else {
+                        4
+                    },
                     position
                 ],
             )
@@ -233,6 +365,28 @@ impl PortTx {
         Ok(())
     }
 
+    /// Plugs a port a user made into a device, unless something is
+    /// plugged in already (false): it stays when the device goes.
+    pub async fn bind_port(
+        &mut self,
+        id: &str,
+        device_id: &str,
+        device_owner: &str,
+        host: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let bound = self
+            .tx
+            .execute(
+                "UPDATE ports SET device_id = $2, device_owner = $3, binding_host_id = $4, \
+                 status = 'ACTIVE', preserve_on_delete = TRUE, updated_at = $5, \
+                 revision_number = revision_number + 1 WHERE id = $1 AND device_id = ''",
+                &values![id, device_id, device_owner, host, now],
+            )
+            .await?;
+        Ok(bound == 1)
+    }
+
     /// Sets columns of a port, bumping its revision.
     pub async fn update_port(
         &mut self,
@@ -240,10 +394,6 @@ impl PortTx {
         changes: &[(&str, SqlValue)],
         now: i64,
     ) -> StoreResult<()> {
-        update_in(&mut self.tx, Table::Ports, id, changes, now).await
-    }
-
-    pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await
+        update_in(self.tx, Table::Ports, id, changes, now).await
     }
 }

@@ -110,6 +110,8 @@ pub struct PortRow {
     pub binding_vnic_type: String,
     pub binding_profile: String,
     pub dns_name: String,
+    /// Unbound rather than deleted with the server it was given to.
+    pub preserve_on_delete: bool,
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -134,6 +136,7 @@ impl Record for PortRow {
             binding_vnic_type: row.column("binding_vnic_type")?,
             binding_profile: row.column("binding_profile")?,
             dns_name: row.column("dns_name")?,
+            preserve_on_delete: row.column("preserve_on_delete")?,
             revision_number: row.column("revision_number")?,
             created_at: row.column("created_at")?,
             updated_at: row.column("updated_at")?,

@@ -78,8 +78,7 @@ pub(super) async fn rebuild(
         .compute()
         .rebuild_server(&views::caller(req), id, request)
         .await?;
-    let label = &state.compute().settings().network.name;
-    let mut view = views::server(req, &server, views::Kind::Rebuild, label);
+    let mut view = views::server(req, &server, views::Kind::Rebuild);
     if state.compute().settings().enable_instance_password {
         view["adminPass"] = json!(password);
     }

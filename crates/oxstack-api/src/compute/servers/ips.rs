@@ -17,10 +17,9 @@ pub async fn list_ips(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     let server = super::readable_server(&state, &req, &id, "os_compute_api:ips:index").await?;
-    let label = &state.compute().settings().network.name;
     Ok(Json(envelope(
         "addresses",
-        views::addresses(&server, label, false),
+        views::addresses(&server, false),
     )))
 }
 
@@ -30,8 +29,7 @@ pub async fn show_ips(
     Path((id, network)): Path<(String, String)>,
 ) -> Result<Json<Value>, NovaError> {
     let server = super::readable_server(&state, &req, &id, "os_compute_api:ips:show").await?;
-    let label = &state.compute().settings().network.name;
-    match views::addresses(&server, label, false).get(&network) {
+    match views::addresses(&server, false).get(&network) {
         Some(items) => Ok(Json(json!({ network: items }))),
         None => Err(NovaError::not_found(
             "Instance is not a member of specified network",

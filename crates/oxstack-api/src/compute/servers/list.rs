@@ -460,10 +460,9 @@ pub async fn list_servers_detail(
     req: Req,
 ) -> Result<Json<Value>, NovaError> {
     let servers = servers(&state, &req, "os_compute_api:servers:detail").await?;
-    let label = &state.compute().settings().network.name;
     let items = servers
         .iter()
-        .map(|s| views::server(&req, s, views::Kind::Detail, label))
+        .map(|s| views::server(&req, s, views::Kind::Detail))
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
     Ok(Json(page(&req, "servers/detail", items, last)))

@@ -56,10 +56,9 @@ pub async fn show_server(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, NovaError> {
     let server = readable_server(&state, &req, &id, "os_compute_api:servers:show").await?;
-    let label = &state.compute().settings().network.name;
     Ok(Json(envelope(
         "server",
-        views::server(&req, &server, views::Kind::Show, label),
+        views::server(&req, &server, views::Kind::Show),
     )))
 }
 
@@ -100,11 +99,7 @@ pub async fn update_server(
     } else {
         views::Kind::UpdateBefore275
     };
-    let label = &state.compute().settings().network.name;
-    Ok(Json(envelope(
-        "server",
-        views::server(&req, &server, kind, label),
-    )))
+    Ok(Json(envelope("server", views::server(&req, &server, kind))))
 }
 
 pub async fn delete_server(

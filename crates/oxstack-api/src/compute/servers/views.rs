@@ -83,9 +83,10 @@ pub fn host_id(s: &Server) -> String {
     }
 }
 
-/// `addresses`: `{label: [{version, addr, (type, mac)}]}`, fixed addresses
-/// first, then the floating ones associated with them.
-pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
+/// `addresses`: `{network name: [{version, addr, (type, mac)}]}`, each
+/// network's fixed addresses then the floating ones associated with them,
+/// networks in the order of the server's ports.
+pub fn addresses(s: &Server, extended: bool) -> Value {
     let entry = |version: i64, addr: &str, kind: &str, mac: &str| {
         if extended {
             json!({"version": version, "addr": addr, "OS-EXT-IPS:type": kind, "OS-EXT-IPS-MAC:mac_addr": mac})
@@ -93,24 +94,32 @@ pub fn addresses(s: &Server, label: &str, extended: bool) -> Value {
             json!({"version": version, "addr": addr})
         }
     };
-    let mut items: Vec<Value> = s
-        .fixed_ips
-        .iter()
-        .map(|ip| entry(ip.version, &ip.address, "fixed", &ip.mac))
-        .collect();
+    let mut networks = serde_json::Map::new();
+    let mut push = |label: &str, item: Value| match networks.get_mut(label) {
+        Some(Value::Array(items)) => items.push(item),
+        _ => {
+            networks.insert(label.to_owned(), Value::Array(vec![item]));
+        }
+    };
+    for ip in &s.fixed_ips {
+        push(
+            &ip.network,
+            entry(ip.version, &ip.address, "fixed", &ip.mac),
+        );
+    }
     for floating in &s.floating_ips {
-        let mac = s
+        if let Some(ip) = s
             .fixed_ips
             .iter()
             .find(|ip| ip.address == floating.fixed_address)
-            .map_or("", |ip| ip.mac.as_str());
-        items.push(entry(4, &floating.address, "floating", mac));
+        {
+            push(
+                &ip.network,
+                entry(4, &floating.address, "floating", &ip.mac),
+            );
+        }
     }
-    if items.is_empty() {
-        json!({})
-    } else {
-        json!({ label: items })
-    }
+    Value::Object(networks)
 }
 
 fn flavor(req: &Req, s: &Server) -> Value {
@@ -173,7 +182,7 @@ fn security_groups(s: &Server) -> Option<Value> {
 }
 
 /// The full representation of a server.
-pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
+pub fn server(req: &Req, s: &Server, kind: Kind) -> Value {
     let admin = req.ctx.is_admin();
     let status = s.status();
     let mut v = Map::with_capacity(48);
@@ -196,7 +205,7 @@ pub fn server(req: &Req, s: &Server, kind: Kind, network_label: &str) -> Value {
     let addresses = if s.vm_state == VmState::Building {
         json!({})
     } else {
-        addresses(s, network_label, full)
+        addresses(s, full)
     };
     put("addresses", addresses);
     put("created", json!(isotime(s.created_at)));

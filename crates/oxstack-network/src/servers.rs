@@ -1,0 +1,533 @@
+//! What the compute service asks of networking for its servers: the
+//! ports a new server gets (checked before the server's create
+//! transaction, made inside it), with Nova's rules for picking the network
+//! (`auto`: the one network the project may use), binding a port a user
+//! made, and security groups by name or id. Refusals carry Nova-side kinds
+//! (`NetworkAmbiguous`, `PortInUse`, `FixedIpAlreadyInUse`, ...) that the
+//! compute service words as Nova does.
+
+use oxstack_store::networking::PortTx;
+
+use crate::ports::{PlannedPort, make_port};
+use crate::security_groups::DEFAULT_GROUP;
+use crate::{
+    Caller, Class, FixedIpRequest, NetworkError, NetworkResult, Networking, PortSpec, now_micros,
+};
+
+/// One NIC a server asks for: a network (`None`: the project's one), an
+/// address on it, or a port made beforehand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerNic {
+    pub network_id: Option<String>,
+    pub fixed_ip: Option<String>,
+    pub port_id: Option<String>,
+}
+
+/// The checked ports of a server, made for each server of a request.
+#[derive(Clone, Debug)]
+pub struct ServerPorts {
+    nics: Vec<Nic>,
+    /// The ports' device owner, `compute:<zone>`.
+    owner: String,
+}
+
+#[derive(Clone, Debug)]
+enum Nic {
+    New(Box<PlannedPort>),
+    Existing(String),
+}
+
+impl ServerPorts {
+    /// No NIC at all (`networks: none`).
+    pub fn none() -> Self {
+        Self {
+            nics: Vec::new(),
+            owner: String::new(),
+        }
+    }
+}
+
+impl Networking {
+    /// Checks the NICs of a new server of `project_id` (`None`: Nova's
+    /// `auto`) and its security groups (names or ids; none: the project's
+    /// default), before the create's transaction begins.
+    pub async fn plan_server_ports(
+        &self,
+        project_id: &str,
+        nics: Option<&[ServerNic]>,
+        groups: &[String],
+        zone: &str,
+    ) -> NetworkResult<ServerPorts> {
+        let project = Caller {
+            project_id: project_id.to_owned(),
+            is_admin: false,
+            can_write: true,
+        };
+        let auto;
+        let nics = match nics {
+            Some(n) => n,
+            None => match self.auto_network(&project).await? {
+                Some(id) => {
+                    auto = [ServerNic {
+                        network_id: Some(id),
+                        ..Default::default()
+                    }];
+                    &auto[..]
+                }
+                None => return Ok(ServerPorts::none()),
+            },
+        };
+        let group_ids = self.resolve_groups(project_id, groups).await?;
+        // Nova makes ports with rights the project lacks on shared
+        // networks (an address of its choice), for the project.
+        let elevated = Caller {
+            is_admin: true,
+            ..project.clone()
+        };
+        let mut planned = Vec::with_capacity(nics.len());
+        for nic in nics {
+            if let Some(port_id) = &nic.port_id {
+                let port = self.port(&project, port_id).await.map_err(|_| {
+                    nova(
+                        "PortNotFound",
+                        format!("Port id {port_id} could not be found."),
+                    )
+                })?;
+                if !port.row.device_id.is_empty() {
+                    return Err(NetworkError::conflict(
+                        "PortInUse",
+                        format!("Port {port_id} is still in use."),
+                    ));
+                }
+                planned.push(Nic::Existing(port_id.clone()));
+                continue;
+            }
+            let network_id = nic.network_id.clone().unwrap_or_default();
+            let network = self
+                .visible_network(&project, &network_id)
+                .await?
+                .filter(|n| !n.external || n.project_id == project_id)
+                .ok_or_else(|| {
+                    nova(
+                        "NetworkNotFound",
+                        format!("Network {network_id} could not be found."),
+                    )
+                })?;
+            if let Some(ip) = &nic.fixed_ip {
+                let subnets = self.subnets_of(&network.id).await?;
+                let inside = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+                    subnets
+                        .iter()
+                        .any(|s| s.net().is_some_and(|n| n.contains(&ip)))
+                });
+                if !inside {
+                    return Err(nova(
+                        "InvalidFixedIpAndMaxCountRequest",
+                        format!("Fixed IP address {ip} is invalid."),
+                    ));
+                }
+                self.check_free(&network.id, ip).await?;
+            }
+            if !group_ids.is_empty() && !network.port_security_enabled {
+                return Err(nova(
+                    "SecurityGroupCannotBeApplied",
+                    "Network requires port_security_enabled and subnet associated in order to \
+                     apply security groups.",
+                ));
+            }
+            let spec = PortSpec {
+                project_id: Some(project_id.to_owned()),
+                network_id: network.id.clone(),
+                device_owner: format!("compute:{zone}"),
+                fixed_ips: nic.fixed_ip.as_ref().map(|ip| {
+                    vec![FixedIpRequest {
+                        subnet_id: None,
+                        ip_address: Some(ip.clone()),
+                    }]
+                }),
+                security_groups: (!group_ids.is_empty()).then(|| group_ids.clone()),
+                ..Default::default()
+            };
+            let plan = self.plan_port(&elevated, spec).await?;
+            planned.push(Nic::New(Box::new(plan)));
+        }
+        Ok(ServerPorts {
+            nics: planned,
+            owner: format!("compute:{zone}"),
+        })
+    }
+
+    /// Nova's `auto`: the one network the project may attach to (its own
+    /// and shared ones, not external); none is no NIC, several are
+    /// ambiguous.
+    async fn auto_network(&self, project: &Caller) -> NetworkResult<Option<String>> {
+        let usable: Vec<String> = self
+            .store
+            .networking()
+            .networks(&project.scope())
+            .await?
+            .into_iter()
+            .filter(|n| !n.external && (n.shared || n.project_id == project.project_id))
+            .map(|n| n.id)
+            .collect();
+        match usable.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            _ => Err(NetworkError::conflict(
+                "NetworkAmbiguous",
+                "Multiple possible networks found, use a Network ID to be more specific.",
+            )),
+        }
+    }
+
+    /// Security groups named by name or id, as ids; none asked: none (the
+    /// ports get the default group).
+    pub async fn resolve_groups(
+        &self,
+        project_id: &str,
+        wanted: &[String],
+    ) -> NetworkResult<Vec<String>> {
+        if wanted.is_empty() || wanted.iter().all(|w| w == DEFAULT_GROUP) {
+            return if wanted.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Ok(vec![self.default_group_id(project_id).await?])
+            };
+        }
+        self.default_group_id(project_id).await?;
+        let groups = self
+            .store
+            .networking()
+            .groups(&oxstack_store::networking::Scope::Project(
+                project_id.to_owned(),
+            ))
+            .await?;
+        let mut ids: Vec<String> = Vec::new();
+        for w in wanted {
+            let id = if let Some(g) = groups.iter().find(|g| &g.id == w) {
+                g.id.clone()
+            } else {
+                let named: Vec<&String> = groups
+                    .iter()
+                    .filter(|g| &g.name == w)
+                    .map(|g| &g.id)
+                    .collect();
+                match named.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => {
+                        return Err(NetworkError::not_found(
+                            "SecurityGroupNotFound",
+                            format!("Security group {w} not found."),
+                        ));
+                    }
+                    _ => {
+                        return Err(NetworkError::conflict(
+                            "NoUniqueMatch",
+                            format!(
+                                "Multiple security_group matches found for name '{w}', use an ID to be more specific."
+                            ),
+                        ));
+                    }
+                }
+            };
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Refuses an address another port holds, naming the server holding
+    /// it as Nova does.
+    async fn check_free(&self, network_id: &str, ip: &str) -> NetworkResult<()> {
+        let ports = self
+            .store
+            .networking()
+            .ports(
+                &oxstack_store::networking::Scope::All,
+                Some(network_id),
+                None,
+            )
+            .await?;
+        let ids: Vec<&str> = ports.iter().map(|p| p.id.as_str()).collect();
+        let held = self.store.networking().port_ips(&ids).await?;
+        if let Some(holder) = held.iter().find(|h| h.ip_address == ip) {
+            let device = ports
+                .iter()
+                .find(|p| p.id == holder.port_id)
+                .map(|p| p.device_id.clone())
+                .unwrap_or_default();
+            return Err(nova(
+                "FixedIpAlreadyInUse",
+                format!("Fixed IP address {ip} is already in use on instance {device}."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Makes (or binds) the ports of one server inside its create
+    /// transaction, in the order asked.
+    pub async fn make_server_ports(
+        &self,
+        tx: &mut PortTx<'_>,
+        plan: &ServerPorts,
+        device_id: &str,
+        host: Option<&str>,
+    ) -> NetworkResult<()> {
+        let now = now_micros();
+        for (index, nic) in plan.nics.iter().enumerate() {
+            // A server's NICs keep their order by creation time.
+            let at = now + index as i64;
+            match nic {
+                Nic::Existing(port_id) => {
+                    if !tx
+                        .bind_port(
+                            port_id,
+                            device_id,
+                            &plan.owner,
+                            host.unwrap_or_default(),
+                            at,
+                        )
+                        .await?
+                    {
+                        return Err(NetworkError::conflict(
+                            "PortInUse",
+                            format!("Port {port_id} is still in use."),
+                        ));
+                    }
+                }
+                Nic::New(planned) => {
+                    let mut port = (**planned).clone();
+                    port.prepare_for(device_id, host.unwrap_or_default(), at);
+                    make_port(tx, port).await.map_err(|e| match e {
+                        NetworkError::Refused {
+                            kind: "OverQuota", ..
+                        } => NetworkError::refused(
+                            Class::Forbidden,
+                            "PortLimitExceeded",
+                            "Maximum number of ports exceeded",
+                        ),
+                        other => other,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Networking {
+    /// Gives a server another port, on `network_id` (Nova's
+    /// `addFixedIp`), in its own transaction.
+    pub async fn add_server_port(
+        &self,
+        project_id: &str,
+        network_id: &str,
+        device_id: &str,
+        host: Option<&str>,
+        zone: &str,
+    ) -> NetworkResult<()> {
+        let nic = ServerNic {
+            network_id: Some(network_id.to_owned()),
+            ..Default::default()
+        };
+        let plan = self
+            .plan_server_ports(project_id, Some(&[nic]), &[], zone)
+            .await?;
+        let mut tx = self.store.networking().begin_ports().await?;
+        self.make_server_ports(&mut tx.ports(), &plan, device_id, host)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Networking {
+    /// The security groups of a server's ports, by name.
+    pub async fn server_groups(
+        &self,
+        device_id: &str,
+    ) -> NetworkResult<Vec<crate::SecurityGroupRow>> {
+        let repo = self.store.networking();
+        let ports = repo
+            .ports(
+                &oxstack_store::networking::Scope::All,
+                None,
+                Some(device_id),
+            )
+            .await?;
+        let ids: Vec<&str> = ports.iter().map(|p| p.id.as_str()).collect();
+        let mut groups: Vec<crate::SecurityGroupRow> = Vec::new();
+        for (_, group) in repo.port_groups(&ids).await? {
+            if groups.iter().any(|g| g.id == group) {
+                continue;
+            }
+            if let Some(row) = repo.group(&group).await? {
+                groups.push(row);
+            }
+        }
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(groups)
+    }
+
+    /// Adds a group (name or id) to every port of a server (`add`), or
+    /// takes it from them (Nova's `addSecurityGroup` and
+    /// `removeSecurityGroup`).
+    pub async fn change_server_group(
+        &self,
+        project_id: &str,
+        device_id: &str,
+        wanted: &str,
+        add: bool,
+    ) -> NetworkResult<()> {
+        let group = self
+            .resolve_groups(project_id, &[wanted.to_owned()])
+            .await?
+            .remove(0);
+        let repo = self.store.networking();
+        let ports = repo
+            .ports(
+                &oxstack_store::networking::Scope::All,
+                None,
+                Some(device_id),
+            )
+            .await?;
+        let ids: Vec<&str> = ports.iter().map(|p| p.id.as_str()).collect();
+        let pairs = repo.port_groups(&ids).await?;
+        let member = pairs.iter().any(|(_, g)| *g == group);
+        match (add, member) {
+            (true, true) => {
+                return Err(nova(
+                    "SecurityGroupExistsForInstance",
+                    format!(
+                        "Security group {wanted} is already associated with the instance {device_id}"
+                    ),
+                ));
+            }
+            (false, false) => {
+                return Err(nova(
+                    "SecurityGroupNotExistsForInstance",
+                    format!(
+                        "Security group {wanted} is not associated with the instance {device_id}"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if add && ports.iter().any(|p| !p.port_security_enabled) {
+            return Err(nova(
+                "SecurityGroupCannotBeApplied",
+                "Network requires port_security_enabled and subnet associated in order to apply \
+                 security groups.",
+            ));
+        }
+        let mut tx = repo.begin_ports().await?;
+        let mut writes = tx.ports();
+        for port in &ports {
+            let mut groups: Vec<String> = pairs
+                .iter()
+                .filter(|(p, _)| *p == port.id)
+                .map(|(_, g)| g.clone())
+                .filter(|g| *g != group)
+                .collect();
+            if add {
+                groups.push(group.clone());
+            }
+            writes.set_groups(&port.id, &groups).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A refusal of a server's networking, in Nova's words (400).
+fn nova(kind: &'static str, message: impl Into<String>) -> NetworkError {
+    NetworkError::refused(Class::Invalid, kind, message)
+}
+
+impl Networking {
+    /// Turns the addresses servers held before networking existed into
+    /// ports (one per server and MAC, with the project's default group),
+    /// once, at start; returns how many ports were made.
+    pub async fn adopt_legacy_addresses(&self) -> NetworkResult<usize> {
+        let legacy = self.store.networking().legacy_fixed_ips().await?;
+        if legacy.is_empty() {
+            return Ok(0);
+        }
+        let mut nics: Vec<(LegacyNic, Vec<String>)> = Vec::new();
+        for ip in legacy {
+            let key = LegacyNic {
+                instance: ip.instance_uuid.clone(),
+                mac: ip.mac.clone(),
+                network_id: ip.network_id.clone(),
+                project_id: ip.project_id.clone(),
+                host: ip.host.clone().unwrap_or_default(),
+                zone: ip.zone.clone().unwrap_or_else(|| "nova".into()),
+            };
+            match nics.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, addresses)) => addresses.push(ip.address),
+                None => nics.push((key, vec![ip.address])),
+            }
+        }
+        let mut groups = std::collections::HashMap::new();
+        for (nic, _) in &nics {
+            if !groups.contains_key(&nic.project_id) {
+                let id = self.default_group_id(&nic.project_id).await?;
+                groups.insert(nic.project_id.clone(), id);
+            }
+        }
+        let mut tx = self.store.networking().begin_ports().await?;
+        let mut made = 0;
+        for (index, (nic, addresses)) in nics.iter().enumerate() {
+            let subnets = self.subnets_of(&nic.network_id).await?;
+            let requests: Vec<FixedIpRequest> = addresses
+                .iter()
+                .map(|a| FixedIpRequest {
+                    subnet_id: None,
+                    ip_address: Some(a.clone()),
+                })
+                .collect();
+            let at = now_micros() + index as i64;
+            let row = crate::PortRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                project_id: nic.project_id.clone(),
+                network_id: nic.network_id.clone(),
+                name: String::new(),
+                description: String::new(),
+                mac_address: nic.mac.clone(),
+                admin_state_up: true,
+                status: "ACTIVE".into(),
+                device_id: nic.instance.clone(),
+                device_owner: format!("compute:{}", nic.zone),
+                port_security_enabled: true,
+                allowed_address_pairs: "[]".into(),
+                binding_host_id: nic.host.clone(),
+                binding_vnic_type: "normal".into(),
+                binding_profile: "{}".into(),
+                dns_name: String::new(),
+                preserve_on_delete: false,
+                revision_number: 1,
+                created_at: at,
+                updated_at: at,
+            };
+            let plan =
+                PlannedPort::adopted(row, requests, subnets, groups[&nic.project_id].clone());
+            make_port(&mut tx.ports(), plan).await?;
+            made += 1;
+        }
+        tx.forget_legacy_fixed_ips().await?;
+        tx.commit().await?;
+        Ok(made)
+    }
+}
+
+/// One NIC of a server as the old addresses describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LegacyNic {
+    instance: String,
+    mac: String,
+    network_id: String,
+    project_id: String,
+    host: String,
+    zone: String,
+}
