@@ -1,0 +1,360 @@
+//! Servers and networking share one model, black-box: a server's
+//! addresses are its ports, seen through both APIs; Nova's ways of asking
+//! for networks (`auto`, a network, an address, a port made beforehand),
+//! security groups by name or id, the multinic and security group actions,
+//! and what deleting a server does to its ports.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use common::{Compute, Neutron, Server, assert_fault, cirros, json_of, settled};
+use serde_json::{Value, json};
+
+const ALICE: &str = "alice:proj-a";
+const BOB: &str = "bob:proj-b";
+
+async fn boot(c: &Compute<'_>, image: &str, extra: Value) -> String {
+    let mut body = json!({"name": "vm", "imageRef": image, "flavorRef": "1"});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let response = c.post("/servers", &json!({ "server": body })).await;
+    let status = response.status();
+    let created = json_of(response).await;
+    assert_eq!(status, 202, "{created}");
+    created["server"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn ports_of(n: &Neutron<'_>, server: &str) -> Vec<Value> {
+    n.get_ok(&format!("/ports?device_id={server}")).await["ports"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn own_network(n: &Neutron<'_>, name: &str, cidr: &str) -> String {
+    let net = n
+        .create("/networks", "network", json!({"name": name}))
+        .await;
+    n.create(
+        "/subnets",
+        "subnet",
+        json!({"network_id": net["id"], "ip_version": 4, "cidr": cidr}),
+    )
+    .await;
+    net["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_servers_addresses_are_its_ports() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.90");
+    let n = server.neutron(ALICE);
+    let id = boot(&c, &image, json!({"networks": "auto"})).await;
+    let shown = settled(&c, &id, "ACTIVE").await;
+    let ports = ports_of(&n, &id).await;
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let port = &ports[0];
+    assert_eq!(port["device_owner"], "compute:nova");
+    assert_eq!(port["status"], "ACTIVE");
+    assert_eq!(port["project_id"], "proj-a");
+    let private = &shown["addresses"]["private"];
+    let fixed: Vec<&str> = port["fixed_ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ip| ip["ip_address"].as_str().unwrap())
+        .collect();
+    let shown_addresses: Vec<&str> = private
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["addr"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown_addresses, fixed);
+    assert_eq!(private[0]["OS-EXT-IPS-MAC:mac_addr"], port["mac_address"]);
+    // The project's default group, on the port and the server.
+    let group = n
+        .get_ok(&format!(
+            "/security-groups/{}",
+            port["security_groups"][0].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(group["security_group"]["name"], "default");
+    assert_eq!(shown["security_groups"], json!([{"name": "default"}]));
+    // An admin sees where it is bound.
+    let admin = server.neutron("admin:admin");
+    let bound = admin
+        .get_ok(&format!("/ports/{}", port["id"].as_str().unwrap()))
+        .await;
+    assert!(
+        !bound["port"]["binding:host_id"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Deleting the server deletes its port and frees its address.
+    assert_eq!(c.delete(&format!("/servers/{id}")).await.status(), 204);
+    for _ in 0..100 {
+        if ports_of(&n, &id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ports_of(&n, &id).await.is_empty());
+    let usage = n.get_ok("/quotas/proj-a/details").await;
+    assert_eq!(usage["quota"]["port"]["used"], 0);
+}
+
+#[tokio::test]
+async fn nova_picks_networks_addresses_and_ports_as_asked() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.90");
+    let n = server.neutron(ALICE);
+    let own = own_network(&n, "mine", "192.168.7.0/24").await;
+
+    // Two networks now: `auto` is ambiguous.
+    let ambiguous = c
+        .post("/servers", &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "networks": "auto"}}))
+        .await;
+    assert_fault(
+        ambiguous,
+        409,
+        "Multiple possible networks found, use a Network ID to be more specific.",
+    )
+    .await;
+    // A network by id, with an address on it.
+    let id = boot(
+        &c,
+        &image,
+        json!({"networks": [{"uuid": own, "fixed_ip": "192.168.7.50"}]}),
+    )
+    .await;
+    let shown = settled(&c, &id, "ACTIVE").await;
+    assert_eq!(
+        shown["addresses"]["mine"][0]["addr"], "192.168.7.50",
+        "{}",
+        shown["addresses"]
+    );
+    assert_fault(
+        c.post("/servers", &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1",
+                                              "networks": [{"uuid": own, "fixed_ip": "192.168.7.50"}]}}))
+            .await,
+        400,
+        &format!("Fixed IP address 192.168.7.50 is already in use on instance {id}."),
+    )
+    .await;
+    assert_fault(
+        c.post("/servers", &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1",
+                                              "networks": [{"uuid": own, "fixed_ip": "10.9.9.9"}]}}))
+            .await,
+        400,
+        "Fixed IP address 10.9.9.9 is invalid.",
+    )
+    .await;
+    // Another project's network does not exist for this one.
+    let bobs = own_network(&server.neutron(BOB), "bobs", "192.168.8.0/24").await;
+    assert_fault(
+        c.post(
+            "/servers",
+            &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1",
+                                              "networks": [{"uuid": bobs}]}}),
+        )
+        .await,
+        400,
+        &format!("Network {bobs} could not be found."),
+    )
+    .await;
+
+    // A port made beforehand: bound, then kept (unbound) when the server goes.
+    let port = n
+        .create("/ports", "port", json!({"network_id": own, "name": "mine"}))
+        .await;
+    let pid = port["id"].as_str().unwrap().to_owned();
+    let with_port = boot(&c, &image, json!({"networks": [{"port": pid}]})).await;
+    settled(&c, &with_port, "ACTIVE").await;
+    let bound = n.get_ok(&format!("/ports/{pid}")).await["port"].clone();
+    assert_eq!(bound["device_id"], with_port.as_str());
+    assert_eq!(bound["device_owner"], "compute:nova");
+    assert_fault(
+        c.post(
+            "/servers",
+            &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1",
+                                              "networks": [{"port": pid}]}}),
+        )
+        .await,
+        409,
+        &format!("Port {pid} is still in use."),
+    )
+    .await;
+    assert_fault(
+        c.post("/servers", &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1",
+                                              "networks": [{"port": "6d2e1c55-0000-4000-8000-000000000000"}]}}))
+            .await,
+        400,
+        "Port id 6d2e1c55-0000-4000-8000-000000000000 could not be found.",
+    )
+    .await;
+    assert_eq!(
+        c.delete(&format!("/servers/{with_port}")).await.status(),
+        204
+    );
+    let mut kept = Value::Null;
+    for _ in 0..100 {
+        kept = n.get_ok(&format!("/ports/{pid}")).await["port"].clone();
+        if kept["device_id"] == "" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(kept["device_id"], "");
+    assert_eq!(kept["status"], "DOWN");
+    assert_eq!(kept["fixed_ips"], port["fixed_ips"]);
+}
+
+#[tokio::test]
+async fn security_groups_by_name_or_id_and_the_actions_on_them() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.90");
+    let n = server.neutron(ALICE);
+    let web = n
+        .create("/security-groups", "security_group", json!({"name": "web"}))
+        .await;
+    let web_id = web["id"].as_str().unwrap().to_owned();
+    // The `openstack` CLI sends a group's id where Nova takes a name.
+    let id = boot(
+        &c,
+        &image,
+        json!({"networks": "auto", "security_groups": [{"name": web_id}]}),
+    )
+    .await;
+    let shown = settled(&c, &id, "ACTIVE").await;
+    assert_eq!(shown["security_groups"], json!([{"name": "web"}]));
+    let port = &ports_of(&n, &id).await[0];
+    assert_eq!(port["security_groups"], json!([web_id]));
+    assert_fault(
+        c.post("/servers", &json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1",
+                                              "networks": "auto", "security_groups": [{"name": "nope"}]}}))
+            .await,
+        400,
+        "Security group nope not found.",
+    )
+    .await;
+
+    // add/remove by name; the server's list follows its ports.
+    let path = format!("/servers/{id}/action");
+    let action = |body: Value| {
+        let (c, path) = (&c, &path);
+        async move { c.post(path, &body).await }
+    };
+    assert_eq!(
+        action(json!({"addSecurityGroup": {"name": "default"}}))
+            .await
+            .status(),
+        202
+    );
+    let listed = c.get_ok(&format!("/servers/{id}/os-security-groups")).await;
+    let names: Vec<&str> = listed["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "web"]);
+    assert_fault(
+        action(json!({"addSecurityGroup": {"name": "web"}})).await,
+        400,
+        &format!("Security group web is already associated with the instance {id}"),
+    )
+    .await;
+    assert_eq!(
+        action(json!({"removeSecurityGroup": {"name": web_id}}))
+            .await
+            .status(),
+        202
+    );
+    assert_fault(
+        action(json!({"removeSecurityGroup": {"name": "web"}})).await,
+        400,
+        &format!("Security group web is not associated with the instance {id}"),
+    )
+    .await;
+    let port = &ports_of(&n, &id).await[0];
+    assert_eq!(port["security_groups"].as_array().unwrap().len(), 1);
+    // A group in use by the server's port cannot go.
+    let default = port["security_groups"][0].as_str().unwrap();
+    assert_eq!(
+        server
+            .neutron("admin:admin")
+            .delete(&format!("/security-groups/{default}"))
+            .await
+            .0,
+        409
+    );
+    // Two groups of one name: Nova asks for an id.
+    n.create(
+        "/security-groups",
+        "security_group",
+        json!({"name": "twin"}),
+    )
+    .await;
+    n.create(
+        "/security-groups",
+        "security_group",
+        json!({"name": "twin"}),
+    )
+    .await;
+    assert_fault(
+        action(json!({"addSecurityGroup": {"name": "twin"}})).await,
+        409,
+        "Multiple security_group matches found for name 'twin', use an ID to be more specific.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn multinic_adds_and_removes_ports() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.1");
+    let n = server.neutron(ALICE);
+    let id = boot(&c, &image, json!({})).await;
+    settled(&c, &id, "ACTIVE").await;
+    let own = own_network(&n, "second", "192.168.9.0/24").await;
+    let path = format!("/servers/{id}/action");
+    let action = |body: Value| {
+        let (c, path) = (&c, &path);
+        async move { c.post(path, &body).await }
+    };
+    assert_eq!(
+        action(json!({"addFixedIp": {"networkId": own}}))
+            .await
+            .status(),
+        202
+    );
+    let shown = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+    let second = shown["addresses"]["second"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(second.starts_with("192.168.9."), "{second}");
+    assert_eq!(ports_of(&n, &id).await.len(), 2);
+    assert_eq!(
+        action(json!({"removeFixedIp": {"address": second}}))
+            .await
+            .status(),
+        202
+    );
+    let shown = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+    assert!(
+        shown["addresses"].get("second").is_none(),
+        "{}",
+        shown["addresses"]
+    );
+    assert_eq!(ports_of(&n, &id).await.len(), 1);
+}
