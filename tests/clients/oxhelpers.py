@@ -106,7 +106,7 @@ def _wants_json(args: tuple[str, ...]) -> bool:
         if a.startswith("-"):
             break
         words.append(a)
-    return bool(set(words[:3]) & _JSON_VERBS)
+    return bool(set(words[:4]) & _JSON_VERBS)
 
 
 def run_openstack(*args: str, cloud: str | None = "oxstack", env: dict[str, str] | None = None,

@@ -165,6 +165,7 @@ pub fn catalog(base: &str, region: &str) -> Value {
         ("identity", "keystone", format!("{base}/identity")),
         ("compute", "nova", format!("{base}/compute/v2.1")),
         ("image", "glance", format!("{base}/image")),
+        ("network", "neutron", format!("{base}/network")),
     ];
     let entries: Vec<Value> = services
         .iter()
