@@ -96,6 +96,12 @@ def second_image(base: str, token: str) -> tuple[str, str]:
     return first["id"], copy["id"]
 
 
+def public_network(base: str, token: str) -> str:
+    """The id of DevStack's external network `public`."""
+    _, listed = call(base, "GET", "/network/v2.0/networks?name=public&router:external=True", token)
+    return listed["networks"][0]["id"]
+
+
 def yaml_accounts(accounts: list[dict]) -> str:
     """accounts.yaml, written by hand: the values are plain strings."""
     lines = []
@@ -135,7 +141,18 @@ auth_version = v3
 region = RegionOne
 disable_ssl_certificate_validation = True
 
+[network]
+public_network_id = {public_network}
+floating_network_name = public
+# Guests of the fake driver are not reached over the network.
+project_networks_reachable = False
+
+[network-feature-enabled]
+api_extensions = all
+
 [compute]
+# Every project's servers attach to DevStack's shared `private`.
+fixed_network_name = private
 image_ref = {image}
 image_ref_alt = {image_alt}
 flavor_ref = 42
@@ -176,7 +193,7 @@ scheduler_enabled_filters = AvailabilityZoneFilter, ComputeFilter, ComputeCapabi
 
 [service_available]
 cinder = False
-neutron = False
+neutron = True
 glance = True
 nova = True
 swift = False
@@ -199,7 +216,8 @@ def main() -> None:
     (workspace / "etc").mkdir(parents=True, exist_ok=True)
     (workspace / "etc" / "tempest.conf").write_text(
         TEMPEST_CONF.format(ws=workspace, url=url, image=image, image_alt=image_alt, admin_user=ADMIN[0],
-                            admin_password=ADMIN[1], admin_project=ADMIN[2]))
+                            admin_password=ADMIN[1], admin_project=ADMIN[2],
+                            public_network=public_network(url, token)))
 
 
 if __name__ == "__main__":
