@@ -526,7 +526,9 @@ fn check_rule(spec: RuleSpec, group: &SecurityGroupRow) -> NetworkResult<Securit
                     format!("Conflicting value ethertype {ethertype} for CIDR {text}"),
                 ));
             }
-            Some(net.trunc().to_string())
+            // Kept as given (`normalized_cidr` shows the network), an
+            // address alone as its host prefix.
+            Some(net.to_string())
         }
     };
     let mut row = rule_row(group, &spec.direction, &ethertype, spec.remote_group_id);

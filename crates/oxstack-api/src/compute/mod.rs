@@ -27,6 +27,7 @@ pub(crate) mod openapi;
 mod pagination;
 mod quota_sets;
 mod request;
+mod security_groups;
 mod server_actions;
 mod server_external_events;
 mod server_groups;
@@ -169,6 +170,45 @@ fn versioned_routes(state: AppState) -> Router {
                 until(mv::NO_PROXIES),
                 get(floating_ips::show_floating_ip).delete(floating_ips::release_floating_ip),
             ),
+        )
+        .route(
+            "/os-tenant-networks",
+            at(
+                until(mv::NO_PROXIES),
+                get(networks::list_tenant_networks).post(networks::removed_tenant_network),
+            ),
+        )
+        .route(
+            "/os-tenant-networks/{network_id}",
+            at(
+                until(mv::NO_PROXIES),
+                get(networks::show_tenant_network).delete(networks::removed_tenant_network),
+            ),
+        )
+        .route(
+            "/os-security-groups",
+            at(
+                until(mv::NO_PROXIES),
+                get(security_groups::list_security_groups)
+                    .post(security_groups::create_security_group),
+            ),
+        )
+        .route(
+            "/os-security-groups/{security_group_id}",
+            at(
+                until(mv::NO_PROXIES),
+                get(security_groups::show_security_group)
+                    .put(security_groups::update_security_group)
+                    .delete(security_groups::delete_security_group),
+            ),
+        )
+        .route(
+            "/os-security-group-rules",
+            at(until(mv::NO_PROXIES), post(security_groups::create_rule)),
+        )
+        .route(
+            "/os-security-group-rules/{security_group_rule_id}",
+            at(until(mv::NO_PROXIES), delete(security_groups::delete_rule)),
         )
         .route(
             "/os-networks/{network_id}",

@@ -93,6 +93,54 @@ pub async fn show_network(
     Ok(Json(envelope("network", network(&req, &net))))
 }
 
+/// `/os-tenant-networks` (2.1–2.35): the same networks, as Nova's
+/// `network_dict` for Neutron gives them (`cidr` the string "None").
+fn tenant_network(net: &oxstack_network::Network) -> Value {
+    json!({"id": net.row.id, "cidr": "None", "label": net.row.name})
+}
+
+pub async fn list_tenant_networks(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Json<Value>, NovaError> {
+    req.authorize(
+        "os_compute_api:os-tenant-networks:list",
+        Rule::ProjectReader,
+    )?;
+    let networks = state
+        .networking()
+        .networks(&network_caller(&req))
+        .await
+        .map_err(oxstack_compute::ComputeError::from)?;
+    let views: Vec<Value> = networks.iter().map(tenant_network).collect();
+    Ok(Json(json!({ "networks": views })))
+}
+
+pub async fn show_tenant_network(
+    State(state): State<AppState>,
+    req: Req,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, NovaError> {
+    req.authorize(
+        "os_compute_api:os-tenant-networks:show",
+        Rule::ProjectReader,
+    )?;
+    let net = state
+        .networking()
+        .network(&network_caller(&req), &id)
+        .await
+        .map_err(|_| NovaError::not_found("Network not found"))?;
+    Ok(Json(envelope("network", tenant_network(&net))))
+}
+
+/// Creating and deleting networks through Nova went with nova-network.
+pub async fn removed_tenant_network() -> NovaError {
+    NovaError::new(
+        http::StatusCode::GONE,
+        "This resource is no longer available.  No forwarding address is given.",
+    )
+}
+
 /// The caller, as networking sees it.
 fn network_caller(req: &Req) -> oxstack_network::Caller {
     oxstack_network::Caller {

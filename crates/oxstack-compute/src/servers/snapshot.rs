@@ -91,7 +91,6 @@ impl Compute {
         image.row.disk_format = Some("qcow2".into());
         image.row.container_format = Some("bare".into());
         image.row.min_disk = server.flavor.root_gb;
-        image.properties = req.metadata.clone();
         let props = [
             ("instance_uuid", server.uuid.clone()),
             ("user_id", caller.user_id.clone()),
@@ -114,6 +113,11 @@ impl Compute {
                 .properties
                 .insert("backup_type".into(), backup_type.clone());
         }
+        // The request's metadata comes last and wins, as in Nova (a
+        // snapshot may say `image_type: test`).
+        image
+            .properties
+            .extend(req.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
         let created = self.images.create(project_viewer(server), image).await?;
         Ok(created.row.id)
     }

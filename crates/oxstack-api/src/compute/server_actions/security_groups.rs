@@ -60,12 +60,21 @@ pub async fn list_server_security_groups(
         .compute()
         .server_security_groups(&views::caller(&req), &id)
         .await?;
-    let items: Vec<Value> = groups
+    // In Nova's proxy shape, with their ingress rules.
+    let caller = oxstack_network::Caller {
+        project_id: req.ctx.project_id.clone(),
+        is_admin: true,
+        can_write: false,
+    };
+    let mut full = Vec::with_capacity(groups.len());
+    for g in &groups {
+        if let Ok(group) = state.networking().security_group(&caller, &g.id).await {
+            full.push(group);
+        }
+    }
+    let items: Vec<Value> = full
         .iter()
-        .map(|g| {
-            json!({"id": g.id, "name": g.name, "description": g.description,
-                   "tenant_id": g.project_id, "rules": []})
-        })
+        .map(|g| crate::compute::security_groups::group_view(g, &full))
         .collect();
     Ok(Json(envelope("security_groups", items)))
 }
