@@ -371,7 +371,7 @@ pub async fn create_rule(
     let exists = parent
         .rules
         .iter()
-        .filter_map(|r| rule_view(r, &[parent.clone()]))
+        .filter_map(|r| rule_view(r, std::slice::from_ref(&parent)))
         .any(|v| {
             let same_group = v["group"].get("name").is_some() == source.is_some();
             let same_cidr = cidr
