@@ -358,3 +358,184 @@ async fn multinic_adds_and_removes_ports() {
     );
     assert_eq!(ports_of(&n, &id).await.len(), 1);
 }
+
+#[tokio::test]
+async fn novas_security_group_proxy_shows_and_changes_networkings_groups() {
+    let server = Server::start_noauth().await;
+    let c = server.compute(ALICE, "2.35");
+    let n = server.neutron(ALICE);
+    let made = c
+        .post(
+            "/os-security-groups",
+            &json!({"security_group": {"name": "web", "description": "w"}}),
+        )
+        .await;
+    assert_eq!(made.status(), 200);
+    let group = json_of(made).await["security_group"].clone();
+    let gid = group["id"].as_str().unwrap().to_owned();
+    assert_eq!(group["tenant_id"], "proj-a");
+    // Nova shows ingress rules only: the new group's egress rules are not.
+    assert_eq!(group["rules"], json!([]));
+    // The same record in networking.
+    assert_eq!(
+        n.get_ok(&format!("/security-groups/{gid}")).await["security_group"]["name"],
+        "web"
+    );
+
+    let rule = |body: Value| {
+        let c = &c;
+        async move {
+            c.post(
+                "/os-security-group-rules",
+                &json!({ "security_group_rule": body }),
+            )
+            .await
+        }
+    };
+    let made = rule(
+        json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
+                           "cidr": "10.2.3.124/24"}),
+    )
+    .await;
+    assert_eq!(made.status(), 200);
+    let r = json_of(made).await["security_group_rule"].clone();
+    assert_eq!(
+        (
+            r["ip_protocol"].clone(),
+            r["from_port"].clone(),
+            r["to_port"].clone(),
+            r["ip_range"].clone(),
+            r["group"].clone()
+        ),
+        (
+            json!("tcp"),
+            json!(22),
+            json!(22),
+            json!({"cidr": "10.2.3.124/24"}),
+            json!({})
+        )
+    );
+    let neutron_rule = n
+        .get_ok(&format!(
+            "/security-group-rules/{}",
+            r["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(neutron_rule["security_group_rule"]["direction"], "ingress");
+    assert_eq!(
+        neutron_rule["security_group_rule"]["normalized_cidr"],
+        "10.2.3.0/24"
+    );
+    // A rule from another group: all TCP ports, the group named.
+    let by_group =
+        rule(json!({"parent_group_id": gid, "ip_protocol": "tcp", "group_id": gid})).await;
+    assert_eq!(by_group.status(), 200);
+    let g = json_of(by_group).await["security_group_rule"].clone();
+    assert_eq!(
+        (g["from_port"].clone(), g["to_port"].clone()),
+        (json!(1), json!(65535))
+    );
+    assert_eq!(g["group"], json!({"name": "web", "tenant_id": "proj-a"}));
+
+    // Nova's refusals.
+    assert_fault(
+        rule(
+            json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
+                    "cidr": "10.2.3.124/24"}),
+        )
+        .await,
+        400,
+        &format!("This rule already exists in group {gid}"),
+    )
+    .await;
+    assert_fault(
+        rule(json!({"parent_group_id": gid})).await,
+        400,
+        "Not enough parameters to build a valid rule.",
+    )
+    .await;
+    assert_fault(
+        rule(json!({"parent_group_id": gid, "ip_protocol": "gre", "from_port": 1, "to_port": 2}))
+            .await,
+        400,
+        "Invalid IP protocol gre.",
+    )
+    .await;
+    assert_fault(
+        rule(json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 90, "to_port": 80}))
+            .await,
+        400,
+        "Invalid port range 90:80. Former value cannot be greater than the later",
+    )
+    .await;
+    assert_fault(
+        rule(json!({"parent_group_id": gid, "ip_protocol": "tcp", "from_port": 1, "to_port": 2, "cidr": "nope"})).await,
+        400,
+        "nope is not a valid IP network.",
+    )
+    .await;
+    assert_fault(
+        c.get("/os-security-groups/not-a-uuid").await,
+        400,
+        "Security group id should be uuid",
+    )
+    .await;
+    let missing = "9f0e9a7c-0000-4000-8000-000000000000";
+    assert_fault(
+        c.get(&format!("/os-security-groups/{missing}")).await,
+        404,
+        &format!("Security group {missing} does not exist"),
+    )
+    .await;
+    assert_fault(
+        server
+            .compute(ALICE, "2.36")
+            .get("/os-security-groups")
+            .await,
+        404,
+        "The resource could not be found.",
+    )
+    .await;
+
+    // Update, list (sorted by tenant and name), delete.
+    let updated = c
+        .put(
+            &format!("/os-security-groups/{gid}"),
+            &json!({"security_group": {"name": "www", "description": "x"}}),
+        )
+        .await;
+    assert_eq!(updated.status(), 200);
+    let listed = c.get_ok("/os-security-groups").await;
+    let names: Vec<&str> = listed["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "www"]);
+    assert_eq!(
+        c.delete(&format!(
+            "/os-security-group-rules/{}",
+            r["id"].as_str().unwrap()
+        ))
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        c.delete(&format!("/os-security-groups/{gid}"))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(n.get(&format!("/security-groups/{gid}")).await.0, 404);
+    // Another project does not see it; tenant networks are the project's.
+    let tenant = server
+        .compute(BOB, "2.35")
+        .get_ok("/os-tenant-networks")
+        .await;
+    assert_eq!(
+        tenant["networks"][1],
+        json!({"id": tenant["networks"][1]["id"], "cidr": "None", "label": "private"})
+    );
+}
