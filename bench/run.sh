@@ -139,6 +139,7 @@ login() {
     PROJECT=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" | json 'd["token"]["project"]["id"]')
     IMAGE=$(api GET /image/v2/images | json 'd["images"][0]["id"]')
     api PUT "/compute/v2.1/os-quota-sets/$PROJECT" '{"quota_set": {"instances": -1, "cores": -1, "ram": -1}}' >/dev/null
+    api PUT "/network/v2.0/quotas/$PROJECT" '{"quota": {"port": -1}}' >/dev/null
 }
 
 # Waits until no server is in BUILD; prints the seconds it took.
@@ -167,8 +168,13 @@ seed_servers() { # template_uuid n
     local uuid_pg="lpad(to_hex(k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(k), 12, '0')"
     local series_sqlite="WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < $n) SELECT k FROM n"
     local series_pg="SELECT generate_series(1, $n) AS k"
-    local uuid=$uuid_sqlite series=$series_sqlite
-    [[ $BACKEND == postgres ]] && uuid=$uuid_pg series=$series_pg
+    # Ports: ids of their own, MACs fa:17:... (unique on the network).
+    local port_sqlite="printf('%08x-0000-4000-9000-%012x', k, k)"
+    local port_pg="lpad(to_hex(k), 8, '0') || '-0000-4000-9000-' || lpad(to_hex(k), 12, '0')"
+    local mac_sqlite="printf('fa:17:%02x:%02x:%02x:%02x', k / 16777216 % 256, k / 65536 % 256, k / 256 % 256, k % 256)"
+    local mac_pg="'fa:17:' || lpad(to_hex(k / 16777216 % 256), 2, '0') || ':' || lpad(to_hex(k / 65536 % 256), 2, '0') || ':' || lpad(to_hex(k / 256 % 256), 2, '0') || ':' || lpad(to_hex(k % 256), 2, '0')"
+    local uuid=$uuid_sqlite series=$series_sqlite port=$port_sqlite mac=$mac_sqlite
+    [[ $BACKEND == postgres ]] && uuid=$uuid_pg series=$series_pg port=$port_pg mac=$mac_pg
     sql="
         CREATE TEMP TABLE ks AS $series;
         CREATE TEMP TABLE clones AS SELECT i.*, ks.k AS k FROM instances i, ks WHERE i.uuid = '$id';
@@ -177,10 +183,26 @@ seed_servers() { # template_uuid n
         CREATE TEMP TABLE clone_keys AS SELECT uuid, k FROM clones;
         ALTER TABLE clones DROP COLUMN k;
         INSERT INTO instances SELECT * FROM clones;
-        INSERT INTO fixed_ips (network_id, address, version, mac, instance_uuid, position)
-            SELECT f.network_id, '10.' || (128 + k / 65536) || '.' || (k / 256 % 256) || '.' || (k % 256),
-                   4, f.mac, c.uuid, f.position
-            FROM clone_keys c, fixed_ips f WHERE f.instance_uuid = '$id' AND f.version = 4;
+        CREATE TEMP TABLE port_keys AS SELECT c.uuid AS device, $port AS id, $mac AS mac, k FROM clone_keys c;
+        INSERT INTO ports (id, project_id, network_id, name, description, mac_address, admin_state_up, status,
+                           device_id, device_owner, port_security_enabled, allowed_address_pairs, binding_host_id,
+                           binding_vnic_type, binding_profile, dns_name, preserve_on_delete, revision_number,
+                           created_at, updated_at)
+            SELECT pk.id, p.project_id, p.network_id, p.name, p.description, pk.mac, p.admin_state_up, p.status,
+                   pk.device, p.device_owner, p.port_security_enabled, p.allowed_address_pairs, p.binding_host_id,
+                   p.binding_vnic_type, p.binding_profile, p.dns_name, p.preserve_on_delete, p.revision_number,
+                   p.created_at + pk.k, p.updated_at
+            FROM port_keys pk, ports p WHERE p.device_id = '$id';
+        INSERT INTO port_ips (network_id, ip_address, port_id, subnet_id, ip_version, position)
+            SELECT pi.network_id, '10.' || (128 + pk.k / 65536) || '.' || (pk.k / 256 % 256) || '.' || (pk.k % 256),
+                   pk.id, pi.subnet_id, 4, pi.position
+            FROM port_keys pk, ports p JOIN port_ips pi ON pi.port_id = p.id
+            WHERE p.device_id = '$id' AND pi.ip_version = 4;
+        INSERT INTO port_security_groups (port_id, security_group_id)
+            SELECT pk.id, g.security_group_id FROM port_keys pk, ports p
+            JOIN port_security_groups g ON g.port_id = p.id WHERE p.device_id = '$id';
+        UPDATE network_usage SET in_use = (SELECT COUNT(*) FROM ports WHERE ports.project_id = network_usage.project_id)
+            WHERE resource = 'port';
         UPDATE counters SET value = (SELECT MAX(seq) FROM instances) WHERE name = 'instances';
         UPDATE project_usage SET instances = u.instances, cores = u.cores, ram = u.ram
             FROM (SELECT project_id, COUNT(*) AS instances, SUM(vcpus) AS cores, SUM(memory_mb) AS ram

@@ -508,24 +508,33 @@ pub(crate) async fn make_port(tx: &mut PortTx<'_>, plan: PlannedPort) -> Network
         pairs,
         limit,
     } = plan;
-    row.mac_address = match mac {
-        Some(mac) => {
-            if tx.mac_in_use(&row.network_id, &mac).await? {
-                return Err(mac_in_use(&row.network_id, &mac));
+    // The insert itself finds a taken MAC (or id): a random MAC is
+    // drawn again, a requested one is refused.
+    let mut stored = false;
+    for _ in 0..16 {
+        row.mac_address = mac.clone().unwrap_or_else(ipam::random_mac);
+        stored = match tx.insert_port(&row, limit).await {
+            Err(StoreError::LimitExceeded) => return Err(NetworkError::over_quota("port")),
+            other => other?,
+        };
+        if stored || mac.is_some() {
+            break;
+        }
+    }
+    if !stored {
+        return Err(match &mac {
+            Some(m) if tx.mac_in_use(&row.network_id, m).await? => mac_in_use(&row.network_id, m),
+            Some(_) => {
+                NetworkError::conflict("PortExists", format!("Port {} already exists.", row.id))
             }
-            mac
-        }
-        None => free_mac(tx, &row.network_id).await?,
-    };
-    match tx.insert_port(&row, limit).await {
-        Err(StoreError::LimitExceeded) => return Err(NetworkError::over_quota("port")),
-        Err(StoreError::Conflict) => {
-            return Err(NetworkError::conflict(
-                "PortExists",
-                format!("Port {} already exists.", row.id),
-            ));
-        }
-        other => other?,
+            None => NetworkError::conflict(
+                "MacAddressGenerationFailure",
+                format!(
+                    "Unable to generate unique mac on network {}.",
+                    row.network_id
+                ),
+            ),
+        });
     }
     let ips = allocate(tx, &row, &subnets, &requests).await?;
     if ips.is_empty() {
@@ -534,7 +543,7 @@ pub(crate) async fn make_port(tx: &mut PortTx<'_>, plan: PlannedPort) -> Network
         }
         groups.clear();
     }
-    tx.set_groups(&row.id, &groups).await?;
+    tx.add_groups(&row.id, &groups).await?;
     Ok(Port {
         row,
         fixed_ips: ips,
@@ -640,20 +649,6 @@ fn address_pairs(pairs: &[PairRequest], port_security: bool) -> NetworkResult<Ve
             })
         })
         .collect()
-}
-
-/// A MAC no port on the network has.
-async fn free_mac(tx: &mut PortTx<'_>, network_id: &str) -> NetworkResult<String> {
-    for _ in 0..16 {
-        let mac = ipam::random_mac();
-        if !tx.mac_in_use(network_id, &mac).await? {
-            return Ok(mac);
-        }
-    }
-    Err(NetworkError::conflict(
-        "MacAddressGenerationFailure",
-        format!("Unable to generate unique mac on network {network_id}."),
-    ))
 }
 
 /// What Neutron gives a port that asks for nothing: an address from the
@@ -816,12 +811,8 @@ async fn pick(
             break;
         };
         if tx
-            .holder_of(&port.network_id, &ip.to_string())
+            .claim_ip(&port.network_id, &ip_row(port, subnet, ip), position)
             .await?
-            .is_none()
-            && tx
-                .claim_ip(&port.network_id, &ip_row(port, subnet, ip), position)
-                .await?
         {
             return Ok(ip);
         }

@@ -74,7 +74,8 @@ CREATE TABLE ports (
     UNIQUE (network_id, mac_address)
 );
 CREATE INDEX ports_project ON ports (project_id);
-CREATE INDEX ports_device ON ports (device_id);
+-- A server's ports in the order they were made (its NICs' order).
+CREATE INDEX ports_device ON ports (device_id, created_at);
 
 CREATE TABLE port_ips (
     network_id TEXT NOT NULL,

@@ -167,7 +167,7 @@ impl TryFrom<InstanceRow> for Server {
             fault: fault(row.fault.as_deref()),
             locked_by,
             config_drive: !row.config_drive.is_empty(),
-            security_groups: json_or_default(&row.security_groups),
+            security_groups: group_names(&row.security_groups),
             scheduler_hints: json_or_default::<Map<String, Value>>(&row.scheduler_hints),
             server_group: row.server_group,
             trusted_certs: row
@@ -242,6 +242,15 @@ impl From<&FixedIp> for FixedIpRow {
             network: ip.network.clone(),
         }
     }
+}
+
+/// The names of the groups of a server's ports (one per port and group
+/// as read), sorted, each once.
+fn group_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = json_or_default(text);
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The row that stores a new server.

@@ -209,11 +209,11 @@ fn select_instance(backend: Backend) -> &'static str {
               FROM (SELECT pi.network_id, pi.ip_address, pi.ip_version, p.mac_address, p.created_at, \
               n.name FROM ports p JOIN port_ips pi ON pi.port_id = p.id \
               JOIN networks n ON n.id = p.network_id WHERE p.device_id = i.uuid \
-              ORDER BY p.created_at, p.id, pi.position)) AS ips_json, \
-             (SELECT json_group_array(name) FROM (SELECT DISTINCT g.name FROM ports p \
+              ORDER BY p.device_id, p.created_at)) AS ips_json, \
+             (SELECT json_group_array(g.name) FROM ports p \
               JOIN port_security_groups pg ON pg.port_id = p.id \
               JOIN security_groups g ON g.id = pg.security_group_id \
-              WHERE p.device_id = i.uuid ORDER BY g.name)) AS groups_json, \
+              WHERE p.device_id = i.uuid) AS groups_json, \
              (SELECT json_group_array(json_object('address', address, 'fixed_address', fixed_address)) \
               FROM (SELECT * FROM floating_ips fl WHERE fl.instance_uuid = i.uuid ORDER BY address)) \
               AS floating_json \

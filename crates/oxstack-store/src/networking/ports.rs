@@ -245,18 +245,6 @@ impl<'t> PortTx<'t> {
         self.tx.next_value(counter).await
     }
 
-    /// The port holding an address on a network, if any.
-    pub async fn holder_of(&mut self, network_id: &str, ip: &str) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = self
-            .tx
-            .fetch_optional(
-                "SELECT port_id FROM port_ips WHERE network_id = $1 AND ip_address = $2",
-                &values![network_id, ip],
-            )
-            .await?;
-        Ok(row.map(|(port,)| port))
-    }
-
     /// Whether a MAC is in use on a network.
     pub async fn mac_in_use(&mut self, network_id: &str, mac: &str) -> StoreResult<bool> {
         let row: Option<(String,)> = self
@@ -270,17 +258,18 @@ impl<'t> PortTx<'t> {
     }
 
     /// Stores a new port, counted against its project's `limit` (-1:
-    /// none).
-    pub async fn insert_port(&mut self, p: &PortRow, limit: i64) -> StoreResult<()> {
-        count_in(self.tx, &p.project_id, "port", 1, limit).await?;
-        self.tx
+    /// none); false (nothing stored) when its id, or its MAC on its
+    /// network, is taken.
+    pub async fn insert_port(&mut self, p: &PortRow, limit: i64) -> StoreResult<bool> {
+        let stored = self
+            .tx
             .execute(
                 "INSERT INTO ports (id, project_id, network_id, name, description, mac_address, \
                  admin_state_up, status, device_id, device_owner, port_security_enabled, \
                  allowed_address_pairs, binding_host_id, binding_vnic_type, binding_profile, \
                  dns_name, preserve_on_delete, revision_number, created_at, updated_at) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                 $19, $20)",
+                 $19, $20) ON CONFLICT DO NOTHING",
                 &values![
                     &p.id,
                     &p.project_id,
@@ -305,7 +294,11 @@ impl<'t> PortTx<'t> {
                 ],
             )
             .await?;
-        Ok(())
+        if stored == 0 {
+            return Ok(false);
+        }
+        count_in(self.tx, &p.project_id, "port", 1, limit).await?;
+        Ok(true)
     }
 
     /// Claims an address for a port; false when another port holds it.
@@ -353,6 +346,20 @@ impl<'t> PortTx<'t> {
                 &values![port_id],
             )
             .await?;
+        for group in groups {
+            self.tx
+                .execute(
+                    "INSERT INTO port_security_groups (port_id, security_group_id) \
+                     VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &values![port_id, group],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Puts a new port in groups.
+    pub async fn add_groups(&mut self, port_id: &str, groups: &[String]) -> StoreResult<()> {
         for group in groups {
             self.tx
                 .execute(
