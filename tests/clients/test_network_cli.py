@@ -159,3 +159,29 @@ def test_openstacksdk_networking(oxstack, admin_token, member):
     conn.network.delete_subnet(subnet)
     conn.network.delete_network(net)
     assert conn.network.find_network(net.name) is None
+
+
+def test_server_add_and_remove_port_and_network(oxstack, admin_token, member):
+    """`server add port`/`remove port` and `server add network` go through
+    Nova's os-interface; the port keeps existing after it is removed."""
+    pu, env = member
+    net = unique("net")
+    osc(env, "network", "create", net)
+    osc(env, "subnet", "create", "--network", net, "--subnet-range", "192.168.62.0/24", f"{net}-subnet")
+    port = osc(env, "port", "create", "--network", net, f"{net}-port")
+    name = unique("vm")
+    sid = osc(env, "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--network", "private",
+              "--wait", name)["id"]
+    try:
+        osc(env, "server", "add", "port", sid, port["id"])
+        shown = osc(env, "server", "show", sid)
+        assert set(shown["addresses"]) == {"private", net}, shown
+        assert osc(env, "port", "show", port["id"])["device_id"] == sid
+        osc(env, "server", "remove", "port", sid, port["id"])
+        assert osc(env, "port", "show", port["id"])["device_id"] == ""
+        osc(env, "server", "add", "network", sid, net)
+        shown = osc(env, "server", "show", sid)
+        assert net in shown["addresses"], shown
+    finally:
+        osc(env, "server", "delete", "--wait", sid)
+    osc(env, "port", "delete", port["id"])

@@ -235,7 +235,7 @@ impl Networking {
         self.assemble_ports(rows).await
     }
 
-    async fn assemble_ports(&self, rows: Vec<PortRow>) -> NetworkResult<Vec<Port>> {
+    pub(crate) async fn assemble_ports(&self, rows: Vec<PortRow>) -> NetworkResult<Vec<Port>> {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let repo = self.store.networking();
         let mut ips: std::collections::HashMap<String, Vec<FixedIp>> = Default::default();

@@ -273,8 +273,9 @@ impl Networking {
         plan: &ServerPorts,
         device_id: &str,
         host: Option<&str>,
-    ) -> NetworkResult<()> {
+    ) -> NetworkResult<Vec<String>> {
         let now = now_micros();
+        let mut made = Vec::with_capacity(plan.nics.len());
         for (index, nic) in plan.nics.iter().enumerate() {
             // A server's NICs keep their order by creation time.
             let at = now + index as i64;
@@ -295,11 +296,12 @@ impl Networking {
                             format!("Port {port_id} is still in use."),
                         ));
                     }
+                    made.push(port_id.clone());
                 }
                 Nic::New(planned) => {
                     let mut port = (**planned).clone();
                     port.prepare_for(device_id, host.unwrap_or_default(), at);
-                    make_port(tx, port).await.map_err(|e| match e {
+                    let port = make_port(tx, port).await.map_err(|e| match e {
                         NetworkError::Refused {
                             kind: "OverQuota", ..
                         } => NetworkError::refused(
@@ -309,36 +311,54 @@ impl Networking {
                         ),
                         other => other,
                     })?;
+                    made.push(port.row.id);
                 }
             }
         }
-        Ok(())
+        Ok(made)
     }
 }
 
 impl Networking {
-    /// Gives a server another port, on `network_id` (Nova's
-    /// `addFixedIp`), in its own transaction.
-    pub async fn add_server_port(
+    /// Gives a server another port (Nova's `addFixedIp` and interface
+    /// attachment) in a transaction of its own: the NIC asked for, or
+    /// (`None`) a port on the project's one network; returns the port's
+    /// id, `None` when the project has no network to attach to.
+    pub async fn attach_server_port(
         &self,
         project_id: &str,
-        network_id: &str,
+        nic: Option<ServerNic>,
         device_id: &str,
         host: Option<&str>,
         zone: &str,
-    ) -> NetworkResult<()> {
-        let nic = ServerNic {
-            network_id: Some(network_id.to_owned()),
-            ..Default::default()
-        };
+    ) -> NetworkResult<Option<String>> {
+        let nics = nic.map(|n| vec![n]);
         let plan = self
-            .plan_server_ports(project_id, Some(&[nic]), &[], zone)
+            .plan_server_ports(project_id, nics.as_deref(), &[], zone)
             .await?;
+        if plan.nics.is_empty() {
+            return Ok(None);
+        }
         let mut tx = self.store.networking().begin_ports().await?;
-        self.make_server_ports(&mut tx.ports(), &plan, device_id, host)
+        let made = self
+            .make_server_ports(&mut tx.ports(), &plan, device_id, host)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(made.into_iter().next())
+    }
+
+    /// The ports plugged into a device (a server's), oldest first.
+    pub async fn device_ports(&self, device_id: &str) -> NetworkResult<Vec<crate::Port>> {
+        let rows = self
+            .store
+            .networking()
+            .ports(
+                &oxstack_store::networking::Scope::All,
+                None,
+                Some(device_id),
+            )
+            .await?;
+        self.assemble_ports(rows).await
     }
 }
 

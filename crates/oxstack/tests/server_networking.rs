@@ -539,3 +539,139 @@ async fn novas_security_group_proxy_shows_and_changes_networkings_groups() {
         json!({"id": tenant["networks"][1]["id"], "cidr": "None", "label": "private"})
     );
 }
+
+#[tokio::test]
+async fn interfaces_are_listed_attached_and_detached() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.70");
+    let n = server.neutron(ALICE);
+    let id = boot(&c, &image, json!({"networks": "auto"})).await;
+    settled(&c, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-interface");
+    let listed = c.get_ok(&path).await["interfaceAttachments"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let first = &listed[0];
+    let port = &ports_of(&n, &id).await[0];
+    assert_eq!(first["port_id"], port["id"]);
+    assert_eq!(first["mac_addr"], port["mac_address"]);
+    assert_eq!(first["port_state"], "ACTIVE");
+    assert_eq!(first["tag"], Value::Null);
+    assert_eq!(first["fixed_ips"].as_array().unwrap().len(), 2);
+
+    // A new port on the project's own network, with an address.
+    let own = own_network(&n, "extra", "192.168.20.0/24").await;
+    let attach = |body: Value| {
+        let (c, path) = (&c, &path);
+        async move { c.post(path, &body).await }
+    };
+    let made = attach(json!({"interfaceAttachment": {"net_id": own, "fixed_ips": [{"ip_address": "192.168.20.9"}]}})).await;
+    assert_eq!(made.status(), 200);
+    let made = json_of(made).await["interfaceAttachment"].clone();
+    assert_eq!(made["net_id"], own.as_str());
+    assert_eq!(made["fixed_ips"][0]["ip_address"], "192.168.20.9");
+    let shown = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+    assert_eq!(shown["addresses"]["extra"][0]["addr"], "192.168.20.9");
+    // A port made beforehand.
+    let spare = n.create("/ports", "port", json!({"network_id": own})).await;
+    let spare_id = spare["id"].as_str().unwrap().to_owned();
+    let bound = attach(json!({"interfaceAttachment": {"port_id": spare_id}})).await;
+    assert_eq!(bound.status(), 200);
+    assert_eq!(
+        c.get_ok(&path).await["interfaceAttachments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        c.get_ok(&format!("{path}/{spare_id}")).await["interfaceAttachment"]["port_id"],
+        spare_id.as_str()
+    );
+
+    // Refusals.
+    assert_fault(
+        attach(json!({"interfaceAttachment": {"net_id": own, "port_id": spare_id}})).await,
+        400,
+        "Must not input both network_id and port_id",
+    )
+    .await;
+    assert_fault(
+        attach(json!({"interfaceAttachment": {"fixed_ips": [{"ip_address": "192.168.20.10"}]}}))
+            .await,
+        400,
+        "Must input network_id when request IP address",
+    )
+    .await;
+    assert_fault(
+        attach(json!({"interfaceAttachment": {"port_id": spare_id}})).await,
+        409,
+        &format!("Port {spare_id} is still in use."),
+    )
+    .await;
+    let missing = "6d2e1c55-0000-4000-8000-000000000000";
+    assert_fault(
+        c.get(&format!("{path}/{missing}")).await,
+        404,
+        &format!("Instance {id} does not have a port with id {missing}"),
+    )
+    .await;
+    assert_eq!(
+        c.post(&format!("/servers/{id}/action"), &json!({"pause": null}))
+            .await
+            .status(),
+        202
+    );
+    settled(&c, &id, "PAUSED").await;
+    assert_eq!(
+        c.post(&format!("/servers/{id}/action"), &json!({"lock": null}))
+            .await
+            .status(),
+        202
+    );
+    assert_fault(
+        c.delete(&format!("{path}/{spare_id}")).await,
+        409,
+        &format!("Instance {id} is locked"),
+    )
+    .await;
+    assert_eq!(
+        c.post(&format!("/servers/{id}/action"), &json!({"unlock": null}))
+            .await
+            .status(),
+        202
+    );
+
+    // Detach: the given port is kept, unbound; a made one is deleted.
+    assert_eq!(c.delete(&format!("{path}/{spare_id}")).await.status(), 202);
+    let kept = n.get_ok(&format!("/ports/{spare_id}")).await["port"].clone();
+    assert_eq!(kept["device_id"], "");
+    let made_id = made["port_id"].as_str().unwrap();
+    assert_eq!(c.delete(&format!("{path}/{made_id}")).await.status(), 202);
+    assert_eq!(n.get(&format!("/ports/{made_id}")).await.0, 404);
+    assert_eq!(
+        c.get_ok(&path).await["interfaceAttachments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Both were recorded as instance actions.
+    let actions = c
+        .get_ok(&format!("/servers/{id}/os-instance-actions"))
+        .await;
+    let names: Vec<&str> = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "attach_interface").count(),
+        2
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "detach_interface").count(),
+        2
+    );
+}

@@ -126,6 +126,8 @@ pub mod mv {
     pub const EMBEDDED_FLAVOR: Microversion = Microversion::v2(47);
     /// 2.48: server diagnostics in the standard shape.
     pub const STANDARD_DIAGNOSTICS: Microversion = Microversion::v2(48);
+    /// 2.49: `tag` when attaching an interface or a volume.
+    pub const ATTACH_TAGS: Microversion = Microversion::v2(49);
     /// 2.50: quota classes show server group quotas, not network ones.
     pub const QUOTA_CLASS_SERVER_GROUPS: Microversion = Microversion::v2(50);
     /// 2.51: project members see the events of their servers' actions.
@@ -166,6 +168,8 @@ pub mod mv {
     pub const NO_FORCE: Microversion = Microversion::v2(68);
     /// 2.71: `server_groups` in server views.
     pub const SERVER_GROUPS_IN_VIEW: Microversion = Microversion::v2(71);
+    /// 2.70: `tag` in interface attachments.
+    pub const INTERFACE_TAGS: Microversion = Microversion::v2(70);
     /// 2.73: `locked_reason`; the `locked` filter and sort key.
     pub const LOCKED_REASON: Microversion = Microversion::v2(73);
     /// 2.74: `host` and `hypervisor_hostname` on create.

@@ -18,6 +18,7 @@ mod hypervisors;
 mod image_metadata;
 mod images;
 mod instance_actions;
+mod interfaces;
 mod keypairs;
 mod limits;
 pub(crate) mod microversion;
@@ -259,6 +260,14 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/os-console-auth-tokens/{token}",
             get(consoles::show_console_token),
+        )
+        .route(
+            "/servers/{server_id}/os-interface",
+            get(interfaces::list_interfaces).post(interfaces::attach_interface),
+        )
+        .route(
+            "/servers/{server_id}/os-interface/{port_id}",
+            get(interfaces::show_interface).delete(interfaces::detach_interface),
         )
         .route(
             "/servers/{server_id}/os-security-groups",

@@ -16,6 +16,7 @@ pub(crate) mod flow;
 mod forced_state;
 mod guest;
 pub mod instance_actions;
+pub mod interfaces;
 mod list;
 mod live_migration;
 mod migrate;

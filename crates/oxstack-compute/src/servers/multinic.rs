@@ -19,9 +19,12 @@ impl Compute {
             .clone()
             .unwrap_or_else(|| self.settings.availability_zone.clone());
         self.networking
-            .add_server_port(
+            .attach_server_port(
                 &server.project_id,
-                network_id,
+                Some(oxstack_network::ServerNic {
+                    network_id: Some(network_id.to_owned()),
+                    ..Default::default()
+                }),
                 &server.uuid,
                 server.host.as_deref(),
                 &zone,

@@ -284,17 +284,42 @@ impl InstanceRepo<'_> {
     }
 
     /// Removes the port that holds `address` (all its addresses) from
-    /// the instance, dissociating floating addresses from them; `false`
-    /// when the instance has no such address.
+    /// the instance; `false` when the instance has no such address.
     pub async fn remove_port_of(&self, uuid: &str, address: &str, now: i64) -> StoreResult<bool> {
+        self.let_go_of_port(
+            uuid,
+            "SELECT p.id FROM ports p JOIN port_ips pi ON pi.port_id = p.id \
+             WHERE p.device_id = $1 AND pi.ip_address = $2",
+            address,
+            now,
+        )
+        .await
+    }
+
+    /// Lets go of one port of the instance; `false` when the instance has
+    /// no such port.
+    pub async fn detach_port(&self, uuid: &str, port_id: &str, now: i64) -> StoreResult<bool> {
+        self.let_go_of_port(
+            uuid,
+            "SELECT id FROM ports WHERE device_id = $1 AND id = $2",
+            port_id,
+            now,
+        )
+        .await
+    }
+
+    /// The port `find` names (`$1` the instance, `$2` the key) goes from
+    /// the instance — deleted if made for it, else unbound — with the
+    /// floating addresses of its addresses dissociated.
+    async fn let_go_of_port(
+        &self,
+        uuid: &str,
+        find: &str,
+        key: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
-        let port: Option<(String,)> = tx
-            .fetch_optional(
-                "SELECT p.id FROM ports p JOIN port_ips pi ON pi.port_id = p.id \
-                 WHERE p.device_id = $1 AND pi.ip_address = $2",
-                &values![uuid, address],
-            )
-            .await?;
+        let port: Option<(String,)> = tx.fetch_optional(find, &values![uuid, key]).await?;
         let Some((port,)) = port else {
             return Ok(false);
         };
