@@ -257,7 +257,6 @@ impl InstanceRepo<'_> {
                 &values![uuid, now],
             )
             .await?;
-        release_device_ports(&mut tx, uuid, None, now).await?;
         tx.execute(
             "DELETE FROM server_passwords WHERE instance_uuid = $1",
             &values![uuid],
@@ -276,6 +275,10 @@ impl InstanceRepo<'_> {
             };
             add_usage(&mut tx, project_id, delta).await?;
         }
+        // The ports' counts after the project's usage row: a create takes
+        // them in that order, and two transactions taking them in the
+        // other orders deadlock on PostgreSQL.
+        release_device_ports(&mut tx, uuid, None, now).await?;
         if let Some((action_id, event)) = event {
             finish_event(&mut tx, action_id, event, None, now).await?;
         }
