@@ -212,6 +212,29 @@ async fn json_body(request: Request, state: &AppState) -> Result<Value, NeutronE
     serde_json::from_slice(&bytes).map_err(|_| BodyError::Malformed.into())
 }
 
+/// A collection at `/v2.0/{path}` whose views have `fields`.
+fn collection<'a>(
+    name: &'a str,
+    path: &str,
+    fields: &'a [&'a str],
+    headers: &HeaderMap,
+    state: &AppState,
+) -> query::Collection<'a> {
+    query::Collection {
+        name,
+        fields,
+        handled: &[],
+        url: format!("{}/v2.0/{path}", base(headers, state)),
+    }
+}
+
+/// A show's answer: the view under `key`, narrowed to the query's
+/// `fields`.
+fn shown(key: &str, view: Value, raw: Option<&str>) -> Response {
+    let query = query::Query::parse(raw);
+    respond(StatusCode::OK, key, query::project(view, &query.fields()))
+}
+
 /// `{key: view}` with a status.
 fn respond(status: StatusCode, key: &str, view: Value) -> Response {
     (status, Json(crate::envelope::envelope(key, view))).into_response()

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::attributes::{Attr, Attrs, Kind, Method, attr, check};
 use super::error::NeutronError;
-use super::query::{Collection, Query, list, project};
-use super::{NetworkCaller, base, json_body, respond, views};
+use super::query::{Query, list};
+use super::{NetworkCaller, collection, json_body, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -71,12 +71,13 @@ pub async fn list_networks(
         .iter()
         .map(|n| views::network(n, caller.is_admin()))
         .collect();
-    let collection = Collection {
-        name: "networks",
-        fields: views::NETWORK_FIELDS,
-        handled: &[],
-        url: format!("{}/v2.0/networks", base(&headers, &state)),
-    };
+    let collection = collection(
+        "networks",
+        "networks",
+        views::NETWORK_FIELDS,
+        &headers,
+        &state,
+    );
     Ok(Json(list(
         &collection,
         &Query::parse(raw.as_deref()),
@@ -91,14 +92,10 @@ pub async fn show_network(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, NeutronError> {
     let network = state.networking().network(&caller.0, &id).await?;
-    let fields = Query::parse(raw.as_deref());
-    Ok(respond(
-        StatusCode::OK,
+    Ok(shown(
         "network",
-        project(
-            views::network(&network, caller.is_admin()),
-            &fields.fields(),
-        ),
+        views::network(&network, caller.is_admin()),
+        raw.as_deref(),
     ))
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use super::attributes::{Attr, Attrs, Kind, Method, attr, check, items, required};
 use super::error::NeutronError;
-use super::query::{Collection, Query, list, project};
-use super::{NetworkCaller, base, json_body, respond, views};
+use super::query::{Query, list};
+use super::{NetworkCaller, collection, json_body, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -170,12 +170,8 @@ pub async fn list_ports(
         .filter(|p| matches_fixed_ips(p, &fixed))
         .map(|p| views::port(p, caller.is_admin()))
         .collect();
-    let collection = Collection {
-        name: "ports",
-        fields: views::PORT_FIELDS,
-        handled: &["fixed_ips"],
-        url: format!("{}/v2.0/ports", base(&headers, &state)),
-    };
+    let mut collection = collection("ports", "ports", views::PORT_FIELDS, &headers, &state);
+    collection.handled = &["fixed_ips"];
     Ok(Json(list(&collection, &query, views)?))
 }
 
@@ -186,11 +182,10 @@ pub async fn show_port(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, NeutronError> {
     let port = state.networking().port(&caller.0, &id).await?;
-    let fields = Query::parse(raw.as_deref());
-    Ok(respond(
-        StatusCode::OK,
+    Ok(shown(
         "port",
-        project(views::port(&port, caller.is_admin()), &fields.fields()),
+        views::port(&port, caller.is_admin()),
+        raw.as_deref(),
     ))
 }
 

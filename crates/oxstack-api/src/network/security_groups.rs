@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::attributes::{Attr, Attrs, Kind, Method, attr, check, required};
 use super::error::NeutronError;
-use super::query::{Collection, Query, list, project};
-use super::{NetworkCaller, base, json_body, respond, views};
+use super::query::{Query, list};
+use super::{NetworkCaller, collection, json_body, respond, shown, views};
 use crate::AppState;
 
 const GROUP_ATTRS: &[Attr] = &[
@@ -71,12 +71,13 @@ pub async fn list_security_groups(
 ) -> Result<Json<Value>, NeutronError> {
     let groups = state.networking().security_groups(&caller.0).await?;
     let views = groups.iter().map(views::security_group).collect();
-    let collection = Collection {
-        name: "security_groups",
-        fields: views::SECURITY_GROUP_FIELDS,
-        handled: &[],
-        url: format!("{}/v2.0/security-groups", base(&headers, &state)),
-    };
+    let collection = collection(
+        "security_groups",
+        "security-groups",
+        views::SECURITY_GROUP_FIELDS,
+        &headers,
+        &state,
+    );
     Ok(Json(list(
         &collection,
         &Query::parse(raw.as_deref()),
@@ -91,11 +92,10 @@ pub async fn show_security_group(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, NeutronError> {
     let group = state.networking().security_group(&caller.0, &id).await?;
-    let fields = Query::parse(raw.as_deref());
-    Ok(respond(
-        StatusCode::OK,
+    Ok(shown(
         "security_group",
-        project(views::security_group(&group), &fields.fields()),
+        views::security_group(&group),
+        raw.as_deref(),
     ))
 }
 
@@ -180,12 +180,13 @@ pub async fn list_rules(
 ) -> Result<Json<Value>, NeutronError> {
     let rules = state.networking().security_group_rules(&caller.0).await?;
     let views = rules.iter().map(views::rule).collect();
-    let collection = Collection {
-        name: "security_group_rules",
-        fields: views::RULE_FIELDS,
-        handled: &[],
-        url: format!("{}/v2.0/security-group-rules", base(&headers, &state)),
-    };
+    let collection = collection(
+        "security_group_rules",
+        "security-group-rules",
+        views::RULE_FIELDS,
+        &headers,
+        &state,
+    );
     Ok(Json(list(
         &collection,
         &Query::parse(raw.as_deref()),
@@ -203,11 +204,10 @@ pub async fn show_rule(
         .networking()
         .security_group_rule(&caller.0, &id)
         .await?;
-    let fields = Query::parse(raw.as_deref());
-    Ok(respond(
-        StatusCode::OK,
+    Ok(shown(
         "security_group_rule",
-        project(views::rule(&rule), &fields.fields()),
+        views::rule(&rule),
+        raw.as_deref(),
     ))
 }
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::attributes::{Attr, Attrs, Kind, Method, attr, check, items, required};
 use super::error::NeutronError;
-use super::query::{Collection, Query, list, project};
-use super::{NetworkCaller, base, json_body, respond, views};
+use super::query::{Query, list};
+use super::{NetworkCaller, collection, json_body, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -104,12 +104,7 @@ pub async fn list_subnets(
         .iter()
         .map(|s| views::subnet(s, external.contains(&s.row.network_id)))
         .collect();
-    let collection = Collection {
-        name: "subnets",
-        fields: views::SUBNET_FIELDS,
-        handled: &[],
-        url: format!("{}/v2.0/subnets", base(&headers, &state)),
-    };
+    let collection = collection("subnets", "subnets", views::SUBNET_FIELDS, &headers, &state);
     Ok(Json(list(
         &collection,
         &Query::parse(raw.as_deref()),
@@ -125,14 +120,10 @@ pub async fn show_subnet(
 ) -> Result<Response, NeutronError> {
     let subnet = state.networking().subnet(&caller.0, &id).await?;
     let external = external_networks(&state, &caller.0).await?;
-    let fields = Query::parse(raw.as_deref());
-    Ok(respond(
-        StatusCode::OK,
+    Ok(shown(
         "subnet",
-        project(
-            views::subnet(&subnet, external.contains(&subnet.row.network_id)),
-            &fields.fields(),
-        ),
+        views::subnet(&subnet, external.contains(&subnet.row.network_id)),
+        raw.as_deref(),
     ))
 }
 
