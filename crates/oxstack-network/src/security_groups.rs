@@ -189,45 +189,35 @@ impl Networking {
         self.assemble_groups(rows).await
     }
 
+    /// Groups with their rules and tags: three queries however many.
     async fn assemble_groups(
         &self,
         rows: Vec<SecurityGroupRow>,
     ) -> NetworkResult<Vec<SecurityGroup>> {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let mut tags = self.tags_of(&ids).await?;
-        let mut groups = Vec::new();
-        for row in rows {
-            let is_default = self.is_default(&row).await?;
-            let rules = self
-                .store
-                .networking()
-                .rules_of(&row.id)
-                .await?
-                .into_iter()
-                .map(|r| Rule {
-                    row: r,
-                    belongs_to_default_sg: is_default,
-                })
-                .collect();
-            groups.push(SecurityGroup {
-                tags: tags.remove(&row.id).unwrap_or_default(),
-                rules,
-                row,
-                is_default,
-            });
+        let repo = self.store.networking();
+        let defaults = repo.defaults_among(&ids).await?;
+        let mut rules: std::collections::HashMap<String, Vec<Rule>> = Default::default();
+        for rule in repo.rules_of(&ids).await? {
+            let belongs_to_default_sg = defaults.contains(&rule.security_group_id);
+            rules
+                .entry(rule.security_group_id.clone())
+                .or_default()
+                .push(Rule {
+                    row: rule,
+                    belongs_to_default_sg,
+                });
         }
-        Ok(groups)
-    }
-
-    async fn is_default(&self, row: &SecurityGroupRow) -> NetworkResult<bool> {
-        Ok(row.name == DEFAULT_GROUP
-            && self
-                .store
-                .networking()
-                .default_group(&row.project_id)
-                .await?
-                .as_deref()
-                == Some(row.id.as_str()))
+        Ok(rows
+            .into_iter()
+            .map(|row| SecurityGroup {
+                tags: tags.remove(&row.id).unwrap_or_default(),
+                rules: rules.remove(&row.id).unwrap_or_default(),
+                is_default: defaults.contains(&row.id),
+                row,
+            })
+            .collect())
     }
 
     pub async fn update_security_group(

@@ -55,7 +55,7 @@ impl NetworkingRepo<'_> {
     /// The fixed addresses of each of `ports`, in the order they were
     /// given.
     pub async fn port_ips(&self, ports: &[&str]) -> StoreResult<Vec<PortIpRow>> {
-        self.by_ports(
+        self.by_ids(
             "SELECT port_id, subnet_id, ip_address FROM port_ips WHERE port_id IN (",
             ") ORDER BY port_id, position",
             ports,
@@ -65,7 +65,7 @@ impl NetworkingRepo<'_> {
 
     /// The security groups of each of `ports`: (port, group) pairs.
     pub async fn port_groups(&self, ports: &[&str]) -> StoreResult<Vec<(String, String)>> {
-        self.by_ports(
+        self.by_ids(
             "SELECT port_id, security_group_id FROM port_security_groups WHERE port_id IN (",
             ") ORDER BY port_id, security_group_id",
             ports,
@@ -73,14 +73,16 @@ impl NetworkingRepo<'_> {
         .await
     }
 
-    async fn by_ports<T: crate::db::Record>(
+    /// Rows of `head` + the ids as a list + `tail`, the ids taken in
+    /// chunks the engines' parameter limits allow.
+    pub(super) async fn by_ids<T: crate::db::Record>(
         &self,
         head: &str,
         tail: &str,
-        ports: &[&str],
+        ids: &[&str],
     ) -> StoreResult<Vec<T>> {
         let mut rows = Vec::new();
-        for chunk in ports.chunks(500) {
+        for chunk in ids.chunks(500) {
             let mut q = Sql::new(head);
             let list = q.bind_list(chunk.iter().map(|id| SqlValue::from(*id)));
             q.push(&list);

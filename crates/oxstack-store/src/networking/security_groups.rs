@@ -148,15 +148,27 @@ impl NetworkingRepo<'_> {
             .await
     }
 
-    /// The rules of one group, oldest first.
-    pub async fn rules_of(&self, group_id: &str) -> StoreResult<Vec<SecurityGroupRuleRow>> {
-        self.db
-            .point(
-                "SELECT * FROM security_group_rules WHERE security_group_id = $1 \
-                 ORDER BY created_at, id",
-                &values![group_id],
+    /// The rules of each of `groups`, oldest first.
+    pub async fn rules_of(&self, groups: &[&str]) -> StoreResult<Vec<SecurityGroupRuleRow>> {
+        self.by_ids(
+            "SELECT * FROM security_group_rules WHERE security_group_id IN (",
+            ") ORDER BY created_at, id",
+            groups,
+        )
+        .await
+    }
+
+    /// Which of `groups` are their project's default group.
+    pub async fn defaults_among(&self, groups: &[&str]) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = self
+            .by_ids(
+                "SELECT security_group_id FROM default_security_groups \
+                 WHERE security_group_id IN (",
+                ")",
+                groups,
             )
-            .await
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     pub async fn delete_rule(&self, id: &str, project_id: &str) -> StoreResult<()> {
