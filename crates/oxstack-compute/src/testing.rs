@@ -38,7 +38,7 @@ impl Cloud {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("ox.db").display());
         let store = Store::connect(&url).await.expect("store");
-        let images = Images::open(store.clone(), &dir.path().join("images"), 1 << 30)
+        let images = Images::open(store.clone(), &dir.path().join("images"), "h1", 1 << 30)
             .await
             .expect("images");
         images.bootstrap_cirros("p1").await.expect("cirros");

@@ -2,11 +2,14 @@
 //! rules and status transitions) and their data, streamed to files in the
 //! data directory with md5 and sha512 computed on the way.
 //!
-//! Data is written to `<id>.<upload>.partial` (created before the image
-//! says `saving`) and renamed to `<id>` only once complete and synced, so
-//! an interrupted upload never leaves partial data visible: at the next
-//! start its image goes back to `queued`, or, when the crash came after the
-//! rename, becomes `active` with the data it has.
+//! Data is written to `.uploads/<node>/<id>.<upload>.partial` (created
+//! before the image says `saving`) and renamed to `<id>` only once complete
+//! and synced, so an interrupted upload never leaves partial data visible:
+//! at the next start of that node its image goes back to `queued`, or,
+//! when the crash came after the rename, becomes `active` with the data it
+//! has. Each node (API node or compute host) of a cloud sharing the data
+//! directory writes its uploads into its own folder, so one node's restart
+//! never takes another node's upload in progress for a crashed one.
 
 mod error;
 mod reset;
@@ -69,6 +72,8 @@ pub const VISIBILITIES: [&str; 4] = ["public", "private", "shared", "community"]
 pub struct Images {
     store: Store,
     dir: PathBuf,
+    /// This node's uploads in progress (see the module's documentation).
+    uploads: PathBuf,
     max_size: u64,
 }
 
@@ -81,13 +86,22 @@ fn not_found(id: &str) -> ImageError {
 }
 
 impl Images {
-    /// Opens the data directory `dir` (created if missing) and recovers the
-    /// uploads a crash interrupted.
-    pub async fn open(store: Store, dir: &Path, max_size: u64) -> ImageResult<Self> {
-        tokio::fs::create_dir_all(dir).await?;
+    /// Opens the data directory `dir` (created if missing) for the node
+    /// named `node` and recovers the uploads a crash of it interrupted.
+    pub async fn open(store: Store, dir: &Path, node: &str, max_size: u64) -> ImageResult<Self> {
+        let folder: String = node
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+                _ => '_',
+            })
+            .collect();
+        let uploads = dir.join(".uploads").join(folder.trim_start_matches('.'));
+        tokio::fs::create_dir_all(&uploads).await?;
         let images = Self {
             store,
             dir: dir.to_owned(),
+            uploads,
             max_size,
         };
         images.recover_uploads().await?;
@@ -99,7 +113,7 @@ impl Images {
     /// (the crash came between the rename and the record) is finished
     /// from that data.
     async fn recover_uploads(&self) -> ImageResult<()> {
-        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        let mut entries = tokio::fs::read_dir(&self.uploads).await?;
         while let Some(entry) = entries.next_entry().await? {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "partial") {
@@ -303,7 +317,7 @@ impl Images {
         // this upload's own, so a racing upload (which loses the status
         // change below) never touches it.
         let partial = self
-            .dir
+            .uploads
             .join(format!("{id}.{}.partial", uuid::Uuid::new_v4().simple()));
         let mut file = tokio::fs::File::create(&partial).await?;
         if !self

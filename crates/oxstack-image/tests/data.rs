@@ -28,7 +28,7 @@ async fn service(max: u64) -> (tempfile::TempDir, Images) {
     let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
         .await
         .unwrap();
-    let images = Images::open(store, &dir.path().join("images"), max)
+    let images = Images::open(store, &dir.path().join("images"), "node1", max)
         .await
         .unwrap();
     (dir, images)
@@ -108,7 +108,7 @@ async fn oversized_and_interrupted_uploads_leave_nothing() {
         (image.row.status.as_str(), image.row.size),
         ("queued", None)
     );
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("images"))
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("images/.uploads/node1"))
         .unwrap()
         .collect();
     assert!(leftovers.is_empty(), "no partial data is kept");
@@ -129,7 +129,7 @@ async fn restart_recovers_uploads_cut_by_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/db.sqlite", dir.path().display());
     let store = Store::connect(&url).await.unwrap();
-    let images = Images::open(store.clone(), &dir.path().join("images"), 1 << 20)
+    let images = Images::open(store.clone(), &dir.path().join("images"), "node1", 1 << 20)
         .await
         .unwrap();
     images.create(OWNER, blank("cut".into())).await.unwrap();
@@ -141,8 +141,25 @@ async fn restart_recovers_uploads_cut_by_a_crash() {
             .await
             .unwrap()
     );
-    let partial = dir.path().join("images/cut.0f3c.partial");
+    let partial = dir.path().join("images/.uploads/node1/cut.0f3c.partial");
     std::fs::write(&partial, b"half").unwrap();
+    // Another node of the cloud is uploading into the same directory: its
+    // upload is not this node's to recover.
+    images
+        .create(OWNER, blank("elsewhere".into()))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .images()
+            .transition("elsewhere", "queued", "saving", 1)
+            .await
+            .unwrap()
+    );
+    let theirs = dir.path().join("images/.uploads/node2");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let theirs = theirs.join("elsewhere.77aa.partial");
+    std::fs::write(&theirs, b"in progress").unwrap();
     // And one cut after its complete data was renamed into place, before
     // the image recorded it.
     images.create(OWNER, blank("stored".into())).await.unwrap();
@@ -154,11 +171,14 @@ async fn restart_recovers_uploads_cut_by_a_crash() {
     );
     std::fs::write(dir.path().join("images/stored"), b"whole").unwrap();
 
-    let images = Images::open(store, &dir.path().join("images"), 1 << 20)
+    let images = Images::open(store, &dir.path().join("images"), "node1", 1 << 20)
         .await
         .unwrap();
     assert_eq!(images.get(OWNER, "cut").await.unwrap().row.status, "queued");
     assert!(!partial.exists());
+    let elsewhere = images.get(OWNER, "elsewhere").await.unwrap().row;
+    assert_eq!(elsewhere.status, "saving");
+    assert!(theirs.exists());
     let stored = images.get(OWNER, "stored").await.unwrap().row;
     assert_eq!(stored.status, "active");
     assert_eq!(stored.size, Some(5));

@@ -88,19 +88,24 @@ impl<'a> MigrationRepo<'a> {
         Ok(MigrationRow { id, ..m.clone() })
     }
 
-    /// Sets the status of the newest migration of a server in `from`;
-    /// `false` when it has none in those statuses.
+    /// Sets the status of one migration if it is in one of `from`;
+    /// `false` when it is not (cancelled meanwhile, or moved on).
     pub async fn advance(
         &self,
-        instance_uuid: &str,
+        migration_uuid: &str,
         from: &[&str],
         to: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.db.begin().await?;
-        let done = advance_migration(&mut tx, instance_uuid, from, to, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        let mut b = Sql::new("UPDATE migrations SET status = ");
+        let status = b.bind(to);
+        let at = b.bind(now);
+        let uuid = b.bind(migration_uuid);
+        let statuses = b.bind_list(from.iter().map(|s| SqlValue::from(*s)));
+        b.push(&format!(
+            "{status}, updated_at = {at} WHERE uuid = {uuid} AND status IN ({statuses})"
+        ));
+        Ok(self.db.execute(&b.sql, &b.binds).await? > 0)
     }
 
     /// Migrations, newest first; `Err(NotFound)` for an unknown marker.

@@ -940,14 +940,22 @@ async fn migrations_filter_page_and_advance() {
             repo.list(&unknown).await,
             Err(StoreError::NotFound)
         ));
+        // A migration moves on by its own id, only from the given statuses.
+        let running = repo.list(&live).await.unwrap()[0].uuid.clone();
         assert!(
-            repo.advance("s1", &["running"], "completed", 50)
+            !repo
+                .advance(&running, &["queued"], "completed", 50)
+                .await
+                .unwrap()
+        );
+        assert!(
+            repo.advance(&running, &["running"], "completed", 50)
                 .await
                 .unwrap()
         );
         assert!(
             !repo
-                .advance("s1", &["running"], "completed", 51)
+                .advance(&running, &["running"], "completed", 51)
                 .await
                 .unwrap()
         );

@@ -141,6 +141,7 @@ async fn open_images(config: &Config, store: &Store) -> anyhow::Result<Images> {
     Images::open(
         store.clone(),
         &config.data_dir.join("images"),
+        &host_name(config, store).await?,
         config.image_max_bytes,
     )
     .await

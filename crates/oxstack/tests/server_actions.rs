@@ -674,6 +674,17 @@ async fn glance_image(server: &Server, token: &str, id: &str) -> reqwest::Respon
         .unwrap()
 }
 
+/// Whether Alice's image `id` is deleted within two seconds.
+async fn image_goes(server: &Server, id: &str) -> bool {
+    for _ in 0..100 {
+        if glance_image(server, ALICE, id).await.status() == 404 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn create_image_and_backups_land_in_the_image_service() {
     let server = Server::start_noauth().await;
@@ -741,19 +752,50 @@ async fn create_image_and_backups_land_in_the_image_service() {
         wait_for(&c, &id, "ACTIVE").await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut gone = false;
-    for _ in 0..100 {
-        gone = glance_image(&server, ALICE, &backups[0]).await.status() == 404;
-        if gone {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(gone, "the oldest backup was rotated out");
+    assert!(
+        image_goes(&server, &backups[0]).await,
+        "the oldest backup was rotated out"
+    );
     assert_eq!(
         glance_image(&server, ALICE, &backups[2]).await.status(),
         200
     );
+    // A snapshot the hypervisor fails takes its image with it, as Nova's.
+    let failing = server
+        .http
+        .put(server.url("/_oxstack/driver"))
+        .header("X-Auth-Token", "admin:admin")
+        .json(&json!({"fail": ["snapshot"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failing.status(), 200);
+    let response = act(&c, &id, json!({"createImage": {"name": "doomed"}})).await;
+    assert_eq!(response.status(), 202);
+    let doomed = json_of(response).await["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &id, "ACTIVE").await;
+    assert!(
+        image_goes(&server, &doomed).await,
+        "the failed snapshot's image was deleted"
+    );
+    let actions = c
+        .get_ok(&format!("/servers/{id}/os-instance-actions"))
+        .await;
+    let newest = &actions["instanceActions"][0];
+    assert_eq!(newest["action"], "createImage");
+    assert_eq!(newest["message"], "Error");
+    let reset = server
+        .http
+        .put(server.url("/_oxstack/driver"))
+        .header("X-Auth-Token", "admin:admin")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
     // Refusals.
     assert_fault(
         act(&c, &id, json!({"createBackup": {"name": "x", "backup_type": "daily"}})).await,

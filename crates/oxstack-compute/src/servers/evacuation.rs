@@ -107,8 +107,10 @@ impl Compute {
             return Ok(());
         }
         self.start_event(action_id, EVENT).await?;
-        self.advance_migration(uuid, &[M::Accepted], M::PreMigrating)
-            .await?;
+        if let Some(m) = self.current_migration(uuid, &[M::Accepted]).await? {
+            self.advance_migration(&m, &[M::Accepted], M::PreMigrating)
+                .await?;
+        }
         let stopped = server.vm_state == VmState::Stopped;
         let guest = guest_spec(&server);
         let mut result = self.driver.spawn(&guest).await;

@@ -113,35 +113,37 @@ impl Compute {
             None => None,
         };
         if let Some(reason) = self.live_migration_refusal(&server, dest.as_ref()) {
-            self.advance_migration(uuid, &LIVE_SOURCE, M::Error).await?;
+            if !self.advance_migration(&m, &LIVE_SOURCE, M::Error).await? {
+                return self.left_aborted(action_id, &[CONDUCTOR]).await;
+            }
             return self
                 .end_live_migration(uuid, action_id, Some((CONDUCTOR, &reason)))
                 .await;
         }
-        self.advance_migration(uuid, &[M::Accepted, M::Queued], M::Preparing)
+        self.advance_migration(&m, &[M::Accepted, M::Queued], M::Preparing)
             .await?;
         self.record_events(action_id, &["compute_pre_live_migration"])
             .await?;
         if !self
-            .advance_migration(uuid, &[M::Preparing], M::Running)
+            .advance_migration(&m, &[M::Preparing], M::Running)
             .await?
         {
-            // Aborted while queued or preparing.
-            return self.end_live_migration(uuid, action_id, None).await;
+            return self.left_aborted(action_id, &[CONDUCTOR]).await;
         }
         const COPY: &str = "compute_live_migration";
         self.start_event(action_id, COPY).await?;
         let dest_host = m.dest_compute.as_deref().unwrap_or_default();
         if let Err(e) = self.driver.send_guest(uuid, dest_host).await {
-            self.advance_migration(uuid, &[M::Running], M::Error)
-                .await?;
+            if !self.advance_migration(&m, &[M::Running], M::Error).await? {
+                return self.left_aborted(action_id, &[COPY, CONDUCTOR]).await;
+            }
             self.finish_event(action_id, COPY, Some(&e.message)).await?;
             return self
                 .end_live_migration(uuid, action_id, Some((CONDUCTOR, &e.message)))
                 .await;
         }
         if !self
-            .advance_migration(uuid, &[M::Running], M::PostMigrating)
+            .advance_migration(&m, &[M::Running], M::PostMigrating)
             .await?
         {
             // Aborted while the guest was copied: it stays here.
@@ -149,8 +151,7 @@ impl Compute {
                 .driver
                 .receive_guest(&guest_spec(&server), server.power_state)
                 .await;
-            self.finish_event(action_id, COPY, None).await?;
-            return self.end_live_migration(uuid, action_id, None).await;
+            return self.left_aborted(action_id, &[COPY, CONDUCTOR]).await;
         }
         let handed = Change {
             host: Some(m.dest_compute.clone()),
@@ -213,6 +214,16 @@ impl Compute {
             }),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Winds down a flow whose migration was aborted: the abort already
+    /// cleared the server's task (a new migration may have begun since),
+    /// so only this flow's open events are closed.
+    async fn left_aborted(&self, action_id: Option<i64>, events: &[&str]) -> ComputeResult<()> {
+        for event in events {
+            self.finish_event(action_id, event, None).await?;
+        }
         Ok(())
     }
 

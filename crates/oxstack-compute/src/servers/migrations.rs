@@ -145,11 +145,13 @@ impl Compute {
         Ok(self.store.flavors().get(flavor_id).await?.map(|f| f.seq))
     }
 
-    /// Moves the newest migration of a server from one of `from` to `to`;
-    /// `false` when it had none in those statuses (cancelled meanwhile).
+    /// Moves one migration from one of `from` to `to`; `false` when it
+    /// was in none of them (cancelled meanwhile). A flow names the
+    /// migration it runs: an aborted flow still winding down must not move
+    /// the server's next migration on.
     pub(crate) async fn advance_migration(
         &self,
-        uuid: &str,
+        m: &Migration,
         from: &[MigrationStatus],
         to: MigrationStatus,
     ) -> ComputeResult<bool> {
@@ -157,7 +159,7 @@ impl Compute {
             .store
             .migrations()
             .advance(
-                uuid,
+                &m.uuid,
                 &MigrationStatus::names(from),
                 to.as_str(),
                 now_micros(),

@@ -56,10 +56,14 @@ async fn migration_status(cloud: &Cloud, uuid: &str, status: MigrationStatus) {
         "migrating",
         "post-migrating",
     ];
-    cloud
-        .store
-        .migrations()
-        .advance(uuid, &all, status.as_str(), crate::now_micros())
+    let query = oxstack_store::migrations::MigrationQuery {
+        instance_uuid: Some(uuid.to_owned()),
+        ..Default::default()
+    };
+    let migrations = cloud.store.migrations();
+    let newest = migrations.list(&query).await.expect("migrations");
+    migrations
+        .advance(&newest[0].uuid, &all, status.as_str(), crate::now_micros())
         .await
         .expect("migration");
 }

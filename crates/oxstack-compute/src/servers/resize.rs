@@ -196,7 +196,7 @@ impl Compute {
                 return Ok(());
             }
             if moves {
-                self.advance_migration(uuid, &[M::PreMigrating], M::Migrating)
+                self.advance_migration(&m, &[M::PreMigrating], M::Migrating)
                     .await?;
                 let dest = m.dest_compute.as_deref().unwrap_or_default();
                 if let Err(e) = self.driver.send_guest(uuid, dest).await {

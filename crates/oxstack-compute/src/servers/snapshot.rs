@@ -155,8 +155,14 @@ impl Compute {
             None,
         )
         .await?;
-        if let (Some((backup_type, rotation)), None) = (&work.args.backup, &error) {
-            self.rotate_backups(&server, backup_type, *rotation).await?;
+        match (&error, &work.args.image_id, &work.args.backup) {
+            // As Nova's compute does, a snapshot that failed takes its
+            // image with it rather than leaving it `queued` for ever.
+            (Some(_), Some(image_id), _) => self.delete_project_image(&server, image_id).await,
+            (None, _, Some((backup_type, rotation))) => {
+                self.rotate_backups(&server, backup_type, *rotation).await?;
+            }
+            _ => {}
         }
         Ok(())
     }
