@@ -1,10 +1,16 @@
 //! The networks a new cloud starts with, DevStack's: the external network
-//! `public` (floating addresses, router gateways) with `public-subnet`, and
-//! the tenant network `private` with `private-subnet` (IPv4) and
-//! `ipv6-private-subnet` (SLAAC). Made once, by id, so every start and
-//! every node of a cloud agree on them.
+//! `public` (floating addresses, router gateways) with `public-subnet`, the
+//! tenant network `private` with `private-subnet` (IPv4) and
+//! `ipv6-private-subnet` (SLAAC), and `router1` joining them. Made once,
+//! by id, so every start and every node of a cloud agree on them.
 
-use crate::{Caller, NetworkResult, NetworkSpec, Networking, SubnetSpec};
+use crate::{
+    Caller, GatewaySpec, InterfaceRef, NetworkResult, NetworkSpec, Networking, RouterSpec,
+    SubnetSpec,
+};
+
+/// DevStack's router's name.
+const ROUTER: &str = "router1";
 
 /// The starting networks; `None` leaves one out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,7 +56,15 @@ impl Layout {
                 ids.push(p.subnet_id(name));
             }
         }
+        if self.has_router() {
+            ids.push(derived_id("router", ROUTER));
+        }
         ids
+    }
+
+    /// `router1` joins the two networks when there are both.
+    fn has_router(&self) -> bool {
+        self.public_cidr.is_some() && self.private.is_some()
     }
 }
 
@@ -62,8 +76,11 @@ impl PrivateNetwork {
 
 impl Networking {
     /// Makes what the layout has that the cloud does not: `public` for
-    /// the admin project, `private` for the demo project.
-    pub async fn bootstrap(&self, admin_project: &str, demo_project: &str) -> NetworkResult<()> {
+    /// the admin project, `private` and `router1` for the demo project;
+    /// adopts what servers held before networking existed (addresses as
+    /// ports, floating addresses as floating IPs). Returns how many ports
+    /// the adoption made.
+    pub async fn bootstrap(&self, admin_project: &str, demo_project: &str) -> NetworkResult<usize> {
         let layout = self.layout.clone();
         let admin = Caller {
             project_id: admin_project.to_owned(),
@@ -136,6 +153,51 @@ impl Networking {
                 v6.ipv6_address_mode = Some("slaac".into());
                 v6.ipv6_ra_mode = Some("slaac".into());
                 self.create_subnet(&admin, v6).await?;
+            }
+        }
+        let adopted = self.adopt_legacy_addresses().await?;
+        // The old floating addresses first, so that the router's gateway
+        // takes none of them; associated once the router joins the networks.
+        let floating = self.adopt_legacy_floating_ips().await?;
+        if let Some(private) = layout.private.as_ref().filter(|_| layout.has_router()) {
+            self.bootstrap_router(&admin, demo_project, private).await?;
+        }
+        self.associate_adopted(floating).await?;
+        Ok(adopted)
+    }
+
+    /// DevStack's `router1` (the demo project's): its gateway on `public`,
+    /// an interface on each subnet of `private`, so that floating IPs reach
+    /// servers there.
+    async fn bootstrap_router(
+        &self,
+        admin: &Caller,
+        demo_project: &str,
+        private: &PrivateNetwork,
+    ) -> NetworkResult<()> {
+        let id = derived_id("router", ROUTER);
+        if self.store.networking().router(&id).await?.is_some() {
+            return Ok(());
+        }
+        self.create_router(
+            admin,
+            RouterSpec {
+                id: Some(id.clone()),
+                project_id: Some(demo_project.to_owned()),
+                name: ROUTER.into(),
+                gateway: Some(GatewaySpec {
+                    network_id: derived_id("network", "public"),
+                    ..GatewaySpec::default()
+                }),
+                ..RouterSpec::default()
+            },
+        )
+        .await?;
+        for name in ["private-subnet", "ipv6-private-subnet"] {
+            let subnet = private.subnet_id(name);
+            if self.store.networking().subnet(&subnet).await?.is_some() {
+                self.add_router_interface(admin, &id, InterfaceRef::Subnet(subnet))
+                    .await?;
             }
         }
         Ok(())

@@ -1,15 +1,17 @@
 //! Networking for oxstack (the Neutron v2.0 subset's domain): networks,
-//! subnets, ports with the addresses they hold, security groups and their
-//! rules, with Neutron's ownership and sharing rules and per-project
+//! subnets, ports with the addresses they hold, routers and floating IPs,
+//! security groups and their rules, with Neutron's ownership and sharing rules and per-project
 //! limits. Every change is one store transaction; an address or MAC is
 //! never handed out twice, however requests race.
 
 mod error;
+mod floating_ips;
 mod ipam;
 mod layout;
 mod networks;
 mod ports;
 mod quotas;
+mod routers;
 mod security_groups;
 mod servers;
 mod subnets;
@@ -18,13 +20,18 @@ use oxstack_store::Store;
 use oxstack_store::networking::{Scope, Table};
 
 pub use error::{Class, NetworkError, NetworkResult};
+pub use floating_ips::{FloatingIp, FloatingIpChange, FloatingIpSpec};
 pub use layout::{Layout, PrivateNetwork, derived_id};
 pub use networks::{Network, NetworkChange, NetworkSpec};
 pub use oxstack_store::networking::{
-    NetworkRow, PortRow, SecurityGroupRow, SecurityGroupRuleRow, SubnetRow,
+    FloatingIpRow, NetworkRow, PortRow, RouterRow, SecurityGroupRow, SecurityGroupRuleRow,
+    SubnetRow,
 };
 pub use ports::{FixedIp, FixedIpRequest, PairRequest, Port, PortChange, PortSpec};
 pub use quotas::{QUOTA_RESOURCES, Quota};
+pub use routers::{
+    Gateway, GatewaySpec, InterfaceRef, Router, RouterChange, RouterInterface, RouterSpec,
+};
 pub use security_groups::{DEFAULT_GROUP, Rule, RuleSpec, SecurityGroup};
 pub use servers::{ServerNic, ServerPorts};
 pub use subnets::{AllocationPool, HostRoute, Subnet, SubnetChange, SubnetSpec};
@@ -151,6 +158,8 @@ impl Networking {
             Resource::Subnet => Ok(self.subnet(caller, id).await?.tags),
             Resource::Port => Ok(self.port(caller, id).await?.tags),
             Resource::SecurityGroup => Ok(self.security_group(caller, id).await?.tags),
+            Resource::Router => Ok(self.router(caller, id).await?.tags),
+            Resource::FloatingIp => Ok(self.floating_ip(caller, id).await?.tags),
         }
     }
 
@@ -161,6 +170,8 @@ impl Networking {
             Resource::Subnet => self.subnet(caller, id).await?.row.project_id,
             Resource::Port => self.port(caller, id).await?.row.project_id,
             Resource::SecurityGroup => self.security_group(caller, id).await?.row.project_id,
+            Resource::Router => self.router(caller, id).await?.row.project_id,
+            Resource::FloatingIp => self.floating_ip(caller, id).await?.row.project_id,
         };
         let rule = format!("update_{}", resource.name());
         caller.may_write(&rule)?;
@@ -186,6 +197,8 @@ pub enum Resource {
     Subnet,
     Port,
     SecurityGroup,
+    Router,
+    FloatingIp,
 }
 
 impl Resource {
@@ -195,6 +208,8 @@ impl Resource {
             Self::Subnet => Table::Subnets,
             Self::Port => Table::Ports,
             Self::SecurityGroup => Table::SecurityGroups,
+            Self::Router => Table::Routers,
+            Self::FloatingIp => Table::FloatingIps,
         }
     }
 
@@ -205,6 +220,8 @@ impl Resource {
             Self::Subnet => "subnet",
             Self::Port => "port",
             Self::SecurityGroup => "security_group",
+            Self::Router => "router",
+            Self::FloatingIp => "floatingip",
         }
     }
 }

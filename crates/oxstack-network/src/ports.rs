@@ -6,7 +6,9 @@
 use std::net::IpAddr;
 
 use oxstack_store::StoreError;
-use oxstack_store::networking::{PortIpRow, PortRow, PortTx};
+use oxstack_store::networking::{
+    FLOATING_IP, PortIpRow, PortRow, PortTx, ROUTER_GATEWAY, ROUTER_INTERFACE,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::ipam;
@@ -417,6 +419,16 @@ impl Networking {
         let owns_network = network.is_some_and(|n| caller.owns(&n.project_id));
         if !caller.owns(&current.row.project_id) && !owns_network {
             return Err(NetworkError::policy("delete_port"));
+        }
+        let owner = current.row.device_owner.as_str();
+        if [ROUTER_INTERFACE, ROUTER_GATEWAY, FLOATING_IP].contains(&owner) {
+            return Err(NetworkError::conflict(
+                "ServicePortInUse",
+                format!(
+                    "Port {id} cannot be deleted directly via the port API: has device owner \
+                     {owner}."
+                ),
+            ));
         }
         self.store
             .networking()

@@ -469,7 +469,7 @@ impl Networking {
     /// Turns the addresses servers held before networking existed into
     /// ports (one per server and MAC, with the project's default group),
     /// once, at start; returns how many ports were made.
-    pub async fn adopt_legacy_addresses(&self) -> NetworkResult<usize> {
+    pub(crate) async fn adopt_legacy_addresses(&self) -> NetworkResult<usize> {
         let legacy = self.store.networking().legacy_fixed_ips().await?;
         if legacy.is_empty() {
             return Ok(0);
@@ -538,6 +538,87 @@ impl Networking {
         tx.forget_legacy_fixed_ips().await?;
         tx.commit().await?;
         Ok(made)
+    }
+}
+
+/// A floating address adopted from before networking existed, with the
+/// server address it was associated with.
+pub(crate) struct AdoptedFloating {
+    id: String,
+    instance: String,
+    fixed: String,
+}
+
+impl Networking {
+    /// Turns the floating addresses compute kept itself into floating IPs
+    /// of the same projects and addresses (not yet associated).
+    pub(crate) async fn adopt_legacy_floating_ips(&self) -> NetworkResult<Vec<AdoptedFloating>> {
+        let legacy = self.store.floating_ips().list(None).await?;
+        let mut adopted = Vec::new();
+        if legacy.is_empty() {
+            return Ok(adopted);
+        }
+        let system = crate::routers::system();
+        let networks = self.networks(&system).await?;
+        for old in legacy {
+            let network = networks
+                .iter()
+                .find(|n| n.row.external && n.row.name == old.pool);
+            if let Some(network) = network {
+                let spec = crate::FloatingIpSpec {
+                    id: Some(old.id.clone()),
+                    project_id: Some(old.project_id.clone()),
+                    floating_network_id: network.row.id.clone(),
+                    floating_ip_address: Some(old.address.clone()),
+                    ..Default::default()
+                };
+                match self.create_floating_ip(&system, spec).await {
+                    Ok(_) => {
+                        if let (Some(instance), Some(fixed)) =
+                            (old.instance_uuid, old.fixed_address)
+                        {
+                            adopted.push(AdoptedFloating {
+                                id: old.id.clone(),
+                                instance,
+                                fixed,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(address = %old.address, error = %e, "a floating address could not be kept")
+                    }
+                }
+            }
+            self.store.floating_ips().delete(&old.id).await?;
+        }
+        Ok(adopted)
+    }
+
+    /// Associates adopted floating IPs with the ports now holding the
+    /// server addresses they were associated with.
+    pub(crate) async fn associate_adopted(
+        &self,
+        adopted: Vec<AdoptedFloating>,
+    ) -> NetworkResult<()> {
+        let system = crate::routers::system();
+        for a in adopted {
+            let ports = self.device_ports(&a.instance).await?;
+            let Some(port) = ports
+                .iter()
+                .find(|p| p.fixed_ips.iter().any(|ip| ip.ip_address == a.fixed))
+            else {
+                continue;
+            };
+            let change = crate::FloatingIpChange {
+                port_id: Some(Some(port.row.id.clone())),
+                fixed_ip_address: Some(a.fixed.clone()),
+                description: None,
+            };
+            if let Err(e) = self.update_floating_ip(&system, &a.id, change).await {
+                tracing::warn!(floating_ip = %a.id, error = %e, "an adopted floating IP stays unassociated");
+            }
+        }
+        Ok(())
     }
 }
 

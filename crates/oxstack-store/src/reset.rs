@@ -164,9 +164,39 @@ impl ResetRepo<'_> {
         let subnets = format!(
             "SELECT id FROM subnets WHERE id NOT IN ({kept}) AND ({owned} OR network_id IN ({networks}))"
         );
-        let ports = format!("SELECT id FROM ports WHERE {owned} OR network_id IN ({networks})");
+        let routers = format!("SELECT id FROM routers WHERE {owned} AND id NOT IN ({kept})");
+        let floating = format!(
+            "SELECT id FROM floatingips WHERE {owned} OR floating_network_id IN ({networks})"
+        );
+        // A kept router keeps its ports; a router that goes takes its
+        // gateway, a floating IP its address's port (both of no project;
+        // the floating IPs go first, leaving their ports without one).
+        let ports = format!(
+            "SELECT id FROM ports WHERE device_id NOT IN ({kept}) AND ({owned} \
+             OR network_id IN ({networks}) OR device_id IN ({routers}) \
+             OR device_id IN ({floating}) OR (device_owner = 'network:floatingip' \
+             AND device_id NOT IN (SELECT id FROM floatingips)))"
+        );
         let groups = format!("SELECT id FROM security_groups WHERE {owned}");
         let statements = [
+            (
+                format!(
+                    "UPDATE floatingips SET port_id = NULL, fixed_ip_address = NULL, \
+                     router_id = NULL WHERE port_id IN ({ports}) OR router_id IN ({routers})"
+                ),
+                &binds,
+            ),
+            (
+                format!("DELETE FROM floatingips WHERE id IN ({floating})"),
+                &binds,
+            ),
+            (
+                format!(
+                    "UPDATE routers SET gateway_port_id = NULL WHERE id IN ({routers}) \
+                     OR gateway_port_id IN ({ports})"
+                ),
+                &binds,
+            ),
             (
                 format!(
                     "DELETE FROM port_ips WHERE port_id IN ({ports}) OR subnet_id IN ({subnets})"
@@ -181,6 +211,10 @@ impl ResetRepo<'_> {
                 &binds,
             ),
             (format!("DELETE FROM ports WHERE id IN ({ports})"), &binds),
+            (
+                format!("DELETE FROM routers WHERE id IN ({routers})"),
+                &binds,
+            ),
             (
                 format!("DELETE FROM subnets WHERE id IN ({subnets})"),
                 &binds,
@@ -215,18 +249,24 @@ impl ResetRepo<'_> {
         let tagged = if project.is_some() {
             "DELETE FROM network_tags WHERE resource_id NOT IN (SELECT id FROM networks \
              UNION SELECT id FROM subnets UNION SELECT id FROM ports \
-             UNION SELECT id FROM security_groups UNION SELECT id FROM security_group_rules)"
+             UNION SELECT id FROM security_groups UNION SELECT id FROM security_group_rules \
+             UNION SELECT id FROM routers UNION SELECT id FROM floatingips)"
         } else {
             "DELETE FROM network_tags"
         };
         tx.execute(tagged, &[]).await?;
         // What the kept resources count for their projects.
-        for (resource, table) in [("network", "networks"), ("subnet", "subnets")] {
+        for (resource, table) in [
+            ("network", "networks"),
+            ("subnet", "subnets"),
+            ("router", "routers"),
+            ("port", "ports"),
+        ] {
             tx.execute(
                 &format!(
                     "INSERT INTO network_usage (project_id, resource, in_use) \
-                     SELECT project_id, '{resource}', COUNT(*) FROM {table} WHERE {owned} \
-                     GROUP BY project_id"
+                     SELECT project_id, '{resource}', COUNT(*) FROM {table} \
+                     WHERE {owned} AND project_id <> '' GROUP BY project_id"
                 ),
                 &scoped,
             )

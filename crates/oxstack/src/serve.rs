@@ -181,14 +181,10 @@ async fn open_networking(
     let demo = identity
         .project_id_by_name(&config.bootstrap.demo_project)
         .await?;
-    networking
+    let adopted = networking
         .bootstrap(&admin, &demo)
         .await
         .context("creating the starting networks")?;
-    let adopted = networking
-        .adopt_legacy_addresses()
-        .await
-        .context("turning servers' addresses into ports")?;
     if adopted > 0 {
         tracing::info!(ports = adopted, "servers' addresses are ports now");
     }

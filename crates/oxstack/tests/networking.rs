@@ -75,8 +75,9 @@ async fn discovery_extensions_and_devstack_layout() {
     ] {
         assert!(aliases.contains(alias), "{alias}");
     }
-    // Only what is served: no routers yet.
-    assert!(!aliases.contains("router"));
+    assert!(aliases.contains("router"));
+    // Only what is served.
+    assert!(!aliases.contains("dvr"));
     assert_eq!(
         alice.get_ok("/extensions/quotas").await["extension"]["alias"],
         "quotas"

@@ -1400,12 +1400,52 @@ async fn floating_ips_are_allocated_and_associated_up_to_2_43() {
         .get_ok(&format!("/os-floating-ips/{}", fip["id"].as_str().unwrap()))
         .await;
     assert_eq!(listed["floating_ip"]["instance_id"], id.as_str());
+    // Associated again, with another server: it moves there (Nova's and
+    // Neutron's rule; tempest's test_associate_already_associated_floating_ip).
+    let body = json!({"server": {"name": "second", "imageRef": image, "flavorRef": "1"}});
+    let second = json_of(c.post("/servers", &body).await).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &second, "ACTIVE").await;
+    assert_eq!(
+        act(&c, &second, json!({"addFloatingIp": {"address": address}}))
+            .await
+            .status(),
+        202
+    );
+    let moved = c
+        .get_ok(&format!("/os-floating-ips/{}", fip["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(moved["floating_ip"]["instance_id"], second.as_str());
+    let first = show(&server.compute(ALICE, "latest"), &id).await;
+    assert!(
+        first["addresses"]["private"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["OS-EXT-IPS:type"] == "fixed"),
+        "{first}"
+    );
     assert_fault(
-        act(&c, &id, json!({"addFloatingIp": {"address": address}})).await,
-        400,
-        "floating IP is already associated",
+        act(&c, &id, json!({"removeFloatingIp": {"address": address}})).await,
+        409,
+        &format!("Floating IP {address} is not associated with instance {id}."),
     )
     .await;
+    // Deleting the server lets the address go, still the project's.
+    assert_eq!(c.delete(&format!("/servers/{second}")).await.status(), 204);
+    common::wait_gone(&c, &second).await;
+    let freed = c
+        .get_ok(&format!("/os-floating-ips/{}", fip["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(freed["floating_ip"]["instance_id"], Value::Null);
+    assert_eq!(
+        act(&c, &id, json!({"addFloatingIp": {"address": address}}))
+            .await
+            .status(),
+        202
+    );
     assert_fault(
         act(
             &c,

@@ -62,17 +62,6 @@ async fn wait_for(c: &Compute<'_>, id: &str, status: &str) -> Value {
     panic!("server {id} never reached {status}");
 }
 
-/// Polls until the server is gone (404).
-async fn wait_gone(c: &Compute<'_>, id: &str) {
-    for _ in 0..500 {
-        if c.get(&format!("/servers/{id}")).await.status() == 404 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server {id} was never deleted");
-}
-
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
     k.sort();
@@ -486,7 +475,7 @@ async fn networks_allocate_fixed_addresses() {
     );
     // Deleting frees the address for the next server.
     assert_eq!(c.delete(&format!("/servers/{fixed}")).await.status(), 204);
-    wait_gone(&c, &fixed).await;
+    common::wait_gone(&c, &fixed).await;
     let reused = boot(
         &c,
         &image,
@@ -535,7 +524,7 @@ async fn addresses_go_round_the_subnet_and_a_full_network_refuses_with_409() {
         c.delete(&format!("/servers/{}", ids[2])).await.status(),
         204
     );
-    wait_gone(&c, &ids[2]).await;
+    common::wait_gone(&c, &ids[2]).await;
     let again = boot(&c, &image, "again", json!({})).await;
     assert_eq!(v4(&wait_for(&c, &again, "ACTIVE").await), "10.9.0.4");
 }
@@ -698,7 +687,7 @@ async fn quota_is_checked_and_reduces_multi_create_to_what_fits() {
         assert_eq!(c.delete(&format!("/servers/{id}")).await.status(), 204);
     }
     for id in &ids {
-        wait_gone(&c, id).await;
+        common::wait_gone(&c, id).await;
     }
     let limits = c.get_ok("/limits").await;
     assert_eq!(limits["limits"]["absolute"]["totalInstancesUsed"], 0);
@@ -1071,7 +1060,7 @@ async fn delete_frees_everything_and_leaves_a_record_for_admins() {
     .await;
     let response = c.delete(&path).await;
     assert_eq!(response.status(), 204);
-    wait_gone(&c, &id).await;
+    common::wait_gone(&c, &id).await;
     assert_fault(
         c.get(&path).await,
         404,
@@ -1339,7 +1328,7 @@ async fn a_failing_driver_leaves_the_server_in_error_with_a_fault() {
     assert!(admin_view["server"]["fault"]["details"].is_string());
     // An errored server can still be deleted.
     assert_eq!(c.delete(&format!("/servers/{id}")).await.status(), 204);
-    wait_gone(&c, &id).await;
+    common::wait_gone(&c, &id).await;
 }
 
 #[tokio::test]
@@ -1439,7 +1428,7 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
     assert_eq!(addresses.len(), 10, "every server got its own address");
     let first = servers[0]["id"].as_str().unwrap();
     assert_eq!(c2.delete(&format!("/servers/{first}")).await.status(), 204);
-    wait_gone(&c1, first).await;
+    common::wait_gone(&c1, first).await;
     assert_eq!(
         c1.get_ok("/limits").await["limits"]["absolute"]["totalInstancesUsed"],
         9
@@ -1566,7 +1555,7 @@ async fn soft_delete_restore_force_delete_and_reclaim() {
             .status(),
         202
     );
-    wait_gone(&c, &id).await;
+    common::wait_gone(&c, &id).await;
     // The reclaimer deletes soft-deleted servers after the interval.
     let other = boot(&c, &image, "reclaimed", json!({})).await;
     wait_for(&c, &other, "ACTIVE").await;

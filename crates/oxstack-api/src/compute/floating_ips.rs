@@ -26,7 +26,8 @@ pub async fn list_pools(State(state): State<AppState>, req: Req) -> Result<Json<
     req.authorize("os_compute_api:os-floating-ip-pools", Rule::Any)?;
     let pools: Vec<Value> = state
         .compute()
-        .floating_ip_pools()
+        .floating_ip_pools(&caller(&req))
+        .await?
         .into_iter()
         .map(|name| envelope("name", name))
         .collect();

@@ -20,6 +20,8 @@ pub enum Kind {
     NullableUuid,
     List,
     Dict,
+    /// A dictionary or null.
+    NullableDict,
 }
 
 /// One attribute of a resource: its name, type, and whether a create
@@ -149,9 +151,11 @@ fn check_kind(key: &str, kind: Kind, value: &Value) -> Result<(), NeutronError> 
                 shown(other)
             ),
         )),
-        (Kind::List, Value::Array(_)) | (Kind::Dict, Value::Object(_)) => Ok(()),
+        (Kind::List, Value::Array(_))
+        | (Kind::Dict | Kind::NullableDict, Value::Object(_))
+        | (Kind::NullableDict, Value::Null) => Ok(()),
         (Kind::List, other) => Err(invalid(key, format!("'{}' is not a list", shown(other)))),
-        (Kind::Dict, other) => Err(invalid(
+        (Kind::Dict | Kind::NullableDict, other) => Err(invalid(
             key,
             format!("'{}' is not a dictionary", shown(other)),
         )),

@@ -21,6 +21,12 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Expose port bindings of a virtual port to external application",
     ),
     (
+        "ext-gw-mode",
+        "Neutron L3 Configurable external gateway mode",
+        "Extension of the router abstraction for specifying whether SNAT should occur on the \
+         external gateway",
+    ),
+    (
         "external-net",
         "Neutron external network",
         "Adds external network attribute to network resource.",
@@ -51,6 +57,12 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Extension that indicates that pagination is enabled.",
     ),
     ("port-security", "Port Security", "Provides port security"),
+    (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to \
+         external networks via a NAT gateway.",
+    ),
     (
         "project-id",
         "project_id field enabled",

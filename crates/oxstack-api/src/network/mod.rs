@@ -1,14 +1,16 @@
 //! The Neutron v2.0 subset under `/network`: version discovery,
-//! extensions, networks, subnets, ports, security groups and their rules,
-//! tags and quotas. This file is the one table of its routes.
+//! extensions, networks, subnets, ports, routers, floating IPs, security
+//! groups and their rules, tags and quotas. This file is the one table of its routes.
 
 mod attributes;
 pub(crate) mod error;
 mod extensions;
+mod floating_ips;
 mod networks;
 mod ports;
 mod query;
 mod quotas;
+mod routers;
 mod security_groups;
 mod subnets;
 mod tags;
@@ -75,6 +77,34 @@ fn router() -> Router<AppState> {
             get(ports::show_port)
                 .put(ports::update_port)
                 .delete(ports::delete_port),
+        )
+        .route(
+            "/routers",
+            get(routers::list_routers).post(routers::create_router),
+        )
+        .route(
+            "/routers/{id}",
+            get(routers::show_router)
+                .put(routers::update_router)
+                .delete(routers::delete_router),
+        )
+        .route(
+            "/routers/{id}/add_router_interface",
+            axum::routing::put(routers::add_router_interface),
+        )
+        .route(
+            "/routers/{id}/remove_router_interface",
+            axum::routing::put(routers::remove_router_interface),
+        )
+        .route(
+            "/floatingips",
+            get(floating_ips::list_floating_ips).post(floating_ips::create_floating_ip),
+        )
+        .route(
+            "/floatingips/{id}",
+            get(floating_ips::show_floating_ip)
+                .put(floating_ips::update_floating_ip)
+                .delete(floating_ips::delete_floating_ip),
         )
         .route(
             "/security-groups",

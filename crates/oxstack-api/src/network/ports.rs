@@ -34,9 +34,13 @@ const ATTRS: &[Attr] = &[
     attr("tenant_id", Kind::Str(255), true, false),
 ];
 
-/// `fixed_ips`: entries of `subnet_id` and/or `ip_address`.
-fn fixed_ips(body: &Map<String, Value>) -> Result<Option<Vec<FixedIpRequest>>, NeutronError> {
-    let Some(entries) = items::<Map<String, Value>>(body, "fixed_ips")? else {
+/// `fixed_ips` (a router gateway's `external_fixed_ips`): entries of
+/// `subnet_id` and/or `ip_address`.
+pub(super) fn fixed_ips(
+    body: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<FixedIpRequest>>, NeutronError> {
+    let Some(entries) = items::<Map<String, Value>>(body, key)? else {
         return Ok(None);
     };
     entries
@@ -47,7 +51,7 @@ fn fixed_ips(body: &Map<String, Value>) -> Result<Option<Vec<FixedIpRequest>>, N
                 .find(|k| !matches!(k.as_str(), "subnet_id" | "ip_address"))
             {
                 return Err(NeutronError::bad_request(format!(
-                    "Invalid input for fixed_ips. Reason: Unrecognized attribute(s) '{k}'."
+                    "Invalid input for {key}. Reason: Unrecognized attribute(s) '{k}'."
                 )));
             }
             let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -56,10 +60,10 @@ fn fixed_ips(body: &Map<String, Value>) -> Result<Option<Vec<FixedIpRequest>>, N
                 ip_address: text("ip_address"),
             };
             if request.subnet_id.is_none() && request.ip_address.is_none() {
-                return Err(NeutronError::bad_request(
-                    "Invalid input for fixed_ips. Reason: Exactly one of subnet_id or ip_address \
-                     must be given.",
-                ));
+                return Err(NeutronError::bad_request(format!(
+                    "Invalid input for {key}. Reason: Exactly one of subnet_id or ip_address \
+                     must be given."
+                )));
             }
             Ok(request)
         })
@@ -116,7 +120,7 @@ pub async fn create_port(
         admin_state_up: body.flag("admin_state_up"),
         device_id: body.text("device_id").unwrap_or_default(),
         device_owner: body.text("device_owner").unwrap_or_default(),
-        fixed_ips: fixed_ips(&body)?,
+        fixed_ips: fixed_ips(&body, "fixed_ips")?,
         security_groups: items::<String>(&body, "security_groups")?,
         port_security_enabled: body.flag("port_security_enabled"),
         allowed_address_pairs: address_pairs(&body)?.unwrap_or_default(),
@@ -208,7 +212,7 @@ pub async fn update_port(
         device_id: body.text("device_id"),
         device_owner: body.text("device_owner"),
         mac_address: body.text("mac_address"),
-        fixed_ips: fixed_ips(&body)?,
+        fixed_ips: fixed_ips(&body, "fixed_ips")?,
         security_groups: items::<String>(&body, "security_groups")?,
         port_security_enabled: body.flag("port_security_enabled"),
         allowed_address_pairs: address_pairs(&body)?,

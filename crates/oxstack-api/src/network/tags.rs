@@ -21,6 +21,8 @@ fn resource(collection: &str) -> Result<Resource, NeutronError> {
         "subnets" => Ok(Resource::Subnet),
         "ports" => Ok(Resource::Port),
         "security-groups" => Ok(Resource::SecurityGroup),
+        "routers" => Ok(Resource::Router),
+        "floatingips" => Ok(Resource::FloatingIp),
         _ => Err(NeutronError::not_found()),
     }
 }

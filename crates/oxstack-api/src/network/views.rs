@@ -2,7 +2,7 @@
 //! ML2/OVS, admin-only ones (`provider:*`, `binding:host_id` and friends)
 //! for admins alone, timestamps as `YYYY-MM-DDTHH:MM:SSZ`.
 
-use oxstack_network::{Network, Port, Rule, SecurityGroup, Subnet};
+use oxstack_network::{FloatingIp, Network, Port, Router, Rule, SecurityGroup, Subnet};
 use serde_json::{Map, Value, json};
 
 use crate::image::isotime;
@@ -361,6 +361,101 @@ pub fn rule(rule: &Rule) -> Value {
         r.revision_number,
         r.created_at,
         r.updated_at,
+    );
+    Value::Object(v)
+}
+
+/// The attributes of a router view.
+pub const ROUTER_FIELDS: &[&str] = &[
+    "admin_state_up",
+    "availability_zone_hints",
+    "availability_zones",
+    "created_at",
+    "description",
+    "external_gateway_info",
+    "id",
+    "name",
+    "project_id",
+    "revision_number",
+    "status",
+    "tags",
+    "tenant_id",
+    "updated_at",
+];
+
+pub fn router(r: &Router, admin: bool) -> Value {
+    let row = &r.row;
+    let gateway = r.gateway.as_ref().map(|g| {
+        let ips: Vec<Value> = g
+            .external_fixed_ips
+            .iter()
+            .map(|ip| json!({"subnet_id": ip.subnet_id, "ip_address": ip.ip_address}))
+            .collect();
+        json!({"network_id": g.network_id, "enable_snat": g.enable_snat,
+               "external_fixed_ips": ips})
+    });
+    let mut v = object(json!({
+        "name": row.name,
+        "description": row.description,
+        "admin_state_up": row.admin_state_up,
+        "status": row.status,
+        "external_gateway_info": gateway,
+        "availability_zone_hints": [],
+        "availability_zones": ["nova"],
+        "tags": r.tags,
+    }));
+    if admin {
+        v.insert("distributed".into(), json!(false));
+        v.insert("ha".into(), json!(false));
+    }
+    standard(
+        &mut v,
+        &row.id,
+        &row.project_id,
+        row.revision_number,
+        row.created_at,
+        row.updated_at,
+    );
+    Value::Object(v)
+}
+
+/// The attributes of a floating IP view.
+pub const FLOATING_IP_FIELDS: &[&str] = &[
+    "created_at",
+    "description",
+    "fixed_ip_address",
+    "floating_ip_address",
+    "floating_network_id",
+    "id",
+    "port_id",
+    "project_id",
+    "revision_number",
+    "router_id",
+    "status",
+    "tags",
+    "tenant_id",
+    "updated_at",
+];
+
+pub fn floating_ip(f: &FloatingIp) -> Value {
+    let row = &f.row;
+    let mut v = object(json!({
+        "floating_ip_address": row.floating_ip_address,
+        "floating_network_id": row.floating_network_id,
+        "port_id": row.port_id,
+        "fixed_ip_address": row.fixed_ip_address,
+        "router_id": row.router_id,
+        "status": f.status(),
+        "description": row.description,
+        "tags": f.tags,
+    }));
+    standard(
+        &mut v,
+        &row.id,
+        &row.project_id,
+        row.revision_number,
+        row.created_at,
+        row.updated_at,
     );
     Value::Object(v)
 }

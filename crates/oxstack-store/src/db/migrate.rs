@@ -77,6 +77,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(21, "user quotas", "0021_user_quotas"),
     both!(22, "server passwords", "0022_server_passwords"),
     both!(23, "networking", "0023_networking"),
+    both!(24, "routers and floating IPs", "0024_routers_floating_ips"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

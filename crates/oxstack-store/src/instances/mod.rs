@@ -214,9 +214,10 @@ fn select_instance(backend: Backend) -> &'static str {
               JOIN port_security_groups pg ON pg.port_id = p.id \
               JOIN security_groups g ON g.id = pg.security_group_id \
               WHERE p.device_id = i.uuid) AS groups_json, \
-             (SELECT json_group_array(json_object('address', address, 'fixed_address', fixed_address)) \
-              FROM (SELECT * FROM floating_ips fl WHERE fl.instance_uuid = i.uuid ORDER BY address)) \
-              AS floating_json \
+             (SELECT json_group_array(json_object('address', floating_ip_address, \
+              'fixed_address', fixed_ip_address)) FROM (SELECT f.floating_ip_address, \
+              f.fixed_ip_address FROM floatingips f JOIN ports p ON p.id = f.port_id \
+              WHERE p.device_id = i.uuid ORDER BY f.floating_ip_address)) AS floating_json \
              FROM instances i"
         }
         Backend::Postgres => {
@@ -235,9 +236,10 @@ fn select_instance(backend: Backend) -> &'static str {
               JOIN port_security_groups pg ON pg.port_id = p.id \
               JOIN security_groups g ON g.id = pg.security_group_id \
               WHERE p.device_id = i.uuid) AS groups_json, \
-             (SELECT COALESCE(json_agg(json_build_object('address', address, 'fixed_address', \
-              fixed_address) ORDER BY address), '[]')::text FROM floating_ips fl \
-              WHERE fl.instance_uuid = i.uuid) AS floating_json \
+             (SELECT COALESCE(json_agg(json_build_object('address', f.floating_ip_address, \
+              'fixed_address', f.fixed_ip_address) ORDER BY f.floating_ip_address), '[]')::text \
+              FROM floatingips f JOIN ports p ON p.id = f.port_id \
+              WHERE p.device_id = i.uuid) AS floating_json \
              FROM instances i"
         }
     }

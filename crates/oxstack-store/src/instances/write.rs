@@ -262,11 +262,6 @@ impl InstanceRepo<'_> {
             &values![uuid],
         )
         .await?;
-        tx.execute(
-            "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL WHERE instance_uuid = $1",
-            &values![uuid],
-        )
-        .await?;
         if let Some((project_id, cores, ram)) = &freed {
             let delta = InstanceUsage {
                 instances: -1,
@@ -312,8 +307,8 @@ impl InstanceRepo<'_> {
     }
 
     /// The port `find` names (`$1` the instance, `$2` the key) goes from
-    /// the instance — deleted if made for it, else unbound — with the
-    /// floating addresses of its addresses dissociated.
+    /// the instance — deleted if made for it (its floating IPs let go),
+    /// else unbound.
     async fn let_go_of_port(
         &self,
         uuid: &str,
@@ -326,13 +321,6 @@ impl InstanceRepo<'_> {
         let Some((port,)) = port else {
             return Ok(false);
         };
-        tx.execute(
-            "UPDATE floating_ips SET instance_uuid = NULL, fixed_address = NULL \
-             WHERE instance_uuid = $1 AND fixed_address IN \
-             (SELECT ip_address FROM port_ips WHERE port_id = $2)",
-            &values![uuid, &port],
-        )
-        .await?;
         release_device_ports(&mut tx, uuid, Some(&port), now).await?;
         tx.commit().await?;
         Ok(true)

@@ -5,6 +5,7 @@
 //! one transaction.
 
 mod ports;
+mod routers;
 mod rows;
 mod security_groups;
 
@@ -13,7 +14,11 @@ use crate::{StoreError, StoreResult, missing_if_none};
 
 pub(crate) use ports::release_device_ports;
 pub use ports::{LegacyFixedIp, NetworkTx, PortTx};
-pub use rows::{NetworkRow, PortIpRow, PortRow, SecurityGroupRow, SecurityGroupRuleRow, SubnetRow};
+pub use routers::{FLOATING_IP, ROUTER_GATEWAY, ROUTER_INTERFACE, RouterTx};
+pub use rows::{
+    FloatingIpRow, NetworkRow, PortIpRow, PortRow, RouterRow, SecurityGroupRow,
+    SecurityGroupRuleRow, SubnetRow,
+};
 pub use security_groups::RuleInsert;
 
 /// Which rows a listing reads.
@@ -28,10 +33,12 @@ pub enum Scope {
 
 /// The resources whose counts are kept per project (Neutron's quota
 /// resource names).
-pub const COUNTED: [&str; 5] = [
+pub const COUNTED: [&str; 7] = [
     "network",
     "subnet",
     "port",
+    "router",
+    "floatingip",
     "security_group",
     "security_group_rule",
 ];
@@ -385,6 +392,8 @@ pub enum Table {
     Ports,
     SecurityGroups,
     SecurityGroupRules,
+    Routers,
+    FloatingIps,
 }
 
 impl Table {
@@ -395,6 +404,8 @@ impl Table {
             Self::Ports => "ports",
             Self::SecurityGroups => "security_groups",
             Self::SecurityGroupRules => "security_group_rules",
+            Self::Routers => "routers",
+            Self::FloatingIps => "floatingips",
         }
     }
 }
@@ -433,6 +444,11 @@ pub(crate) async fn count_in(
     delta: i64,
     limit: i64,
 ) -> StoreResult<()> {
+    // The cloud's own ports (router gateways, floating IPs' addresses)
+    // belong to no project and count against none.
+    if project_id.is_empty() {
+        return Ok(());
+    }
     let (count,): (i64,) = tx
         .fetch_one(
             "INSERT INTO network_usage (project_id, resource, in_use) VALUES ($1, $2, $3) \

@@ -95,21 +95,34 @@ impl NetworkingRepo<'_> {
     /// Deletes a port with its addresses and group memberships.
     pub async fn delete_port(&self, id: &str, project_id: &str) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        tx.execute("DELETE FROM port_ips WHERE port_id = $1", &values![id])
-            .await?;
-        tx.execute(
-            "DELETE FROM port_security_groups WHERE port_id = $1",
-            &values![id],
-        )
-        .await?;
-        let deleted = tx
-            .execute("DELETE FROM ports WHERE id = $1", &values![id])
-            .await?;
-        missing_if_none(deleted)?;
-        untag(&mut tx, id).await?;
-        count_in(&mut tx, project_id, "port", -1, -1).await?;
+        remove_port(&mut tx, id, project_id).await?;
         tx.commit().await
     }
+}
+
+/// Deletes a port in `tx`: its addresses, group memberships and tags go,
+/// the floating IPs associated with it are let go (as Neutron does), and
+/// its count is given back; `NotFound` when there is no such port.
+pub(crate) async fn remove_port(tx: &mut Tx, id: &str, project_id: &str) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE floatingips SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, \
+         revision_number = revision_number + 1 WHERE port_id = $1",
+        &values![id],
+    )
+    .await?;
+    tx.execute("DELETE FROM port_ips WHERE port_id = $1", &values![id])
+        .await?;
+    tx.execute(
+        "DELETE FROM port_security_groups WHERE port_id = $1",
+        &values![id],
+    )
+    .await?;
+    let deleted = tx
+        .execute("DELETE FROM ports WHERE id = $1", &values![id])
+        .await?;
+    missing_if_none(deleted)?;
+    untag(tx, id).await?;
+    count_in(tx, project_id, "port", -1, -1).await
 }
 
 /// Lets go of a device's ports in `tx`: the ones made for it are
@@ -148,17 +161,7 @@ pub(crate) async fn release_device_ports(
             .await?;
             continue;
         }
-        tx.execute("DELETE FROM port_ips WHERE port_id = $1", &values![&id])
-            .await?;
-        tx.execute(
-            "DELETE FROM port_security_groups WHERE port_id = $1",
-            &values![&id],
-        )
-        .await?;
-        tx.execute("DELETE FROM ports WHERE id = $1", &values![&id])
-            .await?;
-        untag(tx, &id).await?;
-        count_in(tx, &project_id, "port", -1, -1).await?;
+        remove_port(tx, &id, &project_id).await?;
     }
     Ok(())
 }
@@ -225,6 +228,11 @@ impl NetworkTx {
     /// Port changes inside this transaction.
     pub fn ports(&mut self) -> PortTx<'_> {
         PortTx::new(&mut self.tx)
+    }
+
+    /// Router and floating IP changes inside this transaction.
+    pub fn routers(&mut self) -> super::RouterTx<'_> {
+        super::RouterTx::new(&mut self.tx)
     }
 
     pub async fn commit(self) -> StoreResult<()> {

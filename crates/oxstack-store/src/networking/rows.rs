@@ -231,3 +231,75 @@ impl Record for SecurityGroupRuleRow {
         })
     }
 }
+
+/// One router; its gateway and interfaces are ports whose device is it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterRow {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    /// Its port on the external network (`None`: no gateway).
+    pub gateway_port_id: Option<String>,
+    pub enable_snat: bool,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Record for RouterRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: row.column("id")?,
+            project_id: row.column("project_id")?,
+            name: row.column("name")?,
+            description: row.column("description")?,
+            admin_state_up: row.column("admin_state_up")?,
+            status: row.column("status")?,
+            gateway_port_id: row.column("gateway_port_id")?,
+            enable_snat: row.column("enable_snat")?,
+            revision_number: row.column("revision_number")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
+        })
+    }
+}
+
+/// One floating IP: an address of an external network (held by its own
+/// port there), maybe associated with a fixed address of a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FloatingIpRow {
+    pub id: String,
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_port_id: String,
+    pub floating_ip_address: String,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<String>,
+    pub router_id: Option<String>,
+    pub description: String,
+    pub revision_number: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Record for FloatingIpRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: row.column("id")?,
+            project_id: row.column("project_id")?,
+            floating_network_id: row.column("floating_network_id")?,
+            floating_port_id: row.column("floating_port_id")?,
+            floating_ip_address: row.column("floating_ip_address")?,
+            port_id: row.column("port_id")?,
+            fixed_ip_address: row.column("fixed_ip_address")?,
+            router_id: row.column("router_id")?,
+            description: row.column("description")?,
+            revision_number: row.column("revision_number")?,
+            created_at: row.column("created_at")?,
+            updated_at: row.column("updated_at")?,
+        })
+    }
+}

@@ -420,6 +420,17 @@ pub async fn boot_into_group(
         .collect()
 }
 
+/// Polls until the server is gone (404).
+pub async fn wait_gone(c: &Compute<'_>, id: &str) {
+    for _ in 0..500 {
+        if c.get(&format!("/servers/{id}")).await.status() == 404 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("server {id} was never deleted");
+}
+
 /// Polls the server (as `c` sees it) until its status is `status` with no
 /// task in progress; returns it.
 pub async fn settled(c: &Compute<'_>, id: &str, status: &str) -> Value {
