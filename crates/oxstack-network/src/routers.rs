@@ -364,7 +364,7 @@ impl Networking {
                         ),
                     ));
                 }
-                self.check_new_subnets(&attached, &[subnet_id.clone()])
+                self.check_new_subnets(&attached, std::slice::from_ref(&subnet_id))
                     .await?;
                 let spec = PortSpec {
                     project_id: Some(router.row.project_id.clone()),
