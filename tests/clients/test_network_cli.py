@@ -1,7 +1,8 @@
 """The real `openstack` CLI and openstacksdk against oxstack's networking
 (the Neutron v2.0 subset under /network), as a project's member would use
-them: networks, subnets, ports, security groups and rules, and servers
-whose ports and groups the network commands see.
+them: networks, subnets, ports, routers, floating IPs, security groups and
+rules, and servers whose ports, groups and floating addresses the network
+commands see.
 
 Each test works in a fresh project of its own, so its networks do not
 change what `--nic auto` means for the other tests.
@@ -144,8 +145,8 @@ def test_openstacksdk_networking(oxstack, admin_token, member):
     conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress",
                                             protocol="icmp", ethertype="IPv4")
     assert len(list(conn.network.security_group_rules(security_group_id=group.id))) == 3
-    # create_server resolves the network by name through networking
-    # (floating addresses are not served yet: no auto_ip).
+    # create_server resolves the network by name through networking (no
+    # router joins this network to `public`: no floating address).
     server = conn.create_server(unique("sdk-vm"), image="cirros", flavor="m1.tiny", network=net.name,
                                 auto_ip=False, wait=True, timeout=60)
     try:
@@ -185,3 +186,86 @@ def test_server_add_and_remove_port_and_network(oxstack, admin_token, member):
     finally:
         osc(env, "server", "delete", "--wait", sid)
     osc(env, "port", "delete", port["id"])
+
+
+def test_router_and_floating_ip_commands(member):
+    pu, env = member
+    net = unique("net")
+    osc(env, "network", "create", net)
+    subnet = osc(env, "subnet", "create", "--network", net, "--subnet-range", "192.168.63.0/24", f"{net}-subnet")
+    router = osc(env, "router", "create", unique("router"))
+    rid = router["id"]
+    assert router["status"] == "ACTIVE" and router["project_id"] == pu.project_id, router
+    osc(env, "router", "set", "--external-gateway", "public", rid)
+    osc(env, "router", "add", "subnet", rid, subnet["id"])
+    shown = osc(env, "router", "show", rid)
+    gateway = shown["external_gateway_info"]
+    public = osc(env, "network", "show", "public")
+    assert gateway["network_id"] == public["id"], shown
+    interfaces = osc(env, "port", "list", "--router", rid)
+    assert [p["Fixed IP Addresses"][0]["ip_address"] for p in interfaces] == ["192.168.63.1"], interfaces
+
+    port = osc(env, "port", "create", "--network", net, f"{net}-port")
+    fip = osc(env, "floating", "ip", "create", "public")
+    address = fip["floating_ip_address"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network("172.24.4.0/24"), fip
+    assert fip["status"] == "DOWN" and fip["port_id"] is None, fip
+    osc(env, "floating", "ip", "set", "--port", port["id"], fip["id"])
+    associated = osc(env, "floating", "ip", "show", address)
+    assert associated["port_id"] == port["id"] and associated["router_id"] == rid, associated
+    assert associated["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"], associated
+    assert associated["status"] == "ACTIVE", associated
+    listed = osc(env, "floating", "ip", "list", "--port", port["id"])
+    assert [f["Floating IP Address"] for f in listed] == [address], listed
+    # The router cannot lose the interface the address needs.
+    refused = openstack_fails("router", "remove", "subnet", rid, subnet["id"], cloud=None, env=env)
+    assert "required by one or more floating IPs" in refused.stderr, refused.describe("refusal")
+    osc(env, "floating", "ip", "unset", "--port", fip["id"])
+    assert osc(env, "floating", "ip", "show", fip["id"])["port_id"] is None
+    osc(env, "floating", "ip", "delete", address)
+    assert osc(env, "floating", "ip", "list") == []
+    osc(env, "port", "delete", port["id"])
+    osc(env, "router", "remove", "subnet", rid, subnet["id"])
+    osc(env, "router", "unset", "--external-gateway", rid)
+    osc(env, "router", "delete", rid)
+    assert all(r["ID"] != rid for r in osc(env, "router", "list"))
+
+
+def test_server_add_and_remove_floating_ip(member):
+    """DevStack's router1 joins `private` to `public`: a server there takes
+    a floating address with `server add floating ip`."""
+    pu, env = member
+    sid = osc(env, "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--network", "private",
+              "--wait", unique("vm"))["id"]
+    try:
+        address = osc(env, "floating", "ip", "create", "public")["floating_ip_address"]
+        osc(env, "server", "add", "floating", "ip", sid, address)
+        shown = osc(env, "server", "show", sid)
+        assert address in shown["addresses"]["private"], shown
+        assert osc(env, "floating", "ip", "show", address)["status"] == "ACTIVE"
+        osc(env, "server", "remove", "floating", "ip", sid, address)
+        shown = osc(env, "server", "show", sid)
+        assert address not in shown["addresses"]["private"], shown
+        osc(env, "floating", "ip", "delete", address)
+    finally:
+        osc(env, "server", "delete", "--wait", sid)
+
+
+def test_openstacksdk_create_server_with_auto_ip(oxstack, member):
+    """openstacksdk's create_server adds a floating address by default
+    (auto_ip=True) and waits until the server's addresses show it."""
+    pu, _ = member
+    conn = sdk.connect(auth_url=oxstack.url("/identity"), username=pu.username, password=pu.password,
+                       project_name=pu.project, user_domain_name="Default", project_domain_name="Default",
+                       region_name="RegionOne")
+    server = conn.create_server(unique("sdk-ip"), image="cirros", flavor="m1.tiny", network="private",
+                                wait=True, timeout=60)
+    try:
+        floating = [a for a in server.addresses["private"] if a["OS-EXT-IPS:type"] == "floating"]
+        assert len(floating) == 1, server.addresses
+        address = floating[0]["addr"]
+        assert ipaddress.ip_address(address) in ipaddress.ip_network("172.24.4.0/24")
+        assert conn.get_server_public_ip(server) == address
+    finally:
+        conn.delete_server(server.id, wait=True, timeout=60, delete_ips=True)
+    assert list(conn.network.ips(floating_ip_address=address)) == []

@@ -255,7 +255,7 @@ async fn routers_take_gateways_and_interfaces_as_neutron_does() {
     let cleared = alice
         .put(
             &format!("/routers/{rid}"),
-            json!({"router": {"external_gateway_info": null}}),
+            json!({"router": {"external_gateway_info": {}}}),
         )
         .await;
     assert_eq!(cleared.0, 200, "{}", cleared.1);

@@ -25,14 +25,17 @@ const ATTRS: &[Attr] = &[
     attr("tenant_id", Kind::Str(255), true, false),
 ];
 
-/// `external_gateway_info`: `None` when absent, `Some(None)` when null
-/// (no gateway), else the gateway asked for.
+/// `external_gateway_info`: `None` when absent, `Some(None)` when null or
+/// empty (no gateway), else the gateway asked for.
 fn gateway(body: &Map<String, Value>) -> Result<Option<Option<GatewaySpec>>, NeutronError> {
     let Some(value) = body.get("external_gateway_info") else {
         return Ok(None);
     };
-    let Value::Object(info) = value else {
-        return Ok(Some(None));
+    // `null` and `{}` both take the gateway away (`router unset
+    // --external-gateway` sends the latter).
+    let info = match value {
+        Value::Object(info) if !info.is_empty() => info,
+        _ => return Ok(Some(None)),
     };
     let invalid = |reason: String| {
         NeutronError::bad_request(format!(
