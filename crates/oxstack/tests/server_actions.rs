@@ -1373,6 +1373,22 @@ async fn floating_ips_are_allocated_and_associated_up_to_2_43() {
     let address = fip["ip"].as_str().unwrap().to_owned();
     assert!(address.starts_with("172.24.4."));
     assert_eq!(fip["instance_id"], Value::Null);
+    // A pool is named by name or by id (tempest names it by id).
+    let public_id =
+        server.neutron(ALICE).get_ok("/networks?name=public").await["networks"][0]["id"].clone();
+    let by_id = json_of(
+        c.post("/os-floating-ips", &json!({"pool": public_id}))
+            .await,
+    )
+    .await;
+    assert_eq!(by_id["floating_ip"]["pool"], "public");
+    let by_id = by_id["floating_ip"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.delete(&format!("/os-floating-ips/{by_id}"))
+            .await
+            .status(),
+        202
+    );
     assert_fault(
         c.post("/os-floating-ips", &json!({"pool": "nope"})).await,
         404,
@@ -1433,6 +1449,22 @@ async fn floating_ips_are_allocated_and_associated_up_to_2_43() {
         &format!("Floating IP {address} is not associated with instance {id}."),
     )
     .await;
+    // A second address for a fixed address that has one: Nova's 400
+    // around Neutron's refusal.
+    let other = json_of(c.post("/os-floating-ips", &json!({})).await).await;
+    let other_ip = other["floating_ip"]["ip"].as_str().unwrap().to_owned();
+    let refused = act(&c, &second, json!({"addFloatingIp": {"address": other_ip}})).await;
+    assert_eq!(refused.status(), 400);
+    let message = json_of(refused).await["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with(&format!(
+            "Unable to associate floating IP {other_ip} to fixed IP"
+        )) && message.contains("already has a floating IP on external network"),
+        "{message}"
+    );
     // Deleting the server lets the address go, still the project's.
     assert_eq!(c.delete(&format!("/servers/{second}")).await.status(), 204);
     common::wait_gone(&c, &second).await;

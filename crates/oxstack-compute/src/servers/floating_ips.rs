@@ -48,8 +48,9 @@ impl Compute {
             .collect())
     }
 
-    /// Allocates an address of `pool` (the configured default pool, else
-    /// the first external network, when none is named).
+    /// Allocates an address of `pool` (an external network's name or id,
+    /// as Nova takes it; the configured default pool, else the first
+    /// external network, when none is named).
     pub async fn allocate_floating_ip(
         &self,
         caller: &Caller,
@@ -64,7 +65,9 @@ impl Compute {
             .map(|(name, _)| name.as_str());
         let external = networks.iter().filter(|n| n.row.external);
         let chosen = match pool.or(default) {
-            Some(name) => external.clone().find(|n| n.row.name == name),
+            Some(name) => external
+                .clone()
+                .find(|n| n.row.name == name || n.row.id == name),
             None => None,
         }
         .or_else(|| pool.is_none().then(|| external.clone().next()).flatten());
