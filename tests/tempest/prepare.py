@@ -16,7 +16,7 @@ from pathlib import Path
 
 ADMIN = ("admin", "admin", "admin")  # oxstack's bootstrap admin: user, password, project
 PASSWORD = "tempest-secret"
-PROJECTS = 10  # each with a member, a reader and a manager
+PROJECTS = 16  # each with a member, a reader and a manager
 ADMINS = 4
 SERVICES = 3
 
@@ -174,7 +174,7 @@ shelve_migrate = False
 suspend = True
 cold_migration = True
 live_migration = True
-block_migration_for_live_migration = False
+block_migration_for_live_migration = True
 rescue = True
 stable_rescue = True
 snapshot = True
