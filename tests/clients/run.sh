@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Drives the real OpenStack clients (openstack CLI, openstacksdk,
-# python-novaclient) against a running oxstack.
+# python-novaclient, Ansible's openstack.cloud) against a running oxstack.
 #
 #   tests/clients/run.sh [PYTEST ARGS...]
 #
-# The clients live in $REPO/.venv-clients, (re)installed only when
-# requirements.txt changes (its sha256 is stamped inside the venv). The
+# The clients live in $REPO/.venv-clients (Ansible in $REPO/.venv-ansible),
+# (re)installed only when requirements.txt (ansible-requirements.txt)
+# changes (its sha256 is stamped inside the venv). The
 # binary under test is $OXSTACK_BIN, else $REPO/target/debug/oxstack; the
 # pytest session fixture (conftest.py) starts and stops it. The last line
 # printed is pytest's summary; the exit code is pytest's.
@@ -13,6 +14,13 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
+# Ansible first, in a venv of its own (its collection needs an older
+# openstacksdk); the test finds it by $OXSTACK_ANSIBLE_VENV.
+VENV="$REPO/.venv-ansible"
+REQUIREMENTS="$HERE/ansible-requirements.txt"
+source "$HERE/venv.sh"
+export OXSTACK_ANSIBLE_VENV="$VENV"
+unset VENV REQUIREMENTS
 source "$HERE/venv.sh"
 
 OXSTACK_BIN="${OXSTACK_BIN:-$REPO/target/debug/oxstack}"

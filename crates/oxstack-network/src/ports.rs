@@ -185,6 +185,7 @@ impl Networking {
             binding_profile: spec.binding_profile.unwrap_or_else(|| "{}".to_owned()),
             dns_name: spec.dns_name,
             preserve_on_delete: false,
+            device_tag: None,
             revision_number: 1,
             created_at: now,
             updated_at: now,
@@ -494,6 +495,11 @@ impl PlannedPort {
             pairs: Vec::new(),
             limit: -1,
         }
+    }
+
+    /// The device tag of the server's NIC this port will be.
+    pub(crate) fn tag(&mut self, tag: Option<String>) {
+        self.row.device_tag = tag;
     }
 
     /// The port of one server: a fresh id, plugged into `device_id`.

@@ -21,6 +21,8 @@ pub struct ServerNic {
     pub network_id: Option<String>,
     pub fixed_ip: Option<String>,
     pub port_id: Option<String>,
+    /// Nova's device tag for the NIC.
+    pub tag: Option<String>,
 }
 
 /// The checked ports of a server, made for each server of a request.
@@ -34,7 +36,8 @@ pub struct ServerPorts {
 #[derive(Clone, Debug)]
 enum Nic {
     New(Box<PlannedPort>),
-    Existing(String),
+    /// A port made beforehand, and the tag the NIC gets.
+    Existing(String, Option<String>),
 }
 
 impl ServerPorts {
@@ -99,7 +102,7 @@ impl Networking {
                         format!("Port {port_id} is still in use."),
                     ));
                 }
-                planned.push(Nic::Existing(port_id.clone()));
+                planned.push(Nic::Existing(port_id.clone(), nic.tag.clone()));
                 continue;
             }
             let network_id = nic.network_id.clone().unwrap_or_default();
@@ -148,7 +151,8 @@ impl Networking {
                 security_groups: (!group_ids.is_empty()).then(|| group_ids.clone()),
                 ..Default::default()
             };
-            let plan = self.plan_port(&elevated, spec).await?;
+            let mut plan = self.plan_port(&elevated, spec).await?;
+            plan.tag(nic.tag.clone());
             planned.push(Nic::New(Box::new(plan)));
         }
         Ok(ServerPorts {
@@ -280,12 +284,11 @@ impl Networking {
             // A server's NICs keep their order by creation time.
             let at = now + index as i64;
             match nic {
-                Nic::Existing(port_id) => {
+                Nic::Existing(port_id, tag) => {
                     if !tx
                         .bind_port(
                             port_id,
-                            device_id,
-                            &plan.owner,
+                            (device_id, &plan.owner, tag.as_deref()),
                             host.unwrap_or_default(),
                             at,
                         )
@@ -526,6 +529,7 @@ impl Networking {
                 binding_profile: "{}".into(),
                 dns_name: String::new(),
                 preserve_on_delete: false,
+                device_tag: None,
                 revision_number: 1,
                 created_at: at,
                 updated_at: at,

@@ -1,4 +1,5 @@
--- Routers and floating IPs (Neutron's L3). A router's gateway and its
+-- Routers and floating IPs (Neutron's L3), and the device tags of
+-- servers' ports. A router's gateway and its
 -- interfaces are ports (device_id = the router); a floating IP holds its
 -- address through a port on the external network (device_id = the
 -- floating IP), so the address is unique the way every address is.
@@ -40,3 +41,7 @@ CREATE TABLE floatingips (
 CREATE INDEX floatingips_project ON floatingips (project_id);
 CREATE INDEX floatingips_port ON floatingips (port_id);
 CREATE INDEX floatingips_router ON floatingips (router_id);
+
+-- Nova's device tag of a server's NIC (2.32 `networks[].tag`, 2.49
+-- interface attachments), kept with the port while the server has it.
+ALTER TABLE ports ADD COLUMN device_tag TEXT;

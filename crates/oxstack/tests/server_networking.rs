@@ -541,6 +541,37 @@ async fn novas_security_group_proxy_shows_and_changes_networkings_groups() {
 }
 
 #[tokio::test]
+async fn a_nic_tagged_at_create_keeps_its_tag() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let n = server.neutron(ALICE);
+    let private = n.get_ok("/networks?name=private").await["networks"][0]["id"].clone();
+    let c = server.compute(ALICE, "2.42");
+    let id = boot(
+        &c,
+        &image,
+        json!({"networks": [{"uuid": private, "tag": "frontend"}]}),
+    )
+    .await;
+    settled(&c, &id, "ACTIVE").await;
+    let listed = server
+        .compute(ALICE, "2.70")
+        .get_ok(&format!("/servers/{id}/os-interface"))
+        .await;
+    assert_eq!(listed["interfaceAttachments"][0]["tag"], "frontend");
+    // 2.37 to 2.41 took tags away again.
+    let refused = server
+        .compute(ALICE, "2.40")
+        .post(
+            "/servers",
+            &json!({"server": {"name": "vm", "imageRef": image, "flavorRef": "1",
+                               "networks": [{"uuid": private, "tag": "x"}]}}),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+}
+
+#[tokio::test]
 async fn interfaces_are_listed_attached_and_detached() {
     let server = Server::start_noauth().await;
     let image = cirros(&server).await;
@@ -565,18 +596,31 @@ async fn interfaces_are_listed_attached_and_detached() {
         let (c, path) = (&c, &path);
         async move { c.post(path, &body).await }
     };
-    let made = attach(json!({"interfaceAttachment": {"net_id": own, "fixed_ips": [{"ip_address": "192.168.20.9"}]}})).await;
+    let made = attach(json!({"interfaceAttachment": {"net_id": own, "tag": "db",
+                                                    "fixed_ips": [{"ip_address": "192.168.20.9"}]}}))
+    .await;
     assert_eq!(made.status(), 200);
     let made = json_of(made).await["interfaceAttachment"].clone();
     assert_eq!(made["net_id"], own.as_str());
+    assert_eq!(made["tag"], "db");
     assert_eq!(made["fixed_ips"][0]["ip_address"], "192.168.20.9");
     let shown = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
     assert_eq!(shown["addresses"]["extra"][0]["addr"], "192.168.20.9");
     // A port made beforehand.
     let spare = n.create("/ports", "port", json!({"network_id": own})).await;
     let spare_id = spare["id"].as_str().unwrap().to_owned();
-    let bound = attach(json!({"interfaceAttachment": {"port_id": spare_id}})).await;
+    let bound = attach(json!({"interfaceAttachment": {"port_id": spare_id, "tag": "spare"}})).await;
     assert_eq!(bound.status(), 200);
+    let tags: Vec<Value> = c.get_ok(&path).await["interfaceAttachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["tag"].clone())
+        .collect();
+    assert_eq!(tags, [Value::Null, json!("db"), json!("spare")]);
+    // Before 2.70 an attachment shows no tag.
+    let old = server.compute(ALICE, "2.69").get_ok(&path).await;
+    assert!(old["interfaceAttachments"][1].get("tag").is_none(), "{old}");
     assert_eq!(
         c.get_ok(&path).await["interfaceAttachments"]
             .as_array()

@@ -25,8 +25,7 @@ fn view(req: &Req, i: &Interface) -> Value {
     let mut v = json!({"fixed_ips": fixed, "mac_addr": i.mac_addr, "net_id": i.net_id,
                        "port_id": i.port_id, "port_state": i.port_state});
     if req.at_least(mv::INTERFACE_TAGS) {
-        // Tags on attachments are not kept.
-        v["tag"] = Value::Null;
+        v["tag"] = json!(i.tag);
     }
     v
 }
@@ -95,6 +94,7 @@ pub async fn attach_interface(
         port_id: text("port_id"),
         net_id: text("net_id"),
         fixed_ip: a["fixed_ips"][0]["ip_address"].as_str().map(str::to_owned),
+        tag: text("tag"),
     };
     if request.port_id.is_some() && request.net_id.is_some() {
         return Err(NovaError::bad_request(

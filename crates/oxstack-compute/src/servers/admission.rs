@@ -249,6 +249,7 @@ impl Compute {
                         network_id: n.network_id.clone(),
                         fixed_ip: n.fixed_ip.map(|ip| ip.to_string()),
                         port_id: n.port.clone(),
+                        tag: n.tag.clone(),
                     })
                     .collect(),
             ),

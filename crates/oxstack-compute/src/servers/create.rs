@@ -55,6 +55,8 @@ pub struct RequestedNic {
     pub network_id: Option<String>,
     pub port: Option<String>,
     pub fixed_ip: Option<IpAddr>,
+    /// The device tag (2.32, again from 2.42).
+    pub tag: Option<String>,
 }
 
 /// A validated create request, in domain terms.

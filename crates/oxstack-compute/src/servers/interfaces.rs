@@ -19,6 +19,8 @@ pub struct Interface {
     pub port_state: String,
     /// (subnet, address) pairs.
     pub fixed_ips: Vec<(String, String)>,
+    /// The NIC's device tag.
+    pub tag: Option<String>,
 }
 
 /// What to attach: a port made beforehand, or a new port on a network
@@ -28,6 +30,8 @@ pub struct AttachRequest {
     pub port_id: Option<String>,
     pub net_id: Option<String>,
     pub fixed_ip: Option<String>,
+    /// The NIC's device tag (2.49).
+    pub tag: Option<String>,
 }
 
 /// Nova attaches and detaches on servers that are running, paused or
@@ -45,6 +49,7 @@ fn interface(port: &oxstack_network::Port) -> Interface {
             .iter()
             .map(|ip| (ip.subnet_id.clone(), ip.ip_address.clone()))
             .collect(),
+        tag: port.row.device_tag.clone(),
     }
 }
 
@@ -105,6 +110,7 @@ impl Compute {
                 network_id: req.net_id.clone(),
                 fixed_ip: req.fixed_ip.clone(),
                 port_id: req.port_id.clone(),
+                tag: req.tag.clone(),
             });
         let port_id = self
             .networking

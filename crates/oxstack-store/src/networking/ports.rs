@@ -155,6 +155,7 @@ pub(crate) async fn release_device_ports(
                     ("binding_host_id", "".into()),
                     ("status", "DOWN".into()),
                     ("preserve_on_delete", false.into()),
+                    ("device_tag", None::<String>.into()),
                 ],
                 now,
             )
@@ -277,9 +278,9 @@ impl<'t> PortTx<'t> {
                 "INSERT INTO ports (id, project_id, network_id, name, description, mac_address, \
                  admin_state_up, status, device_id, device_owner, port_security_enabled, \
                  allowed_address_pairs, binding_host_id, binding_vnic_type, binding_profile, \
-                 dns_name, preserve_on_delete, revision_number, created_at, updated_at) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                 $19, $20) ON CONFLICT DO NOTHING",
+                 dns_name, preserve_on_delete, device_tag, revision_number, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21) ON CONFLICT DO NOTHING",
                 &values![
                     &p.id,
                     &p.project_id,
@@ -298,6 +299,7 @@ impl<'t> PortTx<'t> {
                     &p.binding_profile,
                     &p.dns_name,
                     p.preserve_on_delete,
+                    p.device_tag.clone(),
                     p.revision_number,
                     p.created_at,
                     p.updated_at
@@ -382,23 +384,24 @@ impl<'t> PortTx<'t> {
         Ok(())
     }
 
-    /// Plugs a port a user made into a device, unless something is
-    /// plugged in already (false): it stays when the device goes.
+    /// Plugs a port a user made into a device (with the device's `tag`
+    /// for it), unless something is plugged in already (false): it stays
+    /// when the device goes.
     pub async fn bind_port(
         &mut self,
         id: &str,
-        device_id: &str,
-        device_owner: &str,
+        device: (&str, &str, Option<&str>),
         host: &str,
         now: i64,
     ) -> StoreResult<bool> {
+        let (device_id, device_owner, tag) = device;
         let bound = self
             .tx
             .execute(
                 "UPDATE ports SET device_id = $2, device_owner = $3, binding_host_id = $4, \
-                 status = 'ACTIVE', preserve_on_delete = TRUE, updated_at = $5, \
+                 status = 'ACTIVE', preserve_on_delete = TRUE, updated_at = $5, device_tag = $6, \
                  revision_number = revision_number + 1 WHERE id = $1 AND device_id = ''",
-                &values![id, device_id, device_owner, host, now],
+                &values![id, device_id, device_owner, host, now, tag],
             )
             .await?;
         Ok(bound == 1)

@@ -112,6 +112,8 @@ pub struct PortRow {
     pub dns_name: String,
     /// Unbound rather than deleted with the server it was given to.
     pub preserve_on_delete: bool,
+    /// Nova's device tag of the server's NIC this port is.
+    pub device_tag: Option<String>,
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -137,6 +139,7 @@ impl Record for PortRow {
             binding_profile: row.column("binding_profile")?,
             dns_name: row.column("dns_name")?,
             preserve_on_delete: row.column("preserve_on_delete")?,
+            device_tag: row.column("device_tag")?,
             revision_number: row.column("revision_number")?,
             created_at: row.column("created_at")?,
             updated_at: row.column("updated_at")?,

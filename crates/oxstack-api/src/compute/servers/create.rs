@@ -123,6 +123,7 @@ fn requested_networks(req: &Req, server: &Map<String, Value>) -> Result<Networks
             network_id,
             port,
             fixed_ip: fixed_ip.and_then(|a| a.parse().ok()),
+            tag: string_of(item.get("tag")),
         });
     }
     Ok(Networks::List(nics))
