@@ -9,11 +9,13 @@ It starts its own oxstack (Keystone auth) and makes two projects:
 * project B, with a member, a reader and a manager.
 
 A's member makes a server (with metadata and tags), a key pair, a server
-group and a private image. Then:
+group, a private image, and networking: a network with a subnet, a port, a
+security group with a rule, a router (gateway on `public`, an interface on
+the subnet) and a floating IP associated with the port. Then:
 
 * every endpoint on each of A's resources, called by each of B's users,
-  answers as Nova, Glance and Keystone do for someone else's resource
-  (404, or 403 where they say so);
+  answers as Nova, Neutron, Glance and Keystone do for someone else's
+  resource (404, or 403 where they say so);
 * no answer to B, lists included, contains any of A's ids;
 * A's reader can read A's resources but every write of them answers 403;
 * A's manager reads them as a member does;
@@ -119,7 +121,26 @@ def make_resources(cloud: Cloud, token: str) -> dict[str, str]:
     project = cloud.ok("GET", "/identity/v3/projects?name=iso-a", cloud.admin)["projects"][0]["id"]
     actions = cloud.ok("GET", f"/compute/v2.1/servers/{server}/os-instance-actions", token)["instanceActions"]
     return {"server": server, "group": group, "image": private, "project": project,
-            "request": actions[0]["request_id"]}
+            "request": actions[0]["request_id"], **make_networking(cloud, token)}
+
+
+def make_networking(cloud: Cloud, token: str) -> dict[str, str]:
+    n = "/network/v2.0"
+    net = cloud.ok("POST", f"{n}/networks", token, {"network": {"name": "a-net"}})["network"]["id"]
+    subnet = cloud.ok("POST", f"{n}/subnets", token, {"subnet": {
+        "name": "a-subnet", "network_id": net, "ip_version": 4, "cidr": "10.50.0.0/24"}})["subnet"]["id"]
+    port = cloud.ok("POST", f"{n}/ports", token, {"port": {"name": "a-port", "network_id": net}})["port"]["id"]
+    sg = cloud.ok("POST", f"{n}/security-groups", token, {"security_group": {"name": "a-sg"}})["security_group"]["id"]
+    rule = cloud.ok("POST", f"{n}/security-group-rules", token, {"security_group_rule": {
+        "security_group_id": sg, "direction": "ingress", "protocol": "tcp", "port_range_min": 22,
+        "port_range_max": 22}})["security_group_rule"]["id"]
+    public = cloud.ok("GET", f"{n}/networks?name=public", token)["networks"][0]["id"]
+    router = cloud.ok("POST", f"{n}/routers", token, {"router": {
+        "name": "a-router", "external_gateway_info": {"network_id": public}}})["router"]["id"]
+    cloud.ok("PUT", f"{n}/routers/{router}/add_router_interface", token, {"subnet_id": subnet})
+    fip = cloud.ok("POST", f"{n}/floatingips", token, {"floatingip": {
+        "floating_network_id": public, "port_id": port}})["floatingip"]["id"]
+    return {"net": net, "subnet": subnet, "port": port, "sg": sg, "rule": rule, "router": router, "fip": fip}
 
 
 def foreign_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]]:
@@ -173,7 +194,32 @@ def foreign_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]
         ("PUT", f"/image/v2/images/{ids['image']}/tags/x", None, hidden),
         ("GET", f"/image/v2/images/{ids['image']}/file", None, hidden),
         ("GET", f"/identity/v3/projects/{ids['project']}", None, refused),
+        *network_calls(ids),
     ]
+
+
+def network_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]]:
+    """Neutron's calls on A's networking: another project's is a 404."""
+    n, hidden = "/network/v2.0", {404}
+    calls = []
+    for collection, key, kind in [("networks", "network", "net"), ("subnets", "subnet", "subnet"),
+                                  ("ports", "port", "port"), ("security-groups", "security_group", "sg"),
+                                  ("routers", "router", "router"), ("floatingips", "floatingip", "fip")]:
+        path = f"{n}/{collection}/{ids[kind]}"
+        calls += [("GET", path, None, hidden),
+                  ("PUT", path, {key: {"description": "x"}}, hidden),
+                  ("PUT", f"{path}/tags/x", None, hidden),
+                  ("DELETE", path, None, hidden)]
+    router = f"{n}/routers/{ids['router']}"
+    calls += [("GET", f"{n}/security-group-rules/{ids['rule']}", None, hidden),
+              ("DELETE", f"{n}/security-group-rules/{ids['rule']}", None, hidden),
+              ("PUT", f"{router}/add_router_interface", {"subnet_id": ids["subnet"]}, hidden),
+              ("PUT", f"{router}/remove_router_interface", {"subnet_id": ids["subnet"]}, hidden),
+              ("PUT", f"{n}/floatingips/{ids['fip']}", {"floatingip": {"port_id": None}}, hidden)]
+    return calls
+
+
+NETWORK_KINDS = ["net", "subnet", "port", "sg", "rule", "router", "fip"]
 
 
 LISTINGS = ["/compute/v2.1/servers", "/compute/v2.1/servers/detail",
@@ -181,7 +227,10 @@ LISTINGS = ["/compute/v2.1/servers", "/compute/v2.1/servers/detail",
             "/compute/v2.1/os-server-groups", "/compute/v2.1/os-server-groups?all_projects=True",
             "/compute/v2.1/os-keypairs", "/image/v2/images", "/image/v2/images?visibility=private",
             "/compute/v2.1/os-simple-tenant-usage", "/compute/v2.1/limits",
-            "/compute/v2.1/os-migrations", "/identity/v3/projects", "/identity/v3/users"]
+            "/compute/v2.1/os-migrations", "/identity/v3/projects", "/identity/v3/users",
+            "/network/v2.0/networks", "/network/v2.0/subnets", "/network/v2.0/ports",
+            "/network/v2.0/security-groups", "/network/v2.0/security-group-rules", "/network/v2.0/routers",
+            "/network/v2.0/floatingips", "/compute/v2.1/os-floating-ips", "/compute/v2.1/os-security-groups"]
 
 
 READER_WRITES = ["PUT", "DELETE", "POST", "PATCH"]
@@ -193,9 +242,12 @@ SELF_SERVICE = ("/identity/", "quota", "tenant-usage", "/file", "os-keypairs")
 def fingerprint(cloud: Cloud, admin: str, ids: dict[str, str]) -> str:
     """A's resources as the admin sees them (answers included, so that a
     deleted one shows as its 404)."""
+    n = "/network/v2.0"
     paths = [f"/compute/v2.1/servers/{ids['server']}", f"/compute/v2.1/servers/{ids['server']}/tags",
              f"/compute/v2.1/os-server-groups/{ids['group']}", f"/image/v2/images/{ids['image']}",
-             f"/compute/v2.1/os-quota-sets/{ids['project']}"]
+             f"/compute/v2.1/os-quota-sets/{ids['project']}", f"{n}/networks/{ids['net']}",
+             f"{n}/subnets/{ids['subnet']}", f"{n}/ports/{ids['port']}", f"{n}/security-groups/{ids['sg']}",
+             f"{n}/routers/{ids['router']}", f"{n}/floatingips/{ids['fip']}"]
     return json.dumps([cloud.call("GET", path, admin) for path in paths], default=repr)
 
 
@@ -212,7 +264,7 @@ def main() -> int:
         make_accounts(cloud, admin)
         a_member = cloud.token("a-member", "pw", "iso-a")
         ids = make_resources(cloud, a_member)
-        secret_ids = [ids["server"], ids["group"], ids["image"], ids["request"]]
+        secret_ids = [ids["server"], ids["group"], ids["image"], ids["request"]] + [ids[k] for k in NETWORK_KINDS]
         before = fingerprint(cloud, admin, ids)
         outsiders = {name: cloud.token(name, "pw", "iso-b") for name in ["b-member", "b-reader", "b-manager"]}
         for name, token in outsiders.items():
@@ -231,7 +283,8 @@ def main() -> int:
             for path in LISTINGS:
                 status, raw = cloud.call("GET", path, token)
                 checked += 1
-                leaked = [i for i in secret_ids + ["a-key", "a-server", "a-group", "a-image"] if i.encode() in raw]
+                names = ["a-key", "a-server", "a-group", "a-image", "a-net", "a-subnet", "a-port", "a-sg", "a-router"]
+                leaked = [i for i in secret_ids + names if i.encode() in raw]
                 if status >= 500 or leaked:
                     problems.append(f"{name}: GET {path} answered {status}, leaked {leaked}")
         if fingerprint(cloud, admin, ids) != before:
@@ -269,7 +322,9 @@ def main() -> int:
                 problems.append(f"admin: {method} {path} answered {status}: {raw[:200]!r}")
         for path, secret in [("/compute/v2.1/servers/detail?all_tenants=1", ids["server"]),
                              ("/compute/v2.1/os-server-groups?all_projects=True", ids["group"]),
-                             ("/image/v2/images", ids["image"])]:
+                             ("/image/v2/images", ids["image"]),
+                             ("/network/v2.0/routers", ids["router"]),
+                             ("/network/v2.0/floatingips", ids["fip"])]:
             status, raw = cloud.call("GET", path, admin)
             checked += 1
             if status != 200 or secret.encode() not in raw:

@@ -5,8 +5,9 @@ schemathesis generates requests for every operation of
 own schemas, odd path parameters) against an oxstack of its own (noauth,
 two simulated hosts) and checks that none is answered with a 5xx. Path
 parameters named after the resources made first (a server, a key pair, a
-server group, an aggregate, an image, a flavor, the project) take their
-ids, so that requests reach the resources rather than only 404s.
+server group, an aggregate, an image, a flavor, the project, and a network
+with a subnet, a port, a security group and rule, a router and a floating
+IP) take their ids, so that requests reach the resources rather than only 404s.
 
 Usage (tests/reliability/openapi.sh installs schemathesis):
     tests/reliability/openapi.py --bin target/debug/oxstack \\
@@ -61,7 +62,25 @@ def make_resources(port: int) -> dict[str, str]:
     private = call(port, "POST", "/image/v2/images", {
         "name": "fuzzed-image", "disk_format": "raw", "container_format": "bare"})["id"]
     request = call(port, "GET", f"/compute/v2.1/servers/{server}/os-instance-actions")
+    n = "/network/v2.0"
+    network = call(port, "POST", f"{n}/networks", {"network": {"name": "fuzzed-net"}})["network"]["id"]
+    subnet = call(port, "POST", f"{n}/subnets", {"subnet": {
+        "network_id": network, "ip_version": 4, "cidr": "10.60.0.0/24"}})["subnet"]["id"]
+    port_id = call(port, "POST", f"{n}/ports", {"port": {"network_id": network}})["port"]["id"]
+    group_id = call(port, "POST", f"{n}/security-groups",
+                    {"security_group": {"name": "fuzzed-sg"}})["security_group"]["id"]
+    rule = call(port, "POST", f"{n}/security-group-rules", {"security_group_rule": {
+        "security_group_id": group_id, "direction": "ingress", "protocol": "icmp"}})["security_group_rule"]["id"]
+    public = call(port, "GET", f"{n}/networks?name=public")["networks"][0]["id"]
+    router = call(port, "POST", f"{n}/routers", {"router": {
+        "name": "fuzzed-router", "external_gateway_info": {"network_id": public}}})["router"]["id"]
+    call(port, "PUT", f"{n}/routers/{router}/add_router_interface", {"subnet_id": subnet})
+    fip = call(port, "POST", f"{n}/floatingips", {"floatingip": {
+        "floating_network_id": public, "port_id": port_id}})["floatingip"]["id"]
     return {
+        "network_id": network, "subnet_id": subnet, "port_id": port_id, "security_group_id": group_id,
+        "security_group_rule_id": rule, "router_id": router, "floatingip_id": fip,
+        "collection": "networks", "resource_id": network, "alias": "router",
         "server_id": server, "image_id": private, "keypair_name": "fuzzed-key",
         "server_group_id": group, "aggregate_id": str(aggregate["aggregate"]["id"]),
         "flavor_id": "1", "tenant_id": "admin", "project_id": "admin", "key": "k", "tag": "t",

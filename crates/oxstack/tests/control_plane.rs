@@ -727,6 +727,14 @@ async fn the_openapi_document_lists_only_served_operations() {
                     "{method} {concrete} is not routed: {body}"
                 );
             }
+            // Neutron's fallback answer (the tag routes' `placeholder`
+            // collection gets it from the handler, which is routed).
+            if concrete.starts_with("/network/") && !path.contains("{collection}") {
+                assert!(
+                    !body.contains("The resource could not be found."),
+                    "{method} {concrete} is not routed: {body}"
+                );
+            }
             assert!(status < 500, "{method} {concrete}: {status} {body}");
             checked += 1;
         }

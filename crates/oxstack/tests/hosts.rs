@@ -634,8 +634,22 @@ async fn servers_move_between_two_compute_hosts_on_postgresql() {
     )
     .await;
 
-    // Cold migration to a named host (2.56), confirmed.
+    // Cold migration to a named host (2.56), confirmed; the server has a
+    // port (bound to its host) to carry along.
     let a1 = on_alpha[0].clone();
+    let attached = alice
+        .post(
+            &format!("/servers/{a1}/os-interface"),
+            &json!({"interfaceAttachment": {}}),
+        )
+        .await;
+    assert_eq!(attached.status(), 200);
+    let neutron = server.neutron(ADMIN);
+    let binding = async || {
+        neutron.get_ok(&format!("/ports?device_id={a1}")).await["ports"][0]["binding:host_id"]
+            .clone()
+    };
+    assert_eq!(binding().await, "alpha");
     assert_eq!(
         act(&admin, &a1, json!({"migrate": {"host": "beta"}}))
             .await
@@ -654,6 +668,11 @@ async fn servers_move_between_two_compute_hosts_on_postgresql() {
     let confirmed = settled(&admin, &a1, "ACTIVE").await;
     assert_eq!(host_of(&confirmed), "beta");
     assert_eq!(newest_migration(&admin, &a1).await["status"], "confirmed");
+    assert_eq!(
+        binding().await,
+        "beta",
+        "the port is bound where it runs now"
+    );
 
     // Cold migration by the scheduler (beta → alpha), reverted: the server
     // goes back to beta, still running.

@@ -1,5 +1,5 @@
 //! `GET /_oxstack/openapi.json`: an OpenAPI 3.1 document of the APIs this
-//! cloud serves (compute, image, identity), for property-based fuzzers
+//! cloud serves (compute, image, network, identity), for property-based fuzzers
 //! such as schemathesis (`tests/reliability/schemathesis.sh`). Request
 //! bodies carry the schemas the compute handlers validate against (at the
 //! newest microversion, so send `OpenStack-API-Version: compute latest`);
@@ -105,6 +105,74 @@ const IDENTITY: &[(&str, &str, Media)] = &[
     ("get", "/v3/role_assignments", N),
 ];
 
+/// The network (Neutron v2.0) operations, under `/network`.
+const NETWORK: &[(&str, &str, Media)] = &[
+    ("get", "/", N),
+    ("get", "/v2.0/", N),
+    ("get", "/v2.0/extensions", N),
+    ("get", "/v2.0/extensions/{alias}", N),
+    ("get", "/v2.0/networks", N),
+    ("post", "/v2.0/networks", J),
+    ("get", "/v2.0/networks/{network_id}", N),
+    ("put", "/v2.0/networks/{network_id}", J),
+    ("delete", "/v2.0/networks/{network_id}", N),
+    ("get", "/v2.0/subnets", N),
+    ("post", "/v2.0/subnets", J),
+    ("get", "/v2.0/subnets/{subnet_id}", N),
+    ("put", "/v2.0/subnets/{subnet_id}", J),
+    ("delete", "/v2.0/subnets/{subnet_id}", N),
+    ("get", "/v2.0/ports", N),
+    ("post", "/v2.0/ports", J),
+    ("get", "/v2.0/ports/{port_id}", N),
+    ("put", "/v2.0/ports/{port_id}", J),
+    ("delete", "/v2.0/ports/{port_id}", N),
+    ("get", "/v2.0/routers", N),
+    ("post", "/v2.0/routers", J),
+    ("get", "/v2.0/routers/{router_id}", N),
+    ("put", "/v2.0/routers/{router_id}", J),
+    ("delete", "/v2.0/routers/{router_id}", N),
+    ("put", "/v2.0/routers/{router_id}/add_router_interface", J),
+    (
+        "put",
+        "/v2.0/routers/{router_id}/remove_router_interface",
+        J,
+    ),
+    ("get", "/v2.0/floatingips", N),
+    ("post", "/v2.0/floatingips", J),
+    ("get", "/v2.0/floatingips/{floatingip_id}", N),
+    ("put", "/v2.0/floatingips/{floatingip_id}", J),
+    ("delete", "/v2.0/floatingips/{floatingip_id}", N),
+    ("get", "/v2.0/security-groups", N),
+    ("post", "/v2.0/security-groups", J),
+    ("get", "/v2.0/security-groups/{security_group_id}", N),
+    ("put", "/v2.0/security-groups/{security_group_id}", J),
+    ("delete", "/v2.0/security-groups/{security_group_id}", N),
+    ("get", "/v2.0/security-group-rules", N),
+    ("post", "/v2.0/security-group-rules", J),
+    (
+        "get",
+        "/v2.0/security-group-rules/{security_group_rule_id}",
+        N,
+    ),
+    (
+        "delete",
+        "/v2.0/security-group-rules/{security_group_rule_id}",
+        N,
+    ),
+    ("get", "/v2.0/{collection}/{resource_id}/tags", N),
+    ("put", "/v2.0/{collection}/{resource_id}/tags", J),
+    ("delete", "/v2.0/{collection}/{resource_id}/tags", N),
+    ("get", "/v2.0/{collection}/{resource_id}/tags/{tag}", N),
+    ("put", "/v2.0/{collection}/{resource_id}/tags/{tag}", N),
+    ("delete", "/v2.0/{collection}/{resource_id}/tags/{tag}", N),
+    ("get", "/v2.0/quotas", N),
+    ("get", "/v2.0/quotas/{project_id}", N),
+    ("put", "/v2.0/quotas/{project_id}", J),
+    ("delete", "/v2.0/quotas/{project_id}", N),
+    ("get", "/v2.0/quotas/{project_id}/default", N),
+    ("get", "/v2.0/quotas/{project_id}/details", N),
+];
+
 pub async fn get_openapi() -> Json<Value> {
     Json(document())
 }
@@ -125,6 +193,7 @@ pub fn document() -> Value {
     for (prefix, service, operations) in [
         ("/image/v2", "image", IMAGE),
         ("/identity", "identity", IDENTITY),
+        ("/network", "network", NETWORK),
     ] {
         for (method, path, media) in operations {
             let path = format!("{prefix}{path}");
@@ -136,7 +205,7 @@ pub fn document() -> Value {
         "info": {
             "title": "oxstack",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The OpenStack APIs this cloud serves: compute (Nova v2.1), image (Glance v2) and identity (Keystone v3).",
+            "description": "The OpenStack APIs this cloud serves: compute (Nova v2.1), image (Glance v2), network (Neutron v2.0) and identity (Keystone v3).",
         },
         "servers": [{"url": "/"}],
         "components": {"securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}}},
@@ -163,7 +232,7 @@ fn add(
         "operationId": format!("{service}:{method}:{path}"),
         "tags": [service],
         "parameters": parameters,
-        "responses": {"default": {"description": "The service's answer (Nova, Glance or Keystone style)."}},
+        "responses": {"default": {"description": "The service's answer (Nova, Glance, Neutron or Keystone style)."}},
     });
     if let Some(content) = content {
         operation["requestBody"] = json!({"required": true, "content": content});

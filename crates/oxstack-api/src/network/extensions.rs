@@ -138,5 +138,11 @@ pub async fn show_extension(
         .iter()
         .find(|(a, _, _)| *a == alias)
         .map(|(a, n, d)| Json(json!({"extension": view(a, n, d)})))
-        .ok_or_else(NeutronError::not_found)
+        .ok_or_else(|| {
+            NeutronError::new(
+                http::StatusCode::NOT_FOUND,
+                "HTTPNotFound",
+                format!("Extension with alias {alias} does not exist"),
+            )
+        })
 }

@@ -215,6 +215,18 @@ impl InstanceRepo<'_> {
         if let Some((project_id, delta)) = usage {
             add_usage(&mut tx, &project_id, delta).await?;
         }
+        if let Some(host) = &step.change.host {
+            // The server's ports are bound where it runs (Neutron's
+            // `binding:host_id`, which Nova updates when a server moves;
+            // a build's placement finds them bound there already).
+            tx.execute(
+                "UPDATE ports SET binding_host_id = $2, updated_at = $3, \
+                 revision_number = revision_number + 1 \
+                 WHERE device_id = $1 AND binding_host_id <> $2",
+                &values![uuid, host.clone().unwrap_or_default(), now],
+            )
+            .await?;
+        }
         if let Some(u) = &step.update {
             let b = update_statement(uuid, u, now);
             tx.execute(&b.sql, &b.binds).await?;
