@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A mutating fuzzer of the compute, image and identity APIs (issue 20's
+"""A mutating fuzzer of the compute, network, image and identity APIs (issue 20's
 "bad input gets a clear 4xx and changes nothing").
 
 It starts its own oxstack (noauth, two simulated hosts), makes a few
@@ -11,8 +11,9 @@ bodies, bodies over the limit, odd query strings. It checks that
 * no answer is a 5xx and the process never dies (nor logs a panic);
 * every 4xx answer has a JSON error body;
 * a refused request changes nothing: the cloud's fingerprint (servers in
-  detail, key pairs, flavors, images, groups, aggregates, quotas) is the
-  same after it as before.
+  detail, key pairs, flavors, images, groups, aggregates, quotas, networks,
+  subnets, ports, routers, floating IPs, security groups) is the same after
+  it as before.
 
 Standard library only. Usage:
     tests/reliability/fuzz.py --bin target/debug/oxstack --requests 10000 --seed 1
@@ -97,6 +98,9 @@ class Cloud:
             self.json("GET", "/compute/v2.1/os-quota-sets/fuzz-project", token=ADMIN),
             self.json("GET", "/image/v2/images", token=ADMIN),
         ]
+        parts += [self.json("GET", f"/network/v2.0/{collection}", token=ADMIN)
+                  for collection in ["networks", "subnets", "ports", "routers", "floatingips",
+                                     "security-groups", "security-group-rules"]]
         for server in self_servers(parts[0]):
             parts.append(self.json("GET", f"/compute/v2.1/servers/{server}/tags"))
         return json.dumps(parts, sort_keys=True)
@@ -117,8 +121,16 @@ def setup(cloud: Cloud) -> dict[str, str]:
                        {"server_group": {"name": "g", "policy": "anti-affinity"}})["server_group"]["id"]
     aggregate = cloud.json("POST", "/compute/v2.1/os-aggregates",
                            {"aggregate": {"name": "agg"}}, token=ADMIN)["aggregate"]["id"]
+    n = "/network/v2.0"
+    net = cloud.json("POST", f"{n}/networks", {"network": {"name": "fuzz-net"}})["network"]["id"]
+    subnet = cloud.json("POST", f"{n}/subnets", {"subnet": {
+        "network_id": net, "ip_version": 4, "cidr": "10.70.0.0/24"}})["subnet"]["id"]
+    public = cloud.json("GET", f"{n}/networks?name=public")["networks"][0]["id"]
+    router = cloud.json("POST", f"{n}/routers", {"router": {"name": "fuzz-router"}})["router"]["id"]
+    sg = cloud.json("POST", f"{n}/security-groups", {"security_group": {"name": "fuzz-sg"}})["security_group"]["id"]
     cloud.settle()
-    return {"image": image, "server": server, "group": group, "aggregate": str(aggregate)}
+    return {"image": image, "server": server, "group": group, "aggregate": str(aggregate),
+            "net": net, "subnet": subnet, "public": public, "router": router, "sg": sg}
 
 
 def corpus(ids: dict[str, str]) -> list[tuple[str, str, object, str]]:
@@ -172,6 +184,36 @@ def corpus(ids: dict[str, str]) -> list[tuple[str, str, object, str]]:
          {"events": [{"name": "network-changed", "server_uuid": s, "tag": "t"}]}, ADMIN),
         ("POST", "/image/v2/images", {"name": "i", "disk_format": "raw", "container_format": "bare",
                                       "visibility": "private", "min_disk": 0, "tags": ["x"]}, USER),
+        *network_corpus(ids),
+    ]
+
+
+def network_corpus(ids: dict[str, str]) -> list[tuple[str, str, object, str]]:
+    """Valid Neutron requests."""
+    n = "/network/v2.0"
+    return [
+        ("POST", f"{n}/networks", {"network": {"name": "n2", "admin_state_up": True, "mtu": 1400,
+                                               "port_security_enabled": True, "description": "d"}}, USER),
+        ("PUT", f"{n}/networks/{ids['net']}", {"network": {"name": "renamed", "mtu": 1300}}, USER),
+        ("POST", f"{n}/subnets", {"subnet": {
+            "network_id": ids["net"], "ip_version": 4, "cidr": "10.71.0.0/24", "gateway_ip": "10.71.0.1",
+            "allocation_pools": [{"start": "10.71.0.10", "end": "10.71.0.20"}], "dns_nameservers": ["8.8.8.8"],
+            "host_routes": [{"destination": "10.9.0.0/16", "nexthop": "10.71.0.5"}], "enable_dhcp": True}}, USER),
+        ("POST", f"{n}/ports", {"port": {
+            "network_id": ids["net"], "name": "p", "fixed_ips": [{"subnet_id": ids["subnet"]}],
+            "security_groups": [ids["sg"]], "allowed_address_pairs": [{"ip_address": "10.70.0.200"}],
+            "mac_address": "fa:16:3e:00:11:22", "admin_state_up": True}}, USER),
+        ("POST", f"{n}/routers", {"router": {
+            "name": "r2", "admin_state_up": True, "external_gateway_info": {"network_id": ids["public"]}}}, USER),
+        ("PUT", f"{n}/routers/{ids['router']}/add_router_interface", {"subnet_id": ids["subnet"]}, USER),
+        ("POST", f"{n}/floatingips", {"floatingip": {
+            "floating_network_id": ids["public"], "description": "f"}}, USER),
+        ("POST", f"{n}/security-groups", {"security_group": {"name": "sg2", "description": "d"}}, USER),
+        ("POST", f"{n}/security-group-rules", {"security_group_rule": {
+            "security_group_id": ids["sg"], "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+            "port_range_min": 80, "port_range_max": 81, "remote_ip_prefix": "10.0.0.0/8"}}, USER),
+        ("PUT", f"{n}/networks/{ids['net']}/tags", {"tags": ["a", "b"]}, USER),
+        ("PUT", f"{n}/quotas/fuzz-project", {"quota": {"network": 20, "port": 100}}, ADMIN),
     ]
 
 

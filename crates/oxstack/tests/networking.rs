@@ -803,6 +803,10 @@ async fn security_groups_and_rules_follow_neutron() {
             json!({"security_group_rule": body}),
         )
     };
+    let revision = alice
+        .get_ok(&format!("/security-groups/{}", gid.as_str().unwrap()))
+        .await["security_group"]["revision_number"]
+        .clone();
     assert_neutron(
         &post(
             json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp",
@@ -815,6 +819,13 @@ async fn security_groups_and_rules_follow_neutron() {
             "Security group rule already exists. Rule id is {}.",
             rule["id"].as_str().unwrap()
         ),
+    );
+    // A refused duplicate changes nothing, the group's revision included.
+    assert_eq!(
+        alice
+            .get_ok(&format!("/security-groups/{}", gid.as_str().unwrap()))
+            .await["security_group"]["revision_number"],
+        revision
     );
     assert_neutron(
         &post(

@@ -135,7 +135,10 @@ impl NetworkingRepo<'_> {
     ) -> StoreResult<RuleInsert> {
         let mut tx = self.db.begin().await?;
         let stored = insert_rule_in(&mut tx, r, limit).await?;
-        tx.commit().await?;
+        // A duplicate is refused: the group's revision stays as it was.
+        if stored == RuleInsert::Stored {
+            tx.commit().await?;
+        }
         Ok(stored)
     }
 
