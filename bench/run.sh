@@ -30,6 +30,9 @@
 #              lifted, a /16 network), then the time until every one is ACTIVE
 #   actions    os-stop/os-start/pause/unpause/reboot round robin over
 #              1,000 servers from 32 connections (202s per second, 409s, 5xx)
+#   network    the networking lookups clients make per server: GET
+#              /network/v2.0/networks?name=private (Terraform, OSC) and
+#              /network/v2.0/ports?device_id={server} (OSC, openstacksdk)
 #   token      POST /identity/v3/auth/tokens (password method)
 #   mix        the load run (docs/reliability.md): 64 clients, each with its
 #              own servers, show/list/flavors/create/action/delete/token
@@ -44,7 +47,7 @@ REPO=$PWD
 DURATION=${DURATION:-10s}
 BACKEND=${BACKEND:-sqlite}
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show list boot actions token startup)
+((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show list boot actions token network startup)
 LIST_SERVERS=${LIST_SERVERS:-100000}
 BOOT_SERVERS=${BOOT_SERVERS:-10000}
 ACTION_SERVERS=${ACTION_SERVERS:-1000}
@@ -287,6 +290,15 @@ for s in "${SCENARIOS[@]}"; do
         note "actions: $(grep '^answers' <<<"$LAST_WRK")" ;;
     token)
         for c in 1 32; do load "POST /identity/v3/auth/tokens" "$c" "$URL/identity/v3/auth/tokens" -s bench/post-token.lua; done ;;
+    network)
+        NET_SERVER=$(api POST /compute/v2.1/servers "{\"server\": {\"name\": \"ports\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" | json 'd["server"]["id"]')
+        wait_settled >/dev/null
+        for c in 1 32; do
+            load "GET /network/v2.0/networks?name=private" "$c" "$URL/network/v2.0/networks?name=private" \
+                -H "X-Auth-Token: $TOKEN"
+            load "GET /network/v2.0/ports?device_id={server}" "$c" "$URL/network/v2.0/ports?device_id=$NET_SERVER" \
+                -H "X-Auth-Token: $TOKEN"
+        done ;;
     mix)
         token_for_body >"$WORK/token.json"
         rss_before=$(rss_mb)

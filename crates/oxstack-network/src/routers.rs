@@ -312,22 +312,15 @@ impl Networking {
     pub async fn delete_router(&self, caller: &Caller, id: &str) -> NetworkResult<()> {
         let current = self.router(caller, id).await?;
         caller.may_write("delete_router")?;
-        let in_use = || async {
-            let ports = self.store.networking().router_ports(&[id]).await?;
-            let attached: Vec<String> = ports
-                .into_iter()
-                .filter(|p| p.device_owner == ROUTER_INTERFACE)
-                .map(|p| p.id)
-                .collect();
-            NetworkResult::Ok(attached)
-        };
-        let attached = in_use().await?;
+        let attached = self.interface_rows(id).await?;
         if !attached.is_empty() {
             return Err(router_in_use(id, &attached));
         }
         let mut tx = self.store.networking().begin_ports().await?;
         match tx.routers().delete_router(&current.row).await {
-            Err(StoreError::Conflict) => return Err(router_in_use(id, &in_use().await?)),
+            Err(StoreError::Conflict) => {
+                return Err(router_in_use(id, &self.interface_rows(id).await?));
+            }
             other => other.map_err(|e| gone(e, || router_not_found(id)))?,
         }
         tx.commit().await?;
@@ -463,14 +456,20 @@ impl Networking {
         Ok(())
     }
 
-    /// The router's interfaces (ports on subnets), oldest first.
-    async fn interfaces_of(&self, router_id: &str) -> NetworkResult<Vec<Port>> {
+    /// The rows of the router's interfaces (ports on subnets), oldest
+    /// first.
+    async fn interface_rows(&self, router_id: &str) -> NetworkResult<Vec<PortRow>> {
         let ports = self.store.networking().router_ports(&[router_id]).await?;
-        let interfaces = ports
+        Ok(ports
             .into_iter()
             .filter(|p| p.device_owner == ROUTER_INTERFACE)
-            .collect();
-        self.assemble_ports(interfaces).await
+            .collect())
+    }
+
+    /// The router's interfaces with their addresses, oldest first.
+    async fn interfaces_of(&self, router_id: &str) -> NetworkResult<Vec<Port>> {
+        let rows = self.interface_rows(router_id).await?;
+        self.assemble_ports(rows).await
     }
 
     /// `remove_router_interface`: the port goes (it was the router's), and
@@ -549,10 +548,11 @@ impl Networking {
     }
 }
 
-fn router_in_use(id: &str, ports: &[String]) -> NetworkError {
+fn router_in_use(id: &str, ports: &[PortRow]) -> NetworkError {
+    let ids: Vec<&str> = ports.iter().map(|p| p.id.as_str()).collect();
     NetworkError::conflict(
         "RouterInUse",
-        format!("Router {id} has ports still attached: {}", ports.join(", ")),
+        format!("Router {id} has ports still attached: {}", ids.join(", ")),
     )
 }
 
