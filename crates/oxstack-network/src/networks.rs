@@ -132,14 +132,8 @@ impl Networking {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let mut tags = self.tags_of(&ids).await?;
         let mut subnets: std::collections::HashMap<String, Vec<String>> = Default::default();
-        // Subnets are few; one read of them all beats one per network.
-        for s in self
-            .store
-            .networking()
-            .subnets(&oxstack_store::networking::Scope::All)
-            .await?
-        {
-            subnets.entry(s.network_id).or_default().push(s.id);
+        for (network, subnet) in self.store.networking().subnet_ids_of(&ids).await? {
+            subnets.entry(network).or_default().push(subnet);
         }
         Ok(rows
             .into_iter()

@@ -218,6 +218,17 @@ impl<'a> NetworkingRepo<'a> {
         self.db.scan(&q.sql, &q.binds).await
     }
 
+    /// The (network, subnet) ids of the subnets of `networks`, oldest
+    /// first.
+    pub async fn subnet_ids_of(&self, networks: &[&str]) -> StoreResult<Vec<(String, String)>> {
+        self.by_ids(
+            "SELECT network_id, id FROM subnets WHERE network_id IN (",
+            ") ORDER BY created_at, id",
+            networks,
+        )
+        .await
+    }
+
     /// Deletes a subnet unless an address of it is held: `Conflict`.
     pub async fn delete_subnet(&self, id: &str, project_id: &str) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
