@@ -8,10 +8,9 @@ use http::{HeaderMap, StatusCode};
 use oxstack_network::{FloatingIpChange, FloatingIpSpec};
 use serde_json::Value;
 
-use super::attributes::{Attr, Attrs, Kind, Method, attr, check, required};
+use super::attributes::{Attr, Attrs, Kind, Method, attr, required};
 use super::error::NeutronError;
-use super::query::{Query, list};
-use super::{NetworkCaller, collection, json_body, respond, shown, views};
+use super::{NetworkCaller, checked_body, listing, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -30,12 +29,7 @@ pub async fn create_floating_ip(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "floatingip",
-        ATTRS,
-        Method::Post,
-    )?;
+    let body = checked_body(request, &state, "floatingip", ATTRS, Method::Post).await?;
     required(&body, "floating_network_id")?;
     let spec = FloatingIpSpec {
         project_id: body.project(),
@@ -66,18 +60,13 @@ pub async fn list_floating_ips(
 ) -> Result<Json<Value>, NeutronError> {
     let found = state.networking().floating_ips(&caller.0).await?;
     let views = found.iter().map(views::floating_ip).collect();
-    let collection = collection(
-        "floatingips",
-        "floatingips",
-        views::FLOATING_IP_FIELDS,
+    listing(
+        ("floatingips", "floatingips", views::FLOATING_IP_FIELDS),
+        views,
         &headers,
         &state,
-    );
-    Ok(Json(list(
-        &collection,
-        &Query::parse(raw.as_deref()),
-        views,
-    )?))
+        raw.as_deref(),
+    )
 }
 
 pub async fn show_floating_ip(
@@ -100,12 +89,7 @@ pub async fn update_floating_ip(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "floatingip",
-        ATTRS,
-        Method::Put,
-    )?;
+    let body = checked_body(request, &state, "floatingip", ATTRS, Method::Put).await?;
     let change = FloatingIpChange {
         port_id: body.nullable("port_id"),
         fixed_ip_address: body.nullable("fixed_ip_address").flatten(),

@@ -242,6 +242,36 @@ async fn json_body(request: Request, state: &AppState) -> Result<Value, NeutronE
     serde_json::from_slice(&bytes).map_err(|_| BodyError::Malformed.into())
 }
 
+/// A create's or update's body: `{resource: {...}}` checked against the
+/// resource's attributes.
+async fn checked_body(
+    request: Request,
+    state: &AppState,
+    resource: &str,
+    attrs: &[attributes::Attr],
+    method: attributes::Method,
+) -> Result<serde_json::Map<String, Value>, NeutronError> {
+    attributes::check(json_body(request, state).await?, resource, attrs, method)
+}
+
+/// A listing's answer: the views of what the caller sees, filtered,
+/// sorted, paged and narrowed as the query asks; `(name, path, fields)`
+/// name the collection (its key, its path under `/v2.0`, its attributes).
+fn listing(
+    (name, path, fields): (&str, &str, &[&str]),
+    views: Vec<Value>,
+    headers: &HeaderMap,
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<Json<Value>, NeutronError> {
+    let collection = collection(name, path, fields, headers, state);
+    Ok(Json(query::list(
+        &collection,
+        &query::Query::parse(raw),
+        views,
+    )?))
+}
+
 /// A collection at `/v2.0/{path}` whose views have `fields`.
 fn collection<'a>(
     name: &'a str,

@@ -7,10 +7,9 @@ use http::{HeaderMap, StatusCode};
 use oxstack_network::{NetworkChange, NetworkSpec};
 use serde_json::Value;
 
-use super::attributes::{Attr, Attrs, Kind, Method, attr, check};
+use super::attributes::{Attr, Attrs, Kind, Method, attr};
 use super::error::NeutronError;
-use super::query::{Query, list};
-use super::{NetworkCaller, collection, json_body, respond, shown, views};
+use super::{NetworkCaller, checked_body, listing, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -33,12 +32,7 @@ pub async fn create_network(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "network",
-        ATTRS,
-        Method::Post,
-    )?;
+    let body = checked_body(request, &state, "network", ATTRS, Method::Post).await?;
     let spec = NetworkSpec {
         project_id: body.project(),
         name: body.text("name").unwrap_or_default(),
@@ -71,18 +65,13 @@ pub async fn list_networks(
         .iter()
         .map(|n| views::network(n, caller.is_admin()))
         .collect();
-    let collection = collection(
-        "networks",
-        "networks",
-        views::NETWORK_FIELDS,
+    listing(
+        ("networks", "networks", views::NETWORK_FIELDS),
+        views,
         &headers,
         &state,
-    );
-    Ok(Json(list(
-        &collection,
-        &Query::parse(raw.as_deref()),
-        views,
-    )?))
+        raw.as_deref(),
+    )
 }
 
 pub async fn show_network(
@@ -105,12 +94,7 @@ pub async fn update_network(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "network",
-        ATTRS,
-        Method::Put,
-    )?;
+    let body = checked_body(request, &state, "network", ATTRS, Method::Put).await?;
     let change = NetworkChange {
         name: body.text("name"),
         description: body.text("description"),

@@ -8,10 +8,10 @@ use http::{HeaderMap, StatusCode};
 use oxstack_network::{FixedIpRequest, PairRequest, Port, PortChange, PortSpec};
 use serde_json::{Map, Value};
 
-use super::attributes::{Attr, Attrs, Kind, Method, attr, check, items, required};
+use super::attributes::{Attr, Attrs, Kind, Method, attr, items, required};
 use super::error::NeutronError;
 use super::query::{Query, list};
-use super::{NetworkCaller, collection, json_body, respond, shown, views};
+use super::{NetworkCaller, checked_body, collection, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -104,12 +104,7 @@ pub async fn create_port(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "port",
-        ATTRS,
-        Method::Post,
-    )?;
+    let body = checked_body(request, &state, "port", ATTRS, Method::Post).await?;
     required(&body, "network_id")?;
     let spec = PortSpec {
         project_id: body.project(),
@@ -199,12 +194,7 @@ pub async fn update_port(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "port",
-        ATTRS,
-        Method::Put,
-    )?;
+    let body = checked_body(request, &state, "port", ATTRS, Method::Put).await?;
     let change = PortChange {
         name: body.text("name"),
         description: body.text("description"),

@@ -8,11 +8,10 @@ use http::{HeaderMap, StatusCode};
 use oxstack_network::{GatewaySpec, InterfaceRef, RouterChange, RouterInterface, RouterSpec};
 use serde_json::{Map, Value, json};
 
-use super::attributes::{Attr, Attrs, Kind, Method, as_bool, attr, check};
+use super::attributes::{Attr, Attrs, Kind, Method, as_bool, attr};
 use super::error::NeutronError;
 use super::ports::fixed_ips;
-use super::query::{Query, list};
-use super::{NetworkCaller, collection, json_body, respond, shown, views};
+use super::{NetworkCaller, checked_body, json_body, listing, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -80,12 +79,7 @@ pub async fn create_router(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "router",
-        ATTRS,
-        Method::Post,
-    )?;
+    let body = checked_body(request, &state, "router", ATTRS, Method::Post).await?;
     let spec = RouterSpec {
         project_id: body.project(),
         name: body.text("name").unwrap_or_default(),
@@ -113,12 +107,13 @@ pub async fn list_routers(
         .iter()
         .map(|r| views::router(r, caller.is_admin()))
         .collect();
-    let collection = collection("routers", "routers", views::ROUTER_FIELDS, &headers, &state);
-    Ok(Json(list(
-        &collection,
-        &Query::parse(raw.as_deref()),
+    listing(
+        ("routers", "routers", views::ROUTER_FIELDS),
         views,
-    )?))
+        &headers,
+        &state,
+        raw.as_deref(),
+    )
 }
 
 pub async fn show_router(
@@ -141,12 +136,7 @@ pub async fn update_router(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "router",
-        ATTRS,
-        Method::Put,
-    )?;
+    let body = checked_body(request, &state, "router", ATTRS, Method::Put).await?;
     let change = RouterChange {
         name: body.text("name"),
         description: body.text("description"),

@@ -7,10 +7,9 @@ use http::{HeaderMap, StatusCode};
 use oxstack_network::RuleSpec;
 use serde_json::Value;
 
-use super::attributes::{Attr, Attrs, Kind, Method, attr, check, required};
+use super::attributes::{Attr, Attrs, Kind, Method, attr, required};
 use super::error::NeutronError;
-use super::query::{Query, list};
-use super::{NetworkCaller, collection, json_body, respond, shown, views};
+use super::{NetworkCaller, checked_body, listing, respond, shown, views};
 use crate::AppState;
 
 const GROUP_ATTRS: &[Attr] = &[
@@ -40,12 +39,7 @@ pub async fn create_security_group(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "security_group",
-        GROUP_ATTRS,
-        Method::Post,
-    )?;
+    let body = checked_body(request, &state, "security_group", GROUP_ATTRS, Method::Post).await?;
     let group = state
         .networking()
         .create_security_group(
@@ -71,18 +65,17 @@ pub async fn list_security_groups(
 ) -> Result<Json<Value>, NeutronError> {
     let groups = state.networking().security_groups(&caller.0).await?;
     let views = groups.iter().map(views::security_group).collect();
-    let collection = collection(
-        "security_groups",
-        "security-groups",
-        views::SECURITY_GROUP_FIELDS,
+    listing(
+        (
+            "security_groups",
+            "security-groups",
+            views::SECURITY_GROUP_FIELDS,
+        ),
+        views,
         &headers,
         &state,
-    );
-    Ok(Json(list(
-        &collection,
-        &Query::parse(raw.as_deref()),
-        views,
-    )?))
+        raw.as_deref(),
+    )
 }
 
 pub async fn show_security_group(
@@ -105,12 +98,7 @@ pub async fn update_security_group(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "security_group",
-        GROUP_ATTRS,
-        Method::Put,
-    )?;
+    let body = checked_body(request, &state, "security_group", GROUP_ATTRS, Method::Put).await?;
     let group = state
         .networking()
         .update_security_group(&caller.0, &id, body.text("name"), body.text("description"))
@@ -139,12 +127,14 @@ pub async fn create_rule(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
+    let body = checked_body(
+        request,
+        &state,
         "security_group_rule",
         RULE_ATTRS,
         Method::Post,
-    )?;
+    )
+    .await?;
     for key in ["security_group_id", "direction"] {
         required(&body, key)?;
     }
@@ -180,18 +170,17 @@ pub async fn list_rules(
 ) -> Result<Json<Value>, NeutronError> {
     let rules = state.networking().security_group_rules(&caller.0).await?;
     let views = rules.iter().map(views::rule).collect();
-    let collection = collection(
-        "security_group_rules",
-        "security-group-rules",
-        views::RULE_FIELDS,
+    listing(
+        (
+            "security_group_rules",
+            "security-group-rules",
+            views::RULE_FIELDS,
+        ),
+        views,
         &headers,
         &state,
-    );
-    Ok(Json(list(
-        &collection,
-        &Query::parse(raw.as_deref()),
-        views,
-    )?))
+        raw.as_deref(),
+    )
 }
 
 pub async fn show_rule(

@@ -9,10 +9,9 @@ use http::{HeaderMap, StatusCode};
 use oxstack_network::{AllocationPool, Caller, HostRoute, SubnetChange, SubnetSpec};
 use serde_json::Value;
 
-use super::attributes::{Attr, Attrs, Kind, Method, attr, check, items, required};
+use super::attributes::{Attr, Attrs, Kind, Method, attr, items, required};
 use super::error::NeutronError;
-use super::query::{Query, list};
-use super::{NetworkCaller, collection, json_body, respond, shown, views};
+use super::{NetworkCaller, checked_body, listing, respond, shown, views};
 use crate::AppState;
 
 const ATTRS: &[Attr] = &[
@@ -37,12 +36,7 @@ pub async fn create_subnet(
     caller: NetworkCaller,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "subnet",
-        ATTRS,
-        Method::Post,
-    )?;
+    let body = checked_body(request, &state, "subnet", ATTRS, Method::Post).await?;
     for key in ["network_id", "ip_version", "cidr"] {
         required(&body, key)?;
     }
@@ -104,12 +98,13 @@ pub async fn list_subnets(
         .iter()
         .map(|s| views::subnet(s, external.contains(&s.row.network_id)))
         .collect();
-    let collection = collection("subnets", "subnets", views::SUBNET_FIELDS, &headers, &state);
-    Ok(Json(list(
-        &collection,
-        &Query::parse(raw.as_deref()),
+    listing(
+        ("subnets", "subnets", views::SUBNET_FIELDS),
         views,
-    )?))
+        &headers,
+        &state,
+        raw.as_deref(),
+    )
 }
 
 pub async fn show_subnet(
@@ -133,12 +128,7 @@ pub async fn update_subnet(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, NeutronError> {
-    let body = check(
-        json_body(request, &state).await?,
-        "subnet",
-        ATTRS,
-        Method::Put,
-    )?;
+    let body = checked_body(request, &state, "subnet", ATTRS, Method::Put).await?;
     let change = SubnetChange {
         name: body.text("name"),
         description: body.text("description"),
