@@ -3,8 +3,9 @@
 acknowledged").
 
 32 clients of one project create servers, act on them (stop, start,
-reboot, pause, unpause, resize, confirm, revert, snapshot), delete them
-and upload images while, at a random moment of every round, one of these
+reboot, pause, unpause, resize, confirm, revert, snapshot), give them
+floating IPs (Neutron's, through DevStack's router1), delete them and
+upload images while, at a random moment of every round, one of these
 faults strikes (`--fault`):
 
 * `kill-api`: oxstack is killed with SIGKILL, then started again;
@@ -28,6 +29,10 @@ then on. After each round, with the clients paused, the script checks that
   have made one, found by its unique name);
 * quota usage (instances, cores, RAM) is the sum of the live servers;
 * no IP address is held by two servers;
+* every acknowledged floating IP exists, is associated with its server's
+  port while the server lives and with no port once its deletion is
+  acknowledged, points at no port that is gone, and the project's Neutron
+  usage of floating IPs and ports is what exists;
 * no image is half-written: every image is `queued` or `active`, every
   active image's data has the size and md5 it claims (read back once),
   and every acknowledged upload has exactly the bytes sent; every
@@ -89,6 +94,7 @@ class Cloud:
         # servers in every transient state.
         config.write_text("[fake_driver]\ndelay_ms = 40\n")
         self.postgres = Postgres(root) if fault.endswith("-db") else None
+        self.public = ""  # the external network's id, once the cloud runs
         if self.postgres:
             database_url = self.postgres.url
         self.args = ["--auth", "noauth", "--config", str(config)]
@@ -173,6 +179,8 @@ def unavailable_body(path: str, raw: bytes) -> bool:
         return fault.get("code") == 503 and bool(fault.get("message"))
     if path.startswith("/image/"):
         return "503" in json.dumps(body)
+    if path.startswith("/network/"):
+        return bool(body.get("NeutronError", {}).get("message"))
     error = body.get("error", {})
     return error.get("code") == 503 and bool(error.get("message"))
 
@@ -247,6 +255,8 @@ class Client:
         self.maybe_images: list[str] = []         # names of image creates the crash cut off
         self.snapshots: dict[str, bool] = {}      # image id → acknowledged
         self.maybe_snapshots: list[str] = []      # names of snapshots the crash cut off
+        self.floating: dict[str, str] = {}        # acknowledged floating IP → its server
+        self.maybe_floating: list[str] = []       # descriptions of floating IPs the crash cut off
         self.seq = 0
 
     # The round: work until told to stop or the process dies.
@@ -275,6 +285,8 @@ class Client:
             self.create(conn, stop)
         elif roll < 0.14:
             self.upload(conn)
+        elif roll < 0.18:
+            self.associate(conn, self.rng.choice(live))
         else:
             self.act(conn, self.rng.choice(live), stop)
 
@@ -306,6 +318,29 @@ class Client:
             raise AssertionError(f"upload answered {status}: {raw[:300]!r}")
         self.uploads[created["id"]] = (digest, True)
         self.counts["uploads acknowledged"] += 1
+
+    def associate(self, conn: Connection, server: Tracked) -> None:
+        """A floating IP for a settled, live server that has none yet."""
+        if len(server.expect) > 1 or server.expect == {GONE} or server.id in self.floating.values():
+            return
+        ports = conn.json("GET", f"/network/v2.0/ports?device_id={server.id}")["ports"]
+        if not ports:
+            return
+        description = self.name("fip")
+        self.maybe_floating.append(description)
+        status, raw = conn.request("POST", "/network/v2.0/floatingips", {"floatingip": {
+            "floating_network_id": self.cloud.public, "port_id": ports[0]["id"],
+            "description": description}})
+        if status == 409:
+            # A request of this round that a fault cut off may have given
+            # the port its floating IP already (found after the round).
+            self.counts["refused with 409"] += 1
+            return
+        if status != 201:
+            raise AssertionError(f"floating IP for {server.id} answered {status}: {raw[:300]!r}")
+        self.maybe_floating.remove(description)
+        self.floating[json.loads(raw)["floatingip"]["id"]] = server.id
+        self.counts["floating IPs acknowledged"] += 1
 
     def act(self, conn: Connection, server: Tracked, stop: threading.Event) -> None:
         if len(server.expect) > 1 and not self.resolve(conn, server):
@@ -415,6 +450,7 @@ class Checker:
         self.addresses(round, found)
         self.actions(round, found)
         self.images(round)
+        self.floating(round, found)
 
     def problem(self, round: int, text: str) -> None:
         self.problems.append(f"round {round}: {text}")
@@ -490,6 +526,60 @@ class Checker:
         for addr, ids in holders.items():
             if len(ids) > 1:
                 self.problem(round, f"address {addr} is held by {sorted(ids)}")
+
+    def floating(self, round: int, found: dict[str, dict]) -> None:
+        n = "/network/v2.0"
+        fips = self.admin.json("GET", f"{n}/floatingips")["floatingips"]
+        ports = {p["id"]: p for p in self.admin.json("GET", f"{n}/ports")["ports"]}
+        by_id = {f["id"]: f for f in fips}
+        by_description = {f["description"]: f for f in fips}
+        for f in fips:
+            self.counts["floating IPs checked"] += 1
+            port = ports.get(f["port_id"]) if f["port_id"] else None
+            if f["port_id"] and port is None:
+                self.problem(round, f"floating IP {f['id']} points at port {f['port_id']}, which is gone")
+            if port and port["device_id"] not in found:
+                self.problem(round, f"floating IP {f['id']} is associated with {port['device_id']}, "
+                                    f"which is not a live server")
+        addresses = collections.Counter(f["floating_ip_address"] for f in fips)
+        for address, times in addresses.items():
+            if times > 1:
+                self.problem(round, f"floating address {address} is held {times} times")
+        for client in self.clients:
+            for description in client.maybe_floating:
+                if description in by_description:
+                    server = next((s for s in client.servers.values()
+                                   if s.id == ports.get(by_description[description]["port_id"] or "", {})
+                                   .get("device_id")), None)
+                    if server:
+                        client.floating[by_description[description]["id"]] = server.id
+            client.maybe_floating = []
+            for fip_id, server_id in list(client.floating.items()):
+                f = by_id.get(fip_id)
+                if f is None:
+                    self.problem(round, f"acknowledged floating IP {fip_id} is gone")
+                    continue
+                server = client.servers.get(server_id)
+                if server is None or len(server.expect) > 1:
+                    continue  # not settled: checked once it is
+                device = ports.get(f["port_id"] or "", {}).get("device_id")
+                if server.expect == {GONE}:
+                    if f["port_id"]:
+                        self.problem(round, f"floating IP {fip_id} is still associated after its "
+                                            f"server {server_id} was deleted")
+                    del client.floating[fip_id]
+                elif device != server_id:
+                    self.problem(round, f"floating IP {fip_id} of live server {server_id} is "
+                                        f"associated with {f['port_id']}")
+        mine = [f for f in fips if f["project_id"] == PROJECT]
+        usage = self.admin.json("GET", f"{n}/quotas/{PROJECT}/details")["quota"]
+        expected = {"floatingip": len(mine),
+                    "port": sum(1 for p in ports.values() if p["project_id"] == PROJECT)}
+        for resource, value in expected.items():
+            self.counts["quota figures checked"] += 1
+            if usage[resource]["used"] != value:
+                self.problem(round, f"Neutron's {resource} in use is {usage[resource]['used']}, "
+                                    f"{value} exist")
 
     def actions(self, round: int, found: dict[str, dict]) -> None:
         for id in found:
@@ -577,6 +667,7 @@ def main() -> int:
             admin.json("PUT", f"/compute/v2.1/os-quota-sets/{PROJECT}",
                        {"quota_set": {"instances": -1, "cores": -1, "ram": -1}})
             image = admin.json("GET", "/image/v2/images?name=cirros")["images"][0]["id"]
+            cloud.public = admin.json("GET", "/network/v2.0/networks?name=public")["networks"][0]["id"]
             clients = [Client(n, cloud, image, random.Random(rng.random()), counts, problems)
                        for n in range(args.clients)]
             checker = Checker(cloud, clients, counts, problems)
