@@ -827,6 +827,16 @@ async fn security_groups_and_rules_follow_neutron() {
             .await["security_group"]["revision_number"],
         revision
     );
+    // Neutron's sameness: a protocol by number is the named one, and a
+    // prefix of everything is no prefix.
+    for twin in [
+        json!({"security_group_id": gid, "direction": "ingress", "protocol": "6",
+               "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}),
+        json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp",
+               "port_range_min": 22, "port_range_max": 22}),
+    ] {
+        assert_eq!(post(twin.clone()).await.0, 409, "{twin}");
+    }
     assert_neutron(
         &post(
             json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp",

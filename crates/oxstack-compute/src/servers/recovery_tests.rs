@@ -430,6 +430,46 @@ async fn interrupted_snapshots_and_backups_upload_their_image() {
 }
 
 #[tokio::test]
+async fn a_snapshot_cut_after_its_upload_was_recorded_keeps_its_image() {
+    // The crash came between the upload's record (the image is active)
+    // and the end of the task: the resumed flow finds the image done.
+    let cloud = Cloud::new().await;
+    let uuid = server_in(&cloud, None).await;
+    let doomed = cloud.doomed_host().await;
+    let request = SnapshotRequest {
+        name: "snap".into(),
+        metadata: BTreeMap::new(),
+        backup: None,
+    };
+    let image_id = doomed
+        .snapshot_server(&caller(), &uuid, request)
+        .await
+        .expect("accepted");
+    crash_in(&doomed, &uuid, T::ImageUploading).await;
+    let viewer = oxstack_image::Viewer {
+        project_id: "p1",
+        is_admin: false,
+        is_member: true,
+    };
+    let bytes = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"uploaded before the crash",
+    ))]);
+    let uploaded = cloud
+        .images
+        .upload(viewer, &image_id, bytes)
+        .await
+        .expect("upload");
+    let (_, server) = restart(&cloud, &uuid).await;
+    assert_eq!(server.vm_state, VmState::Active);
+    let image = cloud.images.get(viewer, &image_id).await.expect("image");
+    assert_eq!(image.row.status, "active");
+    assert_eq!(
+        image.row.checksum, uploaded.row.checksum,
+        "not uploaded again"
+    );
+}
+
+#[tokio::test]
 async fn interrupted_shelving_finishes_from_every_step() {
     let steps = [
         T::Shelving,

@@ -168,14 +168,22 @@ impl Compute {
     }
 
     /// Writes a copy of the server's disk, as the driver gives it, into a
-    /// `queued` image: the inner error is the failure to record on the
-    /// server; the outer one (the database out of reach) ends the flow
-    /// for now, to be resumed once it answers.
+    /// `queued` image (an image already `active` is left as it is: a flow
+    /// resumed after a crash may find its upload done): the inner error is
+    /// the failure to record on the server; the outer one (the database
+    /// out of reach) ends the flow for now, to be resumed once it answers.
     pub(crate) async fn upload_disk(
         &self,
         server: &Server,
         image_id: &str,
     ) -> ComputeResult<Result<(), String>> {
+        // Resumed after a crash that came once the upload was recorded:
+        // the image is done already.
+        match self.images.get(project_viewer(server), image_id).await {
+            Ok(image) if image.row.status == "active" => return Ok(Ok(())),
+            Err(ImageError::Store(e)) if e.is_unavailable() => return Err(ComputeError::Store(e)),
+            _ => {}
+        }
         let DiskSnapshot { data, .. } = match self.driver.snapshot(&server.uuid).await {
             Ok(snapshot) => snapshot,
             Err(e) => return Ok(Err(e.message)),

@@ -240,12 +240,64 @@ async fn insert_rule_in(
 }
 
 /// Whether two rules of a group match the same traffic.
+/// Neutron's comparison: a protocol by name or number is one protocol,
+/// and an address prefix of everything (`0.0.0.0/0`, `::/0`) is no prefix.
 fn alike(a: &SecurityGroupRuleRow, b: &SecurityGroupRuleRow) -> bool {
+    let prefix = |r: &SecurityGroupRuleRow| {
+        r.remote_ip_prefix
+            .clone()
+            .filter(|p| p != "0.0.0.0/0" && p != "::/0")
+    };
+    let protocol = |r: &SecurityGroupRuleRow| {
+        r.protocol.as_deref().map(|p| {
+            protocol_number(p, &r.ethertype).map_or_else(|| p.to_owned(), |n| n.to_string())
+        })
+    };
     a.direction == b.direction
         && a.ethertype == b.ethertype
-        && a.protocol == b.protocol
+        && protocol(a) == protocol(b)
         && a.port_range_min == b.port_range_min
         && a.port_range_max == b.port_range_max
-        && a.remote_ip_prefix == b.remote_ip_prefix
+        && prefix(a) == prefix(b)
         && a.remote_group_id == b.remote_group_id
+}
+
+/// The IP protocol number of a protocol named as Neutron takes it (for
+/// IPv6 rules, ICMP by any of its names is ICMPv6).
+fn protocol_number(protocol: &str, ethertype: &str) -> Option<u8> {
+    const NAMED: [(&str, u8); 24] = [
+        ("hopopt", 0),
+        ("icmp", 1),
+        ("igmp", 2),
+        ("ipip", 4),
+        ("tcp", 6),
+        ("egp", 8),
+        ("udp", 17),
+        ("dccp", 33),
+        ("ipv6-encap", 41),
+        ("ipv6-route", 43),
+        ("ipv6-frag", 44),
+        ("rsvp", 46),
+        ("gre", 47),
+        ("esp", 50),
+        ("ah", 51),
+        ("ipv6-icmp", 58),
+        ("icmpv6", 58),
+        ("ipv6-nonxt", 59),
+        ("ipv6-opts", 60),
+        ("ospf", 89),
+        ("vrrp", 112),
+        ("pgm", 113),
+        ("sctp", 132),
+        ("udplite", 136),
+    ];
+    let number = protocol
+        .parse()
+        .ok()
+        .or_else(|| NAMED.iter().find(|(n, _)| *n == protocol).map(|(_, v)| *v))?;
+    Some(if ethertype == "IPv6" && number == 1 {
+        58
+    } else {
+        number
+    })
 }
