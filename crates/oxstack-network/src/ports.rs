@@ -294,6 +294,9 @@ impl Networking {
             change.binding_profile.is_some(),
             "update_port:binding:profile",
         )?;
+        if let Some(requests) = &change.fixed_ips {
+            self.keep_floating_address(id, requests).await?;
+        }
         admin_only(
             caller,
             change.mac_address.is_some(),
@@ -407,6 +410,31 @@ impl Networking {
         }
         own.commit().await?;
         self.port(caller, id).await
+    }
+
+    /// Neutron keeps the address a floating IP is associated with on its
+    /// port: new `fixed_ips` must hold it.
+    async fn keep_floating_address(
+        &self,
+        id: &str,
+        requests: &[FixedIpRequest],
+    ) -> NetworkResult<()> {
+        let floating = self.store.networking().floating_ips_of(&[id]).await?;
+        let kept = floating.iter().all(|f| {
+            requests
+                .iter()
+                .any(|r| r.ip_address.is_some() && r.ip_address == f.fixed_ip_address)
+        });
+        if kept {
+            return Ok(());
+        }
+        Err(crate::routers::bad_request(
+            "port",
+            format!(
+                "Cannot update the fixed_ips of the port {id}, because its original fixed_ip \
+                 has been associated to a floating ip"
+            ),
+        ))
     }
 
     pub async fn delete_port(&self, caller: &Caller, id: &str) -> NetworkResult<()> {

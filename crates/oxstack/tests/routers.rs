@@ -341,6 +341,34 @@ async fn floating_ips_reach_ports_through_routers() {
     assert_eq!(f["port_id"], port["id"]);
     assert_eq!(f["router_id"], rid.as_str());
     assert_eq!(f["fixed_ip_address"], port["fixed_ips"][0]["ip_address"]);
+    // The associated address stays on its port.
+    let fixed = port["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_neutron(
+        &alice
+            .put(
+                &format!("/ports/{}", id(&port)),
+                json!({"port": {"fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "10.1.0.77"}]}}),
+            )
+            .await,
+        400,
+        "BadRequest",
+        &format!(
+            "Bad port request: Cannot update the fixed_ips of the port {}, because its original \
+             fixed_ip has been associated to a floating ip.",
+            id(&port)
+        ),
+    );
+    let kept = alice
+        .put(
+            &format!("/ports/{}", id(&port)),
+            json!({"port": {"fixed_ips": [{"subnet_id": subnet["id"], "ip_address": fixed}],
+                            "name": "still-mine"}}),
+        )
+        .await;
+    assert_eq!(kept.0, 200, "{}", kept.1);
     let filtered = alice
         .get_ok(&format!("/floatingips?floating_ip_address={address}"))
         .await;
