@@ -569,6 +569,17 @@ async fn a_nic_tagged_at_create_keeps_its_tag() {
         )
         .await;
     assert_eq!(refused.status(), 400);
+    let message = json_of(refused).await["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Nova's schema: `networks` is "auto", "none" or a list of entries
+    // without `tag` at this version, so the value matches none of them.
+    assert!(
+        message.starts_with("Invalid input for field/attribute networks.")
+            && message.ends_with("is not valid under any of the given schemas"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
