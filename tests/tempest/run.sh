@@ -68,4 +68,11 @@ echo "tempest ran in $((SECONDS - started)) s"
 "$VENV/bin/stestr" last --subunit >"$OUT/results.subunit" || true
 "$VENV/bin/subunit2csv" <"$OUT/results.subunit" >"$OUT/results.csv" || true
 cp "$WORK/ws/logs/tempest.log" "$OUT/" 2>/dev/null || true
-"$VENV/bin/python" "$HERE/check.py" "$OUT/results.csv" "$HERE/must-pass.txt"
+if ! "$VENV/bin/python" "$HERE/check.py" "$OUT/results.csv" "$HERE/must-pass.txt"; then
+    # What went wrong, for a run nobody can repeat (a CI log): every
+    # failure's traceback, kept in full in target/tempest/failing.txt.
+    "$VENV/bin/stestr" failing >"$OUT/failing.txt" 2>&1 || true
+    echo "== tempest failures (all of them in $OUT/failing.txt):"
+    head -n 400 "$OUT/failing.txt"
+    exit 1
+fi
