@@ -17,6 +17,7 @@ mod oslo;
 mod request_id;
 mod urls;
 pub mod validation;
+mod volume;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +64,7 @@ struct Inner {
     compute: Compute,
     images: Images,
     networking: Networking,
+    volumes: oxstack_volume::BlockStorage,
     config: ApiConfig,
     control: control::ControlPlane,
     started: Instant,
@@ -74,6 +76,7 @@ impl AppState {
         compute: Compute,
         images: Images,
         networking: Networking,
+        volumes: oxstack_volume::BlockStorage,
         config: ApiConfig,
     ) -> Self {
         Self(Arc::new(Inner {
@@ -81,6 +84,7 @@ impl AppState {
             compute,
             images,
             networking,
+            volumes,
             control: control::ControlPlane::new(config.control.clone()),
             config,
             started: Instant::now(),
@@ -103,6 +107,10 @@ impl AppState {
         &self.0.networking
     }
 
+    fn volumes(&self) -> &oxstack_volume::BlockStorage {
+        &self.0.volumes
+    }
+
     fn config(&self) -> &ApiConfig {
         &self.0.config
     }
@@ -122,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/image", image::router())
         .route("/image/", axum::routing::get(image::list_versions))
         .nest_service("/network", network::service(state.clone()))
+        .nest_service("/volume", volume::service(state.clone()))
         .nest("/_oxstack", control::router())
         .nest_service("/compute", compute.clone())
         .fallback_service(compute)

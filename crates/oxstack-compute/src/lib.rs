@@ -82,6 +82,8 @@ pub struct Compute {
     driver: Arc<dyn Driver>,
     /// Where snapshots and backups go.
     images: Images,
+    /// Servers' volumes (attachments, boot volumes).
+    volumes: oxstack_volume::BlockStorage,
     /// This compute host's name (`OS-EXT-SRV-ATTR:host`).
     host: String,
     /// The servers whose flows run in this process.
@@ -101,6 +103,7 @@ impl Compute {
         settings: ComputeSettings,
         driver: Arc<dyn Driver>,
         images: Images,
+        volumes: oxstack_volume::BlockStorage,
         host: String,
     ) -> Self {
         Self {
@@ -110,6 +113,7 @@ impl Compute {
             settings: Arc::new(settings),
             driver,
             images,
+            volumes,
             host,
             in_flight: Arc::default(),
             services: Arc::default(),

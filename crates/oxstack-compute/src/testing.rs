@@ -21,6 +21,7 @@ pub struct Cloud {
     _dir: tempfile::TempDir,
     pub store: Store,
     pub images: Images,
+    pub volumes: oxstack_volume::BlockStorage,
     pub image: BootImage,
 }
 
@@ -42,6 +43,14 @@ impl Cloud {
             .await
             .expect("images");
         images.bootstrap_cirros("p1").await.expect("cirros");
+        let volumes = oxstack_volume::BlockStorage::open(
+            store.clone(),
+            images.clone(),
+            &dir.path().join("volumes"),
+            oxstack_volume::Settings::default(),
+        )
+        .await
+        .expect("volumes");
         let listed = images
             .list(&oxstack_image::Query::within(oxstack_image::Scope::All))
             .await
@@ -59,6 +68,7 @@ impl Cloud {
             _dir: dir,
             store,
             images,
+            volumes,
             image,
         }
     }
@@ -77,6 +87,7 @@ impl Cloud {
             settings,
             driver.clone(),
             self.images.clone(),
+            self.volumes.clone(),
             HOST.into(),
         );
         compute.seed_default_flavors().await.expect("flavors");

@@ -25,6 +25,7 @@ pub mod reset;
 pub mod server_groups;
 pub mod server_passwords;
 pub mod services;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -252,6 +253,11 @@ impl Store {
         keep: &[String],
     ) -> StoreResult<()> {
         self.reset().networking(project, keep).await
+    }
+
+    /// Block storage: volume types, volumes, attachments, snapshots.
+    pub fn volumes(&self) -> volumes::VolumeRepo<'_> {
+        volumes::VolumeRepo::new(&self.db)
     }
 
     pub fn key_pairs(&self) -> key_pairs::KeyPairRepo<'_> {

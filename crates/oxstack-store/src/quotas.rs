@@ -70,6 +70,20 @@ impl<'a> QuotaRepo<'a> {
         tx.commit().await
     }
 
+    /// Drops a project's overrides of some resources only (another
+    /// service's quota set, kept in the same table).
+    pub async fn clear_resources(&self, project_id: &str, resources: &[&str]) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        for resource in resources {
+            tx.execute(
+                "DELETE FROM quotas WHERE project_id = $1 AND resource = $2",
+                &values![project_id, *resource],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
     /// The overrides of one user in a project, by resource name.
     pub async fn user_overrides(
         &self,

@@ -92,11 +92,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("creating the cirros image")?;
     let networking = open_networking(&config, &store, &identity).await?;
-    let hosts = open_compute(&config, &store, images.clone()).await?;
+    let volumes = open_volumes(&config, &store, &images, true).await?;
+    let hosts = open_compute(&config, &store, images.clone(), volumes.clone()).await?;
     let compute = hosts[0].clone();
     let periodic = tokio::spawn(compute.clone().run_periodic_tasks());
     let host_tasks: Vec<_> = hosts.iter().flat_map(start_host).collect();
-    let state = AppState::new(identity, compute, images, networking, api_config);
+    let state = AppState::new(identity, compute, images, networking, volumes, api_config);
     if let Some(path) = &config.seed {
         apply_seed(&state, path).await?;
     }
@@ -146,6 +147,35 @@ async fn open_images(config: &Config, store: &Store) -> anyhow::Result<Images> {
     )
     .await
     .context("opening the image store")
+}
+
+/// The block storage service over the data directory's `volumes`
+/// folder; with `recover`, what the last run left half done is finished.
+async fn open_volumes(
+    config: &Config,
+    store: &Store,
+    images: &Images,
+    recover: bool,
+) -> anyhow::Result<oxstack_volume::BlockStorage> {
+    let settings = oxstack_volume::Settings {
+        availability_zone: config.compute.availability_zone.clone(),
+        ..oxstack_volume::Settings::default()
+    };
+    let volumes = oxstack_volume::BlockStorage::open(
+        store.clone(),
+        images.clone(),
+        &config.data_dir.join("volumes"),
+        settings,
+    )
+    .await
+    .context("opening the volume store")?;
+    if recover {
+        volumes
+            .recover()
+            .await
+            .context("finishing volume work left unfinished by the last run")?;
+    }
+    Ok(volumes)
 }
 
 /// The networking service, with DevStack's networks made on first start
@@ -198,6 +228,7 @@ async fn open_compute(
     config: &Config,
     store: &Store,
     images: Images,
+    volumes: oxstack_volume::BlockStorage,
 ) -> anyhow::Result<Vec<Compute>> {
     let first = host_name(config, store).await?;
     let fake = |host: &str| Arc::new(FakeDriver::new(host.to_owned(), config.fake_driver.clone()));
@@ -206,6 +237,7 @@ async fn open_compute(
         config.compute.clone(),
         fake(&first),
         images,
+        volumes,
         first.clone(),
     );
     compute
@@ -270,7 +302,9 @@ pub async fn compute(config: Config) -> anyhow::Result<()> {
     }
     let store = open_store(&config).await?;
     let images = open_images(&config, &store).await?;
-    let hosts = open_compute(&config, &store, images).await?;
+    // The API nodes finish volume work a crash left half done.
+    let volumes = open_volumes(&config, &store, &images, false).await?;
+    let hosts = open_compute(&config, &store, images, volumes).await?;
     let tasks: Vec<_> = hosts.iter().flat_map(start_host).collect();
     for compute in &hosts {
         tracing::info!(host = %compute.host(), database = store.backend().name(), "oxstack compute host running");

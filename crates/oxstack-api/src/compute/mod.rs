@@ -38,6 +38,11 @@ mod simple_tenant_usage;
 mod usage_audit_log;
 mod versions;
 
+/// Shared with the volume API, whose bodies and times Cinder reads and
+/// writes the way Nova does.
+pub(crate) use request::NovaBody;
+pub(crate) use servers::views::naive_time;
+
 use axum::Router;
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};

@@ -55,6 +55,11 @@ pub(super) async fn reset(
             .reset(project)
             .await
             .map_err(|e| e.to_string())?;
+        state
+            .volumes()
+            .reset(project)
+            .await
+            .map_err(|e| e.to_string())?;
         let images = state
             .images()
             .reset(project, &admin_project)

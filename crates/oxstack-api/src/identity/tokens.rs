@@ -166,6 +166,10 @@ pub fn catalog(base: &str, region: &str) -> Value {
         ("compute", "nova", format!("{base}/compute/v2.1")),
         ("image", "glance", format!("{base}/image")),
         ("network", "neutron", format!("{base}/network")),
+        // DevStack's two entries for Cinder: clients look up
+        // `block-storage`, Nova `volumev3`.
+        ("block-storage", "cinder", format!("{base}/volume/v3")),
+        ("volumev3", "cinderv3", format!("{base}/volume/v3")),
     ];
     let entries: Vec<Value> = services
         .iter()

@@ -78,6 +78,7 @@ const MIGRATIONS: &[Migration] = &[
     both!(22, "server passwords", "0022_server_passwords"),
     both!(23, "networking", "0023_networking"),
     both!(24, "routers and floating IPs", "0024_routers_floating_ips"),
+    both!(25, "block storage", "0025_block_storage"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.
