@@ -17,7 +17,7 @@ mod oslo;
 mod request_id;
 mod urls;
 pub mod validation;
-mod volume;
+pub(crate) mod volume;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -312,10 +312,10 @@ impl Compute {
 
     /// Resumes this host's unsettled servers that no flow here runs.
     async fn sweep(&self) {
-        match self.store.instances().unsettled(&self.host).await {
+        match self.unsettled().await {
             Ok(servers) => {
-                for server in servers {
-                    self.pick_up(server.uuid, false, None);
+                for uuid in servers {
+                    self.pick_up(uuid, false, None);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "looking for unfinished work failed"),
@@ -338,9 +338,20 @@ impl Compute {
         let compute = self.clone();
         tokio::spawn(async move {
             let picked = match compute.load(&uuid).await {
-                Ok(Some(server)) if compute.owns_work_of(&server, restarted) => {
-                    // The flows it starts hold the server in flight.
-                    compute.resume(server, restarted, secret).await
+                Ok(Some(server)) => {
+                    let on_this_host = server.host.as_deref() == Some(compute.host.as_str());
+                    let settled = if on_this_host && !server.deleted {
+                        compute.settle_volumes(&uuid).await
+                    } else {
+                        Ok(())
+                    };
+                    match settled {
+                        // The flows it starts hold the server in flight.
+                        Ok(()) if compute.owns_work_of(&server, restarted) => {
+                            compute.resume(server, restarted, secret).await
+                        }
+                        other => other,
+                    }
                 }
                 other => other.map(|_| ()),
             };

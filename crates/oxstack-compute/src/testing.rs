@@ -129,6 +129,7 @@ impl Cloud {
             scheduler_hints: serde_json::Map::new(),
             min_count: 1,
             max_count: 1,
+            block_devices: Vec::new(),
         }
     }
 

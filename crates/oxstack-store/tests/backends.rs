@@ -587,6 +587,7 @@ fn instance(
         // Read from the instance's ports, which networking makes.
         fixed_ips: Vec::new(),
         floating_ips: Vec::new(),
+        volumes: Vec::new(),
     }
 }
 

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use crate::gates::{Gates, Release};
 use crate::{
     Capabilities, CpuDiagnostics, Diagnostics, DiskDiagnostics, DiskSnapshot, Driver, DriverError,
-    GuestSpec, HostResources, MemoryDiagnostics, NicDiagnostics, Operation, PowerState, RebootKind,
-    RescueSpec, SnapshotData, qcow2,
+    GuestSpec, GuestVolume, HostResources, MemoryDiagnostics, NicDiagnostics, Operation,
+    PowerState, RebootKind, RescueSpec, SnapshotData, qcow2,
 };
 
 /// How the fake hypervisor behaves.
@@ -393,6 +393,23 @@ impl Driver for FakeDriver {
 
     /// Nova's fake driver's figures, whatever the guest does (its api
     /// samples); the guest's own flavor size and MAC addresses.
+    async fn attach_volume(&self, uuid: &str, volume: &GuestVolume) -> Result<(), DriverError> {
+        self.perform(Operation::AttachVolume, uuid).await?;
+        self.update_id(uuid, |g| {
+            g.spec.volumes.retain(|v| v.volume_id != volume.volume_id);
+            g.spec.volumes.push(volume.clone());
+        });
+        Ok(())
+    }
+
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<(), DriverError> {
+        self.perform(Operation::DetachVolume, uuid).await?;
+        self.update_id(uuid, |g| {
+            g.spec.volumes.retain(|v| v.volume_id != volume_id)
+        });
+        Ok(())
+    }
+
     async fn diagnostics(&self, uuid: &str) -> Result<Diagnostics, DriverError> {
         let guest = self
             .guests()

@@ -70,10 +70,12 @@ pub enum Operation {
     Resize,
     /// Sending a guest to another host (live or cold migration).
     Migrate,
+    AttachVolume,
+    DetachVolume,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 18] = [
         Self::Spawn,
         Self::Destroy,
         Self::PowerOff,
@@ -90,6 +92,8 @@ impl Operation {
         Self::Snapshot,
         Self::Resize,
         Self::Migrate,
+        Self::AttachVolume,
+        Self::DetachVolume,
     ];
 
     pub fn name(self) -> &'static str {
@@ -110,6 +114,8 @@ impl Operation {
             Self::Snapshot => "snapshot",
             Self::Resize => "resize",
             Self::Migrate => "migrate",
+            Self::AttachVolume => "attach_volume",
+            Self::DetachVolume => "detach_volume",
         }
     }
 
@@ -153,6 +159,21 @@ pub struct GuestNic {
     pub addresses: Vec<String>,
 }
 
+/// A volume a guest holds: its data file and where the guest sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestVolume {
+    pub volume_id: String,
+    /// The volume's data (a raw or qcow2 file).
+    pub path: PathBuf,
+    /// `raw` or `qcow2`.
+    pub format: String,
+    /// The guest's device (`/dev/vdb`).
+    pub device: Option<String>,
+    pub read_only: bool,
+    /// 0: the guest boots from it.
+    pub boot_index: Option<i64>,
+}
+
 /// Everything a driver needs to create, start or move a guest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestSpec {
@@ -172,6 +193,9 @@ pub struct GuestSpec {
     pub metadata: BTreeMap<String, String>,
     pub config_drive: bool,
     pub availability_zone: Option<String>,
+    /// Its volumes, the boot volume first (a volume-backed guest has no
+    /// image).
+    pub volumes: Vec<GuestVolume>,
 }
 
 /// A soft (ACPI) or hard (reset) reboot.
@@ -324,6 +348,13 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// The destination side of a move: the guest sent by another host
     /// starts here in `power` state, with the flavor of `guest`.
     async fn receive_guest(&self, guest: &GuestSpec, power: PowerState) -> Result<(), DriverError>;
+
+    /// Gives a guest a volume (hot-plugged while it runs); attaching one
+    /// it has is not an error.
+    async fn attach_volume(&self, uuid: &str, volume: &GuestVolume) -> Result<(), DriverError>;
+
+    /// Takes a volume from a guest; one it does not have is not an error.
+    async fn detach_volume(&self, uuid: &str, volume_id: &str) -> Result<(), DriverError>;
 
     /// The guest's console log, the last `lines` lines if given.
     async fn console_output(&self, uuid: &str, lines: Option<usize>)

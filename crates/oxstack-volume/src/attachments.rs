@@ -401,6 +401,28 @@ impl BlockStorage {
             .await?)
     }
 
+    /// Attachments deleted servers still hold.
+    pub async fn orphaned_attachments(&self) -> VolumeResult<Vec<AttachmentRow>> {
+        Ok(self
+            .store()
+            .volumes()
+            .attachments_of_deleted_servers()
+            .await?)
+    }
+
+    /// The servers that have attachments in transit (`attaching`,
+    /// `detaching`).
+    pub async fn servers_in_transit(&self) -> VolumeResult<Vec<String>> {
+        let rows = self
+            .store()
+            .volumes()
+            .attachments_in(&["attaching", "detaching"])
+            .await?;
+        let mut uuids: Vec<String> = rows.into_iter().filter_map(|a| a.instance_uuid).collect();
+        uuids.dedup();
+        Ok(uuids)
+    }
+
     /// Deletes a volume a server held with `delete_on_termination`, once
     /// its attachment is gone (as the compute service does).
     pub async fn delete_for_server(&self, volume_id: &str) -> VolumeResult<()> {

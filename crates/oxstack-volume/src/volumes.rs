@@ -172,6 +172,41 @@ impl BlockStorage {
     /// Creates a volume: it is `creating` until its data is written (in
     /// the background), then `available` (`error` if that failed).
     pub async fn create_volume(&self, caller: &Caller, spec: VolumeSpec) -> VolumeResult<Volume> {
+        let (row, type_name) = self.admit_volume(caller, spec).await?;
+        self.spawn_fill(row.clone());
+        Ok(volume_of(
+            row.clone(),
+            Vec::new(),
+            &BTreeMap::from([(row.volume_type_id, type_name)]),
+        ))
+    }
+
+    /// Creates a volume and writes its data before answering (a server's
+    /// build making its volumes): `available` when it returns.
+    pub async fn create_volume_now(
+        &self,
+        caller: &Caller,
+        spec: VolumeSpec,
+    ) -> VolumeResult<Volume> {
+        let (row, _) = self.admit_volume(caller, spec).await?;
+        let repo = self.store().volumes();
+        if let Err(e) = self.fill(&row).await {
+            repo.transition(&row.id, &["creating"], "error", now_micros())
+                .await?;
+            return Err(e);
+        }
+        repo.transition(&row.id, &["creating"], "available", now_micros())
+            .await?;
+        self.volume(caller, &row.id).await
+    }
+
+    /// Checks a create and stores the new volume, `creating`; the row
+    /// and its type's name.
+    async fn admit_volume(
+        &self,
+        caller: &Caller,
+        spec: VolumeSpec,
+    ) -> VolumeResult<(VolumeRow, String)> {
         caller.may_write("volume:create")?;
         let volume_type = match &spec.volume_type {
             Some(t) => self.volume_type(caller, t).await.map_err(|_| {
@@ -228,12 +263,7 @@ impl BlockStorage {
             }
             Err(e) => return Err(e.into()),
         }
-        self.spawn_fill(row.clone());
-        Ok(volume_of(
-            row,
-            Vec::new(),
-            &BTreeMap::from([(volume_type.row.id, volume_type.row.name)]),
-        ))
+        Ok((row, volume_type.row.name))
     }
 
     /// Checks the source of a new volume and takes what the volume

@@ -166,6 +166,16 @@ pub mod mv {
     pub const BDM_VOLUME_TYPE: Microversion = Microversion::v2(67);
     /// 2.68: `force` on `evacuate` and `os-migrateLive` ends.
     pub const NO_FORCE: Microversion = Microversion::v2(68);
+    /// 2.20: volumes attach to and detach from shelved servers.
+    pub const SHELVED_VOLUMES: Microversion = Microversion::v2(20);
+    /// 2.79: `delete_on_termination` of volume attachments.
+    pub const ATTACH_DELETE_ON_TERMINATION: Microversion = Microversion::v2(79);
+    /// 2.85: updating a volume attachment's `delete_on_termination`.
+    pub const ATTACHMENT_UPDATE: Microversion = Microversion::v2(85);
+    /// 2.89: volume attachments show `attachment_id` and `bdm_uuid`, not `id`.
+    pub const ATTACHMENT_IDS: Microversion = Microversion::v2(89);
+    /// 2.101: attaching a volume answers 202 without a body.
+    pub const ASYNC_VOLUME_ATTACH: Microversion = Microversion::v2(101);
     /// 2.71: `server_groups` in server views.
     pub const SERVER_GROUPS_IN_VIEW: Microversion = Microversion::v2(71);
     /// 2.70: `tag` in interface attachments.

@@ -37,6 +37,7 @@ mod services;
 mod simple_tenant_usage;
 mod usage_audit_log;
 mod versions;
+mod volume_attachments;
 
 /// Shared with the volume API, whose bodies and times Cinder reads and
 /// writes the way Nova does.
@@ -273,6 +274,17 @@ fn versioned_routes(state: AppState) -> Router {
         .route(
             "/servers/{server_id}/os-interface/{port_id}",
             get(interfaces::show_interface).delete(interfaces::detach_interface),
+        )
+        .route(
+            "/servers/{server_id}/os-volume_attachments",
+            get(volume_attachments::list_volume_attachments)
+                .post(volume_attachments::attach_volume),
+        )
+        .route(
+            "/servers/{server_id}/os-volume_attachments/{volume_id}",
+            get(volume_attachments::show_volume_attachment)
+                .put(volume_attachments::update_volume_attachment)
+                .delete(volume_attachments::detach_volume),
         )
         .route(
             "/servers/{server_id}/os-security-groups",

@@ -505,9 +505,9 @@ fn sort_keys(req: &VolumeReq) -> Result<Vec<(String, bool)>, CinderError> {
     let ascending = |dir: &str| match dir.to_ascii_lowercase().as_str() {
         "asc" => Ok(true),
         "desc" => Ok(false),
-        _ => Err(CinderError::bad_request(format!(
-            "Unknown sort direction, must be 'desc' or 'asc'"
-        ))),
+        _ => Err(CinderError::bad_request(
+            "Unknown sort direction, must be 'desc' or 'asc'",
+        )),
     };
     if let Some(sort) = req.param("sort") {
         if req.param("sort_key").is_some() || req.param("sort_dir").is_some() {

@@ -151,11 +151,11 @@ pub fn attachment(a: &AttachmentRow, connection_info: Option<Value>) -> Value {
         "volume_id": a.volume_id,
     });
     if let Some(info) = connection_info {
-        let time = |t: Option<i64>| match naive_time(t) {
+        // Cinder shows an unset time as an empty string here.
+        out["attached_at"] = match naive_time(a.attach_time) {
             Value::Null => json!(""),
             v => v,
         };
-        out["attached_at"] = time(a.attach_time);
         out["detached_at"] = json!("");
         out["attach_mode"] = json!(a.attach_mode);
         out["connection_info"] = info;

@@ -214,6 +214,7 @@ impl TryFrom<InstanceRow> for Server {
                     fixed_address: f.fixed_address,
                 })
                 .collect(),
+            volumes: row.volumes,
         })
     }
 }
@@ -317,6 +318,7 @@ impl From<&Server> for InstanceRow {
                     fixed_address: f.fixed_address.clone(),
                 })
                 .collect(),
+            volumes: s.volumes.clone(),
         }
     }
 }

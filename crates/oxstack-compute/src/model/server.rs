@@ -66,6 +66,8 @@ pub struct Server {
     pub tags: Vec<String>,
     pub fixed_ips: Vec<FixedIp>,
     pub floating_ips: Vec<FloatingAddress>,
+    /// Its volumes, the boot volume first.
+    pub volumes: Vec<oxstack_store::instances::AttachedVolume>,
 }
 
 impl Server {

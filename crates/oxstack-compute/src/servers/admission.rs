@@ -159,8 +159,18 @@ impl Compute {
         let server_group = self.requested_group(caller, &req.scheduler_hints).await?;
         let limits = self.quota_limits(&caller.project_id).await?;
         self.check_injection_quotas(&limits, req)?;
-        if let Some(image) = &req.image {
-            check_image_fits(image, flavor.memory_mb, flavor.root_gb, caller.is_admin)?;
+        match &req.image {
+            // A volume-backed server's disk is its volume, whatever the
+            // flavor's disk.
+            Some(image) if req.volume_backed() && flavor.memory_mb < image.min_ram_mb => {
+                return Err(ComputeError::Invalid(
+                    "Flavor's memory is too small for requested image.".into(),
+                ));
+            }
+            Some(image) if !req.volume_backed() => {
+                check_image_fits(image, flavor.memory_mb, flavor.root_gb, caller.is_admin)?;
+            }
+            _ => {}
         }
         let user_limits = self
             .user_server_limits(&caller.project_id, &caller.user_id)

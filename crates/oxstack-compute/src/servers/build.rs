@@ -51,24 +51,55 @@ impl Compute {
         if !placed {
             return Ok(());
         }
-        let steps = [
-            TaskState::Networking,
-            TaskState::BlockDeviceMapping,
-            TaskState::Spawning,
-        ];
-        for pair in steps.windows(2) {
-            if !self
-                .transition(uuid, &building(pair[0]), &Change::task(pair[1]))
-                .await?
-            {
-                return Ok(());
-            }
+        if !self
+            .transition(
+                uuid,
+                &building(TaskState::Networking),
+                &Change::task(TaskState::BlockDeviceMapping),
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        if let Err(message) = self
+            .map_block_devices(uuid, &work.args.block_devices)
+            .await?
+        {
+            let fault = Fault::new(
+                500,
+                format!("Build of instance {uuid} aborted: {message}"),
+                &message,
+            );
+            let failed = Change {
+                power_state: Some(PowerState::NoState),
+                ..Change::error(fault)
+            };
+            self.step(
+                uuid,
+                &building(TaskState::BlockDeviceMapping),
+                &failed,
+                finish(action_id, BUILD_EVENT, Some(&message)),
+                None,
+            )
+            .await?;
+            return Ok(());
+        }
+        if !self
+            .transition(
+                uuid,
+                &building(TaskState::BlockDeviceMapping),
+                &Change::task(TaskState::Spawning),
+            )
+            .await?
+        {
+            return Ok(());
         }
         let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
         let mut guest = guest_spec(&server);
         guest.admin_password = work.secret.clone();
+        guest.volumes = self.guest_volumes(uuid).await?;
         let (end, error) = match self.driver.spawn(&guest).await {
             Ok(()) => {
                 let power = self.driver.power_state(uuid).await;
@@ -146,17 +177,37 @@ impl Compute {
             .instances()
             .finish_delete(uuid, event, now_micros())
             .await?;
-        Ok(())
+        self.release_volumes(uuid).await
     }
 
     /// Finishes the work a previous run of this host left unfinished.
     /// Returns how many servers were picked up.
     pub async fn recover(&self) -> ComputeResult<usize> {
-        let unsettled = self.store.instances().unsettled(&self.host).await?;
+        self.release_orphaned_volumes().await?;
+        let unsettled = self.unsettled().await?;
         let count = unsettled.len();
-        for server in unsettled {
-            self.pick_up(server.uuid, true, None);
+        for uuid in unsettled {
+            self.pick_up(uuid, true, None);
         }
         Ok(count)
+    }
+
+    /// The servers of this host with work to finish: a task in flight,
+    /// or volumes being attached or detached.
+    pub(crate) async fn unsettled(&self) -> ComputeResult<Vec<String>> {
+        let mut uuids: Vec<String> = self
+            .store
+            .instances()
+            .unsettled(&self.host)
+            .await?
+            .into_iter()
+            .map(|s| s.uuid)
+            .collect();
+        for uuid in self.servers_with_volumes_in_transit().await? {
+            if !uuids.contains(&uuid) {
+                uuids.push(uuid);
+            }
+        }
+        Ok(uuids)
     }
 }

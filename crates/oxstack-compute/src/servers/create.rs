@@ -11,11 +11,12 @@ use std::net::IpAddr;
 use oxstack_store::instances::{ActionStep, InstanceRow};
 use rand::Rng;
 use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Caller;
 use super::admission::{Admitted, instances_that_fit};
-use super::flow::{Flow, Work, new_action};
+use super::flow::{Flow, FlowArgs, Work, new_action};
 use crate::flavors::Flavor;
 use crate::hosts::Placement;
 use crate::model::canonical_ips;
@@ -89,6 +90,34 @@ pub struct CreateRequest {
     pub scheduler_hints: Map<String, Value>,
     pub min_count: i64,
     pub max_count: i64,
+    /// Block devices with a volume destination, checked by the API (the
+    /// boot volume, `boot_index` 0, makes the server volume-backed).
+    pub block_devices: Vec<BlockDevice>,
+}
+
+/// A volume a new server is to hold: an existing one, or one made from
+/// an image, a snapshot or nothing (Nova's block device mapping with a
+/// volume destination).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockDevice {
+    /// `volume`, `image`, `snapshot` or `blank`.
+    pub source_type: String,
+    pub uuid: Option<String>,
+    pub boot_index: Option<i64>,
+    /// GiB of a volume made for the server.
+    pub volume_size: Option<i64>,
+    pub delete_on_termination: bool,
+    /// The guest's device (`/dev/vda` for the boot volume).
+    pub device_name: String,
+    pub tag: Option<String>,
+    pub volume_type: Option<String>,
+}
+
+impl CreateRequest {
+    /// Whether the server boots from a volume.
+    pub fn volume_backed(&self) -> bool {
+        self.block_devices.iter().any(|b| b.boot_index == Some(0))
+    }
 }
 
 /// What a create produced.
@@ -178,6 +207,11 @@ impl Compute {
                 .unwrap_or_else(|| generate_password(12))
         });
 
+        let flow_args = FlowArgs {
+            block_devices: req.block_devices.clone(),
+            ..FlowArgs::default()
+        };
+        let args = flow_args.to_json();
         let repo = self.store.instances();
         let mut tx = repo.begin_create(&caller.project_id).await?;
         let usage = tx.usage();
@@ -254,7 +288,7 @@ impl Compute {
             }
             tx.insert(&InstanceRow::from(&server)).await?;
             let now = now_micros();
-            let action = new_action(&server, caller, "create", None);
+            let action = new_action(&server, caller, "create", args.as_deref());
             let accept = ActionStep::Accept {
                 action: &action,
                 event: unplaced.then_some(SCHEDULE_EVENT),
@@ -277,6 +311,7 @@ impl Compute {
         for (uuid, host, action_id) in builds {
             let work = Work {
                 secret: admin_pass.clone(),
+                args: flow_args.clone(),
                 ..Work::new(Flow::Build, Some(action_id))
             };
             self.dispatch(host.as_deref(), &uuid, work);
@@ -355,6 +390,7 @@ impl Compute {
             tags: req.tags.clone(),
             fixed_ips: Vec::new(),
             floating_ips: Vec::new(),
+            volumes: Vec::new(),
         })
     }
     /// The flavor as a server keeps it (and shows it from 2.47), frozen

@@ -191,10 +191,13 @@ pub(crate) struct FlowArgs {
     /// `rescue`: the image to boot instead (`None`: the server's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescue_image: Option<String>,
+    /// A build's volumes to make or attach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<super::create::BlockDevice>,
 }
 
 impl FlowArgs {
-    fn to_json(&self) -> Option<String> {
+    pub(crate) fn to_json(&self) -> Option<String> {
         (*self != Self::default()).then(|| serde_json::to_string(self).unwrap_or_default())
     }
 

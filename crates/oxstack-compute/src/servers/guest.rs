@@ -29,6 +29,8 @@ pub(crate) fn guest_spec(server: &Server) -> GuestSpec {
         metadata: server.metadata.clone(),
         config_drive: server.config_drive,
         availability_zone: server.availability_zone.clone(),
+        // Filled in by the flows that start a guest (its attachments).
+        volumes: Vec::new(),
     }
 }
 

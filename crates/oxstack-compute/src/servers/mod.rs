@@ -33,11 +33,14 @@ pub mod security_groups;
 pub mod shelve;
 pub mod snapshot;
 mod update;
+pub mod volumes;
 
 use crate::model::{LockedBy, Server};
 use crate::{Compute, ComputeError, ComputeResult};
 
-pub use create::{BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password};
+pub use create::{
+    BlockDevice, BootImage, CreateRequest, Created, Networks, RequestedNic, generate_password,
+};
 pub use floating_ips::FloatingIp;
 pub use forced_state::ForcedState;
 pub use list::{ListRequest, RegexField, ServerFilter, ServerSortKey, ServerSummary};
@@ -45,6 +48,7 @@ pub use migrations::MigrationFilter;
 pub use power::{PowerAction, PowerRequest};
 pub use rebuild::RebuildRequest;
 pub use update::{MAX_TAGS, ServerUpdate};
+pub use volumes::VolumeAttachRequest;
 
 /// Who is acting on servers: their project and user, whether they are an
 /// admin (who sees and may act on every project's servers), and the

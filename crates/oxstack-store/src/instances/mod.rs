@@ -99,6 +99,15 @@ pub struct InstanceRow {
     pub tags: Vec<String>,
     pub fixed_ips: Vec<FixedIp>,
     pub floating_ips: Vec<FloatingAddress>,
+    /// Its volumes (attachments), the boot volume first.
+    pub volumes: Vec<AttachedVolume>,
+}
+
+/// A volume an instance holds (`os-extended-volumes:volumes_attached`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct AttachedVolume {
+    pub id: String,
+    pub delete_on_termination: bool,
 }
 
 /// A floating address associated with one of the instance's fixed ones.
@@ -191,6 +200,7 @@ impl Record for InstanceRow {
             tags: json_column(row, "tags_json")?,
             fixed_ips: json_column(row, "ips_json")?,
             floating_ips: json_column(row, "floating_json")?,
+            volumes: json_column(row, "volumes_json")?,
         })
     }
 }
@@ -217,7 +227,12 @@ fn select_instance(backend: Backend) -> &'static str {
              (SELECT json_group_array(json_object('address', floating_ip_address, \
               'fixed_address', fixed_ip_address)) FROM (SELECT f.floating_ip_address, \
               f.fixed_ip_address FROM floatingips f JOIN ports p ON p.id = f.port_id \
-              WHERE p.device_id = i.uuid ORDER BY f.floating_ip_address)) AS floating_json \
+              WHERE p.device_id = i.uuid ORDER BY f.floating_ip_address)) AS floating_json, \
+             (SELECT json_group_array(json_object('id', volume_id, 'delete_on_termination', \
+              json(CASE WHEN delete_on_termination THEN 'true' ELSE 'false' END))) \
+              FROM (SELECT volume_id, delete_on_termination FROM volume_attachments a \
+              WHERE a.instance_uuid = i.uuid \
+              ORDER BY CASE WHEN a.boot_index = 0 THEN 0 ELSE 1 END, a.created_at)) AS volumes_json \
              FROM instances i"
         }
         Backend::Postgres => {
@@ -239,7 +254,11 @@ fn select_instance(backend: Backend) -> &'static str {
              (SELECT COALESCE(json_agg(json_build_object('address', f.floating_ip_address, \
               'fixed_address', f.fixed_ip_address) ORDER BY f.floating_ip_address), '[]')::text \
               FROM floatingips f JOIN ports p ON p.id = f.port_id \
-              WHERE p.device_id = i.uuid) AS floating_json \
+              WHERE p.device_id = i.uuid) AS floating_json, \
+             (SELECT COALESCE(json_agg(json_build_object('id', a.volume_id, \
+              'delete_on_termination', a.delete_on_termination) \
+              ORDER BY CASE WHEN a.boot_index = 0 THEN 0 ELSE 1 END, a.created_at), '[]')::text \
+              FROM volume_attachments a WHERE a.instance_uuid = i.uuid) AS volumes_json \
              FROM instances i"
         }
     }

@@ -416,6 +416,18 @@ impl<'a> VolumeRepo<'a> {
         self.db.scan(&q.sql, &q.binds).await
     }
 
+    /// Attachments still held by deleted servers (a crash came between a
+    /// server's delete and the release of its volumes).
+    pub async fn attachments_of_deleted_servers(&self) -> StoreResult<Vec<AttachmentRow>> {
+        self.db
+            .scan(
+                "SELECT a.* FROM volume_attachments a JOIN instances i \
+                 ON i.uuid = a.instance_uuid WHERE i.deleted = TRUE",
+                &[],
+            )
+            .await
+    }
+
     /// Attachments in one of `statuses` (every server's): what a restart
     /// finds in transit.
     pub async fn attachments_in(&self, statuses: &[&str]) -> StoreResult<Vec<AttachmentRow>> {

@@ -129,47 +129,6 @@ fn requested_networks(req: &Req, server: &Map<String, Value>) -> Result<Networks
     Ok(Networks::List(nics))
 }
 
-/// Rejects block devices this cloud cannot provide (it has no volume
-/// service), with Nova's invalid-BDM messages.
-fn check_block_devices(server: &Map<String, Value>) -> Result<(), NovaError> {
-    let legacy = server.get("block_device_mapping").and_then(Value::as_array);
-    let v2 = server
-        .get("block_device_mapping_v2")
-        .and_then(Value::as_array);
-    if legacy.is_some_and(|l| !l.is_empty()) && v2.is_some_and(|l| !l.is_empty()) {
-        return Err(NovaError::bad_request(
-            "Using different block_device_mapping syntaxes is not allowed in the same request.",
-        ));
-    }
-    for bdm in legacy.into_iter().chain(v2).flatten() {
-        let field = |k: &str| bdm.get(k).and_then(Value::as_str);
-        let (source, destination) = (field("source_type"), field("destination_type"));
-        let id = field("uuid")
-            .or(field("volume_id"))
-            .or(field("snapshot_id"))
-            .unwrap_or("");
-        if source == Some("blank") && bdm.get("uuid").is_some() {
-            return Err(NovaError::bad_request(
-                "Block Device Mapping is Invalid: Invalid device UUID.",
-            ));
-        }
-        if source == Some("snapshot") || bdm.get("snapshot_id").is_some() {
-            return Err(NovaError::bad_request(format!(
-                "Block Device Mapping is Invalid: failed to get snapshot {id}."
-            )));
-        }
-        if source == Some("volume")
-            || destination == Some("volume")
-            || bdm.get("volume_id").is_some()
-        {
-            return Err(NovaError::bad_request(format!(
-                "Block Device Mapping is Invalid: failed to get volume {id}."
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Scheduler hints, `os:` spelling first, Nova's private `_nova` keys dropped.
 fn scheduler_hints(body: &Value) -> Map<String, Value> {
     let hints = body
@@ -211,18 +170,23 @@ pub async fn create_server(
     {
         req.authorize("compute:servers:create:requested_destination", Rule::Admin)?;
     }
-    check_block_devices(&server)?;
+    let (block_devices, boot_volume) =
+        super::block_devices::block_devices(&state, &req, &server, min_count).await?;
     let image_ref = string_of(get("imageRef")).unwrap_or_default();
-    if image_ref.is_empty() {
+    if image_ref.is_empty() && boot_volume.is_none() {
         return Err(NovaError::bad_request("Missing imageRef attribute"));
     }
     let networks = requested_networks(&req, &server)?;
-    let image = match state.images().get(viewer(&req), &image_ref).await {
-        Ok(image) => boot_image(&image),
-        Err(ImageError::NotFound(_) | ImageError::Forbidden(_)) => {
-            return Err(NovaError::bad_request("Can not find requested image"));
-        }
-        Err(e) => return Err(super::super::images::image_error(e)),
+    let image = match boot_volume {
+        // Volume-backed: the server keeps no image of its own.
+        Some(boot) => boot,
+        None => match state.images().get(viewer(&req), &image_ref).await {
+            Ok(image) => boot_image(&image),
+            Err(ImageError::NotFound(_) | ImageError::Forbidden(_)) => {
+                return Err(NovaError::bad_request("Can not find requested image"));
+            }
+            Err(e) => return Err(super::super::images::image_error(e)),
+        },
     };
     let strings = |k: &str| -> Vec<String> {
         get(k)
@@ -291,6 +255,7 @@ pub async fn create_server(
         scheduler_hints: scheduler_hints(body),
         min_count,
         max_count,
+        block_devices,
     };
     let created = state
         .compute()

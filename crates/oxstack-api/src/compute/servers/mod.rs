@@ -1,6 +1,7 @@
 //! `/servers`: create, list, show, update, delete, and the sub-resources
 //! metadata, ips and tags.
 
+mod block_devices;
 pub(super) mod create;
 mod diagnostics;
 mod ips;

@@ -281,7 +281,22 @@ pub fn server(req: &Req, s: &Server, kind: Kind) -> Value {
         );
         put("OS-EXT-STS:vm_state", json!(s.vm_state.as_str()));
         put("OS-EXT-STS:power_state", json!(s.power_state.code()));
-        put("os-extended-volumes:volumes_attached", json!([]));
+        // 2.3 adds each volume's delete_on_termination.
+        let volumes: Vec<Value> = s
+            .volumes
+            .iter()
+            .map(|v| {
+                if req.at_least(mv::EXTENDED_SERVER_ATTRIBUTES) {
+                    json!({"id": v.id, "delete_on_termination": v.delete_on_termination})
+                } else {
+                    json!({"id": v.id})
+                }
+            })
+            .collect();
+        put(
+            "os-extended-volumes:volumes_attached",
+            Value::Array(volumes),
+        );
     }
     if req.at_least(mv::LOCKED) {
         put("locked", json!(s.locked_by.is_some()));
