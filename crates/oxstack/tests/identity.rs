@@ -66,7 +66,17 @@ async fn password_token_has_keystone_shape_and_catalog() {
         .map(|s| s["type"].as_str().unwrap())
         .collect();
     types.sort_unstable();
-    assert_eq!(types, ["compute", "identity", "image", "network"]);
+    assert_eq!(
+        types,
+        [
+            "block-storage",
+            "compute",
+            "identity",
+            "image",
+            "network",
+            "volumev3"
+        ]
+    );
     for service in catalog {
         let endpoints = service["endpoints"].as_array().unwrap();
         let mut interfaces: Vec<&str> = endpoints

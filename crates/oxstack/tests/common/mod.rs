@@ -481,23 +481,12 @@ impl Neutron<'_> {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
+        let request = self
             .server
             .http
             .request(method, self.server.url(&format!("/network/v2.0{path}")))
             .header("X-Auth-Token", &self.token);
-        if let Some(b) = body {
-            request = request.json(&b);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        send_json(request, body).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -529,6 +518,116 @@ impl Neutron<'_> {
         assert_eq!(status, 201, "POST {path}: {body}");
         body[key].clone()
     }
+}
+
+/// Sends a request with an optional JSON body; its status and body
+/// (`null` when empty, a string when not JSON).
+pub async fn send_json(mut request: reqwest::RequestBuilder, body: Option<Value>) -> (u16, Value) {
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
+}
+
+/// A block storage (Cinder v3) client speaking as one noauth caller at
+/// one volume microversion.
+pub struct Cinder<'a> {
+    pub server: &'a Server,
+    pub token: String,
+    pub version: String,
+}
+
+impl Server {
+    /// Volume requests as `user:project` (noauth mode) at `volume version`.
+    pub fn cinder(&self, token: &str, version: &str) -> Cinder<'_> {
+        Cinder {
+            server: self,
+            token: token.to_owned(),
+            version: version.to_owned(),
+        }
+    }
+}
+
+impl Cinder<'_> {
+    /// Sends a request to `/volume/v3{path}`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let request = self
+            .server
+            .http
+            .request(method, self.server.url(&format!("/volume/v3{path}")))
+            .header("X-Auth-Token", &self.token)
+            .header("OpenStack-API-Version", format!("volume {}", self.version));
+        send_json(request, body).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// GET expecting 200.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Creates a volume (202) and waits until it is available.
+    pub async fn volume(&self, body: Value) -> Value {
+        let (status, made) = self.post("/volumes", json!({ "volume": body })).await;
+        assert_eq!(status, 202, "{made}");
+        let id = made["volume"]["id"].as_str().expect("id").to_owned();
+        self.wait_volume(&id, "available").await
+    }
+
+    /// Polls a volume until its status is `status`; returns it.
+    pub async fn wait_volume(&self, id: &str, status: &str) -> Value {
+        for _ in 0..500 {
+            let volume = self.get_ok(&format!("/volumes/{id}")).await["volume"].clone();
+            if volume["status"] == status {
+                return volume;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("volume {id} never became {status}");
+    }
+}
+
+/// Asserts a Nova-style (Cinder's too) fault from a status and body.
+pub fn assert_cinder(got: &(u16, Value), status: u16, message: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    let fault = got
+        .1
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(fault["code"], status, "{}", got.1);
+    assert_eq!(fault["message"], message, "{}", got.1);
 }
 
 /// Asserts a Neutron error: status, type and message.
