@@ -191,8 +191,21 @@ hostname_fqdn_sanitization = True
 # tempest's defaults and the host hints (same_host, different_host).
 scheduler_enabled_filters = AvailabilityZoneFilter, ComputeFilter, ComputeCapabilitiesFilter, ImagePropertiesFilter, ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter, SameHostFilter, DifferentHostFilter
 
+[volume]
+catalog_type = block-storage
+region = RegionOne
+build_timeout = 60
+build_interval = 1
+volume_size = 1
+
+[volume-feature-enabled]
+backup = False
+snapshot = True
+api_v3 = True
+extend_attached_volume = False
+
 [service_available]
-cinder = False
+cinder = True
 neutron = True
 glance = True
 nova = True

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Cinder, Options, Server, assert_cinder, cirros, json_of, settled, wait_gone};
+use common::{Options, Server, assert_cinder, cirros, json_of, settled, wait_gone};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin:admin";
