@@ -8,6 +8,8 @@ Each test works in a fresh project of its own.
 
 from __future__ import annotations
 
+import json
+
 import openstack as sdk
 import pytest
 
@@ -35,12 +37,12 @@ def test_volume_and_snapshot_commands(member):
     made = osc(env, "volume", "create", "--size", "1", "--description", "first", "--property", "k=v", name)
     assert (made["name"], made["size"]) == (name, 1), made
     shown = volume_status(env, name, "available")
-    assert shown["type"] == "__DEFAULT__" and shown["bootable"] == "false", shown
+    assert shown["type"] == "__DEFAULT__" and shown["bootable"] is False, shown
     listed = osc(env, "volume", "list")
     assert [v["Name"] for v in listed] == [name], listed
     osc(env, "volume", "set", "--name", f"{name}-2", "--size", "2", "--bootable", name)
     shown = volume_status(env, f"{name}-2", "available")
-    assert (shown["size"], shown["bootable"]) == (2, "true"), shown
+    assert (shown["size"], shown["bootable"]) == (2, True), shown
 
     snap = osc(env, "volume", "snapshot", "create", "--volume", f"{name}-2", f"{name}-snap")
     assert snap["volume_id"] == shown["id"], snap
@@ -61,8 +63,8 @@ def test_server_add_and_remove_volume(member):
     volume = unique("data")
     osc(env, "volume", "create", "--size", "1", volume)
     volume_status(env, volume, "available")
-    attached = osc(env, "--os-compute-api-version", "2.79", "server", "add", "volume",
-                   "--enable-delete-on-termination", server, volume)
+    attached = json.loads(osc(env, "--os-compute-api-version", "2.79", "server", "add", "volume",
+                              "--enable-delete-on-termination", "-f", "json", server, volume))
     assert attached["Device"] == "/dev/vdb" and attached["Delete On Termination"] is True, attached
     in_use = volume_status(env, volume, "in-use")
     assert in_use["attachments"][0]["device"] == "/dev/vdb", in_use

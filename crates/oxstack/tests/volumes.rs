@@ -57,6 +57,15 @@ async fn versions_are_discovered_and_microversions_negotiated() {
             .unwrap()
             .ends_with("/volume/v3/")
     );
+    // `/volume/v3/` (what clients probe) answers the same document.
+    let versioned = server
+        .http
+        .get(server.url("/volume/v3/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versioned.status(), 200);
+    assert_eq!(json_of(versioned).await["versions"][0]["version"], "3.71");
     // The header is echoed; out of range is 406, malformed 400.
     let cinder = server.cinder(ALICE, "3.44");
     let response = server

@@ -185,6 +185,7 @@ fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, negotiate));
     Router::new()
         .route("/", get(list_versions))
+        .route("/v3/", get(show_version))
         .nest("/v3", v3)
         .fallback(|| async { CinderError::not_at_this_version() })
 }
