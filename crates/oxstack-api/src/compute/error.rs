@@ -108,22 +108,16 @@ impl From<ComputeError> for NovaError {
                     "Unexpected API Error. Please contact the administrator",
                 )
             }
-            ComputeError::Store(e) => store_failure(&e),
+            ComputeError::Store(e) if e.is_unavailable() => Self::unavailable(&e),
+            ComputeError::Store(e) => {
+                tracing::error!(error = %e, "compute store failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Unexpected API Error. Please contact the administrator",
+                )
+            }
         }
     }
-}
-
-/// A store failure: 503 while the database is out of reach, else a 500
-/// (logged; the client learns nothing of the inside).
-pub fn store_failure(e: &oxstack_store::StoreError) -> NovaError {
-    if e.is_unavailable() {
-        return NovaError::unavailable(e);
-    }
-    tracing::error!(error = %e, "store failure");
-    NovaError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unexpected API Error. Please contact the administrator",
-    )
 }
 
 impl From<PolicyDenied> for NovaError {

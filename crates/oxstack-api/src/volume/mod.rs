@@ -415,7 +415,8 @@ impl From<VolumeError> for CinderError {
             VolumeError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             VolumeError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
             VolumeError::OverLimit(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, m),
-            VolumeError::Store(e) => crate::compute::error::store_failure(&e),
+            // A store failure is answered as the compute API answers one.
+            VolumeError::Store(e) => oxstack_compute::ComputeError::Store(e).into(),
             VolumeError::Io(e) => {
                 tracing::error!(error = %e, "volume data failure");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
