@@ -17,8 +17,12 @@ from pathlib import Path
 ADMIN = ("admin", "admin", "admin")  # oxstack's bootstrap admin: user, password, project
 PASSWORD = "tempest-secret"
 PROJECTS = 16  # each with a member, a reader and a manager
-ADMINS = 4
-SERVICES = 3
+# tempest hands out any account holding a role asked for, so an admin
+# request can take a service user: with 4 parallel classes each holding an
+# admin and a service user, fewer than this ran out ("Insufficient number
+# of users provided", the setUpClass failures of two CI runs).
+ADMINS = 8
+SERVICES = 8
 
 
 def call(base: str, method: str, path: str, token: str | None = None, body=None, raw: bytes | None = None,
