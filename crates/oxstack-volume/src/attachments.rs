@@ -410,15 +410,20 @@ impl BlockStorage {
             .await?)
     }
 
-    /// The servers that have attachments in transit (`attaching`,
-    /// `detaching`).
+    /// The servers that have attachments the compute service made in
+    /// transit (`attaching`, `detaching`).
     pub async fn servers_in_transit(&self) -> VolumeResult<Vec<String>> {
         let rows = self
             .store()
             .volumes()
             .attachments_in(&["attaching", "detaching"])
             .await?;
-        let mut uuids: Vec<String> = rows.into_iter().filter_map(|a| a.instance_uuid).collect();
+        let mut uuids: Vec<String> = rows
+            .into_iter()
+            .filter(|a| a.bdm_uuid.is_some())
+            .filter_map(|a| a.instance_uuid)
+            .collect();
+        uuids.sort_unstable();
         uuids.dedup();
         Ok(uuids)
     }

@@ -121,6 +121,25 @@ impl BlockStorage {
         self.quotas(caller, project_id).await
     }
 
+    /// Refuses growing a project's gigabytes by `delta` past its limit
+    /// (the check that answers before anything changes; the store's count
+    /// stays the guard against races).
+    pub(crate) async fn check_gigabytes(&self, project_id: &str, delta: i64) -> VolumeResult<()> {
+        let limit = self.limits(project_id).await?.gigabytes;
+        let used = self
+            .store()
+            .volumes()
+            .usage(project_id)
+            .await?
+            .get(GIGABYTES)
+            .copied()
+            .unwrap_or(0);
+        if limit >= 0 && used + delta > limit {
+            return Err(self.over_quota(project_id, GIGABYTES, delta).await);
+        }
+        Ok(())
+    }
+
     /// Puts a project's limits back to the defaults (admins only).
     pub async fn clear_quotas(&self, caller: &Caller, project_id: &str) -> VolumeResult<()> {
         if !caller.is_admin {
@@ -155,7 +174,9 @@ impl BlockStorage {
         } else {
             limits.volumes
         };
-        if count_limit >= 0 && used(counted) + 1 > count_limit {
+        // An extension only grows gigabytes; a new volume or snapshot is
+        // also one more of its kind.
+        if counted != GIGABYTES && count_limit >= 0 && used(counted) + 1 > count_limit {
             let kind = if counted == SNAPSHOTS {
                 "SnapshotLimitExceeded"
             } else {

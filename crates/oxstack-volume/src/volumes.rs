@@ -574,6 +574,8 @@ impl BlockStorage {
                 row.size
             )));
         }
+        self.check_gigabytes(&row.project_id, new_size - row.size)
+            .await?;
         let repo = self.store().volumes();
         if !repo
             .transition(id, &[row.status.as_str()], "extending", now_micros())

@@ -911,3 +911,80 @@ async fn an_attach_cut_by_a_restart_ends_attached() {
     }
     panic!("the attach's event never finished");
 }
+
+#[tokio::test]
+async fn a_volume_backed_servers_image_maps_snapshots_that_new_servers_boot_from() {
+    let server = Server::start_noauth().await;
+    let cinder = server.cinder(ALICE, "3.71");
+    let c = server.compute(ALICE, "2.79");
+    let image = cirros(&server).await;
+    let made = c
+        .post(
+            "/servers",
+            &json!({"server": {"name": "bfv", "flavorRef": "1", "networks": "none",
+                "block_device_mapping_v2": [{"uuid": image, "source_type": "image",
+                    "destination_type": "volume", "boot_index": 0, "volume_size": 1}]}}),
+        )
+        .await;
+    let sid = id(&json_of(made).await["server"]);
+    settled(&c, &sid, "ACTIVE").await;
+    let snapshot = c
+        .post(
+            &format!("/servers/{sid}/action"),
+            &json!({"createImage": {"name": "bfv-snap"}}),
+        )
+        .await;
+    assert_eq!(snapshot.status(), 202);
+    let new_image = json_of(snapshot).await["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The image is active and empty; its properties map a volume snapshot.
+    let shown = server
+        .http
+        .get(server.url(&format!("/image/v2/images/{new_image}")))
+        .header("X-Auth-Token", ALICE)
+        .send()
+        .await
+        .unwrap();
+    let shown = json_of(shown).await;
+    assert_eq!(shown["status"], "active", "{shown}");
+    assert_eq!(shown["size"], 0);
+    assert_eq!(shown["bdm_v2"], "True");
+    let mapping: Value =
+        serde_json::from_str(shown["block_device_mapping"].as_str().unwrap()).unwrap();
+    let snapshot_id = mapping[0]["snapshot_id"].as_str().unwrap().to_owned();
+    assert_eq!(mapping[0]["source_type"], "snapshot");
+    assert_eq!(mapping[0]["boot_index"], 0);
+    let snap = cinder.get_ok(&format!("/snapshots/{snapshot_id}")).await;
+    assert_eq!(snap["snapshot"]["name"], "snapshot for bfv-snap");
+    let actions = c
+        .get_ok(&format!("/servers/{sid}/os-instance-actions"))
+        .await;
+    assert_eq!(actions["instanceActions"][0]["action"], "createImage");
+    // A server booted from that image gets a volume made of the snapshot.
+    for _ in 0..200 {
+        let s = cinder.get_ok(&format!("/snapshots/{snapshot_id}")).await;
+        if s["snapshot"]["status"] == "available" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let made = c
+        .post(
+            "/servers",
+            &json!({"server": {"name": "again", "flavorRef": "1", "networks": "none",
+                "imageRef": new_image}}),
+        )
+        .await;
+    assert_eq!(made.status(), 202);
+    let again = id(&json_of(made).await["server"]);
+    let active = settled(&c, &again, "ACTIVE").await;
+    let root = active["os-extended-volumes:volumes_attached"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let volume = cinder.wait_volume(&root, "in-use").await;
+    assert_eq!(volume["snapshot_id"], snapshot_id.as_str());
+    assert_eq!(volume["bootable"], "true");
+}

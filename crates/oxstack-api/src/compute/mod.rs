@@ -38,6 +38,7 @@ mod simple_tenant_usage;
 mod usage_audit_log;
 mod versions;
 mod volume_attachments;
+mod volumes_proxy;
 
 /// Shared with the volume API, whose bodies and times Cinder reads and
 /// writes the way Nova does.
@@ -176,6 +177,42 @@ fn versioned_routes(state: AppState) -> Router {
             at(
                 until(mv::NO_PROXIES),
                 get(floating_ips::show_floating_ip).delete(floating_ips::release_floating_ip),
+            ),
+        )
+        .route(
+            "/os-volumes",
+            at(
+                until(mv::NO_PROXIES),
+                get(volumes_proxy::list_volumes).post(volumes_proxy::create_volume),
+            ),
+        )
+        .route(
+            "/os-volumes/detail",
+            at(until(mv::NO_PROXIES), get(volumes_proxy::list_volumes)),
+        )
+        .route(
+            "/os-volumes/{volume_id}",
+            at(
+                until(mv::NO_PROXIES),
+                get(volumes_proxy::show_volume).delete(volumes_proxy::delete_volume),
+            ),
+        )
+        .route(
+            "/os-snapshots",
+            at(
+                until(mv::NO_PROXIES),
+                get(volumes_proxy::list_snapshots).post(volumes_proxy::create_snapshot),
+            ),
+        )
+        .route(
+            "/os-snapshots/detail",
+            at(until(mv::NO_PROXIES), get(volumes_proxy::list_snapshots)),
+        )
+        .route(
+            "/os-snapshots/{snapshot_id}",
+            at(
+                until(mv::NO_PROXIES),
+                get(volumes_proxy::show_snapshot).delete(volumes_proxy::delete_snapshot),
             ),
         )
         .route(

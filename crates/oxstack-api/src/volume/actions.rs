@@ -61,7 +61,7 @@ pub async fn volume_action(
             let new_size = arg
                 .get("new_size")
                 .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
-                .filter(|n| *n >= 1)
+                .filter(|n| (1..=super::volumes::MAX_SIZE).contains(n))
                 .ok_or_else(|| {
                     CinderError::bad_request(format!(
                         "Invalid input for field/attribute new_size. Value: {}. {} is not valid under any of the given schemas",

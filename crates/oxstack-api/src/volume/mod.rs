@@ -14,6 +14,8 @@ mod types;
 mod views;
 mod volumes;
 
+pub(crate) use volumes::string_map;
+
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};

@@ -91,7 +91,7 @@ fn given(body: &Map<String, Value>, key: &str, alias: &str) -> bool {
     body.contains_key(key) || body.contains_key(alias)
 }
 
-pub(super) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+pub(crate) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
     value
         .and_then(Value::as_object)
         .map(|m| {
@@ -102,6 +102,9 @@ pub(super) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The largest size Cinder takes (its database's integer).
+pub(super) const MAX_SIZE: i64 = 2_147_483_647;
+
 fn size_of(value: Option<&Value>) -> Result<Option<i64>, CinderError> {
     let size = match value {
         None | Some(Value::Null) => return Ok(None),
@@ -110,6 +113,9 @@ fn size_of(value: Option<&Value>) -> Result<Option<i64>, CinderError> {
         Some(_) => None,
     };
     match size {
+        Some(n) if n > MAX_SIZE => Err(CinderError::bad_request(format!(
+            "Invalid input for field/attribute size. Value: {n}. {n} is greater than the maximum of {MAX_SIZE}"
+        ))),
         Some(n) if n >= 1 => Ok(Some(n)),
         _ => {
             let shown = value

@@ -52,6 +52,9 @@ impl Compute {
         if !rule.allows(&server) {
             return Err(rule.refusal(&server));
         }
+        if req.backup.is_none() && self.volume_backed(&server.uuid).await? {
+            return self.snapshot_volume_backed(caller, &server, &req).await;
+        }
         let image_id = self.new_snapshot_image(&server, caller, &req).await?;
         let args = FlowArgs {
             image_id: Some(image_id.clone()),
@@ -252,7 +255,7 @@ impl Compute {
 
 /// The server's project as the image service's viewer (a member of it:
 /// compute's policy let the caller snapshot the server).
-fn project_viewer(server: &Server) -> Viewer<'_> {
+pub(crate) fn project_viewer(server: &Server) -> Viewer<'_> {
     Viewer {
         project_id: &server.project_id,
         is_admin: false,

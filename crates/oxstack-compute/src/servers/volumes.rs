@@ -347,7 +347,11 @@ impl Compute {
     /// `detaching` ones, through this host's driver, ending their actions'
     /// events.
     pub(crate) async fn settle_volumes(&self, uuid: &str) -> ComputeResult<()> {
-        for a in self.volumes.server_attachments(uuid).await? {
+        // Only the attachments Nova made (with a block device mapping):
+        // one a client made through Cinder's attachments API is that
+        // client's to connect.
+        let nova_made = self.volumes.server_attachments(uuid).await?;
+        for a in nova_made.into_iter().filter(|a| a.bdm_uuid.is_some()) {
             let (record, event) = match a.attach_status.as_str() {
                 "attaching" => ("attach_volume", ATTACH_EVENT),
                 "detaching" => ("detach_volume", DETACH_EVENT),
@@ -551,4 +555,89 @@ fn next_device(held: &[AttachmentRow]) -> String {
                 .any(|a| a.mountpoint.as_deref() == Some(d.as_str()))
         })
         .unwrap_or_else(|| "/dev/vdz".into())
+}
+
+/// Nova's `createImage` of a volume-backed server: a snapshot of each of
+/// its volumes, and an image holding no data whose properties map them
+/// (`bdm_v2`, `block_device_mapping`), from which new servers boot.
+impl Compute {
+    /// Whether the server boots from a volume.
+    pub(crate) async fn volume_backed(&self, uuid: &str) -> ComputeResult<bool> {
+        Ok(self
+            .volumes
+            .server_attachments(uuid)
+            .await?
+            .iter()
+            .any(|a| a.boot_index == Some(0)))
+    }
+
+    /// Snapshots the server's volumes and records the image that maps
+    /// them (active, no data) with the `createImage` action; its id.
+    pub(crate) async fn snapshot_volume_backed(
+        &self,
+        caller: &Caller,
+        server: &Server,
+        req: &super::snapshot::SnapshotRequest,
+    ) -> ComputeResult<String> {
+        let owner = oxstack_volume::Caller {
+            project_id: server.project_id.clone(),
+            user_id: caller.user_id.clone(),
+            is_admin: false,
+            can_write: true,
+        };
+        let mut mappings = Vec::new();
+        for a in self.volumes.server_attachments(&server.uuid).await? {
+            let volume = self.volumes.volume(&owner, &a.volume_id).await?;
+            let snapshot = self
+                .volumes
+                .create_snapshot(
+                    &owner,
+                    oxstack_volume::SnapshotSpec {
+                        volume_id: a.volume_id.clone(),
+                        name: Some(format!("snapshot for {}", req.name)),
+                        description: volume.row.description.clone(),
+                        force: true,
+                        metadata: Default::default(),
+                    },
+                )
+                .await?;
+            mappings.push(serde_json::json!({
+                "source_type": "snapshot",
+                "destination_type": "volume",
+                "snapshot_id": snapshot.row.id,
+                "boot_index": a.boot_index,
+                "delete_on_termination": a.delete_on_termination,
+                "volume_size": volume.row.size,
+                "device_name": a.mountpoint,
+                "tag": a.tag,
+            }));
+        }
+        let mut request = req.clone();
+        for (k, v) in [
+            ("root_device_name", "/dev/vda".to_owned()),
+            ("bdm_v2", "True".to_owned()),
+            (
+                "block_device_mapping",
+                serde_json::Value::Array(mappings).to_string(),
+            ),
+        ] {
+            request.metadata.entry(k.to_owned()).or_insert(v);
+        }
+        let image_id = self.new_snapshot_image(server, caller, &request).await?;
+        // The image holds no data (its volumes' snapshots do): active, empty.
+        let empty = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::new())]);
+        self.images
+            .upload(super::snapshot::project_viewer(server), &image_id, empty)
+            .await?;
+        self.record_done(
+            caller,
+            server,
+            "createImage",
+            &["compute_snapshot_volume_backed"],
+            &Guard::any(),
+            Step::default(),
+        )
+        .await?;
+        Ok(image_id)
+    }
 }

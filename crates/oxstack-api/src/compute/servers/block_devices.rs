@@ -151,6 +151,39 @@ pub(super) async fn block_devices(
     Ok((devices, root))
 }
 
+/// The block devices an image defines (the snapshot of a volume-backed
+/// server: `bdm_v2` with a `block_device_mapping` of volume snapshots).
+pub(super) fn image_defined(image: &Image) -> Vec<BlockDevice> {
+    let props = &image.properties;
+    if props.get("bdm_v2").map(String::as_str) != Some("True") {
+        return Vec::new();
+    }
+    let Some(mapping) = props
+        .get("block_device_mapping")
+        .and_then(|m| serde_json::from_str::<Vec<Map<String, Value>>>(m).ok())
+    else {
+        return Vec::new();
+    };
+    mapping
+        .iter()
+        .filter(|m| text(m, "source_type").as_deref() == Some("snapshot"))
+        .zip('a'..='z')
+        .map(|(m, letter)| BlockDevice {
+            source_type: "snapshot".into(),
+            uuid: text(m, "snapshot_id"),
+            boot_index: integer(m.get("boot_index")).flatten(),
+            volume_size: integer(m.get("volume_size")).flatten(),
+            delete_on_termination: m
+                .get("delete_on_termination")
+                .and_then(crate::volume::boolish)
+                .unwrap_or(false),
+            device_name: text(m, "device_name").unwrap_or_else(|| format!("/dev/vd{letter}")),
+            tag: text(m, "tag"),
+            volume_type: None,
+        })
+        .collect()
+}
+
 fn volume_caller(req: &Req) -> Caller {
     Caller {
         project_id: req.ctx.project_id.clone(),

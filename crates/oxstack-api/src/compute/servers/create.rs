@@ -170,7 +170,7 @@ pub async fn create_server(
     {
         req.authorize("compute:servers:create:requested_destination", Rule::Admin)?;
     }
-    let (block_devices, boot_volume) =
+    let (mut block_devices, boot_volume) =
         super::block_devices::block_devices(&state, &req, &server, min_count).await?;
     let image_ref = string_of(get("imageRef")).unwrap_or_default();
     if image_ref.is_empty() && boot_volume.is_none() {
@@ -181,7 +181,14 @@ pub async fn create_server(
         // Volume-backed: the server keeps no image of its own.
         Some(boot) => boot,
         None => match state.images().get(viewer(&req), &image_ref).await {
-            Ok(image) => boot_image(&image),
+            Ok(image) => {
+                // The snapshot of a volume-backed server maps volume
+                // snapshots: the server boots from volumes made of them.
+                if !block_devices.iter().any(|b| b.boot_index == Some(0)) {
+                    block_devices.splice(0..0, super::block_devices::image_defined(&image));
+                }
+                boot_image(&image)
+            }
             Err(ImageError::NotFound(_) | ImageError::Forbidden(_)) => {
                 return Err(NovaError::bad_request("Can not find requested image"));
             }
