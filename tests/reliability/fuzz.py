@@ -52,7 +52,7 @@ class Cloud:
     def request(self, method: str, path: str, body: bytes | None = None, token: str = USER,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         # Glance renders its errors as the client accepts them: JSON here.
-        all_headers = {"X-Auth-Token": token, "OpenStack-API-Version": f"compute {V}",
+        all_headers = {"X-Auth-Token": token, "OpenStack-API-Version": f"compute {V}, volume 3.71",
                        "Accept": "application/json"}
         if body is not None:
             all_headers["Content-Type"] = "application/json"
@@ -101,6 +101,9 @@ class Cloud:
         parts += [self.json("GET", f"/network/v2.0/{collection}", token=ADMIN)
                   for collection in ["networks", "subnets", "ports", "routers", "floatingips",
                                      "security-groups", "security-group-rules"]]
+        parts += [self.json("GET", f"/volume/v3/{collection}?all_tenants=1", token=ADMIN)
+                  for collection in ["volumes/detail", "snapshots/detail", "types"]]
+        parts.append(self.json("GET", "/volume/v3/attachments/detail?all_tenants=1", token=ADMIN))
         for server in self_servers(parts[0]):
             parts.append(self.json("GET", f"/compute/v2.1/servers/{server}/tags"))
         return json.dumps(parts, sort_keys=True)
@@ -128,9 +131,14 @@ def setup(cloud: Cloud) -> dict[str, str]:
     public = cloud.json("GET", f"{n}/networks?name=public")["networks"][0]["id"]
     router = cloud.json("POST", f"{n}/routers", {"router": {"name": "fuzz-router"}})["router"]["id"]
     sg = cloud.json("POST", f"{n}/security-groups", {"security_group": {"name": "fuzz-sg"}})["security_group"]["id"]
+    volume = cloud.json("POST", "/volume/v3/volumes", {"volume": {"name": "fuzz-vol", "size": 1}})["volume"]["id"]
     cloud.settle()
+    for _ in range(500):
+        if cloud.json("GET", f"/volume/v3/volumes/{volume}")["volume"]["status"] == "available":
+            break
+        time.sleep(0.02)
     return {"image": image, "server": server, "group": group, "aggregate": str(aggregate),
-            "net": net, "subnet": subnet, "public": public, "router": router, "sg": sg}
+            "net": net, "subnet": subnet, "public": public, "router": router, "sg": sg, "volume": volume}
 
 
 def corpus(ids: dict[str, str]) -> list[tuple[str, str, object, str]]:
@@ -185,6 +193,37 @@ def corpus(ids: dict[str, str]) -> list[tuple[str, str, object, str]]:
         ("POST", "/image/v2/images", {"name": "i", "disk_format": "raw", "container_format": "bare",
                                       "visibility": "private", "min_disk": 0, "tags": ["x"]}, USER),
         *network_corpus(ids),
+        *volume_corpus(ids),
+    ]
+
+
+def volume_corpus(ids: dict[str, str]) -> list[tuple[str, str, object, str]]:
+    """Valid Cinder requests, and Nova's on volumes."""
+    v, vol, img = "/volume/v3", ids["volume"], ids["image"]
+    return [
+        ("POST", f"{v}/volumes", {"volume": {"size": 1, "name": "v2", "description": "d",
+                                             "metadata": {"k": "v"}, "volume_type": "__DEFAULT__",
+                                             "availability_zone": "nova"}}, USER),
+        ("POST", f"{v}/volumes", {"volume": {"size": 1, "imageRef": img}}, USER),
+        ("POST", f"{v}/volumes", {"volume": {"source_volid": vol, "size": 2}}, USER),
+        ("PUT", f"{v}/volumes/{vol}", {"volume": {"name": "renamed", "metadata": {"a": "b"}}}, USER),
+        ("POST", f"{v}/volumes/{vol}/metadata", {"metadata": {"m": "n"}}, USER),
+        ("POST", f"{v}/volumes/{vol}/action", {"os-extend": {"new_size": 2}}, USER),
+        ("POST", f"{v}/volumes/{vol}/action", {"os-set_bootable": {"bootable": True}}, USER),
+        ("POST", f"{v}/volumes/{vol}/action", {"os-reset_status": {"status": "available"}}, ADMIN),
+        ("POST", f"{v}/snapshots", {"snapshot": {"volume_id": vol, "name": "s", "force": True,
+                                                 "metadata": {"k": "v"}}}, USER),
+        ("POST", f"{v}/attachments", {"attachment": {"volume_uuid": vol, "instance_uuid": ids["server"]}}, USER),
+        ("POST", f"{v}/types", {"volume_type": {"name": "gold", "extra_specs": {"k": "v"},
+                                                "os-volume-type-access:is_public": True}}, ADMIN),
+        ("PUT", f"{v}/os-quota-sets/fuzz-project", {"quota_set": {"volumes": 20, "gigabytes": 100}}, ADMIN),
+        ("POST", f"/compute/v2.1/servers/{ids['server']}/os-volume_attachments",
+         {"volumeAttachment": {"volumeId": vol, "device": "/dev/vdc", "tag": "t",
+                               "delete_on_termination": False}}, USER),
+        ("POST", "/compute/v2.1/servers", {"server": {
+            "name": "bfv", "flavorRef": "1", "networks": "none", "block_device_mapping_v2": [{
+                "boot_index": 0, "uuid": img, "source_type": "image", "destination_type": "volume",
+                "volume_size": 1, "delete_on_termination": True}]}}, USER),
     ]
 
 

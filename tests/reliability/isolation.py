@@ -11,7 +11,9 @@ It starts its own oxstack (Keystone auth) and makes two projects:
 A's member makes a server (with metadata and tags), a key pair, a server
 group, a private image, and networking: a network with a subnet, a port, a
 security group with a rule, a router (gateway on `public`, an interface on
-the subnet) and a floating IP associated with the port. Then:
+the subnet) and a floating IP associated with the port; and block storage:
+a volume with a snapshot, and a second volume attached to the server.
+Then:
 
 * every endpoint on each of A's resources, called by each of B's users,
   answers as Nova, Neutron, Glance and Keystone do for someone else's
@@ -54,7 +56,7 @@ class Cloud:
     def call(self, method: str, path: str, token: str | None, body=None,
              version: str = "latest") -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"OpenStack-API-Version": f"compute {version}", "Accept": "application/json"}
+        headers = {"OpenStack-API-Version": f"compute {version}, volume 3.71", "Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
         data = None
@@ -121,7 +123,8 @@ def make_resources(cloud: Cloud, token: str) -> dict[str, str]:
     project = cloud.ok("GET", "/identity/v3/projects?name=iso-a", cloud.admin)["projects"][0]["id"]
     actions = cloud.ok("GET", f"/compute/v2.1/servers/{server}/os-instance-actions", token)["instanceActions"]
     return {"server": server, "group": group, "image": private, "project": project,
-            "request": actions[0]["request_id"], **make_networking(cloud, token)}
+            "request": actions[0]["request_id"], **make_networking(cloud, token),
+            **make_volumes(cloud, token, server)}
 
 
 def make_networking(cloud: Cloud, token: str) -> dict[str, str]:
@@ -141,6 +144,28 @@ def make_networking(cloud: Cloud, token: str) -> dict[str, str]:
     fip = cloud.ok("POST", f"{n}/floatingips", token, {"floatingip": {
         "floating_network_id": public, "port_id": port}})["floatingip"]["id"]
     return {"net": net, "subnet": subnet, "port": port, "sg": sg, "rule": rule, "router": router, "fip": fip}
+
+
+def wait_volume(cloud: Cloud, token: str, vid: str, status: str) -> None:
+    for _ in range(500):
+        if cloud.ok("GET", f"/volume/v3/volumes/{vid}", token)["volume"]["status"] == status:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"volume {vid} never became {status}")
+
+
+def make_volumes(cloud: Cloud, token: str, server: str) -> dict[str, str]:
+    v = "/volume/v3"
+    vol = cloud.ok("POST", f"{v}/volumes", token, {"volume": {"name": "a-vol", "size": 1}})["volume"]["id"]
+    wait_volume(cloud, token, vol, "available")
+    snap = cloud.ok("POST", f"{v}/snapshots", token, {"snapshot": {"volume_id": vol, "name": "a-snap"}})
+    data = cloud.ok("POST", f"{v}/volumes", token, {"volume": {"name": "a-data", "size": 1}})["volume"]["id"]
+    wait_volume(cloud, token, data, "available")
+    cloud.ok("POST", f"/compute/v2.1/servers/{server}/os-volume_attachments", token,
+             {"volumeAttachment": {"volumeId": data}})
+    wait_volume(cloud, token, data, "in-use")
+    attachment = cloud.ok("GET", f"{v}/volumes/{data}", token)["volume"]["attachments"][0]["attachment_id"]
+    return {"vol": vol, "snap": snap["snapshot"]["id"], "data": data, "attachment": attachment}
 
 
 def foreign_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]]:
@@ -195,6 +220,38 @@ def foreign_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]
         ("GET", f"/image/v2/images/{ids['image']}/file", None, hidden),
         ("GET", f"/identity/v3/projects/{ids['project']}", None, refused),
         *network_calls(ids),
+        *volume_calls(ids),
+    ]
+
+
+def volume_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]]:
+    """Cinder's calls on A's volumes, and Nova's on the server's: someone
+    else's is a 404 (their quota set a 403)."""
+    v, hidden = "/volume/v3", {404}
+    vol, snap, data = f"{v}/volumes/{ids['vol']}", f"{v}/snapshots/{ids['snap']}", ids["data"]
+    attach = f"/compute/v2.1/servers/{ids['server']}/os-volume_attachments"
+    return [
+        ("GET", vol, None, hidden),
+        ("PUT", vol, {"volume": {"name": "x"}}, hidden),
+        ("DELETE", vol, None, hidden),
+        ("GET", f"{vol}/metadata", None, hidden),
+        ("POST", f"{vol}/metadata", {"metadata": {"x": "y"}}, hidden),
+        ("POST", f"{vol}/action", {"os-extend": {"new_size": 2}}, hidden),
+        ("POST", f"{vol}/action", {"os-volume_upload_image": {"image_name": "stolen"}}, hidden),
+        ("POST", f"{v}/volumes", {"volume": {"source_volid": ids["vol"]}}, hidden),
+        ("POST", f"{v}/snapshots", {"snapshot": {"volume_id": ids["vol"]}}, hidden),
+        ("POST", f"{v}/attachments", {"attachment": {"volume_uuid": ids["vol"]}}, hidden),
+        ("GET", snap, None, hidden),
+        ("PUT", snap, {"snapshot": {"name": "x"}}, hidden),
+        ("DELETE", snap, None, hidden),
+        ("GET", f"{v}/volumes/{data}", None, hidden),
+        ("GET", f"{v}/attachments/{ids['attachment']}", None, hidden),
+        ("DELETE", f"{v}/attachments/{ids['attachment']}", None, hidden),
+        ("GET", f"{v}/os-quota-sets/{ids['project']}", None, {403}),
+        ("GET", attach, None, hidden),
+        ("GET", f"{attach}/{data}", None, hidden),
+        ("DELETE", f"{attach}/{data}", None, hidden),
+        ("POST", attach, {"volumeAttachment": {"volumeId": ids["vol"]}}, hidden),
     ]
 
 
@@ -220,6 +277,7 @@ def network_calls(ids: dict[str, str]) -> list[tuple[str, str, object, set[int]]
 
 
 NETWORK_KINDS = ["net", "subnet", "port", "sg", "rule", "router", "fip"]
+VOLUME_KINDS = ["vol", "snap", "data", "attachment"]
 
 
 LISTINGS = ["/compute/v2.1/servers", "/compute/v2.1/servers/detail",
@@ -230,7 +288,9 @@ LISTINGS = ["/compute/v2.1/servers", "/compute/v2.1/servers/detail",
             "/compute/v2.1/os-migrations", "/identity/v3/projects", "/identity/v3/users",
             "/network/v2.0/networks", "/network/v2.0/subnets", "/network/v2.0/ports",
             "/network/v2.0/security-groups", "/network/v2.0/security-group-rules", "/network/v2.0/routers",
-            "/network/v2.0/floatingips", "/compute/v2.1/os-floating-ips", "/compute/v2.1/os-security-groups"]
+            "/network/v2.0/floatingips", "/compute/v2.1/os-floating-ips", "/compute/v2.1/os-security-groups",
+            "/volume/v3/volumes/detail", "/volume/v3/volumes/detail?all_tenants=1", "/volume/v3/snapshots/detail",
+            "/volume/v3/attachments/detail", "/volume/v3/attachments?all_tenants=1"]
 
 
 READER_WRITES = ["PUT", "DELETE", "POST", "PATCH"]
@@ -247,7 +307,9 @@ def fingerprint(cloud: Cloud, admin: str, ids: dict[str, str]) -> str:
              f"/compute/v2.1/os-server-groups/{ids['group']}", f"/image/v2/images/{ids['image']}",
              f"/compute/v2.1/os-quota-sets/{ids['project']}", f"{n}/networks/{ids['net']}",
              f"{n}/subnets/{ids['subnet']}", f"{n}/ports/{ids['port']}", f"{n}/security-groups/{ids['sg']}",
-             f"{n}/routers/{ids['router']}", f"{n}/floatingips/{ids['fip']}"]
+             f"{n}/routers/{ids['router']}", f"{n}/floatingips/{ids['fip']}",
+             f"/volume/v3/volumes/{ids['vol']}", f"/volume/v3/volumes/{ids['data']}",
+             f"/volume/v3/snapshots/{ids['snap']}"]
     return json.dumps([cloud.call("GET", path, admin) for path in paths], default=repr)
 
 
@@ -264,7 +326,8 @@ def main() -> int:
         make_accounts(cloud, admin)
         a_member = cloud.token("a-member", "pw", "iso-a")
         ids = make_resources(cloud, a_member)
-        secret_ids = [ids["server"], ids["group"], ids["image"], ids["request"]] + [ids[k] for k in NETWORK_KINDS]
+        secret_ids = ([ids["server"], ids["group"], ids["image"], ids["request"]]
+                      + [ids[k] for k in NETWORK_KINDS + VOLUME_KINDS])
         before = fingerprint(cloud, admin, ids)
         outsiders = {name: cloud.token(name, "pw", "iso-b") for name in ["b-member", "b-reader", "b-manager"]}
         for name, token in outsiders.items():
@@ -283,7 +346,8 @@ def main() -> int:
             for path in LISTINGS:
                 status, raw = cloud.call("GET", path, token)
                 checked += 1
-                names = ["a-key", "a-server", "a-group", "a-image", "a-net", "a-subnet", "a-port", "a-sg", "a-router"]
+                names = ["a-key", "a-server", "a-group", "a-image", "a-net", "a-subnet", "a-port", "a-sg", "a-router",
+                         "a-vol", "a-snap", "a-data"]
                 leaked = [i for i in secret_ids + names if i.encode() in raw]
                 if status >= 500 or leaked:
                     problems.append(f"{name}: GET {path} answered {status}, leaked {leaked}")
@@ -324,7 +388,9 @@ def main() -> int:
                              ("/compute/v2.1/os-server-groups?all_projects=True", ids["group"]),
                              ("/image/v2/images", ids["image"]),
                              ("/network/v2.0/routers", ids["router"]),
-                             ("/network/v2.0/floatingips", ids["fip"])]:
+                             ("/network/v2.0/floatingips", ids["fip"]),
+                             ("/volume/v3/volumes/detail?all_tenants=1", ids["vol"]),
+                             ("/volume/v3/attachments?all_tenants=1", ids["attachment"])]:
             status, raw = cloud.call("GET", path, admin)
             checked += 1
             if status != 200 or secret.encode() not in raw:
