@@ -78,13 +78,21 @@ class Cloud:
         return json.loads(raw) if raw else {}
 
     def settle(self) -> None:
-        """Waits until no server has a task in progress."""
+        """Waits until no server has a task in progress and no volume or
+        snapshot is between two statuses (their work runs in the
+        background)."""
+        moving = {"creating", "attaching", "detaching", "deleting", "extending", "uploading"}
+        volumes: list = []
         for _ in range(500):
             listed = self.json("GET", "/compute/v2.1/servers/detail?all_tenants=1", token=ADMIN)
-            if all(s["OS-EXT-STS:task_state"] is None for s in listed["servers"]):
+            volumes = self.json("GET", "/volume/v3/volumes/detail?all_tenants=1", token=ADMIN)["volumes"]
+            snapshots = self.json("GET", "/volume/v3/snapshots/detail?all_tenants=1", token=ADMIN)["snapshots"]
+            if (all(s["OS-EXT-STS:task_state"] is None for s in listed["servers"])
+                    and not any(v["status"] in moving for v in volumes + snapshots)):
                 return
             time.sleep(0.02)
-        raise AssertionError("servers never settled")
+        stuck = [(v["id"], v["status"]) for v in volumes if v["status"] in moving]
+        raise AssertionError(f"servers and volumes never settled: {stuck}")
 
     def fingerprint(self) -> str:
         """What a refused request must not change."""
