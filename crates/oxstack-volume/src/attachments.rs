@@ -89,6 +89,16 @@ impl BlockStorage {
         })
     }
 
+    /// The image a volume was made from (its `volume_image_metadata`).
+    pub async fn volume_image_id(&self, volume_id: &str) -> VolumeResult<Option<String>> {
+        Ok(self
+            .store()
+            .volumes()
+            .volume(volume_id)
+            .await?
+            .and_then(|v| crate::string_map(&v.image_metadata).remove("image_id")))
+    }
+
     /// The connection info Cinder returns for a connected attachment.
     pub async fn connection_json(&self, a: &AttachmentRow) -> VolumeResult<Value> {
         if a.connector.is_none() {

@@ -988,3 +988,88 @@ async fn a_volume_backed_servers_image_maps_snapshots_that_new_servers_boot_from
     assert_eq!(volume["snapshot_id"], snapshot_id.as_str());
     assert_eq!(volume["bootable"], "true");
 }
+
+#[tokio::test]
+async fn volume_backed_servers_rebuild_and_resize_by_novas_rules() {
+    let server = Server::start_noauth().await;
+    let c = server.compute(ALICE, "2.79");
+    let image = cirros(&server).await;
+    let made = c
+        .post(
+            "/servers",
+            &json!({"server": {"name": "bfv", "flavorRef": "2", "networks": "none",
+                "block_device_mapping_v2": [{"uuid": image, "source_type": "image",
+                    "destination_type": "volume", "boot_index": 0, "volume_size": 1}]}}),
+        )
+        .await;
+    let sid = id(&json_of(made).await["server"]);
+    settled(&c, &sid, "ACTIVE").await;
+    let action = format!("/servers/{sid}/action");
+    // Another image: refused before 2.93, as Nova refuses it.
+    let other = json_of(
+        server
+            .http
+            .post(server.url("/image/v2/images"))
+            .header("X-Auth-Token", ALICE)
+            .json(&json!({"name": "other", "disk_format": "raw", "container_format": "bare"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let other = id(&other);
+    let uploaded = server
+        .http
+        .put(server.url(&format!("/image/v2/images/{other}/file")))
+        .header("X-Auth-Token", ALICE)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![1u8; 512])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 204);
+    common::assert_fault(
+        c.post(&action, &json!({"rebuild": {"imageRef": other}})).await,
+        400,
+        &format!("Image {other} is unacceptable: Unable to rebuild with a different image for a volume-backed server."),
+    )
+    .await;
+    // Its own image: rebuilt, still volume-backed (no image of its own).
+    let rebuilt = c
+        .post(&action, &json!({"rebuild": {"imageRef": image}}))
+        .await;
+    assert_eq!(rebuilt.status(), 202);
+    let active = settled(&c, &sid, "ACTIVE").await;
+    assert_eq!(active["image"], "");
+    // From 2.93 another image is taken.
+    let at_93 = server
+        .compute(ALICE, "2.93")
+        .post(&action, &json!({"rebuild": {"imageRef": other}}))
+        .await;
+    assert_eq!(at_93.status(), 202);
+    settled(&c, &sid, "ACTIVE").await;
+    // Resizing to a smaller disk: the flavor's disk does not matter.
+    let resized = c
+        .post(&action, &json!({"resize": {"flavorRef": "1"}}))
+        .await;
+    assert_eq!(resized.status(), 202);
+    settled(&c, &sid, "VERIFY_RESIZE").await;
+    // An image-backed server cannot, nor go to a flavor without a disk.
+    let plain = active_server(&server, "plain").await;
+    let plain_action = format!("/servers/{plain}/action");
+    let admin = server.compute(ADMIN, "2.79");
+    let zero = admin
+        .post(
+            "/flavors",
+            &json!({"flavor": {"name": "zero", "ram": 512, "vcpus": 1, "disk": 0, "id": "zero"}}),
+        )
+        .await;
+    assert_eq!(zero.status(), 200);
+    common::assert_fault(
+        c.post(&plain_action, &json!({"resize": {"flavorRef": "zero"}}))
+            .await,
+        400,
+        "Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.",
+    )
+    .await;
+}

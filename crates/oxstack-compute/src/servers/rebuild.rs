@@ -46,6 +46,9 @@ pub struct RebuildRequest {
     pub hostname: Option<String>,
     /// The new admin password (given or generated); handed to the driver.
     pub admin_password: Option<String>,
+    /// 2.93: a volume-backed server may rebuild with another image (its
+    /// boot volume is re-imaged); before, only with its own.
+    pub reimage_volume: bool,
 }
 
 impl Compute {
@@ -73,12 +76,18 @@ impl Compute {
             Some(None) => Some(None),
             None => None,
         };
-        check_image_fits(
-            image,
-            server.flavor.memory_mb,
-            server.flavor.root_gb,
-            caller.is_admin,
-        )?;
+        let volume_backed = self.volume_backed(&server.uuid).await?;
+        if volume_backed {
+            self.check_volume_rebuild(&server, image, req.reimage_volume)
+                .await?;
+        } else {
+            check_image_fits(
+                image,
+                server.flavor.memory_mb,
+                server.flavor.root_gb,
+                caller.is_admin,
+            )?;
+        }
         let limit = self
             .quota_limits(&server.project_id)
             .await?
@@ -92,7 +101,8 @@ impl Compute {
             access_ip_v4: req.access_ip_v4.map(canonical_ips),
             access_ip_v6: req.access_ip_v6.map(canonical_ips),
             auto_disk_config: req.auto_disk_config,
-            image_ref: Some(image.id.clone()),
+            // A volume-backed server keeps no image of its own.
+            image_ref: (!volume_backed).then(|| image.id.clone()),
             image_properties: Some(properties_text(&image.properties)),
             user_data: req.user_data,
             key_name: key

@@ -120,7 +120,16 @@ impl Compute {
                 "When resizing, instances must change flavor!".into(),
             ));
         }
-        if flavor.root_gb < server.flavor.root_gb {
+        // A volume-backed server's disk is its volume: the flavor's does
+        // not matter.
+        let volume_backed = self.volume_backed(&server.uuid).await?;
+        if !volume_backed && flavor.root_gb == 0 && server.flavor.root_gb != 0 {
+            return Err(ComputeError::Invalid(
+                "Server disk was unable to be resized because: Resize to zero disk flavor is not allowed."
+                    .into(),
+            ));
+        }
+        if !volume_backed && flavor.root_gb < server.flavor.root_gb {
             return Err(ComputeError::Invalid(
                 "Resize error: Unable to resize disk down.".into(),
             ));

@@ -571,6 +571,38 @@ impl Compute {
             .any(|a| a.boot_index == Some(0)))
     }
 
+    /// Nova's rules for rebuilding a volume-backed server: its volumes
+    /// all attached, and (before 2.93) the image its boot volume holds.
+    pub(crate) async fn check_volume_rebuild(
+        &self,
+        server: &Server,
+        image: &super::create::BootImage,
+        reimage: bool,
+    ) -> ComputeResult<()> {
+        let held = self.volumes.server_attachments(&server.uuid).await?;
+        if let Some(a) = held.iter().find(|a| a.attach_status != "attached") {
+            return Err(ComputeError::Invalid(format!(
+                "Invalid volume: volume '{}' status must be 'in-use'. Currently in '{}' status",
+                a.volume_id, a.attach_status
+            )));
+        }
+        if reimage {
+            return Ok(());
+        }
+        let boot = held.iter().find(|a| a.boot_index == Some(0));
+        let own = match boot {
+            Some(a) => self.volumes.volume_image_id(&a.volume_id).await?,
+            None => None,
+        };
+        if own.as_deref() != Some(image.id.as_str()) {
+            return Err(ComputeError::Invalid(format!(
+                "Image {} is unacceptable: Unable to rebuild with a different image for a volume-backed server.",
+                image.id
+            )));
+        }
+        Ok(())
+    }
+
     /// Snapshots the server's volumes and records the image that maps
     /// them (active, no data) with the `createImage` action; its id.
     pub(crate) async fn snapshot_volume_backed(

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::super::error::NovaError;
 use super::super::images::{image_error, viewer};
+use super::super::microversion::mv;
 use super::super::request::{NovaBody, Req};
 use super::super::servers::create::boot_image;
 use super::super::servers::{schema, views};
@@ -73,6 +74,7 @@ pub(super) async fn rebuild(
             })
         }),
         hostname: r["hostname"].as_str().map(str::to_owned),
+        reimage_volume: req.at_least(mv::VOLUME_REIMAGED_EVENT),
     };
     let server = state
         .compute()
