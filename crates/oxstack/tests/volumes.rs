@@ -1073,3 +1073,70 @@ async fn volume_backed_servers_rebuild_and_resize_by_novas_rules() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_volume_backed_server_shelves_without_an_image_and_keeps_its_volume() {
+    let server = Server::start_noauth().await;
+    let cinder = server.cinder(ALICE, "3.71");
+    let c = server.compute(ALICE, "2.79");
+    let image = cirros(&server).await;
+    let made = c
+        .post(
+            "/servers",
+            &json!({"server": {"name": "bfv", "flavorRef": "1", "networks": "none",
+                "block_device_mapping_v2": [{"uuid": image, "source_type": "image",
+                    "destination_type": "volume", "boot_index": 0, "volume_size": 1}]}}),
+        )
+        .await;
+    let sid = id(&json_of(made).await["server"]);
+    let active = settled(&c, &sid, "ACTIVE").await;
+    let root = active["os-extended-volumes:volumes_attached"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let images_before = server
+        .http
+        .get(server.url("/image/v2/images"))
+        .header("X-Auth-Token", ALICE)
+        .send()
+        .await
+        .unwrap();
+    let images_before = json_of(images_before).await["images"]
+        .as_array()
+        .unwrap()
+        .len();
+    let action = format!("/servers/{sid}/action");
+    assert_eq!(
+        c.post(&action, &json!({"shelve": null})).await.status(),
+        202
+    );
+    settled(&c, &sid, "SHELVED_OFFLOADED").await;
+    let images_after = server
+        .http
+        .get(server.url("/image/v2/images"))
+        .header("X-Auth-Token", ALICE)
+        .send()
+        .await
+        .unwrap();
+    let images_after = json_of(images_after).await["images"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        images_after, images_before,
+        "no shelved image for a volume-backed server"
+    );
+    assert_eq!(
+        cinder.wait_volume(&root, "in-use").await["attachments"][0]["server_id"],
+        sid.as_str()
+    );
+    assert_eq!(
+        c.post(&action, &json!({"unshelve": null})).await.status(),
+        202
+    );
+    let back = settled(&c, &sid, "ACTIVE").await;
+    assert_eq!(
+        back["os-extended-volumes:volumes_attached"][0]["id"],
+        root.as_str()
+    );
+}

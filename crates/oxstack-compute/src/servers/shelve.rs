@@ -92,9 +92,10 @@ impl Compute {
             _ => None,
         };
         // Nova keeps the disk of a shelved server as a snapshot image,
-        // made before the server changes.
+        // made before the server changes; a volume-backed server's disk
+        // is its volume, which stays.
         let image_id = match kind {
-            ShelveKind::Shelve => {
+            ShelveKind::Shelve if !self.volume_backed(&server.uuid).await? => {
                 let request = SnapshotRequest {
                     name: format!("{}-shelved", server.name),
                     ..SnapshotRequest::default()
@@ -276,7 +277,9 @@ impl Compute {
         if server.task_state != Some(T::Spawning) {
             return Ok(false);
         }
-        if let Err(e) = self.driver.spawn(&guest_spec(&server)).await {
+        let mut guest = guest_spec(&server);
+        guest.volumes = self.guest_volumes(uuid).await?;
+        if let Err(e) = self.driver.spawn(&guest).await {
             return self.revert_task(uuid, T::Spawning, &e.message, end).await;
         }
         let active = Change::settle(VmState::Active, self.driver.power_state(uuid).await);
