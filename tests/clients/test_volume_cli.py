@@ -105,3 +105,18 @@ def test_openstacksdk_boot_from_volume_and_terminate_it(oxstack, member):
     finally:
         conn.delete_server(server.id, wait=True, timeout=60)
     eventually(lambda: list(conn.block_storage.volumes()), lambda v: v == [])
+
+
+def test_server_create_with_a_block_device(member):
+    """`server create --block-device` with an image-to-volume boot disk."""
+    _, env = member
+    image = osc(env, "image", "show", "cirros")["id"]
+    server = unique("bd")
+    made = osc(env, "server", "create", "--flavor", "m1.tiny", "--nic", "none", "--block-device",
+               f"uuid={image},source_type=image,destination_type=volume,volume_size=1,boot_index=0,"
+               "delete_on_termination=true", "--wait", server)
+    assert made["status"] == "ACTIVE", made
+    volumes = osc(env, "volume", "list")
+    assert len(volumes) == 1 and volumes[0]["Status"] == "in-use", volumes
+    osc(env, "server", "delete", "--wait", server)
+    eventually(lambda: osc(env, "volume", "list"), lambda v: v == [])
