@@ -541,6 +541,39 @@ impl BlockStorage {
         Ok(volume.image_metadata)
     }
 
+    /// Cinder's `os-reimage` as Nova's 2.93 rebuild uses it: the volume
+    /// (in use by its server) takes the image's data and its
+    /// `volume_image_metadata`.
+    pub async fn reimage(&self, id: &str, image_id: &str) -> VolumeResult<()> {
+        let mut row = self
+            .store()
+            .volumes()
+            .volume(id)
+            .await?
+            .ok_or_else(|| VolumeError::volume_not_found(id))?;
+        let owner = Caller {
+            project_id: row.project_id.clone(),
+            user_id: row.user_id.clone(),
+            is_admin: false,
+            can_write: true,
+        };
+        let mut scratch = row.clone();
+        self.source_into(
+            &owner,
+            &Source::Image(image_id.to_owned()),
+            Some(row.size),
+            &mut scratch,
+        )
+        .await?;
+        self.fill(&scratch).await?;
+        row.image_metadata = scratch.image_metadata;
+        row.disk_format = scratch.disk_format;
+        row.bootable = true;
+        row.updated_at = now_micros();
+        self.store().volumes().update_volume(&row).await?;
+        Ok(())
+    }
+
     /// `os-extend`: an available volume (an in-use one when
     /// `in_use_allowed`, 3.42) grows to `new_size` GiB.
     pub async fn extend_volume(

@@ -1048,6 +1048,17 @@ async fn volume_backed_servers_rebuild_and_resize_by_novas_rules() {
         .await;
     assert_eq!(at_93.status(), 202);
     settled(&c, &sid, "ACTIVE").await;
+    // Its boot volume holds the new image now (Cinder's os-reimage).
+    let shown = c.get_ok(&format!("/servers/{sid}")).await;
+    let root = shown["server"]["os-extended-volumes:volumes_attached"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let volume = server
+        .cinder(ALICE, "3.71")
+        .wait_volume(&root, "in-use")
+        .await;
+    assert_eq!(volume["volume_image_metadata"]["image_id"], other.as_str());
     // Resizing to a smaller disk: the flavor's disk does not matter.
     let resized = c
         .post(&action, &json!({"resize": {"flavorRef": "1"}}))

@@ -127,6 +127,11 @@ impl Compute {
             }
             other => other?,
         };
+        if volume_backed {
+            // 2.93 (Cinder's `os-reimage`): the boot volume takes the new
+            // image's data and metadata; the same image leaves it as it is.
+            self.reimage_boot_volume(&server.uuid, image).await?;
+        }
         // The response shows the server as accepted (REBUILD), read before
         // the flow can move it on.
         let accepted = self.get_server(caller, id).await?;

@@ -603,6 +603,30 @@ impl Compute {
         Ok(())
     }
 
+    /// Writes another image into the server's boot volume (a 2.93
+    /// rebuild); nothing when it holds that image already.
+    pub(crate) async fn reimage_boot_volume(
+        &self,
+        uuid: &str,
+        image: &super::create::BootImage,
+    ) -> ComputeResult<()> {
+        let held = self.volumes.server_attachments(uuid).await?;
+        let Some(boot) = held.iter().find(|a| a.boot_index == Some(0)) else {
+            return Ok(());
+        };
+        if self
+            .volumes
+            .volume_image_id(&boot.volume_id)
+            .await?
+            .as_deref()
+            == Some(image.id.as_str())
+        {
+            return Ok(());
+        }
+        self.volumes.reimage(&boot.volume_id, &image.id).await?;
+        Ok(())
+    }
+
     /// Snapshots the server's volumes and records the image that maps
     /// them (active, no data) with the `createImage` action; its id.
     pub(crate) async fn snapshot_volume_backed(

@@ -209,14 +209,15 @@ impl<'a> VolumeRepo<'a> {
         self.db.scan(&q.sql, &q.binds).await
     }
 
-    /// Writes a volume's user-editable fields (name, description,
-    /// metadata, bootable, readonly, image metadata).
+    /// Writes a volume's changeable fields (name, description, metadata,
+    /// bootable, readonly, image metadata, and its data's format).
     pub async fn update_volume(&self, v: &VolumeRow) -> StoreResult<()> {
         let changed = self
             .db
             .execute(
                 "UPDATE volumes SET name = $2, description = $3, metadata = $4, bootable = $5, \
-                 readonly = $6, image_metadata = $7, updated_at = $8 WHERE id = $1",
+                 readonly = $6, image_metadata = $7, disk_format = $8, updated_at = $9 \
+                 WHERE id = $1",
                 &values![
                     &v.id,
                     v.name.clone(),
@@ -225,6 +226,7 @@ impl<'a> VolumeRepo<'a> {
                     v.bootable,
                     v.readonly,
                     &v.image_metadata,
+                    &v.disk_format,
                     v.updated_at
                 ],
             )
