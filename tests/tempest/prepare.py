@@ -179,6 +179,7 @@ suspend = True
 cold_migration = True
 live_migration = True
 block_migration_for_live_migration = True
+volume_backed_live_migration = True
 rescue = True
 stable_rescue = True
 snapshot = True
@@ -201,6 +202,8 @@ region = RegionOne
 build_timeout = 60
 build_interval = 1
 volume_size = 1
+min_microversion = 3.0
+max_microversion = latest
 
 [volume-feature-enabled]
 backup = False

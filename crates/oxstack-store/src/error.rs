@@ -50,9 +50,14 @@ impl From<sqlx::Error> for StoreError {
             E::Database(db) if db.code().is_some_and(|c| unreachable_state(&c)) => {
                 Self::Unavailable(err)
             }
-            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
-                Self::Unavailable(err)
-            }
+            // A connection cut while a server shuts down can also surface
+            // as a protocol error (a message cut short): out of reach too.
+            E::Io(_)
+            | E::Tls(_)
+            | E::Protocol(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::WorkerCrashed => Self::Unavailable(err),
             _ => Self::Database(err),
         }
     }
@@ -93,6 +98,7 @@ mod tests {
             sqlx::Error::PoolTimedOut,
             sqlx::Error::PoolClosed,
             sqlx::Error::Io(refused),
+            sqlx::Error::Protocol("unexpected end of message".into()),
         ] {
             assert!(StoreError::from(err).is_unavailable());
         }
