@@ -33,6 +33,7 @@ pub mod security_groups;
 pub mod shelve;
 pub mod snapshot;
 mod update;
+mod volume_backed;
 pub mod volumes;
 
 use crate::model::{LockedBy, Server};
