@@ -1553,3 +1553,152 @@ async fn text_with_a_nul_character_is_refused_alike_and_changes_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn volumes_change_status_once_count_usage_and_hold_their_attachments() {
+    use oxstack_store::volumes::{
+        AttachmentRow, SnapshotRow, VolumeLimits, VolumeRow, VolumeTypeRow,
+    };
+    each_backend(async |store: Store| {
+        let repo = store.volumes();
+        let kind = VolumeTypeRow {
+            id: "t1".into(),
+            name: "__DEFAULT__".into(),
+            description: None,
+            is_public: true,
+            extra_specs: "{}".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        repo.ensure_type(&kind).await.unwrap();
+        repo.ensure_type(&kind).await.unwrap();
+        let volume = |id: &str, size: i64| VolumeRow {
+            id: id.into(),
+            project_id: "p1".into(),
+            user_id: "u1".into(),
+            name: Some(id.into()),
+            description: None,
+            size,
+            status: "available".into(),
+            availability_zone: "nova".into(),
+            volume_type_id: "t1".into(),
+            bootable: false,
+            multiattach: false,
+            readonly: false,
+            source_volid: None,
+            snapshot_id: None,
+            image_metadata: "{}".into(),
+            metadata: "{}".into(),
+            disk_format: "raw".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        let limits = VolumeLimits {
+            volumes: 2,
+            gigabytes: 5,
+            snapshots: 1,
+        };
+        repo.insert_volume(&volume("v1", 2), limits).await.unwrap();
+        repo.insert_volume(&volume("v2", 2), limits).await.unwrap();
+        // Past the count, past the size: refused, nothing counted.
+        assert!(matches!(
+            repo.insert_volume(&volume("v3", 1), limits).await,
+            Err(StoreError::LimitExceeded)
+        ));
+        let usage = repo.usage("p1").await.unwrap();
+        assert_eq!((usage["volumes"], usage["gigabytes"]), (2, 4));
+        // Two servers reserve one volume: one gets it.
+        let attachment = |id: &str, server: &str| AttachmentRow {
+            id: id.into(),
+            volume_id: "v1".into(),
+            project_id: "p1".into(),
+            instance_uuid: Some(server.into()),
+            attach_status: "attaching".into(),
+            attach_mode: "rw".into(),
+            attached_host: None,
+            mountpoint: Some("/dev/vdb".into()),
+            connector: None,
+            bdm_uuid: Some(format!("bdm-{id}")),
+            boot_index: None,
+            tag: None,
+            delete_on_termination: false,
+            attach_time: None,
+            created_at: 2,
+            updated_at: 2,
+        };
+        assert!(
+            repo.attach(&attachment("a1", "s1"), &["available"], "attaching")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !repo
+                .attach(&attachment("a2", "s2"), &["available"], "attaching")
+                .await
+                .unwrap()
+        );
+        assert_eq!(repo.attachments_of_volume("v1").await.unwrap().len(), 1);
+        assert_eq!(repo.attachments_in(&["attaching"]).await.unwrap().len(), 1);
+        // An attached volume cannot be deleted; detached, it can.
+        assert!(matches!(
+            repo.begin_delete("v1", &["available"], false, 3).await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(repo.detach("a1", 3).await.unwrap());
+        assert_eq!(
+            repo.volume("v1").await.unwrap().unwrap().status,
+            "available"
+        );
+        // A snapshot counts against its limits and holds its volume.
+        let snapshot = |id: &str| SnapshotRow {
+            id: id.into(),
+            project_id: "p1".into(),
+            user_id: "u1".into(),
+            volume_id: "v2".into(),
+            name: None,
+            description: None,
+            size: 1,
+            status: "creating".into(),
+            metadata: "{}".into(),
+            created_at: 4,
+            updated_at: 4,
+        };
+        assert!(
+            repo.insert_snapshot(&snapshot("s1"), &["available"], limits)
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            repo.insert_snapshot(&snapshot("s2"), &["available"], limits)
+                .await,
+            Err(StoreError::LimitExceeded)
+        ));
+        assert!(matches!(
+            repo.begin_delete("v2", &["available"], false, 5).await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(
+            repo.snapshot_transition("s1", &["creating"], "deleting", 5)
+                .await
+                .unwrap()
+        );
+        assert!(repo.delete_snapshot("s1").await.unwrap());
+        assert!(
+            repo.begin_delete("v2", &["available"], false, 6)
+                .await
+                .unwrap()
+        );
+        assert!(repo.delete_volume("v2").await.unwrap());
+        assert!(repo.volume("v2").await.unwrap().is_none());
+        let usage = repo.usage("p1").await.unwrap();
+        assert_eq!(
+            (usage["volumes"], usage["gigabytes"], usage["snapshots"]),
+            (1, 2, 0)
+        );
+        // A reset takes the project's volumes, and the types but the kept.
+        let removed = repo.reset(None, &["t1"]).await.unwrap();
+        assert_eq!(removed, ["v1"]);
+        assert_eq!(repo.volume_types().await.unwrap().len(), 1);
+    })
+    .await;
+}
