@@ -53,6 +53,7 @@ import hashlib
 import http.client
 import json
 import random
+import re
 import sys
 import tempfile
 import threading
@@ -640,6 +641,22 @@ class Checker:
                 del client.snapshots[id]
 
 
+def keep_log(log: str, args, problems: list[str]) -> None:
+    """Keeps the servers' log of a run that found problems (in
+    target/reliability/) and prints its lines about the ids the problems
+    name: a CI run cannot be repeated, its log can be read."""
+    out = Path(__file__).resolve().parents[2] / "target" / "reliability"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"crash-{args.fault}-{args.seed}.log"
+    path.write_text(log)
+    ids = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", " ".join(problems)))
+    lines = [line for line in log.splitlines()
+             if any(i in line for i in ids) or " WARN " in line or " ERROR " in line]
+    print(f"== the servers' log: {path}; its warnings and lines about {sorted(ids)}, the last 80 of {len(lines)}:")
+    for line in lines[-80:]:
+        print("   ", line[:400])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default="target/debug/oxstack")
@@ -689,6 +706,8 @@ def main() -> int:
             log = cloud.logs()
         if panic := panic_in(log):
             problems.append(f"a panic:\n{panic}")
+        if problems:
+            keep_log(log, args, problems)
 
     acknowledged = sum(v for k, v in counts.items() if k.endswith("acknowledged"))
     details = ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items()))

@@ -340,7 +340,7 @@ impl Compute {
             let picked = match compute.load(&uuid).await {
                 Ok(Some(server)) => {
                     let on_this_host = server.host.as_deref() == Some(compute.host.as_str());
-                    let settled = if on_this_host && !server.deleted {
+                    let settled = if on_this_host && !server.deleted && !server.volumes.is_empty() {
                         compute.settle_volumes(&uuid).await
                     } else {
                         Ok(())

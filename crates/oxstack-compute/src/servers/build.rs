@@ -99,7 +99,9 @@ impl Compute {
         };
         let mut guest = guest_spec(&server);
         guest.admin_password = work.secret.clone();
-        guest.volumes = self.guest_volumes(uuid).await?;
+        if !server.volumes.is_empty() {
+            guest.volumes = self.guest_volumes(uuid).await?;
+        }
         let (end, error) = match self.driver.spawn(&guest).await {
             Ok(()) => {
                 let power = self.driver.power_state(uuid).await;

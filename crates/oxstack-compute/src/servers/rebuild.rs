@@ -76,7 +76,7 @@ impl Compute {
             Some(None) => Some(None),
             None => None,
         };
-        let volume_backed = self.volume_backed(&server.uuid).await?;
+        let volume_backed = self.volume_backed(&server).await?;
         if volume_backed {
             self.check_volume_rebuild(&server, image, req.reimage_volume)
                 .await?;

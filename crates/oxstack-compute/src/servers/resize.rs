@@ -122,7 +122,7 @@ impl Compute {
         }
         // A volume-backed server's disk is its volume: the flavor's does
         // not matter.
-        let volume_backed = self.volume_backed(&server.uuid).await?;
+        let volume_backed = self.volume_backed(&server).await?;
         if !volume_backed && flavor.root_gb == 0 && server.flavor.root_gb != 0 {
             return Err(ComputeError::Invalid(
                 "Server disk was unable to be resized because: Resize to zero disk flavor is not allowed."

@@ -95,7 +95,7 @@ impl Compute {
         // made before the server changes; a volume-backed server's disk
         // is its volume, which stays.
         let image_id = match kind {
-            ShelveKind::Shelve if !self.volume_backed(&server.uuid).await? => {
+            ShelveKind::Shelve if !self.volume_backed(&server).await? => {
                 let request = SnapshotRequest {
                     name: format!("{}-shelved", server.name),
                     ..SnapshotRequest::default()
@@ -278,7 +278,9 @@ impl Compute {
             return Ok(false);
         }
         let mut guest = guest_spec(&server);
-        guest.volumes = self.guest_volumes(uuid).await?;
+        if !server.volumes.is_empty() {
+            guest.volumes = self.guest_volumes(uuid).await?;
+        }
         if let Err(e) = self.driver.spawn(&guest).await {
             return self.revert_task(uuid, T::Spawning, &e.message, end).await;
         }

@@ -52,7 +52,7 @@ impl Compute {
         if !rule.allows(&server) {
             return Err(rule.refusal(&server));
         }
-        if req.backup.is_none() && self.volume_backed(&server.uuid).await? {
+        if req.backup.is_none() && self.volume_backed(&server).await? {
             return self.snapshot_volume_backed(caller, &server, &req).await;
         }
         let image_id = self.new_snapshot_image(&server, caller, &req).await?;

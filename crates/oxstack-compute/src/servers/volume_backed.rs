@@ -24,6 +24,9 @@ impl Compute {
         uuid: &str,
         devices: &[BlockDevice],
     ) -> ComputeResult<Result<(), String>> {
+        if devices.is_empty() {
+            return Ok(Ok(()));
+        }
         let Some(server) = self.load(uuid).await? else {
             return Ok(Ok(()));
         };
@@ -100,11 +103,15 @@ impl Compute {
 /// its volumes, and an image holding no data whose properties map them
 /// (`bdm_v2`, `block_device_mapping`), from which new servers boot.
 impl Compute {
-    /// Whether the server boots from a volume.
-    pub(crate) async fn volume_backed(&self, uuid: &str) -> ComputeResult<bool> {
+    /// Whether the server boots from a volume (asked of the block
+    /// storage service only when the server has volumes at all).
+    pub(crate) async fn volume_backed(&self, server: &Server) -> ComputeResult<bool> {
+        if server.volumes.is_empty() {
+            return Ok(false);
+        }
         Ok(self
             .volumes
-            .server_attachments(uuid)
+            .server_attachments(&server.uuid)
             .await?
             .iter()
             .any(|a| a.boot_index == Some(0)))
