@@ -2,8 +2,7 @@
 //! detaching one (Nova's `attach_interface` and `detach_interface`, each
 //! recorded as an instance action with its event).
 
-use super::rules::invalid_state;
-use super::{Caller, check_lock};
+use super::Caller;
 use crate::model::Server;
 use crate::model::change::Guard;
 use crate::model::states::VmState;
@@ -77,19 +76,7 @@ impl Compute {
 
     /// Checks the server may have its interfaces changed now.
     fn check_attachable(server: &Server, caller: &Caller, action: &str) -> ComputeResult<()> {
-        check_lock(server, caller)?;
-        if !ATTACHABLE.contains(&server.vm_state) {
-            return Err(invalid_state(
-                action,
-                server,
-                "vm_state",
-                server.vm_state.as_str(),
-            ));
-        }
-        if let Some(task) = server.task_state {
-            return Err(invalid_state(action, server, "task_state", task.as_str()));
-        }
-        Ok(())
+        super::check_resting(server, caller, action, &ATTACHABLE)
     }
 
     /// Attaches a port (made now, or given) to the server.

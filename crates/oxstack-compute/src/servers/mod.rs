@@ -79,6 +79,35 @@ pub(crate) fn check_lock(server: &Server, caller: &Caller) -> ComputeResult<()> 
     Ok(())
 }
 
+/// Checks a server may take a change that needs it unlocked, resting in
+/// one of `states` with no task in flight (interface and volume attaches),
+/// with Nova's 409s.
+pub(crate) fn check_resting(
+    server: &Server,
+    caller: &Caller,
+    action: &str,
+    states: &[crate::model::states::VmState],
+) -> ComputeResult<()> {
+    check_lock(server, caller)?;
+    if !states.contains(&server.vm_state) {
+        return Err(rules::invalid_state(
+            action,
+            server,
+            "vm_state",
+            server.vm_state.as_str(),
+        ));
+    }
+    if let Some(task) = server.task_state {
+        return Err(rules::invalid_state(
+            action,
+            server,
+            "task_state",
+            task.as_str(),
+        ));
+    }
+    Ok(())
+}
+
 impl Compute {
     /// A live server the caller may see: their project's, or any for
     /// admins. Everything else (other projects', deleted, unknown) is the

@@ -13,7 +13,6 @@ use oxstack_store::instances::Step;
 use oxstack_virt::GuestVolume;
 use oxstack_volume::{AttachmentRow, ServerAttachment, VolumeError};
 
-use super::rules::invalid_state;
 use super::{Caller, check_lock};
 use crate::model::Server;
 use crate::model::change::Guard;
@@ -103,19 +102,7 @@ impl Compute {
         action: &str,
         shelved: bool,
     ) -> ComputeResult<()> {
-        check_lock(server, caller)?;
-        if !attachable(shelved).contains(&server.vm_state) {
-            return Err(invalid_state(
-                action,
-                server,
-                "vm_state",
-                server.vm_state.as_str(),
-            ));
-        }
-        if let Some(task) = server.task_state {
-            return Err(invalid_state(action, server, "task_state", task.as_str()));
-        }
-        Ok(())
+        super::check_resting(server, caller, action, &attachable(shelved))
     }
 
     /// Attaches a volume: reserved now, attached by the server's host.
