@@ -190,6 +190,125 @@ PLAYBOOK = """
           - key_gone is changed
 """
 
+# Block storage as a deployment uses it: a data volume, a server booted
+# from a volume made of the image (deleted with the server), the data
+# volume attached and detached, and both volumes' states seen through
+# Cinder at each step.
+VOLUME_PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    prefix: "{prefix}"
+  tasks:
+    - name: network
+      openstack.cloud.network:
+        name: "{{{{ prefix }}}}-net"
+    - name: subnet
+      openstack.cloud.subnet:
+        name: "{{{{ prefix }}}}-subnet"
+        network_name: "{{{{ prefix }}}}-net"
+        cidr: 192.168.71.0/24
+
+    - name: data volume
+      openstack.cloud.volume:
+        name: "{{{{ prefix }}}}-data"
+        size: 1
+        description: data
+      register: data
+    - assert:
+        that:
+          - data is changed
+          - data.volume.status == 'available'
+          - data.volume.size == 1
+
+    - name: server booted from a volume
+      openstack.cloud.server:
+        name: "{{{{ prefix }}}}-vm"
+        image: cirros
+        flavor: m1.tiny
+        network: "{{{{ prefix }}}}-net"
+        boot_from_volume: true
+        volume_size: 1
+        terminate_volume: true
+        auto_ip: false
+        wait: true
+        timeout: 120
+      register: vm
+    - assert:
+        that:
+          - vm.server.status == 'ACTIVE'
+          - vm.server.volumes | length == 1
+
+    - name: attach the data volume
+      openstack.cloud.server_volume:
+        server: "{{{{ prefix }}}}-vm"
+        volume: "{{{{ prefix }}}}-data"
+        wait: true
+      register: attach
+    - name: the data volume in use
+      openstack.cloud.volume_info:
+        name: "{{{{ prefix }}}}-data"
+      register: attached
+    - assert:
+        that:
+          - attach is changed
+          - attached.volumes | length == 1
+          - attached.volumes[0].status == 'in-use'
+          - attached.volumes[0].attachments[0].server_id == vm.server.id
+
+    - name: detach it
+      openstack.cloud.server_volume:
+        server: "{{{{ prefix }}}}-vm"
+        volume: "{{{{ prefix }}}}-data"
+        state: absent
+        wait: true
+      register: detach
+    - name: the data volume free again
+      openstack.cloud.volume_info:
+        name: "{{{{ prefix }}}}-data"
+      register: detached
+    - assert:
+        that:
+          - detach is changed
+          - detached.volumes[0].status == 'available'
+          - detached.volumes[0].attachments | length == 0
+
+    - name: delete the server
+      openstack.cloud.server:
+        name: "{{{{ prefix }}}}-vm"
+        state: absent
+        wait: true
+    - name: volumes left
+      openstack.cloud.volume_info:
+      register: left
+    - assert:
+        that:
+          - left.volumes | map(attribute='name') | list == [prefix + '-data']
+
+    - name: delete the data volume
+      openstack.cloud.volume:
+        name: "{{{{ prefix }}}}-data"
+        state: absent
+        wait: true
+      register: data_gone
+    - name: delete the subnet
+      openstack.cloud.subnet:
+        name: "{{{{ prefix }}}}-subnet"
+        state: absent
+    - name: delete the network
+      openstack.cloud.network:
+        name: "{{{{ prefix }}}}-net"
+        state: absent
+    - name: no volume left
+      openstack.cloud.volume_info:
+      register: none_left
+    - assert:
+        that:
+          - data_gone is changed
+          - none_left.volumes | length == 0
+"""
+
 
 @pytest.fixture
 def member(oxstack, admin_token):
@@ -199,9 +318,18 @@ def member(oxstack, admin_token):
 
 
 def test_ansible_playbook_builds_and_removes_a_server_with_its_network(member, tmp_path: Path):
-    _, env = member
+    run_playbook(PLAYBOOK, member[1], tmp_path)
+
+
+def test_ansible_playbook_boots_from_a_volume_and_attaches_another(member, tmp_path: Path):
+    run_playbook(VOLUME_PLAYBOOK, member[1], tmp_path)
+
+
+def run_playbook(text: str, env: dict, tmp_path: Path):
+    """Runs the playbook as the member; asserts every task ran and none
+    failed (each task's result is asserted in the playbook)."""
     playbook = tmp_path / "site.yml"
-    playbook.write_text(textwrap.dedent(PLAYBOOK.format(prefix=unique("ans"))))
+    playbook.write_text(textwrap.dedent(text.format(prefix=unique("ans"))))
     venv = Path(os.environ.get("OXSTACK_ANSIBLE_VENV", Path(__file__).resolve().parents[2] / ".venv-ansible"))
     python = venv / "bin" / "python"
     run_env = dict(os.environ)

@@ -26,6 +26,10 @@ pub enum Source {
 /// A volume create request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VolumeSpec {
+    /// The id the volume takes (`None`: a new one). Nova's build names
+    /// the volumes it makes, so a build resumed after a crash finds the
+    /// one it made before instead of making a second.
+    pub id: Option<String>,
     /// GiB; `None` takes the source's size.
     pub size: Option<i64>,
     pub name: Option<String>,
@@ -182,14 +186,25 @@ impl BlockStorage {
     }
 
     /// Creates a volume and writes its data before answering (a server's
-    /// build making its volumes): `available` when it returns.
+    /// build making its volumes): `available` when it returns. Given the
+    /// id of a volume made before, answers that one, after finishing its
+    /// data if a crash cut its creation.
     pub async fn create_volume_now(
         &self,
         caller: &Caller,
         spec: VolumeSpec,
     ) -> VolumeResult<Volume> {
-        let (row, _) = self.admit_volume(caller, spec).await?;
         let repo = self.store().volumes();
+        let earlier = match &spec.id {
+            Some(id) => repo.volume(id).await?,
+            None => None,
+        };
+        let row = match earlier {
+            // Made by an earlier try: finish it if it was cut short.
+            Some(row) if row.status != "creating" => return self.volume(caller, &row.id).await,
+            Some(row) => row,
+            None => self.admit_volume(caller, spec).await?.0,
+        };
         if let Err(e) = self.fill(&row).await {
             repo.transition(&row.id, &["creating"], "error", now_micros())
                 .await?;
@@ -223,7 +238,7 @@ impl BlockStorage {
             )));
         }
         let mut row = VolumeRow {
-            id: new_id(),
+            id: spec.id.unwrap_or_else(new_id),
             project_id: caller.project_id.clone(),
             user_id: caller.user_id.clone(),
             name: spec.name,

@@ -134,6 +134,7 @@ pub async fn create_volume(
             NovaError::bad_request("Invalid input received: the size must be at least 1.")
         })?;
     let spec = VolumeSpec {
+        id: None,
         size: Some(size),
         name: text("display_name"),
         description: text("display_description"),

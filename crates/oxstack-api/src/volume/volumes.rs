@@ -157,6 +157,7 @@ pub async fn create_volume(
         ));
     }
     let spec = VolumeSpec {
+        id: None,
         size: size_of(v.get("size"))?,
         name: text_of(&v, "name", "display_name"),
         description: text_of(&v, "description", "display_description"),

@@ -85,6 +85,7 @@ impl Compute {
             can_write: true,
         };
         let spec = VolumeSpec {
+            id: Some(made_volume_id(&server.uuid, &device.device_name)),
             size: device.volume_size,
             name: Some(name),
             volume_type: device.volume_type.clone(),
@@ -97,6 +98,14 @@ impl Compute {
             Err(e) => Err(e.to_string()),
         })
     }
+}
+
+/// The id of the volume a server's build makes for one of its block
+/// devices: the same on every try, so a build resumed after a crash takes
+/// the volume an earlier try made rather than making another.
+fn made_volume_id(server_uuid: &str, device_name: &str) -> String {
+    let namespace = uuid::Uuid::parse_str(server_uuid).unwrap_or(uuid::Uuid::nil());
+    uuid::Uuid::new_v5(&namespace, device_name.as_bytes()).to_string()
 }
 
 /// Nova's `createImage` of a volume-backed server: a snapshot of each of
