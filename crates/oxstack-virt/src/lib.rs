@@ -1,7 +1,7 @@
 //! Hypervisor drivers. The compute manager drives every server through the
 //! one [`Driver`] trait, so each flow is written once whatever runs the
 //! guests: the [`fake::FakeDriver`] simulates a hypervisor in memory for
-//! tests and CI; a qemu driver runs real VMs. Each operation receives what
+//! tests and CI; the [`qemu::QemuDriver`] runs real VMs. Each operation receives what
 //! a real hypervisor needs to carry it out (the guest's flavor, image,
 //! key, user data, addresses, a password, a rescue image); drivers know
 //! nothing of projects, quotas or policy.
@@ -9,6 +9,7 @@
 pub mod fake;
 pub mod gates;
 pub mod qcow2;
+pub mod qemu;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -362,6 +363,14 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
 
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;
+
+    /// Announces the uuid of each guest whose power state may have
+    /// changed on its own (it powered off, crashed, its process died), so
+    /// the compute host can sync the server's state; `None` for a driver
+    /// whose guests change only when told.
+    fn power_changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 
     /// The simulated hypervisor this is, which tests can steer (delays,
     /// failures, held operations); `None` for a real one.

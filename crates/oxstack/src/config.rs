@@ -18,6 +18,8 @@ use oxstack_compute::servers::network::{Cidr, NetworkConfig};
 use oxstack_identity::BootstrapConfig;
 use oxstack_virt::Operation;
 use oxstack_virt::fake::FakeSettings;
+use oxstack_virt::qemu::QemuSettings;
+use oxstack_virt::qemu::host::Accel;
 use serde::Deserialize;
 
 /// `--auth` values.
@@ -46,7 +48,7 @@ pub struct ConfigArgs {
     /// How callers authenticate [default: keystone].
     #[arg(long, env = "OXSTACK_AUTH")]
     pub auth: Option<AuthArg>,
-    /// Virt driver [default: fake].
+    /// Virt driver: `fake` (simulated) or `qemu` (real VMs) [default: fake].
     #[arg(long, env = "OXSTACK_DRIVER")]
     pub driver: Option<String>,
     /// Log filter, e.g. `info` or `oxstack_api=debug` [default: info].
@@ -106,6 +108,20 @@ struct FakeDriverFile {
     hosts: Option<usize>,
 }
 
+/// The `[qemu]` table: the driver that runs real VMs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QemuFile {
+    /// The emulator [default: qemu-system-x86_64].
+    binary: Option<PathBuf>,
+    /// [default: qemu-img].
+    qemu_img: Option<PathBuf>,
+    /// `auto` (KVM when it works, else TCG), `kvm` or `tcg` [default: auto].
+    accel: Option<String>,
+    /// Seconds a soft reboot waits for the guest to power off [default: 120].
+    soft_reboot_timeout: Option<u64>,
+}
+
 /// The `[control]` table: the `/_oxstack/` control plane.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +169,8 @@ struct FileConfig {
     #[serde(default)]
     fake_driver: FakeDriverFile,
     #[serde(default)]
+    qemu: QemuFile,
+    #[serde(default)]
     control: ControlFile,
     /// Default quota limits, by the quota API's resource names.
     #[serde(default)]
@@ -184,6 +202,8 @@ pub struct Config {
     pub fake_driver: FakeSettings,
     /// The hosts this process runs: `host`, then `<host>-2`, ...
     pub fake_hosts: usize,
+    /// The qemu driver's settings (its folder is under the data directory).
+    pub qemu: QemuSettings,
     pub control: ControlConfig,
     /// The seed made at start (`serve --seed`).
     pub seed: Option<PathBuf>,
@@ -230,8 +250,8 @@ impl Config {
             .clone()
             .or(file.driver)
             .unwrap_or_else(|| "fake".into());
-        if driver != "fake" {
-            bail!("unknown driver {driver:?}: this build supports `fake`");
+        if driver != "fake" && driver != "qemu" {
+            bail!("unknown driver {driver:?}: choose `fake` or `qemu`");
         }
         let ttl = file.token_ttl_seconds.unwrap_or(3600);
         if ttl == 0 {
@@ -263,6 +283,10 @@ impl Config {
         if fake_hosts == 0 {
             bail!("a process runs at least one compute host (fake_driver.hosts / --fake-hosts)");
         }
+        if driver == "qemu" && fake_hosts > 1 {
+            bail!("the qemu driver runs one compute host per process (--fake-hosts is for `fake`)");
+        }
+        let qemu = qemu_settings(file.qemu, &data_dir)?;
         let compute = ComputeSettings {
             quota_defaults,
             enable_instance_password: file.enable_instance_password.unwrap_or(true),
@@ -322,6 +346,7 @@ impl Config {
             host_is_default,
             fake_driver,
             fake_hosts,
+            qemu,
             control: ControlConfig {
                 enabled: file.control.enabled.unwrap_or(control.enabled),
                 faults: file.control.faults.unwrap_or(control.faults),
@@ -350,6 +375,24 @@ impl Config {
         };
         format!("http://{ip}:{}", self.listen.port())
     }
+}
+
+fn qemu_settings(file: QemuFile, data_dir: &Path) -> anyhow::Result<QemuSettings> {
+    let accel = match file.accel.as_deref().unwrap_or("auto") {
+        "auto" => None,
+        "kvm" => Some(Accel::Kvm),
+        "tcg" => Some(Accel::Tcg),
+        other => bail!("unknown qemu accel {other:?}: choose `auto`, `kvm` or `tcg`"),
+    };
+    Ok(QemuSettings {
+        binary: file
+            .binary
+            .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64")),
+        qemu_img: file.qemu_img.unwrap_or_else(|| PathBuf::from("qemu-img")),
+        accel,
+        dir: data_dir.join("qemu"),
+        soft_reboot_timeout: Duration::from_secs(file.soft_reboot_timeout.unwrap_or(120)),
+    })
 }
 
 /// The machine's hostname, as Nova's `[DEFAULT]host` defaults to it.

@@ -2,6 +2,7 @@
 
 mod clouds_yaml;
 mod config;
+mod drivers;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -12,10 +12,10 @@ use oxstack_identity::{IdentityConfig, IdentityService};
 use oxstack_image::Images;
 use oxstack_network::{Layout, Networking, PrivateNetwork};
 use oxstack_store::Store;
-use oxstack_virt::fake::FakeDriver;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::drivers::driver_for;
 
 /// How often revocations made through other API nodes are picked up.
 const REVOCATION_REFRESH: Duration = Duration::from_secs(5);
@@ -231,12 +231,11 @@ async fn open_compute(
     volumes: oxstack_volume::BlockStorage,
 ) -> anyhow::Result<Vec<Compute>> {
     let first = host_name(config, store).await?;
-    let fake = |host: &str| Arc::new(FakeDriver::new(host.to_owned(), config.fake_driver.clone()));
     let compute = Compute::new(
         store.clone(),
         config.compute.clone(),
-        fake(&first),
-        images,
+        driver_for(config, &first, &images).await?,
+        images.clone(),
         volumes,
         first.clone(),
     );
@@ -246,7 +245,7 @@ async fn open_compute(
         .context("creating the default flavors")?;
     let mut hosts = vec![compute.clone()];
     for host in config.host_names(&first).into_iter().skip(1) {
-        hosts.push(compute.add_local_host(host.clone(), fake(&host)));
+        hosts.push(compute.add_local_host(host.clone(), driver_for(config, &host, &images).await?));
     }
     for host in &hosts {
         host.register_host()
@@ -283,11 +282,13 @@ async fn host_name(config: &Config, store: &Store) -> anyhow::Result<String> {
     })
 }
 
-/// The host's background work: reports, and work accepted by other nodes.
+/// The host's background work: reports, work accepted by other nodes,
+/// and the power sync.
 fn start_host(compute: &Compute) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         tokio::spawn(compute.clone().run_host_reports()),
         tokio::spawn(compute.clone().run_wake_listener()),
+        tokio::spawn(compute.clone().run_power_sync()),
     ]
 }
 

@@ -7,7 +7,6 @@
 use oxstack_store::instances::ActionStep;
 
 use super::flow::{Work, finish};
-use super::guest::guest_spec;
 use crate::model::Fault;
 use crate::model::change::{Change, Guard};
 use crate::model::states::{PowerState, TaskState, VmState};
@@ -97,11 +96,8 @@ impl Compute {
         let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
-        let mut guest = guest_spec(&server);
+        let mut guest = self.guest_of(&server).await?;
         guest.admin_password = work.secret.clone();
-        if !server.volumes.is_empty() {
-            guest.volumes = self.guest_volumes(uuid).await?;
-        }
         let (end, error) = match self.driver.spawn(&guest).await {
             Ok(()) => {
                 let power = self.driver.power_state(uuid).await;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::Caller;
 use super::flow::{Acceptance, Flow, Work, finish};
-use super::guest::guest_spec;
 use super::rules;
 use crate::model::Server;
 use crate::model::change::{Change, Guard};
@@ -92,7 +91,7 @@ impl Compute {
             return Ok(());
         };
         self.start_event(action_id, EVENT).await?;
-        let power = match self.driver.power_on(&guest_spec(&server)).await {
+        let power = match self.driver.power_on(&self.guest_of(&server).await?).await {
             Ok(()) => PowerState::Running,
             Err(e) => {
                 tracing::warn!(server = %uuid, error = %e, "power on for restore failed");

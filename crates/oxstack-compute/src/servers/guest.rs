@@ -4,6 +4,20 @@
 use oxstack_virt::{GuestFlavor, GuestImage, GuestKey, GuestNic, GuestSpec};
 
 use crate::model::{FlavorSnapshot, Server};
+use crate::{Compute, ComputeResult};
+
+impl Compute {
+    /// The guest of `server` with its volumes, as a driver starting it
+    /// needs it (the block storage service is asked only when the server
+    /// has volumes).
+    pub(crate) async fn guest_of(&self, server: &Server) -> ComputeResult<GuestSpec> {
+        let mut guest = guest_spec(server);
+        if !server.volumes.is_empty() {
+            guest.volumes = self.guest_volumes(&server.uuid).await?;
+        }
+        Ok(guest)
+    }
+}
 
 /// The guest of `server`, with its current flavor.
 pub(crate) fn guest_spec(server: &Server) -> GuestSpec {
@@ -29,7 +43,7 @@ pub(crate) fn guest_spec(server: &Server) -> GuestSpec {
         metadata: server.metadata.clone(),
         config_drive: server.config_drive,
         availability_zone: server.availability_zone.clone(),
-        // Filled in by the flows that start a guest (its attachments).
+        // Filled in by `Compute::guest_of` (its attachments).
         volumes: Vec::new(),
     }
 }

@@ -26,6 +26,7 @@ pub mod network;
 mod password;
 mod periodic;
 mod power;
+mod power_sync;
 mod rebuild;
 mod resize;
 pub(crate) mod rules;

@@ -10,7 +10,6 @@ use oxstack_virt::{DriverError, GuestImage, RebootKind, RescueSpec};
 
 use super::Caller;
 use super::flow::{Acceptance, Flow, FlowArgs, Work, finish};
-use super::guest::guest_spec;
 use super::rules::{self, Rule};
 use crate::model::change::{Change, Guard};
 use crate::model::states::{PowerState, TaskState, VmState};
@@ -188,7 +187,8 @@ impl Compute {
         if !self.walk_tasks(uuid, &steps[from..]).await? {
             return Ok(());
         }
-        let result = self.perform(&server, action, work).await;
+        let guest = self.guest_of(&server).await?;
+        let result = self.perform(&server, guest, action, work).await;
         let power = self.driver.power_state(uuid).await;
         let (change, error) = match result {
             Ok(()) => (
@@ -236,11 +236,11 @@ impl Compute {
     async fn perform(
         &self,
         server: &crate::model::Server,
+        guest: oxstack_virt::GuestSpec,
         action: PowerAction,
         work: &Work,
     ) -> Result<(), DriverError> {
         let uuid = server.uuid.as_str();
-        let guest = guest_spec(server);
         let driver = &self.driver;
         match action {
             PowerAction::Stop => driver.power_off(uuid, SHUTDOWN_TIMEOUT).await,

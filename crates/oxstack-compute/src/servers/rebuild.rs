@@ -13,7 +13,6 @@ use super::Caller;
 use super::admission::check_image_fits;
 use super::create::BootImage;
 use super::flow::{Acceptance, Flow, Work, finish};
-use super::guest::guest_spec;
 use super::rules;
 use crate::model::canonical_ips;
 use crate::model::change::{Change, Guard};
@@ -161,9 +160,14 @@ impl Compute {
             return Ok(());
         }
         let stopped = server.vm_state == VmState::Stopped;
-        let mut guest = guest_spec(&server);
+        let mut guest = self.guest_of(&server).await?;
         guest.admin_password = work.secret.clone();
-        let mut result = self.driver.spawn(&guest).await;
+        // The guest goes and comes back from the (new) image: its disks
+        // are made again, its volumes kept.
+        let mut result = self.driver.destroy(uuid).await;
+        if result.is_ok() {
+            result = self.driver.spawn(&guest).await;
+        }
         if result.is_ok() && stopped {
             result = self.driver.power_off(uuid, Duration::ZERO).await;
         }

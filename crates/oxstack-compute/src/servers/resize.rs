@@ -256,7 +256,7 @@ impl Compute {
         let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
-        let guest = guest_spec(&server);
+        let guest = self.guest_of(&server).await?;
         let finished = if moves {
             let power = resting_power(&server);
             done.power_state = Some(power);
@@ -408,7 +408,7 @@ impl Compute {
         let Some(server) = self.load(id).await? else {
             return Ok(());
         };
-        if let Err(e) = self.driver.resize(&guest_spec(&server)).await {
+        if let Err(e) = self.driver.resize(&self.guest_of(&server).await?).await {
             tracing::warn!(server = %id, error = %e, "reverting the guest's size failed");
         }
         Ok(())

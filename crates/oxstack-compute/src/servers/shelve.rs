@@ -9,7 +9,6 @@ use oxstack_store::instances::InstanceUpdate;
 
 use super::Caller;
 use super::flow::{Acceptance, Flow, Work, finish};
-use super::guest::guest_spec;
 use super::rules::{self, Rule};
 use super::snapshot::SnapshotRequest;
 use crate::model::Fault;
@@ -277,10 +276,7 @@ impl Compute {
         if server.task_state != Some(T::Spawning) {
             return Ok(false);
         }
-        let mut guest = guest_spec(&server);
-        if !server.volumes.is_empty() {
-            guest.volumes = self.guest_volumes(uuid).await?;
-        }
+        let guest = self.guest_of(&server).await?;
         if let Err(e) = self.driver.spawn(&guest).await {
             return self.revert_task(uuid, T::Spawning, &e.message, end).await;
         }

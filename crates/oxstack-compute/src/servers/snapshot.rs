@@ -94,6 +94,10 @@ impl Compute {
         image.row.disk_format = Some("qcow2".into());
         image.row.container_format = Some("bare".into());
         image.row.min_disk = server.flavor.root_gb;
+        // What the server's image said of the guest (hw_*, os_*, its
+        // kernel and ramdisk) carries over, as Nova's snapshots inherit
+        // the instance's image properties: the snapshot boots alike.
+        image.properties.extend(server.image.properties.clone());
         let props = [
             ("instance_uuid", server.uuid.clone()),
             ("user_id", caller.user_id.clone()),

@@ -38,6 +38,11 @@ fn is_guest_property(name: &str) -> bool {
         && !name.starts_with("os_glance")
 }
 
+/// The images a guest boots directly (`-kernel`/`-initrd`): kept with
+/// the server for its hypervisor, not shown (Nova keeps them as the
+/// instance's `kernel_id`/`ramdisk_id`, outside `image.properties`).
+pub(in crate::compute) const BOOT_REFERENCES: [&str; 2] = ["kernel_id", "ramdisk_id"];
+
 pub(in crate::compute) fn boot_image(image: &Image) -> BootImage {
     BootImage {
         id: image.row.id.clone(),
@@ -48,7 +53,7 @@ pub(in crate::compute) fn boot_image(image: &Image) -> BootImage {
         properties: image
             .properties
             .iter()
-            .filter(|(k, _)| is_guest_property(k))
+            .filter(|(k, _)| is_guest_property(k) || BOOT_REFERENCES.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     }

@@ -153,7 +153,14 @@ fn image(req: &Req, s: &Server) -> Value {
         "links": [{"rel": "bookmark", "href": format!("{}/images/{}", req.root.bookmark_url, s.image.id)}],
     });
     if req.at_least(mv::IMAGE_PROPERTIES) {
-        image["properties"] = json!(s.image.properties);
+        let shown: serde_json::Map<String, Value> = s
+            .image
+            .properties
+            .iter()
+            .filter(|(k, _)| !super::create::BOOT_REFERENCES.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        image["properties"] = Value::Object(shown);
     }
     image
 }

@@ -1,0 +1,300 @@
+"""The qemu driver booting real guests, driven through the `openstack` CLI.
+
+One oxstack runs with `--driver qemu` (KVM when it works here, else TCG)
+in a data directory of its own. The test guest (tests/qemu/make-image.sh:
+Debian's kernel, a busybox initramfs running guest-init.sh, a 1 MiB disk
+counting its boots) reports what it sees on its serial console as
+"oxstack-guest: ..." lines, read back with `openstack console log show`, so
+every assertion about the guest is about a guest that really ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+GUEST = Path(os.environ.get("OXSTACK_TEST_GUEST", REPO / "target" / "test-guest"))
+# Nova's power state codes, as `server show -f json` gives them.
+RUNNING, PAUSED, SHUTDOWN = 1, 3, 4
+BOOT_TIMEOUT = 180  # a guest boots in ~10 s under TCG; CI machines are busy
+
+
+class Cloud:
+    """One oxstack process with the qemu driver, restartable on its data."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = root / "data"
+        self.log_path = root / "server.log"
+        self.clouds = root / "clouds.yaml"
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    def start(self) -> None:
+        binary = os.environ.get("OXSTACK_BIN", str(REPO / "target" / "debug" / "oxstack"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OXSTACK_", "OS_"))}
+        env["NO_COLOR"] = "1"
+        args = [binary, "serve", "--driver", "qemu", "--data-dir", str(self.data),
+                "--listen", f"127.0.0.1:{self.port or 0}"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log,
+                                         stdin=subprocess.DEVNULL, env=env, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r":(\d+)$", line.strip())
+        assert m, f"no listening line: {line!r}\n{self.log()[-3000:]}"
+        self.port = int(m.group(1))
+        clouds = subprocess.run([binary, "clouds-yaml", "--listen", f"127.0.0.1:{self.port}"],
+                                capture_output=True, text=True, env=env, check=True)
+        self.clouds.write_text(clouds.stdout)
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0, self.log()[-3000:]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def openstack(self, *args: str, cloud: str = "oxstack-demo"):
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(self.clouds))
+        argv = ["openstack", "--os-cloud", cloud, *args]
+        wants_json = args[0] != "console" and any(
+            verb in args for verb in ("show", "list", "create"))
+        if wants_json:
+            argv += ["-f", "json"]
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{' '.join(argv)}\n{proc.stdout}\n{proc.stderr}"
+        return json.loads(proc.stdout) if wants_json and proc.stdout.strip() else proc.stdout
+
+    def vm_dir(self, server_id: str) -> Path:
+        return self.data / "qemu" / "instances" / server_id
+
+    def qemu_pid(self, server_id: str) -> int | None:
+        try:
+            pid = int((self.vm_dir(server_id) / "qemu.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def qemu_args(self, server_id: str) -> list[str]:
+        pid = self.qemu_pid(server_id)
+        assert pid, f"no QEMU runs {server_id}"
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+    def status(self, server_id: str) -> dict:
+        return self.openstack("server", "show", server_id)
+
+    def wait_status(self, server_id: str, status: str, timeout: float = BOOT_TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            server = self.status(server_id)
+            if server["status"] == status and not server.get("OS-EXT-STS:task_state"):
+                return server
+            assert server["status"] != "ERROR" or status == "ERROR", server.get("fault")
+            assert time.monotonic() < deadline, f"{server_id} is {server['status']}, not {status}"
+            time.sleep(0.5)
+
+    def console(self, server_id: str) -> str:
+        return self.openstack("console", "log", "show", server_id)
+
+    def wait_console(self, server_id: str, pattern: str, count: int = 1,
+                     timeout: float = BOOT_TIMEOUT) -> str:
+        """Waits until the console holds `count` lines matching `pattern`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.console(server_id)
+            if len(re.findall(pattern, text, re.M)) >= count:
+                return text
+            assert time.monotonic() < deadline, f"console of {server_id} lacks {pattern!r}:\n{text}"
+            time.sleep(1)
+
+
+def boots(console: str) -> int:
+    """The last boot count the guest reported."""
+    counts = re.findall(r"oxstack-guest: disk boots=(\d+)", console)
+    assert counts, console
+    return int(counts[-1])
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    subprocess.run([str(HERE / "make-image.sh"), str(GUEST)], check=True)
+    cloud = Cloud(tmp_path_factory.mktemp("qemu-cloud"))
+    cloud.start()
+    kernel = cloud.openstack("image", "create", "--public", "--disk-format", "aki",
+                             "--container-format", "aki", "--file", str(GUEST / "vmlinuz"),
+                             "test-kernel", cloud="oxstack")
+    ramdisk = cloud.openstack("image", "create", "--public", "--disk-format", "ari",
+                              "--container-format", "ari", "--file", str(GUEST / "initrd.img"),
+                              "test-ramdisk", cloud="oxstack")
+    cloud.openstack("image", "create", "--public", "--disk-format", "raw",
+                    "--container-format", "bare", "--file", str(GUEST / "disk.raw"),
+                    "--property", f"kernel_id={kernel['id']}",
+                    "--property", f"ramdisk_id={ramdisk['id']}",
+                    "--property", "os_command_line=console=ttyS0 quiet panic=-1",
+                    "test-guest", cloud="oxstack")
+    yield cloud
+    try:
+        for server in cloud.openstack("server", "list", "--all-projects", cloud="oxstack"):
+            cloud.openstack("server", "delete", "--wait", server["ID"], cloud="oxstack")
+        leftovers = list((cloud.data / "qemu" / "instances").iterdir())
+        assert leftovers == [], f"VM folders left behind: {leftovers}"
+    finally:
+        cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def guest(cloud, tmp_path_factory):
+    """A running guest with a key pair and user data, booted once."""
+    root = tmp_path_factory.mktemp("guest")
+    key = root / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cloud.openstack("keypair", "create", "--public-key", f"{key}.pub", "qemu-key")
+    user_data = root / "user-data"
+    user_data.write_text("#!/bin/sh\necho hello from user data\n")
+    server = cloud.openstack("server", "create", "--image", "test-guest", "--flavor", "m1.tiny",
+                             "--network", "private", "--key-name", "qemu-key",
+                             "--user-data", str(user_data), "--wait", "qemu-guest-1")
+    assert server["status"] == "ACTIVE"
+    cloud.wait_console(server["id"], "oxstack-guest: ready")
+    return server["id"]
+
+
+def test_the_guest_boots_with_its_config_drive(cloud, guest):
+    console = cloud.console(guest)
+    assert f"oxstack-guest: uuid={guest}" in console
+    assert "oxstack-guest: hostname=qemu-guest-1" in console
+    assert "oxstack-guest: public key qemu-key" in console
+    assert "oxstack-guest: user_data=#!/bin/sh" in console
+    assert boots(console) == 1
+    assert re.search(r"SSH port 22 is forwarded from 127\.0\.0\.1:\d+", console)
+    args = cloud.qemu_args(guest)
+    assert args[args.index("-m") + 1] == "512M"
+    # The hypervisor shows what really runs the guests.
+    hypervisors = cloud.openstack("hypervisor", "list", "--long", cloud="oxstack")
+    assert hypervisors[0]["Hypervisor Type"] in ("QEMU", "KVM")
+    accel = "kvm" if hypervisors[0]["Hypervisor Type"] == "KVM" else "tcg"
+    assert f"accel={accel}" in " ".join(args)
+    detail = cloud.openstack("--os-compute-api-version", "2.87", "hypervisor", "show",
+                             str(hypervisors[0]["ID"]), cloud="oxstack")
+    assert detail["vcpus"] == os.cpu_count()
+    assert detail["memory_mb"] > 1024
+
+
+def test_reboots_stop_start_pause(cloud, guest):
+    before = boots(cloud.console(guest))
+    cloud.openstack("server", "reboot", "--soft", "--wait", guest)
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=before + 1)
+    assert boots(text) == before + 1
+    pid = cloud.qemu_pid(guest)
+    cloud.openstack("server", "reboot", "--hard", "--wait", guest)
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=before + 2)
+    assert boots(text) == before + 2
+    assert cloud.qemu_pid(guest) != pid, "a hard reboot starts a new QEMU"
+
+    cloud.openstack("server", "stop", guest)
+    stopped = cloud.wait_status(guest, "SHUTOFF")
+    assert stopped["OS-EXT-STS:power_state"] == SHUTDOWN
+    assert cloud.qemu_pid(guest) is None
+    cloud.openstack("server", "start", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=before + 3)
+    assert boots(text) == before + 3
+
+    cloud.openstack("server", "pause", guest)
+    assert cloud.wait_status(guest, "PAUSED")["OS-EXT-STS:power_state"] == PAUSED
+    cloud.openstack("server", "unpause", guest)
+    assert cloud.wait_status(guest, "ACTIVE")["OS-EXT-STS:power_state"] == RUNNING
+
+
+def test_suspend_keeps_the_guests_memory(cloud, guest):
+    console = cloud.console(guest)
+    count = boots(console)
+    cloud.openstack("server", "suspend", guest)
+    cloud.wait_status(guest, "SUSPENDED")
+    assert cloud.qemu_pid(guest) is None
+    assert (cloud.vm_dir(guest) / "memory.state").exists()
+    cloud.openstack("server", "resume", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    assert cloud.qemu_pid(guest) is not None
+    assert not (cloud.vm_dir(guest) / "memory.state").exists()
+    # The guest went on where it was: it did not boot again.
+    time.sleep(3)
+    assert boots(cloud.console(guest)) == count
+    assert cloud.console(guest).count("oxstack-guest: ready") == console.count("oxstack-guest: ready")
+
+
+def test_a_snapshot_boots_with_the_disk_it_was_taken_of(cloud, guest):
+    count = boots(cloud.console(guest))
+    cloud.openstack("server", "image", "create", "--name", "qemu-snap", "--wait", guest)
+    image = cloud.openstack("image", "show", "qemu-snap")
+    assert image["status"] == "active" and image["disk_format"] == "qcow2"
+    twin = cloud.openstack("server", "create", "--image", "qemu-snap", "--flavor", "m1.tiny",
+                           "--network", "private", "--wait", "qemu-twin")
+    text = cloud.wait_console(twin["id"], "oxstack-guest: ready")
+    # The snapshot carried the disk's count; the twin boots once more.
+    assert boots(text) == count + 1
+    assert "oxstack-guest: hostname=qemu-twin" in text
+    cloud.openstack("server", "delete", "--wait", twin["id"])
+    assert not cloud.vm_dir(twin["id"]).exists()
+
+
+def test_resize_gives_the_guest_its_new_flavor(cloud, guest):
+    count = boots(cloud.console(guest))
+    cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", guest)
+    cloud.wait_status(guest, "VERIFY_RESIZE")
+    args = cloud.qemu_args(guest)
+    assert args[args.index("-m") + 1] == "2048M"
+    cloud.openstack("server", "resize", "confirm", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=count + 1)
+    assert boots(text) == count + 1
+
+
+def test_a_killed_qemu_makes_the_server_shutoff(cloud, guest):
+    pid = cloud.qemu_pid(guest)
+    os.kill(pid, signal.SIGKILL)
+    server = cloud.wait_status(guest, "SHUTOFF", timeout=30)
+    assert server["OS-EXT-STS:power_state"] == SHUTDOWN
+    count = boots(cloud.console(guest))
+    cloud.openstack("server", "start", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=count + 1)
+
+
+def test_a_restart_of_oxstack_keeps_the_guest_running_and_controllable(cloud, guest):
+    pid = cloud.qemu_pid(guest)
+    cloud.stop()
+    assert cloud.qemu_pid(guest) == pid, "the guest outlives the oxstack process"
+    cloud.start()
+    server = cloud.wait_status(guest, "ACTIVE")
+    assert server["OS-EXT-STS:power_state"] == RUNNING
+    assert cloud.qemu_pid(guest) == pid, "no second QEMU for the same guest"
+    cloud.openstack("server", "pause", guest)
+    cloud.wait_status(guest, "PAUSED")
+    cloud.openstack("server", "unpause", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    assert cloud.qemu_pid(guest) == pid
+
+
+def test_delete_ends_the_guest_and_removes_its_files(cloud, guest):
+    pid = cloud.qemu_pid(guest)
+    cloud.openstack("server", "delete", "--wait", guest)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists()
+    assert not cloud.vm_dir(guest).exists()
