@@ -2,9 +2,11 @@
 # The whole test suite, as a newcomer runs it: Rust unit, storage and
 # black-box API tests (SQLite always, PostgreSQL when a server is reachable),
 # then the real OpenStack clients (openstack CLI, openstacksdk) against a
-# running oxstack, then tempest's compute API tests (the must-pass list),
-# then the short form of the reliability suite (isolation, fuzzer, crash runs).
-# Installs what it needs (Python clients and tempest in a venv).
+# running oxstack, then the qemu driver booting real guests (tests/qemu),
+# then tempest's compute API tests (the must-pass list), then the short form
+# of the reliability suite (isolation, fuzzer, crash runs).
+# Installs what it needs (Python clients and tempest in a venv); the qemu
+# tests need QEMU, qemu-img, genisoimage and cpio (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,9 @@ cargo test --workspace --locked
 
 echo "== OpenStack client tests"
 tests/clients/run.sh
+
+echo "== qemu driver (tests/qemu: real guests)"
+tests/qemu/run.sh
 
 echo "== tempest (tempest.api.compute, tests/tempest/must-pass.txt)"
 tests/tempest/run.sh

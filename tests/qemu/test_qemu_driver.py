@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,14 @@ class Cloud:
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"{' '.join(argv)}\n{proc.stdout}\n{proc.stderr}"
         return json.loads(proc.stdout) if wants_json and proc.stdout.strip() else proc.stdout
+
+    def openstack_fails(self, *args: str, cloud: str = "oxstack-demo") -> str:
+        """Runs a command that must fail; its error output."""
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(self.clouds))
+        proc = subprocess.run(["openstack", "--os-cloud", cloud, *args], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode != 0, f"{args} succeeded: {proc.stdout}"
+        return proc.stderr
 
     def vm_dir(self, server_id: str) -> Path:
         return self.data / "qemu" / "instances" / server_id
@@ -191,6 +200,9 @@ def test_the_guest_boots_with_its_config_drive(cloud, guest):
     detail = cloud.openstack("--os-compute-api-version", "2.87", "hypervisor", "show",
                              str(hypervisors[0]["ID"]), cloud="oxstack")
     assert detail["vcpus"] == os.cpu_count()
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{cloud.port}/_oxstack/health").read())
+    assert health["capabilities"]["driver"] == "qemu"
+    assert health["capabilities"]["hypervisor_type"] == hypervisors[0]["Hypervisor Type"]
     assert detail["memory_mb"] > 1024
 
 
@@ -262,6 +274,60 @@ def test_resize_gives_the_guest_its_new_flavor(cloud, guest):
     cloud.wait_status(guest, "ACTIVE")
     text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=count + 1)
     assert boots(text) == count + 1
+
+
+def test_rescue_boots_the_rescue_disk_with_the_servers_own_second(cloud, guest):
+    count = boots(cloud.console(guest))
+    cloud.openstack("server", "rescue", guest)
+    cloud.wait_status(guest, "RESCUE")
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=count + 1)
+    # A fresh disk of the image booted (its first boot), the server's own
+    # disk beside it.
+    assert boots(text) == 1
+    assert "oxstack-guest: block device /dev/vdb" in text.rsplit("kernel", 1)[-1]
+    cloud.openstack("server", "unrescue", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+", count=count + 2)
+    assert boots(text) == count + 1
+
+
+def test_a_volume_is_attached_to_the_running_guest_and_detached(cloud, guest):
+    volume = cloud.openstack("volume", "create", "--size", "1", "qemu-data")
+    serial = volume["id"][:20]
+    deadline = time.monotonic() + 60
+    while cloud.openstack("volume", "show", volume["id"])["status"] != "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    cloud.openstack("server", "add", "volume", guest, volume["id"])
+    deadline = time.monotonic() + 60
+    while cloud.openstack("volume", "show", volume["id"])["status"] != "in-use":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    # Hot-plugged: the running QEMU has the drive (its command line does not).
+    assert volume["id"] not in " ".join(cloud.qemu_args(guest))
+    ready = cloud.console(guest).count("oxstack-guest: ready")
+    cloud.openstack("server", "reboot", "--hard", "--wait", guest)
+    text = cloud.wait_console(guest, "oxstack-guest: ready", count=ready + 1)
+    last_boot = text.rsplit("oxstack-guest: kernel", 1)[-1]
+    assert re.search(rf"oxstack-guest: block device /dev/vd[b-z] {serial}", last_boot), last_boot
+    cloud.openstack("server", "remove", "volume", guest, volume["id"])
+    deadline = time.monotonic() + 90
+    while cloud.openstack("volume", "show", volume["id"])["status"] != "available":
+        assert time.monotonic() < deadline, "the volume was not detached"
+        time.sleep(0.5)
+    cloud.wait_status(guest, "ACTIVE")
+    cloud.openstack("volume", "delete", volume["id"])
+
+
+def test_a_live_migration_with_nowhere_to_go_leaves_the_guest_running(cloud, guest):
+    # Accepted as Nova accepts it (202; the scheduling is asynchronous),
+    # then failed: one host, and the qemu driver does not move guests.
+    pid = cloud.qemu_pid(guest)
+    cloud.openstack("server", "migrate", "--live-migration", guest, cloud="oxstack")
+    time.sleep(2)
+    server = cloud.wait_status(guest, "ACTIVE")
+    assert server["OS-EXT-STS:power_state"] == RUNNING
+    assert cloud.qemu_pid(guest) == pid
 
 
 def test_a_killed_qemu_makes_the_server_shutoff(cloud, guest):

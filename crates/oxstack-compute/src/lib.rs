@@ -134,6 +134,12 @@ impl Compute {
         &self.host
     }
 
+    /// What runs this host's guests, as `os-hypervisors` names it (`fake`,
+    /// `QEMU` for TCG, `KVM`).
+    pub fn hypervisor_type(&self) -> String {
+        self.driver.resources().hypervisor_type
+    }
+
     /// Which database the cloud keeps its state in, and whether it answers
     /// now (for health checks).
     pub async fn database_status(&self) -> DatabaseStatus {

@@ -41,6 +41,7 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Valu
         "auth": auth,
         "capabilities": {
             "driver": state.config().driver,
+            "hypervisor_type": state.compute().hypervisor_type(),
             "auth": auth,
             "backend": database.backend,
             "hosts": hosts,

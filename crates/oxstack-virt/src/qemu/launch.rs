@@ -40,9 +40,11 @@ pub fn volume_device(volume_id: &str) -> String {
     format!("volume-{volume_id}")
 }
 
-/// The block node of a volume's data.
+/// The block node of a volume's data: QEMU takes node names of at most
+/// 31 characters, so the id's first 30 hex digits follow a letter.
 pub fn volume_node(volume_id: &str) -> String {
-    format!("node-{volume_id}")
+    let digits: String = volume_id.chars().filter(|c| *c != '-').take(30).collect();
+    format!("v{digits}")
 }
 
 /// The serial a guest sees on a volume's disk: Nova's, its id cut to 20.
@@ -282,6 +284,7 @@ mod tests {
         );
         assert!(args.contains("serial=config-2"), "{args}");
         // The root disk comes before the volume: the guest sees it as vda.
-        assert!(args.find("node-name=root").unwrap() < args.find("node-name=node-v-").unwrap());
+        assert!(args.find("node-name=root").unwrap() < args.find("node-name=vv12345").unwrap());
+        assert!(volume_node("0123456789abcdef-0123-4567-89ab-cdef01234567").len() <= 31);
     }
 }
