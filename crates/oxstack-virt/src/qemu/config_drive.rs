@@ -39,33 +39,27 @@ pub fn meta_data(guest: &GuestSpec) -> Value {
 /// Nova's `network_data.json`: one link per NIC, each configured by
 /// DHCP (user-mode networking hands out the guest's address).
 pub fn network_data(guest: &GuestSpec) -> Value {
-    let links: Vec<Value> = guest
+    let (links, networks): (Vec<Value>, Vec<Value>) = guest
         .nics
         .iter()
         .enumerate()
         .map(|(i, nic)| {
-            json!({
+            let link = json!({
                 "id": format!("tap{i}"),
                 "type": "ethernet",
                 "ethernet_mac_address": nic.mac,
                 "mtu": 1500,
                 "vif_id": nic.network_id,
-            })
-        })
-        .collect();
-    let networks: Vec<Value> = guest
-        .nics
-        .iter()
-        .enumerate()
-        .map(|(i, nic)| {
-            json!({
+            });
+            let network = json!({
                 "id": format!("network{i}"),
                 "type": "ipv4_dhcp",
                 "link": format!("tap{i}"),
                 "network_id": nic.network_id,
-            })
+            });
+            (link, network)
         })
-        .collect();
+        .unzip();
     json!({"links": links, "networks": networks, "services": []})
 }
 
