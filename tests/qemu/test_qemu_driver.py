@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -139,9 +141,10 @@ def boots(console: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
+def cloud():
     subprocess.run([str(HERE / "make-image.sh"), str(GUEST)], check=True)
-    cloud = Cloud(tmp_path_factory.mktemp("qemu-cloud"))
+    # A short path: a VM's QMP socket path must fit in 107 bytes.
+    cloud = Cloud(Path(tempfile.mkdtemp(prefix="oxq-", dir="/tmp")))
     cloud.start()
     kernel = cloud.openstack("image", "create", "--public", "--disk-format", "aki",
                              "--container-format", "aki", "--file", str(GUEST / "vmlinuz"),
@@ -163,6 +166,7 @@ def cloud(tmp_path_factory):
         assert leftovers == [], f"VM folders left behind: {leftovers}"
     finally:
         cloud.stop()
+    shutil.rmtree(cloud.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -235,6 +235,10 @@ impl Config {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("oxstack-data"));
+        // Absolute, so that the paths handed to QEMU (which changes to `/`
+        // when it daemonizes) name the same files later on.
+        let data_dir = std::path::absolute(&data_dir)
+            .with_context(|| format!("resolving data directory {}", data_dir.display()))?;
         let database_url = args
             .database_url
             .clone()
@@ -449,7 +453,14 @@ mod tests {
     fn defaults_need_no_configuration() {
         let c = Config::load(&ConfigArgs::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8774");
-        assert_eq!(c.database_url, "sqlite://oxstack-data/oxstack.db");
+        // `./oxstack-data`, made absolute (QEMU works from `/`).
+        let data_dir = std::env::current_dir().unwrap().join("oxstack-data");
+        assert_eq!(c.data_dir, data_dir);
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}/oxstack.db", data_dir.display())
+        );
+        assert_eq!(c.qemu.dir, data_dir.join("qemu"));
         assert_eq!(c.auth, AuthMode::Keystone);
         assert_eq!(c.client_url(), "http://127.0.0.1:8774");
         assert_eq!(c.bootstrap.admin_password, "admin");
