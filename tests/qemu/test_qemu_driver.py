@@ -10,11 +10,14 @@ every assertion about the guest is about a guest that really ran.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -46,8 +49,14 @@ class Cloud:
         binary = os.environ.get("OXSTACK_BIN", str(REPO / "target" / "debug" / "oxstack"))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OXSTACK_", "OS_"))}
         env["NO_COLOR"] = "1"
+        # noVNC's pages: a stand-in page, to see them served.
+        novnc = self.root / "novnc"
+        novnc.mkdir(exist_ok=True)
+        (novnc / "vnc_lite.html").write_text("<title>noVNC stand-in</title>")
+        config = self.root / "oxstack.toml"
+        config.write_text(f'[vnc]\nnovnc_dir = "{novnc}"\n')
         args = [binary, "serve", "--driver", "qemu", "--data-dir", str(self.data),
-                "--listen", f"127.0.0.1:{self.port or 0}"]
+                "--listen", f"127.0.0.1:{self.port or 0}", "--config", str(config)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log,
                                          stdin=subprocess.DEVNULL, env=env, text=True)
@@ -70,7 +79,7 @@ class Cloud:
     def openstack(self, *args: str, cloud: str = "oxstack-demo"):
         env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(self.clouds))
         argv = ["openstack", "--os-cloud", cloud, *args]
-        wants_json = args[0] != "console" and any(
+        wants_json = args[:2] != ("console", "log") and any(
             verb in args for verb in ("show", "list", "create"))
         if wants_json:
             argv += ["-f", "json"]
@@ -321,6 +330,58 @@ def test_a_volume_is_attached_to_the_running_guest_and_detached(cloud, guest):
         time.sleep(0.5)
     cloud.wait_status(guest, "ACTIVE")
     cloud.openstack("volume", "delete", volume["id"])
+
+
+def websocket(port: int, path: str) -> tuple[str, socket.socket]:
+    """Opens a websocket (RFC 6455) to `path`; the status line of the
+    answer and the socket."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(1)
+        assert chunk, head
+        head += chunk
+    return head.split(b"\r\n", 1)[0].decode(), conn
+
+
+def read_frame(conn: socket.socket) -> tuple[int, bytes]:
+    """One websocket frame from the server: its opcode and payload."""
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            assert chunk, "connection closed"
+            data += chunk
+        return data
+    first, second = exactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack(">H", exactly(2))[0]
+    elif length == 127:
+        length = struct.unpack(">Q", exactly(8))[0]
+    return first & 0x0F, exactly(length)
+
+
+def test_the_novnc_console_reaches_the_guests_display(cloud, guest):
+    url = cloud.openstack("console", "url", "show", "--novnc", guest)["url"]
+    prefix = f"http://127.0.0.1:{cloud.port}/vnc/vnc_lite.html?path=vnc%2Fwebsockify%3Ftoken%3D"
+    assert url.startswith(prefix), url
+    token = url[len(prefix):]
+    page = urllib.request.urlopen(url)
+    assert page.status == 200 and b"noVNC stand-in" in page.read()
+    status, conn = websocket(cloud.port, f"/vnc/websockify?token={token}")
+    assert status.startswith("HTTP/1.1 101"), status
+    # QEMU's VNC server greets first: the RFB protocol version.
+    opcode, payload = read_frame(conn)
+    assert (opcode, payload) == (2, b"RFB 003.008\n")
+    conn.close()
+    status, conn = websocket(cloud.port, "/vnc/websockify?token=not-a-token")
+    assert status.startswith("HTTP/1.1 404"), status
+    conn.close()
 
 
 def test_a_live_migration_with_nowhere_to_go_leaves_the_guest_running(cloud, guest):

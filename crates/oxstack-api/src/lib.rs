@@ -17,6 +17,7 @@ mod oslo;
 mod request_id;
 mod urls;
 pub mod validation;
+mod vnc;
 pub(crate) mod volume;
 
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct ApiConfig {
     pub driver: String,
     /// The `/_oxstack/` control plane.
     pub control: control::ControlConfig,
+    /// Where noVNC's pages are, served under `/vnc/` (`None`: not served).
+    pub novnc_dir: Option<std::path::PathBuf>,
 }
 
 /// Everything a handler may reach, cheap to clone.
@@ -132,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/network", network::service(state.clone()))
         .nest_service("/volume", volume::service(state.clone()))
         .nest("/_oxstack", control::router())
+        .nest("/vnc", vnc::router())
         .nest_service("/compute", compute.clone())
         .fallback_service(compute)
         .layer(axum::middleware::from_fn_with_state(

@@ -43,6 +43,7 @@ mod tests {
             max_body_bytes: 1024,
             driver: "fake".into(),
             control: crate::control::ControlConfig::default(),
+            novnc_dir: None,
         }
     }
 

@@ -50,6 +50,11 @@ pub struct ComputeSettings {
     pub service_down_time: std::time::Duration,
     /// Nova's `my_ip`: this host's address (`host_ip` of its hypervisor).
     pub my_ip: String,
+    /// Nova's `[vnc]novncproxy_base_url`: the page a noVNC console URL
+    /// opens, before `?path=...token=...`. `None`: Nova's default proxy
+    /// (`http://127.0.0.1:6080/vnc_lite.html`, where the websocket is the
+    /// page's root).
+    pub novncproxy_base_url: Option<String>,
 }
 
 impl Default for ComputeSettings {
@@ -64,6 +69,7 @@ impl Default for ComputeSettings {
             report_interval: std::time::Duration::from_secs(10),
             service_down_time: std::time::Duration::from_secs(60),
             my_ip: "127.0.0.1".into(),
+            novncproxy_base_url: None,
         }
     }
 }

@@ -361,6 +361,12 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     async fn console_output(&self, uuid: &str, lines: Option<usize>)
     -> Result<String, DriverError>;
 
+    /// The Unix socket where a guest's console of `console_type`
+    /// (`novnc`: its VNC display) is served, if this driver serves one.
+    fn console_socket(&self, _uuid: &str, _console_type: &str) -> Option<PathBuf> {
+        None
+    }
+
     /// The guest's power state (`NoState` for an unknown guest).
     async fn power_state(&self, uuid: &str) -> PowerState;
 

@@ -122,6 +122,17 @@ struct QemuFile {
     soft_reboot_timeout: Option<u64>,
 }
 
+/// The `[vnc]` table: the noVNC console proxy under `/vnc/`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VncFile {
+    /// noVNC's pages [default: /usr/share/novnc, when it exists].
+    novnc_dir: Option<PathBuf>,
+    /// The page console URLs open (Nova's `novncproxy_base_url`)
+    /// [default: this cloud's `/vnc/vnc_lite.html` with the qemu driver].
+    novncproxy_base_url: Option<String>,
+}
+
 /// The `[control]` table: the `/_oxstack/` control plane.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +182,8 @@ struct FileConfig {
     #[serde(default)]
     qemu: QemuFile,
     #[serde(default)]
+    vnc: VncFile,
+    #[serde(default)]
     control: ControlFile,
     /// Default quota limits, by the quota API's resource names.
     #[serde(default)]
@@ -204,6 +217,8 @@ pub struct Config {
     pub fake_hosts: usize,
     /// The qemu driver's settings (its folder is under the data directory).
     pub qemu: QemuSettings,
+    /// noVNC's pages, served under `/vnc/`.
+    pub novnc_dir: Option<PathBuf>,
     pub control: ControlConfig,
     /// The seed made at start (`serve --seed`).
     pub seed: Option<PathBuf>,
@@ -301,6 +316,7 @@ impl Config {
             resize_confirm_window: Duration::from_secs(file.resize_confirm_window.unwrap_or(0)),
             report_interval: Duration::from_secs(file.report_interval.unwrap_or(10).max(1)),
             service_down_time: Duration::from_secs(file.service_down_time.unwrap_or(60)),
+            novncproxy_base_url: file.vnc.novncproxy_base_url.clone(),
             my_ip: file.my_ip.clone().unwrap_or_else(|| {
                 let ip = listen.ip();
                 if ip.is_unspecified() {
@@ -351,6 +367,10 @@ impl Config {
             fake_driver,
             fake_hosts,
             qemu,
+            novnc_dir: file
+                .vnc
+                .novnc_dir
+                .or_else(|| Some(PathBuf::from("/usr/share/novnc")).filter(|d| d.is_dir())),
             control: ControlConfig {
                 enabled: file.control.enabled.unwrap_or(control.enabled),
                 faults: file.control.faults.unwrap_or(control.faults),

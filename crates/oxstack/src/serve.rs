@@ -50,7 +50,18 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+    // Bound first: the port chosen for `:0` goes into the URLs this cloud
+    // hands out (its console proxy's).
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    config.listen = addr;
+    if config.driver == "qemu" && config.compute.novncproxy_base_url.is_none() {
+        config.compute.novncproxy_base_url =
+            Some(format!("{}/vnc/vnc_lite.html", config.client_url()));
+    }
     let store = open_store(&config).await?;
     let identity_config = IdentityConfig {
         token_ttl: config.token_ttl,
@@ -82,6 +93,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         driver: config.driver.clone(),
         control: config.control.clone(),
+        novnc_dir: config.novnc_dir.clone(),
     };
     let images = open_images(&config, &store).await?;
     let admin_project = identity
@@ -103,10 +115,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let app = oxstack_api::router(state).layer(DefaultBodyLimit::max(config.max_body_bytes));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend().name(), auth = ?config.auth, "oxstack serving");
     // Tests and scripts read this line to learn the port chosen for `:0`.
     println!("oxstack listening on http://{addr}");

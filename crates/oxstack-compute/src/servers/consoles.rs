@@ -51,7 +51,7 @@ impl Compute {
                 "Unavailable console type {console_type}."
             )));
         }
-        let Some((base, port)) = console_kind(protocol, console_type) else {
+        let Some((default_base, port)) = console_kind(protocol, console_type) else {
             return Err(ComputeError::Invalid(format!(
                 "Invalid console type {console_type}"
             )));
@@ -84,7 +84,31 @@ impl Compute {
             .console_tokens()
             .insert(&hash(&token), &record, now)
             .await?;
+        let base = match (console_type, &self.settings.novncproxy_base_url) {
+            // This cloud's own proxy: the websocket is `vnc/websockify`
+            // beside the page.
+            ("novnc", Some(page)) => format!("{page}?path=vnc%2Fwebsockify%3Ftoken%3D"),
+            _ => default_base.to_owned(),
+        };
         Ok(format!("{base}{token}"))
+    }
+
+    /// The Unix socket serving the console a token grants (the VNC
+    /// display of a guest this process's hypervisor runs); 404 when the
+    /// token is unknown or expired or no such console is here.
+    pub async fn console_socket(&self, token: &str) -> ComputeResult<std::path::PathBuf> {
+        let granted = self.check_console_token(token).await?;
+        let host = self.local_host(&granted.host);
+        host.as_ref()
+            .unwrap_or(self)
+            .driver
+            .console_socket(&granted.instance_uuid, &granted.console_type)
+            .ok_or_else(|| {
+                ComputeError::NotFound(format!(
+                    "The console of instance {} is not served by this node.",
+                    granted.instance_uuid
+                ))
+            })
     }
 
     /// What an unexpired console token grants.

@@ -37,6 +37,10 @@ impl VmFiles {
     pub fn qmp(&self) -> PathBuf {
         self.dir.join("qmp.sock")
     }
+    /// The guest's VNC display.
+    pub fn vnc(&self) -> PathBuf {
+        self.dir.join("vnc.sock")
+    }
     pub fn pid(&self) -> PathBuf {
         self.dir.join("qemu.pid")
     }

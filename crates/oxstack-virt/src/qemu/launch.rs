@@ -106,6 +106,11 @@ pub fn arguments(launch: &Launch<'_>) -> Vec<String> {
         "-no-user-config".into(),
         "-display".into(),
         "none".into(),
+        // A graphics card and its display for the VNC console.
+        "-vga".into(),
+        "std".into(),
+        "-vnc".into(),
+        format!("unix:{}", path(&files.vnc())),
         // A guest that powers off stays, stopped, so a soft reboot can
         // reset it and a stop is seen as the SHUTDOWN event.
         "-no-shutdown".into(),

@@ -578,6 +578,11 @@ impl Driver for QemuDriver {
         Some(self.changes.subscribe())
     }
 
+    fn console_socket(&self, uuid: &str, console_type: &str) -> Option<PathBuf> {
+        let socket = self.files(uuid).vnc();
+        (console_type == "novnc" && socket.exists()).then_some(socket)
+    }
+
     async fn spawn(&self, guest: &GuestSpec) -> Result<(), DriverError> {
         match self.status(&guest.uuid).await.as_deref() {
             // A resumed build whose VM already runs.
