@@ -277,6 +277,29 @@ def test_a_snapshot_boots_with_the_disk_it_was_taken_of(cloud, guest):
     assert not cloud.vm_dir(twin["id"]).exists()
 
 
+def test_shelve_and_unshelve_keep_the_disk(cloud, guest):
+    count = boots(cloud.console(guest))
+    cloud.openstack("server", "shelve", guest)
+    cloud.wait_status(guest, "SHELVED_OFFLOADED")
+    assert cloud.qemu_pid(guest) is None
+    assert not cloud.vm_dir(guest).exists(), "offloading removes the VM"
+    cloud.openstack("server", "unshelve", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    # Booted from the shelved image: the disk's count goes on.
+    text = cloud.wait_console(guest, r"oxstack-guest: disk boots=\d+")
+    assert boots(text) == count + 1
+
+
+def test_rebuild_gives_the_guest_a_new_disk(cloud, guest):
+    assert boots(cloud.console(guest)) > 1
+    pid = cloud.qemu_pid(guest)
+    cloud.openstack("server", "rebuild", "--image", "test-guest", "--wait", guest)
+    cloud.wait_status(guest, "ACTIVE")
+    assert cloud.qemu_pid(guest) != pid
+    text = cloud.wait_console(guest, "oxstack-guest: ready")
+    assert boots(text) == 1, "a fresh disk from the image"
+
+
 def test_resize_gives_the_guest_its_new_flavor(cloud, guest):
     count = boots(cloud.console(guest))
     cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", guest)

@@ -71,6 +71,7 @@ async fn health_tells_what_this_cloud_is() {
         health["capabilities"],
         json!({
             "driver": "fake",
+            "hypervisor_type": "fake",
             "auth": "noauth",
             "backend": "sqlite",
             "hosts": [

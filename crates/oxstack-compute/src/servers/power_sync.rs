@@ -63,6 +63,12 @@ impl Compute {
             return Ok(());
         }
         let power = self.driver.power_state(uuid).await;
+        // An action that came and went while the guest was asked acted on
+        // it: what it left is right, and the next change is looked at anew.
+        let still = self.load(uuid).await?;
+        if still.is_none_or(|s| s.updated_at != server.updated_at || s.task_state.is_some()) {
+            return Ok(());
+        }
         let off = matches!(
             power,
             PowerState::Shutdown | PowerState::Crashed | PowerState::NoState

@@ -276,7 +276,12 @@ impl Compute {
         if server.task_state != Some(T::Spawning) {
             return Ok(false);
         }
-        let guest = self.guest_of(&server).await?;
+        let mut guest = self.guest_of(&server).await?;
+        // The guest comes back from the disk it was shelved with (the
+        // server keeps showing the image it was built from, as in Nova).
+        if let Some(shelved) = &server.shelved_image_id {
+            guest.image.id = shelved.clone();
+        }
         if let Err(e) = self.driver.spawn(&guest).await {
             return self.revert_task(uuid, T::Spawning, &e.message, end).await;
         }
