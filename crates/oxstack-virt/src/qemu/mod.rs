@@ -137,11 +137,6 @@ impl QemuDriver {
         })
     }
 
-    /// The accelerator VMs run under.
-    pub fn accel(&self) -> Accel {
-        self.accel
-    }
-
     fn files(&self, uuid: &str) -> VmFiles {
         VmFiles {
             dir: self.settings.dir.join("instances").join(uuid),
@@ -218,13 +213,14 @@ impl QemuDriver {
             let _ = qmp.execute("quit", None).await;
         }
         let files = self.files(uuid);
-        let Some(pid) = read_pid(&files.pid()).await else {
+        let Some(pid) = qemu_of(&files.pid(), uuid).await else {
             self.forget(uuid).await;
+            let _ = tokio::fs::remove_file(files.pid()).await;
             return Ok(());
         };
-        if !wait_exit(pid, EXIT_WAIT).await {
+        if !wait_exit(pid, uuid, EXIT_WAIT).await {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            if !wait_exit(pid, EXIT_WAIT).await {
+            if !wait_exit(pid, uuid, EXIT_WAIT).await {
                 return Err(DriverError {
                     message: format!("QEMU of {uuid} (pid {}) does not end", pid.as_raw_nonzero()),
                 });
@@ -527,15 +523,34 @@ async fn append(path: &Path, text: &str) -> Result<(), DriverError> {
         .map_err(|e| failed("writing the console log", e))
 }
 
-async fn read_pid(path: &Path) -> Option<rustix::process::Pid> {
-    let text = tokio::fs::read_to_string(path).await.ok()?;
-    rustix::process::Pid::from_raw(text.trim().parse().ok()?)
+/// The process the pid file names, if it is the QEMU of guest `uuid`: a
+/// pid file left by a QEMU that died (or a host that rebooted) may name
+/// another process by now, which must never be killed.
+async fn qemu_of(pid_file: &Path, uuid: &str) -> Option<rustix::process::Pid> {
+    let text = tokio::fs::read_to_string(pid_file).await.ok()?;
+    let pid = rustix::process::Pid::from_raw(text.trim().parse().ok()?)?;
+    runs_guest(pid, uuid).await.then_some(pid)
 }
 
-/// Waits until process `pid` is gone; whether it went within `timeout`.
-async fn wait_exit(pid: rustix::process::Pid, timeout: Duration) -> bool {
+/// Whether `pid` is a live QEMU of guest `uuid` (its command line names
+/// the guest; a process that ended, a zombie included, has none).
+async fn runs_guest(pid: rustix::process::Pid, uuid: &str) -> bool {
+    let Ok(cmdline) = tokio::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())).await
+    else {
+        return false;
+    };
+    cmdline
+        .split(|b| *b == 0)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == b"-uuid" && w[1] == uuid.as_bytes())
+}
+
+/// Waits until the QEMU `pid` of guest `uuid` is gone; whether it went
+/// within `timeout`.
+async fn wait_exit(pid: rustix::process::Pid, uuid: &str, timeout: Duration) -> bool {
     let until = Instant::now() + timeout;
-    while rustix::process::test_kill_process(pid).is_ok() {
+    while runs_guest(pid, uuid).await {
         if Instant::now() >= until {
             return false;
         }
@@ -1009,5 +1024,31 @@ impl Driver for QemuDriver {
                 used: 0,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a live process whose command line names the guest is taken
+    /// for its QEMU: never another process that reuses a stale pid.
+    #[tokio::test]
+    async fn a_guests_qemu_is_known_by_its_command_line() {
+        let mut child = tokio::process::Command::new("sh")
+            .args(["-c", "sleep 30", "-uuid", "guest-1"])
+            .spawn()
+            .unwrap();
+        let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+        assert!(runs_guest(pid, "guest-1").await);
+        assert!(!runs_guest(pid, "guest-2").await);
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("qemu.pid");
+        std::fs::write(&pid_file, pid.as_raw_nonzero().to_string()).unwrap();
+        assert_eq!(qemu_of(&pid_file, "guest-1").await, Some(pid));
+        assert_eq!(qemu_of(&pid_file, "guest-2").await, None);
+        child.kill().await.unwrap();
+        assert!(wait_exit(pid, "guest-1", Duration::from_secs(5)).await);
+        assert_eq!(qemu_of(&pid_file, "guest-1").await, None);
     }
 }
