@@ -73,6 +73,12 @@ class Cloud:
         self.proc.send_signal(signal.SIGTERM)
         assert self.proc.wait(timeout=60) == 0, self.log()[-3000:]
 
+    def kill(self) -> None:
+        """SIGKILL: the process ends with no chance to tidy up."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -140,6 +146,21 @@ class Cloud:
                 return text
             assert time.monotonic() < deadline, f"console of {server_id} lacks {pattern!r}:\n{text}"
             time.sleep(1)
+
+
+def qemus_of(server_id: str) -> list[int]:
+    """Every QEMU process running the guest, found by its command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-uuid" in args and server_id.encode() in args:
+            found.append(int(entry.name))
+    return found
 
 
 def boots(console: str) -> int:
@@ -442,6 +463,22 @@ def test_a_restart_of_oxstack_keeps_the_guest_running_and_controllable(cloud, gu
     cloud.openstack("server", "unpause", guest)
     cloud.wait_status(guest, "ACTIVE")
     assert cloud.qemu_pid(guest) == pid
+
+
+def test_a_build_cut_by_a_crash_ends_with_one_guest(cloud, guest):
+    """oxstack killed while a server is being built: after the restart the
+    build resumes and the server runs, in exactly one QEMU."""
+    server = cloud.openstack("server", "create", "--image", "test-guest", "--flavor", "m1.tiny",
+                             "--network", "private", "qemu-crash")
+    time.sleep(0.3)
+    cloud.kill()
+    cloud.start()
+    cloud.wait_status(server["id"], "ACTIVE")
+    cloud.wait_console(server["id"], "oxstack-guest: ready")
+    assert len(qemus_of(server["id"])) == 1, qemus_of(server["id"])
+    assert len(qemus_of(guest)) == 1, "the other guest was left running, once"
+    cloud.openstack("server", "delete", "--wait", server["id"])
+    assert qemus_of(server["id"]) == []
 
 
 def test_delete_ends_the_guest_and_removes_its_files(cloud, guest):
