@@ -16,6 +16,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How long a command may take before the VM is deemed unresponsive.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long QEMU may take to greet: it does so at once when it runs, and
+/// the driver waits for it while holding its sessions.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Something the VM told without being asked.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,7 +66,7 @@ impl Qmp {
         let stream = UnixStream::connect(socket).await?;
         let (read, write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
-        let greeting = tokio::time::timeout(COMMAND_TIMEOUT, lines.next_line())
+        let greeting = tokio::time::timeout(GREETING_TIMEOUT, lines.next_line())
             .await
             .map_err(|_| QmpError::Timeout("the greeting".into()))??
             .ok_or(QmpError::Closed)?;
