@@ -8,7 +8,7 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::disks::failed;
+use super::disks::{failed, run};
 use crate::{DriverError, GuestSpec};
 
 /// Nova's `meta_data.json` for `guest`.
@@ -94,7 +94,8 @@ pub async fn write(guest: &GuestSpec, target: &Path) -> Result<(), DriverError> 
             .await
             .map_err(|e| failed("making the config drive", e))?;
     }
-    let out = tokio::process::Command::new("genisoimage")
+    let mut genisoimage = tokio::process::Command::new("genisoimage");
+    genisoimage
         .args(["-o"])
         .arg(target)
         .args([
@@ -110,18 +111,8 @@ pub async fn write(guest: &GuestSpec, target: &Path) -> Result<(), DriverError> 
             "-V",
             "config-2",
         ])
-        .arg(staging.path())
-        .output()
-        .await
-        .map_err(|e| failed("running genisoimage for the config drive", e))?;
-    if !out.status.success() {
-        return Err(DriverError {
-            message: format!(
-                "making the config drive failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
+        .arg(staging.path());
+    run(genisoimage, "making the config drive").await?;
     Ok(())
 }
 

@@ -68,23 +68,32 @@ pub fn failed(what: &str, e: impl std::fmt::Display) -> DriverError {
     }
 }
 
-/// Runs `qemu-img` with `args`; its standard output.
-pub async fn qemu_img(binary: &Path, args: &[&str]) -> Result<String, DriverError> {
-    let out = tokio::process::Command::new(binary)
-        .args(args)
+/// Runs `command` (a tool the driver relies on: `qemu-img`,
+/// `genisoimage`, QEMU itself); its standard output, or its standard
+/// error as the failure of `what`.
+pub async fn run(mut command: tokio::process::Command, what: &str) -> Result<String, DriverError> {
+    let out = command
+        .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| failed(&format!("running {}", binary.display()), e))?;
+        .map_err(|e| failed(what, e))?;
     if !out.status.success() {
         return Err(DriverError {
             message: format!(
-                "qemu-img {} failed: {}",
-                args.first().copied().unwrap_or_default(),
+                "{what} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `qemu-img` with `args`; its standard output.
+pub async fn qemu_img(binary: &Path, args: &[&str]) -> Result<String, DriverError> {
+    let mut command = tokio::process::Command::new(binary);
+    command.args(args);
+    let what = format!("qemu-img {}", args.first().copied().unwrap_or_default());
+    run(command, &what).await
 }
 
 /// What a Glance disk format is to QEMU: a disk it opens as it is

@@ -413,20 +413,9 @@ impl QemuDriver {
             incoming,
         };
         let _ = tokio::fs::remove_file(files.qmp()).await;
-        let out = tokio::process::Command::new(&self.settings.binary)
-            .args(launch::arguments(&launch))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| failed("starting QEMU", e))?;
-        if !out.status.success() {
-            return Err(DriverError {
-                message: format!(
-                    "QEMU did not start: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            });
-        }
+        let mut qemu = tokio::process::Command::new(&self.settings.binary);
+        qemu.args(launch::arguments(&launch));
+        disks::run(qemu, "starting QEMU").await?;
         if self.session(&guest.uuid).await.is_none() {
             return Err(DriverError {
                 message: "QEMU started but its control socket does not answer".into(),
