@@ -72,11 +72,16 @@ pub fn failed(what: &str, e: impl std::fmt::Display) -> DriverError {
 /// `genisoimage`, QEMU itself); its standard output, or its standard
 /// error as the failure of `what`.
 pub async fn run(mut command: tokio::process::Command, what: &str) -> Result<String, DriverError> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
     let out = command
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| failed(what, e))?;
+        .map_err(|e| failed(what, format!("{program} does not run ({e})")))?;
     if !out.status.success() {
         return Err(DriverError {
             message: format!(
