@@ -1024,8 +1024,10 @@ mod tests {
     /// for its QEMU: never another process that reuses a stale pid.
     #[tokio::test]
     async fn a_guests_qemu_is_known_by_its_command_line() {
+        // A loop, not a lone `sleep`: a shell may exec the last command of
+        // `-c` in its own place, and the command line would lose `-uuid`.
         let mut child = tokio::process::Command::new("sh")
-            .args(["-c", "sleep 30", "-uuid", "guest-1"])
+            .args(["-c", "while :; do sleep 0.1; done", "-uuid", "guest-1"])
             .spawn()
             .unwrap();
         let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
