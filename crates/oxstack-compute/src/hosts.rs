@@ -350,6 +350,12 @@ impl Compute {
                         Ok(()) if compute.owns_work_of(&server, restarted) => {
                             compute.resume(server, restarted, secret).await
                         }
+                        // The destination of a live migration prepares
+                        // while the server is still its source's.
+                        Ok(()) => match compute.prepares_live_migration_of(&server).await {
+                            Ok(true) => compute.resume(server, restarted, secret).await,
+                            other => other.map(drop),
+                        },
                         other => other,
                     }
                 }

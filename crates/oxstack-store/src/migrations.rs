@@ -16,6 +16,8 @@ pub struct MigrationRow {
     pub source_node: Option<String>,
     pub dest_node: Option<String>,
     pub dest_host: Option<String>,
+    /// Where the destination of a live migration receives the guest.
+    pub incoming_uri: Option<String>,
     pub old_instance_type_id: Option<i64>,
     pub new_instance_type_id: Option<i64>,
     pub project_id: String,
@@ -37,6 +39,7 @@ impl Record for MigrationRow {
             source_node: row.column("source_node")?,
             dest_node: row.column("dest_node")?,
             dest_host: row.column("dest_host")?,
+            incoming_uri: row.column("incoming_uri")?,
             old_instance_type_id: row.column("old_instance_type_id")?,
             new_instance_type_id: row.column("new_instance_type_id")?,
             project_id: row.column("project_id")?,
@@ -106,6 +109,28 @@ impl<'a> MigrationRepo<'a> {
             "{status}, updated_at = {at} WHERE uuid = {uuid} AND status IN ({statuses})"
         ));
         Ok(self.db.execute(&b.sql, &b.binds).await? > 0)
+    }
+
+    /// The destination of a live migration is ready: the migration moves
+    /// from `from` to `to` and records where the guest is to be sent;
+    /// `false` when it was not in `from` (aborted meanwhile).
+    pub async fn set_incoming(
+        &self,
+        migration_uuid: &str,
+        from: &str,
+        to: &str,
+        incoming_uri: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .execute(
+                "UPDATE migrations SET status = $1, incoming_uri = $2, updated_at = $3 \
+                 WHERE uuid = $4 AND status = $5",
+                &values![to, incoming_uri, now, migration_uuid, from],
+            )
+            .await?
+            > 0)
     }
 
     /// Migrations, newest first; `Err(NotFound)` for an unknown marker.

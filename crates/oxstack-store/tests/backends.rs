@@ -757,6 +757,7 @@ fn migration_row(uuid: &str, status: &str) -> oxstack_store::migrations::Migrati
         source_node: Some("n1".into()),
         dest_node: Some("n1".into()),
         dest_host: None,
+        incoming_uri: None,
         old_instance_type_id: Some(1),
         new_instance_type_id: Some(2),
         project_id: "p1".into(),
@@ -959,6 +960,35 @@ async fn migrations_filter_page_and_advance() {
                 .advance(&running, &["running"], "completed", 51)
                 .await
                 .unwrap()
+        );
+        // A live migration's destination records where it receives the
+        // guest as it moves the migration on, only from the given status.
+        let preparing = repo
+            .insert(&oxstack_store::migrations::MigrationRow {
+                uuid: "m-live".into(),
+                ..migration_row("s2", "preparing")
+            })
+            .await
+            .unwrap();
+        assert!(
+            !repo
+                .set_incoming(&preparing.uuid, "running", "running", "tcp:x", 52)
+                .await
+                .unwrap()
+        );
+        assert!(
+            repo.set_incoming(&preparing.uuid, "preparing", "running", "tcp:h:1", 52)
+                .await
+                .unwrap()
+        );
+        let ready = MigrationQuery {
+            instance_uuid: Some("s2".into()),
+            ..MigrationQuery::default()
+        };
+        let ready = &repo.list(&ready).await.unwrap()[0];
+        assert_eq!(
+            (ready.status.as_str(), ready.incoming_uri.as_deref()),
+            ("running", Some("tcp:h:1"))
         );
         let done = MigrationQuery {
             statuses: vec!["completed".into(), "error".into()],

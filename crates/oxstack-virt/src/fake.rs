@@ -361,6 +361,22 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
+    async fn prepare_incoming(&self, _guest: &GuestSpec) -> Result<Option<String>, DriverError> {
+        Ok(None)
+    }
+
+    /// The simulated copy keeps the guest here until the move commits.
+    async fn live_send(&self, uuid: &str, _destination: &str) -> Result<(), DriverError> {
+        self.perform(Operation::Migrate, uuid).await
+    }
+
+    async fn finish_live_send(&self, uuid: &str, commit: bool) -> Result<(), DriverError> {
+        if commit {
+            self.guests().remove(uuid);
+        }
+        Ok(())
+    }
+
     async fn receive_guest(&self, guest: &GuestSpec, power: PowerState) -> Result<(), DriverError> {
         self.guests()
             .insert(guest.uuid.clone(), FakeGuest::new(guest, power));
@@ -530,6 +546,24 @@ mod tests {
             .expect("receive");
         assert_eq!(source.power_state("u1").await, PowerState::NoState);
         assert_eq!(dest.power_state("u1").await, PowerState::Paused);
+    }
+
+    #[tokio::test]
+    async fn a_live_send_leaves_only_when_it_commits() {
+        let driver = FakeDriver::new("node1", FakeSettings::default());
+        driver.spawn(&spec()).await.expect("spawn");
+        driver.live_send("u1", "node2").await.expect("send");
+        driver
+            .finish_live_send("u1", false)
+            .await
+            .expect("taken back");
+        assert_eq!(driver.power_state("u1").await, PowerState::Running);
+        driver.live_send("u1", "node2").await.expect("send");
+        driver
+            .finish_live_send("u1", true)
+            .await
+            .expect("committed");
+        assert_eq!(driver.power_state("u1").await, PowerState::NoState);
     }
 
     #[tokio::test]

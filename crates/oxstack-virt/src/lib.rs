@@ -341,10 +341,27 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// the power state it had; also used to revert a resize.
     async fn resize(&self, guest: &GuestSpec) -> Result<(), DriverError>;
 
-    /// The source side of a move to host `destination`: the guest is
-    /// copied there (running, for a live migration; powered off, for a
-    /// cold one) and leaves this host.
+    /// The source side of a cold move to host `destination`: the
+    /// powered-off guest is copied there and leaves this host.
     async fn send_guest(&self, uuid: &str, destination: &str) -> Result<(), DriverError>;
+
+    /// The destination's first step of a live migration: readies this
+    /// host to receive `guest` while it runs, and answers where the
+    /// source is to send it (`None`: the driver needs no address). Asking
+    /// again for the same guest answers the same place.
+    async fn prepare_incoming(&self, guest: &GuestSpec) -> Result<Option<String>, DriverError>;
+
+    /// The source side of a live migration to `destination` (the address
+    /// `prepare_incoming` answered there, else the destination's host
+    /// name): the running guest is copied up to the switch-over, where
+    /// both copies wait until [`Driver::finish_live_send`]. On an error
+    /// the guest runs here as before.
+    async fn live_send(&self, uuid: &str, destination: &str) -> Result<(), DriverError>;
+
+    /// Ends a live send: `commit` lets the destination's copy go on and
+    /// removes this host's; otherwise this host's copy runs on and the
+    /// destination's is dropped.
+    async fn finish_live_send(&self, uuid: &str, commit: bool) -> Result<(), DriverError>;
 
     /// The destination side of a move: the guest sent by another host
     /// starts here in `power` state, with the flavor of `guest`.

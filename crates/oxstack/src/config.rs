@@ -120,6 +120,9 @@ struct QemuFile {
     accel: Option<String>,
     /// Seconds a soft reboot waits for the guest to power off [default: 120].
     soft_reboot_timeout: Option<u64>,
+    /// The address other hosts send live-migrating guests to (Nova's
+    /// `live_migration_inbound_addr`) [default: 127.0.0.1].
+    live_migration_inbound_addr: Option<String>,
 }
 
 /// The `[vnc]` table: the noVNC console proxy under `/vnc/`.
@@ -416,6 +419,9 @@ fn qemu_settings(file: QemuFile, data_dir: &Path) -> anyhow::Result<QemuSettings
         accel,
         dir: data_dir.join("qemu"),
         soft_reboot_timeout: Duration::from_secs(file.soft_reboot_timeout.unwrap_or(120)),
+        live_migration_inbound_addr: file
+            .live_migration_inbound_addr
+            .unwrap_or_else(|| "127.0.0.1".into()),
     })
 }
 

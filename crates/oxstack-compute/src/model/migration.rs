@@ -83,6 +83,9 @@ pub struct Migration {
     pub source_node: Option<String>,
     pub dest_node: Option<String>,
     pub dest_host: Option<String>,
+    /// Where the destination of a live migration receives the guest
+    /// (recorded by the destination when it is ready).
+    pub incoming_uri: Option<String>,
     /// The internal ids of the flavors before and after (a resize).
     pub old_flavor_seq: Option<i64>,
     pub new_flavor_seq: Option<i64>,

@@ -1,26 +1,34 @@
 //! `os-migrateLive`: the guest keeps running while it moves. The source
-//! host prepares and copies it (`preparing` → `running`), then hands the
-//! server to the destination in the same compare-and-swap that moves its
-//! migration to `post-migrating`; the destination resumes the guest
-//! (`completed`). A move that cannot happen (no host, the same host, a
-//! host that is down) fails in the background with the server left where
-//! it was, as Nova's conductor does from 2.34; an abort is honoured until
-//! the hand-over.
+//! host starts it (`preparing`) and hands it to the destination, which
+//! readies itself to receive the guest (Nova's `pre_live_migration`) and
+//! records where (`running`); the source copies the guest up to the
+//! switch-over, hands the server to the destination in one
+//! compare-and-swap with the migration's move to `post-migrating`, and
+//! lets the copy finish; the destination resumes the guest (`completed`).
+//! A move that cannot happen (no host, the same host, a host that is
+//! down) fails in the background with the server left where it was, as
+//! Nova's conductor does from 2.34; an abort is honoured until the
+//! hand-over, the guest then staying where it was.
 
 use oxstack_store::instances::MigrationStep;
 use oxstack_store::services::ServiceRow;
 
 use super::Caller;
 use super::flow::{Acceptance, Flow, Work, finish};
-use super::guest::guest_spec;
 use super::migrate::no_valid_host;
 use super::rules;
 use crate::model::change::{Change, Guard};
 use crate::model::states::TaskState;
-use crate::model::{MigrationStatus, MigrationType, Server};
+use crate::model::{Migration, MigrationStatus, MigrationType, Server};
 use crate::{Compute, ComputeResult};
 
 use MigrationStatus as M;
+
+/// The event of the whole move, as Nova's conductor records it.
+const CONDUCTOR: &str = "conductor_live_migrate_instance";
+
+/// The source's copy of the guest.
+const COPY: &str = "compute_live_migration";
 
 /// Statuses of a live migration before the destination finishes it.
 const LIVE_SOURCE: [MigrationStatus; 4] = [M::Accepted, M::Queued, M::Preparing, M::Running];
@@ -84,15 +92,18 @@ impl Compute {
         None
     }
 
-    /// The source host's part of a live migration (preparing → running,
-    /// the guest copied over, then handed to the destination), or the
-    /// destination's (the guest resumes there; `completed`).
+    /// A live migration's part on this host, by its record: the source
+    /// starts it (`preparing`) and hands it to the destination, which
+    /// readies itself to receive the guest, records where (`running`) and
+    /// hands it back; the source copies the guest up to the switch-over,
+    /// hands the server to the destination in the same compare-and-swap
+    /// that moves the migration to `post-migrating`, and lets the copy
+    /// finish; the destination resumes the guest (`completed`).
     pub(crate) async fn run_live_migration(
         &self,
         uuid: &str,
         action_id: Option<i64>,
     ) -> ComputeResult<()> {
-        const CONDUCTOR: &str = "conductor_live_migrate_instance";
         let Some(server) = self.load(uuid).await? else {
             return Ok(());
         };
@@ -104,37 +115,145 @@ impl Compute {
         let Some(m) = self.current_migration(uuid, &statuses).await? else {
             return self.end_live_migration(uuid, action_id, None).await;
         };
-        if m.status == M::PostMigrating {
-            return self.finish_live_migration(&server, action_id).await;
+        let here = Some(self.host.as_str());
+        match m.status {
+            // Cut short between the copy and the hand-over.
+            M::PostMigrating if server.host.as_deref() == m.source_compute.as_deref() => {
+                self.hand_over(&server, &m, action_id).await
+            }
+            M::PostMigrating => self.finish_live_migration(&server, action_id).await,
+            M::Preparing if m.dest_compute.as_deref() == here => {
+                self.prepare_live_migration(&server, &m, action_id).await
+            }
+            // Resumed after a restart: the destination prepares (again).
+            M::Preparing => {
+                self.dispatch(
+                    m.dest_compute.as_deref(),
+                    uuid,
+                    Work::new(Flow::LiveMigration, action_id),
+                );
+                Ok(())
+            }
+            M::Running => self.send_live_migration(&server, &m, action_id).await,
+            _ => self.start_live_migration(&server, &m, action_id).await,
         }
+    }
+
+    /// Whether this host is the destination of the live migration of
+    /// `server` that is being prepared (its part runs here before the
+    /// server is this host's).
+    pub(crate) async fn prepares_live_migration_of(&self, server: &Server) -> ComputeResult<bool> {
+        if server.deleted || server.task_state != Some(TaskState::Migrating) {
+            return Ok(false);
+        }
+        let m = self
+            .current_migration(&server.uuid, &[M::Preparing])
+            .await?;
+        Ok(m.is_some_and(|m| m.dest_compute.as_deref() == Some(self.host.as_str())))
+    }
+
+    /// The source's first part: a move that cannot happen fails here;
+    /// otherwise the destination is asked to prepare.
+    async fn start_live_migration(
+        &self,
+        server: &Server,
+        m: &Migration,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
+        let uuid = &server.uuid;
         self.start_event(action_id, CONDUCTOR).await?;
         let dest = match &m.dest_compute {
             Some(name) => self.find_host(name).await?,
             None => None,
         };
-        if let Some(reason) = self.live_migration_refusal(&server, dest.as_ref()) {
-            if !self.advance_migration(&m, &LIVE_SOURCE, M::Error).await? {
+        if let Some(reason) = self.live_migration_refusal(server, dest.as_ref()) {
+            if !self.advance_migration(m, &LIVE_SOURCE, M::Error).await? {
                 return self.left_aborted(action_id, &[CONDUCTOR]).await;
             }
             return self
                 .end_live_migration(uuid, action_id, Some((CONDUCTOR, &reason)))
                 .await;
         }
-        self.advance_migration(&m, &[M::Accepted, M::Queued], M::Preparing)
-            .await?;
-        self.record_events(action_id, &["compute_pre_live_migration"])
-            .await?;
         if !self
-            .advance_migration(&m, &[M::Preparing], M::Running)
+            .advance_migration(m, &[M::Accepted, M::Queued], M::Preparing)
             .await?
         {
             return self.left_aborted(action_id, &[CONDUCTOR]).await;
         }
-        const COPY: &str = "compute_live_migration";
+        self.dispatch(
+            m.dest_compute.as_deref(),
+            uuid,
+            Work::new(Flow::LiveMigration, action_id),
+        );
+        Ok(())
+    }
+
+    /// The destination's first part (Nova's `pre_live_migration`): ready
+    /// to receive the guest, with the address recorded for the source.
+    async fn prepare_live_migration(
+        &self,
+        server: &Server,
+        m: &Migration,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
+        const EVENT: &str = "compute_pre_live_migration";
+        let uuid = &server.uuid;
+        self.start_event(action_id, EVENT).await?;
+        let prepared = match self.guest_of(server).await {
+            Ok(guest) => self
+                .driver
+                .prepare_incoming(&guest)
+                .await
+                .map_err(|e| e.message),
+            Err(e) => Err(e.to_string()),
+        };
+        let incoming = match prepared {
+            Ok(incoming) => incoming,
+            Err(reason) => {
+                let _ = self.driver.destroy(uuid).await;
+                if !self.advance_migration(m, &[M::Preparing], M::Error).await? {
+                    return self.left_aborted(action_id, &[EVENT, CONDUCTOR]).await;
+                }
+                self.finish_event(action_id, EVENT, Some(&reason)).await?;
+                return self
+                    .end_live_migration(uuid, action_id, Some((CONDUCTOR, &reason)))
+                    .await;
+            }
+        };
+        if !self
+            .record_incoming(m, incoming.as_deref().unwrap_or_default())
+            .await?
+        {
+            // Aborted while preparing: nothing comes.
+            let _ = self.driver.destroy(uuid).await;
+            return self.left_aborted(action_id, &[EVENT, CONDUCTOR]).await;
+        }
+        self.finish_event(action_id, EVENT, None).await?;
+        self.dispatch(
+            m.source_compute.as_deref(),
+            uuid,
+            Work::new(Flow::LiveMigration, action_id),
+        );
+        Ok(())
+    }
+
+    /// The source's second part: the guest is copied to the switch-over,
+    /// the server handed to the destination, and the copy let finish; an
+    /// abort or a failure before the hand-over keeps the guest here.
+    async fn send_live_migration(
+        &self,
+        server: &Server,
+        m: &Migration,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
+        let uuid = &server.uuid;
         self.start_event(action_id, COPY).await?;
-        let dest_host = m.dest_compute.as_deref().unwrap_or_default();
-        if let Err(e) = self.driver.send_guest(uuid, dest_host).await {
-            if !self.advance_migration(&m, &[M::Running], M::Error).await? {
+        let destination = match m.incoming_uri.as_deref() {
+            Some(uri) if !uri.is_empty() => uri,
+            _ => m.dest_compute.as_deref().unwrap_or_default(),
+        };
+        if let Err(e) = self.driver.live_send(uuid, destination).await {
+            if !self.advance_migration(m, &[M::Running], M::Error).await? {
                 return self.left_aborted(action_id, &[COPY, CONDUCTOR]).await;
             }
             self.finish_event(action_id, COPY, Some(&e.message)).await?;
@@ -143,16 +262,28 @@ impl Compute {
                 .await;
         }
         if !self
-            .advance_migration(&m, &[M::Running], M::PostMigrating)
+            .advance_migration(m, &[M::Running], M::PostMigrating)
             .await?
         {
             // Aborted while the guest was copied: it stays here.
-            let _ = self
-                .driver
-                .receive_guest(&guest_spec(&server), server.power_state)
-                .await;
+            if let Err(e) = self.driver.finish_live_send(uuid, false).await {
+                tracing::error!(server = %uuid, error = %e, "taking back a live migration failed");
+            }
             return self.left_aborted(action_id, &[COPY, CONDUCTOR]).await;
         }
+        self.hand_over(server, m, action_id).await
+    }
+
+    /// The source's last part, past the point of no return: the server
+    /// goes to the destination, the copy finishes, and the destination
+    /// resumes the guest.
+    async fn hand_over(
+        &self,
+        server: &Server,
+        m: &Migration,
+        action_id: Option<i64>,
+    ) -> ComputeResult<()> {
+        let uuid = &server.uuid;
         let handed = Change {
             host: Some(m.dest_compute.clone()),
             node: Some(m.dest_node.clone()),
@@ -169,6 +300,10 @@ impl Compute {
             .await?
         {
             return Ok(());
+        }
+        if let Err(e) = self.driver.finish_live_send(uuid, true).await {
+            // The destination finds the guest missing and says so.
+            tracing::error!(server = %uuid, error = %e, "completing a live migration failed");
         }
         self.finish_event(action_id, CONDUCTOR, None).await?;
         self.dispatch(
@@ -187,16 +322,20 @@ impl Compute {
     ) -> ComputeResult<()> {
         const EVENT: &str = "compute_post_live_migration_at_destination";
         self.start_event(action_id, EVENT).await?;
-        let received = self
-            .driver
-            .receive_guest(&guest_spec(server), server.power_state)
-            .await;
+        let received = match self.guest_of(server).await {
+            Ok(guest) => self
+                .driver
+                .receive_guest(&guest, server.power_state)
+                .await
+                .map_err(|e| e.message),
+            Err(e) => Err(e.to_string()),
+        };
         let done = Change {
             task_state: Some(None),
             power_state: Some(self.driver.power_state(&server.uuid).await),
             ..Change::default()
         };
-        let error = received.err().map(|e| e.message);
+        let error = received.err();
         let status = if error.is_some() {
             M::Error
         } else {

@@ -92,6 +92,7 @@ impl TryFrom<MigrationRow> for Migration {
             source_node: row.source_node,
             dest_node: row.dest_node,
             dest_host: row.dest_host,
+            incoming_uri: row.incoming_uri,
             old_flavor_seq: row.old_instance_type_id,
             new_flavor_seq: row.new_instance_type_id,
             project_id: row.project_id,
@@ -131,6 +132,7 @@ impl Compute {
             source_node: server.node.clone(),
             dest_node,
             dest_host: None,
+            incoming_uri: None,
             old_instance_type_id: flavors.0,
             new_instance_type_id: flavors.1,
             project_id: server.project_id.clone(),
@@ -162,6 +164,26 @@ impl Compute {
                 &m.uuid,
                 &MigrationStatus::names(from),
                 to.as_str(),
+                now_micros(),
+            )
+            .await?)
+    }
+
+    /// The destination of a preparing live migration `m` is ready at
+    /// `incoming_uri`: the migration runs; `false` when it was aborted.
+    pub(crate) async fn record_incoming(
+        &self,
+        m: &Migration,
+        incoming_uri: &str,
+    ) -> ComputeResult<bool> {
+        Ok(self
+            .store
+            .migrations()
+            .set_incoming(
+                &m.uuid,
+                M::Preparing.as_str(),
+                M::Running.as_str(),
+                incoming_uri,
                 now_micros(),
             )
             .await?)

@@ -79,6 +79,11 @@ const MIGRATIONS: &[Migration] = &[
     both!(23, "networking", "0023_networking"),
     both!(24, "routers and floating IPs", "0024_routers_floating_ips"),
     both!(25, "block storage", "0025_block_storage"),
+    both!(
+        26,
+        "live migration incoming address",
+        "0026_migration_incoming"
+    ),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

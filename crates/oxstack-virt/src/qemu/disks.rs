@@ -48,6 +48,11 @@ impl VmFiles {
     pub fn memory_state(&self) -> PathBuf {
         self.dir.join("memory.state")
     }
+    /// Where a VM waiting for a live migration receives it (present
+    /// only until the guest arrived).
+    pub fn incoming(&self) -> PathBuf {
+        self.dir.join("incoming.json")
+    }
     /// The host port forwarded to the guest's SSH port, kept across
     /// restarts of the VM.
     pub fn ssh_port(&self) -> PathBuf {

@@ -16,6 +16,18 @@ pub struct DirectKernel {
     pub command_line: String,
 }
 
+/// How a starting VM begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartFrom {
+    /// It boots.
+    Boot,
+    /// It restores the memory a suspend saved.
+    SavedMemory,
+    /// It waits for the running guest a live migration sends
+    /// (`-incoming defer`: the receiving end is opened over QMP).
+    Migration,
+}
+
 /// Everything one start of a VM needs.
 #[derive(Clone, Debug)]
 pub struct Launch<'a> {
@@ -31,8 +43,7 @@ pub struct Launch<'a> {
     /// attached second.
     pub rescue: Option<DiskFile>,
     pub ssh_port: u16,
-    /// Restores the memory saved by a suspend.
-    pub incoming: bool,
+    pub from: StartFrom,
 }
 
 /// The device id of a volume's drive, for hot-unplugging it.
@@ -201,9 +212,16 @@ pub fn arguments(launch: &Launch<'_>) -> Vec<String> {
         args.push("-append".into());
         args.push(kernel.command_line.clone());
     }
-    if launch.incoming {
-        args.push("-incoming".into());
-        args.push(format!("exec:cat {}", shell_quote(&files.memory_state())));
+    match launch.from {
+        StartFrom::Boot => {}
+        StartFrom::SavedMemory => {
+            args.push("-incoming".into());
+            args.push(format!("exec:cat {}", shell_quote(&files.memory_state())));
+        }
+        StartFrom::Migration => {
+            args.push("-incoming".into());
+            args.push("defer".into());
+        }
     }
     args
 }
@@ -272,7 +290,7 @@ mod tests {
             kernel: None,
             rescue: None,
             ssh_port: 2222,
-            incoming: false,
+            from: StartFrom::Boot,
         };
         let args = arguments(&launch).join(" ");
         assert!(args.contains("-smp 2 -m 256M"), "{args}");

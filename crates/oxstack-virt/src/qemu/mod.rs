@@ -8,6 +8,7 @@ pub mod config_drive;
 pub mod disks;
 pub mod host;
 pub mod launch;
+pub mod migration;
 pub mod qmp;
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use crate::{
 };
 use disks::{DiskFile, VmFiles, failed};
 use host::Accel;
-use launch::{DirectKernel, Launch};
+use launch::{DirectKernel, Launch, StartFrom};
 use qmp::{Qmp, QmpEvent};
 
 /// Where images' data come from (the image service).
@@ -50,11 +51,15 @@ pub struct QemuSettings {
     pub qemu_img: PathBuf,
     /// `None`: KVM when it works, else TCG.
     pub accel: Option<Accel>,
-    /// The driver's folder (`<data>/qemu`).
+    /// The driver's folder (`<data>/qemu`); each host has its own folder
+    /// in it, so hosts that share a data directory never share a VM's
+    /// files (a live migration between them copies its disks).
     pub dir: PathBuf,
     /// How long a soft reboot waits for the guest to power off before
     /// resetting it (Nova's `wait_soft_reboot_seconds`).
     pub soft_reboot_timeout: Duration,
+    /// The address other hosts send live-migrating guests to.
+    pub live_migration_inbound_addr: String,
 }
 
 /// How long QEMU may take to end after `quit` or a kill.
@@ -66,8 +71,9 @@ const DEFAULT_COMMAND_LINE: &str = "root=/dev/vda console=tty0 console=ttyS0";
 
 type Sessions = Arc<Mutex<HashMap<String, Arc<Qmp>>>>;
 
-/// A compute host's hypervisor that runs real VMs.
-#[derive(Debug)]
+/// A compute host's hypervisor that runs real VMs (a clone shares its
+/// sessions).
+#[derive(Clone, Debug)]
 pub struct QemuDriver {
     node: String,
     settings: QemuSettings,
@@ -89,6 +95,8 @@ impl QemuDriver {
         settings: QemuSettings,
         images: Arc<dyn ImageSource>,
     ) -> Result<Self, DriverError> {
+        let mut settings = settings;
+        settings.dir = settings.dir.join(&node);
         for sub in ["instances", "base", "snapshots"] {
             tokio::fs::create_dir_all(settings.dir.join(sub))
                 .await
@@ -125,7 +133,7 @@ impl QemuDriver {
         };
         tracing::info!(accel = accel.name(), version, "qemu driver ready");
         let vcpus = std::thread::available_parallelism().map_or(1, |n| n.get() as i64);
-        Ok(Self {
+        let driver = Self {
             node,
             settings,
             accel,
@@ -134,7 +142,9 @@ impl QemuDriver {
             images,
             sessions: Arc::default(),
             changes: broadcast::channel(256).0,
-        })
+        };
+        driver.remove_abandoned_incoming().await;
+        Ok(driver)
     }
 
     fn files(&self, uuid: &str) -> VmFiles {
@@ -371,12 +381,12 @@ impl QemuDriver {
     }
 
     /// Starts a QEMU process for `guest` (booting `rescue` instead of its
-    /// own disk, or restoring its suspended memory when `incoming`).
+    /// own disk), beginning as `from` says.
     async fn start(
         &self,
         guest: &GuestSpec,
         rescue: Option<&GuestImage>,
-        incoming: bool,
+        from: StartFrom,
     ) -> Result<(), DriverError> {
         let files = self.files(&guest.uuid);
         let root = self.prepare_disks(guest, &files).await?;
@@ -410,7 +420,7 @@ impl QemuDriver {
             kernel,
             rescue: rescue_disk,
             ssh_port,
-            incoming,
+            from,
         };
         let _ = tokio::fs::remove_file(files.qmp()).await;
         let mut qemu = tokio::process::Command::new(&self.settings.binary);
@@ -421,7 +431,7 @@ impl QemuDriver {
                 message: "QEMU started but its control socket does not answer".into(),
             });
         }
-        if incoming {
+        if from == StartFrom::SavedMemory {
             // The saved memory streams in; the VM was paused when saved.
             let restored = self
                 .wait_status(&guest.uuid, Duration::from_secs(120), |s| {
@@ -571,8 +581,6 @@ impl Driver for QemuDriver {
         Capabilities {
             // No guest agent: the guest's password cannot be set.
             set_admin_password: false,
-            // Guests do not move between hosts yet.
-            live_migration: false,
             host_management: false,
             ..Capabilities::ALL
         }
@@ -593,9 +601,9 @@ impl Driver for QemuDriver {
             Some("running" | "paused") => Ok(()),
             Some(_) => {
                 self.stop_process(&guest.uuid).await?;
-                self.start(guest, None, false).await
+                self.start(guest, None, StartFrom::Boot).await
             }
-            None => self.start(guest, None, false).await,
+            None => self.start(guest, None, StartFrom::Boot).await,
         }
     }
 
@@ -628,7 +636,7 @@ impl Driver for QemuDriver {
             Some(_) => self.stop_process(&guest.uuid).await?,
             None => {}
         }
-        self.start(guest, None, false).await
+        self.start(guest, None, StartFrom::Boot).await
     }
 
     async fn reboot(&self, guest: &GuestSpec, kind: RebootKind) -> Result<(), DriverError> {
@@ -647,7 +655,7 @@ impl Driver for QemuDriver {
         // A hard reboot (or a soft one the guest ignored): a new QEMU,
         // which also picks up disks and volumes changed meanwhile.
         self.stop_process(uuid).await?;
-        self.start(guest, None, false).await
+        self.start(guest, None, StartFrom::Boot).await
     }
 
     async fn pause(&self, uuid: &str) -> Result<(), DriverError> {
@@ -700,7 +708,12 @@ impl Driver for QemuDriver {
         let saved = tokio::fs::try_exists(self.files(&guest.uuid).memory_state())
             .await
             .unwrap_or(false);
-        self.start(guest, None, saved).await
+        let from = if saved {
+            StartFrom::SavedMemory
+        } else {
+            StartFrom::Boot
+        };
+        self.start(guest, None, from).await
     }
 
     async fn rescue(&self, guest: &GuestSpec, rescue: &RescueSpec) -> Result<(), DriverError> {
@@ -713,13 +726,13 @@ impl Driver for QemuDriver {
                 properties: self.images.properties(&rescue.image.id).await?,
             }
         };
-        self.start(guest, Some(&image), false).await
+        self.start(guest, Some(&image), StartFrom::Boot).await
     }
 
     async fn unrescue(&self, guest: &GuestSpec) -> Result<(), DriverError> {
         self.stop_process(&guest.uuid).await?;
         let _ = tokio::fs::remove_file(self.files(&guest.uuid).rescue_disk()).await;
-        self.start(guest, None, false).await
+        self.start(guest, None, StartFrom::Boot).await
     }
 
     async fn set_admin_password(&self, _uuid: &str, _password: &str) -> Result<(), DriverError> {
@@ -781,9 +794,9 @@ impl Driver for QemuDriver {
             disks::grow(&self.settings.qemu_img, &root, guest.flavor.root_gb).await?;
         }
         match was.as_deref() {
-            Some("running") => self.start(guest, None, false).await,
+            Some("running") => self.start(guest, None, StartFrom::Boot).await,
             Some("paused") => {
-                self.start(guest, None, false).await?;
+                self.start(guest, None, StartFrom::Boot).await?;
                 self.pause(uuid).await
             }
             _ => {
@@ -795,21 +808,31 @@ impl Driver for QemuDriver {
 
     async fn send_guest(&self, uuid: &str, _destination: &str) -> Result<(), DriverError> {
         Err(DriverError {
-            message: format!("moving {uuid} to another host is not supported by the qemu driver"),
+            message: format!(
+                "moving {uuid} to another host while it is off is not supported by the qemu driver"
+            ),
         })
     }
 
-    async fn receive_guest(
-        &self,
-        guest: &GuestSpec,
-        _power: PowerState,
-    ) -> Result<(), DriverError> {
-        Err(DriverError {
-            message: format!(
-                "receiving {} from another host is not supported by the qemu driver",
-                guest.uuid
-            ),
-        })
+    async fn prepare_incoming(&self, guest: &GuestSpec) -> Result<Option<String>, DriverError> {
+        let incoming = self.prepare_incoming_vm(guest).await?;
+        serde_json::to_string(&incoming)
+            .map(Some)
+            .map_err(|e| failed("recording a live migration", e))
+    }
+
+    async fn live_send(&self, uuid: &str, destination: &str) -> Result<(), DriverError> {
+        self.live_send_vm(uuid, destination).await
+    }
+
+    async fn finish_live_send(&self, uuid: &str, commit: bool) -> Result<(), DriverError> {
+        self.finish_live_send_vm(uuid, commit).await
+    }
+
+    /// The end of a live migration here (cold moves are refused when
+    /// sent).
+    async fn receive_guest(&self, guest: &GuestSpec, power: PowerState) -> Result<(), DriverError> {
+        self.receive_vm(guest, power).await
     }
 
     async fn attach_volume(&self, uuid: &str, volume: &GuestVolume) -> Result<(), DriverError> {
