@@ -153,6 +153,30 @@ impl QemuDriver {
         }
     }
 
+    /// The files of a VM of this host or, in a cloud whose hosts share
+    /// the data directory, of another (its console log and display are
+    /// read by whichever node serves the API).
+    fn files_of_any_host(&self, uuid: &str) -> VmFiles {
+        let own = self.files(uuid);
+        if own.dir.exists() {
+            return own;
+        }
+        let hosts = self
+            .settings
+            .dir
+            .parent()
+            .and_then(|d| std::fs::read_dir(d).ok());
+        hosts
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|host| VmFiles {
+                dir: host.path().join("instances").join(uuid),
+            })
+            .find(|files| files.dir.exists())
+            .unwrap_or(own)
+    }
+
     /// The VM's QMP session: the open one, or a new one if its QEMU runs
     /// (after a restart of this process); `None` when no QEMU runs it.
     async fn session(&self, uuid: &str) -> Option<Arc<Qmp>> {
@@ -591,7 +615,7 @@ impl Driver for QemuDriver {
     }
 
     fn console_socket(&self, uuid: &str, console_type: &str) -> Option<PathBuf> {
-        let socket = self.files(uuid).vnc();
+        let socket = self.files_of_any_host(uuid).vnc();
         (console_type == "novnc" && socket.exists()).then_some(socket)
     }
 
@@ -924,7 +948,7 @@ impl Driver for QemuDriver {
         uuid: &str,
         lines: Option<usize>,
     ) -> Result<String, DriverError> {
-        let files = self.files(uuid);
+        let files = self.files_of_any_host(uuid);
         let bytes = match tokio::fs::read(files.console()).await {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
