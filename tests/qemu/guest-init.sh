@@ -36,6 +36,14 @@ for dev in /dev/vd*; do
         say "hostname=$(sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p' "$meta")"
         grep -q '"public_keys"' "$meta" && say "public key $(sed -n 's/.*"public_keys": *{ *"\([^"]*\)".*/\1/p' "$meta")"
         [ -f /mnt/openstack/latest/user_data ] && say "user_data=$(head -n 1 /mnt/openstack/latest/user_data)"
+        # A static address (a NIC on a bridge), as cloud-init would set it
+        # from network_data.json: the first IPv4 one, on the first NIC.
+        net=/mnt/openstack/latest/network_data.json
+        address=$(sed -n 's/.*"type": *"ipv4", *"link": *"[^"]*", *"ip_address": *"\([^"]*\)".*/\1/p' "$net")
+        netmask=$(sed -n 's/.*"ip_address": *"[^"]*", *"netmask": *"\([0-9.]*\)".*/\1/p' "$net")
+        if [ -n "$address" ] && ifconfig eth0 "$address" netmask "$netmask" up; then
+            say "network eth0 $address/$netmask"
+        fi
         break
     fi
     umount /mnt

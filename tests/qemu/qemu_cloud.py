@@ -23,8 +23,10 @@ BOOT_TIMEOUT = 180  # a guest boots in ~10 s under TCG; CI machines are busy
 class Cloud:
     """One oxstack process with the qemu driver, restartable on its data."""
 
-    def __init__(self, root: Path, host: str = "qemu-a", database_url: str | None = None):
+    def __init__(self, root: Path, host: str = "qemu-a", database_url: str | None = None,
+                 extra_config: str = ""):
         self.root = root
+        self.extra_config = extra_config
         self.host = host
         self.database_url = database_url
         self.data = root / "data"
@@ -44,7 +46,7 @@ class Cloud:
         novnc.mkdir(exist_ok=True)
         (novnc / "vnc_lite.html").write_text("<title>noVNC stand-in</title>")
         config = self.root / "oxstack.toml"
-        config.write_text(f'[vnc]\nnovnc_dir = "{novnc}"\n')
+        config.write_text(f'[vnc]\nnovnc_dir = "{novnc}"\n' + self.extra_config)
         args = [binary, "serve", "--driver", "qemu", "--data-dir", str(self.data), "--host", self.host,
                 "--listen", f"127.0.0.1:{self.port or 0}", "--config", str(config)]
         if self.database_url:

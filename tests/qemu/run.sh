@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The qemu driver's tests: builds the test guest (make-image.sh), then runs
-# test_qemu_driver.py, which starts its own `oxstack serve --driver qemu`
-# and boots real guests through the `openstack` CLI (KVM when it works
-# here, else TCG).
+# the tests here, which start their own `oxstack serve --driver qemu` (and,
+# for live migration, an `oxstack compute` on PostgreSQL from
+# $OXSTACK_TEST_POSTGRES_URL) and boot real guests through the `openstack`
+# CLI (KVM when it works here, else TCG); test_qemu_bridge.py puts guests
+# on a bridge it makes (root).
 #
 #   tests/qemu/run.sh [PYTEST ARGS...]
 #
-# Needs qemu-system-x86_64, qemu-img, genisoimage, cpio and apt (for the
-# guest's Debian packages); .ci/run installs them. The clients come from
+# Needs qemu-system-x86_64, qemu-img, genisoimage, cpio, ip, ping and apt
+# (for the guest's Debian packages); .ci/run installs them. The clients come from
 # $REPO/.venv-clients, as for tests/clients. The binary under test is
 # $OXSTACK_BIN, else $REPO/target/debug/oxstack.
 set -euo pipefail

@@ -158,6 +158,19 @@ pub struct GuestNic {
     pub mac: String,
     /// Its fixed addresses, IPv4 first.
     pub addresses: Vec<String>,
+    /// Its addresses with their subnets, for a guest that configures
+    /// them itself (given only to a driver that
+    /// [`Driver::wants_subnets`]).
+    pub static_ips: Vec<StaticIp>,
+}
+
+/// A fixed address of a guest and the subnet it is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StaticIp {
+    pub address: String,
+    /// `10.0.0.0/26`.
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
 }
 
 /// A volume a guest holds: its data file and where the guest sees it.
@@ -382,6 +395,12 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
     /// (`novnc`: its VNC display) is served, if this driver serves one.
     fn console_socket(&self, _uuid: &str, _console_type: &str) -> Option<PathBuf> {
         None
+    }
+
+    /// Whether guests are told their NICs' subnets (they configure their
+    /// addresses themselves rather than by the hypervisor's DHCP).
+    fn wants_subnets(&self) -> bool {
+        false
     }
 
     /// The guest's power state (`NoState` for an unknown guest).

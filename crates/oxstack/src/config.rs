@@ -123,6 +123,9 @@ struct QemuFile {
     /// The address other hosts send live-migrating guests to (Nova's
     /// `live_migration_inbound_addr`) [default: 127.0.0.1].
     live_migration_inbound_addr: Option<String>,
+    /// A Linux bridge the guests' NICs join as taps [default: none,
+    /// user-mode networking].
+    bridge: Option<String>,
 }
 
 /// The `[vnc]` table: the noVNC console proxy under `/vnc/`.
@@ -422,6 +425,7 @@ fn qemu_settings(file: QemuFile, data_dir: &Path) -> anyhow::Result<QemuSettings
         live_migration_inbound_addr: file
             .live_migration_inbound_addr
             .unwrap_or_else(|| "127.0.0.1".into()),
+        bridge: file.bridge.filter(|b| !b.is_empty()),
     })
 }
 

@@ -1,7 +1,7 @@
 //! What the hypervisor is told of a server: its size, image, key, user
 //! data and interfaces, as the driver's [`GuestSpec`].
 
-use oxstack_virt::{GuestFlavor, GuestImage, GuestKey, GuestNic, GuestSpec};
+use oxstack_virt::{GuestFlavor, GuestImage, GuestKey, GuestNic, GuestSpec, StaticIp};
 
 use crate::model::{FlavorSnapshot, Server};
 use crate::{Compute, ComputeResult};
@@ -15,7 +15,34 @@ impl Compute {
         if !server.volumes.is_empty() {
             guest.volumes = self.guest_volumes(&server.uuid).await?;
         }
+        if self.driver.wants_subnets() {
+            for nic in &mut guest.nics {
+                nic.static_ips = self.static_ips(nic).await?;
+            }
+        }
         Ok(guest)
+    }
+
+    /// A NIC's addresses with their subnets.
+    async fn static_ips(&self, nic: &GuestNic) -> ComputeResult<Vec<StaticIp>> {
+        let subnets = self.store.networking().subnets_of(&nic.network_id).await?;
+        Ok(nic
+            .addresses
+            .iter()
+            .filter_map(|address| {
+                let ip: std::net::IpAddr = address.parse().ok()?;
+                let subnet = subnets.iter().find(|s| {
+                    s.cidr
+                        .parse::<ipnet::IpNet>()
+                        .is_ok_and(|net| net.contains(&ip))
+                })?;
+                Some(StaticIp {
+                    address: address.clone(),
+                    cidr: subnet.cidr.clone(),
+                    gateway_ip: subnet.gateway_ip.clone(),
+                })
+            })
+            .collect())
     }
 }
 
@@ -72,6 +99,7 @@ fn nics(server: &Server) -> Vec<GuestNic> {
                     network_id: ip.network_id.clone(),
                     mac: ip.mac.clone(),
                     addresses: vec![ip.address.clone()],
+                    static_ips: Vec::new(),
                 },
             )),
         }

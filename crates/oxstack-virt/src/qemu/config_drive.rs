@@ -37,29 +37,53 @@ pub fn meta_data(guest: &GuestSpec) -> Value {
 }
 
 /// Nova's `network_data.json`: one link per NIC, each configured by
-/// DHCP (user-mode networking hands out the guest's address).
+/// DHCP (user-mode networking hands out the guest's address) or, when
+/// the NIC comes with its subnets (on a bridge), with its addresses set
+/// statically as Nova writes them.
 pub fn network_data(guest: &GuestSpec) -> Value {
-    let (links, networks): (Vec<Value>, Vec<Value>) = guest
-        .nics
-        .iter()
-        .enumerate()
-        .map(|(i, nic)| {
-            let link = json!({
-                "id": format!("tap{i}"),
-                "type": "ethernet",
-                "ethernet_mac_address": nic.mac,
-                "mtu": 1500,
-                "vif_id": nic.network_id,
-            });
-            let network = json!({
-                "id": format!("network{i}"),
+    let mut links = Vec::new();
+    let mut networks = Vec::new();
+    for (i, nic) in guest.nics.iter().enumerate() {
+        let link = format!("tap{i}");
+        links.push(json!({
+            "id": link,
+            "type": "ethernet",
+            "ethernet_mac_address": nic.mac,
+            "mtu": 1500,
+            "vif_id": nic.network_id,
+        }));
+        if nic.static_ips.is_empty() {
+            networks.push(json!({
+                "id": format!("network{}", networks.len()),
                 "type": "ipv4_dhcp",
-                "link": format!("tap{i}"),
+                "link": link,
                 "network_id": nic.network_id,
-            });
-            (link, network)
-        })
-        .unzip();
+            }));
+        }
+        for ip in &nic.static_ips {
+            let Ok(net) = ip.cidr.parse::<ipnet::IpNet>() else {
+                continue;
+            };
+            let (kind, any) = match net {
+                ipnet::IpNet::V4(_) => ("ipv4", "0.0.0.0"),
+                ipnet::IpNet::V6(_) => ("ipv6", "::"),
+            };
+            let routes: Vec<Value> = ip
+                .gateway_ip
+                .iter()
+                .map(|gateway| json!({"network": any, "netmask": any, "gateway": gateway}))
+                .collect();
+            networks.push(json!({
+                "id": format!("network{}", networks.len()),
+                "type": kind,
+                "link": link,
+                "ip_address": ip.address,
+                "netmask": net.netmask().to_string(),
+                "routes": routes,
+                "network_id": nic.network_id,
+            }));
+        }
+    }
     json!({"links": links, "networks": networks, "services": []})
 }
 
@@ -119,7 +143,7 @@ pub async fn write(guest: &GuestSpec, target: &Path) -> Result<(), DriverError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GuestKey, GuestNic};
+    use crate::{GuestKey, GuestNic, StaticIp};
 
     #[test]
     fn meta_data_carries_what_cloud_init_reads() {
@@ -135,6 +159,7 @@ mod tests {
                 network_id: "n-1".into(),
                 mac: "fa:16:3e:00:00:01".into(),
                 addresses: vec!["10.0.0.5".into()],
+                ..GuestNic::default()
             }],
             ..GuestSpec::default()
         };
@@ -146,5 +171,45 @@ mod tests {
         let net = network_data(&guest);
         assert_eq!(net["links"][0]["ethernet_mac_address"], "fa:16:3e:00:00:01");
         assert_eq!(net["networks"][0]["link"], "tap0");
+        assert_eq!(net["networks"][0]["type"], "ipv4_dhcp");
+    }
+
+    #[test]
+    fn addresses_with_subnets_are_set_statically() {
+        let guest = GuestSpec {
+            nics: vec![GuestNic {
+                network_id: "n-1".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+                addresses: vec!["192.0.2.5".into(), "2001:db8::5".into()],
+                static_ips: vec![
+                    StaticIp {
+                        address: "192.0.2.5".into(),
+                        cidr: "192.0.2.0/24".into(),
+                        gateway_ip: Some("192.0.2.1".into()),
+                    },
+                    StaticIp {
+                        address: "2001:db8::5".into(),
+                        cidr: "2001:db8::/64".into(),
+                        gateway_ip: None,
+                    },
+                ],
+            }],
+            ..GuestSpec::default()
+        };
+        let net = network_data(&guest);
+        let networks = net["networks"].as_array().unwrap();
+        assert_eq!(networks.len(), 2);
+        assert_eq!(
+            networks[0],
+            json!({
+                "id": "network0", "type": "ipv4", "link": "tap0",
+                "ip_address": "192.0.2.5", "netmask": "255.255.255.0",
+                "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "192.0.2.1"}],
+                "network_id": "n-1",
+            })
+        );
+        assert_eq!(networks[1]["type"], "ipv6");
+        assert_eq!(networks[1]["netmask"], "ffff:ffff:ffff:ffff::");
+        assert_eq!(networks[1]["routes"], json!([]));
     }
 }

@@ -43,6 +43,9 @@ pub struct Launch<'a> {
     /// attached second.
     pub rescue: Option<DiskFile>,
     pub ssh_port: u16,
+    /// The tap device of each NIC, on a bridge; none: user-mode
+    /// networking.
+    pub taps: &'a [String],
     pub from: StartFrom,
 }
 
@@ -194,10 +197,15 @@ pub fn arguments(launch: &Launch<'_>) -> Vec<String> {
     );
     for (i, nic) in guest.nics.iter().enumerate() {
         args.push("-netdev".into());
-        let mut netdev = format!("user,id=net{i}");
-        if i == 0 {
-            netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{}-:22", launch.ssh_port));
-        }
+        let netdev = match launch.taps.get(i) {
+            // QEMU makes the tap; the driver puts it on the bridge.
+            Some(tap) => format!("tap,id=net{i},ifname={tap},script=no,downscript=no"),
+            None if i == 0 => format!(
+                "user,id=net{i},hostfwd=tcp:127.0.0.1:{}-:22",
+                launch.ssh_port
+            ),
+            None => format!("user,id=net{i}"),
+        };
         args.push(netdev);
         args.push("-device".into());
         args.push(format!("virtio-net-pci,netdev=net{i},mac={}", nic.mac));
@@ -265,6 +273,7 @@ mod tests {
                 network_id: "n".into(),
                 mac: "fa:16:3e:00:00:01".into(),
                 addresses: vec![],
+                ..GuestNic::default()
             }],
             volumes: vec![GuestVolume {
                 volume_id: "v-123456789012345678901234".into(),
@@ -290,6 +299,7 @@ mod tests {
             kernel: None,
             rescue: None,
             ssh_port: 2222,
+            taps: &[],
             from: StartFrom::Boot,
         };
         let args = arguments(&launch).join(" ");
@@ -309,5 +319,19 @@ mod tests {
         // The root disk comes before the volume: the guest sees it as vda.
         assert!(args.find("node-name=root").unwrap() < args.find("node-name=vv12345").unwrap());
         assert!(volume_node("0123456789abcdef-0123-4567-89ab-cdef01234567").len() <= 31);
+
+        // On a bridge, each NIC is a tap of its own and nothing is
+        // forwarded.
+        let taps = ["oxu1000000a0b1c".to_owned()];
+        let bridged = arguments(&Launch {
+            taps: &taps,
+            ..launch
+        })
+        .join(" ");
+        assert!(
+            bridged.contains("-netdev tap,id=net0,ifname=oxu1000000a0b1c,script=no,downscript=no"),
+            "{bridged}"
+        );
+        assert!(!bridged.contains("hostfwd"), "{bridged}");
     }
 }

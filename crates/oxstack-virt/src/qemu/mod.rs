@@ -60,6 +60,9 @@ pub struct QemuSettings {
     pub soft_reboot_timeout: Duration,
     /// The address other hosts send live-migrating guests to.
     pub live_migration_inbound_addr: String,
+    /// A Linux bridge the guests' NICs join as taps (their addresses set
+    /// from the config drive); `None`: user-mode networking.
+    pub bridge: Option<String>,
 }
 
 /// How long QEMU may take to end after `quit` or a kill.
@@ -428,11 +431,25 @@ impl QemuDriver {
             None => (None, self.direct_kernel(&guest.image).await?),
         };
         config_drive::write(guest, &files.config_drive()).await?;
-        let ssh_port = self.ssh_port(&files).await?;
-        let note = format!(
-            "oxstack: the guest's SSH port 22 is forwarded from 127.0.0.1:{ssh_port} on host {}\n",
-            self.node
-        );
+        let taps = self.taps(guest);
+        let (ssh_port, note) = match &self.settings.bridge {
+            Some(bridge) => (
+                0,
+                format!(
+                    "oxstack: the guest's NICs are on bridge {bridge} (taps {}) on host {}\n",
+                    taps.join(", "),
+                    self.node
+                ),
+            ),
+            None => {
+                let port = self.ssh_port(&files).await?;
+                let note = format!(
+                    "oxstack: the guest's SSH port 22 is forwarded from 127.0.0.1:{port} on host {}\n",
+                    self.node
+                );
+                (port, note)
+            }
+        };
         append(&files.console(), &note).await?;
         let launch = Launch {
             guest,
@@ -444,6 +461,7 @@ impl QemuDriver {
             kernel,
             rescue: rescue_disk,
             ssh_port,
+            taps: &taps,
             from,
         };
         let _ = tokio::fs::remove_file(files.qmp()).await;
@@ -454,6 +472,10 @@ impl QemuDriver {
             return Err(DriverError {
                 message: "QEMU started but its control socket does not answer".into(),
             });
+        }
+        if let Err(e) = self.join_bridge(&taps).await {
+            let _ = self.stop_process(&guest.uuid).await;
+            return Err(e);
         }
         if from == StartFrom::SavedMemory {
             // The saved memory streams in; the VM was paused when saved.
@@ -473,6 +495,36 @@ impl QemuDriver {
             let _ = tokio::fs::remove_file(files.memory_state()).await;
         }
         let _ = self.changes.send(guest.uuid.clone());
+        Ok(())
+    }
+
+    /// The tap of each NIC of `guest` on the bridge (none without one):
+    /// `ox`, the guest's uuid's first 8 digits, the NIC's index and 4
+    /// random digits, within Linux's 15 characters, so the taps of a
+    /// guest's two QEMUs during a live migration differ.
+    fn taps(&self, guest: &GuestSpec) -> Vec<String> {
+        if self.settings.bridge.is_none() {
+            return Vec::new();
+        }
+        let prefix: String = guest.uuid.chars().filter(|c| *c != '-').take(8).collect();
+        (0..guest.nics.len())
+            .map(|i| {
+                let random = uuid::Uuid::new_v4().simple().to_string();
+                format!("ox{prefix}{:x}{}", i % 16, &random[..4])
+            })
+            .collect()
+    }
+
+    /// Puts the taps QEMU made on the bridge and brings them up.
+    async fn join_bridge(&self, taps: &[String]) -> Result<(), DriverError> {
+        let Some(bridge) = &self.settings.bridge else {
+            return Ok(());
+        };
+        for tap in taps {
+            let mut ip = tokio::process::Command::new("ip");
+            ip.args(["link", "set", "dev", tap, "master", bridge, "up"]);
+            disks::run(ip, &format!("putting tap {tap} on bridge {bridge}")).await?;
+        }
         Ok(())
     }
 
@@ -608,6 +660,11 @@ impl Driver for QemuDriver {
             host_management: false,
             ..Capabilities::ALL
         }
+    }
+
+    /// On a bridge the guest sets its addresses itself.
+    fn wants_subnets(&self) -> bool {
+        self.settings.bridge.is_some()
     }
 
     fn power_changes(&self) -> Option<broadcast::Receiver<String>> {
