@@ -318,6 +318,76 @@ async fn show_fields_follow_microversions_and_roles() {
 }
 
 #[tokio::test]
+async fn a_directly_booted_kernel_is_kept_for_the_hypervisor_but_not_shown() {
+    // An image that boots its kernel directly (`kernel_id`, `ramdisk_id`):
+    // the server keeps both for its hypervisor, while 2.98's
+    // `image.properties` leaves them out as Nova's does.
+    let server = Server::start_noauth().await;
+    let cirros = cirros(&server).await;
+    let admin = |request: reqwest::RequestBuilder| request.header("X-Auth-Token", "admin:admin");
+    let created = admin(server.http.post(server.url("/image/v2/images")))
+        .json(&json!({
+            "name": "direct-boot", "disk_format": "raw", "container_format": "bare",
+            "visibility": "public", "kernel_id": cirros, "ramdisk_id": cirros,
+            "os_command_line": "console=ttyS0", "os_distro": "debian",
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), 201);
+    let image = json_of(created).await["id"].as_str().unwrap().to_owned();
+    let uploaded = admin(
+        server
+            .http
+            .put(server.url(&format!("/image/v2/images/{image}/file"))),
+    )
+    .header("Content-Type", "application/octet-stream")
+    .body(vec![0u8; 1024])
+    .send()
+    .await
+    .expect("request");
+    assert_eq!(uploaded.status(), 204);
+    let alice = server.compute(ALICE, "2.98");
+    let id = boot(&alice, &image, "direct", json!({})).await;
+    let active = wait_for(&alice, &id, "ACTIVE").await;
+    let properties = &active["image"]["properties"];
+    assert_eq!(properties["os_command_line"], "console=ttyS0", "{active}");
+    assert_eq!(properties["os_distro"], "debian", "{active}");
+    for hidden in ["kernel_id", "ramdisk_id"] {
+        assert!(
+            properties.get(hidden).is_none(),
+            "{hidden} shown: {properties}"
+        );
+    }
+    // A snapshot of the server inherits them, so it boots alike.
+    let snapshot = alice
+        .post(
+            &format!("/servers/{id}/action"),
+            &json!({"createImage": {"name": "direct-snap"}}),
+        )
+        .await;
+    assert_eq!(snapshot.status(), 202);
+    let snapshot_id = json_of(snapshot).await["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = admin(
+        server
+            .http
+            .get(server.url(&format!("/image/v2/images/{snapshot_id}"))),
+    )
+    .send()
+    .await
+    .expect("request");
+    let shown = json_of(shown).await;
+    assert_eq!(
+        (&shown["kernel_id"], &shown["ramdisk_id"]),
+        (&json!(cirros), &json!(cirros)),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
 async fn create_refuses_bad_requests_with_nova_messages() {
     let server = Server::start_noauth().await;
     let image = cirros(&server).await;
