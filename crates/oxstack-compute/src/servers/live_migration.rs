@@ -64,11 +64,7 @@ impl Compute {
             ..Acceptance::default()
         };
         let action_id = self.accept(caller, &server, rule, acceptance).await?;
-        self.dispatch(
-            server.host.as_deref(),
-            &server.uuid,
-            Work::new(Flow::LiveMigration, Some(action_id)),
-        );
+        self.pass_live_migration(server.host.as_deref(), &server.uuid, Some(action_id));
         Ok(())
     }
 
@@ -127,11 +123,7 @@ impl Compute {
             }
             // Resumed after a restart: the destination prepares (again).
             M::Preparing => {
-                self.dispatch(
-                    m.dest_compute.as_deref(),
-                    uuid,
-                    Work::new(Flow::LiveMigration, action_id),
-                );
+                self.pass_live_migration(m.dest_compute.as_deref(), uuid, action_id);
                 Ok(())
             }
             M::Running => self.send_live_migration(&server, &m, action_id).await,
@@ -180,11 +172,7 @@ impl Compute {
         {
             return self.left_aborted(action_id, &[CONDUCTOR]).await;
         }
-        self.dispatch(
-            m.dest_compute.as_deref(),
-            uuid,
-            Work::new(Flow::LiveMigration, action_id),
-        );
+        self.pass_live_migration(m.dest_compute.as_deref(), uuid, action_id);
         Ok(())
     }
 
@@ -211,12 +199,8 @@ impl Compute {
             Ok(incoming) => incoming,
             Err(reason) => {
                 let _ = self.driver.destroy(uuid).await;
-                if !self.advance_migration(m, &[M::Preparing], M::Error).await? {
-                    return self.left_aborted(action_id, &[EVENT, CONDUCTOR]).await;
-                }
-                self.finish_event(action_id, EVENT, Some(&reason)).await?;
                 return self
-                    .end_live_migration(uuid, action_id, Some((CONDUCTOR, &reason)))
+                    .fail_live_migration(m, M::Preparing, action_id, EVENT, &reason)
                     .await;
             }
         };
@@ -229,11 +213,7 @@ impl Compute {
             return self.left_aborted(action_id, &[EVENT, CONDUCTOR]).await;
         }
         self.finish_event(action_id, EVENT, None).await?;
-        self.dispatch(
-            m.source_compute.as_deref(),
-            uuid,
-            Work::new(Flow::LiveMigration, action_id),
-        );
+        self.pass_live_migration(m.source_compute.as_deref(), uuid, action_id);
         Ok(())
     }
 
@@ -253,12 +233,8 @@ impl Compute {
             _ => m.dest_compute.as_deref().unwrap_or_default(),
         };
         if let Err(e) = self.driver.live_send(uuid, destination).await {
-            if !self.advance_migration(m, &[M::Running], M::Error).await? {
-                return self.left_aborted(action_id, &[COPY, CONDUCTOR]).await;
-            }
-            self.finish_event(action_id, COPY, Some(&e.message)).await?;
             return self
-                .end_live_migration(uuid, action_id, Some((CONDUCTOR, &e.message)))
+                .fail_live_migration(m, M::Running, action_id, COPY, &e.message)
                 .await;
         }
         if !self
@@ -306,11 +282,7 @@ impl Compute {
             tracing::error!(server = %uuid, error = %e, "completing a live migration failed");
         }
         self.finish_event(action_id, CONDUCTOR, None).await?;
-        self.dispatch(
-            m.dest_compute.as_deref(),
-            uuid,
-            Work::new(Flow::LiveMigration, action_id),
-        );
+        self.pass_live_migration(m.dest_compute.as_deref(), uuid, action_id);
         Ok(())
     }
 
@@ -354,6 +326,30 @@ impl Compute {
         )
         .await?;
         Ok(())
+    }
+
+    /// Runs the next part of a live migration on `host`.
+    fn pass_live_migration(&self, host: Option<&str>, uuid: &str, action_id: Option<i64>) {
+        self.dispatch(host, uuid, Work::new(Flow::LiveMigration, action_id));
+    }
+
+    /// Ends a live migration whose part `event` failed while it was
+    /// `status`: the migration errs, and the server stays at its source
+    /// with the reason (unless it was aborted meanwhile).
+    async fn fail_live_migration(
+        &self,
+        m: &Migration,
+        status: MigrationStatus,
+        action_id: Option<i64>,
+        event: &str,
+        reason: &str,
+    ) -> ComputeResult<()> {
+        if !self.advance_migration(m, &[status], M::Error).await? {
+            return self.left_aborted(action_id, &[event, CONDUCTOR]).await;
+        }
+        self.finish_event(action_id, event, Some(reason)).await?;
+        self.end_live_migration(&m.instance_uuid, action_id, Some((CONDUCTOR, reason)))
+            .await
     }
 
     /// Winds down a flow whose migration was aborted: the abort already
