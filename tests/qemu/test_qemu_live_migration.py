@@ -90,6 +90,11 @@ def two_hosts():
 def live_migrate(cloud: Cloud, server_id: str, host: str) -> dict:
     cloud.openstack("--os-compute-api-version", "2.30", "server", "migrate", "--live-migration",
                     "--host", host, server_id)
+    return settled(cloud, server_id)
+
+
+def settled(cloud: Cloud, server_id: str) -> dict:
+    """The server once no task runs on it."""
     deadline = time.monotonic() + BOOT_TIMEOUT
     while True:
         server = cloud.openstack("server", "show", server_id)
@@ -188,4 +193,42 @@ def test_a_move_the_destination_cannot_prepare_leaves_the_guest_running(two_host
     assert not cloud.vm_dir(server_id, "qemu-b").exists()
     cloud.openstack("server", "pause", server_id)
     cloud.wait_status(server_id, "PAUSED")
+    cloud.openstack("server", "delete", "--wait", server_id)
+
+
+def test_a_move_whose_destination_dies_leaves_the_guest_running(two_hosts):
+    """The destination's QEMU is killed while the guest is being moved:
+    the source takes the guest back (the copy cancelled, the guest
+    running as before) and the migration ends in error."""
+    cloud, _ = two_hosts
+    created = cloud.openstack("server", "create", "--image", "test-guest", "--flavor", "m1.tiny",
+                              "--nic", "none", "--availability-zone", "nova:qemu-a",
+                              "--wait", "qemu-survivor")
+    server_id = created["id"]
+    first_boots = boots(cloud.wait_console(server_id, "oxstack-guest: ready"))
+    source_pid = cloud.qemu_pid(server_id, "qemu-a")
+    cloud.openstack("--os-compute-api-version", "2.30", "server", "migrate", "--live-migration",
+                    "--host", "qemu-b", server_id)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while not (dest_pid := cloud.qemu_pid(server_id, "qemu-b")):
+        assert time.monotonic() < deadline, "no QEMU at the destination"
+        time.sleep(0.05)
+    os.kill(dest_pid, signal.SIGKILL)
+
+    stayed = settled(cloud, server_id)
+    assert (stayed["status"], stayed["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "qemu-a"), stayed
+    assert stayed["OS-EXT-STS:power_state"] == RUNNING
+    migrations = cloud.openstack("--os-compute-api-version", "2.23", "server", "migration", "list",
+                                 "--server", server_id)
+    assert [m["Status"] for m in migrations] == ["error"], migrations
+    assert qemus_of(server_id) == [source_pid]
+    deadline = time.monotonic() + 30
+    while cloud.vm_dir(server_id, "qemu-b").exists():
+        assert time.monotonic() < deadline, "the destination's folder stays"
+        time.sleep(0.5)
+    # The guest runs on in the same boot: its ACPI daemon answers a soft
+    # reboot, and the disk counts one boot more.
+    cloud.openstack("server", "reboot", "--soft", "--wait", server_id)
+    console = cloud.wait_console(server_id, r"oxstack-guest: disk boots=\d+", count=2)
+    assert boots(console) == first_boots + 1, console
     cloud.openstack("server", "delete", "--wait", server_id)
