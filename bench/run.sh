@@ -33,6 +33,11 @@
 #   network    the networking lookups clients make per server: GET
 #              /network/v2.0/networks?name=private (Terraform, OSC) and
 #              /network/v2.0/ports?device_id={server} (OSC, openstacksdk)
+#   keypair    POST /compute/v2.1/os-keypairs (an imported public key, a new
+#              name each time; quota lifted) and GET /os-keypairs?limit=100
+#   ports      POST /network/v2.0/ports on the private network (a new name
+#              each time; an address from the /16) and GET
+#              /network/v2.0/ports?limit=100
 #   token      POST /identity/v3/auth/tokens (password method)
 #   mix        the load run (docs/reliability.md): 64 clients, each with its
 #              own servers, show/list/flavors/create/action/delete/token
@@ -47,7 +52,7 @@ REPO=$PWD
 DURATION=${DURATION:-10s}
 BACKEND=${BACKEND:-sqlite}
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show list boot actions token network startup)
+((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show list boot actions token network keypair ports startup)
 LIST_SERVERS=${LIST_SERVERS:-100000}
 BOOT_SERVERS=${BOOT_SERVERS:-10000}
 ACTION_SERVERS=${ACTION_SERVERS:-1000}
@@ -141,7 +146,7 @@ login() {
     [[ -n $TOKEN ]] || { echo "could not get a token" >&2; exit 1; }
     PROJECT=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" | json 'd["token"]["project"]["id"]')
     IMAGE=$(api GET /image/v2/images | json 'd["images"][0]["id"]')
-    api PUT "/compute/v2.1/os-quota-sets/$PROJECT" '{"quota_set": {"instances": -1, "cores": -1, "ram": -1}}' >/dev/null
+    api PUT "/compute/v2.1/os-quota-sets/$PROJECT" '{"quota_set": {"instances": -1, "cores": -1, "ram": -1, "key_pairs": -1}}' >/dev/null
     api PUT "/network/v2.0/quotas/$PROJECT" '{"quota": {"port": -1}}' >/dev/null
 }
 
@@ -298,6 +303,28 @@ for s in "${SCENARIOS[@]}"; do
                 -H "X-Auth-Token: $TOKEN"
             load "GET /network/v2.0/ports?device_id={server}" "$c" "$URL/network/v2.0/ports?device_id=$NET_SERVER" \
                 -H "X-Auth-Token: $TOKEN"
+        done ;;
+    keypair)
+        key='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDmHFr5aOtG8BEgzhRnW6yc8pZEJ3bZJ2uL+yw0vqFkZ bench'
+        for c in 1 32; do
+            load "POST /compute/v2.1/os-keypairs (imported, 2.latest)" "$c" "$URL" -H "X-Auth-Token: $TOKEN" \
+                -H "OpenStack-API-Version: compute latest" -s bench/create.lua -- /compute/v2.1/os-keypairs \
+                "{\"keypair\": {\"name\": \"%s-$c\", \"public_key\": \"$key\"}}"
+        done
+        note "keypair: $(api GET '/compute/v2.1/os-keypairs?limit=100000' | json 'len(d["keypairs"])') key pairs made"
+        for c in 1 32; do
+            load "GET /compute/v2.1/os-keypairs?limit=100 (2.latest)" "$c" "$URL/compute/v2.1/os-keypairs?limit=100" \
+                -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
+        done ;;
+    ports)
+        NETWORK=$(api GET '/network/v2.0/networks?name=private' | json 'd["networks"][0]["id"]')
+        for c in 1 32; do
+            load "POST /network/v2.0/ports" "$c" "$URL" -H "X-Auth-Token: $TOKEN" -s bench/create.lua -- \
+                /network/v2.0/ports "{\"port\": {\"name\": \"%s-$c\", \"network_id\": \"$NETWORK\"}}"
+        done
+        note "ports: $(api GET '/network/v2.0/ports?fields=id' | json 'len(d["ports"])') ports made"
+        for c in 1 32; do
+            load "GET /network/v2.0/ports?limit=100" "$c" "$URL/network/v2.0/ports?limit=100" -H "X-Auth-Token: $TOKEN"
         done ;;
     mix)
         token_for_body >"$WORK/token.json"

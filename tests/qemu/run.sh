@@ -34,4 +34,8 @@ export PATH="$VENV/bin:$PATH"
 
 cd "$REPO"
 export PYTHONDONTWRITEBYTECODE=1
-exec "$VENV/bin/python" -m pytest "$HERE" -q -rfEs -p no:cacheprovider "$@"
+# The guest is built once, before the test files' clouds start.
+"$HERE/make-image.sh" "${OXSTACK_TEST_GUEST:-$REPO/target/test-guest}"
+# Two workers, a test file each at a time: a guest booting under TCG keeps
+# one core busy, and each file runs a cloud of its own.
+exec "$VENV/bin/python" -m pytest "$HERE" -q -rfEs -p no:cacheprovider -n 2 --dist loadfile "$@"
