@@ -238,6 +238,30 @@ impl Networking {
         self.assemble_ports(rows).await
     }
 
+    /// One page of [`Self::ports`]: at most `limit` after the port with
+    /// id `after` (none when it is not among them).
+    pub async fn ports_page(
+        &self,
+        caller: &Caller,
+        filters: (Option<&str>, Option<&str>),
+        after: Option<&str>,
+        limit: usize,
+    ) -> NetworkResult<Vec<Port>> {
+        let (network_id, device_id) = filters;
+        let rows = self
+            .store
+            .networking()
+            .ports_page(
+                &caller.scope(),
+                network_id,
+                device_id,
+                after,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            )
+            .await?;
+        self.assemble_ports(rows).await
+    }
+
     pub(crate) async fn assemble_ports(&self, rows: Vec<PortRow>) -> NetworkResult<Vec<Port>> {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let repo = self.store.networking();

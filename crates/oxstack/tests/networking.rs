@@ -1106,6 +1106,92 @@ async fn listings_filter_sort_page_and_tag() {
 }
 
 #[tokio::test]
+async fn port_pages_read_by_the_store_match_the_whole_listing() {
+    // `limit` alone (with `marker`, `fields`, one `network_id`) is paged
+    // by the store; anything else by the listing. Both give the same
+    // pages and links, as Neutron does.
+    let server = Server::start_noauth().await;
+    let alice = server.neutron(ALICE);
+    let net = network(&alice, "paged").await;
+    subnet(&alice, &net, "192.168.50.0/24").await;
+    let net_id = net["id"].as_str().unwrap();
+    for i in 0..5 {
+        alice
+            .create(
+                "/ports",
+                "port",
+                json!({"name": format!("p{i}"), "network_id": net_id}),
+            )
+            .await;
+    }
+    let all = alice
+        .get_ok(&format!("/ports?network_id={net_id}&fields=id"))
+        .await;
+    let ids: Vec<&str> = all["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let page_of = |body: &Value| -> Vec<String> {
+        body["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let rels = |body: &Value| -> Vec<String> {
+        body["ports_links"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|l| l["rel"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // First paged by the store; then, with a filter only the listing
+    // applies (`admin_state_up`), by the listing.
+    for extra in ["", "&admin_state_up=true"] {
+        let first = alice
+            .get_ok(&format!("/ports?network_id={net_id}&limit=2{extra}"))
+            .await;
+        assert_eq!(page_of(&first), ids[..2], "{extra}");
+        assert_eq!(rels(&first), ["next"], "{extra}");
+        let middle = alice
+            .get_ok(&format!(
+                "/ports?network_id={net_id}&limit=2&marker={}{extra}",
+                ids[1]
+            ))
+            .await;
+        assert_eq!(page_of(&middle), ids[2..4], "{extra}");
+        assert_eq!(rels(&middle), ["next", "previous"], "{extra}");
+        let last = alice
+            .get_ok(&format!(
+                "/ports?network_id={net_id}&limit=2&marker={}{extra}",
+                ids[3]
+            ))
+            .await;
+        assert_eq!(page_of(&last), ids[4..], "{extra}");
+        assert_eq!(rels(&last), ["previous"], "{extra}");
+        let unknown = alice
+            .get_ok(&format!(
+                "/ports?network_id={net_id}&limit=2&marker=nope{extra}"
+            ))
+            .await;
+        assert_eq!(unknown["ports"], json!([]), "{extra}");
+    }
+    // Another project sees none of them, paged or not.
+    let bob = server.neutron(BOB);
+    let theirs = bob
+        .get_ok(&format!("/ports?network_id={net_id}&limit=2"))
+        .await;
+    assert_eq!(theirs["ports"], json!([]));
+}
+
+#[tokio::test]
 async fn quotas_limit_each_project() {
     let server = Server::start_noauth().await;
     let alice = server.neutron(ALICE);

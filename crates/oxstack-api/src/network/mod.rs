@@ -284,6 +284,7 @@ fn collection<'a>(
         name,
         fields,
         handled: &[],
+        paged: false,
         url: format!("{}/v2.0/{path}", base(headers, state)),
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::attributes::{Attr, Attrs, Kind, Method, attr, items, required};
 use super::error::NeutronError;
-use super::query::{Query, list};
+use super::query::{Query, list, store_page};
 use super::{NetworkCaller, checked_body, collection, respond, shown, views};
 use crate::AppState;
 
@@ -159,18 +159,31 @@ pub async fn list_ports(
         let all = query.all(key);
         (all.len() == 1).then(|| all[0])
     };
-    let ports = state
-        .networking()
-        .ports(&caller.0, single("network_id"), single("device_id"))
-        .await?;
+    let filters = (single("network_id"), single("device_id"));
+    let mut collection = collection("ports", "ports", views::PORT_FIELDS, &headers, &state);
+    collection.handled = &["fixed_ips"];
+    let ports = match store_page(&query, &["network_id", "device_id"]) {
+        // One more than the page, to know whether another follows.
+        Some((limit, marker)) => {
+            collection.paged = true;
+            state
+                .networking()
+                .ports_page(&caller.0, filters, marker, limit.saturating_add(1))
+                .await?
+        }
+        None => {
+            state
+                .networking()
+                .ports(&caller.0, filters.0, filters.1)
+                .await?
+        }
+    };
     let fixed = query.all("fixed_ips");
     let views = ports
         .iter()
         .filter(|p| matches_fixed_ips(p, &fixed))
         .map(|p| views::port(p, caller.is_admin()))
         .collect();
-    let mut collection = collection("ports", "ports", views::PORT_FIELDS, &headers, &state);
-    collection.handled = &["fixed_ips"];
     Ok(Json(list(&collection, &query, views)?))
 }
 

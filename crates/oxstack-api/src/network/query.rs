@@ -96,8 +96,41 @@ pub struct Collection<'a> {
     pub fields: &'a [&'a str],
     /// Filters the resource applied itself (e.g. `fixed_ips`).
     pub handled: &'a [&'a str],
+    /// The views are already the page after the marker (the store paged
+    /// them, see [`store_page`]), with one more than the limit if more
+    /// follow.
+    pub paged: bool,
     /// The collection's URL, for paging links.
     pub url: String,
+}
+
+/// The page a store can read by itself, `(limit, marker)`: a listing
+/// with a limit, in the default order (no sort keys, not reversed), whose
+/// only filters are the single-valued `store_filters`. The store then
+/// reads `limit + 1` rows after the marker rather than every row.
+pub fn store_page<'q>(
+    query: &'q Query,
+    store_filters: &[&str],
+) -> Option<(usize, Option<&'q str>)> {
+    let limit = query
+        .first("limit")?
+        .parse::<usize>()
+        .ok()
+        .filter(|l| *l > 0)?;
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, _) in &query.0 {
+        let key = key.as_str();
+        let allowed = matches!(key, "limit" | "marker" | "fields")
+            || (store_filters.contains(&key) && !seen.contains(&key));
+        if !allowed {
+            return None;
+        }
+        seen.push(key);
+    }
+    if query.all("limit").len() > 1 || query.all("marker").len() > 1 {
+        return None;
+    }
+    Some((limit, query.first("marker")))
 }
 
 /// The listing body: filtered, sorted, paged and projected views.
@@ -308,7 +341,7 @@ fn page(
     if reverse {
         items.reverse();
     }
-    if let Some(m) = marker {
+    if let Some(m) = marker.filter(|_| !collection.paged) {
         match items
             .iter()
             .position(|i| i.get("id").and_then(Value::as_str) == Some(m))
@@ -367,6 +400,32 @@ fn link(collection: &Collection<'_>, query: &Query, marker: &str, reverse: bool)
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_plain_pages_are_left_to_the_store() {
+        let page = |raw: &str| {
+            let q = Query::parse(Some(raw));
+            store_page(&q, &["network_id"]).map(|(l, m)| (l, m.map(str::to_owned)))
+        };
+        assert_eq!(page("limit=2"), Some((2, None)));
+        assert_eq!(
+            page("limit=2&marker=m&fields=id&network_id=n"),
+            Some((2, Some("m".into())))
+        );
+        for listing in [
+            "",
+            "limit=0",
+            "limit=x",
+            "limit=2&sort_key=name",
+            "limit=2&page_reverse=True",
+            "limit=2&network_id=a&network_id=b",
+            "limit=2&name=a",
+            "limit=2&tags=red",
+            "limit=2&limit=3",
+        ] {
+            assert_eq!(page(listing), None, "{listing}");
+        }
+    }
+
     fn views() -> Vec<Value> {
         (0..5)
             .map(|i| {
@@ -378,6 +437,7 @@ mod tests {
 
     fn run(query: &str) -> Result<Value, NeutronError> {
         let c = Collection {
+            paged: false,
             name: "networks",
             fields: &["id", "name", "shared", "mtu", "tags"],
             handled: &[],

@@ -32,23 +32,36 @@ impl NetworkingRepo<'_> {
         network_id: Option<&str>,
         device_id: Option<&str>,
     ) -> StoreResult<Vec<PortRow>> {
-        let mut q = Sql::new("SELECT p.* FROM ports p WHERE TRUE");
-        if let Scope::Project(project) = scope {
-            let p = q.bind(project);
-            q.push(&format!(
-                " AND (p.project_id = {p} OR p.network_id IN \
-                 (SELECT id FROM networks WHERE project_id = {p}))"
-            ));
-        }
-        if let Some(network) = network_id {
-            let n = q.bind(network);
-            q.push(&format!(" AND p.network_id = {n}"));
-        }
-        if let Some(device) = device_id {
-            let d = q.bind(device);
-            q.push(&format!(" AND p.device_id = {d}"));
-        }
+        let mut q = ports_seen(scope, network_id, device_id);
         q.push(" ORDER BY p.created_at, p.id");
+        self.db.scan(&q.sql, &q.binds).await
+    }
+
+    /// One page of [`Self::ports`]: at most `limit` ports after the one
+    /// with id `after` (from the first without it); none when `after` is
+    /// not among them. The ports' order is an index's, so a page costs
+    /// its own size, however many ports there are.
+    pub async fn ports_page(
+        &self,
+        scope: &Scope,
+        network_id: Option<&str>,
+        device_id: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<PortRow>> {
+        let mut q = ports_seen(scope, network_id, device_id);
+        if let Some(marker) = after {
+            let mut m = ports_seen(scope, network_id, device_id);
+            let id = m.bind(marker);
+            m.push(&format!(" AND p.id = {id}"));
+            let Some(marker) = self.db.optional::<PortRow>(&m.sql, &m.binds).await? else {
+                return Ok(Vec::new());
+            };
+            let (at, id) = (q.bind(marker.created_at), q.bind(marker.id));
+            q.push(&format!(" AND (p.created_at, p.id) > ({at}, {id})"));
+        }
+        let limit = q.bind(limit);
+        q.push(&format!(" ORDER BY p.created_at, p.id LIMIT {limit}"));
         self.db.scan(&q.sql, &q.binds).await
     }
 
@@ -416,4 +429,25 @@ impl<'t> PortTx<'t> {
     ) -> StoreResult<()> {
         update_in(self.tx, Table::Ports, id, changes, now).await
     }
+}
+
+/// The SELECT of the ports a scope sees, narrowed by network and device.
+fn ports_seen(scope: &Scope, network_id: Option<&str>, device_id: Option<&str>) -> Sql {
+    let mut q = Sql::new("SELECT p.* FROM ports p WHERE TRUE");
+    if let Scope::Project(project) = scope {
+        let p = q.bind(project);
+        q.push(&format!(
+            " AND (p.project_id = {p} OR p.network_id IN \
+             (SELECT id FROM networks WHERE project_id = {p}))"
+        ));
+    }
+    if let Some(network) = network_id {
+        let n = q.bind(network);
+        q.push(&format!(" AND p.network_id = {n}"));
+    }
+    if let Some(device) = device_id {
+        let d = q.bind(device);
+        q.push(&format!(" AND p.device_id = {d}"));
+    }
+    q
 }
