@@ -84,6 +84,7 @@ const MIGRATIONS: &[Migration] = &[
         "live migration incoming address",
         "0026_migration_incoming"
     ),
+    both!(27, "ports in listing order", "0027_ports_in_order"),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.
@@ -192,6 +193,22 @@ mod tests {
                 i64::try_from(at).unwrap_or(0) + 1,
                 "{}",
                 m.description
+            );
+        }
+    }
+
+    /// A migration file nobody lists is never applied (a new index that
+    /// silently does not exist): every file's number must be a listed
+    /// version.
+    #[test]
+    fn every_migration_file_is_listed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let version: i64 = name[..4].parse().unwrap();
+            assert!(
+                MIGRATIONS.iter().any(|m| m.version == version),
+                "{name} is not in MIGRATIONS"
             );
         }
     }

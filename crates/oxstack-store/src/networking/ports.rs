@@ -32,7 +32,7 @@ impl NetworkingRepo<'_> {
         network_id: Option<&str>,
         device_id: Option<&str>,
     ) -> StoreResult<Vec<PortRow>> {
-        let mut q = ports_seen(scope, network_id, device_id);
+        let mut q = ports_seen(ALL_PORTS, scope, network_id, device_id);
         q.push(" ORDER BY p.created_at, p.id");
         self.db.scan(&q.sql, &q.binds).await
     }
@@ -49,9 +49,19 @@ impl NetworkingRepo<'_> {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<PortRow>> {
-        let mut q = ports_seen(scope, network_id, device_id);
+        // SQLite, without statistics, plans a project's scope as an OR of
+        // two indexes and a sort of all its ports (16 ms at 52,000);
+        // walking the listing order's own index stops after the page
+        // (0.2 ms), and costs no more than that sort when the project has
+        // few of the ports. A device's ports keep their own index.
+        let from = if device_id.is_none() && matches!(self.db, crate::db::Db::Sqlite(_)) {
+            "SELECT p.* FROM ports p INDEXED BY ports_created"
+        } else {
+            ALL_PORTS
+        };
+        let mut q = ports_seen(from, scope, network_id, device_id);
         if let Some(marker) = after {
-            let mut m = ports_seen(scope, network_id, device_id);
+            let mut m = ports_seen(ALL_PORTS, scope, network_id, device_id);
             let id = m.bind(marker);
             m.push(&format!(" AND p.id = {id}"));
             let Some(marker) = self.db.optional::<PortRow>(&m.sql, &m.binds).await? else {
@@ -431,9 +441,12 @@ impl<'t> PortTx<'t> {
     }
 }
 
-/// The SELECT of the ports a scope sees, narrowed by network and device.
-fn ports_seen(scope: &Scope, network_id: Option<&str>, device_id: Option<&str>) -> Sql {
-    let mut q = Sql::new("SELECT p.* FROM ports p WHERE TRUE");
+const ALL_PORTS: &str = "SELECT p.* FROM ports p";
+
+/// The SELECT (`from`, which names the table `p`) of the ports a scope
+/// sees, narrowed by network and device.
+fn ports_seen(from: &str, scope: &Scope, network_id: Option<&str>, device_id: Option<&str>) -> Sql {
+    let mut q = Sql::new(&format!("{from} WHERE TRUE"));
     if let Scope::Project(project) = scope {
         let p = q.bind(project);
         q.push(&format!(
