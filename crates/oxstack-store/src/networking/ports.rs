@@ -40,7 +40,7 @@ impl NetworkingRepo<'_> {
     /// One page of [`Self::ports`]: at most `limit` ports after the one
     /// with id `after` (from the first without it); none when `after` is
     /// not among them. The ports' order is an index's, so a page costs
-    /// its own size, however many ports there are.
+    /// about its own size when the caller sees most of the ports.
     pub async fn ports_page(
         &self,
         scope: &Scope,
