@@ -277,13 +277,17 @@ def test_the_novnc_console_reaches_the_guests_display(cloud, guest):
 
 def test_a_live_migration_with_nowhere_to_go_leaves_the_guest_running(cloud, guest):
     # Accepted as Nova accepts it (202; the scheduling is asynchronous),
-    # then failed: one host, and the qemu driver does not move guests.
+    # then failed: this cloud has one host (moves between two are in
+    # test_qemu_live_migration.py).
     pid = cloud.qemu_pid(guest)
     cloud.openstack("server", "migrate", "--live-migration", guest, cloud="oxstack")
     time.sleep(2)
     server = cloud.wait_status(guest, "ACTIVE")
     assert server["OS-EXT-STS:power_state"] == RUNNING
     assert cloud.qemu_pid(guest) == pid
+    migrations = cloud.openstack("--os-compute-api-version", "2.23", "server", "migration", "list",
+                                 "--server", guest, cloud="oxstack")
+    assert [m["Status"] for m in migrations] == ["error"], migrations
 
 
 def test_a_killed_qemu_makes_the_server_shutoff(cloud, guest):
