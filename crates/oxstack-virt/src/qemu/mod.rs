@@ -1130,10 +1130,27 @@ mod tests {
     async fn a_guests_qemu_is_known_by_its_command_line() {
         // A loop, not a lone `sleep`: a shell may exec the last command of
         // `-c` in its own place, and the command line would lose `-uuid`.
+        // The shell says it runs before the test looks: a process's command
+        // line reads empty for a moment after `spawn` returns, until the
+        // kernel has finished loading the new program.
         let mut child = tokio::process::Command::new("sh")
-            .args(["-c", "while :; do sleep 0.1; done", "-uuid", "guest-1"])
+            .args([
+                "-c",
+                "echo running; while :; do sleep 0.1; done",
+                "-uuid",
+                "guest-1",
+            ])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut said = String::new();
+        tokio::io::AsyncBufReadExt::read_line(
+            &mut tokio::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut said,
+        )
+        .await
+        .unwrap();
+        assert_eq!(said, "running\n");
         let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
         assert!(runs_guest(pid, "guest-1").await);
         assert!(!runs_guest(pid, "guest-2").await);
