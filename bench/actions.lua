@@ -1,5 +1,6 @@
 -- wrk script: a mix of reboot/stop/start/pause/unpause on many servers.
--- Args: a file with one server id per line. Every thread takes its own
+-- Args: a file with one server id per line, the number of threads, and
+-- the compute API's path (/compute/v2.1 on oxstack). Every thread takes its own
 -- slice of the servers and walks them round robin; each server goes
 -- through os-stop, os-start, pause, unpause, reboot in turn, so every
 -- request is valid for the state the previous one left (unless the fake
@@ -7,6 +8,7 @@
 -- Prints the number of 202s, 409s and 5xx answers.
 local threads = {}
 local ids = {}
+local compute
 local next_server, step = 1, {}
 accepted, conflicts, failed, other = 0, 0, 0, 0
 
@@ -24,6 +26,7 @@ function init(args)
   local all = {}
   for line in io.lines(args[1]) do table.insert(all, line) end
   local count = tonumber(args[2])
+  compute = args[3]
   for i = index + 1, #all, count do table.insert(ids, all[i]) end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
@@ -34,7 +37,7 @@ function request()
   local s = step[id] or 1
   step[id] = s % #bodies + 1
   next_server = next_server % #ids + 1
-  return wrk.format(nil, "/compute/v2.1/servers/" .. id .. "/action", nil, bodies[s])
+  return wrk.format(nil, compute .. "/servers/" .. id .. "/action", nil, bodies[s])
 end
 
 function response(status, headers, body)

@@ -14,6 +14,19 @@
 #                                         # against an earlier commit's binary)
 #   EXTRA_CONFIG=$'[control]\ntrace_size = 0' bench/run.sh show   # more server
 #                                         # config (an A/B of a setting)
+#   bench/run.sh --compare http://devstack/identity show boot   # the same
+#                                         # scenarios against any OpenStack cloud
+#
+# --compare KEYSTONE_URL runs the scenarios that need no database of ours
+# (discovery auth-get flavor show boot actions network keypair ports token;
+# the default) against another cloud, e.g. a DevStack or a Nova, found
+# through its Keystone catalog. It logs in with OS_USERNAME, OS_PASSWORD,
+# OS_PROJECT_NAME, OS_USER_DOMAIN_NAME and OS_PROJECT_DOMAIN_NAME (default
+# admin/admin/admin/Default/Default): an admin, since the bench lifts the
+# project's quotas. It boots flavor BENCH_FLAVOR (1) from BENCH_IMAGE (the
+# first image) on BENCH_NETWORK (a network id; default "auto", Nova's pick),
+# and only BOOT_SERVERS (100) and ACTION_SERVERS (50) servers; the servers,
+# key pairs and ports it makes are left for the operator to delete.
 #
 # Scenarios:
 #   discovery  GET /compute/v2.1/ (version document; public, token sent)
@@ -22,6 +35,11 @@
 #   flavor     GET /compute/v2.1/flavors/1 at 2.latest
 #   show       GET /compute/v2.1/servers/{id} at 2.latest (one server with
 #              its metadata, tags and addresses)
+#   ceiling    the same server document answered by a bare axum handler
+#              (crates/oxstack/examples/bare_handler.rs: same runtime,
+#              allocator and HTTP stack, no token, database or middleware):
+#              what this machine's HTTP stack does at all; with `show` in the
+#              same run, show's share of it is noted
 #   list       GET /servers/detail?limit=1000 and /servers?limit=1000 with
 #              100,000 servers in the database (copies of one the API
 #              built, written straight into the database), plus the cold
@@ -51,18 +69,40 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 DURATION=${DURATION:-10s}
 BACKEND=${BACKEND:-sqlite}
+COMPARE=
+if [[ ${1:-} == --compare ]]; then
+    COMPARE=${2:?--compare needs the Keystone URL of the cloud to measure}
+    shift 2
+fi
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show list boot actions token network keypair ports startup)
+REMOTE_SCENARIOS=(discovery auth-get flavor show boot actions network keypair ports token)
+if [[ -n $COMPARE ]]; then
+    ((${#SCENARIOS[@]})) || SCENARIOS=("${REMOTE_SCENARIOS[@]}")
+    for s in "${SCENARIOS[@]}"; do
+        [[ " ${REMOTE_SCENARIOS[*]} " == *" $s "* ]] ||
+            { echo "scenario $s needs oxstack's own database; --compare runs ${REMOTE_SCENARIOS[*]}" >&2; exit 2; }
+    done
+fi
+((${#SCENARIOS[@]})) || SCENARIOS=(discovery auth-get flavor show ceiling list boot actions token network keypair ports startup)
 LIST_SERVERS=${LIST_SERVERS:-100000}
-BOOT_SERVERS=${BOOT_SERVERS:-10000}
-ACTION_SERVERS=${ACTION_SERVERS:-1000}
+BOOT_SERVERS=${BOOT_SERVERS:-$([[ -n $COMPARE ]] && echo 100 || echo 10000)}
+ACTION_SERVERS=${ACTION_SERVERS:-$([[ -n $COMPARE ]] && echo 50 || echo 1000)}
+FLAVOR=${BENCH_FLAVOR:-1}
+BOOT_NETWORKS=\"auto\"
+[[ -n ${BENCH_NETWORK:-} ]] && BOOT_NETWORKS="[{\"uuid\": \"$BENCH_NETWORK\"}]"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-if [[ -n ${OXSTACK_BIN:-} ]]; then
+if [[ -n $COMPARE ]]; then
+    BIN=
+elif [[ -n ${OXSTACK_BIN:-} ]]; then
     BIN=$OXSTACK_BIN
 else
     cargo build --release --locked -q
     BIN=$REPO/target/release/oxstack
+fi
+BARE_BIN=$REPO/target/release/examples/bare_handler
+if [[ " ${SCENARIOS[*]} " == *" ceiling "* ]]; then
+    cargo build --release --locked -q --example bare_handler
 fi
 WORK=$(mktemp -d)
 PID=
@@ -70,14 +110,16 @@ PG_ADMIN=${BENCH_POSTGRES:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 PG_DB=oxstack_bench_$$
 cleanup() {
     [[ -n $PID ]] && kill "$PID" 2>/dev/null
+    [[ -n ${BARE_PID:-} ]] && kill "$BARE_PID" 2>/dev/null
     wait 2>/dev/null
     [[ $BACKEND == postgres ]] && psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_DB" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+[[ -n $COMPARE ]] && BACKEND=remote # the other cloud's own
 case $BACKEND in
-sqlite) ;;
+sqlite | remote) ;;
 postgres)
     command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client; }
     psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_DB"
@@ -110,6 +152,7 @@ rss_mb() { echo $(($(awk '/VmRSS/ {print $2}' "/proc/$PID/status") / 1024)); }
 RESULTS=()
 NOTES=()
 record() { RESULTS+=("$1"); echo "$1"; }
+declare -A RPS # "name connections" -> req/s, for the ratios noted at the end
 note() { NOTES+=("$1"); echo "$1"; }
 
 # Runs wrk and records "| name | conns | req/s | p50 | p90 | p99 | errors |".
@@ -122,39 +165,76 @@ load() { # name connections url [wrk args...]
     p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     errors=$(awk '/Socket errors|Non-2xx/ {printf "%s; ", $0}' <<<"$out")
     record "| $name | $conns | $rps | $p50 | $p90 | $p99 | ${errors:-none} |"
+    RPS["$name $conns"]=$rps
     LAST_WRK=$out
 }
 
-api() { # method path [body] — prints the response body
-    curl -s -X "$1" "$URL$2" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+api() { # method url [body] — prints the response body
+    curl -s -X "$1" "$2" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
         -H 'OpenStack-API-Version: compute latest' ${3:+-d "$3"}
 }
 json() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+path_of() { local rest=${1#*://*/}; [[ $rest == "$1" ]] && rest=; echo "/$rest"; } # url -> its path
 
-# The password body bench/post-token.lua sends.
-token_for_body() {
-    sed -n "s/^wrk.body = '\(.*\)' ../\1/p; s/^  '\(.*\)' ../\1/p; s/^  '\(.*\)'$/\1/p" bench/post-token.lua | tr -d '\n'
+# The password body of the bench's logins (bench/post-token.lua sends it
+# too): oxstack's admin, or the OS_* credentials of the cloud compared.
+token_body() {
+    local user=admin password=admin project=admin user_domain=Default project_domain=Default
+    if [[ -n $COMPARE ]]; then
+        user=${OS_USERNAME:-admin} password=${OS_PASSWORD:-admin} project=${OS_PROJECT_NAME:-admin}
+        user_domain=${OS_USER_DOMAIN_NAME:-Default} project_domain=${OS_PROJECT_DOMAIN_NAME:-Default}
+    fi
+    python3 -c 'import json, sys; u, pw, p, ud, pd = sys.argv[1:]; print(json.dumps({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {"name": u, "domain": {"name": ud}, "password": pw}}},
+        "scope": {"project": {"name": p, "domain": {"name": pd}}}}}))' \
+        "$user" "$password" "$project" "$user_domain" "$project_domain"
 }
 
-token_for() {
-    curl -si -X POST "$URL/identity/v3/auth/tokens" -H 'Content-Type: application/json' -d "$(token_for_body)" |
-        awk 'tolower($1)=="x-subject-token:" {print $2}' | tr -d '\r'
-}
-
+# Logs in; sets TOKEN, PROJECT, IMAGE and the endpoints COMPUTE (…/v2.1),
+# NEUTRON (…/v2.0) and GLANCE (…/v2): oxstack's under URL, or those the
+# compared cloud's catalog names (public interface); lifts the quotas.
 login() {
-    TOKEN=$(token_for)
-    [[ -n $TOKEN ]] || { echo "could not get a token" >&2; exit 1; }
-    PROJECT=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" | json 'd["token"]["project"]["id"]')
-    IMAGE=$(api GET /image/v2/images | json 'd["images"][0]["id"]')
-    api PUT "/compute/v2.1/os-quota-sets/$PROJECT" '{"quota_set": {"instances": -1, "cores": -1, "ram": -1, "key_pairs": -1}}' >/dev/null
-    api PUT "/network/v2.0/quotas/$PROJECT" '{"quota": {"port": -1}}' >/dev/null
+    if [[ -n $COMPARE ]]; then
+        IDENTITY=${COMPARE%/}; IDENTITY=${IDENTITY%/v3}/v3
+    else
+        IDENTITY=$URL/identity/v3
+    fi
+    token_body >"$WORK/token.json"
+    curl -s -D "$WORK/token.headers" -o "$WORK/token.out" -X POST "$IDENTITY/auth/tokens" \
+        -H 'Content-Type: application/json' -d @"$WORK/token.json"
+    TOKEN=$(awk 'tolower($1)=="x-subject-token:" {print $2}' "$WORK/token.headers" | tr -d '\r')
+    [[ -n $TOKEN ]] || { echo "could not get a token from $IDENTITY" >&2; cat "$WORK/token.out" >&2; exit 1; }
+    PROJECT=$(json 'd["token"]["project"]["id"]' <"$WORK/token.out")
+    if [[ -n $COMPARE ]]; then
+        endpoint() { json "[e['url'] for s in d['token']['catalog'] if s['type'] == '$1' for e in s['endpoints'] if e['interface'] == 'public'][0].rstrip('/')" <"$WORK/token.out"; }
+        COMPUTE=$(endpoint compute); NEUTRON=$(endpoint network); GLANCE=$(endpoint image)
+        [[ $NEUTRON == */v2.0 ]] || NEUTRON+=/v2.0
+        [[ $GLANCE == */v2 ]] || GLANCE+=/v2
+    else
+        COMPUTE=$URL/compute/v2.1; NEUTRON=$URL/network/v2.0; GLANCE=$URL/image/v2
+    fi
+    IMAGE=${BENCH_IMAGE:-$(api GET "$GLANCE/images" | json 'd["images"][0]["id"]')}
+    api PUT "$COMPUTE/os-quota-sets/$PROJECT" '{"quota_set": {"instances": -1, "cores": -1, "ram": -1, "key_pairs": -1}}' >/dev/null
+    api PUT "$NEUTRON/quotas/$PROJECT" '{"quota": {"port": -1}}' >/dev/null
+}
+
+# A POST /servers body.
+server_body() { # name [extra members]
+    echo "{\"server\": {\"name\": \"$1\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"$FLAVOR\", \"networks\": $BOOT_NETWORKS${2:+, $2}}}"
+}
+
+# Sets SERVER_ID to an ACTIVE server with metadata, made once per run.
+show_server() {
+    [[ -n ${SERVER_ID:-} ]] && return 0
+    SERVER_ID=$(api POST "$COMPUTE/servers" "$(server_body show '"metadata": {"role": "bench"}')" | json 'd["server"]["id"]')
+    wait_settled >/dev/null
 }
 
 # Waits until no server is in BUILD; prints the seconds it took.
 wait_settled() {
     local t0; t0=$(date +%s%N)
     for _ in $(seq 1 6000); do
-        [[ $(api GET "/compute/v2.1/servers?status=BUILD&limit=1" | json 'len(d["servers"])') == 0 ]] && break
+        [[ $(api GET "$COMPUTE/servers?status=BUILD&limit=1" | json 'len(d["servers"])') == 0 ]] && break
         sleep 0.01
     done
     awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN {printf "%.2f", ns / 1e9}'
@@ -164,9 +244,9 @@ wait_settled() {
 # number of requests); prints ab's report.
 boot() { # n
     command -v ab >/dev/null || { apt-get update -qq && apt-get install -y -qq apache2-utils; }
-    echo "{\"server\": {\"name\": \"bench\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" >"$WORK/boot.json"
-    ab -q -n "$1" -c 32 -p "$WORK/boot.json" -T application/json -H "X-Auth-Token: $TOKEN" \
-        -H "OpenStack-API-Version: compute latest" "$URL/compute/v2.1/servers"
+    server_body bench >"$WORK/boot.json"
+    ab -q -n "$1" -c $(($1 < 32 ? $1 : 32)) -p "$WORK/boot.json" -T application/json -H "X-Auth-Token: $TOKEN" \
+        -H "OpenStack-API-Version: compute latest" "$COMPUTE/servers"
 }
 
 # Copies one server the API built into `n` more, straight in the database.
@@ -236,30 +316,44 @@ timed_start() {
 needs_server=0
 for s in "${SCENARIOS[@]}"; do [[ $s != startup ]] && needs_server=1; done
 if ((needs_server)); then
-    start_server
+    [[ -z $COMPARE ]] && start_server
     login
 fi
 
 for s in "${SCENARIOS[@]}"; do
     case $s in
     discovery)
-        for c in 1 32; do load "GET /compute/v2.1/" "$c" "$URL/compute/v2.1/" -H "X-Auth-Token: $TOKEN"; done ;;
+        for c in 1 32; do load "GET /compute/v2.1/" "$c" "$COMPUTE/" -H "X-Auth-Token: $TOKEN"; done ;;
     auth-get)
-        for c in 1 32; do load "authenticated GET (404)" "$c" "$URL/compute/v2.1/not-yet" -H "X-Auth-Token: $TOKEN"; done ;;
+        for c in 1 32; do load "authenticated GET (404)" "$c" "$COMPUTE/not-yet" -H "X-Auth-Token: $TOKEN"; done ;;
     flavor)
         for c in 1 32; do
-            load "GET /compute/v2.1/flavors/1 (2.latest)" "$c" "$URL/compute/v2.1/flavors/1" \
+            load "GET /compute/v2.1/flavors/1 (2.latest)" "$c" "$COMPUTE/flavors/$FLAVOR" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done ;;
     show)
-        SERVER_ID=$(api POST /compute/v2.1/servers "{\"server\": {\"name\": \"show\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" | json 'd["server"]["id"]')
-        wait_settled >/dev/null
+        show_server
         for c in 1 32; do
-            load "GET /compute/v2.1/servers/{id} (2.latest)" "$c" "$URL/compute/v2.1/servers/$SERVER_ID" \
+            load "GET /compute/v2.1/servers/{id} (2.latest)" "$c" "$COMPUTE/servers/$SERVER_ID" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done ;;
+    ceiling)
+        show_server
+        api GET "$COMPUTE/servers/$SERVER_ID" >"$WORK/server.json"
+        "$BARE_BIN" "$WORK/server.json" >"$WORK/bare.out" &
+        BARE_PID=$!
+        for _ in $(seq 1 1000); do
+            BARE_URL=$(sed -n 's/^listening on //p' "$WORK/bare.out")
+            [[ -n $BARE_URL ]] && break
+            sleep 0.01
+        done
+        for c in 1 32; do
+            load "GET of the same document from a bare axum handler" "$c" "$BARE_URL/compute/v2.1/servers/$SERVER_ID" \
+                -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
+        done
+        kill "$BARE_PID"; wait "$BARE_PID" 2>/dev/null || true; BARE_PID= ;;
     list)
-        TEMPLATE=$(api POST /compute/v2.1/servers "{\"server\": {\"name\": \"list\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\", \"metadata\": {\"role\": \"bench\"}}}" | json 'd["server"]["id"]')
+        TEMPLATE=$(api POST "$COMPUTE/servers" "$(server_body list '"metadata": {"role": "bench"}')" | json 'd["server"]["id"]')
         wait_settled >/dev/null
         stop_server
         t0=$(date +%s%N)
@@ -269,13 +363,13 @@ for s in "${SCENARIOS[@]}"; do
         login
         sleep 1
         note "list: cold start with $LIST_SERVERS servers: first 200 after $START_MS ms, RSS $(rss_mb) MB"
-        total=$(api GET "/compute/v2.1/servers?limit=1000" | json 'len(d["servers"])')
+        total=$(api GET "$COMPUTE/servers?limit=1000" | json 'len(d["servers"])')
         expected=$((LIST_SERVERS < 1000 ? LIST_SERVERS : 1000))
         [[ $total == "$expected" ]] || { echo "list returned $total servers, not $expected" >&2; exit 1; }
         for c in 1 8; do
-            load "GET /servers/detail?limit=1000 ($LIST_SERVERS servers)" "$c" "$URL/compute/v2.1/servers/detail?limit=1000" \
+            load "GET /servers/detail?limit=1000 ($LIST_SERVERS servers)" "$c" "$COMPUTE/servers/detail?limit=1000" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
-            load "GET /servers?limit=1000 ($LIST_SERVERS servers)" "$c" "$URL/compute/v2.1/servers?limit=1000" \
+            load "GET /servers?limit=1000 ($LIST_SERVERS servers)" "$c" "$COMPUTE/servers?limit=1000" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done
         note "list: RSS after the list runs $(rss_mb) MB" ;;
@@ -285,48 +379,48 @@ for s in "${SCENARIOS[@]}"; do
         p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
         non2xx=$(awk '/^Non-2xx responses/ {print $3}' <<<"$out")
         settle=$(wait_settled)
+        record "| POST /servers (boot, ab) | 32 | $rps | ${p50}ms | - | ${p99}ms | ${non2xx:-0} non-2xx |"
         note "boot: $BOOT_SERVERS POST /servers from 32 connections: $rps creates/s, p50 ${p50} ms, p99 ${p99} ms, ${non2xx:-0} non-2xx; every server ACTIVE ${settle}s after the last answer" ;;
     actions)
         boot "$ACTION_SERVERS" >/dev/null
         wait_settled >/dev/null
-        api GET "/compute/v2.1/servers?limit=$ACTION_SERVERS&status=ACTIVE" | json '"\n".join(s["id"] for s in d["servers"])' >"$WORK/ids"
-        load "POST /servers/{id}/action mix ($(wc -l <"$WORK/ids") servers)" 32 "$URL" \
-            -H "X-Auth-Token: $TOKEN" -s bench/actions.lua -- "$WORK/ids" 2
+        api GET "$COMPUTE/servers?limit=$ACTION_SERVERS&status=ACTIVE" | json '"\n".join(s["id"] for s in d["servers"])' >"$WORK/ids"
+        load "POST /servers/{id}/action mix ($(wc -l <"$WORK/ids") servers)" 32 "$COMPUTE" \
+            -H "X-Auth-Token: $TOKEN" -s bench/actions.lua -- "$WORK/ids" 2 "$(path_of "$COMPUTE")"
         note "actions: $(grep '^answers' <<<"$LAST_WRK")" ;;
     token)
-        for c in 1 32; do load "POST /identity/v3/auth/tokens" "$c" "$URL/identity/v3/auth/tokens" -s bench/post-token.lua; done ;;
+        for c in 1 32; do load "POST /identity/v3/auth/tokens" "$c" "$IDENTITY/auth/tokens" -s bench/post-token.lua -- "$WORK/token.json"; done ;;
     network)
-        NET_SERVER=$(api POST /compute/v2.1/servers "{\"server\": {\"name\": \"ports\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" | json 'd["server"]["id"]')
+        NET_SERVER=$(api POST "$COMPUTE/servers" "$(server_body ports)" | json 'd["server"]["id"]')
         wait_settled >/dev/null
         for c in 1 32; do
-            load "GET /network/v2.0/networks?name=private" "$c" "$URL/network/v2.0/networks?name=private" \
+            load "GET /network/v2.0/networks?name=private" "$c" "$NEUTRON/networks?name=private" \
                 -H "X-Auth-Token: $TOKEN"
-            load "GET /network/v2.0/ports?device_id={server}" "$c" "$URL/network/v2.0/ports?device_id=$NET_SERVER" \
+            load "GET /network/v2.0/ports?device_id={server}" "$c" "$NEUTRON/ports?device_id=$NET_SERVER" \
                 -H "X-Auth-Token: $TOKEN"
         done ;;
     keypair)
         key='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDmHFr5aOtG8BEgzhRnW6yc8pZEJ3bZJ2uL+yw0vqFkZ bench'
         for c in 1 32; do
-            load "POST /compute/v2.1/os-keypairs (imported, 2.latest)" "$c" "$URL" -H "X-Auth-Token: $TOKEN" \
-                -H "OpenStack-API-Version: compute latest" -s bench/create.lua -- /compute/v2.1/os-keypairs \
+            load "POST /compute/v2.1/os-keypairs (imported, 2.latest)" "$c" "$COMPUTE" -H "X-Auth-Token: $TOKEN" \
+                -H "OpenStack-API-Version: compute latest" -s bench/create.lua -- "$(path_of "$COMPUTE")/os-keypairs" \
                 "{\"keypair\": {\"name\": \"%s-$c\", \"public_key\": \"$key\"}}"
         done
         for c in 1 32; do
-            load "GET /compute/v2.1/os-keypairs?limit=100 (2.latest)" "$c" "$URL/compute/v2.1/os-keypairs?limit=100" \
+            load "GET /compute/v2.1/os-keypairs?limit=100 (2.latest)" "$c" "$COMPUTE/os-keypairs?limit=100" \
                 -H "X-Auth-Token: $TOKEN" -H "OpenStack-API-Version: compute latest"
         done ;;
     ports)
-        NETWORK=$(api GET '/network/v2.0/networks?name=private' | json 'd["networks"][0]["id"]')
+        NETWORK=${BENCH_NETWORK:-$(api GET "$NEUTRON/networks?name=private" | json 'd["networks"][0]["id"]')}
         for c in 1 32; do
-            load "POST /network/v2.0/ports" "$c" "$URL" -H "X-Auth-Token: $TOKEN" -s bench/create.lua -- \
-                /network/v2.0/ports "{\"port\": {\"name\": \"%s-$c\", \"network_id\": \"$NETWORK\"}}"
+            load "POST /network/v2.0/ports" "$c" "$NEUTRON" -H "X-Auth-Token: $TOKEN" -s bench/create.lua -- \
+                "$(path_of "$NEUTRON")/ports" "{\"port\": {\"name\": \"%s-$c\", \"network_id\": \"$NETWORK\"}}"
         done
-        note "ports: $(api GET '/network/v2.0/ports?fields=id' | json 'len(d["ports"])') ports made"
+        note "ports: $(api GET "$NEUTRON/ports?fields=id" | json 'len(d["ports"])') ports made"
         for c in 1 32; do
-            load "GET /network/v2.0/ports?limit=100" "$c" "$URL/network/v2.0/ports?limit=100" -H "X-Auth-Token: $TOKEN"
+            load "GET /network/v2.0/ports?limit=100" "$c" "$NEUTRON/ports?limit=100" -H "X-Auth-Token: $TOKEN"
         done ;;
     mix)
-        token_for_body >"$WORK/token.json"
         rss_before=$(rss_mb)
         rss_runs=()
         for run in $(seq 1 "${MIX_RUNS:-2}"); do
@@ -341,7 +435,7 @@ for s in "${SCENARIOS[@]}"; do
             rss_runs+=("$(rss_mb)")
             note "mix run $run: ${answers#mix answers: }; RSS $busy MB at the end, ${rss_runs[-1]} MB settled"
         done
-        note "mix: RSS ${rss_before} MB before, then ${rss_runs[*]} MB settled after each run; $(api GET '/compute/v2.1/servers?limit=10000' | json 'len(d["servers"])') servers left"
+        note "mix: RSS ${rss_before} MB before, then ${rss_runs[*]} MB settled after each run; $(api GET "$COMPUTE/servers?limit=10000" | json 'len(d["servers"])') servers left"
         if [[ ${RSS_CHECK:-1} == 1 ]] && ((rss_runs[-1] * 10 > rss_runs[-2] * 11)); then
             echo "RSS grew from ${rss_runs[-2]} MB to ${rss_runs[-1]} MB across the last two runs" >&2
             MIX_FAILED=1
@@ -350,7 +444,14 @@ for s in "${SCENARIOS[@]}"; do
     *) echo "unknown scenario $s" >&2; exit 2 ;;
     esac
 done
-((needs_server)) && stop_server
+[[ -n $PID ]] && stop_server
+
+show_name="GET /compute/v2.1/servers/{id} (2.latest)"
+bare_name="GET of the same document from a bare axum handler"
+for c in 1 32; do
+    [[ -n ${RPS["$show_name $c"]:-} && -n ${RPS["$bare_name $c"]:-} ]] || continue
+    note "show at $c connection(s): $(awk -v a="${RPS["$show_name $c"]}" -v b="${RPS["$bare_name $c"]}" 'BEGIN {printf "%.2f", a / b}') × the bare handler's req/s"
+done
 
 STARTUP=()
 for s in "${SCENARIOS[@]}"; do
@@ -375,6 +476,7 @@ fi
     echo
     built="commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
     [[ -n ${OXSTACK_BIN:-} ]] && built="binary $OXSTACK_BIN"
+    [[ -n $COMPARE ]] && built="the cloud at $COMPARE (bench of commit $(git rev-parse --short HEAD))"
     extra=""
     [[ -n ${EXTRA_CONFIG:-} ]] && extra=" · config \`$(printf '%s' "$EXTRA_CONFIG" | tr '\n' ' ')\`"
     echo "### $(date -u +%Y-%m-%d) · $built · $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB · $BACKEND$extra · \`DURATION=$DURATION bench/run.sh ${SCENARIOS[*]}\`"
@@ -396,4 +498,5 @@ fi
     fi
 } >>docs/performance.md
 echo "appended to docs/performance.md"
+python3 bench/chart.py docs/performance.md docs/performance.svg
 exit "${MIX_FAILED:-0}"
