@@ -91,23 +91,43 @@ impl ColumnNames {
         }
     }
 
-    fn index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
+    /// Where column `name` is, looked for at `hint` first: records read
+    /// their columns mostly in the statement's order, and a fifty-column
+    /// row searched from the start for each column compares names more
+    /// than a thousand times.
+    fn index(&self, name: &str, hint: usize) -> Option<usize> {
+        match self.names.get(hint) {
+            Some(n) if n == name => Some(hint),
+            _ => self.names.iter().position(|n| n == name),
+        }
     }
 }
 
 /// A row of a direct SQLite statement, with the statement's column names.
 pub(crate) struct SqliteRow<'a> {
-    pub row: &'a rusqlite::Row<'a>,
-    pub names: &'a ColumnNames,
+    row: &'a rusqlite::Row<'a>,
+    names: &'a ColumnNames,
+    /// The column after the one read last by name.
+    next: std::cell::Cell<usize>,
+}
+
+impl<'a> SqliteRow<'a> {
+    pub fn new(row: &'a rusqlite::Row<'a>, names: &'a ColumnNames) -> Self {
+        Self {
+            row,
+            names,
+            next: std::cell::Cell::new(0),
+        }
+    }
 }
 
 impl Columns for SqliteRow<'_> {
     fn column<T: ColumnType>(&self, name: &str) -> Result<T, DecodeError> {
         let index = self
             .names
-            .index(name)
+            .index(name, self.next.get())
             .ok_or_else(|| DecodeError::new(name, "no such column"))?;
+        self.next.set(index + 1);
         self.column_at(index)
     }
 

@@ -219,7 +219,7 @@ fn query_rows<T: Record>(conn: &Connection, sql: &str, binds: &[SqlValue]) -> St
     let mut rows = statement.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(T::decode(&SqliteRow { row, names: &names })?);
+        out.push(T::decode(&SqliteRow::new(row, &names))?);
     }
     Ok(out)
 }
