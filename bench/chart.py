@@ -76,7 +76,7 @@ def ticks(low: float, high: float) -> list[float]:
 def draw(latest: dict, systems: list[str]) -> str:
     rows = sorted(latest.items(), key=lambda item: item[0])
     label_w, panel_w, gap, bar_h, top = 440, 330, 40, 9, 60
-    group_h = bar_h * max(len(v) for _, v in rows) + 8 if rows else 20
+    group_h = bar_h * max(len(v) for _, v in rows) + 8
     height = top + group_h * len(rows) + 40
     width = label_w + 2 * panel_w + gap + 20
     rps = [v[0] for _, vs in rows for v in vs.values()]
@@ -125,6 +125,8 @@ def main() -> None:
     source = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/performance.md")
     target = Path(sys.argv[2] if len(sys.argv) > 2 else source.with_suffix(".svg"))
     latest, systems = results(source.read_text())
+    if not latest:
+        sys.exit(f"{source}: no results recorded by bench/run.sh")
     target.write_text(draw(latest, systems))
     print(f"{target}: {len(latest)} requests, {len(systems)} systems")
 
