@@ -97,6 +97,12 @@ impl Networking {
         }
     }
 
+    /// Whether the cloud made this network, subnet or router itself at its
+    /// first start (its layout).
+    pub fn is_own(&self, id: &str) -> bool {
+        self.layout.ids().iter().any(|own| own == id)
+    }
+
     /// Removes what users made in `project` (every project if `None`):
     /// the cloud's own networks stay.
     pub async fn reset(&self, project: Option<&str>) -> NetworkResult<()> {

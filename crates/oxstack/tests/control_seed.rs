@@ -1,8 +1,8 @@
 //! Seeds and snapshots, black-box: a YAML seed makes projects, users,
-//! flavors, images, key pairs and servers in the states it asks for;
-//! applied again it changes nothing; the snapshot of the cloud is a seed
-//! that, after a reset, makes the same cloud again; `serve --seed` makes
-//! it at start.
+//! flavors, images, key pairs, networks, routers, security groups and
+//! servers in the states it asks for; applied again it changes nothing; the
+//! snapshot of the cloud is a seed that, after a reset, makes the same
+//! cloud again; `serve --seed` makes it at start.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -205,7 +205,15 @@ async fn bad_seeds_are_refused_with_reasons() {
     let server = Server::start().await;
     let admin = server.admin_token().await;
     for (text, why) in [
-        ("networks: []", "networks cannot be seeded yet"),
+        ("networks: [{subnets: []}]", "A seeded network needs a name"),
+        (
+            "routers: [{name: r, external_network: nowhere}]",
+            "No network nowhere",
+        ),
+        (
+            "servers: [{name: x, flavor: m1.tiny, image: cirros, networks: [nowhere]}]",
+            "No network nowhere",
+        ),
         ("volumes: []", "unknown field `volumes`"),
         (
             "servers: [{name: x, flavor: m1.tiny, image: cirros, status: EXPLODED}]",
@@ -260,4 +268,183 @@ async fn serve_makes_its_seed_at_start() {
     // Without Keystone, projects and users are not seeded.
     let refused = seed(&server, "admin:admin", "projects: [{name: p}]").await;
     assert_eq!(refused.status(), 400);
+}
+
+const NETWORKED: &str = r#"
+projects:
+  - name: team-n
+users:
+  - {name: nora, password: secret, project: team-n}
+networks:
+  - name: web-net
+    project: team-n
+    description: the web tier
+    subnets:
+      - {name: web-subnet, cidr: 10.20.0.0/24, ip_version: 4, dns_nameservers: [10.20.0.2]}
+routers:
+  - {name: web-router, project: team-n, external_network: public, interfaces: [web-subnet]}
+security_groups:
+  - name: web
+    project: team-n
+    description: web servers
+    rules:
+      - {direction: ingress, protocol: tcp, port_range_min: 80, port_range_max: 80,
+         remote_ip_prefix: 0.0.0.0/0}
+      - {direction: ingress, protocol: tcp, port_range_min: 5432, port_range_max: 5432,
+         remote_group: web}
+  - name: default
+    project: team-n
+    rules:
+      - {direction: ingress, protocol: icmp}
+servers:
+  - {name: web-1, project: team-n, flavor: m1.tiny, image: cirros,
+     networks: [web-net], security_groups: [web]}
+"#;
+
+/// What nora's project has of networking, as she sees it through Neutron
+/// and Nova: (network, subnet CIDR, router gateway's network name and its
+/// interfaces' subnets, groups with their rule counts, web-1's network,
+/// address and groups).
+async fn nora_sees(server: &Server) -> Value {
+    let nora = server.token("nora", "secret", "team-n").await;
+    let get = |path: &str| {
+        let (server, nora) = (server, nora.clone());
+        let path = path.to_owned();
+        async move { json_of(server.get(&path, &nora).await).await }
+    };
+    let network = get("/network/v2.0/networks?name=web-net").await["networks"][0].clone();
+    let subnet = get("/network/v2.0/subnets?name=web-subnet").await["subnets"][0].clone();
+    let router = get("/network/v2.0/routers?name=web-router").await["routers"][0].clone();
+    let gateway = router["external_gateway_info"]["network_id"]
+        .as_str()
+        .unwrap();
+    let gateway =
+        get(&format!("/network/v2.0/networks/{gateway}")).await["network"]["name"].clone();
+    let interfaces = get(&format!(
+        "/network/v2.0/ports?device_id={}&device_owner=network:router_interface",
+        router["id"].as_str().unwrap()
+    ))
+    .await["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["fixed_ips"][0]["subnet_id"] == subnet["id"])
+        .collect::<Vec<_>>();
+    let groups = get("/network/v2.0/security-groups").await["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let remote_self = g["security_group_rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["remote_group_id"] == g["id"])
+                .count();
+            json!([
+                g["name"],
+                g["security_group_rules"].as_array().unwrap().len(),
+                remote_self
+            ])
+        })
+        .collect::<Vec<_>>();
+    let web1 = get("/compute/v2.1/servers/detail?name=web-1").await["servers"][0].clone();
+    let address = web1["addresses"]["web-net"][0]["addr"]
+        .as_str()
+        .unwrap_or_default();
+    json!({
+        "network": [network["name"], network["description"], network["project_id"].is_string()],
+        "subnet": [subnet["cidr"], subnet["dns_nameservers"]],
+        "router": [gateway, interfaces],
+        "groups": groups,
+        "web-1": [web1["status"], address.starts_with("10.20.0."), web1["security_groups"]],
+    })
+}
+
+#[tokio::test]
+async fn networks_routers_and_security_groups_are_seeded_and_snapshotted() {
+    let server = Server::start().await;
+    let admin = server.admin_token().await;
+    let applied = json_of(seed(&server, &admin, NETWORKED).await).await;
+    let seeded = applied["seeded"].clone();
+    assert!(seeded.is_object(), "{applied}");
+    for (kind, created, existing) in [
+        ("networks", 1, 0),
+        ("subnets", 1, 0),
+        ("routers", 1, 0),
+        ("security_groups", 1, 1),
+        ("security_group_rules", 3, 0),
+    ] {
+        assert_eq!(
+            seeded[kind],
+            json!({"created": created, "existing": existing}),
+            "{kind}: {seeded}"
+        );
+    }
+    // Neutron's own rules: two egress in every group, and the default
+    // group's two ingress from itself; the seeded ones beside them.
+    let expected = json!({
+        "network": ["web-net", "the web tier", true],
+        "subnet": ["10.20.0.0/24", ["10.20.0.2"]],
+        "router": ["public", [true]],
+        "groups": [["default", 5, 2], ["web", 4, 1]],
+        "web-1": ["ACTIVE", true, [{"name": "web"}]],
+    });
+    assert_eq!(nora_sees(&server).await, expected);
+
+    // Applied again, nothing changes.
+    let again = json_of(seed(&server, &admin, NETWORKED).await).await["seeded"].clone();
+    assert_eq!(again["networks"], json!({"created": 0, "existing": 1}));
+    assert_eq!(again["subnets"], json!({"created": 0, "existing": 1}));
+    assert_eq!(again["routers"], json!({"created": 0, "existing": 1}));
+    assert_eq!(
+        again["security_group_rules"],
+        json!({"created": 0, "existing": 3})
+    );
+    assert_eq!(nora_sees(&server).await, expected);
+
+    // The snapshot holds what nora's project made, and no more: not the
+    // cloud's own networks and router, nor Neutron's own rules.
+    let snapshot: Value =
+        json_of(control(&server, reqwest::Method::GET, "/snapshot", &admin, None).await).await;
+    let networks = snapshot["networks"].as_array().unwrap();
+    assert_eq!(networks.len(), 1, "{snapshot}");
+    assert_eq!(
+        (&networks[0]["name"], &networks[0]["project"]),
+        (&json!("web-net"), &json!("team-n"))
+    );
+    assert_eq!(
+        networks[0]["subnets"][0]["allocation_pools"],
+        json!([{"start": "10.20.0.2", "end": "10.20.0.254"}])
+    );
+    assert_eq!(
+        (
+            &snapshot["routers"][0]["external_network"],
+            &snapshot["routers"][0]["interfaces"]
+        ),
+        (&json!("public"), &json!(["web-subnet"]))
+    );
+    let groups = snapshot["security_groups"].as_array().unwrap();
+    let web = groups.iter().find(|g| g["name"] == "web").unwrap();
+    assert_eq!(web["rules"][1]["remote_group"], "web", "{web}");
+    let default = groups.iter().find(|g| g["name"] == "default").unwrap();
+    assert_eq!(
+        default["rules"],
+        json!([{"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"}])
+    );
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let web1 = &snapshot["servers"][0];
+    assert_eq!(
+        (&web1["networks"], &web1["security_groups"]),
+        (&json!(["web-net"]), &json!(["web"]))
+    );
+
+    // After a reset, the snapshot (nora's password added) makes it again.
+    let reset = control(&server, reqwest::Method::POST, "/reset", &admin, None).await;
+    assert_eq!(reset.status(), 200);
+    let mut again = snapshot.clone();
+    again["users"][0]["password"] = json!("secret");
+    let applied = seed(&server, &admin, &again.to_string()).await;
+    assert_eq!(applied.status(), 200, "{}", json_of(applied).await);
+    assert_eq!(nora_sees(&server).await, expected);
 }

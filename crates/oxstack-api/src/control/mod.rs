@@ -13,6 +13,7 @@ mod openapi;
 pub mod operation;
 mod reset;
 pub mod seed;
+mod seed_networks;
 mod servers;
 mod snapshot;
 pub mod trace;

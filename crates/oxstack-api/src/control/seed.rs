@@ -1,5 +1,5 @@
-//! Seeds: a declaration of projects, users, flavors, images, key pairs and
-//! servers (each in a given state) that the control plane makes through
+//! Seeds: a declaration of projects, users, flavors, images, key pairs,
+//! networks, routers, security groups and servers (each in a given state) that the control plane makes through
 //! the cloud's own APIs — `oxstack serve --seed FILE` at start, or
 //! `POST /_oxstack/seed` — so that a test suite starts from a known
 //! cloud. `GET /_oxstack/snapshot` writes the same format. Applying a
@@ -38,9 +38,25 @@ pub struct Seed {
     pub images: Vec<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keypairs: Vec<SeedKeypair>,
+    /// Bodies of Neutron's `POST /v2.0/networks` with `project` (the
+    /// owner's name; default the admin project) and `subnets` (bodies of
+    /// `POST /v2.0/subnets`, each with a `name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Map<String, Value>>,
+    /// Bodies of `POST /v2.0/routers` with `project`, `external_network`
+    /// (the gateway's network, by name) and `interfaces` (subnet names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<Map<String, Value>>,
+    /// Bodies of `POST /v2.0/security-groups` with `project` and `rules`
+    /// (bodies of `POST /v2.0/security-group-rules` without the group;
+    /// `remote_group` names a group of the same project). A group named
+    /// `default` is the project's own, which Neutron makes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<Map<String, Value>>,
     /// Bodies of `POST /servers`' `server` with `project` and `user`
     /// (names), `flavor` and `image` (names or ids, for `flavorRef` and
-    /// `imageRef`) and `status` (ACTIVE, SHUTOFF, PAUSED, SUSPENDED,
+    /// `imageRef`), `networks` (Nova's, or network names), `security_groups`
+    /// (names) and `status` (ACTIVE, SHUTOFF, PAUSED, SUSPENDED,
     /// SHELVED_OFFLOADED or ERROR; default ACTIVE).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<Map<String, Value>>,
@@ -85,13 +101,6 @@ impl Seed {
     pub fn parse(text: &[u8]) -> Result<Self, String> {
         let document: Value =
             serde_yaml_ng::from_slice(text).map_err(|e| format!("Invalid seed: {e}"))?;
-        if document.get("networks").is_some() {
-            return Err(
-                "Invalid seed: networks cannot be seeded yet (this cloud has no \
-                        networking service; servers use its built-in networks)."
-                    .into(),
-            );
-        }
         serde_json::from_value(document).map_err(|e| format!("Invalid seed: {e}"))
     }
 }
@@ -104,7 +113,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, created: bool) {
+    pub(super) fn count(&mut self, created: bool) {
         if created {
             self.created += 1;
         } else {
@@ -121,6 +130,11 @@ pub struct Seeded {
     pub flavors: Tally,
     pub images: Tally,
     pub keypairs: Tally,
+    pub networks: Tally,
+    pub subnets: Tally,
+    pub routers: Tally,
+    pub security_groups: Tally,
+    pub security_group_rules: Tally,
     pub servers: Vec<SeededServer>,
     pub seconds: f64,
 }
@@ -177,9 +191,10 @@ pub async fn apply(state: &AppState, seed: &Seed) -> Result<Seeded, String> {
             .keypairs
             .count(make_keypair(&api, &admin, keypair).await?);
     }
+    super::seed_networks::apply(&api, &admin, seed, &mut seeded).await?;
     let mut pending = Vec::new();
     for server in &seed.servers {
-        pending.push(make_server(&api, server).await?);
+        pending.push(make_server(&api, &admin, server).await?);
     }
     for (made, status, token) in pending {
         seeded
@@ -403,7 +418,11 @@ fn resolve(listing: &Value, key: &str, wanted: &str) -> Option<String> {
 /// it must reach, and the token of its owner.
 type Pending = ((String, String, bool), String, String);
 
-async fn make_server(api: &Api, server: &Map<String, Value>) -> Result<Pending, String> {
+async fn make_server(
+    api: &Api,
+    admin: &str,
+    server: &Map<String, Value>,
+) -> Result<Pending, String> {
     let name = required(server, "name", "server")?.to_owned();
     let mut body = server.clone();
     let mut take = |key: &str| body.remove(key).and_then(|v| v.as_str().map(str::to_owned));
@@ -446,6 +465,7 @@ async fn make_server(api: &Api, server: &Map<String, Value>) -> Result<Pending, 
         body.insert("imageRef".into(), json!(id));
     }
     body.entry("networks").or_insert(json!("auto"));
+    super::seed_networks::server_fields(api, admin, &mut body, &project).await?;
     let (code, created) = api
         .send(
             Method::POST,

@@ -1,6 +1,6 @@
 //! `GET /_oxstack/snapshot`: what users made in this cloud, as a seed
-//! that makes it again (projects, users, flavors, images, key pairs and
-//! servers with their states). What the cloud made itself at its first
+//! that makes it again (projects, users, flavors, images, key pairs,
+//! networks, routers, security groups and servers with their states). What the cloud made itself at its first
 //! start is left out, and so are passwords, which it cannot read back.
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::internal::Api;
 use super::seed::{Seed, SeedKeypair, SeedProject, SeedUser};
+use super::seed_networks;
 use crate::AppState;
 
 /// Names by id (noauth: ids are names).
@@ -37,13 +38,17 @@ pub async fn take(state: &AppState) -> Result<Seed, String> {
     let api = Api::new(state);
     let admin = api.admin_token().await?;
     let (names, projects, users) = identity(&api).await?;
+    let networking = seed_networks::take(&api, &admin, |id| names.project(id)).await?;
     Ok(Seed {
         projects,
         users,
         flavors: flavors(&api, &admin).await?,
         images: images(&api, &admin, &names).await?,
         keypairs: keypairs(&api, &names).await?,
-        servers: servers(&api, &admin, &names).await?,
+        servers: servers(&api, &admin, &names, &networking.server_networks).await?,
+        networks: networking.networks,
+        routers: networking.routers,
+        security_groups: networking.security_groups,
     })
 }
 
@@ -260,7 +265,14 @@ const SEEDABLE: &[&str] = &[
     "ERROR",
 ];
 
-async fn servers(api: &Api, admin: &str, names: &Names) -> Result<Vec<Map<String, Value>>, String> {
+/// Servers with their states, networks (by name, from their ports) and
+/// security groups other than `default`.
+async fn servers(
+    api: &Api,
+    admin: &str,
+    names: &Names,
+    networks: &HashMap<String, Vec<String>>,
+) -> Result<Vec<Map<String, Value>>, String> {
     let mut entries = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -286,6 +298,20 @@ async fn servers(api: &Api, admin: &str, names: &Names) -> Result<Vec<Map<String
             }
             if s["metadata"].as_object().is_some_and(|m| !m.is_empty()) {
                 entry.insert("metadata".into(), s["metadata"].clone());
+            }
+            let id = s["id"].as_str().unwrap_or_default();
+            entry.insert(
+                "networks".into(),
+                networks.get(id).map_or(json!("none"), |n| json!(n)),
+            );
+            let mut groups: Vec<&Value> = Vec::new();
+            for group in s["security_groups"].as_array().into_iter().flatten() {
+                if !groups.contains(&&group["name"]) {
+                    groups.push(&group["name"]);
+                }
+            }
+            if groups.iter().any(|g| *g != "default") {
+                entry.insert("security_groups".into(), json!(groups));
             }
             let status = s["status"].as_str().unwrap_or("ACTIVE");
             let status = if SEEDABLE.contains(&status) {
