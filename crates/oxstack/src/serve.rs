@@ -119,6 +119,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port chosen for `:0`.
     println!("oxstack listening on http://{addr}");
 
+    // Routes made services once here, and each connection given a clone of
+    // the router's handle: served as it is, axum would copy the whole route
+    // table (every route's boxed service) for each connection, a cost every
+    // request of a client without keep-alive paid.
+    let app = app.with_state::<()>(()).into_make_service();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

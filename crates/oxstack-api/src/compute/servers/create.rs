@@ -153,7 +153,7 @@ pub async fn create_server(
     req: Req,
     body: NovaBody,
 ) -> Result<Response, NovaError> {
-    let body = body.validate(&schema::create(req.version))?;
+    let body = body.validate(&schema::create_cached(req.version))?;
     req.authorize("os_compute_api:servers:create", Rule::ProjectMember)?;
     let server = body
         .get("server")

@@ -1,6 +1,9 @@
 //! Request schemas of the servers API (`nova/api/openstack/compute/schemas/
 //! servers.py`), per microversion.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
 use serde_json::{Value, json};
 
 use super::super::flavors::boolean_schema as boolean;
@@ -104,6 +107,22 @@ fn scheduler_hints() -> Value {
             "cidr": {"type": "string", "pattern": "^/[0-9a-f.:]+$"},
         },
         "additionalProperties": true,
+    })
+}
+
+/// `POST /servers`' schema at microversion `v`, built once per version:
+/// building it (a few hundred `json!` values) cost a boot more than
+/// validating its body against it.
+pub fn create_cached(v: Microversion) -> Arc<Value> {
+    static BUILT: LazyLock<RwLock<HashMap<Microversion, Arc<Value>>>> =
+        LazyLock::new(RwLock::default);
+    let built = BUILT.read().ok().and_then(|b| b.get(&v).cloned());
+    built.unwrap_or_else(|| {
+        let schema = Arc::new(create(v));
+        if let Ok(mut b) = BUILT.write() {
+            b.insert(v, schema.clone());
+        }
+        schema
     })
 }
 
