@@ -127,7 +127,7 @@ pub(crate) async fn sqlite(db: &Sqlite) -> StoreResult<()> {
                 elapsed_nanos(start).into(),
             ],
         )?;
-        tx.commit()?;
+        tx.commit().await?;
         tracing::info!(version = m.version, migration = m.description, "migrated");
     }
     Ok(())

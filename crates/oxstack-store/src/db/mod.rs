@@ -148,7 +148,7 @@ impl Tx {
 
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(tx) => tx.commit(),
+            Self::Sqlite(tx) => tx.commit().await,
             Self::Postgres(tx) => Ok(tx.commit().await?),
         }
     }

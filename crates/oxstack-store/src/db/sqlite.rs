@@ -12,6 +12,18 @@
 //! fails to upgrade a read snapshot). With one writer in the process there
 //! is nobody to wait for but the checkpointer, whose truncation is brief.
 //!
+//! Commits are grouped. A transaction is a savepoint inside an outer
+//! transaction; when it ends while other writers wait for the connection,
+//! it releases its savepoint and leaves the commit to the group: the next
+//! writers continue the same outer transaction, and one `COMMIT` ends them
+//! all (a commit writes every page it changed to the WAL, and transactions
+//! that follow each other change many of the same pages: counters, quota
+//! usage, the newest leaves of indexes). Each transaction is answered only
+//! once its group has committed, and with the group's outcome, so nothing
+//! is acknowledged before it is in the WAL; a transaction that fails rolls
+//! back to its savepoint, taking nothing of the others with it. With no
+//! writer waiting, a transaction commits at once, as it would alone.
+//!
 //! Going through sqlx instead would hand every statement to a worker
 //! thread and back; on two busy cores each hop waited for a scheduler slot
 //! while the transaction held SQLite's write lock (boots and actions ran at
@@ -21,13 +33,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, ToSql};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use super::record::{ColumnNames, Record, SqliteRow};
 use super::value::SqlValue;
@@ -47,6 +59,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// checkpointer's truncation, or another process opening the file).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most transactions one commit ends: a bound on how long the first
+/// of them waits for its answer.
+const GROUP_MAX: usize = 64;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
@@ -61,9 +77,107 @@ pub(crate) struct Sqlite {
     /// tests do) never reads through a stale connection.
     id: u64,
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: Writer,
     /// Dropped with the store, which ends its checkpointer thread.
     _checkpointer: mpsc::Sender<()>,
+}
+
+/// The writing connection, taken in turn, and how many wait for it.
+#[derive(Clone, Debug)]
+struct Writer {
+    lock: Arc<Mutex<Writing>>,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The writing connection and the group of ended transactions it has not
+/// committed yet.
+#[derive(Debug)]
+struct Writing {
+    conn: Connection,
+    group: Option<Group>,
+    /// Numbers groups, so that a committer finds whether its group is
+    /// still the open one.
+    groups: u64,
+}
+
+/// Transactions that ended (released their savepoints) inside one open
+/// outer transaction; they learn its outcome together.
+#[derive(Debug)]
+struct Group {
+    number: u64,
+    members: usize,
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+/// How a group's commit went (an error as SQLite reported it, to be
+/// given to every member).
+type Outcome = Result<(), (rusqlite::ffi::Error, Option<String>)>;
+
+/// Counts a task waiting for the writer while it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Writer {
+    /// The connection, once the writers before have had it.
+    async fn lock(&self) -> OwnedMutexGuard<Writing> {
+        let _waiting = Waiting::new(&self.waiting);
+        self.lock.clone().lock_owned().await
+    }
+
+    /// The connection with no group left open (for work outside
+    /// transactions: migrations, the WAL's truncation).
+    async fn settled(&self) -> StoreResult<OwnedMutexGuard<Writing>> {
+        let mut writing = self.lock().await;
+        writing.commit_group()?;
+        Ok(writing)
+    }
+}
+
+impl Writing {
+    /// Commits the open group, if any, and tells its members.
+    fn commit_group(&mut self) -> StoreResult<()> {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        let committed = if self.conn.is_autocommit() {
+            // SQLite rolled the outer transaction back itself (an I/O
+            // error, a full disk): the group's work is gone.
+            Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("the transaction was rolled back by SQLite".into()),
+            ))
+        } else {
+            self.conn.execute_batch("COMMIT").inspect_err(|_| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            })
+        };
+        let outcome = committed.as_ref().map(|_| ()).map_err(failure);
+        group.outcome.send_replace(Some(outcome));
+        Ok(committed?)
+    }
+}
+
+/// An error as a group's members are each given it.
+fn failure(err: &rusqlite::Error) -> (rusqlite::ffi::Error, Option<String>) {
+    match err {
+        rusqlite::Error::SqliteFailure(code, message) => (*code, message.clone()),
+        other => (
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
 }
 
 /// A connection that waits for locks (the writer and the readers).
@@ -99,10 +213,18 @@ impl Sqlite {
             "wal_autocheckpoint",
             WAL_PAGES_BEFORE_INLINE_CHECKPOINT,
         )?;
+        let writing = Writing {
+            conn: writer,
+            group: None,
+            groups: 0,
+        };
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             path: path.to_owned(),
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Writer {
+                lock: Arc::new(Mutex::new(writing)),
+                waiting: Arc::default(),
+            },
             _checkpointer: start_checkpointer(path)?,
         })
     }
@@ -140,36 +262,74 @@ impl Sqlite {
         })
     }
 
-    /// One statement on its own; returns the rows it changed.
+    /// One statement on its own (a transaction of one statement, in a
+    /// group like any); returns the rows it changed.
     pub async fn execute(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
-        execute(&*self.writer.lock().await, sql, binds)
+        let mut tx = self.begin().await?;
+        let changed = tx.execute(sql, binds)?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Runs a script of statements (migrations) on the writer.
     pub async fn execute_batch(&self, sql: &str) -> StoreResult<()> {
-        Ok(self.writer.lock().await.execute_batch(sql)?)
+        Ok(self.writer.settled().await?.conn.execute_batch(sql)?)
     }
 
     /// Copies the WAL back into the database file and empties it (at a
     /// clean shutdown).
     pub async fn truncate_wal(&self) -> StoreResult<()> {
-        let conn = self.writer.lock().await;
+        let writing = self.writer.settled().await?;
+        let conn = &writing.conn;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 
-    /// Begins a transaction that holds the write lock until it ends.
+    /// Begins a transaction that holds the write lock until it ends: a
+    /// savepoint in the open group's outer transaction, or in a new one.
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
-        let conn = self.writer.clone().lock_owned().await;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(SqliteTx { conn, open: true })
+        let mut writing = self.writer.lock().await;
+        if writing.group.is_some() && writing.conn.is_autocommit() {
+            // The open group's transaction is gone: its members hear so.
+            let _ = writing.commit_group();
+        }
+        if writing.group.is_none() {
+            writing.conn.execute_batch("BEGIN IMMEDIATE")?;
+            writing.groups += 1;
+            writing.group = Some(Group {
+                number: writing.groups,
+                members: 0,
+                outcome: watch::Sender::new(None),
+            });
+        }
+        if let Err(e) = writing.conn.execute_batch("SAVEPOINT tx") {
+            writing.end_if_unused();
+            return Err(e.into());
+        }
+        Ok(SqliteTx {
+            writing,
+            writer: self.writer.clone(),
+            open: true,
+        })
+    }
+}
+
+impl Writing {
+    /// Rolls back an open group that no ended transaction belongs to, so
+    /// the write lock is not held for nobody.
+    fn end_if_unused(&mut self) {
+        if self.group.as_ref().is_some_and(|g| g.members == 0) {
+            self.group = None;
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
 /// A transaction on the writer; holds its lock until it ends, and rolls
 /// back when dropped without [`SqliteTx::commit`].
 pub(crate) struct SqliteTx {
-    conn: OwnedMutexGuard<Connection>,
+    writing: OwnedMutexGuard<Writing>,
+    writer: Writer,
     open: bool,
 }
 
@@ -177,31 +337,84 @@ impl Drop for SqliteTx {
     fn drop(&mut self) {
         if self.open {
             // Nothing to report to: the caller has gone (an error, or a
-            // cancelled request), and a failed rollback leaves SQLite to
-            // roll back when the connection is next used.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            // cancelled request). Only this transaction's changes are
+            // undone; the group's earlier members keep theirs.
+            let _ = self
+                .writing
+                .conn
+                .execute_batch("ROLLBACK TO tx; RELEASE tx");
+            self.writing.end_if_unused();
         }
     }
 }
 
 impl SqliteTx {
     pub fn execute(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
-        execute(&self.conn, sql, binds)
+        execute(&self.writing.conn, sql, binds)
     }
 
     pub fn execute_batch(&mut self, sql: &str) -> StoreResult<()> {
-        Ok(self.conn.execute_batch(sql)?)
+        Ok(self.writing.conn.execute_batch(sql)?)
     }
 
     pub fn fetch_all<T: Record>(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
-        query_rows(&self.conn, sql, binds)
+        query_rows(&self.writing.conn, sql, binds)
     }
 
-    pub fn commit(mut self) -> StoreResult<()> {
-        self.conn.execute_batch("COMMIT")?;
+    /// Ends the transaction; returns once it is committed, with its
+    /// group if others were waiting to write.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        self.writing.conn.execute_batch("RELEASE tx")?;
         self.open = false;
-        Ok(())
+        let waiting = self.writer.waiting.load(Ordering::SeqCst);
+        let Some(group) = self.writing.group.as_mut() else {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                Some("a transaction ended outside its group".into()),
+            )));
+        };
+        group.members += 1;
+        if waiting == 0 || group.members >= GROUP_MAX {
+            return self.writing.commit_group();
+        }
+        let mut outcome = group.outcome.subscribe();
+        if group.members == 1 {
+            // The group's committer queues behind the writers waiting now,
+            // which join the group; whoever ends it first with nobody
+            // waiting commits it instead.
+            let (writer, number) = (self.writer.clone(), group.number);
+            tokio::spawn(async move {
+                let mut writing = writer.lock.lock_owned().await;
+                if writing.group.as_ref().is_some_and(|g| g.number == number)
+                    && let Err(e) = writing.commit_group()
+                {
+                    tracing::error!(error = %e, "a group commit failed");
+                }
+            });
+        }
+        drop(self);
+        let outcome = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| closed())?
+            .clone();
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err((code, message))) => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                code, message,
+            ))),
+            None => Err(closed()),
+        }
     }
+}
+
+/// The error of a member whose group was dropped uncommitted (the store
+/// closed).
+fn closed() -> StoreError {
+    StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+        Some("the store closed before the transaction committed".into()),
+    ))
 }
 
 fn execute(conn: &Connection, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
@@ -297,4 +510,85 @@ fn checkpoint(conn: &Connection, last_frames: i64) -> rusqlite::Result<i64> {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     }
     Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Arc<Sqlite>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(&dir.path().join("group.db")).unwrap();
+        (dir, Arc::new(db))
+    }
+
+    fn count(db: &Sqlite) -> i64 {
+        let rows: Vec<(i64,)> = db.point("SELECT COUNT(*) FROM t", &[]).unwrap();
+        rows[0].0
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_transactions_commit_in_groups_and_each_is_readable_once_answered() {
+        let (_dir, db) = store();
+        db.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..200_i64)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut tx = db.begin().await.unwrap();
+                    tx.execute("INSERT INTO t (n) VALUES ($1)", &[n.into()])
+                        .unwrap();
+                    // Every fifth one gives up: only its own row goes.
+                    if n % 5 == 0 {
+                        return false;
+                    }
+                    tokio::task::yield_now().await;
+                    tx.commit().await.unwrap();
+                    // Answered: a reader of its own sees the row at once.
+                    let seen: Vec<(i64,)> = db
+                        .point("SELECT n FROM t WHERE n = $1", &[n.into()])
+                        .unwrap();
+                    assert_eq!(seen.len(), 1, "row {n} committed but not read back");
+                    true
+                })
+            })
+            .collect();
+        let mut committed = 0;
+        for task in tasks {
+            committed += i64::from(task.await.unwrap());
+        }
+        assert_eq!(committed, 160);
+        assert_eq!(count(&db), 160);
+        let groups = db.writer.lock().await.groups;
+        // The table's creation was no group; 200 transactions were fewer.
+        assert!(groups < 200, "{groups} groups for 200 transactions");
+        assert!(db.writer.lock().await.group.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_rolls_back_only_its_own_transaction() {
+        let (_dir, db) = store();
+        db.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        db.execute("INSERT INTO t (n) VALUES (1)", &[])
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        tx.execute("INSERT INTO t (n) VALUES (2)", &[]).unwrap();
+        let duplicate = tx.execute("INSERT INTO t (n) VALUES (1)", &[]);
+        assert!(matches!(duplicate, Err(StoreError::Conflict)));
+        drop(tx);
+        assert_eq!(count(&db), 1);
+        // The writer is free and whole: the next transaction commits.
+        db.execute("INSERT INTO t (n) VALUES (3)", &[])
+            .await
+            .unwrap();
+        assert_eq!(count(&db), 2);
+        assert!(db.writer.lock().await.group.is_none());
+    }
 }
