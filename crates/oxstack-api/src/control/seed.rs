@@ -326,6 +326,19 @@ fn image_data(format: Option<&str>, size: u64) -> Vec<u8> {
     }
 }
 
+/// The id of the project a seed entry names (default: the admin's).
+pub(super) async fn owner(api: &Api, project: Option<String>) -> Result<String, String> {
+    match project {
+        Some(project) => api.project_id(&project).await,
+        None => api
+            .state()
+            .identity()
+            .admin_project_id()
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
 async fn make_image(api: &Api, admin: &str, image: &Map<String, Value>) -> Result<bool, String> {
     let name = required(image, "name", "image")?;
     let mut body = image.clone();
@@ -355,15 +368,7 @@ async fn make_image(api: &Api, admin: &str, image: &Map<String, Value>) -> Resul
     if exists {
         return Ok(false);
     }
-    let owner = match project {
-        Some(project) => api.project_id(&project).await?,
-        None => api
-            .state()
-            .identity()
-            .admin_project_id()
-            .await
-            .map_err(|e| e.to_string())?,
-    };
+    let owner = owner(api, project).await?;
     body.insert("owner".into(), json!(owner));
     let (status, created) = api
         .send(

@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::internal::Api;
-use super::seed::Seeded;
+use super::seed::{Seeded, owner};
 
 /// Neutron's API from the root.
 const NEUTRON: &str = "/network/v2.0";
@@ -129,19 +129,6 @@ async fn create(api: &Api, admin: &str, kind: &str, body: Value) -> Result<Strin
         .as_str()
         .unwrap_or_default()
         .to_owned())
-}
-
-/// The id of the project a seed entry names (default: the admin's).
-async fn owner(api: &Api, project: Option<String>) -> Result<String, String> {
-    match project {
-        Some(project) => api.project_id(&project).await,
-        None => api
-            .state()
-            .identity()
-            .admin_project_id()
-            .await
-            .map_err(|e| e.to_string()),
-    }
 }
 
 /// Makes the seed's networks, routers and security groups.
