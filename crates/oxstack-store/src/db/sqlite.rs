@@ -303,7 +303,7 @@ impl Sqlite {
             });
         }
         if let Err(e) = writing.conn.execute_batch("SAVEPOINT tx") {
-            writing.end_if_unused();
+            let _ = writing.commit_group();
             return Err(e.into());
         }
         Ok(SqliteTx {
@@ -311,17 +311,6 @@ impl Sqlite {
             writer: self.writer.clone(),
             open: true,
         })
-    }
-}
-
-impl Writing {
-    /// Rolls back an open group that no ended transaction belongs to, so
-    /// the write lock is not held for nobody.
-    fn end_if_unused(&mut self) {
-        if self.group.as_ref().is_some_and(|g| g.members == 0) {
-            self.group = None;
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
     }
 }
 
@@ -343,7 +332,12 @@ impl Drop for SqliteTx {
                 .writing
                 .conn
                 .execute_batch("ROLLBACK TO tx; RELEASE tx");
-            self.writing.end_if_unused();
+            // And they are committed now: what this transaction saw of
+            // theirs (often the very row its own conflicted with) must be
+            // there for whatever its caller reads next, on a reader.
+            if let Err(e) = self.writing.commit_group() {
+                tracing::error!(error = %e, "a group commit failed");
+            }
         }
     }
 }
@@ -567,6 +561,35 @@ mod tests {
         // The table's creation was no group; 200 transactions were fewer.
         assert!(groups < 200, "{groups} groups for 200 transactions");
         assert!(db.writer.lock().await.group.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflict_with_a_waiting_member_is_readable_once_rolled_back() {
+        let (_dir, db) = store();
+        db.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let mut first = db.begin().await.unwrap();
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await.unwrap();
+                // The first one's row, released into the group but not
+                // yet committed, is what this insert runs into.
+                let conflict = tx.execute("INSERT INTO t (n) VALUES (1)", &[]);
+                assert!(matches!(conflict, Err(StoreError::Conflict)));
+                drop(tx);
+                // Its caller then looks for the row it conflicted with.
+                count(&db)
+            }
+        });
+        while db.writer.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        first.execute("INSERT INTO t (n) VALUES (1)", &[]).unwrap();
+        // With the second one waiting, this commit joins a group.
+        first.commit().await.unwrap();
+        assert_eq!(second.await.unwrap(), 1);
     }
 
     #[tokio::test]
