@@ -1,8 +1,8 @@
 //! Seeds: a declaration of projects, users, flavors, images, key pairs,
-//! networks, routers, security groups and servers (each in a given state) that the control plane makes through
-//! the cloud's own APIs — `oxstack serve --seed FILE` at start, or
-//! `POST /_oxstack/seed` — so that a test suite starts from a known
-//! cloud. `GET /_oxstack/snapshot` writes the same format. Applying a
+//! networks, routers, security groups and servers (each in a given state)
+//! that the control plane makes through the cloud's own APIs — `oxstack
+//! serve --seed FILE` at start, or `POST /_oxstack/seed` — so that a test
+//! suite starts from a known cloud. `GET /_oxstack/snapshot` writes the same format. Applying a
 //! seed twice changes nothing the second time: what exists (by name, or
 //! id where one is given) is left as it is.
 

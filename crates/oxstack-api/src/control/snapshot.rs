@@ -1,7 +1,8 @@
 //! `GET /_oxstack/snapshot`: what users made in this cloud, as a seed
 //! that makes it again (projects, users, flavors, images, key pairs,
-//! networks, routers, security groups and servers with their states). What the cloud made itself at its first
-//! start is left out, and so are passwords, which it cannot read back.
+//! networks, routers, security groups and servers with their states).
+//! What the cloud made itself at its first start is left out, and so are
+//! passwords, which it cannot read back.
 
 use std::collections::{BTreeMap, HashMap};
 
