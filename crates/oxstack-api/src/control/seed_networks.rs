@@ -73,6 +73,19 @@ fn take_list(entry: &mut Map<String, Value>, key: &str) -> Vec<Value> {
     }
 }
 
+/// A seed entry's name and owner (the project's id), with the list
+/// `children` taken out of it (a network's subnets, a group's rules).
+async fn unpack(
+    api: &Api,
+    entry: &mut Map<String, Value>,
+    kind: &str,
+    children: &str,
+) -> Result<(String, String, Vec<Value>), String> {
+    let name = name_of(entry, kind)?.to_owned();
+    let project = owner(api, take_text(entry, "project")).await?;
+    Ok((name, project, take_list(entry, children)))
+}
+
 fn name_of<'a>(entry: &'a Map<String, Value>, kind: &str) -> Result<&'a str, String> {
     entry
         .get("name")
@@ -158,9 +171,7 @@ async fn make_network(
     mut network: Map<String, Value>,
     seeded: &mut Seeded,
 ) -> Result<(), String> {
-    let name = name_of(&network, "network")?.to_owned();
-    let project = owner(api, take_text(&mut network, "project")).await?;
-    let subnets = take_list(&mut network, "subnets");
+    let (name, project, subnets) = unpack(api, &mut network, "network", "subnets").await?;
     let filter = [("name", name.as_str()), ("project_id", project.as_str())];
     let id = match found(api, admin, "networks", &filter).await? {
         Some(id) => {
@@ -219,10 +230,8 @@ async fn make_router(
     admin: &str,
     mut router: Map<String, Value>,
 ) -> Result<bool, String> {
-    let name = name_of(&router, "router")?.to_owned();
-    let project = owner(api, take_text(&mut router, "project")).await?;
+    let (name, project, interfaces) = unpack(api, &mut router, "router", "interfaces").await?;
     let external = take_text(&mut router, "external_network");
-    let interfaces = take_list(&mut router, "interfaces");
     let filter = [("name", name.as_str()), ("project_id", project.as_str())];
     if found(api, admin, "routers", &filter).await?.is_some() {
         return Ok(false);
@@ -266,9 +275,7 @@ async fn make_group(
     mut group: Map<String, Value>,
     seeded: &mut Seeded,
 ) -> Result<(), String> {
-    let name = name_of(&group, "security group")?.to_owned();
-    let project = owner(api, take_text(&mut group, "project")).await?;
-    let rules = take_list(&mut group, "rules");
+    let (name, project, rules) = unpack(api, &mut group, "security group", "rules").await?;
     let (id, created) = if name == DEFAULT_GROUP {
         (default_group(api, &project).await?, false)
     } else {
