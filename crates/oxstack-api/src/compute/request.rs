@@ -141,10 +141,32 @@ impl Req {
 
     /// `self` and `bookmark` links of `collection/id`.
     pub fn links(&self, collection: &str, id: &str) -> Value {
-        serde_json::json!([
-            {"rel": "self", "href": format!("{}/{collection}/{id}", self.root.version_url)},
-            {"rel": "bookmark", "href": format!("{}/{collection}/{id}", self.root.bookmark_url)},
-        ])
+        serde_json::json!(self.link_pair(collection, id))
+    }
+
+    /// [`Req::links`], to serialize where it is.
+    pub fn link_pair(&self, collection: &str, id: &str) -> [Link; 2] {
+        [
+            Link::new("self", &self.root.version_url, collection, id),
+            Link::new("bookmark", &self.root.bookmark_url, collection, id),
+        ]
+    }
+}
+
+/// `{"rel": ..., "href": ...}`.
+#[derive(serde::Serialize)]
+pub struct Link {
+    rel: &'static str,
+    href: String,
+}
+
+impl Link {
+    /// The link of `collection/id` under `root`.
+    pub fn new(rel: &'static str, root: &str, collection: &str, id: &str) -> Self {
+        Self {
+            rel,
+            href: format!("{root}/{collection}/{id}"),
+        }
     }
 }
 

@@ -5,12 +5,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use fancy_regex::Regex;
 use http::StatusCode;
 use oxstack_compute::model::Server;
 use oxstack_compute::model::states::{TaskState, VmState, states_for_statuses};
 use oxstack_compute::servers::{ListRequest, RegexField, ServerFilter, ServerSortKey};
 use oxstack_identity::Rule;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::super::error::NovaError;
@@ -19,7 +21,6 @@ use super::super::request::Req;
 use super::{schema, views};
 use crate::AppState;
 use crate::compute::microversion::{Microversion, mv};
-use crate::envelope::envelope;
 use crate::oslo::{bool_from_string, parse_isotime, unrecognized_bool};
 
 /// Filters every caller may use, by the microversion that allowed them.
@@ -425,19 +426,24 @@ async fn servers(state: &AppState, req: &Req, policy: &str) -> Result<Vec<Server
 }
 
 /// A page of a listing: the items, and the next link after the last id.
-fn page(req: &Req, collection: &str, items: Vec<Value>, last: Option<&str>) -> Value {
-    let count = items.len();
-    let mut body = envelope("servers", items);
-    if let Some(links) = next_links(req, collection, count, last) {
-        body["servers_links"] = links;
-    }
-    body
+#[derive(Serialize)]
+struct Page<T> {
+    servers: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers_links: Option<Value>,
 }
 
-pub async fn list_servers(
-    State(state): State<AppState>,
-    req: Req,
-) -> Result<Json<Value>, NovaError> {
+impl<T: Serialize> Page<T> {
+    fn new(req: &Req, collection: &str, servers: Vec<T>, last: Option<&str>) -> Self {
+        let servers_links = next_links(req, collection, servers.len(), last);
+        Self {
+            servers,
+            servers_links,
+        }
+    }
+}
+
+pub async fn list_servers(State(state): State<AppState>, req: Req) -> Result<Response, NovaError> {
     req.authorize("os_compute_api:servers:index", Rule::ProjectReader)?;
     let caller = views::caller(&req);
     let servers = match listing(&req)? {
@@ -452,18 +458,18 @@ pub async fn list_servers(
         .map(|s| views::summary(&req, &s.uuid, &s.name))
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
-    Ok(Json(page(&req, "servers", items, last)))
+    Ok(Json(Page::<Value>::new(&req, "servers", items, last)).into_response())
 }
 
 pub async fn list_servers_detail(
     State(state): State<AppState>,
     req: Req,
-) -> Result<Json<Value>, NovaError> {
+) -> Result<Response, NovaError> {
     let servers = servers(&state, &req, "os_compute_api:servers:detail").await?;
     let items = servers
         .iter()
-        .map(|s| views::server(&req, s, views::Kind::Detail))
+        .map(|s| views::ServerView::new(&req, s, views::Kind::Detail))
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
-    Ok(Json(page(&req, "servers/detail", items, last)))
+    Ok(Json(Page::new(&req, "servers/detail", items, last)).into_response())
 }

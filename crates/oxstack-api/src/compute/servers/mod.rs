@@ -15,7 +15,9 @@ pub(super) mod views;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use oxstack_compute::model::Server;
 use oxstack_compute::servers::ServerUpdate;
 use oxstack_identity::Rule;
 use serde_json::Value;
@@ -36,7 +38,7 @@ use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
 use crate::compute::microversion::mv;
-use crate::envelope::envelope;
+use crate::envelope::Enveloped;
 
 /// A server for a read endpoint: Nova's 2.102 query rule, the read
 /// `policy`, then the caller's server (404 for anyone else's).
@@ -55,12 +57,18 @@ pub async fn show_server(
     State(state): State<AppState>,
     req: Req,
     Path(id): Path<String>,
-) -> Result<Json<Value>, NovaError> {
+) -> Result<Response, NovaError> {
     let server = readable_server(&state, &req, &id, "os_compute_api:servers:show").await?;
-    Ok(Json(envelope(
+    Ok(server_response(&req, &server, views::Kind::Show))
+}
+
+/// `{"server": ...}`, the view written straight into the body.
+fn server_response(req: &Req, server: &Server, kind: views::Kind) -> Response {
+    Json(Enveloped(
         "server",
-        views::server(&req, &server, views::Kind::Show),
-    )))
+        views::ServerView::new(req, server, kind),
+    ))
+    .into_response()
 }
 
 pub async fn update_server(
@@ -68,7 +76,7 @@ pub async fn update_server(
     req: Req,
     Path(id): Path<String>,
     body: NovaBody,
-) -> Result<Json<Value>, NovaError> {
+) -> Result<Response, NovaError> {
     let body = body.validate(&schema::update(req.version))?;
     req.authorize("os_compute_api:servers:update", Rule::ProjectMember)?;
     let fields = &body["server"];
@@ -100,7 +108,7 @@ pub async fn update_server(
     } else {
         views::Kind::UpdateBefore275
     };
-    Ok(Json(envelope("server", views::server(&req, &server, kind))))
+    Ok(server_response(&req, &server, kind))
 }
 
 pub async fn delete_server(
