@@ -730,3 +730,89 @@ async fn interfaces_are_listed_attached_and_detached() {
         2
     );
 }
+
+#[tokio::test]
+async fn addresses_list_each_network_fixed_then_floating_in_port_order() {
+    let server = Server::start_noauth().await;
+    let image = cirros(&server).await;
+    let c = server.compute(ALICE, "2.90");
+    let n = server.neutron(ALICE);
+    let blue = own_network(&n, "blue", "10.9.0.0/24").await;
+    let red = own_network(&n, "red", "10.8.0.0/24").await;
+    let public = n.get_ok("/networks?name=public").await["networks"][0]["id"].clone();
+    let router = n
+        .create(
+            "/routers",
+            "router",
+            json!({"name": "r", "external_gateway_info": {"network_id": public}}),
+        )
+        .await;
+    for network in [&blue, &red] {
+        let subnet = &n.get_ok(&format!("/subnets?network_id={network}")).await["subnets"][0];
+        let path = format!(
+            "/routers/{}/add_router_interface",
+            router["id"].as_str().unwrap()
+        );
+        let added = n.put(&path, json!({"subnet_id": subnet["id"]})).await;
+        assert_eq!(added.0, 200, "{}", added.1);
+    }
+    let id = boot(
+        &c,
+        &image,
+        json!({"networks": [{"uuid": blue}, {"uuid": red}]}),
+    )
+    .await;
+    settled(&c, &id, "ACTIVE").await;
+    let ports = ports_of(&n, &id).await;
+    let port_on = |network: &str| {
+        ports
+            .iter()
+            .find(|p| p["network_id"] == network)
+            .unwrap()
+            .clone()
+    };
+    let (blue_port, red_port) = (port_on(&blue), port_on(&red));
+    // Floating addresses associated the other way round from the ports'
+    // order still follow their own network's fixed address.
+    let mut floating = Vec::new();
+    for port in [&red_port, &blue_port] {
+        let fip = n
+            .create(
+                "/floatingips",
+                "floatingip",
+                json!({"floating_network_id": public, "port_id": port["id"]}),
+            )
+            .await;
+        floating.push(fip["floating_ip_address"].as_str().unwrap().to_owned());
+    }
+    let (red_floating, blue_floating) = (&floating[0], &floating[1]);
+    let fixed = |port: &Value| port["fixed_ips"][0]["ip_address"].clone();
+    let extended = |port: &Value, addr: &Value, kind: &str| {
+        json!({"version": 4, "addr": addr, "OS-EXT-IPS:type": kind,
+               "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
+    };
+    let expected = json!({
+        "blue": [extended(&blue_port, &fixed(&blue_port), "fixed"),
+                 extended(&blue_port, &json!(blue_floating), "floating")],
+        "red": [extended(&red_port, &fixed(&red_port), "fixed"),
+                extended(&red_port, &json!(red_floating), "floating")],
+    });
+    let shown = c.get_ok(&format!("/servers/{id}")).await;
+    let addresses = &shown["server"]["addresses"];
+    assert_eq!(addresses, &expected);
+    let networks: Vec<&String> = addresses.as_object().unwrap().keys().collect();
+    assert_eq!(networks, ["blue", "red"], "in the order of the ports");
+    let detail = c.get_ok("/servers/detail").await;
+    assert_eq!(detail["servers"][0]["addresses"], expected);
+
+    // `/ips` shows the same addresses without their type and MAC.
+    let plain = |port: &Value, floating: &str| json!([{"version": 4, "addr": fixed(port)}, {"version": 4, "addr": floating}]);
+    let ips = c.get_ok(&format!("/servers/{id}/ips")).await;
+    assert_eq!(
+        ips,
+        json!({"addresses": {"blue": plain(&blue_port, blue_floating),
+                             "red": plain(&red_port, red_floating)}})
+    );
+    let red_ips = c.get_ok(&format!("/servers/{id}/ips/red")).await;
+    assert_eq!(red_ips, json!({"red": plain(&red_port, red_floating)}));
+}
