@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         "0026_migration_incoming"
     ),
     both!(27, "ports in listing order", "0027_ports_in_order"),
+    both!(
+        28,
+        "no unused updated_at index",
+        "0028_unused_updated_index"
+    ),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.
