@@ -97,8 +97,9 @@ pub fn addresses(s: &Server, extended: bool) -> Value {
 
 /// A view as a `Value`, for the answers that add to it.
 fn to_value(view: impl Serialize) -> Value {
-    // Views hold only strings, numbers, booleans and maps with string
-    // keys, which always convert.
+    // Views hold strings, numbers, booleans, stored JSON (scheduler
+    // hints) and maps with string keys, all of which convert; only a
+    // non-string map key could fail.
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
