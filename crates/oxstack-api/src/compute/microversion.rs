@@ -9,7 +9,7 @@ use std::fmt;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::ApiRoot;
 use super::error::NovaError;
@@ -360,8 +360,9 @@ fn add_version_headers(headers: &mut HeaderMap, version: &str) {
         HeaderValue::from_str(&format!("compute {version}")),
         HeaderValue::from_str(version),
     ) {
-        headers.insert("OpenStack-API-Version", standard);
-        headers.insert("X-OpenStack-Nova-API-Version", legacy);
+        // Names made from constants, not parsed on every response.
+        headers.insert(HeaderName::from_static(STANDARD_HEADER), standard);
+        headers.insert(HeaderName::from_static(LEGACY_HEADER), legacy);
         headers.append(
             http::header::VARY,
             HeaderValue::from_static("OpenStack-API-Version"),

@@ -10,8 +10,7 @@ use serde_json::{Map, Value, json};
 pub fn isotime(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 pub fn image(image: &Image) -> Value {

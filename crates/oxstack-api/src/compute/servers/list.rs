@@ -3,9 +3,8 @@
 //! states, time windows, tags, tenancy, sorting and paging — into one
 //! domain [`ListRequest`].
 
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use fancy_regex::Regex;
 use http::StatusCode;
 use oxstack_compute::model::Server;
@@ -21,6 +20,7 @@ use super::super::request::Req;
 use super::{schema, views};
 use crate::AppState;
 use crate::compute::microversion::{Microversion, mv};
+use crate::envelope::json_response;
 use crate::oslo::{bool_from_string, parse_isotime, unrecognized_bool};
 
 /// Filters every caller may use, by the microversion that allowed them.
@@ -458,7 +458,8 @@ pub async fn list_servers(State(state): State<AppState>, req: Req) -> Result<Res
         .map(|s| views::summary(&req, &s.uuid, &s.name))
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
-    Ok(Json(Page::<Value>::new(&req, "servers", items, last)).into_response())
+    let page = Page::<Value>::new(&req, "servers", items, last);
+    Ok(json_response(&page))
 }
 
 pub async fn list_servers_detail(
@@ -471,5 +472,6 @@ pub async fn list_servers_detail(
         .map(|s| views::ServerView::new(&req, s, views::Kind::Detail))
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
-    Ok(Json(Page::new(&req, "servers/detail", items, last)).into_response())
+    let page = Page::new(&req, "servers/detail", items, last);
+    Ok(json_response(&page))
 }

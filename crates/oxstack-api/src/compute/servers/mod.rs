@@ -13,9 +13,8 @@ pub(super) mod tags;
 mod topology;
 pub(super) mod views;
 
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::StatusCode;
 use oxstack_compute::model::Server;
 use oxstack_compute::servers::ServerUpdate;
@@ -38,7 +37,7 @@ use super::error::NovaError;
 use super::request::{NovaBody, Req};
 use crate::AppState;
 use crate::compute::microversion::mv;
-use crate::envelope::Enveloped;
+use crate::envelope::{Enveloped, json_response};
 
 /// A server for a read endpoint: Nova's 2.102 query rule, the read
 /// `policy`, then the caller's server (404 for anyone else's).
@@ -64,11 +63,10 @@ pub async fn show_server(
 
 /// `{"server": ...}`, the view written straight into the body.
 fn server_response(req: &Req, server: &Server, kind: views::Kind) -> Response {
-    Json(Enveloped(
+    json_response(&Enveloped(
         "server",
         views::ServerView::new(req, server, kind),
     ))
-    .into_response()
 }
 
 pub async fn update_server(

@@ -4,7 +4,6 @@
 //! added it; admin-only attributes only for admins.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use oxstack_compute::model::states::VmState;
 use oxstack_compute::model::{Fault, FixedIp, Server};
@@ -66,7 +65,14 @@ pub fn naive_time(micros: Option<i64>) -> Value {
 fn naive_time_text(micros: Option<i64>) -> Option<String> {
     micros
         .and_then(chrono::DateTime::from_timestamp_micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        .map(|t| {
+            // `2026-12-07T06:07:37.123456`: RFC 3339 with microseconds,
+            // without its zone (chrono's writer, not a format string
+            // parsed for every timestamp).
+            let mut text = t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            text.pop();
+            text
+        })
 }
 
 /// Nova's `generate_hostid`: per project, so projects cannot correlate hosts.
@@ -77,12 +83,7 @@ pub fn host_id(s: &Server) -> String {
                 .chain_update(s.project_id.as_bytes())
                 .chain_update(host.as_bytes())
                 .finalize();
-            let mut hex = String::with_capacity(2 * digest.len());
-            for b in digest {
-                // Writing into a String cannot fail.
-                let _ = write!(hex, "{b:02x}");
-            }
-            hex
+            format!("{digest:x}")
         }
         _ => String::new(),
     }
