@@ -4,21 +4,36 @@
 # two runs of the same binary differ in req/s by 10 % or more, while the
 # instruction count of the same work repeats within a fraction of a percent.
 #
-#   bench/instructions.sh                       # the release build of this tree
+#   bench/instructions.sh                       # show, on the release build of this tree
+#   bench/instructions.sh actions               # server actions
 #   OXSTACK_BIN=/path/to/oxstack bench/instructions.sh   # another build
-#   REQUESTS=2000 bench/instructions.sh         # more requests (default 1000)
+#   REQUESTS=2000 bench/instructions.sh         # more requests (default 1000; 300 actions)
 #
-# It starts `oxstack serve` under callgrind with instrumentation off, boots
-# one server, warms up with 200 `GET /compute/v2.1/servers/{id}` at
-# 2.latest, then counts only the next REQUESTS of them (ab, 4 connections,
-# keep-alive) and prints the instructions per request and the functions
-# with the most inclusive instructions. The count is of user-space
-# instructions: it says nothing of the kernel's share (the sockets) nor of
-# waiting, and valgrind hides some CPU features (SHA-256 runs in software
-# under it), so compare builds with it, never with wall-clock figures.
+# Scenarios:
+#   show     one server; after 200 warm-up shows, REQUESTS
+#            `GET /compute/v2.1/servers/{id}` at 2.latest (ab, 4
+#            connections, keep-alive)
+#   actions  ten servers; after 20 warm-up actions, REQUESTS actions, each
+#            server walked through os-stop, os-start, pause, unpause and a
+#            soft reboot in turn (one client, one request at a time), then
+#            two seconds for their flows to finish: the count is of the
+#            whole action, its request and its flow
+#
+# It starts `oxstack serve` under callgrind with instrumentation off, does
+# the scenario's set-up and warm-up, counts only its requests, and prints
+# the instructions per request and oxstack's functions with the most
+# inclusive instructions. The count is of user-space instructions: it says
+# nothing of the kernel's share (the sockets) nor of waiting, and valgrind
+# hides some CPU features (SHA-256 runs in software under it), so compare
+# builds with it, never with wall-clock figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REQUESTS=${REQUESTS:-1000}
+SCENARIO=${1:-show}
+case $SCENARIO in
+show) REQUESTS=${REQUESTS:-1000}; SERVERS=1 ;;
+actions) REQUESTS=${REQUESTS:-300}; SERVERS=10 ;;
+*) echo "the scenarios are show and actions" >&2; exit 2 ;;
+esac
 for tool in valgrind ab; do
     command -v $tool >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind apache2-utils; }
 done
@@ -57,15 +72,17 @@ TOKEN=$(awk 'tolower($1)=="x-subject-token:" {print $2}' "$WORK/headers" | tr -d
 COMPUTE=$URL/compute/v2.1
 IMAGE=$(curl -s "$URL/image/v2/images" -H "X-Auth-Token: $TOKEN" | json 'd["images"][0]["id"]')
 NETWORK=$(curl -s "$URL/network/v2.0/networks?name=private" -H "X-Auth-Token: $TOKEN" | json 'd["networks"][0]["id"]')
-SERVER=$(curl -s -X POST "$COMPUTE/servers" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"server\": {\"name\": \"show\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\",
-        \"networks\": [{\"uuid\": \"$NETWORK\"}], \"metadata\": {\"role\": \"bench\"}}}" | json 'd["server"]["id"]')
+for n in $(seq 1 "$SERVERS"); do
+    curl -s -X POST "$COMPUTE/servers" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"server\": {\"name\": \"bench-$n\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\",
+            \"networks\": [{\"uuid\": \"$NETWORK\"}], \"metadata\": {\"role\": \"bench\"}}}" >/dev/null
+done
+active() { curl -s "$COMPUTE/servers/detail?status=ACTIVE" -H "X-Auth-Token: $TOKEN" | json 'len(d["servers"])'; }
 for _ in $(seq 1 600); do
-    status=$(curl -s "$COMPUTE/servers/$SERVER" -H "X-Auth-Token: $TOKEN" | json 'd["server"]["status"]')
-    [[ $status == ACTIVE ]] && break
+    [[ $(active) == "$SERVERS" ]] && break
     sleep 0.1
 done
-[[ $status == ACTIVE ]] || { echo "the server is $status, not ACTIVE" >&2; exit 1; }
+[[ $(active) == "$SERVERS" ]] || { echo "the servers did not all become ACTIVE" >&2; exit 1; }
 
 show() { # n
     ab -q -k -n "$1" -c 4 -H "X-Auth-Token: $TOKEN" -H 'OpenStack-API-Version: compute latest' \
@@ -74,17 +91,66 @@ show() { # n
         echo "some shows failed" >&2; cat "$WORK/ab" >&2; exit 1
     fi
 }
-show 200
-callgrind_control -i on "$PID" >/dev/null 2>&1
-show "$REQUESTS"
-callgrind_control -i off "$PID" >/dev/null 2>&1
+# Walks the servers through their actions, `n` requests, one at a time;
+# fails on any answer but 202 (and 409, a server still busy).
+act() { # n
+    python3 - "$COMPUTE" "$TOKEN" "$1" "$WORK/steps.json" <<'PY'
+import json, os, sys, urllib.error, urllib.request
+compute, token, n, state = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(compute + path, data=data, method=method, headers={
+        "X-Auth-Token": token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+bodies = [{"os-stop": None}, {"os-start": None}, {"pause": None}, {"unpause": None},
+          {"reboot": {"type": "SOFT"}}]
+if os.path.exists(state):
+    steps = json.load(open(state))
+else:
+    steps = {s["id"]: 0 for s in json.loads(call("GET", "/servers")[1])["servers"]}
+ids = sorted(steps)
+for k in range(n):
+    server = ids[k % len(ids)]
+    status, body = call("POST", f"/servers/{server}/action", bodies[steps[server]])
+    if status == 202:
+        steps[server] = (steps[server] + 1) % len(bodies)
+    elif status != 409:
+        sys.exit(f"action answered {status}: {body[:200]}")
+json.dump(steps, open(state, "w"))
+PY
+}
+
+case $SCENARIO in
+show)
+    SERVER=$(curl -s "$COMPUTE/servers" -H "X-Auth-Token: $TOKEN" | json 'd["servers"][0]["id"]')
+    show 200
+    callgrind_control -i on "$PID" >/dev/null 2>&1
+    show "$REQUESTS"
+    callgrind_control -i off "$PID" >/dev/null 2>&1
+    WHAT="GET /servers/{id}" ;;
+actions)
+    act 20
+    sleep 2
+    callgrind_control -i on "$PID" >/dev/null 2>&1
+    act "$REQUESTS"
+    sleep 2 # the last flows finish
+    callgrind_control -i off "$PID" >/dev/null 2>&1
+    busy=$(curl -s "$COMPUTE/servers/detail" -H "X-Auth-Token: $TOKEN" |
+        json 'sum(1 for s in d["servers"] if s["OS-EXT-STS:task_state"])')
+    [[ $busy == 0 ]] || echo "note: $busy servers still had a task when counting stopped" >&2
+    WHAT="POST /servers/{id}/action (with its flow)" ;;
+esac
 kill -INT "$PID"
 wait "$PID" 2>/dev/null || true
 PID=
 
 callgrind_annotate --inclusive=yes "$WORK/callgrind.out" >"$WORK/annotated" 2>/dev/null
 total=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' "$WORK/annotated")
-echo "GET /servers/{id}: $((total / REQUESTS)) instructions per request ($REQUESTS requests, $BIN)"
+echo "$WHAT: $((total / REQUESTS)) instructions per request ($REQUESTS requests, $BIN)"
 echo "most inclusive instructions per request, in oxstack's own functions:"
 python3 - "$WORK/annotated" "$REQUESTS" <<'PY'
 import re, sys

@@ -124,6 +124,7 @@ impl KnownNames {
         let mut statement = conn.prepare_cached(sql)?;
         bind_numbered(&mut statement, binds)?;
         let mut known = self.names.get(sql).cloned();
+        let fresh = known.is_none();
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -133,9 +134,7 @@ impl KnownNames {
             let names = known.get_or_insert_with(|| Arc::new(ColumnNames::of(row.as_ref())));
             out.push(T::decode(&SqliteRow::new(row, names))?);
         }
-        if let Some(names) = known
-            && !self.names.contains_key(sql)
-        {
+        if fresh && let Some(names) = known {
             if self.names.len() >= NAMES_KEPT {
                 self.names.clear();
             }
