@@ -73,9 +73,10 @@ impl Columns for PgRow {
     }
 }
 
-/// A statement's column names, read once per query: rusqlite's lookup by
-/// name re-reads and compares every name through the C API on each call,
-/// which for a fifty-column row cost more than running the query.
+/// A statement's column names, read once (and kept per connection, see
+/// `KnownNames` in `sqlite.rs`): rusqlite's lookup by name re-reads and
+/// compares every name through the C API on each call, which for a
+/// fifty-column row cost more than running the query.
 #[derive(Debug)]
 pub(crate) struct ColumnNames {
     names: Vec<String>,
