@@ -709,19 +709,25 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn each_statement_is_decoded_by_its_own_column_names() {
-        let (_dir, db) = store();
+    /// A store whose table `t` holds one row, and that row as read.
+    async fn one_named_row() -> (tempfile::TempDir, Arc<Sqlite>, Vec<Named>) {
+        let (dir, db) = store();
         db.execute_batch("CREATE TABLE t (m TEXT, n INTEGER PRIMARY KEY)")
             .await
             .unwrap();
         db.execute("INSERT INTO t (m, n) VALUES ('a', 1)", &[])
             .await
             .unwrap();
-        let expected = vec![Named {
+        let row = Named {
             n: 1,
             m: Some("a".into()),
-        }];
+        };
+        (dir, db, vec![row])
+    }
+
+    #[tokio::test]
+    async fn each_statement_is_decoded_by_its_own_column_names() {
+        let (_dir, db, expected) = one_named_row().await;
         // The same columns in two orders, each read twice (the second
         // time with the names kept from the first).
         for sql in ["SELECT m, n FROM t", "SELECT n, m FROM t"]
@@ -735,17 +741,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_statement_read_after_a_script_changed_its_columns_finds_them_by_name() {
-        let (_dir, db) = store();
-        db.execute_batch("CREATE TABLE t (m TEXT, n INTEGER PRIMARY KEY)")
-            .await
-            .unwrap();
-        db.execute("INSERT INTO t (m, n) VALUES ('a', 1)", &[])
-            .await
-            .unwrap();
-        let expected = vec![Named {
-            n: 1,
-            m: Some("a".into()),
-        }];
+        let (_dir, db, expected) = one_named_row().await;
         let read = || db.point::<Named>("SELECT * FROM t", &[]).unwrap();
         let write = || async {
             let mut tx = db.begin().await.unwrap();
