@@ -6,8 +6,10 @@
 #
 #   bench/instructions.sh                       # show, on the release build of this tree
 #   bench/instructions.sh actions               # server actions
+#   bench/instructions.sh boot                  # server creates, until ACTIVE
 #   OXSTACK_BIN=/path/to/oxstack bench/instructions.sh   # another build
-#   REQUESTS=2000 bench/instructions.sh         # more requests (default 1000; 300 actions)
+#   REQUESTS=2000 bench/instructions.sh         # more requests (default 1000; 300 actions, boots)
+#   KEEP=/tmp/show.out bench/instructions.sh    # keeps callgrind's output, for callgrind_annotate
 #
 # Scenarios:
 #   show     one server; after 200 warm-up shows, REQUESTS
@@ -18,6 +20,10 @@
 #            soft reboot in turn (one client, one request at a time), then
 #            two seconds for their flows to finish: the count is of the
 #            whole action, its request and its flow
+#   boot     after 20 warm-up creates, REQUESTS `POST /servers` (ab, 4
+#            connections, networks "auto", quotas lifted), then until every
+#            server is ACTIVE: the count is of the whole boot, its request
+#            and its build
 #
 # It starts `oxstack serve` under callgrind with instrumentation off, does
 # the scenario's set-up and warm-up, counts only its requests, and prints
@@ -32,7 +38,8 @@ SCENARIO=${1:-show}
 case $SCENARIO in
 show) REQUESTS=${REQUESTS:-1000}; SERVERS=1 ;;
 actions) REQUESTS=${REQUESTS:-300}; SERVERS=10 ;;
-*) echo "the scenarios are show and actions" >&2; exit 2 ;;
+boot) REQUESTS=${REQUESTS:-300}; SERVERS=0 ;;
+*) echo "the scenarios are show, actions and boot" >&2; exit 2 ;;
 esac
 for tool in valgrind ab; do
     command -v $tool >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind apache2-utils; }
@@ -52,8 +59,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A /16 network, as bench/run.sh has, so that the boots get addresses.
+printf '[network]\nipv4_cidr = "10.0.0.0/16"\n' >"$WORK/oxstack.toml"
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out" \
-    "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --log-level warn >"$WORK/out" 2>"$WORK/err" &
+    "$BIN" serve --config "$WORK/oxstack.toml" --listen 127.0.0.1:0 --data-dir "$WORK/data" --log-level warn >"$WORK/out" 2>"$WORK/err" &
 PID=$!
 URL=
 for _ in $(seq 1 1200); do
@@ -78,17 +87,31 @@ for n in $(seq 1 "$SERVERS"); do
             \"networks\": [{\"uuid\": \"$NETWORK\"}], \"metadata\": {\"role\": \"bench\"}}}" >/dev/null
 done
 active() { curl -s "$COMPUTE/servers/detail?status=ACTIVE" -H "X-Auth-Token: $TOKEN" | json 'len(d["servers"])'; }
-for _ in $(seq 1 600); do
-    [[ $(active) == "$SERVERS" ]] && break
-    sleep 0.1
-done
-[[ $(active) == "$SERVERS" ]] || { echo "the servers did not all become ACTIVE" >&2; exit 1; }
+all_active() { # n
+    for _ in $(seq 1 600); do
+        [[ $(active) == "$1" ]] && return 0
+        sleep 0.1
+    done
+    echo "the servers did not all become ACTIVE" >&2
+    exit 1
+}
+all_active "$SERVERS"
 
 show() { # n
     ab -q -k -n "$1" -c 4 -H "X-Auth-Token: $TOKEN" -H 'OpenStack-API-Version: compute latest' \
         "$COMPUTE/servers/$SERVER" >"$WORK/ab"
     if ! grep -q '^Failed requests: *0$' "$WORK/ab" || grep -q '^Non-2xx' "$WORK/ab"; then
         echo "some shows failed" >&2; cat "$WORK/ab" >&2; exit 1
+    fi
+}
+boot() { # n
+    ab -q -n "$1" -c 4 -p "$WORK/boot.json" -T application/json -H "X-Auth-Token: $TOKEN" \
+        -H 'OpenStack-API-Version: compute latest' "$COMPUTE/servers" >"$WORK/ab"
+    if ! grep -q '^Failed requests: *0$' "$WORK/ab" || grep -q '^Non-2xx' "$WORK/ab"; then
+        echo "some creates failed; one more answered:" >&2
+        curl -s -X POST "$COMPUTE/servers" -H "X-Auth-Token: $TOKEN" -H "Content-Type: application/json" -H "OpenStack-API-Version: compute latest" \
+            -d @"$WORK/boot.json" >&2
+        exit 1
     fi
 }
 # Walks the servers through their actions, `n` requests, one at a time;
@@ -143,12 +166,33 @@ actions)
         json 'sum(1 for s in d["servers"] if s["OS-EXT-STS:task_state"])')
     [[ $busy == 0 ]] || echo "note: $busy servers still had a task when counting stopped" >&2
     WHAT="POST /servers/{id}/action (with its flow)" ;;
+boot)
+    PROJECT=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" |
+        json 'd["token"]["project"]["id"]')
+    curl -s -X PUT "$COMPUTE/os-quota-sets/$PROJECT" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -d '{"quota_set": {"instances": -1, "cores": -1, "ram": -1}}' >/dev/null
+    curl -s -X PUT "$URL/network/v2.0/quotas/$PROJECT" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -d '{"quota": {"port": -1}}' >/dev/null
+    echo "{\"server\": {\"name\": \"bench\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" >"$WORK/boot.json"
+    boot 20
+    all_active 20
+    callgrind_control -i on "$PID" >/dev/null 2>&1
+    boot "$REQUESTS"
+    # Waits with a cheap query (a page of one): its cost is counted too.
+    for _ in $(seq 1 600); do
+        [[ $(curl -s "$COMPUTE/servers?status=BUILD&limit=1" -H "X-Auth-Token: $TOKEN" | json 'len(d["servers"])') == 0 ]] && break
+        sleep 0.2
+    done
+    callgrind_control -i off "$PID" >/dev/null 2>&1
+    all_active $((REQUESTS + 20))
+    WHAT="POST /servers (with its build)" ;;
 esac
 kill -INT "$PID"
 wait "$PID" 2>/dev/null || true
 PID=
 
 callgrind_annotate --inclusive=yes "$WORK/callgrind.out" >"$WORK/annotated" 2>/dev/null
+[[ -n ${KEEP:-} ]] && cp "$WORK/callgrind.out" "$KEEP"
 total=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' "$WORK/annotated")
 echo "$WHAT: $((total / REQUESTS)) instructions per request ($REQUESTS requests, $BIN)"
 echo "most inclusive instructions per request, in oxstack's own functions:"
