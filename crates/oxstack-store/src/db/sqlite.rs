@@ -3,8 +3,8 @@
 //! Reads run on a connection kept per thread and per store (WAL lets them
 //! run beside the writer, and a read sees every transaction committed
 //! before it began, so a client always reads back what it was told
-//! succeeded). Long reads first hand the runtime worker's other tasks to a
-//! fresh thread (`block_in_place`).
+//! succeeded). A read that runs long hands the runtime worker's other
+//! tasks to a fresh thread (`block_in_place`) for the rest of its rows.
 //!
 //! Writes run on the store's one writing connection, taken in turn with a
 //! fair async lock, for a statement or a whole transaction that begins
@@ -35,7 +35,7 @@ use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, ToSql};
@@ -44,6 +44,12 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use super::record::{ColumnNames, Record, SqliteRow};
 use super::value::SqlValue;
 use crate::{StoreError, StoreResult};
+
+/// How long a scan decodes rows on the runtime's worker before it hands
+/// the worker's other tasks to a fresh thread. Handing off at once cost
+/// every scan two thread switches: with two small scans per boot, a
+/// sixth of the boots per second (docs/performance.md).
+const SCAN_ON_WORKER: Duration = Duration::from_micros(500);
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
@@ -108,12 +114,14 @@ impl KnownNames {
     }
 
     /// Runs `sql` on `conn`, the connection these names are of, and
-    /// decodes every row it returns.
+    /// decodes every row it returns; past `hand_off_at`, if given, off the
+    /// runtime's worker.
     fn query<T: Record>(
         &mut self,
         conn: &Connection,
         sql: &str,
         binds: &[SqlValue],
+        hand_off_at: Option<Instant>,
     ) -> StoreResult<Vec<T>> {
         let scripts = SCRIPTS_RUN.load(Ordering::Acquire);
         if scripts != self.scripts {
@@ -127,12 +135,8 @@ impl KnownNames {
         let fresh = known.is_none();
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            // Read once the statement has stepped: until then, one whose
-            // schema changed reports its old columns, even freshly
-            // prepared.
-            let names = known.get_or_insert_with(|| Arc::new(ColumnNames::of(row.as_ref())));
-            out.push(T::decode(&SqliteRow::new(row, names))?);
+        if !decode_rows(&mut rows, &mut known, &mut out, hand_off_at)? {
+            off_the_worker(|| decode_rows(&mut rows, &mut known, &mut out, None))?;
         }
         if fresh && let Some(names) = known {
             if self.names.len() >= NAMES_KEPT {
@@ -141,6 +145,39 @@ impl KnownNames {
             self.names.insert(sql.to_owned(), names);
         }
         Ok(out)
+    }
+}
+
+/// Decodes rows into `out` until there are none left (true) or, checked
+/// every few rows, `until` has passed (false).
+fn decode_rows<T: Record>(
+    rows: &mut rusqlite::Rows<'_>,
+    known: &mut Option<Arc<ColumnNames>>,
+    out: &mut Vec<T>,
+    until: Option<Instant>,
+) -> StoreResult<bool> {
+    while let Some(row) = rows.next()? {
+        // Read once the statement has stepped: until then, one whose
+        // schema changed reports its old columns, even freshly prepared.
+        let names = known.get_or_insert_with(|| Arc::new(ColumnNames::of(row.as_ref())));
+        out.push(T::decode(&SqliteRow::new(row, names))?);
+        if until.is_some_and(|t| out.len() % 16 == 0 && Instant::now() >= t) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Runs `work` after handing the runtime worker's other tasks to a fresh
+/// thread, on a multi-threaded runtime (elsewhere there is no other
+/// thread to hand them to).
+fn off_the_worker<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -317,23 +354,24 @@ impl Sqlite {
 
     /// A read of a few rows by key, on the calling thread.
     pub fn point<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
-        self.read(sql, binds)
+        self.read(sql, binds, None)
     }
 
-    /// A read that may return many rows; on a multi-threaded runtime the
-    /// worker first hands its other tasks to a fresh thread, so a long
-    /// scan delays nobody.
+    /// A read that may return many rows: on the calling thread too, but
+    /// once it has decoded rows for [`SCAN_ON_WORKER`] the worker hands
+    /// its other tasks to a fresh thread, so a long scan delays nobody.
+    /// (A statement that sorts before its first row still sorts on the
+    /// worker.)
     pub fn scan<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        match Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| self.read(sql, binds))
-            }
-            _ => self.read(sql, binds),
-        }
+        self.read(sql, binds, Some(Instant::now() + SCAN_ON_WORKER))
     }
 
-    fn read<T: Record>(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
+    fn read<T: Record>(
+        &self,
+        sql: &str,
+        binds: &[SqlValue],
+        hand_off_at: Option<Instant>,
+    ) -> StoreResult<Vec<T>> {
         READERS.with(|cell| {
             let mut readers = cell.borrow_mut();
             let reader = match readers.entry(self.id) {
@@ -347,7 +385,7 @@ impl Sqlite {
                     })
                 }
             };
-            reader.names.query(&reader.conn, sql, binds)
+            reader.names.query(&reader.conn, sql, binds, hand_off_at)
         })
     }
 
@@ -455,7 +493,7 @@ impl SqliteTx {
 
     pub fn fetch_all<T: Record>(&mut self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<T>> {
         let Writing { conn, names, .. } = &mut *self.writing;
-        names.query(conn, sql, binds)
+        names.query(conn, sql, binds, None)
     }
 
     /// Ends the transaction; returns once it is committed, with its
@@ -696,6 +734,50 @@ mod tests {
         // With the second one waiting, this commit joins a group.
         first.commit().await.unwrap();
         assert_eq!(second.await.unwrap(), 1);
+    }
+
+    /// Reads 1..=1000 from a scan whose time on the worker is already
+    /// up: it decodes its first rows, then the rest off the worker.
+    fn scan_handed_off_at_once(db: &Sqlite) -> Vec<i64> {
+        let rows: Vec<(i64,)> = db
+            .read(
+                "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 1000) \
+                 SELECT n FROM k",
+                &[],
+                Some(Instant::now()),
+            )
+            .unwrap();
+        rows.into_iter().map(|(n,)| n).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scan_handed_off_the_worker_midway_returns_every_row_in_order() {
+        let (_dir, db) = store();
+        assert_eq!(scan_handed_off_at_once(&db), (1..=1000).collect::<Vec<_>>());
+        // The worker was given back: tasks still run.
+        assert_eq!(tokio::spawn(async { 7 }).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_scan_on_a_single_threaded_runtime_reads_on_and_returns_every_row() {
+        let (_dir, db) = store();
+        assert_eq!(scan_handed_off_at_once(&db), (1..=1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn decoding_stops_once_its_time_is_up_and_goes_on_from_the_next_row() {
+        let (_dir, db) = store();
+        let conn = open(&db.path).unwrap();
+        let mut statement = conn
+            .prepare("WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 40) SELECT n FROM k")
+            .unwrap();
+        let mut rows = statement.raw_query();
+        let (mut known, mut out) = (None, Vec::<(i64,)>::new());
+        let done = decode_rows(&mut rows, &mut known, &mut out, Some(Instant::now())).unwrap();
+        assert!(!done);
+        assert_eq!(out.len(), 16, "the time is checked every 16 rows");
+        assert!(decode_rows(&mut rows, &mut known, &mut out, None).unwrap());
+        assert_eq!(out, (1..=40).map(|n| (n,)).collect::<Vec<_>>());
     }
 
     /// A row read by column name.
