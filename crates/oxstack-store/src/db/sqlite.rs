@@ -161,7 +161,7 @@ fn decode_rows<T: Record>(
         // schema changed reports its old columns, even freshly prepared.
         let names = known.get_or_insert_with(|| Arc::new(ColumnNames::of(row.as_ref())));
         out.push(T::decode(&SqliteRow::new(row, names))?);
-        if until.is_some_and(|t| out.len() % 16 == 0 && Instant::now() >= t) {
+        if until.is_some_and(|t| out.len().is_multiple_of(16) && Instant::now() >= t) {
             return Ok(false);
         }
     }
