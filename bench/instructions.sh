@@ -7,6 +7,7 @@
 #   bench/instructions.sh                       # show, on the release build of this tree
 #   bench/instructions.sh actions               # server actions
 #   bench/instructions.sh boot                  # server creates, until ACTIVE
+#   bench/instructions.sh detail                # pages of 1,000 servers in detail
 #   OXSTACK_BIN=/path/to/oxstack bench/instructions.sh   # another build
 #   REQUESTS=2000 bench/instructions.sh         # more requests (default 1000; 300 actions, boots)
 #   KEEP=/tmp/show.out bench/instructions.sh    # keeps callgrind's output, for callgrind_annotate
@@ -24,6 +25,9 @@
 #            connections, networks "auto", quotas lifted), then until every
 #            server is ACTIVE: the count is of the whole boot, its request
 #            and its build
+#   detail   1,000 servers (booted with ab); after 3 warm-up pages,
+#            REQUESTS `GET /compute/v2.1/servers/detail?limit=1000` at
+#            2.latest, one at a time
 #
 # It starts `oxstack serve` under callgrind with instrumentation off, does
 # the scenario's set-up and warm-up, counts only its requests, and prints
@@ -39,7 +43,8 @@ case $SCENARIO in
 show) REQUESTS=${REQUESTS:-1000}; SERVERS=1 ;;
 actions) REQUESTS=${REQUESTS:-300}; SERVERS=10 ;;
 boot) REQUESTS=${REQUESTS:-300}; SERVERS=0 ;;
-*) echo "the scenarios are show, actions and boot" >&2; exit 2 ;;
+detail) REQUESTS=${REQUESTS:-20}; SERVERS=0 ;;
+*) echo "the scenarios are show, actions, boot and detail" >&2; exit 2 ;;
 esac
 for tool in valgrind ab; do
     command -v $tool >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind apache2-utils; }
@@ -114,6 +119,24 @@ boot() { # n
         exit 1
     fi
 }
+# Lifts the project's quotas and writes the body of a boot.
+lift_quotas() {
+    local project
+    project=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" |
+        json 'd["token"]["project"]["id"]')
+    curl -s -X PUT "$COMPUTE/os-quota-sets/$project" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -d '{"quota_set": {"instances": -1, "cores": -1, "ram": -1}}' >/dev/null
+    curl -s -X PUT "$URL/network/v2.0/quotas/$project" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+        -d '{"quota": {"port": -1}}' >/dev/null
+    echo "{\"server\": {\"name\": \"bench\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" >"$WORK/boot.json"
+}
+page() { # n
+    ab -q -k -n "$1" -c 1 -H "X-Auth-Token: $TOKEN" -H 'OpenStack-API-Version: compute latest' \
+        "$COMPUTE/servers/detail?limit=1000" >"$WORK/ab"
+    if ! grep -q '^Failed requests: *0$' "$WORK/ab" || grep -q '^Non-2xx' "$WORK/ab"; then
+        echo "some pages failed" >&2; cat "$WORK/ab" >&2; exit 1
+    fi
+}
 # Walks the servers through their actions, `n` requests, one at a time;
 # fails on any answer but 202 (and 409, a server still busy).
 act() { # n
@@ -167,13 +190,7 @@ actions)
     [[ $busy == 0 ]] || echo "note: $busy servers still had a task when counting stopped" >&2
     WHAT="POST /servers/{id}/action (with its flow)" ;;
 boot)
-    PROJECT=$(curl -s "$URL/identity/v3/auth/tokens" -H "X-Auth-Token: $TOKEN" -H "X-Subject-Token: $TOKEN" |
-        json 'd["token"]["project"]["id"]')
-    curl -s -X PUT "$COMPUTE/os-quota-sets/$PROJECT" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-        -d '{"quota_set": {"instances": -1, "cores": -1, "ram": -1}}' >/dev/null
-    curl -s -X PUT "$URL/network/v2.0/quotas/$PROJECT" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-        -d '{"quota": {"port": -1}}' >/dev/null
-    echo "{\"server\": {\"name\": \"bench\", \"imageRef\": \"$IMAGE\", \"flavorRef\": \"1\", \"networks\": \"auto\"}}" >"$WORK/boot.json"
+    lift_quotas
     boot 20
     all_active 20
     callgrind_control -i on "$PID" >/dev/null 2>&1
@@ -186,6 +203,15 @@ boot)
     callgrind_control -i off "$PID" >/dev/null 2>&1
     all_active $((REQUESTS + 20))
     WHAT="POST /servers (with its build)" ;;
+detail)
+    lift_quotas
+    boot 1000
+    all_active 1000
+    page 3
+    callgrind_control -i on "$PID" >/dev/null 2>&1
+    page "$REQUESTS"
+    callgrind_control -i off "$PID" >/dev/null 2>&1
+    WHAT="GET /servers/detail?limit=1000 (1,000 servers)" ;;
 esac
 kill -INT "$PID"
 wait "$PID" 2>/dev/null || true
