@@ -196,7 +196,7 @@ impl<'a> NetworkingRepo<'a> {
 
     /// The subnets of one network, oldest first.
     pub async fn subnets_of(&self, network_id: &str) -> StoreResult<Vec<SubnetRow>> {
-        // A network has a few subnets: read on the calling thread.
+        // A few rows by key: a network has a few subnets.
         self.db
             .point(
                 "SELECT * FROM subnets WHERE network_id = $1 ORDER BY created_at, id",
