@@ -564,10 +564,11 @@ fn guard_clause(b: &mut Sql, guard: &StateGuard) {
 /// upsert, even when it changes nothing).
 pub(crate) async fn claim_usage(tx: &mut Tx, project_id: &str) -> StoreResult<InstanceUsage> {
     let row: (i64, i64, i64) = tx
-        .fetch_one(
+        .upsert_reading(
             "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \
-             ON CONFLICT (project_id) DO UPDATE SET instances = project_usage.instances \
-             RETURNING instances, cores, ram",
+             ON CONFLICT (project_id) DO UPDATE SET instances = project_usage.instances",
+            "instances, cores, ram",
+            "SELECT instances, cores, ram FROM project_usage WHERE project_id = $1",
             &values![project_id],
         )
         .await?;

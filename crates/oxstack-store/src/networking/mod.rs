@@ -462,10 +462,12 @@ pub(crate) async fn count_in(
         return Ok(());
     }
     let (count,): (i64,) = tx
-        .fetch_one(
+        .upsert_reading(
             "INSERT INTO network_usage (project_id, resource, in_use) VALUES ($1, $2, $3) \
              ON CONFLICT (project_id, resource) \
-             DO UPDATE SET in_use = network_usage.in_use + excluded.in_use RETURNING in_use",
+             DO UPDATE SET in_use = network_usage.in_use + excluded.in_use",
+            "in_use",
+            "SELECT in_use FROM network_usage WHERE project_id = $1 AND resource = $2",
             &values![project_id, resource, delta],
         )
         .await?;

@@ -770,10 +770,12 @@ async fn count_in(
     limit: i64,
 ) -> StoreResult<()> {
     let (count,): (i64,) = tx
-        .fetch_one(
+        .upsert_reading(
             "INSERT INTO volume_usage (project_id, resource, in_use) VALUES ($1, $2, $3) \
              ON CONFLICT (project_id, resource) \
-             DO UPDATE SET in_use = volume_usage.in_use + excluded.in_use RETURNING in_use",
+             DO UPDATE SET in_use = volume_usage.in_use + excluded.in_use",
+            "in_use",
+            "SELECT in_use FROM volume_usage WHERE project_id = $1 AND resource = $2",
             &values![project_id, resource, delta],
         )
         .await?;
