@@ -731,6 +731,62 @@ async fn interfaces_are_listed_attached_and_detached() {
     );
 }
 
+/// With every other part too (metadata, tags, a second security group,
+/// volumes), the server listed in detail is the server shown: a page reads
+/// the parts of its servers otherwise than a show reads one server's.
+async fn every_part_listed_as_shown(server: &Server, c: &Compute<'_>, id: &str) {
+    let n = server.neutron(ALICE);
+    n.create("/security-groups", "security_group", json!({"name": "web"}))
+        .await;
+    let added = c
+        .post(
+            &format!("/servers/{id}/action"),
+            &json!({"addSecurityGroup": {"name": "web"}}),
+        )
+        .await;
+    assert_eq!(added.status(), 202);
+    let metadata = json!({"metadata": {"zone": "b", "app": "db"}});
+    let set = c.put(&format!("/servers/{id}/metadata"), &metadata).await;
+    assert_eq!(set.status(), 200);
+    let tags = json!({"tags": ["zeta", "alpha"]});
+    assert_eq!(
+        c.put(&format!("/servers/{id}/tags"), &tags).await.status(),
+        200
+    );
+    let cinder = server.cinder(ALICE, "3.71");
+    let mut volumes = Vec::new();
+    for delete_on_termination in [false, true] {
+        let volume = cinder.volume(json!({"size": 1})).await;
+        let vid = volume["id"].as_str().unwrap().to_owned();
+        let body = json!({"volumeAttachment": {"volumeId": vid,
+                          "delete_on_termination": delete_on_termination}});
+        let path = format!("/servers/{id}/os-volume_attachments");
+        assert_eq!(c.post(&path, &body).await.status(), 200);
+        cinder.wait_volume(&vid, "in-use").await;
+        volumes.push(json!({"id": vid, "delete_on_termination": delete_on_termination}));
+    }
+
+    let shown = c.get_ok(&format!("/servers/{id}")).await["server"].clone();
+    assert_eq!(shown["metadata"], metadata["metadata"]);
+    assert_eq!(shown["tags"], json!(["alpha", "zeta"]));
+    assert_eq!(
+        shown["security_groups"],
+        json!([{"name": "default"}, {"name": "web"}])
+    );
+    assert_eq!(
+        shown["os-extended-volumes:volumes_attached"],
+        json!(volumes)
+    );
+    let listed = c.get_ok("/servers/detail").await["servers"][0].clone();
+    // Nova shows `server_groups` (2.71) on a show, never in a listing.
+    let mut shown = shown;
+    assert_eq!(
+        shown.as_object_mut().unwrap().remove("server_groups"),
+        Some(json!([]))
+    );
+    assert_eq!(listed, shown);
+}
+
 #[tokio::test]
 async fn addresses_list_each_network_fixed_then_floating_in_port_order() {
     let server = Server::start_noauth().await;
@@ -804,6 +860,7 @@ async fn addresses_list_each_network_fixed_then_floating_in_port_order() {
     assert_eq!(networks, ["blue", "red"], "in the order of the ports");
     let detail = c.get_ok("/servers/detail").await;
     assert_eq!(detail["servers"][0]["addresses"], expected);
+    every_part_listed_as_shown(&server, &c, &id).await;
 
     // `/ips` shows the same addresses without their type and MAC.
     let plain = |port: &Value, floating: &str| json!([{"version": 4, "addr": fixed(port)}, {"version": 4, "addr": floating}]);

@@ -1576,6 +1576,32 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
         .map(|a| a["OS-EXT-IPS:type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["fixed", "fixed", "floating"]);
+
+    // A page reads its servers' parts otherwise than a show reads one
+    // server's: with a volume too, the listed server is the shown one.
+    let cinder = one.cinder(ALICE, "3.71");
+    let volume = cinder.volume(json!({"size": 1})).await;
+    let vid = volume["id"].as_str().unwrap();
+    let attach = json!({"volumeAttachment": {"volumeId": vid}});
+    let path = format!("/servers/{second}/os-volume_attachments");
+    assert_eq!(
+        c1.post(&path, &attach).await.status(),
+        202,
+        "accepted: at 2.101 an attach is asynchronous"
+    );
+    cinder.wait_volume(vid, "in-use").await;
+    let mut shown = c2.get_ok(&format!("/servers/{second}")).await["server"].clone();
+    shown.as_object_mut().unwrap().remove("server_groups");
+    assert_eq!(shown["tags"], json!(["pg"]));
+    assert_eq!(shown["os-extended-volumes:volumes_attached"][0]["id"], vid);
+    let listed = c2.get_ok("/servers/detail").await["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == second)
+        .unwrap()
+        .clone();
+    assert_eq!(listed, shown);
 }
 
 #[tokio::test]

@@ -1,11 +1,13 @@
 //! Rows and queries of the instance tables.
 //!
-//! A server is read whole in one query: its metadata, tags and fixed
-//! addresses come back as JSON aggregates beside the row (the aggregate
-//! functions differ per engine, so the SELECT is built per backend). A page
-//! of a listing is therefore one query whatever its size.
+//! One server is read whole in one query: its parts (metadata, tags,
+//! addresses, security groups, volumes) come back as JSON aggregates beside
+//! the row (the aggregate functions differ per engine, so the SELECT is
+//! built per backend). Many servers (a page of a listing) are read in two:
+//! their rows, then the parts of all of them as plain rows (`parts.rs`).
 
 mod create;
+mod parts;
 mod query;
 mod write;
 
@@ -142,9 +144,10 @@ fn json_column<T: for<'de> Deserialize<'de> + Default>(
     }
 }
 
-/// A row of [`select_instance`].
-impl Record for InstanceRow {
-    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
+impl InstanceRow {
+    /// The instance's own columns; its parts (metadata, tags, addresses,
+    /// groups, volumes) empty.
+    fn decode_own(row: &impl Columns) -> Result<Self, DecodeError> {
         Ok(Self {
             uuid: row.column("uuid")?,
             seq: row.column("seq")?,
@@ -181,9 +184,9 @@ impl Record for InstanceRow {
             root_device_name: row.column("root_device_name")?,
             locked_by: row.column("locked_by")?,
             locked_reason: row.column("locked_reason")?,
-            // The groups of the instance's ports (the column keeps the
-            // names asked for at creation).
-            security_groups: row.column("groups_json")?,
+            // The groups of the instance's ports, read with its parts (the
+            // column keeps the names asked for at creation).
+            security_groups: "[]".to_owned(),
             scheduler_hints: row.column("scheduler_hints")?,
             server_group: row.column("server_group")?,
             trusted_certs: row.column("trusted_certs")?,
@@ -196,12 +199,40 @@ impl Record for InstanceRow {
             terminated_at: row.column("terminated_at")?,
             deleted_at: row.column("deleted_at")?,
             deleted: row.column("deleted")?,
+            metadata: BTreeMap::new(),
+            tags: Vec::new(),
+            fixed_ips: Vec::new(),
+            floating_ips: Vec::new(),
+            volumes: Vec::new(),
+        })
+    }
+}
+
+/// A row of [`select_instance`]: the instance and its parts as JSON.
+impl Record for InstanceRow {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
+        Ok(Self {
+            security_groups: row.column("groups_json")?,
             metadata: json_column(row, "metadata_json")?,
             tags: json_column(row, "tags_json")?,
             fixed_ips: json_column(row, "ips_json")?,
             floating_ips: json_column(row, "floating_json")?,
             volumes: json_column(row, "volumes_json")?,
+            ..Self::decode_own(row)?
         })
+    }
+}
+
+/// The SELECT list of instances read without their parts.
+const SELECT_OWN: &str = "SELECT i.* FROM instances i";
+
+/// A row of [`SELECT_OWN`]: the instance without its parts, which
+/// [`parts::attach`] reads for the whole page.
+struct WithoutParts(InstanceRow);
+
+impl Record for WithoutParts {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
+        InstanceRow::decode_own(row).map(Self)
     }
 }
 
@@ -349,10 +380,20 @@ impl<'a> InstanceRepo<'a> {
         Ok(!found.is_empty())
     }
 
-    /// One page of instances in one query.
+    /// One page of instances: their rows in one query, their parts in
+    /// another.
     pub async fn list(&self, q: &InstanceQuery) -> StoreResult<Vec<InstanceRow>> {
-        let b = listing(select_instance(self.backend), q);
-        self.db.scan(&b.sql, &b.binds).await
+        let b = listing(SELECT_OWN, q);
+        self.many(&b.sql, &b.binds).await
+    }
+
+    /// The instances a statement selecting [`SELECT_OWN`] finds, with their
+    /// parts.
+    async fn many(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<InstanceRow>> {
+        let page: Vec<WithoutParts> = self.db.scan(sql, binds).await?;
+        let mut rows: Vec<InstanceRow> = page.into_iter().map(|WithoutParts(r)| r).collect();
+        parts::attach(self.db, self.backend, &mut rows).await?;
+        Ok(rows)
     }
 
     /// The same page as [`InstanceRepo::list`], but only each instance's
@@ -452,7 +493,7 @@ impl<'a> InstanceRepo<'a> {
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> StoreResult<Vec<InstanceRow>> {
-        let mut b = Sql::new(select_instance(self.backend));
+        let mut b = Sql::new(SELECT_OWN);
         let end = b.bind(end);
         let start = b.bind(start);
         b.push(&format!(
@@ -472,7 +513,7 @@ impl<'a> InstanceRepo<'a> {
         }
         let n = b.bind(limit);
         b.push(&format!(" ORDER BY i.project_id, i.uuid LIMIT {n}"));
-        self.db.scan(&b.sql, &b.binds).await
+        self.many(&b.sql, &b.binds).await
     }
 
     /// What each project's live instances on `host` consume:
@@ -515,10 +556,9 @@ impl<'a> InstanceRepo<'a> {
     /// set), for the compute manager to finish after a restart.
     pub async fn unsettled(&self, host: &str) -> StoreResult<Vec<InstanceRow>> {
         let sql = format!(
-            "{} WHERE i.deleted = FALSE AND (i.host = $1 OR i.host IS NULL) \
-             AND (i.task_state IS NOT NULL OR i.vm_state = 'building') ORDER BY i.seq",
-            select_instance(self.backend)
+            "{SELECT_OWN} WHERE i.deleted = FALSE AND (i.host = $1 OR i.host IS NULL) \
+             AND (i.task_state IS NOT NULL OR i.vm_state = 'building') ORDER BY i.seq"
         );
-        self.db.scan(&sql, &values![host]).await
+        self.many(&sql, &values![host]).await
     }
 }
