@@ -299,6 +299,12 @@ seed_servers() { # template_uuid n
             WHERE project_usage.project_id = u.project_id;"
     if [[ $BACKEND == postgres ]]; then
         psql -q -v ON_ERROR_STOP=1 "$DB_URL" <<<"BEGIN; $sql COMMIT;"
+        # A cloud that grew to this size has its planner statistics
+        # (autovacuum analyzes a table once a tenth of it changed, within
+        # a minute); without them PostgreSQL sorted all 100,000 rows for a
+        # page instead of reading the page's index backwards (80 ms, not
+        # 1 ms).
+        psql -q -v ON_ERROR_STOP=1 "$DB_URL" -c "ANALYZE"
     else
         command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
         sqlite3 "$WORK/data/oxstack.db" <<<"BEGIN; $sql COMMIT;"
