@@ -388,7 +388,11 @@ impl<'a> InstanceRepo<'a> {
     }
 
     /// The instances a statement selecting [`SELECT_OWN`] finds, with their
-    /// parts.
+    /// parts. The parts are read by a second statement, so a change
+    /// committed between the two shows in the parts and not yet in the row
+    /// (Nova too reads a server's addresses apart from its row, from its
+    /// network info cache); a server deleted in between is listed as it
+    /// was, without the parts it lost.
     async fn many(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<InstanceRow>> {
         let page: Vec<WithoutParts> = self.db.scan(sql, binds).await?;
         let mut rows: Vec<InstanceRow> = page.into_iter().map(|WithoutParts(r)| r).collect();
