@@ -20,7 +20,7 @@ use super::super::request::Req;
 use super::{schema, views};
 use crate::AppState;
 use crate::compute::microversion::{Microversion, mv};
-use crate::envelope::json_response;
+use crate::envelope::{json_response, json_response_sized};
 use crate::oslo::{bool_from_string, parse_isotime, unrecognized_bool};
 
 /// Filters every caller may use, by the microversion that allowed them.
@@ -462,6 +462,10 @@ pub async fn list_servers(State(state): State<AppState>, req: Req) -> Result<Res
     Ok(json_response(&page))
 }
 
+/// About what one server's detail view takes (2.1 KiB with one port and
+/// its two addresses at the latest microversion), to size a page's buffer.
+const SERVER_DETAIL_BYTES: usize = 2560;
+
 pub async fn list_servers_detail(
     State(state): State<AppState>,
     req: Req,
@@ -473,5 +477,8 @@ pub async fn list_servers_detail(
         .collect();
     let last = servers.last().map(|s| s.uuid.as_str());
     let page = Page::new(&req, "servers/detail", items, last);
-    Ok(json_response(&page))
+    Ok(json_response_sized(
+        &page,
+        SERVER_DETAIL_BYTES * servers.len().max(1),
+    ))
 }
