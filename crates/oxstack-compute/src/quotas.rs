@@ -264,24 +264,30 @@ impl Compute {
         })
     }
 
-    /// A user's limits when the user has one of their own for servers
-    /// (instances, cores or RAM), which creates then check too (Nova
-    /// counts a user's servers only then).
-    pub(crate) async fn user_server_limits(
+    /// A new server's limits: its project's, and its user's when the
+    /// user has one of their own for servers (instances, cores or RAM),
+    /// which creates then check too (Nova counts a user's servers only
+    /// then). One read of the quota tables.
+    pub(crate) async fn server_quota_limits(
         &self,
         project_id: &str,
         user_id: &str,
-    ) -> ComputeResult<Option<Limits>> {
-        let own = self
+    ) -> ComputeResult<(Limits, Option<Limits>)> {
+        let layers = self
             .store
             .quotas()
-            .user_overrides(project_id, user_id)
+            .layers(DEFAULT_CLASS, project_id, user_id)
             .await?;
+        let mut limits = self.quota_defaults.0.clone();
+        overlay(&mut limits, layers.class);
+        overlay(&mut limits, layers.project);
         let servers = [Resource::Instances, Resource::Cores, Resource::Ram];
-        if !servers.iter().any(|r| own.contains_key(r.name())) {
-            return Ok(None);
+        if !servers.iter().any(|r| layers.user.contains_key(r.name())) {
+            return Ok((limits, None));
         }
-        Ok(Some(self.user_quota_limits(project_id, user_id).await?))
+        let mut user_limits = limits.clone();
+        overlay(&mut user_limits, layers.user);
+        Ok((limits, Some(user_limits)))
     }
 
     /// Sets a user's limits in a project. Unless `force`, each must be at

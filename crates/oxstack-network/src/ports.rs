@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use oxstack_store::StoreError;
 use oxstack_store::networking::{
-    FLOATING_IP, PortIpRow, PortRow, PortTx, ROUTER_GATEWAY, ROUTER_INTERFACE,
+    FLOATING_IP, NetworkRow, PortIpRow, PortRow, PortTx, ROUTER_GATEWAY, ROUTER_INTERFACE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +125,17 @@ impl Networking {
             .visible_network(caller, &spec.network_id)
             .await?
             .ok_or_else(|| NetworkError::network_not_found(&spec.network_id))?;
+        self.plan_port_on(caller, &network, spec).await
+    }
+
+    /// [`Self::plan_port`] on `network`, already read by a caller that
+    /// may write and sees it.
+    pub(crate) async fn plan_port_on(
+        &self,
+        caller: &Caller,
+        network: &NetworkRow,
+        spec: PortSpec,
+    ) -> NetworkResult<PlannedPort> {
         let owns_network = caller.owns(&network.project_id);
         if !owns_network && !network.shared {
             return Err(NetworkError::policy("create_port"));

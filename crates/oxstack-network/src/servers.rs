@@ -6,7 +6,7 @@
 //! (`NetworkAmbiguous`, `PortInUse`, `FixedIpAlreadyInUse`, ...) that the
 //! compute service words as Nova does.
 
-use oxstack_store::networking::PortTx;
+use oxstack_store::networking::{NetworkRow, PortTx};
 
 use crate::ports::{PlannedPort, make_port};
 use crate::security_groups::DEFAULT_GROUP;
@@ -67,14 +67,17 @@ impl Networking {
             can_write: true,
         };
         let auto;
+        // `auto`'s network, read once: the NIC below needs no lookup.
+        let mut auto_network = None;
         let nics = match nics {
             Some(n) => n,
             None => match self.auto_network(&project).await? {
-                Some(id) => {
+                Some(network) => {
                     auto = [ServerNic {
-                        network_id: Some(id),
+                        network_id: Some(network.id.clone()),
                         ..Default::default()
                     }];
+                    auto_network = Some(network);
                     &auto[..]
                 }
                 None => return Ok(ServerPorts::none()),
@@ -106,16 +109,19 @@ impl Networking {
                 continue;
             }
             let network_id = nic.network_id.clone().unwrap_or_default();
-            let network = self
-                .visible_network(&project, &network_id)
-                .await?
-                .filter(|n| !n.external || n.project_id == project_id)
-                .ok_or_else(|| {
-                    nova(
-                        "NetworkNotFound",
-                        format!("Network {network_id} could not be found."),
-                    )
-                })?;
+            let network = match auto_network.take() {
+                Some(network) => network,
+                None => self
+                    .visible_network(&project, &network_id)
+                    .await?
+                    .filter(|n| !n.external || n.project_id == project_id)
+                    .ok_or_else(|| {
+                        nova(
+                            "NetworkNotFound",
+                            format!("Network {network_id} could not be found."),
+                        )
+                    })?,
+            };
             if let Some(ip) = &nic.fixed_ip {
                 let subnets = self.subnets_of(&network.id).await?;
                 let inside = ip.parse::<std::net::IpAddr>().is_ok_and(|ip| {
@@ -151,7 +157,7 @@ impl Networking {
                 security_groups: (!group_ids.is_empty()).then(|| group_ids.clone()),
                 ..Default::default()
             };
-            let mut plan = self.plan_port(&elevated, spec).await?;
+            let mut plan = self.plan_port_on(&elevated, &network, spec).await?;
             plan.tag(nic.tag.clone());
             planned.push(Nic::New(Box::new(plan)));
         }
@@ -164,19 +170,18 @@ impl Networking {
     /// Nova's `auto`: the one network the project may attach to (its own
     /// and shared ones, not external); none is no NIC, several are
     /// ambiguous.
-    async fn auto_network(&self, project: &Caller) -> NetworkResult<Option<String>> {
-        let usable: Vec<String> = self
+    async fn auto_network(&self, project: &Caller) -> NetworkResult<Option<NetworkRow>> {
+        let mut usable: Vec<NetworkRow> = self
             .store
             .networking()
             .networks(&project.scope())
             .await?
             .into_iter()
             .filter(|n| !n.external && (n.shared || n.project_id == project.project_id))
-            .map(|n| n.id)
             .collect();
-        match usable.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.clone())),
+        match usable.len() {
+            0 => Ok(None),
+            1 => Ok(usable.pop()),
             _ => Err(NetworkError::conflict(
                 "NetworkAmbiguous",
                 "Multiple possible networks found, use a Network ID to be more specific.",

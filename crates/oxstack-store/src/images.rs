@@ -61,6 +61,34 @@ pub struct ImageRecord {
     pub tags: Vec<String>,
 }
 
+/// A row of [`ImageRepo::get`]: the image and one of its parts, if it
+/// has any.
+struct ImageWithPart {
+    row: ImageRow,
+    part: Option<ImagePart>,
+}
+
+enum ImagePart {
+    Property(String, String),
+    Tag(String),
+}
+
+impl Record for ImageWithPart {
+    fn decode(row: &impl Columns) -> Result<Self, DecodeError> {
+        let image = ImageRow::decode(row)?;
+        let kind: Option<String> = row.column("part_kind")?;
+        let part = match kind.as_deref() {
+            None => None,
+            Some("tag") => Some(ImagePart::Tag(row.column("part_name")?)),
+            Some(_) => Some(ImagePart::Property(
+                row.column("part_name")?,
+                row.column("part_value")?,
+            )),
+        };
+        Ok(Self { row: image, part })
+    }
+}
+
 /// Columns an image listing may sort by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageSortKey {
@@ -359,15 +387,40 @@ impl<'a> ImageRepo<'a> {
         Ok(done == 1)
     }
 
+    /// One image with its properties and tags, read in one statement (a
+    /// boot reads its image: on PostgreSQL one round trip, not three).
     pub async fn get(&self, id: &str) -> StoreResult<Option<ImageRecord>> {
-        let rows: Vec<ImageRow> = self
+        let rows: Vec<ImageWithPart> = self
             .db
-            .point("SELECT * FROM images WHERE id = $1", &values![id])
+            .point(
+                "SELECT i.*, c.part_kind, c.part_name, c.part_value FROM images i \
+                 LEFT JOIN (SELECT image_id, 'property' AS part_kind, name AS part_name, \
+                 value AS part_value FROM image_properties WHERE image_id = $1 \
+                 UNION ALL SELECT image_id, 'tag', tag, NULL FROM image_tags \
+                 WHERE image_id = $1) c ON c.image_id = i.id \
+                 WHERE i.id = $1 ORDER BY c.part_kind, c.part_name",
+                &values![id],
+            )
             .await?;
-        if rows.is_empty() {
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Ok(None);
+        };
+        let mut record = ImageRecord {
+            row: first.row,
+            properties: BTreeMap::new(),
+            tags: Vec::new(),
+        };
+        for part in std::iter::once(first.part).chain(rows.map(|r| r.part)) {
+            match part {
+                Some(ImagePart::Property(name, value)) => {
+                    record.properties.insert(name, value);
+                }
+                Some(ImagePart::Tag(tag)) => record.tags.push(tag),
+                None => {}
+            }
         }
-        Ok(self.with_children(rows).await?.pop())
+        Ok(Some(record))
     }
 
     pub async fn delete(&self, id: &str) -> StoreResult<()> {

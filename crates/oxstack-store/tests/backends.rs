@@ -372,6 +372,18 @@ async fn quota_overrides_set_replace_and_clear() {
         repo.set("p", &limits).await.unwrap();
         assert_eq!(repo.overrides("p").await.unwrap(), limits);
         assert!(repo.overrides("q").await.unwrap().is_empty());
+        let class = std::collections::BTreeMap::from([("ram".to_owned(), 512)]);
+        repo.set_class("default", &class).await.unwrap();
+        let own = std::collections::BTreeMap::from([("instances".to_owned(), 2)]);
+        repo.set_user("p", "u", &own).await.unwrap();
+        let layers = repo.layers("default", "p", "u").await.unwrap();
+        assert_eq!(
+            (&layers.class, &layers.project, &layers.user),
+            (&class, &limits, &own),
+            "each layer read apart"
+        );
+        let other = repo.layers("default", "p", "v").await.unwrap();
+        assert!(other.user.is_empty(), "another user's own limits are not");
         repo.clear("p").await.unwrap();
         assert!(repo.overrides("p").await.unwrap().is_empty());
     })
@@ -519,6 +531,17 @@ async fn images_scope_filter_sort_page_and_transition() {
         );
         repo.update(&changed, "active").await.unwrap();
         assert_eq!(repo.get("a").await.unwrap().unwrap(), changed);
+        let mut rich = changed.clone();
+        rich.properties = [("b", "2"), ("a", "1"), ("c", "3")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        rich.tags = vec!["m".into(), "n".into(), "o".into()];
+        repo.update(&rich, "active").await.unwrap();
+        assert_eq!(
+            repo.get("a").await.unwrap().unwrap(),
+            rich,
+            "each property and tag once, tags in order"
+        );
         repo.delete("a").await.unwrap();
         assert!(repo.get("a").await.unwrap().is_none());
         assert!(matches!(repo.delete("a").await, Err(StoreError::NotFound)));

@@ -157,7 +157,9 @@ impl Compute {
             None => None,
         };
         let server_group = self.requested_group(caller, &req.scheduler_hints).await?;
-        let limits = self.quota_limits(&caller.project_id).await?;
+        let (limits, user_limits) = self
+            .server_quota_limits(&caller.project_id, &caller.user_id)
+            .await?;
         self.check_injection_quotas(&limits, req)?;
         match &req.image {
             // A volume-backed server's disk is its volume, whatever the
@@ -172,9 +174,6 @@ impl Compute {
             }
             _ => {}
         }
-        let user_limits = self
-            .user_server_limits(&caller.project_id, &caller.user_id)
-            .await?;
         Ok(Admitted {
             flavor,
             limits,
