@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::PgListener;
 
 use db::{Db, Sqlite};
 
@@ -107,13 +107,9 @@ impl Store {
             Backend::Postgres => {
                 // A request waits at most `ACQUIRE_WAIT` for a connection:
                 // with the server down it then answers 503 rather than hang.
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Self::ACQUIRE_WAIT)
-                    .connect(url)
-                    .await?;
-                db::migrate::postgres(&pool).await?;
-                Db::Postgres(pool)
+                let pg = db::Pg::connect(url, Self::ACQUIRE_WAIT).await?;
+                db::migrate::postgres(&pg.pool).await?;
+                Db::Postgres(pg)
             }
         };
         Ok(Self { db, backend })
@@ -147,7 +143,7 @@ impl Store {
     /// back into the database file.
     pub async fn close(&self) {
         match &self.db {
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres(pg) => pg.close().await,
             Db::Sqlite(sqlite) => {
                 if let Err(e) = sqlite.truncate_wal().await {
                     tracing::warn!(error = %e, "final WAL checkpoint failed");
@@ -202,7 +198,7 @@ impl Store {
     /// Only PostgreSQL deployments have agents in other processes; on
     /// SQLite every host runs in this one, so this does nothing.
     pub async fn wake(&self, host: &str, uuid: &str, secret: Option<&str>) -> StoreResult<()> {
-        if let Db::Postgres(pool) = &self.db {
+        if let Db::Postgres(pg) = &self.db {
             let payload = match secret {
                 Some(secret) => format!("{host} {uuid} {secret}"),
                 None => format!("{host} {uuid}"),
@@ -210,7 +206,7 @@ impl Store {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(WAKE_CHANNEL)
                 .bind(payload)
-                .execute(pool)
+                .execute(&pg.pool)
                 .await?;
         }
         Ok(())
@@ -218,10 +214,10 @@ impl Store {
 
     /// Starts listening for [`Store::wake`]s; `None` on SQLite.
     pub async fn listen_wakes(&self) -> StoreResult<Option<Wakes>> {
-        let Db::Postgres(pool) = &self.db else {
+        let Db::Postgres(pg) = &self.db else {
             return Ok(None);
         };
-        let mut listener = PgListener::connect_with(pool).await?;
+        let mut listener = PgListener::connect_with(&pg.pool).await?;
         listener.listen(WAKE_CHANNEL).await?;
         Ok(Some(Wakes(listener)))
     }

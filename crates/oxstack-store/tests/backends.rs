@@ -615,6 +615,46 @@ fn instance(
 }
 
 #[tokio::test]
+async fn counters_in_postgres_never_wait_for_an_open_transaction() {
+    use oxstack_store::Backend;
+    each_backend(async |store: Store| {
+        let repo = store.instances();
+        let mut first = repo.begin_create("p1").await.unwrap();
+        let taken = first.next_values("instances", 1).await.unwrap();
+        match store.backend() {
+            Backend::Postgres => {
+                // Another project's create takes the next value while the
+                // first transaction is still open (the counter's row is
+                // not held until it commits).
+                let mut second = repo.begin_create("p2").await.unwrap();
+                let next = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    second.next_values("instances", 2),
+                )
+                .await
+                .expect("the counter does not wait for the open transaction")
+                .unwrap();
+                assert_eq!(next, taken + 1);
+                drop((first, second));
+                let mut third = repo.begin_create("p1").await.unwrap();
+                assert_eq!(
+                    third.next_values("instances", 1).await.unwrap(),
+                    taken + 3,
+                    "values of rolled-back transactions are skipped, as with a sequence"
+                );
+            }
+            Backend::Sqlite => {
+                // One writer: the counter is part of its transaction.
+                drop(first);
+                let mut again = repo.begin_create("p1").await.unwrap();
+                assert_eq!(again.next_values("instances", 1).await.unwrap(), taken);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn instances_round_trip_page_and_change_state_atomically() {
     use oxstack_store::instances::{Column, Condition, InstanceQuery, StateChange, StateGuard};
     each_backend(async |store: Store| {

@@ -13,9 +13,9 @@ mod value;
 
 use std::sync::Arc;
 
-use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
+pub(crate) use postgres::Pg;
 pub use record::DecodeError;
 pub(crate) use record::{Columns, Record};
 pub(crate) use sql::Sql;
@@ -31,7 +31,7 @@ use sqlite::SqliteTx;
 #[derive(Clone, Debug)]
 pub(crate) enum Db {
     Sqlite(Arc<Sqlite>),
-    Postgres(PgPool),
+    Postgres(Pg),
 }
 
 impl Db {
@@ -40,7 +40,7 @@ impl Db {
         check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.point(sql, binds),
-            Self::Postgres(pool) => postgres::fetch_all(pool, sql, binds).await,
+            Self::Postgres(pg) => postgres::fetch_all(&pg.pool, sql, binds).await,
         }
     }
 
@@ -49,7 +49,7 @@ impl Db {
         check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.scan(sql, binds),
-            Self::Postgres(pool) => postgres::fetch_all(pool, sql, binds).await,
+            Self::Postgres(pg) => postgres::fetch_all(&pg.pool, sql, binds).await,
         }
     }
 
@@ -67,7 +67,7 @@ impl Db {
         check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.execute(sql, binds).await,
-            Self::Postgres(pool) => postgres::execute(pool, sql, binds).await,
+            Self::Postgres(pg) => postgres::execute(&pg.pool, sql, binds).await,
         }
     }
 
@@ -76,7 +76,7 @@ impl Db {
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Self::Sqlite(db) => Tx::Sqlite(db.begin().await?),
-            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Self::Postgres(pg) => Tx::Postgres(pg.pool.begin().await?, pg.clone()),
         })
     }
 }
@@ -85,13 +85,19 @@ impl Db {
 /// rolls back.
 pub(crate) enum Tx {
     Sqlite(SqliteTx),
-    Postgres(Transaction<'static, Postgres>),
+    /// With its database, for counters (taken outside the transaction).
+    Postgres(Transaction<'static, Postgres>, Pg),
 }
 
 impl Tx {
     /// Takes the next `n` values of a counter (ids of rows that have no
-    /// UUID); returns the first.
+    /// UUID); returns the first. On SQLite in this transaction (there is
+    /// one writer); on PostgreSQL in a statement of its own
+    /// ([`Pg::next_values`] says why).
     pub async fn next_values(&mut self, counter: &str, n: i64) -> StoreResult<i64> {
+        if let Self::Postgres(_, pg) = self {
+            return pg.next_values(counter, n).await;
+        }
         let (last,): (i64,) = self
             .upsert_reading(
                 "INSERT INTO counters (name, value) VALUES ($1, $2) \
@@ -117,7 +123,7 @@ impl Tx {
         read: &str,
         binds: &[SqlValue],
     ) -> StoreResult<T> {
-        if let Self::Postgres(_) = self {
+        if let Self::Postgres(..) = self {
             return self
                 .fetch_one(&format!("{upsert} RETURNING {returning}"), binds)
                 .await;
@@ -136,7 +142,7 @@ impl Tx {
         check_storable(binds)?;
         match self {
             Self::Sqlite(tx) => tx.execute(sql, binds),
-            Self::Postgres(tx) => postgres::tx_execute(tx, sql, binds).await,
+            Self::Postgres(tx, _) => postgres::tx_execute(tx, sql, binds).await,
         }
     }
 
@@ -149,7 +155,7 @@ impl Tx {
         check_storable(binds)?;
         match self {
             Self::Sqlite(tx) => tx.fetch_all(sql, binds),
-            Self::Postgres(tx) => postgres::tx_fetch_all(tx, sql, binds).await,
+            Self::Postgres(tx, _) => postgres::tx_fetch_all(tx, sql, binds).await,
         }
     }
 
@@ -172,7 +178,7 @@ impl Tx {
     pub async fn commit(self) -> StoreResult<()> {
         match self {
             Self::Sqlite(tx) => tx.commit().await,
-            Self::Postgres(tx) => Ok(tx.commit().await?),
+            Self::Postgres(tx, _) => Ok(tx.commit().await?),
         }
     }
 }

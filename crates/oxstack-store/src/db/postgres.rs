@@ -1,7 +1,10 @@
 //! PostgreSQL through sqlx's native driver: a pool of connections, typed
 //! parameters, statements prepared once per connection.
 
-use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 
@@ -10,6 +13,61 @@ use super::value::SqlValue;
 use crate::{StoreError, StoreResult};
 
 type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// A PostgreSQL database: the pool statements and transactions run on,
+/// and a small one for counters, whose sessions commit without waiting
+/// for the WAL to reach the disk (see [`Pg::next_values`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Pg {
+    pub pool: PgPool,
+    counters: PgPool,
+}
+
+impl Pg {
+    /// Connects; a statement waits at most `acquire` for a connection.
+    pub async fn connect(url: &str, acquire: Duration) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(acquire)
+            .connect_with(options.clone())
+            .await?;
+        let counters = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(acquire)
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+        Ok(Self { pool, counters })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.counters.close().await;
+    }
+
+    /// Takes the next `n` values of a counter; returns the first.
+    ///
+    /// In a statement of its own, not in the caller's transaction: the
+    /// counter's row, locked until that transaction committed, made every
+    /// action and every create wait for the one before it to commit and
+    /// reach the disk. A value a transaction took and then rolled back is
+    /// skipped, as with a sequence. The statement does not wait for its
+    /// WAL to reach the disk, and that loses nothing: a value is kept
+    /// only by a transaction that commits after it, and the flush of that
+    /// commit writes the counter's WAL record too (the WAL is written in
+    /// order); a crash before then forgets a value nothing kept.
+    pub async fn next_values(&self, counter: &str, n: i64) -> StoreResult<i64> {
+        let (last,): (i64,) = sqlx::query_as(
+            "INSERT INTO counters (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value \
+             RETURNING value",
+        )
+        .bind(counter)
+        .bind(n)
+        .fetch_one(&self.counters)
+        .await?;
+        Ok(last - n + 1)
+    }
+}
 
 /// Binds values, in order, to a query.
 fn bind_all<'q>(mut query: PgQuery<'q>, binds: &'q [SqlValue]) -> PgQuery<'q> {
