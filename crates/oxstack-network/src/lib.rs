@@ -33,7 +33,7 @@ pub use routers::{
     Gateway, GatewaySpec, InterfaceRef, Router, RouterChange, RouterInterface, RouterSpec,
 };
 pub use security_groups::{DEFAULT_GROUP, Rule, RuleSpec, SecurityGroup};
-pub use servers::{ServerNic, ServerPorts};
+pub use servers::{ServerNic, ServerPorts, server_ports_over_quota};
 pub use subnets::{AllocationPool, HostRoute, Subnet, SubnetChange, SubnetSpec};
 
 /// Who is asking.

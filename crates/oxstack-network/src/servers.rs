@@ -312,11 +312,7 @@ impl Networking {
                     let port = make_port(tx, port).await.map_err(|e| match e {
                         NetworkError::Refused {
                             kind: "OverQuota", ..
-                        } => NetworkError::refused(
-                            Class::Forbidden,
-                            "PortLimitExceeded",
-                            "Maximum number of ports exceeded",
-                        ),
+                        } => server_ports_over_quota(),
                         other => other,
                     })?;
                     made.push(port.row.id);
@@ -325,6 +321,16 @@ impl Networking {
         }
         Ok(made)
     }
+}
+
+/// Nova's refusal of a server whose new ports go past the project's
+/// limit (the create transaction counts them just before it commits).
+pub fn server_ports_over_quota() -> NetworkError {
+    NetworkError::refused(
+        Class::Forbidden,
+        "PortLimitExceeded",
+        "Maximum number of ports exceeded",
+    )
 }
 
 impl Networking {

@@ -655,6 +655,50 @@ async fn counters_in_postgres_never_wait_for_an_open_transaction() {
 }
 
 #[tokio::test]
+async fn a_create_claiming_last_sees_every_create_committed_before_its_claim() {
+    use oxstack_store::Backend;
+    each_backend(async |store: Store| {
+        let repo = store.instances();
+        match store.backend() {
+            Backend::Postgres => {
+                // Two creates of one project run side by side until they
+                // claim the project's usage; the later claim counts the
+                // instance the earlier one committed.
+                let mut first = repo.begin_create_claiming_last("p1").await.unwrap();
+                let mut second = repo.begin_create_claiming_last("p1").await.unwrap();
+                assert_eq!(second.usage().instances, 0);
+                first
+                    .insert(&instance("c1", 1, "p1", "c1", 100))
+                    .await
+                    .unwrap();
+                assert_eq!(first.claim().await.unwrap().instances, 0);
+                first.commit().await.unwrap();
+                second
+                    .insert(&instance("c2", 2, "p1", "c2", 101))
+                    .await
+                    .unwrap();
+                assert_eq!(second.usage().instances, 1, "its own, as read at the start");
+                assert_eq!(second.claim().await.unwrap().instances, 1);
+                second.commit().await.unwrap();
+            }
+            Backend::Sqlite => {
+                // One writer: the transaction holds the usage from its start.
+                one_instance(&store, "c1", 1).await;
+                let mut tx = repo.begin_create_claiming_last("p1").await.unwrap();
+                assert_eq!(tx.usage().instances, 1);
+                assert_eq!(tx.claim().await.unwrap().instances, 1);
+                tx.insert(&instance("c2", 2, "p1", "c2", 101))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+        assert_eq!(repo.usage("p1").await.unwrap().instances, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn instances_round_trip_page_and_change_state_atomically() {
     use oxstack_store::instances::{Column, Condition, InstanceQuery, StateChange, StateGuard};
     each_backend(async |store: Store| {

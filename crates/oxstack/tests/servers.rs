@@ -798,6 +798,56 @@ async fn concurrent_creates_never_exceed_the_quota() {
     );
 }
 
+/// Twelve concurrent creates against a port quota of five: five servers,
+/// seven refusals with Nova's message, five ports counted (a create counts
+/// its ports just before it commits).
+async fn creates_race_for_the_port_quota(server: &Server) {
+    let image = cirros(server).await;
+    let (status, _) = server
+        .neutron(ADMIN)
+        .put("/quotas/proj-a", json!({"quota": {"port": 5}}))
+        .await;
+    assert_eq!(status, 200);
+    let c = server.compute(ALICE, "latest");
+    let body = body_for(&c, "port-racer", &image, json!({}));
+    let attempts = (0..12).map(|_| c.post("/servers", &body));
+    let mut accepted = 0;
+    for response in futures_util::future::join_all(attempts).await {
+        match response.status().as_u16() {
+            202 => accepted += 1,
+            403 => assert_eq!(
+                json_of(response).await["forbidden"]["message"],
+                "Maximum number of ports exceeded"
+            ),
+            other => panic!("unexpected status {other}: {}", json_of(response).await),
+        }
+    }
+    assert_eq!(accepted, 5);
+    let servers = c.get_ok("/servers").await;
+    assert_eq!(servers["servers"].as_array().unwrap().len(), 5);
+    let (_, usage) = server.neutron(ALICE).get("/quotas/proj-a/details").await;
+    assert_eq!(usage["quota"]["port"]["used"], 5);
+}
+
+#[tokio::test]
+async fn concurrent_creates_never_exceed_the_port_quota() {
+    creates_race_for_the_port_quota(&Server::start_noauth().await).await;
+    let Some(pg) = common::postgres_server() else {
+        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL not exercised");
+        return;
+    };
+    let url = oxstack_store::create_scratch_postgres_database(&pg)
+        .await
+        .expect("scratch database");
+    let server = Server::start_with(Options {
+        args: vec!["--auth".into(), "noauth".into()],
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await;
+    creates_race_for_the_port_quota(&server).await;
+}
+
 #[tokio::test]
 async fn lists_filter_sort_and_page_like_nova() {
     let server = Server::start_noauth().await;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use oxstack_store::StoreError;
 use oxstack_store::instances::{ActionStep, InstanceRow};
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -213,7 +214,17 @@ impl Compute {
         };
         let args = flow_args.to_json();
         let repo = self.store.instances();
-        let mut tx = repo.begin_create(&caller.project_id).await?;
+        // Checks that read more than the project's usage hold its row
+        // from the start; a plain create of a fixed number takes it only
+        // to check again before its commit.
+        let mut tx = if admitted.user_limits.is_some()
+            || admitted.server_group.is_some()
+            || req.min_count != req.max_count
+        {
+            repo.begin_create(&caller.project_id).await?
+        } else {
+            repo.begin_create_claiming_last(&caller.project_id).await?
+        };
         let usage = tx.usage();
         let mut count = instances_that_fit(
             limits,
@@ -307,7 +318,19 @@ impl Compute {
             }
             servers.push(server);
         }
-        tx.commit().await?;
+        let claimed = tx.claim().await?;
+        instances_that_fit(
+            limits,
+            claimed,
+            flavor.vcpus,
+            flavor.memory_mb,
+            count,
+            count,
+        )?;
+        tx.commit().await.map_err(|e| match e {
+            StoreError::LimitExceeded => oxstack_network::server_ports_over_quota().into(),
+            other => ComputeError::from(other),
+        })?;
         for (uuid, host, action_id) in builds {
             let work = Work {
                 secret: admin_pass.clone(),

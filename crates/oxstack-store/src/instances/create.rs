@@ -3,10 +3,11 @@
 
 use super::write::{add_usage, claim_usage};
 use super::{InstanceRepo, InstanceRow, InstanceUsage};
-use crate::StoreResult;
 use crate::db::Tx;
 use crate::db::values;
 use crate::instance_actions::{ActionStep, record_action_step};
+use crate::networking::UncountedPorts;
+use crate::{Backend, StoreResult};
 
 impl InstanceRepo<'_> {
     // --- creation --------------------------------------------------------
@@ -15,6 +16,8 @@ impl InstanceRepo<'_> {
     /// first takes the project's lock row, so concurrent creates of one
     /// project check their quota one after the other (SQLite: the write
     /// lock; PostgreSQL: the row lock), and never both pass on one slot.
+    /// A create whose checks read more than the project's usage (a user's
+    /// own limits, a server group's members and hosts) begins so.
     pub async fn begin_create(&self, project_id: &str) -> StoreResult<CreateTx> {
         let mut tx = self.db.begin().await?;
         let usage = claim_usage(&mut tx, project_id).await?;
@@ -22,7 +25,37 @@ impl InstanceRepo<'_> {
             tx,
             project_id: project_id.to_owned(),
             usage,
+            claimed: true,
             added: InstanceUsage::default(),
+            uncounted_ports: UncountedPorts::default(),
+        })
+    }
+
+    /// Starts a create transaction that reads the project's usage without
+    /// taking its row, which [`CreateTx::claim`] takes just before the
+    /// commit, where the caller checks its quota again. On PostgreSQL the
+    /// row is then held for two statements and the commit rather than the
+    /// whole create (a project's creates waited for each other through
+    /// all of it). SQLite has one writer, which the transaction holds
+    /// from its start: there it is [`Self::begin_create`].
+    pub async fn begin_create_claiming_last(&self, project_id: &str) -> StoreResult<CreateTx> {
+        if self.backend == Backend::Sqlite {
+            return self.begin_create(project_id).await;
+        }
+        let mut tx = self.db.begin().await?;
+        let usage: Option<(i64, i64, i64)> = tx
+            .fetch_optional(
+                "SELECT instances, cores, ram FROM project_usage WHERE project_id = $1",
+                &values![project_id],
+            )
+            .await?;
+        Ok(CreateTx {
+            tx,
+            project_id: project_id.to_owned(),
+            usage: usage.map(InstanceUsage::from).unwrap_or_default(),
+            claimed: false,
+            added: InstanceUsage::default(),
+            uncounted_ports: UncountedPorts::default(),
         })
     }
 }
@@ -31,8 +64,14 @@ impl InstanceRepo<'_> {
 pub struct CreateTx {
     tx: Tx,
     project_id: String,
-    /// The project's usage when the transaction took its row.
+    /// The project's usage when the transaction took its row (or read
+    /// it, not claimed yet).
     usage: InstanceUsage,
+    /// Whether the transaction holds the project's usage row.
+    claimed: bool,
+    /// The ports it made, counted at the commit, after the project's
+    /// usage row (the order every transaction takes the two in).
+    uncounted_ports: UncountedPorts,
     /// What the instances inserted so far add to it.
     added: InstanceUsage,
 }
@@ -41,6 +80,18 @@ impl CreateTx {
     /// The project's usage, as of this transaction.
     pub fn usage(&self) -> InstanceUsage {
         self.usage.plus(self.added)
+    }
+
+    /// Takes the project's usage row unless the transaction holds it
+    /// already; returns the project's usage without what this
+    /// transaction adds, which now no other create can change before the
+    /// commit.
+    pub async fn claim(&mut self) -> StoreResult<InstanceUsage> {
+        if !self.claimed {
+            self.usage = claim_usage(&mut self.tx, &self.project_id).await?;
+            self.claimed = true;
+        }
+        Ok(self.usage)
     }
 
     /// Reserves `n` consecutive values of a counter; returns the first.
@@ -179,7 +230,7 @@ impl CreateTx {
     /// Port changes in this transaction (a server's ports are made with
     /// it).
     pub fn ports(&mut self) -> crate::networking::PortTx<'_> {
-        crate::networking::PortTx::new(&mut self.tx)
+        crate::networking::PortTx::counting_later(&mut self.tx, &mut self.uncounted_ports)
     }
 
     /// Records a step of an action on an instance inserted here (its
@@ -189,8 +240,13 @@ impl CreateTx {
         record_action_step(&mut self.tx, step, now).await
     }
 
+    /// Adds what it made to the project's usage and its ports to the
+    /// project's count, and commits. `LimitExceeded`: the ports went past
+    /// the project's limit, and nothing is written.
     pub async fn commit(mut self) -> StoreResult<()> {
+        self.claim().await?;
         add_usage(&mut self.tx, &self.project_id, self.added).await?;
+        self.uncounted_ports.count(&mut self.tx).await?;
         self.tx.commit().await
     }
 }

@@ -12,8 +12,8 @@ mod security_groups;
 use crate::db::{Db, Sql, SqlValue, Tx, values};
 use crate::{StoreError, StoreResult, missing_if_none};
 
-pub(crate) use ports::release_device_ports;
 pub use ports::{LegacyFixedIp, NetworkTx, PortTx};
+pub(crate) use ports::{UncountedPorts, release_device_ports};
 pub use routers::{FLOATING_IP, ROUTER_GATEWAY, ROUTER_INTERFACE, RouterTx};
 pub use rows::{
     FloatingIpRow, NetworkRow, PortIpRow, PortRow, RouterRow, SecurityGroupRow,

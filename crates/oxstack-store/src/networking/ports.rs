@@ -267,11 +267,47 @@ impl NetworkTx {
 /// Port changes inside someone's transaction.
 pub struct PortTx<'t> {
     tx: &'t mut Tx,
+    /// Where new ports are counted when their counts are left to the end
+    /// of the transaction (a server's create); `None`: counted at once.
+    uncounted: Option<&'t mut UncountedPorts>,
+}
+
+/// Ports a transaction made and has not counted yet, per project, with
+/// the limit each project's count must stay within.
+#[derive(Debug, Default)]
+pub(crate) struct UncountedPorts(Vec<(String, i64, i64)>);
+
+impl UncountedPorts {
+    fn add(&mut self, project_id: &str, limit: i64) {
+        match self.0.iter_mut().find(|(p, _, _)| p == project_id) {
+            Some((_, n, _)) => *n += 1,
+            None => self.0.push((project_id.to_owned(), 1, limit)),
+        }
+    }
+
+    /// Counts them; `LimitExceeded` when a project goes past its limit.
+    pub(crate) async fn count(self, tx: &mut Tx) -> StoreResult<()> {
+        for (project_id, n, limit) in self.0 {
+            count_in(tx, &project_id, "port", n, limit).await?;
+        }
+        Ok(())
+    }
 }
 
 impl<'t> PortTx<'t> {
     pub(crate) fn new(tx: &'t mut Tx) -> Self {
-        Self { tx }
+        Self {
+            tx,
+            uncounted: None,
+        }
+    }
+
+    /// Ports made through it are counted by `uncounted` later.
+    pub(crate) fn counting_later(tx: &'t mut Tx, uncounted: &'t mut UncountedPorts) -> Self {
+        Self {
+            tx,
+            uncounted: Some(uncounted),
+        }
     }
 
     /// Takes the next value of a counter (the address walk of a subnet).
@@ -332,7 +368,10 @@ impl<'t> PortTx<'t> {
         if stored == 0 {
             return Ok(false);
         }
-        count_in(self.tx, &p.project_id, "port", 1, limit).await?;
+        match &mut self.uncounted {
+            Some(uncounted) => uncounted.add(&p.project_id, limit),
+            None => count_in(self.tx, &p.project_id, "port", 1, limit).await?,
+        }
         Ok(true)
     }
 
