@@ -474,13 +474,9 @@ async fn os_services_shows_this_host_and_takes_operator_switches() {
 
 #[tokio::test]
 async fn servers_move_between_two_compute_hosts_on_postgresql() {
-    let Some(pg) = common::postgres_server() else {
-        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: compute hosts test not run");
+    let Some(url) = common::scratch_postgres_database("moving servers between hosts").await else {
         return;
     };
-    let url = oxstack_store::create_scratch_postgres_database(&pg)
-        .await
-        .expect("scratch database");
     let server = start_alpha(Some(url.clone())).await;
     // The second host's hypervisor is slow, so that its moves can be
     // watched (and aborted) while they run.
@@ -1233,13 +1229,9 @@ async fn os_hypervisors_show_each_host_and_its_use() {
 
 #[tokio::test]
 async fn server_group_policies_place_servers_over_two_hosts_on_postgresql() {
-    let Some(pg) = common::postgres_server() else {
-        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: server group placement test not run");
+    let Some(url) = common::scratch_postgres_database("server group placement").await else {
         return;
     };
-    let url = oxstack_store::create_scratch_postgres_database(&pg)
-        .await
-        .expect("scratch database");
     let server = start_alpha(Some(url.clone())).await;
     let _beta = Agent::start("beta", &url, "").await;
     let image = cirros(&server).await;

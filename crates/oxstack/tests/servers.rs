@@ -832,13 +832,9 @@ async fn creates_race_for_the_port_quota(server: &Server) {
 #[tokio::test]
 async fn concurrent_creates_never_exceed_the_port_quota() {
     creates_race_for_the_port_quota(&Server::start_noauth().await).await;
-    let Some(pg) = common::postgres_server() else {
-        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL not exercised");
+    let Some(url) = common::scratch_postgres_database("the port quota race").await else {
         return;
     };
-    let url = oxstack_store::create_scratch_postgres_database(&pg)
-        .await
-        .expect("scratch database");
     let server = Server::start_with(Options {
         args: vec!["--auth".into(), "noauth".into()],
         database_url: Some(url),
@@ -1491,13 +1487,9 @@ async fn a_restart_mid_build_loses_nothing() {
 
 #[tokio::test]
 async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
-    let Some(pg) = common::postgres_server() else {
-        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL servers test not run");
+    let Some(url) = common::scratch_postgres_database("two API nodes").await else {
         return;
     };
-    let url = oxstack_store::create_scratch_postgres_database(&pg)
-        .await
-        .expect("scratch database");
     let options = Options {
         args: vec!["--auth".into(), "noauth".into()],
         database_url: Some(url),

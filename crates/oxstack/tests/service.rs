@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Options, Server, json_of, password_auth, postgres_server};
+use common::{Options, Server, json_of, password_auth};
 use serde_json::json;
 
 #[tokio::test]
@@ -168,13 +168,9 @@ async fn graceful_shutdown_and_restart_keep_everything_acknowledged() {
 
 #[tokio::test]
 async fn postgresql_backend_serves_the_same_api() {
-    let Some(pg) = postgres_server() else {
-        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL API test not run");
+    let Some(url) = common::scratch_postgres_database("the same API").await else {
         return;
     };
-    let url = oxstack_store::create_scratch_postgres_database(&pg)
-        .await
-        .expect("scratch database");
     let options = Options {
         database_url: Some(url),
         ..Default::default()

@@ -60,13 +60,9 @@ async fn nul_characters_are_refused_with_400_on_sqlite() {
 
 #[tokio::test]
 async fn nul_characters_are_refused_with_400_on_postgres() {
-    let Some(pg) = common::postgres_server() else {
-        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL not exercised");
+    let Some(url) = common::scratch_postgres_database("NUL characters").await else {
         return;
     };
-    let url = oxstack_store::create_scratch_postgres_database(&pg)
-        .await
-        .unwrap();
     let server = Server::start_with(Options {
         args: vec!["--auth".into(), "noauth".into()],
         database_url: Some(url),

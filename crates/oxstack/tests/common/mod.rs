@@ -251,11 +251,21 @@ pub async fn json_of(response: reqwest::Response) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// The PostgreSQL server to test against, if CI (or the developer) set one.
-pub fn postgres_server() -> Option<String> {
-    std::env::var("OXSTACK_TEST_POSTGRES_URL")
+/// A new empty database for `test` on the PostgreSQL server CI (or the
+/// developer) names in `OXSTACK_TEST_POSTGRES_URL`; `None`, with a note,
+/// when none is named.
+pub async fn scratch_postgres_database(test: &str) -> Option<String> {
+    let Some(server) = std::env::var("OXSTACK_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty())
+    else {
+        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: {test} not run on PostgreSQL");
+        return None;
+    };
+    let url = oxstack_store::create_scratch_postgres_database(&server)
+        .await
+        .expect("scratch database");
+    Some(url)
 }
 
 /// A compute API client speaking as one noauth caller at one microversion.
