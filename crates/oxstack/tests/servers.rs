@@ -835,12 +835,7 @@ async fn concurrent_creates_never_exceed_the_port_quota() {
     let Some(url) = common::scratch_postgres_database("the port quota race").await else {
         return;
     };
-    let server = Server::start_with(Options {
-        args: vec!["--auth".into(), "noauth".into()],
-        database_url: Some(url),
-        ..Default::default()
-    })
-    .await;
+    let server = Server::start_with(Options::noauth(Some(url))).await;
     creates_race_for_the_port_quota(&server).await;
 }
 
@@ -1490,11 +1485,7 @@ async fn two_api_nodes_on_postgresql_share_servers_and_quota() {
     let Some(url) = common::scratch_postgres_database("two API nodes").await else {
         return;
     };
-    let options = Options {
-        args: vec!["--auth".into(), "noauth".into()],
-        database_url: Some(url),
-        ..Default::default()
-    };
+    let options = Options::noauth(Some(url));
     let one = Server::start_with(options.clone()).await;
     let two = Server::start_with(options).await;
     let image = cirros(&one).await;

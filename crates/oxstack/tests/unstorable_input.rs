@@ -63,11 +63,6 @@ async fn nul_characters_are_refused_with_400_on_postgres() {
     let Some(url) = common::scratch_postgres_database("NUL characters").await else {
         return;
     };
-    let server = Server::start_with(Options {
-        args: vec!["--auth".into(), "noauth".into()],
-        database_url: Some(url),
-        ..Options::default()
-    })
-    .await;
+    let server = Server::start_with(Options::noauth(Some(url))).await;
     check(server).await;
 }

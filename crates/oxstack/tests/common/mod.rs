@@ -304,11 +304,19 @@ impl Server {
 
     /// A server in noauth mode (compute API tests do not need keystone).
     pub async fn start_noauth() -> Self {
-        Self::start_with(Options {
+        Self::start_with(Options::noauth(None)).await
+    }
+}
+
+impl Options {
+    /// noauth mode, on `database_url` (`None`: SQLite in the data
+    /// directory).
+    pub fn noauth(database_url: Option<String>) -> Self {
+        Self {
             args: vec!["--auth".into(), "noauth".into()],
+            database_url,
             ..Default::default()
-        })
-        .await
+        }
     }
 }
 
