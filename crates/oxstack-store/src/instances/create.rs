@@ -34,7 +34,7 @@ impl InstanceRepo<'_> {
     /// Starts a create transaction that reads the project's usage without
     /// taking its row, which [`CreateTx::claim`] takes just before the
     /// commit, where the caller checks its quota again. On PostgreSQL the
-    /// row is then held for two statements and the commit rather than the
+    /// row is then held for three statements and the commit rather than the
     /// whole create (a project's creates waited for each other through
     /// all of it). SQLite has one writer, which the transaction holds
     /// from its start: there it is [`Self::begin_create`].
