@@ -2,7 +2,7 @@
 //! server (by which request) and how each step of the work ended.
 
 use crate::StoreResult;
-use crate::db::{Columns, Db, DecodeError, Record, Sql, SqlValue, Tx, values};
+use crate::db::{Columns, Db, DecodeError, GATE, GatedWrites, Record, Sql, SqlValue, Tx, values};
 
 /// One recorded action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,16 +110,20 @@ pub enum ActionStep<'a> {
     },
 }
 
-const START_EVENT: &str = "INSERT INTO instance_action_events (action_id, event, start_time, host) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (action_id, event) DO NOTHING";
+/// The writes of an action's step go behind the gate of the transition
+/// they belong to ([`GatedWrites`]): an `INSERT` is written `SELECT …
+/// WHERE {gate}`.
+const INSERT_ACTION: &str = "INSERT INTO instance_actions (id, instance_uuid, request_id, action, \
+     project_id, user_id, args, start_time, updated_at) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 WHERE {gate}";
 
-/// Records a new action in a transaction; returns its id.
-pub(crate) async fn insert_action(tx: &mut Tx, a: &NewAction<'_>) -> StoreResult<i64> {
-    let id = tx.next_value("instance_actions").await?;
-    tx.execute(
-        "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, \
-         user_id, args, start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        &values![
+const START_EVENT: &str = "INSERT INTO instance_action_events (action_id, event, start_time, host) \
+     SELECT $1, $2, $3, $4 WHERE {gate} ON CONFLICT (action_id, event) DO NOTHING";
+
+fn insert_action(id: i64, a: &NewAction<'_>) -> Sql {
+    Sql::with(
+        INSERT_ACTION,
+        Vec::from(values![
             id,
             a.instance_uuid,
             a.request_id,
@@ -128,10 +132,29 @@ pub(crate) async fn insert_action(tx: &mut Tx, a: &NewAction<'_>) -> StoreResult
             a.user_id,
             a.args,
             a.now
-        ],
+        ]),
     )
-    .await?;
-    Ok(id)
+}
+
+fn start_event(action_id: i64, event: &str, now: i64, host: &str) -> Sql {
+    Sql::with(START_EVENT, Vec::from(values![action_id, event, now, host]))
+}
+
+/// The end of an event and of its action (`error`: it failed).
+fn finish_writes(action_id: i64, event: &str, error: Option<&str>, now: i64) -> [Sql; 2] {
+    let result = if error.is_some() { "Error" } else { "Success" };
+    [
+        Sql::with(
+            "UPDATE instance_action_events SET finish_time = $3, result = $4, details = $5, \
+             traceback = $5 WHERE action_id = $1 AND event = $2",
+            Vec::from(values![action_id, event, now, result, error]),
+        ),
+        Sql::with(
+            "UPDATE instance_actions SET finish_time = $2, updated_at = $2, message = $3 \
+             WHERE id = $1",
+            Vec::from(values![action_id, now, error.map(|_| "Error")]),
+        ),
+    ]
 }
 
 pub(crate) async fn finish_event(
@@ -141,78 +164,104 @@ pub(crate) async fn finish_event(
     error: Option<&str>,
     now: i64,
 ) -> StoreResult<()> {
-    let result = if error.is_some() { "Error" } else { "Success" };
-    tx.execute(
-        "UPDATE instance_action_events SET finish_time = $3, result = $4, details = $5, \
-         traceback = $5 WHERE action_id = $1 AND event = $2",
-        &values![action_id, event, now, result, error],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE instance_actions SET finish_time = $2, updated_at = $2, message = $3 WHERE id = $1",
-        &values![action_id, now, error.map(|_| "Error")],
-    )
-    .await?;
+    for write in finish_writes(action_id, event, error, now) {
+        tx.execute(&write.sql, &write.binds).await?;
+    }
     Ok(())
 }
 
-/// Records an action's step in a transaction; returns the action's id.
+impl ActionStep<'_> {
+    /// The counter a new action's id comes from, for steps that record one.
+    pub(crate) fn counter(&self) -> Option<&'static str> {
+        match self {
+            Self::Accept { .. } | Self::Record { .. } => Some("instance_actions"),
+            Self::Start { .. } | Self::Finish { .. } => None,
+        }
+    }
+
+    /// Whether its writes can follow a gate in one statement: a recorded
+    /// action finishes events it starts (a write reading another's).
+    pub(crate) fn fits_one_statement(&self) -> bool {
+        !matches!(self, Self::Record { .. })
+    }
+
+    /// Adds the step's writes to `writes`; `new_id` is the id of the
+    /// action it records (from [`ActionStep::counter`]). Returns the
+    /// action's id. A finish is written even when the gate does not pass
+    /// (the work did end).
+    pub(crate) fn writes(&self, new_id: Option<i64>, now: i64, writes: &mut GatedWrites) -> i64 {
+        let new_id = || new_id.expect("a new action's id comes from its counter");
+        match *self {
+            Self::Accept {
+                action,
+                event,
+                host,
+            } => {
+                let id = new_id();
+                writes.if_passed.push(insert_action(id, action));
+                if let Some(event) = event {
+                    writes.if_passed.push(start_event(id, event, now, host));
+                }
+                id
+            }
+            Self::Record {
+                action,
+                events,
+                host,
+            } => {
+                let id = new_id();
+                writes.if_passed.push(insert_action(id, action));
+                for event in events {
+                    writes.if_passed.push(start_event(id, event, now, host));
+                    writes.if_passed.extend(finish_writes(id, event, None, now));
+                }
+                if events.is_empty() {
+                    writes.if_passed.push(Sql::with(
+                        "UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1",
+                        Vec::from(values![id, now]),
+                    ));
+                }
+                id
+            }
+            Self::Start {
+                action_id,
+                event,
+                host,
+            } => {
+                writes
+                    .if_passed
+                    .push(start_event(action_id, event, now, host));
+                action_id
+            }
+            Self::Finish {
+                action_id,
+                event,
+                error,
+            } => {
+                writes
+                    .always
+                    .extend(finish_writes(action_id, event, error, now));
+                action_id
+            }
+        }
+    }
+}
+
+/// Records an action's step in a transaction (after its gate passed);
+/// returns the action's id.
 pub(crate) async fn record_action_step(
     tx: &mut Tx,
     step: &ActionStep<'_>,
     now: i64,
 ) -> StoreResult<i64> {
-    Ok(match *step {
-        ActionStep::Accept {
-            action,
-            event,
-            host,
-        } => {
-            let id = insert_action(tx, action).await?;
-            if let Some(event) = event {
-                tx.execute(START_EVENT, &values![id, event, now, host])
-                    .await?;
-            }
-            id
-        }
-        ActionStep::Record {
-            action,
-            events,
-            host,
-        } => {
-            let id = insert_action(tx, action).await?;
-            for event in events {
-                tx.execute(START_EVENT, &values![id, *event, now, host])
-                    .await?;
-                finish_event(tx, id, event, None, now).await?;
-            }
-            if events.is_empty() {
-                tx.execute(
-                    "UPDATE instance_actions SET finish_time = $2, updated_at = $2 WHERE id = $1",
-                    &values![id, now],
-                )
-                .await?;
-            }
-            id
-        }
-        ActionStep::Start {
-            action_id,
-            event,
-            host,
-        } => {
-            tx.execute(START_EVENT, &values![action_id, event, now, host])
-                .await?;
-            action_id
-        }
-        ActionStep::Finish {
-            action_id,
-            event,
-            error,
-        } => {
-            finish_event(tx, action_id, event, error, now).await?;
-            action_id
-        }
-    })
+    let new_id = match step.counter() {
+        Some(counter) => Some(tx.next_value(counter).await?),
+        None => None,
+    };
+    let mut writes = GatedWrites::default();
+    let id = step.writes(new_id, now, &mut writes);
+    writes.write_after_gate(tx, true).await?;
+    Ok(id)
 }
 
 /// Queries over instance actions.
@@ -233,8 +282,9 @@ impl<'a> ActionRepo<'a> {
         host: &str,
         now: i64,
     ) -> StoreResult<()> {
+        let write = start_event(action_id, event, now, host);
         self.db
-            .execute(START_EVENT, &values![action_id, event, now, host])
+            .execute(&write.sql.replace(GATE, "TRUE"), &write.binds)
             .await?;
         Ok(())
     }

@@ -1583,6 +1583,122 @@ async fn server_passwords_are_kept_replaced_and_forgotten() {
     .await;
 }
 
+/// A step whose writes need no read (on PostgreSQL one statement): the
+/// action's rows only when the compare-and-swap passes, its end either way.
+#[tokio::test]
+async fn a_step_behind_its_gate_writes_its_action_only_when_it_passes_and_its_end_always() {
+    use oxstack_store::instance_actions::NewAction;
+    use oxstack_store::instances::{ActionStep, StateChange, StateGuard, Step};
+    each_backend(async |store: Store| {
+        one_instance(&store, "g1", 1).await;
+        let repo = store.instances();
+        let actions = store.instance_actions();
+        let action = NewAction {
+            instance_uuid: "g1",
+            request_id: "req-g",
+            action: "reboot",
+            project_id: "p1",
+            user_id: "u",
+            args: None,
+            now: 10,
+        };
+        let accept = Step {
+            guard: StateGuard::in_task("scheduling"),
+            change: StateChange {
+                task_state: Some(Some("rebooting".into())),
+                host: Some(Some("h2".into())),
+                ..StateChange::default()
+            },
+            action: Some(ActionStep::Accept {
+                action: &action,
+                event: Some("compute_reboot_instance"),
+                host: "h2",
+            }),
+            ..Step::default()
+        };
+        let Some(Some(id)) = repo.apply("g1", &accept, 11).await.unwrap() else {
+            panic!("the accept passed its gate");
+        };
+        let row = repo.get("g1").await.unwrap().unwrap();
+        assert_eq!(row.task_state.as_deref(), Some("rebooting"));
+        assert_eq!(row.host.as_deref(), Some("h2"));
+        let open = actions.latest_unfinished_any("g1").await.unwrap().unwrap();
+        assert_eq!(
+            (open.id, open.action.as_str(), open.start_time),
+            (id, "reboot", 10)
+        );
+        let events = actions.events(id).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].host.as_deref(), Some("h2"));
+
+        // Accepted again, the gate holds: no second action, no event.
+        assert_eq!(repo.apply("g1", &accept, 12).await.unwrap(), None);
+        assert_eq!(
+            actions
+                .list("g1", None, None, 10, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // A start behind a gate that holds writes nothing.
+        let start = |task: &str| Step {
+            guard: StateGuard::in_task(task),
+            change: StateChange {
+                task_state: Some(Some("reboot_started".into())),
+                ..StateChange::default()
+            },
+            action: Some(ActionStep::Start {
+                action_id: id,
+                event: "compute_power_on",
+                host: "h2",
+            }),
+            ..Step::default()
+        };
+        assert_eq!(
+            repo.apply("g1", &start("deleting"), 13).await.unwrap(),
+            None
+        );
+        assert_eq!(actions.events(id).await.unwrap().len(), 1);
+        assert_eq!(
+            repo.apply("g1", &start("rebooting"), 14).await.unwrap(),
+            Some(Some(id))
+        );
+        assert_eq!(actions.events(id).await.unwrap().len(), 2);
+
+        // An end whose gate holds still ends its event and its action.
+        let end = Step {
+            guard: StateGuard::in_task("rebooting"),
+            change: StateChange {
+                task_state: Some(None),
+                ..StateChange::default()
+            },
+            action: Some(ActionStep::Finish {
+                action_id: id,
+                event: "compute_reboot_instance",
+                error: Some("it failed"),
+            }),
+            ..Step::default()
+        };
+        assert_eq!(repo.apply("g1", &end, 15).await.unwrap(), None);
+        let row = repo.get("g1").await.unwrap().unwrap();
+        assert_eq!(row.task_state.as_deref(), Some("reboot_started"));
+        assert_eq!(actions.latest_unfinished_any("g1").await.unwrap(), None);
+        let events = actions.events(id).await.unwrap();
+        let ended = events.iter().find(|e| e.event == "compute_reboot_instance");
+        let ended = ended.unwrap();
+        assert_eq!(
+            (ended.finish_time, ended.result.as_deref()),
+            (Some(15), Some("Error"))
+        );
+        assert_eq!(ended.details.as_deref(), Some("it failed"));
+        let listed = actions.list("g1", None, None, 10, None).await.unwrap();
+        assert_eq!(listed[0].message.as_deref(), Some("Error"));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_delete_ends_its_action_in_the_same_transaction() {
     use oxstack_store::instance_actions::NewAction;

@@ -4,6 +4,7 @@
 //! placeholders, portable SQL — with its [`SqlValue`]s and a [`Record`] to
 //! decode, and never choose an engine themselves.
 
+mod gated;
 pub(crate) mod migrate;
 mod postgres;
 mod record;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use sqlx::{Postgres, Transaction};
 
+pub(crate) use gated::{GATE, GatedWrites};
 pub(crate) use postgres::Pg;
 pub use record::DecodeError;
 pub(crate) use record::{Columns, Record};

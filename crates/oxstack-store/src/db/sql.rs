@@ -19,6 +19,14 @@ impl Sql {
         }
     }
 
+    /// A statement and its values.
+    pub fn with(sql: &str, binds: Vec<SqlValue>) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            binds,
+        }
+    }
+
     /// Binds a value; returns its placeholder.
     pub fn bind(&mut self, value: impl Into<SqlValue>) -> String {
         self.binds.push(value.into());

@@ -8,7 +8,7 @@ use super::InstanceRepo;
 use super::query::{Column, Condition, push_condition};
 use super::{InstanceRow, InstanceUsage, SqlValue};
 use crate::db::Tx;
-use crate::db::{Sql, values};
+use crate::db::{GATE, GatedWrites, Sql, values};
 use crate::instance_actions::{ActionStep, finish_event, record_action_step};
 use crate::migrations::{MigrationRow, advance_migration, insert_migration};
 use crate::networking::release_device_ports;
@@ -33,12 +33,19 @@ pub struct Step<'a> {
 impl Step<'_> {
     /// Whether the step is its compare-and-swap alone, one statement.
     fn is_bare_transition(&self) -> bool {
+        self.change.host.is_none() && self.action.is_none() && self.writes_only_behind_gate()
+    }
+
+    /// Whether the step's writes can all follow its compare-and-swap as
+    /// [`GatedWrites`]: none of them reads first (a flavor change checks
+    /// quota, metadata its limit, a migration finds its newest record),
+    /// and none changes the instance's row again (an edit of its fields).
+    fn writes_only_behind_gate(&self) -> bool {
         self.change.flavor.is_none()
-            && self.change.host.is_none()
             && self.update.is_none()
             && self.metadata.is_none()
-            && self.action.is_none()
             && self.migration.is_none()
+            && self.action.is_none_or(|a| a.fits_one_statement())
     }
 }
 
@@ -212,6 +219,9 @@ impl InstanceRepo<'_> {
             let applied = self.db.execute(&statement.sql, &statement.binds).await? == 1;
             return Ok(applied.then_some(None));
         }
+        if step.writes_only_behind_gate() {
+            return self.apply_behind_gate(uuid, step, now).await;
+        }
         let mut tx = self.db.begin().await?;
         let usage = match &step.change.flavor {
             Some(new) => Some(flavor_delta(&mut tx, uuid, new, step.limits).await?),
@@ -235,16 +245,9 @@ impl InstanceRepo<'_> {
             add_usage(&mut tx, &project_id, delta).await?;
         }
         if let Some(host) = &step.change.host {
-            // The server's ports are bound where it runs (Neutron's
-            // `binding:host_id`, which Nova updates when a server moves;
-            // a build's placement finds them bound there already).
-            tx.execute(
-                "UPDATE ports SET binding_host_id = $2, updated_at = $3, \
-                 revision_number = revision_number + 1 \
-                 WHERE device_id = $1 AND binding_host_id <> $2",
-                &values![uuid, host.clone().unwrap_or_default(), now],
-            )
-            .await?;
+            let write = bind_ports_to(uuid, host.as_deref(), now);
+            tx.execute(&write.sql.replace(GATE, "TRUE"), &write.binds)
+                .await?;
         }
         if let Some(u) = &step.update {
             let b = update_statement(uuid, u, now);
@@ -268,6 +271,35 @@ impl InstanceRepo<'_> {
         }
         tx.commit().await?;
         Ok(Some(action_id))
+    }
+
+    /// [`InstanceRepo::apply`] for a step whose writes follow its
+    /// compare-and-swap without reading (one statement on PostgreSQL).
+    async fn apply_behind_gate(
+        &self,
+        uuid: &str,
+        step: &Step<'_>,
+        now: i64,
+    ) -> StoreResult<Option<Option<i64>>> {
+        let mut action_id = None;
+        let counter = step.action.as_ref().and_then(ActionStep::counter);
+        let passed = self
+            .db
+            .write_gated(counter, |new_id| {
+                let gate = transition_statement(uuid, &step.guard, &step.change, now);
+                let mut writes = GatedWrites::new(gate);
+                if let Some(host) = &step.change.host {
+                    writes
+                        .if_passed
+                        .push(bind_ports_to(uuid, host.as_deref(), now));
+                }
+                if let Some(action) = &step.action {
+                    action_id = Some(action.writes(new_id, now, &mut writes));
+                }
+                writes
+            })
+            .await?;
+        Ok(passed.then_some(action_id))
     }
 
     /// Marks an instance deleted and frees its addresses (and forgets its
@@ -490,6 +522,18 @@ impl InstanceRepo<'_> {
 }
 
 /// The UPDATE of a state transition (see [`InstanceRepo::transition`]).
+/// The server's ports are bound where it runs (Neutron's
+/// `binding:host_id`, which Nova updates when a server moves; a build's
+/// placement finds them bound there already).
+fn bind_ports_to(uuid: &str, host: Option<&str>, now: i64) -> Sql {
+    Sql::with(
+        "UPDATE ports SET binding_host_id = $2, updated_at = $3, \
+         revision_number = revision_number + 1 \
+         WHERE device_id = $1 AND binding_host_id <> $2 AND {gate}",
+        Vec::from(values![uuid, host.unwrap_or_default(), now]),
+    )
+}
+
 pub(crate) fn transition_statement(
     uuid: &str,
     guard: &StateGuard,
