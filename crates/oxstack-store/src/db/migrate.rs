@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         "no unused updated_at index",
         "0028_unused_updated_index"
     ),
+    each!(
+        29,
+        "task transitions touch no index",
+        "0029_transitions_touch_no_index"
+    ),
 ];
 
 /// The key of the advisory lock PostgreSQL nodes migrate under.

@@ -763,3 +763,58 @@ async fn replace_metadata(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use crate::Store;
+
+    /// What a task transition writes (`transition_statement`): with none
+    /// of these in an index, PostgreSQL updates the row where it is and
+    /// no index ("HOT"), and SQLite moves no index entry.
+    const TRANSITION_COLUMNS: [&str; 7] = [
+        "updated_at",
+        "vm_state",
+        "task_state",
+        "power_state",
+        "progress",
+        "launched_at",
+        "fault",
+    ];
+
+    async fn indexed_columns(store: &Store, sql: &str) -> Vec<String> {
+        let rows: Vec<(String,)> = store.db.scan(sql, &[]).await.unwrap();
+        rows.into_iter().map(|(column,)| column).collect()
+    }
+
+    fn assert_untouched(indexed: &[String]) {
+        assert!(indexed.iter().any(|c| c == "uuid"), "read: {indexed:?}");
+        for column in TRANSITION_COLUMNS {
+            assert!(!indexed.iter().any(|c| c == column), "{column} is indexed");
+        }
+    }
+
+    #[tokio::test]
+    async fn no_index_of_instances_holds_what_a_task_transition_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let sql = "SELECT ii.name FROM pragma_index_list('instances') il, \
+                   pragma_index_info(il.name) ii";
+        assert_untouched(&indexed_columns(&store, sql).await);
+
+        let Ok(server) = std::env::var("OXSTACK_TEST_POSTGRES_URL") else {
+            eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL's indexes not read");
+            return;
+        };
+        let url = crate::create_scratch_postgres_database(&server)
+            .await
+            .unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        let sql = "SELECT a.attname::text FROM pg_index x JOIN pg_attribute a \
+                   ON a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey) \
+                   WHERE x.indrelid = 'instances'::regclass";
+        assert_untouched(&indexed_columns(&store, sql).await);
+    }
+}
