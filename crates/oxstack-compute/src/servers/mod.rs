@@ -122,7 +122,6 @@ impl Compute {
         }
     }
 
-    /// A server by id, deleted or not, whoever asks (for the flows).
     /// The name of live server `uuid`, whoever owns it (what the control
     /// plane's fault rules match).
     pub async fn server_name(&self, uuid: &str) -> ComputeResult<Option<String>> {
@@ -133,6 +132,7 @@ impl Compute {
             .map(|s| s.name))
     }
 
+    /// A server by id, deleted or not, whoever asks (for the flows).
     pub(crate) async fn load(&self, uuid: &str) -> ComputeResult<Option<Server>> {
         self.store
             .instances()
