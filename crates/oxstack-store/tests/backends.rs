@@ -1583,39 +1583,60 @@ async fn server_passwords_are_kept_replaced_and_forgotten() {
     .await;
 }
 
+/// A new action of project `p1`'s user `u`, at time 10.
+fn new_action<'a>(
+    instance_uuid: &'a str,
+    request_id: &'a str,
+    action: &'a str,
+) -> oxstack_store::instance_actions::NewAction<'a> {
+    oxstack_store::instance_actions::NewAction {
+        instance_uuid,
+        request_id,
+        action,
+        project_id: "p1",
+        user_id: "u",
+        args: None,
+        now: 10,
+    }
+}
+
+/// The acceptance of `action` on a server being scheduled: its task
+/// becomes `task` and its first event starts on `host`.
+fn accept_from_scheduling<'a>(
+    action: &'a oxstack_store::instance_actions::NewAction<'a>,
+    task: &str,
+    event: &'a str,
+    host: &'a str,
+) -> oxstack_store::instances::Step<'a> {
+    use oxstack_store::instances::{ActionStep, StateChange, StateGuard, Step};
+    Step {
+        guard: StateGuard::in_task("scheduling"),
+        change: StateChange {
+            task_state: Some(Some(task.into())),
+            ..StateChange::default()
+        },
+        action: Some(ActionStep::Accept {
+            action,
+            event: Some(event),
+            host,
+        }),
+        ..Step::default()
+    }
+}
+
 /// A step whose writes need no read (on PostgreSQL one statement): the
 /// action's rows only when the compare-and-swap passes, its end either way.
 #[tokio::test]
 async fn a_step_behind_its_gate_writes_its_action_only_when_it_passes_and_its_end_always() {
-    use oxstack_store::instance_actions::NewAction;
     use oxstack_store::instances::{ActionStep, StateChange, StateGuard, Step};
     each_backend(async |store: Store| {
         one_instance(&store, "g1", 1).await;
         let repo = store.instances();
         let actions = store.instance_actions();
-        let action = NewAction {
-            instance_uuid: "g1",
-            request_id: "req-g",
-            action: "reboot",
-            project_id: "p1",
-            user_id: "u",
-            args: None,
-            now: 10,
-        };
-        let accept = Step {
-            guard: StateGuard::in_task("scheduling"),
-            change: StateChange {
-                task_state: Some(Some("rebooting".into())),
-                host: Some(Some("h2".into())),
-                ..StateChange::default()
-            },
-            action: Some(ActionStep::Accept {
-                action: &action,
-                event: Some("compute_reboot_instance"),
-                host: "h2",
-            }),
-            ..Step::default()
-        };
+        let action = new_action("g1", "req-g", "reboot");
+        let mut accept =
+            accept_from_scheduling(&action, "rebooting", "compute_reboot_instance", "h2");
+        accept.change.host = Some(Some("h2".into()));
         let Some(Some(id)) = repo.apply("g1", &accept, 11).await.unwrap() else {
             panic!("the accept passed its gate");
         };
@@ -1701,33 +1722,12 @@ async fn a_step_behind_its_gate_writes_its_action_only_when_it_passes_and_its_en
 
 #[tokio::test]
 async fn a_delete_ends_its_action_in_the_same_transaction() {
-    use oxstack_store::instance_actions::NewAction;
-    use oxstack_store::instances::{ActionStep, StateChange, StateGuard, Step};
     each_backend(async |store: Store| {
         one_instance(&store, "d1", 1).await;
         let repo = store.instances();
-        let action = NewAction {
-            instance_uuid: "d1",
-            request_id: "req-d",
-            action: "delete",
-            project_id: "p1",
-            user_id: "u",
-            args: None,
-            now: 10,
-        };
-        let accept = Step {
-            guard: StateGuard::in_task("scheduling"),
-            change: StateChange {
-                task_state: Some(Some("deleting".into())),
-                ..StateChange::default()
-            },
-            action: Some(ActionStep::Accept {
-                action: &action,
-                event: Some("compute_terminate_instance"),
-                host: "h1",
-            }),
-            ..Step::default()
-        };
+        let action = new_action("d1", "req-d", "delete");
+        let accept =
+            accept_from_scheduling(&action, "deleting", "compute_terminate_instance", "h1");
         let id = repo
             .apply("d1", &accept, 11)
             .await

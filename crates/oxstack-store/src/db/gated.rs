@@ -126,6 +126,7 @@ impl Db {
                     None => None,
                 };
                 let statement = build(value).one_statement();
+                super::value::check_storable(&statement.binds)?;
                 let changed: Vec<(i64,)> =
                     postgres::fetch_all(&pg.pool, &statement.sql, &statement.binds).await?;
                 Ok(changed.first().is_some_and(|(n,)| *n > 0))

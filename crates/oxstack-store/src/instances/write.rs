@@ -521,7 +521,6 @@ impl InstanceRepo<'_> {
     }
 }
 
-/// The UPDATE of a state transition (see [`InstanceRepo::transition`]).
 /// The server's ports are bound where it runs (Neutron's
 /// `binding:host_id`, which Nova updates when a server moves; a build's
 /// placement finds them bound there already).
@@ -534,6 +533,7 @@ fn bind_ports_to(uuid: &str, host: Option<&str>, now: i64) -> Sql {
     )
 }
 
+/// The UPDATE of a state transition (see [`InstanceRepo::transition`]).
 pub(crate) fn transition_statement(
     uuid: &str,
     guard: &StateGuard,
