@@ -304,21 +304,42 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The prefix of scratch databases' names; the rest is
+/// `{pid}_{nanoseconds since the epoch}`.
+const SCRATCH_PREFIX: &str = "oxstack_test_";
+
 /// Creates an empty PostgreSQL database with a unique name on the server of
 /// `server_url` and returns the URL of the new database. Used by the test
 /// suites so that parallel runs never share state.
+///
+/// Tests do not drop theirs (a failing one is worth looking at), so each
+/// call first drops the scratch databases made over an hour ago that no
+/// session uses: without that, every run of the suites left some
+/// fifteen behind on a developer's server.
 pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<String> {
     use sqlx::{Connection, Executor};
 
-    let name = format!(
-        "oxstack_test_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let name = format!("{SCRATCH_PREFIX}{}_{now}", std::process::id());
     let mut conn = sqlx::PgConnection::connect(server_url).await?;
+    let scratch: Vec<(String,)> = sqlx::query_as(
+        "SELECT datname::text FROM pg_database d WHERE datname LIKE 'oxstack\\_test\\_%' \
+         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    let hour_ago = now.saturating_sub(3_600 * 1_000_000_000);
+    for (stale,) in scratch {
+        if scratch_made_at(&stale).is_some_and(|made| made < hour_ago) {
+            // Another run may be dropping it too, or just connecting.
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {stale}").as_str())
+                .await;
+        }
+    }
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await?;
     conn.close().await?;
@@ -328,6 +349,14 @@ pub async fn create_scratch_postgres_database(server_url: &str) -> StoreResult<S
     };
     let query = server_url.find('?').map_or("", |q| &server_url[q..]);
     Ok(format!("{base}/{name}{query}"))
+}
+
+/// When the scratch database `name` was made (nanoseconds since the
+/// epoch), if the name is one [`create_scratch_postgres_database`] gives.
+fn scratch_made_at(name: &str) -> Option<u128> {
+    let (pid, made) = name.strip_prefix(SCRATCH_PREFIX)?.split_once('_')?;
+    pid.parse::<u32>().ok()?;
+    made.parse().ok()
 }
 
 /// Wake-ups for compute hosts, from [`Store::listen_wakes`].
@@ -386,6 +415,16 @@ mod tests {
             PathBuf::from("/abs/ox.db")
         );
         assert_eq!(sqlite_path("sqlite:ox.db"), PathBuf::from("ox.db"));
+    }
+
+    #[test]
+    fn scratch_database_names_tell_when_they_were_made() {
+        assert_eq!(
+            scratch_made_at("oxstack_test_42_1796671172274774581"),
+            Some(1_796_671_172_274_774_581)
+        );
+        assert_eq!(scratch_made_at("oxstack_test_qemu_123456"), None);
+        assert_eq!(scratch_made_at("oxstack_bench_42"), None);
     }
 
     #[test]
