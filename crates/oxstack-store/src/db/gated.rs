@@ -4,7 +4,7 @@
 //! compare-and-swap), so an action's step costs one round trip there
 //! instead of `BEGIN`, each statement and `COMMIT`.
 
-use super::{Db, Sql, Tx, postgres};
+use super::{Db, Sql, SqlValue, Tx, postgres};
 use crate::StoreResult;
 
 /// Where a write that depends on the gate puts its condition: `WHERE
@@ -12,9 +12,10 @@ use crate::StoreResult;
 pub(crate) const GATE: &str = "{gate}";
 
 /// A compare-and-swap (`gate`, an `UPDATE`) and writes that go with it.
-/// No write reads what another one writes: on PostgreSQL they all see
-/// the database as it was before the statement, and none may change a
-/// row another one changes.
+/// In a transaction ([`GatedWrites::write_after_gate`]) they run in
+/// order. Given to [`Db::write_gated`], no write may read what another
+/// one writes nor change a row another one changes: on PostgreSQL they
+/// all see the database as it was before the statement.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct GatedWrites {
     /// It passes when it changes a row.
@@ -51,7 +52,7 @@ impl GatedWrites {
     /// the gate changed.
     fn one_statement(&self) -> Sql {
         let mut out = Sql::new("WITH gate AS (");
-        append(&mut out, &self.gate);
+        append(&mut out, &self.gate.sql, &self.gate.binds);
         out.push(" RETURNING 1)");
         let passed = "EXISTS (SELECT 1 FROM gate)";
         let members = self.if_passed.iter().map(|w| (w, true));
@@ -59,16 +60,9 @@ impl GatedWrites {
         for (k, (write, gated)) in members.enumerate() {
             out.push(&format!(", w{k} AS ("));
             if gated {
-                let sql = write.sql.replace(GATE, passed);
-                append(
-                    &mut out,
-                    &Sql {
-                        sql,
-                        binds: write.binds.clone(),
-                    },
-                );
+                append(&mut out, &write.sql.replace(GATE, passed), &write.binds);
             } else {
-                append(&mut out, write);
+                append(&mut out, &write.sql, &write.binds);
             }
             out.push(")");
         }
@@ -77,10 +71,11 @@ impl GatedWrites {
     }
 }
 
-/// Appends `part` to `out`, its placeholders numbered after `out`'s.
-fn append(out: &mut Sql, part: &Sql) {
-    out.push(&renumbered(&part.sql, out.binds.len()));
-    out.binds.extend(part.binds.iter().cloned());
+/// Appends `sql` with `binds` to `out`, its placeholders numbered after
+/// `out`'s.
+fn append(out: &mut Sql, sql: &str, binds: &[SqlValue]) {
+    out.push(&renumbered(sql, out.binds.len()));
+    out.binds.extend_from_slice(binds);
 }
 
 /// `sql` with each placeholder `$n` made `$(n + offset)` (not inside
@@ -152,7 +147,6 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::SqlValue;
 
     #[test]
     fn placeholders_are_renumbered_outside_quoted_text() {
