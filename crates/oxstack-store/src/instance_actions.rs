@@ -2,7 +2,9 @@
 //! server (by which request) and how each step of the work ended.
 
 use crate::StoreResult;
-use crate::db::{Columns, Db, DecodeError, GATE, GatedWrites, Record, Sql, SqlValue, Tx, values};
+use crate::db::{
+    Columns, Db, DecodeError, GatedWrites, Record, Sql, SqlValue, Tx, ungated, values,
+};
 
 /// One recorded action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,9 +285,7 @@ impl<'a> ActionRepo<'a> {
         now: i64,
     ) -> StoreResult<()> {
         let write = start_event(action_id, event, now, host);
-        self.db
-            .execute(&write.sql.replace(GATE, "TRUE"), &write.binds)
-            .await?;
+        self.db.execute(&ungated(&write.sql), &write.binds).await?;
         Ok(())
     }
 

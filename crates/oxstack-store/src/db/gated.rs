@@ -9,7 +9,13 @@ use crate::StoreResult;
 
 /// Where a write that depends on the gate puts its condition: `WHERE
 /// {gate}` (an `INSERT` is written `INSERT … SELECT … WHERE {gate}`).
-pub(crate) const GATE: &str = "{gate}";
+const GATE: &str = "{gate}";
+
+/// `sql`, a write meant to follow a gate, for a transaction in which the
+/// gate passed (or that has none).
+pub(crate) fn ungated(sql: &str) -> String {
+    sql.replace(GATE, "TRUE")
+}
 
 /// A compare-and-swap (`gate`, an `UPDATE`) and writes that go with it.
 /// In a transaction ([`GatedWrites::write_after_gate`]) they run in
@@ -38,8 +44,7 @@ impl GatedWrites {
     pub async fn write_after_gate(&self, tx: &mut Tx, passed: bool) -> StoreResult<()> {
         if passed {
             for write in &self.if_passed {
-                tx.execute(&write.sql.replace(GATE, "TRUE"), &write.binds)
-                    .await?;
+                tx.execute(&ungated(&write.sql), &write.binds).await?;
             }
         }
         for write in &self.always {

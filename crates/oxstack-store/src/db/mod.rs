@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use sqlx::{Postgres, Transaction};
 
-pub(crate) use gated::{GATE, GatedWrites};
+pub(crate) use gated::{GatedWrites, ungated};
 pub(crate) use postgres::Pg;
 pub use record::DecodeError;
 pub(crate) use record::{Columns, Record};

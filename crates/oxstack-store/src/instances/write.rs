@@ -8,7 +8,7 @@ use super::InstanceRepo;
 use super::query::{Column, Condition, push_condition};
 use super::{InstanceRow, InstanceUsage, SqlValue};
 use crate::db::Tx;
-use crate::db::{GATE, GatedWrites, Sql, values};
+use crate::db::{GatedWrites, Sql, ungated, values};
 use crate::instance_actions::{ActionStep, finish_event, record_action_step};
 use crate::migrations::{MigrationRow, advance_migration, insert_migration};
 use crate::networking::release_device_ports;
@@ -246,8 +246,7 @@ impl InstanceRepo<'_> {
         }
         if let Some(host) = &step.change.host {
             let write = bind_ports_to(uuid, host.as_deref(), now);
-            tx.execute(&write.sql.replace(GATE, "TRUE"), &write.binds)
-                .await?;
+            tx.execute(&ungated(&write.sql), &write.binds).await?;
         }
         if let Some(u) = &step.update {
             let b = update_statement(uuid, u, now);
