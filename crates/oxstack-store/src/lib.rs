@@ -133,6 +133,17 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, a task that analyzes oxstack's tables as they grow,
+    /// so that the plans sessions keep are made for their present size
+    /// (`db/statistics.rs` says why); abort it when done. SQLite plans
+    /// without statistics: none there.
+    pub fn keep_planner_statistics(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match &self.db {
+            Db::Postgres(pg) => Some(tokio::spawn(db::statistics::keep_current(pg.pool.clone()))),
+            Db::Sqlite(_) => None,
+        }
+    }
+
     /// Round-trips a trivial query, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
         let _: Vec<(i64,)> = self.db.point("SELECT CAST(1 AS BIGINT)", &[]).await?;

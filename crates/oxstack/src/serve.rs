@@ -63,6 +63,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             Some(format!("{}/vnc/vnc_lite.html", config.client_url()));
     }
     let store = open_store(&config).await?;
+    let statistics = store.keep_planner_statistics();
     let identity_config = IdentityConfig {
         token_ttl: config.token_ttl,
         hash_parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -129,6 +130,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await?;
     refresher.abort();
     periodic.abort();
+    if let Some(task) = statistics {
+        task.abort();
+    }
     for task in host_tasks {
         task.abort();
     }

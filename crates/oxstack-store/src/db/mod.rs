@@ -10,6 +10,7 @@ mod postgres;
 mod record;
 mod sql;
 mod sqlite;
+pub(crate) mod statistics;
 mod value;
 
 use std::sync::Arc;

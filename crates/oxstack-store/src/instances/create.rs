@@ -1,7 +1,7 @@
 //! The create transaction: quota claim, numbering, the new rows and
 //! their ports, committed together.
 
-use super::write::{add_usage, claim_usage};
+use super::write::{add_usage, claim_usage, claim_usage_adding};
 use super::{InstanceRepo, InstanceRow, InstanceUsage};
 use crate::db::Tx;
 use crate::db::values;
@@ -27,6 +27,7 @@ impl InstanceRepo<'_> {
             usage,
             claimed: true,
             added: InstanceUsage::default(),
+            written: InstanceUsage::default(),
             uncounted_ports: UncountedPorts::default(),
         })
     }
@@ -55,6 +56,7 @@ impl InstanceRepo<'_> {
             usage: usage.map(InstanceUsage::from).unwrap_or_default(),
             claimed: false,
             added: InstanceUsage::default(),
+            written: InstanceUsage::default(),
             uncounted_ports: UncountedPorts::default(),
         })
     }
@@ -74,6 +76,8 @@ pub struct CreateTx {
     uncounted_ports: UncountedPorts,
     /// What the instances inserted so far add to it.
     added: InstanceUsage,
+    /// The part of `added` already written to the usage row.
+    written: InstanceUsage,
 }
 
 impl CreateTx {
@@ -85,10 +89,14 @@ impl CreateTx {
     /// Takes the project's usage row unless the transaction holds it
     /// already; returns the project's usage without what this
     /// transaction adds, which now no other create can change before the
-    /// commit.
+    /// commit. Taken last, the row gets what the instances inserted so
+    /// far add in the same statement: on PostgreSQL every create of the
+    /// project waits for this row until the commit, and each statement
+    /// fewer in between is one round trip less that they all wait.
     pub async fn claim(&mut self) -> StoreResult<InstanceUsage> {
         if !self.claimed {
-            self.usage = claim_usage(&mut self.tx, &self.project_id).await?;
+            self.usage = claim_usage_adding(&mut self.tx, &self.project_id, self.added).await?;
+            self.written = self.added;
             self.claimed = true;
         }
         Ok(self.usage)
@@ -245,7 +253,12 @@ impl CreateTx {
     /// the project's limit, and nothing is written.
     pub async fn commit(mut self) -> StoreResult<()> {
         self.claim().await?;
-        add_usage(&mut self.tx, &self.project_id, self.added).await?;
+        add_usage(
+            &mut self.tx,
+            &self.project_id,
+            self.added.minus(self.written),
+        )
+        .await?;
         self.uncounted_ports.count(&mut self.tx).await?;
         self.tx.commit().await
     }

@@ -340,6 +340,14 @@ impl InstanceUsage {
             ram: self.ram + other.ram,
         }
     }
+
+    fn minus(self, other: Self) -> Self {
+        Self {
+            instances: self.instances - other.instances,
+            cores: self.cores - other.cores,
+            ram: self.ram - other.ram,
+        }
+    }
 }
 
 impl From<(i64, i64, i64)> for InstanceUsage {

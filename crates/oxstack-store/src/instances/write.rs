@@ -625,16 +625,28 @@ fn guard_clause(b: &mut Sql, guard: &StateGuard) {
 /// engines (SQLite: the write lock; PostgreSQL: the row lock taken by the
 /// upsert, even when it changes nothing).
 pub(crate) async fn claim_usage(tx: &mut Tx, project_id: &str) -> StoreResult<InstanceUsage> {
-    let row: (i64, i64, i64) = tx
+    claim_usage_adding(tx, project_id, InstanceUsage::default()).await
+}
+
+/// Takes a project's usage row (made if missing) and adds `delta` to it,
+/// in one statement; returns the usage before the addition.
+pub(super) async fn claim_usage_adding(
+    tx: &mut Tx,
+    project_id: &str,
+    delta: InstanceUsage,
+) -> StoreResult<InstanceUsage> {
+    let after: (i64, i64, i64) = tx
         .upsert_reading(
-            "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, 0, 0, 0) \
-             ON CONFLICT (project_id) DO UPDATE SET instances = project_usage.instances",
+            "INSERT INTO project_usage (project_id, instances, cores, ram) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project_id) DO UPDATE SET \
+             instances = project_usage.instances + excluded.instances, \
+             cores = project_usage.cores + excluded.cores, ram = project_usage.ram + excluded.ram",
             "instances, cores, ram",
             "SELECT instances, cores, ram FROM project_usage WHERE project_id = $1",
-            &values![project_id],
+            &values![project_id, delta.instances, delta.cores, delta.ram],
         )
         .await?;
-    Ok(row.into())
+    Ok(InstanceUsage::from(after).minus(delta))
 }
 
 /// Adds `delta` to a project's usage row (taken by [`claim_usage`] or
