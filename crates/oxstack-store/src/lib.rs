@@ -108,7 +108,7 @@ impl Store {
                 // A request waits at most `ACQUIRE_WAIT` for a connection:
                 // with the server down it then answers 503 rather than hang.
                 let pg = db::Pg::connect(url, Self::ACQUIRE_WAIT).await?;
-                db::migrate::postgres(&pg.pool).await?;
+                db::migrate::postgres(&pg.admin).await?;
                 Db::Postgres(pg)
             }
         };
@@ -139,7 +139,7 @@ impl Store {
     /// without statistics: none there.
     pub fn keep_planner_statistics(&self) -> Option<tokio::task::JoinHandle<()>> {
         match &self.db {
-            Db::Postgres(pg) => Some(tokio::spawn(db::statistics::keep_current(pg.pool.clone()))),
+            Db::Postgres(pg) => Some(tokio::spawn(db::statistics::keep_current(pg.admin.clone()))),
             Db::Sqlite(_) => None,
         }
     }
@@ -217,7 +217,7 @@ impl Store {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(WAKE_CHANNEL)
                 .bind(payload)
-                .execute(&pg.pool)
+                .execute(&pg.admin)
                 .await?;
         }
         Ok(())
@@ -228,7 +228,7 @@ impl Store {
         let Db::Postgres(pg) = &self.db else {
             return Ok(None);
         };
-        let mut listener = PgListener::connect_with(&pg.pool).await?;
+        let mut listener = PgListener::connect_with(&pg.admin).await?;
         listener.listen(WAKE_CHANNEL).await?;
         Ok(Some(Wakes(listener)))
     }

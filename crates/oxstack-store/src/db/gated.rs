@@ -128,7 +128,7 @@ impl Db {
                 let statement = build(value).one_statement();
                 super::value::check_storable(&statement.binds)?;
                 let changed: Vec<(i64,)> =
-                    postgres::fetch_all(&pg.pool, &statement.sql, &statement.binds).await?;
+                    postgres::fetch_all(&pg.sessions, &statement.sql, &statement.binds).await?;
                 Ok(changed.first().is_some_and(|(n,)| *n > 0))
             }
             Self::Sqlite(_) => {

@@ -15,10 +15,9 @@ mod value;
 
 use std::sync::Arc;
 
-use sqlx::{Postgres, Transaction};
-
 pub(crate) use gated::{GatedWrites, ungated};
 pub(crate) use postgres::Pg;
+use postgres::PgTx;
 pub use record::DecodeError;
 pub(crate) use record::{Columns, Record};
 pub(crate) use sql::Sql;
@@ -43,7 +42,7 @@ impl Db {
         check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.point(sql, binds),
-            Self::Postgres(pg) => postgres::fetch_all(&pg.pool, sql, binds).await,
+            Self::Postgres(pg) => postgres::fetch_all(&pg.sessions, sql, binds).await,
         }
     }
 
@@ -52,7 +51,7 @@ impl Db {
         check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.scan(sql, binds),
-            Self::Postgres(pg) => postgres::fetch_all(&pg.pool, sql, binds).await,
+            Self::Postgres(pg) => postgres::fetch_all(&pg.sessions, sql, binds).await,
         }
     }
 
@@ -70,7 +69,7 @@ impl Db {
         check_storable(binds)?;
         match self {
             Self::Sqlite(db) => db.execute(sql, binds).await,
-            Self::Postgres(pg) => postgres::execute(&pg.pool, sql, binds).await,
+            Self::Postgres(pg) => postgres::execute(&pg.sessions, sql, binds).await,
         }
     }
 
@@ -79,7 +78,7 @@ impl Db {
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Self::Sqlite(db) => Tx::Sqlite(db.begin().await?),
-            Self::Postgres(pg) => Tx::Postgres(pg.pool.begin().await?, pg.clone()),
+            Self::Postgres(pg) => Tx::Postgres(PgTx::begin(&pg.sessions).await?, pg.clone()),
         })
     }
 }
@@ -89,7 +88,7 @@ impl Db {
 pub(crate) enum Tx {
     Sqlite(SqliteTx),
     /// With its database, for counters (taken outside the transaction).
-    Postgres(Transaction<'static, Postgres>, Pg),
+    Postgres(PgTx, Pg),
 }
 
 impl Tx {
@@ -145,7 +144,7 @@ impl Tx {
         check_storable(binds)?;
         match self {
             Self::Sqlite(tx) => tx.execute(sql, binds),
-            Self::Postgres(tx, _) => postgres::tx_execute(tx, sql, binds).await,
+            Self::Postgres(tx, _) => tx.execute(sql, binds).await,
         }
     }
 
@@ -158,7 +157,7 @@ impl Tx {
         check_storable(binds)?;
         match self {
             Self::Sqlite(tx) => tx.fetch_all(sql, binds),
-            Self::Postgres(tx, _) => postgres::tx_fetch_all(tx, sql, binds).await,
+            Self::Postgres(tx, _) => tx.fetch_all(sql, binds).await,
         }
     }
 
@@ -181,7 +180,7 @@ impl Tx {
     pub async fn commit(self) -> StoreResult<()> {
         match self {
             Self::Sqlite(tx) => tx.commit().await,
-            Self::Postgres(tx, _) => Ok(tx.commit().await?),
+            Self::Postgres(tx, _) => tx.commit().await,
         }
     }
 }

@@ -97,19 +97,19 @@ mod tests {
         let Db::Postgres(pg) = &store.db else {
             panic!("not PostgreSQL")
         };
-        analyze_stale(&pg.pool).await.unwrap();
+        analyze_stale(&pg.admin).await.unwrap();
         sqlx::query(
             "INSERT INTO counters (name, value) SELECT 'grown' || g, 1 \
              FROM generate_series(1, 500) g",
         )
-        .execute(&pg.pool)
+        .execute(&pg.admin)
         .await
         .unwrap();
         // A session reports its counts to the statistics a moment after
         // its transaction ends.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let analyzed = analyze_stale(&pg.pool).await.unwrap();
+            let analyzed = analyze_stale(&pg.admin).await.unwrap();
             if analyzed.iter().any(|t| t == "counters") {
                 break;
             }
@@ -118,11 +118,11 @@ mod tests {
         }
         let (rows,): (f32,) =
             sqlx::query_as("SELECT reltuples FROM pg_class WHERE oid = 'counters'::regclass")
-                .fetch_one(&pg.pool)
+                .fetch_one(&pg.admin)
                 .await
                 .unwrap();
         assert!(rows >= 500.0, "statistics count {rows} rows");
-        let again = analyze_stale(&pg.pool).await.unwrap();
+        let again = analyze_stale(&pg.admin).await.unwrap();
         assert!(!again.iter().any(|t| t == "counters"), "{again:?}");
     }
 }
