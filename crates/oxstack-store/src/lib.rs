@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use db::{Db, Sqlite};
+use db::{Db, Sqlite, values};
 
 pub use db::{DecodeError, SqlValue};
 pub use error::{StoreError, StoreResult};
@@ -209,15 +209,13 @@ impl Store {
     /// Only PostgreSQL deployments have agents in other processes; on
     /// SQLite every host runs in this one, so this does nothing.
     pub async fn wake(&self, host: &str, uuid: &str, secret: Option<&str>) -> StoreResult<()> {
-        if let Db::Postgres(pg) = &self.db {
+        if let Db::Postgres(_) = &self.db {
             let payload = match secret {
                 Some(secret) => format!("{host} {uuid} {secret}"),
                 None => format!("{host} {uuid}"),
             };
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(WAKE_CHANNEL)
-                .bind(payload)
-                .execute(&pg.admin)
+            self.db
+                .execute("SELECT pg_notify($1, $2)", &values![WAKE_CHANNEL, &payload])
                 .await?;
         }
         Ok(())

@@ -9,7 +9,7 @@
 //! 4,578 to 6,810 req/s without them). Here a session is asked only
 //! after it sat idle for a while ([`ASK_AFTER_IDLE`]), and one whose
 //! statement failed for want of the server is dropped, not handed out
-//! again. Migrations, `LISTEN` and `ANALYZE` keep a small sqlx pool.
+//! again. Migrations, `LISTEN` and `ANALYZE` keep a sqlx pool.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -75,8 +75,8 @@ impl managed::Manager for Opener {
 
 /// A PostgreSQL database: the sessions statements and transactions run
 /// on, a few for counters, whose sessions commit without waiting for the
-/// WAL to reach the disk (see [`Pg::next_values`]), and a small sqlx pool
-/// for migrations, notifications and statistics.
+/// WAL to reach the disk (see [`Pg::next_values`]), and a sqlx pool for
+/// migrations, `LISTEN` and statistics.
 #[derive(Clone)]
 pub(crate) struct Pg {
     pub sessions: Sessions,
@@ -113,8 +113,10 @@ impl Pg {
     /// Connects; a statement waits at most `acquire` for a session.
     pub async fn connect(url: &str, acquire: Duration) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
+        // Each compute host of the process keeps one of these for its
+        // `LISTEN`; they are opened only when asked for.
         let admin = PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(16)
             .acquire_timeout(acquire)
             .connect_with(options.clone())
             .await?;
