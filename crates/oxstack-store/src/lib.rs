@@ -317,6 +317,22 @@ pub fn redact(url: &str) -> String {
 /// `{pid}_{nanoseconds since the epoch}`.
 const SCRATCH_PREFIX: &str = "oxstack_test_";
 
+/// For the crate's own tests: the URL of a new scratch database on the
+/// server `OXSTACK_TEST_POSTGRES_URL` names; `None` when it names none,
+/// after noting that `what` (a phrase) goes untested.
+#[cfg(test)]
+pub(crate) async fn scratch_postgres_url(what: &str) -> Option<String> {
+    let Ok(server) = std::env::var("OXSTACK_TEST_POSTGRES_URL") else {
+        eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: {what}");
+        return None;
+    };
+    Some(
+        create_scratch_postgres_database(&server)
+            .await
+            .expect("a scratch PostgreSQL database"),
+    )
+}
+
 /// Creates an empty PostgreSQL database with a unique name on the server of
 /// `server_url` and returns the URL of the new database. Used by the test
 /// suites so that parallel runs never share state.

@@ -341,13 +341,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_dropped_unfinished_rolls_back_before_its_session_serves_again() {
-        let Ok(server) = std::env::var("OXSTACK_TEST_POSTGRES_URL") else {
-            eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL sessions not exercised");
+        let Some(url) = crate::scratch_postgres_url("PostgreSQL sessions not exercised").await
+        else {
             return;
         };
-        let url = crate::create_scratch_postgres_database(&server)
-            .await
-            .unwrap();
         crate::Store::connect(&url).await.unwrap().close().await;
         // One session: the second transaction gets the first one's.
         let options = PgConnectOptions::from_str(&url).unwrap();

@@ -86,13 +86,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_table_that_grew_is_analyzed_once() {
-        let Ok(server) = std::env::var("OXSTACK_TEST_POSTGRES_URL") else {
-            eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: statistics not kept");
+        let Some(url) = crate::scratch_postgres_url("statistics not kept").await else {
             return;
         };
-        let url = crate::create_scratch_postgres_database(&server)
-            .await
-            .unwrap();
         let store = Store::connect(&url).await.unwrap();
         let Db::Postgres(pg) = &store.db else {
             panic!("not PostgreSQL")

@@ -815,13 +815,9 @@ mod tests {
                    pragma_index_info(il.name) ii";
         assert_untouched(&indexed_columns(&store, sql).await);
 
-        let Ok(server) = std::env::var("OXSTACK_TEST_POSTGRES_URL") else {
-            eprintln!("NOTE: OXSTACK_TEST_POSTGRES_URL unset: PostgreSQL's indexes not read");
+        let Some(url) = crate::scratch_postgres_url("PostgreSQL's indexes not read").await else {
             return;
         };
-        let url = crate::create_scratch_postgres_database(&server)
-            .await
-            .unwrap();
         let store = Store::connect(&url).await.unwrap();
         let sql = "SELECT a.attname::text FROM pg_index x JOIN pg_attribute a \
                    ON a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey) \
