@@ -184,7 +184,7 @@ impl Conn {
     /// Notes what a failed statement says of the session.
     fn failed(&mut self, e: sqlx::Error) -> StoreError {
         let e = StoreError::from(e);
-        if matches!(e, StoreError::Unavailable(_)) {
+        if e.is_unavailable() {
             self.lost = true;
         }
         e
